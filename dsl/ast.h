@@ -1,0 +1,65 @@
+// The immutable rule tree, built only through checking factory functions.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dsl/primitives.h"
+
+namespace nos::dsl {
+
+// Byte range [begin, end) of a node in the text it was parsed from; begin == end == 0 when it has none.
+struct Span {
+  int begin = 0;
+  int end = 0;
+};
+
+struct Node;
+using NodePtr = std::shared_ptr<const Node>;
+
+// One node of a rule. Parameters are always resolved (m is m(0.9)), so equal rules compare equal structurally.
+struct Node {
+  Prim prim;
+  double param;               // the primitive's parameter (value of a constant); NaN when it takes none
+  std::vector<NodePtr> args;  // 0 for operands, 1 for unary, 2 for binary functions
+  Span span;
+
+  Role role() const { return primitive(prim).role; }
+  bool is_const() const { return prim == Prim::kConst; }
+};
+
+// Factories check arity and parameter range (a violation is a bug in the caller: parse reports user mistakes
+// before building). A missing optional parameter takes the table's default.
+NodePtr make_operand(Prim prim, double param = std::numeric_limits<double>::quiet_NaN(), Span span = {});
+NodePtr make_const(double value, Span span = {});
+NodePtr make_unary(Prim prim, NodePtr arg, double param = std::numeric_limits<double>::quiet_NaN(),
+                   Span span = {});
+NodePtr make_binary(Prim prim, NodePtr lhs, NodePtr rhs, Span span = {});
+
+// Structural equality (ignores spans).
+bool equal(const Node& a, const Node& b);
+
+// Properties of a whole tree.
+bool is_random(const Node& n);        // contains noise, anoise or drop
+bool uses_decay(const Node& n);       // contains ld, cd or rd
+int node_count(const Node& n);
+int depth(const Node& n);
+
+// The moving averages a rule reads: m/v/y with their decays, sorted, each once. Operands adam and rmsprop read
+// m(0.9) and v(0.999).
+struct Average {
+  Moment moment;
+  double beta;
+  bool operator==(const Average& o) const { return moment == o.moment && beta == o.beta; }
+  bool operator<(const Average& o) const {
+    return moment != o.moment ? moment < o.moment : beta < o.beta;
+  }
+};
+std::vector<Average> required_averages(const Node& n);
+std::string average_name(const Average& a);  // "m(0.9)"
+
+// Shortest text that reads back as exactly the same double ("0.1", "1e-08").
+std::string format_number(double x);
+
+}  // namespace nos::dsl

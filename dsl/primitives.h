@@ -1,0 +1,102 @@
+// The one table of DSL primitives: every operand, unary and binary function is one row read by all passes.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <string_view>
+#include <vector>
+
+namespace nos::dsl {
+
+// What a primitive is in the paper's token form: an operand (op1/op2), a unary function (u1/u2) or a binary
+// function (b).
+enum class Role : uint8_t { kOperand, kUnary, kBinary };
+
+// Every primitive of the language. Adding one = adding an enumerator, its row in primitives.cpp and its
+// evaluation (a switch without default: the compiler points at each place that must learn it).
+enum class Prim : uint8_t {
+  // operands
+  kG,        // g
+  kG2,       // g²
+  kG3,       // g³
+  kM,        // m̂: bias-corrected moving average of g, decay β (0.9)
+  kV,        // v̂: of g², decay β (0.999)
+  kY,        // γ̂: of g³, decay β (0.999)
+  kNoise,    // ε ~ N(0, 0.01)
+  kANoise,   // annealed noise ~ N(0, 1/(1+t)^0.55)
+  kW,        // the parameter itself
+  kAdam,     // m̂/(√v̂ + 1e-8)
+  kRMSProp,  // g/(√v̂ + 1e-8)
+  kLD,       // linear decay
+  kCD,       // cosine decay, n periods (0.5)
+  kRD,       // restart decay, n restarts (1)
+  kConst,    // a number literal
+  // unary functions
+  kIdentity,  // token form only ("id"); vanishes in the tree
+  kNeg,
+  kExp,
+  kLog,   // log|x|
+  kSqrt,  // √|x|
+  kSign,
+  kClip,  // clip(x, c) to [−c, c]
+  kDrop,  // drop(x, p): zero each element with probability p, no rescaling
+  // binary functions
+  kAdd,
+  kSub,
+  kMul,
+  kDiv,   // x/(y + 1e-8)
+  kPow,   // x^y
+  kKeep,  // keep(x, y) = x (the paper's keep-left)
+};
+inline constexpr int kNumPrims = static_cast<int>(Prim::kKeep) + 1;
+
+// Which moving average a primitive needs maintained per parameter.
+enum class Moment : uint8_t { kNone, kFirst /* m of g */, kSecond /* v of g² */, kThird /* y of g³ */ };
+
+// The numeric parameter a primitive takes (m(0.8), cd(2), clip(x, 1e-3)); a primitive without one has kind kNone.
+struct ParamSpec {
+  enum class Kind : uint8_t { kNone, kOptional, kRequired };
+  Kind kind = Kind::kNone;
+  std::string_view name;  // "beta", "n", "c", "p", "value"
+  double default_value = std::numeric_limits<double>::quiet_NaN();
+  double min = -std::numeric_limits<double>::infinity();
+  double max = std::numeric_limits<double>::infinity();
+  bool min_inclusive = true;
+  bool max_inclusive = true;
+  bool contains(double x) const;
+  std::string_view range_text;  // "0 <= beta < 1", for messages
+};
+
+// One row of the table.
+struct Primitive {
+  Prim prim;
+  Role role;
+  std::string_view name;    // as written in infix: "g2", "exp", "keep"; binary operators use their symbol
+  std::string_view token;   // as written in token form: "g2", "exp", "add"
+  std::string_view symbol;  // infix operator of a binary ("+", "^"); empty for functions called by name
+  int precedence;           // infix binding strength of a binary operator (higher binds tighter), else 0
+  bool commutative;
+  ParamSpec param;
+  std::vector<double> vocabulary;  // parameters the controller's default vocabulary offers (paper's list)
+  Moment moment;                   // moving average this primitive reads
+  bool random;                     // draws random numbers
+  bool uses_decay;                 // depends on t and T
+  std::string_view doc;            // one line for docs and `nos primitives`
+};
+
+// The table, indexed by Prim.
+const std::vector<Primitive>& primitives();
+inline const Primitive& primitive(Prim p) { return primitives()[static_cast<size_t>(p)]; }
+
+// Lookup by infix name / token text; nullptr when unknown.
+const Primitive* find_by_name(std::string_view name);
+const Primitive* find_by_token(std::string_view token);
+
+// Numbers added to denominators and square roots, as in Adam (ε = 1e-8).
+inline constexpr double kDivEpsilon = 1e-8;
+// Variance of `noise` (Bello et al. 2017: ε ~ N(0, 0.01)).
+inline constexpr double kNoiseVariance = 0.01;
+// Exponent of the annealed noise variance 1/(1+t)^0.55 (Neelakantan et al. 2015, used by Bello et al.).
+inline constexpr double kANoiseExponent = 0.55;
+
+}  // namespace nos::dsl

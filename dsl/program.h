@@ -1,0 +1,62 @@
+// A compiled rule: a straight-line program over tensors that computes the update direction for one parameter.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dsl/ast.h"
+
+namespace nos::dsl {
+
+// What one step of one parameter needs beside w and g.
+struct StepContext {
+  int64_t t = 0;                  // updates already applied to this parameter (the k-th update has t = k - 1)
+  int64_t total_steps = 0;        // T, the run's configured number of steps (needed by ld, cd, rd)
+  bool bias_correction = true;    // divide m, v, y by (1 - beta^(t+1)); off = PyTorch's SGD-momentum/RMSprop style
+  at::Generator* generator = nullptr;  // for noise, anoise, drop; must be on the tensors' device
+};
+
+// Decay values as TensorFlow's sign_decay.py computes them (t clipped to T).
+double linear_decay(int64_t t, int64_t T);
+double cosine_decay(int64_t t, int64_t T, double n);
+double restart_decay(int64_t t, int64_t T, double n);
+
+class Program {
+ public:
+  // The moving averages this rule keeps per parameter, in the order `direction` expects their buffers.
+  const std::vector<Average>& averages() const { return averages_; }
+  bool uses_decay() const { return uses_decay_; }
+  bool is_random() const { return random_; }
+  const std::string& canonical_text() const { return text_; }
+
+  // Updates each average buffer in place with g (m ← βm + (1−β)g, v with g², y with g³) and then evaluates the
+  // rule. w and g may be any views of the same shape (a whole parameter or one slice of a stacked one). Returns a
+  // tensor of g's shape: the caller applies w ← w − lr · direction.
+  at::Tensor direction(const at::Tensor& w, const at::Tensor& g, std::vector<at::Tensor>& averages,
+                       const StepContext& ctx) const;
+
+  // Fresh zero buffers for `averages()` shaped like `like`.
+  std::vector<at::Tensor> zero_averages(const at::Tensor& like) const;
+
+  struct Instr {
+    Prim prim;
+    double param;
+    int a = -1, b = -1;  // operand registers
+  };
+
+ private:
+  friend Program compile(const NodePtr& rule);
+  std::vector<Instr> code_;  // register i holds the value of instruction i; the last is the result
+  std::vector<Average> averages_;
+  bool uses_decay_ = false;
+  bool random_ = false;
+  std::string text_;
+};
+
+// Canonicalizes the rule and lowers it to a program (common subexpressions computed once, unless random).
+Program compile(const NodePtr& rule);
+
+}  // namespace nos::dsl
