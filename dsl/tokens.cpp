@@ -143,6 +143,14 @@ std::vector<Unit> to_units(const NodePtr& rule, int max_units) {
   return enc.units;
 }
 
+std::vector<Unit> to_units_fewest(const NodePtr& rule, int max_units) {
+  std::vector<Unit> canonical = to_units(canonicalize(rule), 0);
+  std::vector<Unit> written = to_units(rule, 0);
+  std::vector<Unit>& best = written.size() < canonical.size() ? written : canonical;
+  if (max_units > 0 && static_cast<int>(best.size()) > max_units) return to_units(canonicalize(rule), max_units);
+  return best;
+}
+
 NodePtr from_units(const std::vector<Unit>& units) {
   NOS_CHECK(!units.empty(), "from_units of no units");
   std::vector<NodePtr> results;

@@ -32,6 +32,10 @@ inline constexpr const char* kUnitSlots[5] = {"op1", "op2", "u1", "u2", "b"};
 // (E034) naming how many it needs.
 std::vector<Unit> to_units(const NodePtr& rule, int max_units = 0);
 
+// The token form to show for a rule: its canonical tree's units, or the rule as written when that needs fewer
+// (canonicalising can add units, e.g. by distributing a negation). Same max_units contract as to_units.
+std::vector<Unit> to_units_fewest(const NodePtr& rule, int max_units = 0);
+
 // Units → tree (dead units are ignored; a reference shares the earlier unit's tree).
 NodePtr from_units(const std::vector<Unit>& units);
 

@@ -59,6 +59,13 @@ TEST(Tokens, UnitLimitIsAClearError) {
   }
 }
 
+TEST(Tokens, FewestUnitsPrefersTheCanonicalTree) {
+  EXPECT_EQ(units_to_text(to_units_fewest(parse("g*exp(sign(m)*sign(g))"))), "g m sign sign mul | u0 g exp id mul");
+  // -(g + m)*v: as written 2 units; canonical -(g + m)*v is written out as a product of a sum, also 2.
+  EXPECT_EQ(to_units_fewest(parse("-(g + m)*v")).size(), 2u);
+  EXPECT_THROW(to_units_fewest(parse("exp(g)*m + v"), 1), RuleError);
+}
+
 TEST(Tokens, InfixTokensInfixRoundTrip) {
   for (const char* text : {"exp(sign(g)*sign(m))*g", "(1+ld*sign(g)*sign(m))*g", "adam", "g/sqrt(v(0.99))",
                            "10*m", "exp(cd(2)*sign(g)*sign(m))*g", "clip(g, 0.001) - 0.01*w + noise",

@@ -1,0 +1,153 @@
+// The command dispatcher: picks the subcommand, prints help and version, turns exceptions into exit codes.
+#include "cli/cli.h"
+
+#include <torch/version.h>
+
+#include <exception>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "dsl/error.h"
+
+#ifndef NOS_VERSION
+#define NOS_VERSION "unknown"
+#endif
+
+namespace nos::cli {
+
+namespace po = boost::program_options;
+
+namespace {
+
+struct Command {
+  const char* name;
+  const char* usage;
+  const char* summary;
+  int (*run)(const Args&, std::ostream&, std::ostream&);
+};
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table = {
+      {"rule", "rule TEXT", "parse a rule; print its canonical form, tokens, hash and state", rule_command},
+      {"rules", "rules", "list the named rules with their text", rules_command},
+      {"eval", "eval [options]", "run a rule on an analytic objective (no options: PowerSign on Rosenbrock)",
+       eval_command},
+      {"version", "version", "print the version of nos and of LibTorch", version_command},
+  };
+  return table;
+}
+
+const Command* find_command(const std::string& name) {
+  for (const Command& c : commands()) {
+    if (name == c.name) return &c;
+  }
+  return nullptr;
+}
+
+void print_help(std::ostream& out) {
+  out << "nos - neural optimizer search (Bello et al. 2017)\n\n"
+      << "Usage: nos COMMAND [options]\n\n"
+      << "Commands:\n";
+  for (const Command& c : commands()) {
+    std::string usage = c.usage;
+    usage.resize(std::max<size_t>(usage.size() + 2, 18), ' ');
+    out << "  " << usage << c.summary << "\n";
+  }
+  out << "  help [COMMAND]    show this help, or a command's\n\n"
+      << "Run 'nos COMMAND --help' for a command's options.\n";
+}
+
+// Message text with exactly one trailing newline.
+std::string line(const std::string& message) {
+  return !message.empty() && message.back() == '\n' ? message : message + "\n";
+}
+
+int dispatch(const Args& args, std::ostream& out, std::ostream& err) {
+  if (args.empty()) {
+    print_help(err);
+    return kExitUserError;
+  }
+  const std::string& name = args[0];
+  const Args rest(args.begin() + 1, args.end());
+  if (name == "help" || name == "--help" || name == "-h") {
+    if (rest.empty()) {
+      print_help(out);
+      return kExitOk;
+    }
+    const Command* command = find_command(rest[0]);
+    if (command == nullptr) throw UserError("unknown command '" + rest[0] + "'; run 'nos help' for the list");
+    return command->run({"--help"}, out, err);
+  }
+  if (name == "--version") return version_command({}, out, err);
+  const Command* command = find_command(name);
+  if (command == nullptr) throw UserError("unknown command '" + name + "'; run 'nos help' for the list");
+  return command->run(rest, out, err);
+}
+
+}  // namespace
+
+po::variables_map parse_options(const Args& args, const po::options_description& options,
+                                const po::positional_options_description& positional) {
+  const int style = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
+  // A command without positional arguments collects stray ones here, so the message can name them.
+  const char* const kStray = "stray-arguments";
+  po::options_description all;
+  all.add(options);
+  po::positional_options_description all_positional = positional;
+  if (positional.max_total_count() == 0) {
+    all.add_options()(kStray, po::value<std::vector<std::string>>());
+    all_positional.add(kStray, -1);
+  }
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(all).positional(all_positional).style(style).run(), vm);
+  if (vm.count(kStray)) {
+    throw UserError("unexpected argument '" + vm[kStray].as<std::vector<std::string>>().front() +
+                    "' (this command takes options only)");
+  }
+  po::notify(vm);
+  return vm;
+}
+
+int version_command(const Args& args, std::ostream& out, std::ostream& err) {
+  po::options_description options("Options");
+  options.add_options()("help,h", "show this help");
+  po::variables_map vm = parse_options(args, options);
+  if (vm.count("help")) {
+    out << "Usage: nos version\n\nPrints the version of nos and of the LibTorch it was built with.\n\n" << options;
+    return kExitOk;
+  }
+  out << "nos " << NOS_VERSION << " (LibTorch " << TORCH_VERSION << ")\n";
+  return kExitOk;
+}
+
+int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  Args args;
+  for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
+  const std::string command = args.empty() ? std::string() : args[0];
+  try {
+    return dispatch(args, out, err);
+  } catch (const dsl::RuleError& e) {
+    err << line(e.what());
+    return kExitUserError;
+  } catch (const UserError& e) {
+    err << "nos " << (find_command(command) ? command + ": " : std::string()) << "error: " << line(e.what());
+    return kExitUserError;
+  } catch (const po::error& e) {
+    err << "nos " << command << ": error: " << e.what() << "\n"
+        << "Run 'nos " << command << " --help' for usage.\n";
+    return kExitUserError;
+  } catch (const InternalError& e) {
+    err << "nos: " << line(e.what());
+    return kExitInternalError;
+  } catch (const std::exception& e) {
+    err << "nos: internal error (a bug in nos): " << line(e.what());
+    return kExitInternalError;
+  } catch (...) {
+    err << "nos: internal error (a bug in nos): unknown exception\n";
+    return kExitInternalError;
+  }
+}
+
+}  // namespace nos::cli

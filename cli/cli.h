@@ -1,0 +1,18 @@
+// nos::cli — the `nos` command line: subcommands rule, rules, eval, version and help, runnable in-process.
+#pragma once
+
+#include <ostream>
+
+namespace nos::cli {
+
+// Exit codes of `nos`.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitUserError = 2;      // bad flags, config, rule text, files: the message says what to fix
+inline constexpr int kExitInternalError = 3;  // a bug in nos
+
+// Runs the command line argv[0..argc) (argv[0] is the program name). Normal output goes to `out`, messages to
+// `err`. User errors (nos::UserError, bad or unknown options) print their message and return kExitUserError;
+// anything else that escapes prints "internal error" and returns kExitInternalError. Never throws.
+int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err);
+
+}  // namespace nos::cli

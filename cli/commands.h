@@ -1,0 +1,27 @@
+// The subcommands behind nos::cli::run; each parses its own arguments (everything after the command's name).
+#pragma once
+
+#include <boost/program_options.hpp>
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace nos::cli {
+
+using Args = std::vector<std::string>;
+
+// Each returns the exit code; user mistakes are thrown as nos::UserError or boost::program_options::error and
+// reported by run().
+int rule_command(const Args& args, std::ostream& out, std::ostream& err);
+int rules_command(const Args& args, std::ostream& out, std::ostream& err);
+int eval_command(const Args& args, std::ostream& out, std::ostream& err);
+int version_command(const Args& args, std::ostream& out, std::ostream& err);
+
+// Parses `args` against `options` (and `positional`, if given) with long options only as written in full (no
+// guessing of abbreviations); throws boost::program_options::error on unknown or malformed options.
+boost::program_options::variables_map parse_options(
+    const Args& args, const boost::program_options::options_description& options,
+    const boost::program_options::positional_options_description& positional = {});
+
+}  // namespace nos::cli

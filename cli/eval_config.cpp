@@ -1,0 +1,158 @@
+// Parsing of `nos eval` settings: typed values from text, and the YAML config file onto EvalConfig.
+#include "cli/eval_config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "dsl/error.h"
+#include "tasks/objectives.h"
+
+namespace nos::cli {
+
+namespace {
+
+[[noreturn]] void bad_value(const std::string& where, const std::string& message) {
+  throw UserError(where + ": " + message);
+}
+
+std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
+
+template <typename Int>
+bool parse_integer(std::string_view text, Int& value) {
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  return ec == std::errc() && ptr == end && !text.empty();
+}
+
+}  // namespace
+
+const std::vector<std::string>& eval_config_keys() {
+  static const std::vector<std::string> keys = {"rule", "task", "steps", "lr", "dtype", "seed", "device"};
+  return keys;
+}
+
+int64_t parse_steps(std::string_view text, const std::string& where) {
+  int64_t steps = 0;
+  if (!parse_integer(text, steps) || steps < 1) {
+    bad_value(where, "expected a whole number of steps >= 1, got " + quoted(text));
+  }
+  return steps;
+}
+
+double parse_lr(std::string_view text, const std::string& where) {
+  double lr = 0.0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, lr);
+  if (text.empty() || ec != std::errc() || ptr != end || !std::isfinite(lr) || lr <= 0.0) {
+    bad_value(where, "expected a finite learning rate > 0, got " + quoted(text));
+  }
+  return lr;
+}
+
+torch::Dtype parse_dtype(std::string_view text, const std::string& where) {
+  if (text == "float32") return torch::kFloat32;
+  if (text == "float64") return torch::kFloat64;
+  bad_value(where, "unknown dtype " + quoted(text) + " (expected float32 or float64)");
+}
+
+uint64_t parse_seed(std::string_view text, const std::string& where) {
+  uint64_t seed = 0;
+  if (!parse_integer(text, seed)) {
+    bad_value(where, "expected a seed in [0, 18446744073709551615], got " + quoted(text));
+  }
+  return seed;
+}
+
+torch::Device parse_device(std::string_view text, const std::string& where) {
+  if (text == "cpu") return torch::kCPU;
+  if (text == "cuda" || text.substr(0, 5) == "cuda:") {
+    int64_t index = 0;
+    if (text.size() > 5 && (!parse_integer(text.substr(5), index) || index < 0 || index > 255)) {
+      bad_value(where, "bad device " + quoted(text) + " (expected cpu, cuda or cuda:N)");
+    }
+    if (!torch::cuda::is_available()) {
+      bad_value(where, "device " + quoted(text) + " asked for, but CUDA is not available (this LibTorch has no "
+                       "CUDA support, or no GPU is visible); use --device cpu");
+    }
+    if (index >= static_cast<int64_t>(torch::cuda::device_count())) {
+      bad_value(where, "device " + quoted(text) + " does not exist (" + std::to_string(torch::cuda::device_count()) +
+                           " CUDA devices visible)");
+    }
+    return text.size() > 5 ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index))
+                           : torch::Device(torch::kCUDA);
+  }
+  bad_value(where, "unknown device " + quoted(text) + " (expected cpu, cuda or cuda:N)");
+}
+
+std::string parse_task(std::string_view text, const std::string& where) {
+  std::vector<std::string> names = tasks::objective_names();
+  for (const std::string& name : names) {
+    if (text == name) return name;
+  }
+  std::string known;
+  for (const std::string& name : names) known += (known.empty() ? "" : ", ") + name;
+  bad_value(where, "unknown task " + quoted(text) + " (known: " + known + ")");
+}
+
+std::string dtype_name(torch::Dtype dtype) {
+  NOS_CHECK(dtype == torch::kFloat32 || dtype == torch::kFloat64, "no name for dtype " << dtype);
+  return dtype == torch::kFloat32 ? "float32" : "float64";
+}
+
+void load_eval_config(const std::string& path, EvalConfig& config) {
+  std::ifstream file(path);
+  if (!file) throw UserError(path + ": cannot open the config file (does it exist and is it readable?)");
+  std::stringstream text;
+  text << file.rdbuf();
+  if (file.bad()) throw UserError(path + ": cannot read the config file");
+
+  YAML::Node root;
+  try {
+    root = YAML::Load(text.str());
+  } catch (const YAML::Exception& e) {
+    throw UserError(path + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
+                    ": invalid YAML: " + e.msg);
+  }
+  if (root.IsNull()) return;  // an empty file sets nothing
+  if (!root.IsMap()) {
+    throw UserError(path + ": expected a mapping of keys (rule, task, steps, lr, dtype, seed, device) at the top");
+  }
+
+  for (const auto& entry : root) {
+    const std::string key = entry.first.IsScalar() ? entry.first.Scalar() : std::string("?");
+    const std::string where = path + ": key '" + key + "'";
+    bool known = false;
+    for (const std::string& k : eval_config_keys()) known = known || k == key;
+    if (!known) {
+      std::string keys;
+      for (const std::string& k : eval_config_keys()) keys += (keys.empty() ? "" : ", ") + k;
+      throw UserError(where + ": unknown key (known keys: " + keys + ")");
+    }
+    const YAML::Node& value = entry.second;
+    if (!value.IsScalar()) bad_value(where, value.IsNull() ? "has no value" : "expected a single value");
+    const std::string& scalar = value.Scalar();
+    if (key == "rule") {
+      if (scalar.empty()) bad_value(where, "expected a rule name or DSL text");
+      config.rule = scalar;
+      config.rule_origin = where;
+    } else if (key == "task") {
+      config.task = parse_task(scalar, where);
+    } else if (key == "steps") {
+      config.steps = parse_steps(scalar, where);
+    } else if (key == "lr") {
+      config.lr = parse_lr(scalar, where);
+    } else if (key == "dtype") {
+      config.dtype = parse_dtype(scalar, where);
+    } else if (key == "seed") {
+      config.seed = parse_seed(scalar, where);
+    } else if (key == "device") {
+      config.device = parse_device(scalar, where);
+    }
+  }
+}
+
+}  // namespace nos::cli

@@ -1,0 +1,33 @@
+// A tiny JSON writer for the CLI's machine-readable output: one flat object of strings, numbers and arrays.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace nos::cli {
+
+// `text` as a quoted JSON string: ", \ and control characters escaped; invalid UTF-8 bytes become U+FFFD.
+std::string json_string(std::string_view text);
+
+// A number in the shortest form that reads back as the same double; NaN and ±inf (not JSON) become null.
+std::string json_number(double value);
+
+// Builds one JSON object, keys in insertion order: {"rule":"powersign","steps":100}.
+class JsonObject {
+ public:
+  JsonObject& add_string(std::string_view key, std::string_view value);
+  JsonObject& add_number(std::string_view key, double value);
+  JsonObject& add_int(std::string_view key, int64_t value);
+  JsonObject& add_uint(std::string_view key, uint64_t value);
+  JsonObject& add_bool(std::string_view key, bool value);
+  JsonObject& add_numbers(std::string_view key, const std::vector<double>& values);
+  std::string str() const { return "{" + body_ + "}"; }
+
+ private:
+  JsonObject& add_raw(std::string_view key, const std::string& json);
+  std::string body_;
+};
+
+}  // namespace nos::cli

@@ -1,0 +1,92 @@
+// `nos rule` (inspect one rule: canonical form, tokens, hash, state) and `nos rules` (the named rules).
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "dsl/dsl.h"
+#include "optimizers/optimizers.h"
+
+namespace nos::cli {
+
+namespace po = boost::program_options;
+
+int rule_command(const Args& args, std::ostream& out, std::ostream& err) {
+  po::options_description options("Options");
+  options.add_options()
+      ("help,h", "show this help")
+      ("tokens", po::bool_switch(), "read TEXT in the paper's token form (units of op1 op2 u1 u2 b, '|' between "
+                                    "units optional) instead of infix")
+      ("units", po::value<int>()->default_value(0)->value_name("N"),
+       "at most N units in the printed token form (0: no limit); a rule that needs more is an error");
+  po::options_description hidden;
+  hidden.add_options()("text", po::value<std::vector<std::string>>(), "rule text");
+  po::options_description all;
+  all.add(options).add(hidden);
+  po::positional_options_description positional;
+  positional.add("text", -1);
+  po::variables_map vm = parse_options(args, all, positional);
+
+  if (vm.count("help")) {
+    out << "Usage: nos rule [--tokens] [--units N] TEXT\n\n"
+        << "Parses TEXT (e.g. 'exp(sign(g)*sign(m))*g') and prints four lines:\n"
+        << "  canonical: the canonical infix form (what the search caches on)\n"
+        << "  tokens:    the rule in the paper's token form\n"
+        << "  hash:      64-bit hash of the canonical form\n"
+        << "  state:     the moving averages the rule keeps per parameter, or 'none'\n"
+        << "Several TEXT arguments are joined with spaces; put -- before a TEXT that starts with '-'.\n\n"
+        << options;
+    return kExitOk;
+  }
+  if (!vm.count("text")) throw UserError("missing TEXT: give the rule to inspect, e.g. nos rule 'sign(m)*g'");
+  std::string text;
+  for (const std::string& part : vm["text"].as<std::vector<std::string>>()) text += (text.empty() ? "" : " ") + part;
+  const int units = vm["units"].as<int>();
+  if (units < 0) throw UserError("--units: expected a number of units >= 0, got " + std::to_string(units));
+
+  const dsl::NodePtr rule = vm["tokens"].as<bool>() ? dsl::from_units(dsl::parse_tokens(text)) : dsl::parse(text);
+  const dsl::NodePtr canonical = dsl::canonicalize(rule);
+  const std::string tokens = dsl::units_to_text(dsl::to_units_fewest(rule, units));
+  std::string state;
+  for (const dsl::Average& average : dsl::required_averages(*canonical)) {
+    state += (state.empty() ? "" : " ") + dsl::average_name(average);
+  }
+  out << "canonical: " << dsl::canonical_text(rule) << "\n"
+      << "tokens: " << tokens << "\n"
+      << "hash: " << dsl::hash_hex(dsl::rule_hash(rule)) << "\n"
+      << "state: " << (state.empty() ? "none" : state) << "\n";
+  return kExitOk;
+}
+
+int rules_command(const Args& args, std::ostream& out, std::ostream& err) {
+  po::options_description options("Options");
+  options.add_options()("help,h", "show this help");
+  po::variables_map vm = parse_options(args, options);
+  if (vm.count("help")) {
+    out << "Usage: nos rules\n\nLists the named rules: name, default learning rate, rule text and description.\n"
+        << "Any name can be given to 'nos eval --rule'.\n\n"
+        << options;
+    return kExitOk;
+  }
+  const std::vector<optimizers::NamedRule>& rules = optimizers::named_rules();
+  size_t name_width = 4;
+  size_t text_width = 4;
+  for (const optimizers::NamedRule& r : rules) {
+    name_width = std::max(name_width, r.name.size());
+    text_width = std::max(text_width, r.text.size());
+  }
+  auto pad = [](std::string s, size_t width) {
+    s.resize(std::max(width, s.size()), ' ');
+    return s;
+  };
+  for (const optimizers::NamedRule& r : rules) {
+    out << pad(r.name, name_width) << "  " << pad("lr " + dsl::format_number(r.defaults.lr()), 10) << "  "
+        << pad(r.text, text_width);
+    if (!r.description.empty()) out << "  " << r.description;
+    out << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace nos::cli

@@ -1,0 +1,88 @@
+// The table of named optimizers and the resolution of a name or DSL text to a compiled rule.
+#include "optimizers/named.h"
+
+#include "dsl/error.h"
+#include "dsl/parse.h"
+
+namespace nos::optimizers {
+
+namespace {
+
+RuleOptions with_lr(double lr) { return RuleOptions(lr); }
+
+// The raw moving averages (no 1 − β^t division), as PyTorch's SGD momentum buffer and RMSprop keep them.
+RuleOptions raw_averages(double lr) { return RuleOptions(lr).bias_correction(false); }
+
+std::vector<NamedRule> build_table() {
+  std::vector<NamedRule> t = {
+      {"sgd", "g", with_lr(0.01), "plain gradient descent: w -= lr*g (torch::optim::SGD)"},
+      // With m <- 0.9m + 0.1g unnormalised, 10m is exactly PyTorch's buffer b <- 0.9b + g.
+      {"momentum", "10*m", raw_averages(0.01),
+       "SGD with momentum 0.9: b <- 0.9b + g, w -= lr*b (torch::optim::SGD, momentum 0.9)"},
+      {"adam", "adam", with_lr(1e-3),
+       "Adam, beta1 0.9, beta2 0.999, eps 1e-8 (Kingma & Ba 2015; torch::optim::Adam)"},
+      // The DSL's "/" is x/(y + 1e-8): PyTorch's g/(sqrt(v) + eps).
+      {"rmsprop", "g/sqrt(v(0.99))", raw_averages(0.01),
+       "RMSprop, alpha 0.99, eps 1e-8, no bias correction (torch::optim::RMSprop)"},
+      // Bello et al. 2017, eq. (PowerSign): e^(f(t)*sign(g)*sign(m)) * g; lr 0.1 as tf.contrib.opt.PowerSignOptimizer.
+      {"powersign", "exp(sign(g)*sign(m))*g", with_lr(0.1), "PowerSign e^(sign(g)*sign(m))*g (Bello et al. 2017)"},
+      {"powersign-ld", "exp(ld*sign(g)*sign(m))*g", with_lr(0.1),
+       "PowerSign with linear sign decay (Bello et al. 2017); needs total_steps"},
+      {"powersign-cd", "exp(cd*sign(g)*sign(m))*g", with_lr(0.1),
+       "PowerSign with cosine sign decay (Bello et al. 2017); needs total_steps"},
+      {"powersign-rd", "exp(rd*sign(g)*sign(m))*g", with_lr(0.1),
+       "PowerSign with restart sign decay (Bello et al. 2017); needs total_steps"},
+      // Bello et al. 2017, eq. (AddSign): (alpha + f(t)*sign(g)*sign(m)) * g, alpha 1; lr 0.1 as tf.contrib.opt.
+      {"addsign", "(1+sign(g)*sign(m))*g", with_lr(0.1), "AddSign (1 + sign(g)*sign(m))*g (Bello et al. 2017)"},
+      {"addsign-ld", "(1+ld*sign(g)*sign(m))*g", with_lr(0.1),
+       "AddSign with linear sign decay (Bello et al. 2017); needs total_steps"},
+      {"addsign-cd", "(1+cd*sign(g)*sign(m))*g", with_lr(0.1),
+       "AddSign with cosine sign decay (Bello et al. 2017); needs total_steps"},
+      {"addsign-rd", "(1+rd*sign(g)*sign(m))*g", with_lr(0.1),
+       "AddSign with restart sign decay (Bello et al. 2017); needs total_steps"},
+  };
+  for (size_t i = 0; i < t.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) NOS_CHECK(t[i].name != t[j].name, "named rule '" << t[i].name << "' twice");
+  }
+  return t;
+}
+
+}  // namespace
+
+const std::vector<NamedRule>& named_rules() {
+  static const std::vector<NamedRule> table = build_table();
+  return table;
+}
+
+const NamedRule* find_named_rule(std::string_view name) {
+  for (const NamedRule& r : named_rules()) {
+    if (r.name == name) return &r;
+  }
+  return nullptr;
+}
+
+ResolvedRule resolve_rule(std::string_view name_or_text) {
+  ResolvedRule resolved;
+  if (const NamedRule* named = find_named_rule(name_or_text)) {
+    resolved.name = named->name;
+    resolved.text = named->text;
+    resolved.defaults = named->defaults;
+    // A row's text is ours: failing to parse it is a bug in the table, not a user mistake.
+    dsl::ParseResult parsed = dsl::try_parse(named->text);
+    NOS_CHECK(parsed.rule != nullptr, "named rule '" << named->name << "' does not parse: "
+                                          << dsl::format_diagnostics(parsed.diagnostics, named->text, "rule"));
+    resolved.program = std::make_shared<const dsl::Program>(dsl::compile(parsed.rule));
+    return resolved;
+  }
+  resolved.text = std::string(name_or_text);
+  resolved.program = std::make_shared<const dsl::Program>(dsl::compile(dsl::parse(name_or_text)));
+  return resolved;
+}
+
+std::unique_ptr<RuleOptimizer> make_optimizer(const ResolvedRule& rule, std::vector<torch::Tensor> params,
+                                              const RuleOptions& options) {
+  NOS_CHECK(rule.program != nullptr, "make_optimizer needs a resolved rule with a program");
+  return std::make_unique<RuleOptimizer>(std::move(params), rule.program, options);
+}
+
+}  // namespace nos::optimizers

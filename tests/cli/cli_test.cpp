@@ -1,0 +1,395 @@
+// Tests of the `nos` command line, run in-process: outputs, exit codes and messages of every subcommand.
+#include <gtest/gtest.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli/cli.h"
+#include "dsl/dsl.h"
+
+namespace nos::cli {
+namespace {
+
+struct Outcome {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+Outcome nos(const std::vector<std::string>& args) {
+  std::vector<const char*> argv = {"nos"};
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  std::ostringstream out;
+  std::ostringstream err;
+  Outcome o;
+  o.code = run(static_cast<int>(argv.size()), argv.data(), out, err);
+  o.out = out.str();
+  o.err = err.str();
+  return o;
+}
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> result;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) result.push_back(line);
+  return result;
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// A fresh directory for the files one test writes, removed afterwards.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "nos-cli-test-XXXXXX").string();
+    char* made = mkdtemp(pattern.data());
+    EXPECT_NE(made, nullptr);
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  std::string file(const std::string& name, const std::string& contents = {}) const {
+    std::string path = (path_ / name).string();
+    if (!contents.empty()) std::ofstream(path) << contents;
+    return path;
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Parses one line of JSON (yaml-cpp reads JSON) and checks it is a single object.
+YAML::Node parse_json_object(const std::string& text) {
+  EXPECT_EQ(lines(text).size(), 1u) << text;
+  EXPECT_EQ(text.front(), '{') << text;
+  YAML::Node node = YAML::Load(text);
+  EXPECT_TRUE(node.IsMap()) << text;
+  return node;
+}
+
+// --- nos rule ---------------------------------------------------------------------------------------------------
+
+TEST(RuleCommand, PrintsCanonicalTokensHashState) {
+  Outcome o = nos({"rule", "exp(sign(g)*sign(m))*g"});
+  EXPECT_EQ(o.code, kExitOk) << o.err;
+  EXPECT_EQ(o.err, "");
+  const std::string text = "exp(sign(g)*sign(m))*g";
+  const std::vector<std::string> expected = {
+      "canonical: exp(sign(g)*sign(m))*g",
+      "tokens: g m sign sign mul | u0 g exp id mul",
+      "hash: " + dsl::hash_hex(dsl::rule_hash(dsl::parse(text))),
+      "state: m(0.9)",
+  };
+  EXPECT_EQ(lines(o.out), expected);
+  EXPECT_EQ(lines(o.out)[2].size(), std::string("hash: ").size() + 16);
+}
+
+TEST(RuleCommand, EquivalentSpellingsPrintTheSameCanonicalAndHash) {
+  Outcome a = nos({"rule", "exp(sign(g)*sign(m))*g"});
+  Outcome b = nos({"rule", "g * exp(sign(m) * sign(g))"});
+  ASSERT_EQ(b.code, kExitOk) << b.err;
+  EXPECT_EQ(lines(a.out)[0], lines(b.out)[0]);
+  EXPECT_EQ(lines(a.out)[2], lines(b.out)[2]);
+}
+
+TEST(RuleCommand, ReadsTokenForm) {
+  Outcome o = nos({"rule", "--tokens", "g m sign sign mul | u0 g exp id mul"});
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  EXPECT_EQ(lines(o.out)[0], "canonical: exp(sign(g)*sign(m))*g");
+  // Several arguments are joined with spaces.
+  Outcome joined = nos({"rule", "--tokens", "g", "m", "sign", "sign", "mul", "|", "u0", "g", "exp", "id", "mul"});
+  EXPECT_EQ(joined.out, o.out);
+}
+
+TEST(RuleCommand, StatelessRuleSaysNone) {
+  Outcome o = nos({"rule", "sign(g)"});
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  EXPECT_EQ(lines(o.out)[3], "state: none");
+}
+
+TEST(RuleCommand, BadRuleIsADiagnosticAndExit2) {
+  Outcome o = nos({"rule", "exp(g)*expp(m)"});
+  EXPECT_EQ(o.code, kExitUserError);
+  EXPECT_EQ(o.out, "");
+  EXPECT_TRUE(contains(o.err, "error[E")) << o.err;
+  EXPECT_TRUE(contains(o.err, "expp")) << o.err;
+}
+
+TEST(RuleCommand, TooFewUnitsIsAnError) {
+  Outcome o = nos({"rule", "--units", "1", "exp(sign(g)*sign(m))*g"});
+  EXPECT_EQ(o.code, kExitUserError);
+  EXPECT_TRUE(contains(o.err, "error[E")) << o.err;
+  EXPECT_EQ(nos({"rule", "--units", "2", "exp(sign(g)*sign(m))*g"}).code, kExitOk);
+  EXPECT_EQ(nos({"rule", "--units", "-1", "g"}).code, kExitUserError);
+}
+
+TEST(RuleCommand, MissingTextIsAUserError) {
+  Outcome o = nos({"rule"});
+  EXPECT_EQ(o.code, kExitUserError);
+  EXPECT_TRUE(contains(o.err, "TEXT")) << o.err;
+}
+
+// --- nos eval ---------------------------------------------------------------------------------------------------
+
+TEST(EvalCommand, JsonIsOneObjectWithTheExpectedKeys) {
+  Outcome o = nos({"eval", "--rule", "adam", "--task", "sphere", "--steps", "50", "--lr", "0.1", "--json"});
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  YAML::Node json = parse_json_object(o.out);
+  for (const char* key : {"rule", "canonical", "task", "steps", "lr", "dtype", "seed", "status", "initial_loss",
+                          "final_loss", "final_point", "distance_to_optimum", "seconds"}) {
+    EXPECT_TRUE(json[key].IsDefined()) << key;
+  }
+  EXPECT_EQ(json["rule"].as<std::string>(), "adam");
+  EXPECT_EQ(json["task"].as<std::string>(), "sphere");
+  EXPECT_EQ(json["steps"].as<int>(), 50);
+  EXPECT_EQ(json["lr"].as<double>(), 0.1);
+  EXPECT_EQ(json["dtype"].as<std::string>(), "float64");
+  EXPECT_EQ(json["seed"].as<int>(), 0);
+  EXPECT_EQ(json["status"].as<std::string>(), "ok");
+  EXPECT_EQ(json["initial_loss"].as<double>(), 50.0);
+  EXPECT_LT(json["final_loss"].as<double>(), 50.0);
+  EXPECT_TRUE(json["final_point"].IsSequence());
+  EXPECT_EQ(json["final_point"].size(), 2u);
+}
+
+// The embedded default: PowerSign, lr 1e-3, 5,000 steps on Rosenbrock from (-1.2, 1) reaches about 8e-7 (float64).
+TEST(EvalCommand, EmbeddedDefaultConvergesOnRosenbrock) {
+  Outcome plain = nos({"eval"});
+  ASSERT_EQ(plain.code, kExitOk) << plain.err;
+  EXPECT_TRUE(contains(plain.out, "powersign")) << plain.out;
+  EXPECT_TRUE(contains(plain.out, "rosenbrock")) << plain.out;
+  EXPECT_TRUE(contains(plain.out, "status:    ok")) << plain.out;
+  Outcome o = nos({"eval", "--json"});
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  YAML::Node json = parse_json_object(o.out);
+  EXPECT_EQ(json["rule"].as<std::string>(), "powersign");
+  EXPECT_EQ(json["task"].as<std::string>(), "rosenbrock");
+  EXPECT_LT(json["final_loss"].as<double>(), 1e-5);
+  EXPECT_LT(json["distance_to_optimum"].as<double>(), 1e-2);
+}
+
+TEST(EvalCommand, DslTextRuleAndFloat32) {
+  Outcome o = nos({"eval", "--rule", "sign(m)*g", "--task", "booth", "--steps", "30", "--lr", "0.01", "--dtype",
+                   "float32", "--json"});
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  YAML::Node json = parse_json_object(o.out);
+  EXPECT_EQ(json["dtype"].as<std::string>(), "float32");
+  EXPECT_EQ(json["rule"].as<std::string>(), "sign(m)*g");
+}
+
+TEST(EvalCommand, DivergedRunIsAResultNotAnError) {
+  Outcome o = nos({"eval", "--rule", "g", "--lr", "1e6", "--steps", "100", "--json"});
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  YAML::Node json = parse_json_object(o.out);
+  EXPECT_EQ(json["status"].as<std::string>(), "diverged");
+  Outcome plain = nos({"eval", "--rule", "exp(g2)", "--steps", "10"});
+  EXPECT_EQ(plain.code, kExitOk) << plain.err;
+  EXPECT_TRUE(contains(plain.out, "diverged")) << plain.out;
+}
+
+TEST(EvalCommand, TraceHasOneRowPerStepPlusTheStart) {
+  TempDir dir;
+  const std::string path = dir.file("trace.csv");
+  Outcome o = nos({"eval", "--rule", "adam", "--steps", "20", "--lr", "0.01", "--trace", path});
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  std::ifstream in(path);
+  std::stringstream contents;
+  contents << in.rdbuf();
+  std::vector<std::string> rows = lines(contents.str());
+  ASSERT_EQ(rows.size(), 22u);
+  EXPECT_EQ(rows[0], "step,loss,x0,x1");
+  EXPECT_EQ(rows[1].substr(0, 2), "0,");
+  EXPECT_TRUE(contains(rows[1], ",-1.2,1")) << rows[1];
+  EXPECT_EQ(rows[21].substr(0, 3), "20,");
+  for (size_t i = 1; i < rows.size(); ++i) {
+    EXPECT_EQ(std::count(rows[i].begin(), rows[i].end(), ','), 3) << rows[i];
+  }
+}
+
+TEST(EvalCommand, TraceOnTheQuadraticHasAColumnPerCoordinate) {
+  TempDir dir;
+  const std::string path = dir.file("trace.csv");
+  ASSERT_EQ(nos({"eval", "--rule", "g", "--task", "quadratic", "--steps", "3", "--lr", "0.5", "--trace", path}).code,
+            kExitOk);
+  std::ifstream in(path);
+  std::string header;
+  std::getline(in, header);
+  EXPECT_EQ(std::count(header.begin(), header.end(), ','), 101);
+  EXPECT_TRUE(contains(header, ",x99")) << header;
+}
+
+TEST(EvalCommand, UnwritableTraceNamesTheFile) {
+  Outcome o = nos({"eval", "--steps", "5", "--trace", "/nonexistent-nos-dir/trace.csv"});
+  EXPECT_EQ(o.code, kExitUserError);
+  EXPECT_TRUE(contains(o.err, "/nonexistent-nos-dir/trace.csv")) << o.err;
+}
+
+TEST(EvalCommand, BadFlagsExit2NamingTheFlag) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--steps", "0"}, "--steps"},           {{"--steps", "abc"}, "--steps"},
+      {{"--steps", "1.5"}, "--steps"},         {{"--lr", "0"}, "--lr"},
+      {{"--lr=-1"}, "--lr"},                   {{"--lr", "nan"}, "--lr"},
+      {{"--lr", "inf"}, "--lr"},               {{"--lr", "1e-3x"}, "--lr"},
+      {{"--dtype", "float16"}, "--dtype"},     {{"--device", "tpu"}, "--device"},
+      {{"--task", "rosenbrok"}, "--task"},     {{"--seed", "-1"}, "--seed"},
+      {{"--bogus"}, "bogus"},                  {{"--steps"}, "steps"},
+      {{"--rule", ""}, "--rule"},              {{"extra"}, "extra"},
+  };
+  for (const auto& [flags, name] : cases) {
+    std::vector<std::string> args = {"eval"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    Outcome o = nos(args);
+    EXPECT_EQ(o.code, kExitUserError) << flags[0];
+    EXPECT_TRUE(contains(o.err, name)) << flags[0] << ": " << o.err;
+    EXPECT_EQ(o.out, "") << flags[0];
+  }
+}
+
+TEST(EvalCommand, UnknownOptionHintsAtHelp) {
+  Outcome o = nos({"eval", "--stpes", "10"});
+  EXPECT_EQ(o.code, kExitUserError);
+  EXPECT_TRUE(contains(o.err, "nos eval --help")) << o.err;
+}
+
+TEST(EvalCommand, BadRuleIsADiagnostic) {
+  Outcome o = nos({"eval", "--rule", "exp(g", "--steps", "5"});
+  EXPECT_EQ(o.code, kExitUserError);
+  EXPECT_TRUE(contains(o.err, "error[E")) << o.err;
+}
+
+// --- nos eval --config ------------------------------------------------------------------------------------------
+
+TEST(EvalConfigFile, KeysAreReadAndFlagsOverrideThem) {
+  TempDir dir;
+  const std::string path = dir.file("eval.yaml",
+                                    "rule: addsign\n"
+                                    "task: beale\n"
+                                    "steps: 40\n"
+                                    "lr: 0.001\n"
+                                    "dtype: float32\n"
+                                    "seed: 3\n"
+                                    "device: cpu\n");
+  Outcome o = nos({"eval", "--config", path, "--json"});
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  YAML::Node json = parse_json_object(o.out);
+  EXPECT_EQ(json["rule"].as<std::string>(), "addsign");
+  EXPECT_EQ(json["task"].as<std::string>(), "beale");
+  EXPECT_EQ(json["steps"].as<int>(), 40);
+  EXPECT_EQ(json["lr"].as<double>(), 0.001);
+  EXPECT_EQ(json["dtype"].as<std::string>(), "float32");
+  EXPECT_EQ(json["seed"].as<int>(), 3);
+
+  Outcome overridden = nos({"eval", "--config", path, "--steps", "7", "--rule", "g", "--json"});
+  ASSERT_EQ(overridden.code, kExitOk) << overridden.err;
+  YAML::Node json2 = parse_json_object(overridden.out);
+  EXPECT_EQ(json2["steps"].as<int>(), 7);
+  EXPECT_EQ(json2["rule"].as<std::string>(), "g");
+  EXPECT_EQ(json2["task"].as<std::string>(), "beale");
+}
+
+TEST(EvalConfigFile, UnknownKeyExit2NamingTheKeyAndFile) {
+  TempDir dir;
+  const std::string path = dir.file("eval.yaml", "rule: powersign\nlearning_rate: 0.1\n");
+  Outcome o = nos({"eval", "--config", path});
+  EXPECT_EQ(o.code, kExitUserError);
+  EXPECT_TRUE(contains(o.err, path + ": key 'learning_rate'")) << o.err;
+  EXPECT_TRUE(contains(o.err, "unknown key")) << o.err;
+}
+
+TEST(EvalConfigFile, BadValuesExit2NamingTheKey) {
+  TempDir dir;
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"steps: -3\n", "steps"},     {"steps: [1, 2]\n", "steps"}, {"lr: fast\n", "lr"},
+      {"dtype: half\n", "dtype"},   {"seed: -1\n", "seed"},       {"device: gpu7\n", "device"},
+      {"task: nowhere\n", "task"},  {"rule: exp(g\n", "rule"},    {"lr:\n", "lr"},
+  };
+  for (const auto& [yaml, key] : cases) {
+    const std::string path = dir.file("bad.yaml", yaml);
+    Outcome o = nos({"eval", "--config", path});
+    EXPECT_EQ(o.code, kExitUserError) << yaml;
+    EXPECT_TRUE(contains(o.err, path + ": key '" + key + "'")) << yaml << ": " << o.err;
+  }
+}
+
+TEST(EvalConfigFile, MissingOrMalformedFileIsAUserError) {
+  TempDir dir;
+  Outcome missing = nos({"eval", "--config", dir.file("absent.yaml")});
+  EXPECT_EQ(missing.code, kExitUserError);
+  EXPECT_TRUE(contains(missing.err, "absent.yaml")) << missing.err;
+  Outcome malformed = nos({"eval", "--config", dir.file("broken.yaml", "rule: [powersign\n")});
+  EXPECT_EQ(malformed.code, kExitUserError);
+  EXPECT_TRUE(contains(malformed.err, "broken.yaml:")) << malformed.err;
+  Outcome list = nos({"eval", "--config", dir.file("list.yaml", "- rule\n- task\n")});
+  EXPECT_EQ(list.code, kExitUserError);
+  EXPECT_TRUE(contains(list.err, "list.yaml")) << list.err;
+}
+
+TEST(EvalConfigFile, ShippedExampleRuns) {
+  const std::filesystem::path example = std::filesystem::path(NOS_SOURCE_DIR) / "configs" / "eval-rosenbrock.yaml";
+  ASSERT_TRUE(std::filesystem::exists(example)) << example;
+  Outcome o = nos({"eval", "--config", example.string(), "--steps", "100", "--json"});
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  EXPECT_EQ(parse_json_object(o.out)["task"].as<std::string>(), "rosenbrock");
+}
+
+// --- help, version, rules, dispatch -----------------------------------------------------------------------------
+
+TEST(Dispatch, HelpListsTheSubcommands) {
+  for (const std::string flag : {"--help", "help", "-h"}) {
+    Outcome o = nos({flag});
+    EXPECT_EQ(o.code, kExitOk) << flag;
+    for (const char* command : {"rule", "rules", "eval", "version", "help"}) {
+      EXPECT_TRUE(contains(o.out, std::string("  ") + command)) << command;
+    }
+  }
+}
+
+TEST(Dispatch, EverySubcommandHasHelp) {
+  for (const std::string command : {"rule", "rules", "eval", "version"}) {
+    Outcome o = nos({command, "--help"});
+    EXPECT_EQ(o.code, kExitOk) << command;
+    EXPECT_TRUE(contains(o.out, "Usage: nos " + command)) << o.out;
+    EXPECT_EQ(nos({"help", command}).out, o.out);
+  }
+}
+
+TEST(Dispatch, NoCommandOrUnknownCommandExit2) {
+  Outcome none = nos({});
+  EXPECT_EQ(none.code, kExitUserError);
+  EXPECT_TRUE(contains(none.err, "Usage: nos")) << none.err;
+  Outcome unknown = nos({"evaluate"});
+  EXPECT_EQ(unknown.code, kExitUserError);
+  EXPECT_TRUE(contains(unknown.err, "unknown command 'evaluate'")) << unknown.err;
+  EXPECT_EQ(nos({"help", "evaluate"}).code, kExitUserError);
+}
+
+TEST(Dispatch, Version) {
+  Outcome o = nos({"version"});
+  EXPECT_EQ(o.code, kExitOk);
+  EXPECT_EQ(o.out.rfind("nos ", 0), 0u) << o.out;
+  EXPECT_TRUE(contains(o.out, "LibTorch")) << o.out;
+  EXPECT_EQ(nos({"--version"}).out, o.out);
+  EXPECT_EQ(nos({"version", "extra"}).code, kExitUserError);
+}
+
+TEST(Dispatch, RulesListsNamedRulesWithText) {
+  Outcome o = nos({"rules"});
+  EXPECT_EQ(o.code, kExitOk);
+  bool found = false;
+  for (const std::string& line : lines(o.out)) {
+    found = found || (line.rfind("powersign ", 0) == 0 && contains(line, "exp(sign(g)*sign(m))*g"));
+  }
+  EXPECT_TRUE(found) << o.out;
+}
+
+}  // namespace
+}  // namespace nos::cli

@@ -1,0 +1,106 @@
+// Tests of the named-rule table and of resolving a name or DSL text to a runnable optimizer.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+#include "test_util.h"
+
+namespace nos::optimizers {
+namespace {
+
+TEST(NamedRules, TableHoldsThePaperAndPyTorchOptimizers) {
+  std::set<std::string> names;
+  for (const NamedRule& r : named_rules()) {
+    EXPECT_TRUE(names.insert(r.name).second) << "duplicate " << r.name;
+    EXPECT_FALSE(r.description.empty()) << r.name;
+  }
+  for (const char* name : {"sgd", "momentum", "adam", "rmsprop", "powersign", "powersign-ld", "powersign-cd",
+                           "powersign-rd", "addsign", "addsign-ld", "addsign-cd", "addsign-rd"}) {
+    EXPECT_EQ(names.count(name), 1u) << name;
+  }
+}
+
+TEST(NamedRules, TextsAndDefaults) {
+  EXPECT_EQ(find_named_rule("sgd")->text, "g");
+  EXPECT_EQ(find_named_rule("sgd")->defaults.lr(), 0.01);
+  EXPECT_EQ(find_named_rule("momentum")->text, "10*m");
+  EXPECT_FALSE(find_named_rule("momentum")->defaults.bias_correction());
+  EXPECT_EQ(find_named_rule("adam")->defaults.lr(), 1e-3);
+  EXPECT_TRUE(find_named_rule("adam")->defaults.bias_correction());
+  EXPECT_EQ(find_named_rule("rmsprop")->text, "g/sqrt(v(0.99))");
+  EXPECT_FALSE(find_named_rule("rmsprop")->defaults.bias_correction());
+  EXPECT_EQ(find_named_rule("powersign")->text, "exp(sign(g)*sign(m))*g");
+  EXPECT_EQ(find_named_rule("powersign-cd")->text, "exp(cd*sign(g)*sign(m))*g");
+  EXPECT_EQ(find_named_rule("addsign")->text, "(1+sign(g)*sign(m))*g");
+  EXPECT_EQ(find_named_rule("addsign-rd")->text, "(1+rd*sign(g)*sign(m))*g");
+  EXPECT_EQ(find_named_rule("powersign")->defaults.lr(), 0.1);
+  EXPECT_EQ(find_named_rule("addsign-ld")->defaults.lr(), 0.1);
+  EXPECT_EQ(find_named_rule("nope"), nullptr);
+  EXPECT_EQ(find_named_rule("Adam"), nullptr);
+}
+
+TEST(NamedRules, EveryNamedRuleResolvesAndSteps) {
+  for (const NamedRule& named : named_rules()) {
+    SCOPED_TRACE(named.name);
+    ResolvedRule rule = resolve_rule(named.name);
+    EXPECT_EQ(rule.name, named.name);
+    EXPECT_EQ(rule.text, named.text);
+    ASSERT_NE(rule.program, nullptr);
+    EXPECT_TRUE(rule.defaults == named.defaults);
+    const bool decays = rule.program->uses_decay();
+    EXPECT_EQ(decays, named.name.find('-') != std::string::npos);
+
+    torch::Tensor w = testing::parameter({1.0, -2.0, 0.5});
+    RuleOptions options = rule.defaults;
+    if (decays) options.total_steps(10);
+    auto opt = make_optimizer(rule, {w}, options);
+    EXPECT_EQ(&opt->program(), rule.program.get());
+    for (int i = 0; i < 3; ++i) {
+      testing::set_grad(w, {0.3, -0.2, 0.1});
+      opt->step();
+    }
+    EXPECT_TRUE(torch::isfinite(w).all().item<bool>());
+    EXPECT_FALSE(torch::equal(w.detach(), torch::tensor({1.0, -2.0, 0.5}, torch::kFloat64)));
+    // Each step moves against the gradient for these rules.
+    EXPECT_LT(w[0].item<double>(), 1.0);
+    EXPECT_GT(w[1].item<double>(), -2.0);
+  }
+}
+
+TEST(NamedRules, DecayedRowsNeedTotalSteps) {
+  ResolvedRule rule = resolve_rule("powersign-cd");
+  torch::Tensor w = testing::parameter({1.0});
+  EXPECT_THROW(make_optimizer(rule, {w}, rule.defaults), UserError);
+}
+
+TEST(ResolveRule, DslTextGetsDefaultOptions) {
+  ResolvedRule rule = resolve_rule("sign(m)*sqrt(g)");
+  EXPECT_TRUE(rule.name.empty());
+  EXPECT_EQ(rule.text, "sign(m)*sqrt(g)");
+  ASSERT_NE(rule.program, nullptr);
+  EXPECT_TRUE(rule.defaults == RuleOptions());
+}
+
+TEST(ResolveRule, BadTextRaisesTheParsersRuleError) {
+  try {
+    resolve_rule("exp(g)*expp(m)");
+    FAIL() << "expected RuleError";
+  } catch (const dsl::RuleError& e) {
+    EXPECT_FALSE(e.diagnostics().empty());
+    EXPECT_NE(std::string(e.what()).find("expp"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(resolve_rule("not-a-rule("), UserError);
+}
+
+TEST(ResolveRule, NamesWinOverOperandsOfTheSameSpelling) {
+  // "rmsprop" is also a DSL operand (v with β 0.999, bias-corrected); the name means PyTorch's RMSprop.
+  ResolvedRule rule = resolve_rule("rmsprop");
+  EXPECT_EQ(rule.name, "rmsprop");
+  EXPECT_FALSE(rule.defaults.bias_correction());
+  ASSERT_EQ(rule.program->averages().size(), 1u);
+  EXPECT_EQ(rule.program->averages()[0].beta, 0.99);
+}
+
+}  // namespace
+}  // namespace nos::optimizers
