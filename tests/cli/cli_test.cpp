@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "dsl/dsl.h"
+#include "tests/temp_dir.h"
 
 namespace nos::cli {
 namespace {
@@ -44,28 +45,7 @@ std::vector<std::string> lines(const std::string& text) {
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
-// A fresh directory for the files one test writes, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "nos-cli-test-XXXXXX").string();
-    char* made = mkdtemp(pattern.data());
-    EXPECT_NE(made, nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  std::string file(const std::string& name, const std::string& contents = {}) const {
-    std::string path = (path_ / name).string();
-    if (!contents.empty()) std::ofstream(path) << contents;
-    return path;
-  }
-
- private:
-  std::filesystem::path path_;
-};
+using nos::testing::TempDir;
 
 // Parses one line of JSON (yaml-cpp reads JSON) and checks it is a single object.
 YAML::Node parse_json_object(const std::string& text) {
