@@ -32,8 +32,12 @@ const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {"rule", "rule TEXT", "parse a rule; print its canonical form, tokens, hash and state", rule_command},
       {"rules", "rules", "list the named rules with their text", rules_command},
-      {"eval", "eval [options]", "run a rule on an analytic objective (no options: PowerSign on Rosenbrock)",
+      {"eval", "eval [options]", "run a rule on an objective or a child network (no options: PowerSign on Rosenbrock)",
        eval_command},
+      {"bench", "bench train", "samples/second of nos's training loop next to Python PyTorch's", bench_command},
+      {"search", "search [options]", "search for rules (no options: the demo search); --resume RUN_DIR continues",
+       search_command},
+      {"top", "top RUN_DIR", "the leaderboard of a search run, -n N rules (works while it runs)", top_command},
       {"version", "version", "print the version of nos and of LibTorch", version_command},
   };
   return table;
@@ -81,6 +85,8 @@ int dispatch(const Args& args, std::ostream& out, std::ostream& err) {
     return command->run({"--help"}, out, err);
   }
   if (name == "--version") return version_command({}, out, err);
+  // Not in the help: the evaluation process `nos search` starts.
+  if (name == "worker") return worker_command(rest, out, err);
   const Command* command = find_command(name);
   if (command == nullptr) throw UserError("unknown command '" + name + "'; run 'nos help' for the list");
   return command->run(rest, out, err);

@@ -16,7 +16,11 @@ using Args = std::vector<std::string>;
 int rule_command(const Args& args, std::ostream& out, std::ostream& err);
 int rules_command(const Args& args, std::ostream& out, std::ostream& err);
 int eval_command(const Args& args, std::ostream& out, std::ostream& err);
+int bench_command(const Args& args, std::ostream& out, std::ostream& err);
 int version_command(const Args& args, std::ostream& out, std::ostream& err);
+int search_command(const Args& args, std::ostream& out, std::ostream& err);
+int top_command(const Args& args, std::ostream& out, std::ostream& err);
+int worker_command(const Args& args, std::ostream& out, std::ostream& err);  // hidden: started by search
 
 // Parses `args` against `options` (and `positional`, if given) with long options only as written in full (no
 // guessing of abbreviations); throws boost::program_options::error on unknown or malformed options.

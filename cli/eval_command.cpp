@@ -1,13 +1,20 @@
-// `nos eval`: run a rule on an analytic objective, print a summary or one JSON object, optionally a CSV trace.
+// `nos eval`: run a rule on an analytic objective or train a child network; print a summary or one JSON object.
+#include <unistd.h>
+
+#include <ATen/Parallel.h>
+
 #include <charconv>
+#include <cmath>
 #include <fstream>
 #include <iomanip>
+#include <iostream>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/data_paths.h"
 #include "cli/eval_config.h"
 #include "cli/json.h"
 #include "dsl/error.h"
@@ -20,7 +27,7 @@ namespace po = boost::program_options;
 
 namespace {
 
-// Shortest text that reads back as the same double ("nan", "inf" when not finite), for the CSV trace.
+// Shortest text that reads back as the same double ("nan", "inf" when not finite), for CSV files.
 std::string exact(double value) {
   char buffer[32];
   auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value);
@@ -34,6 +41,13 @@ std::string brief(double value) {
   return s.str();
 }
 
+std::string fixed(double value, int decimals) {
+  if (std::isnan(value)) return "-";
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(decimals) << value;
+  return s.str();
+}
+
 std::string brief_point(const std::vector<double>& point) {
   constexpr size_t kShown = 6;
   std::string text = "(";
@@ -42,73 +56,77 @@ std::string brief_point(const std::vector<double>& point) {
   return text + ")";
 }
 
+// "1h02m", "3m07s", "12s".
+std::string duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const int64_t s = static_cast<int64_t>(std::llround(seconds));
+  std::ostringstream out;
+  if (s >= 3600) {
+    out << s / 3600 << "h" << std::setw(2) << std::setfill('0') << (s % 3600) / 60 << "m";
+  } else if (s >= 60) {
+    out << s / 60 << "m" << std::setw(2) << std::setfill('0') << s % 60 << "s";
+  } else {
+    out << s << "s";
+  }
+  return out.str();
+}
+
 void print_help(std::ostream& out, const po::options_description& options) {
   const EvalConfig defaults;
-  out << "Usage: nos eval [--config FILE.yaml] [--rule R] [--task T] [--steps N] [--lr X] [--dtype D] [--seed S]\n"
-      << "                [--device DEV] [--trace FILE.csv] [--json]\n\n"
-      << "Minimises an analytic objective from its start with a rule and reports the outcome. Settings come from\n"
-      << "the defaults, then the config file (keys rule, task, steps, lr, dtype, seed, device), then the flags.\n"
-      << "Without arguments it runs the embedded example: rule " << defaults.rule << " on " << defaults.task
-      << ",\n" << defaults.steps << " steps at lr " << brief(defaults.lr) << ", " << dtype_name(defaults.dtype)
-      << ", seed " << defaults.seed << ".\n"
+  std::string tasks_text;
+  for (const std::string& name : tasks::objective_names()) tasks_text += (tasks_text.empty() ? "" : ", ") + name;
+  out << "Usage: nos eval [--config FILE.yaml] [--rule R] [--task T] [--steps N | --epochs E]\n"
+      << "                [--lr X | --lr-grid X1,X2,...] [options]\n\n"
+      << "Runs a rule on a task and reports the outcome. Settings come from the defaults, then the config file\n"
+      << "(keys as the long options, with '_' for '-'), then the flags.\n\n"
+      << "Analytic objectives (" << tasks_text << "):\n"
+      << "  minimise from the start point for --steps (default " << kDefaultObjectiveSteps << ") at --lr (default "
+      << brief(kDefaultObjectiveLr) << "), float64 unless --dtype.\n"
+      << "  Without arguments: rule " << defaults.rule << " on " << defaults.task << ".\n\n"
+      << "Child networks, <dataset>-<model>: datasets fmnist, cifar10; models convnet (the NOS child), 2c2d, 3c3d,\n"
+      << "  mlp, logreg, wrn-D-K (e.g. fmnist-convnet, cifar10-3c3d, cifar10-wrn-16-4):\n"
+      << "  train for --epochs (default " << kDefaultEpochs << ") or --steps in batches of --batch-size; with --lr\n"
+      << "  at a fixed learning rate, else by the paper's protocol: one epoch at each lr of --lr-grid (default\n"
+      << "  1e-5 ... 1, one per decade), the best validation accuracy wins, then the full budget at that lr.\n"
+      << "  The reward is the final validation accuracy (Bello et al. 2017); test accuracy is reported beside it.\n"
+      << "  Data: Fashion-MNIST from /usr/share/datasets/fashion-mnist, CIFAR-10 from ../shared/data/cifar10-jpeg\n"
+      << "  (or the repository's shared/ folder), else --data-dir; decoded JPEGs are cached in --cache-dir\n"
+      << "  (default $XDG_CACHE_HOME/nos or ~/.cache/nos).\n\n"
       << "A run whose loss becomes non-finite or explodes stops early with status 'diverged' (exit code 0).\n\n"
       << options;
 }
 
-}  // namespace
-
-int eval_command(const Args& args, std::ostream& out, std::ostream& err) {
-  std::string known_tasks;
-  for (const std::string& name : tasks::objective_names()) known_tasks += (known_tasks.empty() ? "" : ", ") + name;
-  po::options_description options("Options");
-  options.add_options()
-      ("help,h", "show this help")
-      ("config", po::value<std::string>()->value_name("FILE"), "YAML file with eval settings; flags override it")
-      ("rule", po::value<std::string>()->value_name("R"), "a named rule (see 'nos rules') or DSL text")
-      ("task", po::value<std::string>()->value_name("T"), ("objective: " + known_tasks).c_str())
-      ("steps", po::value<std::string>()->value_name("N"), "optimizer steps (>= 1); also T for decays")
-      ("lr", po::value<std::string>()->value_name("X"), "learning rate (> 0)")
-      ("dtype", po::value<std::string>()->value_name("D"), "float32 or float64")
-      ("seed", po::value<std::string>()->value_name("S"), "seed of the rule's noise and of seeded tasks")
-      ("device", po::value<std::string>()->value_name("DEV"), "cpu, cuda or cuda:N")
-      ("trace", po::value<std::string>()->value_name("FILE"), "write step,loss,x0,x1,... for every step to FILE")
-      ("json", po::bool_switch(), "print one JSON object instead of the summary");
-  po::variables_map vm = parse_options(args, options);
-  if (vm.count("help")) {
-    print_help(out, options);
-    return kExitOk;
+// A progress line on a terminal: phase, epoch, step, loss, accuracy and ETA, rewritten in place.
+class ProgressLine {
+ public:
+  explicit ProgressLine(std::ostream& err) : err_(err) {}
+  void operator()(const tasks::TrainProgress& p) {
+    err_ << "\r\033[K[" << p.phase << ", lr " << brief(p.lr) << "] epoch " << p.epoch << "/" << p.epochs << " step "
+         << p.step << "/" << p.steps << " loss " << fixed(p.loss, 4);
+    if (p.val_acc >= 0) err_ << " val acc " << fixed(p.val_acc, 4);
+    err_ << " ETA " << duration(p.eta_seconds) << std::flush;
+    shown_ = true;
+  }
+  void clear() {
+    if (shown_) err_ << "\r\033[K" << std::flush;
   }
 
-  EvalConfig config;
-  if (vm.count("config")) load_eval_config(vm["config"].as<std::string>(), config);
-  auto flag = [&](const char* name) -> const std::string* {
-    return vm.count(name) ? &vm[name].as<std::string>() : nullptr;
-  };
-  if (const std::string* v = flag("rule")) {
-    if (v->empty()) throw UserError("--rule: expected a rule name or DSL text");
-    config.rule = *v;
-    config.rule_origin = "--rule";
-  }
-  if (const std::string* v = flag("task")) config.task = parse_task(*v, "--task");
-  if (const std::string* v = flag("steps")) config.steps = parse_steps(*v, "--steps");
-  if (const std::string* v = flag("lr")) config.lr = parse_lr(*v, "--lr");
-  if (const std::string* v = flag("dtype")) config.dtype = parse_dtype(*v, "--dtype");
-  if (const std::string* v = flag("seed")) config.seed = parse_seed(*v, "--seed");
-  if (const std::string* v = flag("device")) config.device = parse_device(*v, "--device");
+ private:
+  std::ostream& err_;
+  bool shown_ = false;
+};
 
-  optimizers::ResolvedRule rule;
-  try {
-    rule = optimizers::resolve_rule(config.rule);
-  } catch (const dsl::RuleError& e) {
-    if (config.rule_origin == "--rule" || config.rule_origin == "default") throw;
-    throw UserError(config.rule_origin + ": not a named rule nor valid rule text:\n" + e.what());
-  }
+int run_objective_task(const EvalConfig& config, const optimizers::ResolvedRule& rule, const po::variables_map& vm,
+                       std::ostream& out) {
   const tasks::Objective objective = tasks::make_objective(config.task, config.seed);
+  const int64_t steps = config.steps.value_or(kDefaultObjectiveSteps);
+  const double lr = config.lr.value_or(kDefaultObjectiveLr);
+  const torch::Dtype dtype = config.dtype.value_or(torch::kFloat64);
 
   std::ofstream trace;
   std::string trace_path;
-  if (const std::string* v = flag("trace")) {
-    trace_path = *v;
+  if (vm.count("trace")) {
+    trace_path = vm["trace"].as<std::string>();
     trace.open(trace_path);
     if (!trace) throw UserError("--trace: cannot open '" + trace_path + "' for writing");
     trace << "step,loss";
@@ -127,9 +145,9 @@ int eval_command(const Args& args, std::ostream& out, std::ostream& err) {
   }
 
   tasks::ObjectiveRunConfig run_config;
-  run_config.steps = config.steps;
-  run_config.lr = config.lr;
-  run_config.dtype = config.dtype;
+  run_config.steps = steps;
+  run_config.lr = lr;
+  run_config.dtype = dtype;
   run_config.seed = config.seed;
   run_config.device = config.device;
   const tasks::ObjectiveResult result = tasks::run_objective(rule, objective, run_config, on_step);
@@ -146,9 +164,9 @@ int eval_command(const Args& args, std::ostream& out, std::ostream& err) {
     json.add_string("rule", rule_name)
         .add_string("canonical", canonical)
         .add_string("task", objective.name)
-        .add_int("steps", config.steps)
-        .add_number("lr", config.lr)
-        .add_string("dtype", dtype_name(config.dtype))
+        .add_int("steps", steps)
+        .add_number("lr", lr)
+        .add_string("dtype", dtype_name(dtype))
         .add_uint("seed", config.seed)
         .add_string("device", config.device.str())
         .add_string("status", result.status)
@@ -165,8 +183,8 @@ int eval_command(const Args& args, std::ostream& out, std::ostream& err) {
       << "canonical: " << canonical << "\n"
       << "task:      " << objective.name << " (" << objective.dims << "-D, minimum " << brief(objective.optimum_value)
       << ")\n"
-      << "steps:     " << config.steps << " at lr " << brief(config.lr) << " (" << dtype_name(config.dtype)
-      << ", seed " << config.seed << ", " << config.device.str() << ")\n"
+      << "steps:     " << steps << " at lr " << brief(lr) << " (" << dtype_name(dtype) << ", seed " << config.seed
+      << ", " << config.device.str() << ")\n"
       << "status:    " << result.status;
   if (result.status != "ok") out << " after " << result.steps_done << " steps";
   out << "\n"
@@ -175,6 +193,309 @@ int eval_command(const Args& args, std::ostream& out, std::ostream& err) {
       << "distance:  " << brief(result.distance_to_optimum) << " to the optimum\n"
       << "seconds:   " << brief(result.seconds) << "\n";
   return kExitOk;
+}
+
+JsonObject epoch_json(const tasks::EpochMetrics& m) {
+  JsonObject json;
+  json.add_int("epoch", m.epoch)
+      .add_int("steps", m.steps)
+      .add_number("train_loss", m.train_loss)
+      .add_number("val_acc", m.val_acc)
+      .add_number("test_acc", m.test_acc)
+      .add_number("seconds", m.seconds)
+      .add_number("lr", m.lr);
+  return json;
+}
+
+JsonObject trial_json(const tasks::GridTrial& t) {
+  JsonObject json;
+  json.add_number("lr", t.lr)
+      .add_string("status", t.status)
+      .add_int("steps", t.steps)
+      .add_number("train_loss", t.train_loss)
+      .add_number("val_acc", t.val_acc)
+      .add_number("seconds", t.seconds);
+  return json;
+}
+
+int run_network_task(const EvalConfig& config, const tasks::TaskSpec& task, const optimizers::ResolvedRule& rule,
+                     const po::variables_map& vm, std::ostream& out, std::ostream& err) {
+  tasks::EvalRequest request;
+  request.rule = config.rule;
+  request.task = task.name;
+  request.epochs = config.epochs.value_or(kDefaultEpochs);
+  request.steps = config.steps.value_or(0);
+  request.batch_size = config.batch_size;
+  request.lr = config.lr.value_or(0.0);
+  if (!config.lr_grid.empty()) request.lr_grid = config.lr_grid;
+  request.seed = config.seed;
+  request.device = config.device.str();
+  request.dtype = dtype_name(config.dtype.value_or(torch::kFloat32));
+  request.validation_size = config.validation_size;
+  request.train_size = config.train_size;
+  request.augment = config.augment;
+
+  tasks::LocalEvaluatorOptions options;
+  options.data_dirs[task.dataset] = resolve_data_dir(task.dataset, config.data_dir);
+  options.cache_dir = resolve_cache_dir(config.cache_dir);
+  options.threads = config.threads;
+  // Only a real terminal gets the progress line: tests and pipes see clean output.
+  ProgressLine progress(err);
+  if (&err == &std::cerr && ::isatty(STDERR_FILENO)) {
+    options.progress = [&progress](const tasks::TrainProgress& p) { progress(p); };
+  }
+
+  // The CSV file is opened first, so an unwritable path fails before the training, not after.
+  std::ofstream csv;
+  std::string csv_path;
+  if (vm.count("csv")) {
+    csv_path = vm["csv"].as<std::string>();
+    csv.open(csv_path);
+    if (!csv) throw UserError("--csv: cannot open '" + csv_path + "' for writing");
+  }
+
+  tasks::LocalEvaluator evaluator(options);
+  tasks::EvalRecord record;
+  try {
+    record = evaluator.evaluate(request);
+  } catch (...) {
+    progress.clear();
+    throw;
+  }
+  progress.clear();
+  const int threads = at::get_num_threads();
+
+  if (csv.is_open()) {
+    csv << "epoch,train_loss,val_acc,test_acc,seconds,lr\n";
+    for (const tasks::EpochMetrics& m : record.epochs) {
+      csv << m.epoch << "," << exact(m.train_loss) << "," << exact(m.val_acc) << "," << exact(m.test_acc) << ","
+          << exact(m.seconds) << "," << exact(m.lr) << "\n";
+    }
+    csv.close();
+    if (!csv) throw UserError("--csv: error while writing '" + csv_path + "'");
+  }
+
+  const std::string rule_name = rule.name.empty() ? rule.text : rule.name;
+  const bool grid = request.lr == 0;
+  if (vm["json"].as<bool>()) {
+    std::vector<JsonObject> epochs, trials;
+    for (const tasks::EpochMetrics& m : record.epochs) epochs.push_back(epoch_json(m));
+    for (const tasks::GridTrial& t : record.grid) trials.push_back(trial_json(t));
+    JsonObject json;
+    json.add_string("rule", rule_name)
+        .add_string("canonical", record.canonical)
+        .add_string("task", record.task)
+        .add_string("data", record.data)
+        .add_int("epochs", config.steps ? 0 : request.epochs)
+        .add_int("steps", record.total_steps)
+        .add_int("steps_per_epoch", record.steps_per_epoch)
+        .add_int("batch_size", request.batch_size)
+        .add_number("lr", record.lr)
+        .add_string("lr_source", grid ? "grid" : "given")
+        .add_numbers("lr_grid", grid ? request.lr_grid : std::vector<double>{})
+        .add_string("dtype", request.dtype)
+        .add_uint("seed", request.seed)
+        .add_string("device", request.device)
+        .add_int("threads", threads)
+        .add_bool("augment", request.augment)
+        .add_string("status", record.status)
+        .add_string("message", record.message)
+        .add_number("reward", record.reward)
+        .add_number("val_acc", record.val_acc)
+        .add_number("test_acc", record.test_acc)
+        .add_int("steps_done", record.steps_done)
+        .add_objects("grid", trials)
+        .add_objects("epoch_metrics", epochs)
+        .add_number("seconds", record.seconds);
+    out << json.str() << "\n";
+    return kExitOk;
+  }
+
+  out << "rule:      " << rule_name << "\n"
+      << "canonical: " << record.canonical << "\n"
+      << "task:      " << record.task << "\n"
+      << "data:      " << record.data << "\n"
+      << "budget:    ";
+  if (config.steps) {
+    out << record.total_steps << " steps";
+  } else {
+    out << request.epochs << (request.epochs == 1 ? " epoch" : " epochs") << " = " << record.total_steps << " steps";
+  }
+  out << " of batch " << request.batch_size << " (" << request.dtype << ", seed " << request.seed << ", "
+      << request.device << ", " << threads << (threads == 1 ? " thread" : " threads")
+      << (request.augment ? ", augmented" : "") << ")\n";
+  if (grid) {
+    out << "lr grid:   ";
+    for (size_t i = 0; i < record.grid.size(); ++i) {
+      const tasks::GridTrial& t = record.grid[i];
+      out << (i ? "  " : "") << brief(t.lr) << ": " << (t.status == "ok" ? fixed(t.val_acc, 4) : t.status);
+    }
+    out << "\n";
+  }
+  out << "lr:        " << brief(record.lr) << (grid ? " (best validation accuracy of the grid)" : "") << "\n";
+  if (!record.epochs.empty()) {
+    out << "epoch  train_loss  val_acc  test_acc  seconds\n";
+    for (const tasks::EpochMetrics& m : record.epochs) {
+      out << std::setw(5) << m.epoch << "  " << std::setw(10) << fixed(m.train_loss, 4) << "  " << std::setw(7)
+          << fixed(m.val_acc, 4) << "  " << std::setw(8) << fixed(m.test_acc, 4) << "  " << std::setw(7)
+          << fixed(m.seconds, 1) << "\n";
+    }
+  }
+  out << "status:    " << record.status;
+  if (!record.message.empty()) out << " (" << record.message << ")";
+  out << "\n"
+      << "reward:    " << fixed(record.reward, 4) << " (final validation accuracy)\n"
+      << "test acc:  " << fixed(record.test_acc, 4) << "\n"
+      << "seconds:   " << fixed(record.seconds, 1) << "\n";
+  return kExitOk;
+}
+
+// Keys only child networks take, with the flag that sets each.
+const std::vector<std::pair<std::string, std::string>>& network_only_settings() {
+  static const std::vector<std::pair<std::string, std::string>> settings = {
+      {"epochs", "--epochs"},         {"lr_grid", "--lr-grid"},         {"batch_size", "--batch-size"},
+      {"data_dir", "--data-dir"},     {"cache_dir", "--cache-dir"},     {"validation_size", "--validation-size"},
+      {"train_size", "--train-size"}, {"augment", "--augment"},         {"csv", "--csv"},
+  };
+  return settings;
+}
+
+}  // namespace
+
+int eval_command(const Args& args, std::ostream& out, std::ostream& err) {
+  po::options_description options("Options");
+  options.add_options()
+      ("help,h", "show this help")
+      ("config", po::value<std::string>()->value_name("FILE"), "YAML file with eval settings; flags override it")
+      ("rule", po::value<std::string>()->value_name("R"), "a named rule (see 'nos rules') or DSL text")
+      ("task", po::value<std::string>()->value_name("T"), "an objective, or <dataset>-<model> (fmnist-convnet)")
+      ("steps", po::value<std::string>()->value_name("N"), "optimizer steps (>= 1); also T for decays")
+      ("epochs", po::value<std::string>()->value_name("E"), "networks: the budget in epochs (default 5)")
+      ("lr", po::value<std::string>()->value_name("X"), "learning rate (> 0); networks without it use the grid")
+      ("lr-grid", po::value<std::string>()->value_name("X1,X2"), "networks: lrs to try (default 1e-5,...,1)")
+      ("batch-size", po::value<std::string>()->value_name("B"), "networks: batch size (default 128)")
+      ("dtype", po::value<std::string>()->value_name("D"), "float32 or float64")
+      ("seed", po::value<std::string>()->value_name("S"), "seed of init, batch order and rule noise")
+      ("device", po::value<std::string>()->value_name("DEV"), "cpu, cuda or cuda:N")
+      ("threads", po::value<std::string>()->value_name("K"), "CPU threads (default: LibTorch's choice)")
+      ("data-dir", po::value<std::string>()->value_name("DIR"), "networks: where the data set is")
+      ("cache-dir", po::value<std::string>()->value_name("DIR"), "networks: where decoded JPEGs are cached")
+      ("validation-size", po::value<std::string>()->value_name("N"), "networks: images held out of training")
+      ("train-size", po::value<std::string>()->value_name("N"), "networks: train on a seeded subset of N images")
+      ("augment", po::bool_switch(), "networks: random crops and flips of training images")
+      ("trace", po::value<std::string>()->value_name("FILE"), "objectives: write step,loss,x0,x1,... to FILE")
+      ("csv", po::value<std::string>()->value_name("FILE"), "networks: write the per-epoch metrics to FILE")
+      ("json", po::bool_switch(), "print one JSON object instead of the summary");
+  po::variables_map vm = parse_options(args, options);
+  if (vm.count("help")) {
+    print_help(out, options);
+    return kExitOk;
+  }
+
+  EvalConfig config;
+  if (vm.count("config")) load_eval_config(vm["config"].as<std::string>(), config);
+  auto flag = [&](const char* name) -> const std::string* {
+    return vm.count(name) ? &vm[name].as<std::string>() : nullptr;
+  };
+  // A flag overrides the config file's value of its key and of the key it excludes (--lr replaces a file's
+  // lr_grid); the same source giving both is an error below.
+  auto set_origin = [&](const std::string& key, const std::string& flag_name, const std::string& excluded) {
+    config.origins[key] = flag_name;
+    if (!excluded.empty() && config.origins.count(excluded) && config.origins[excluded].rfind("--", 0) != 0) {
+      config.origins.erase(excluded);
+      if (excluded == "steps") config.steps.reset();
+      if (excluded == "epochs") config.epochs.reset();
+      if (excluded == "lr") config.lr.reset();
+      if (excluded == "lr_grid") config.lr_grid.clear();
+    }
+  };
+  if (const std::string* v = flag("rule")) {
+    if (v->empty()) throw UserError("--rule: expected a rule name or DSL text");
+    config.rule = *v;
+    config.rule_origin = "--rule";
+  }
+  if (const std::string* v = flag("task")) config.task = parse_task(*v, "--task");
+  if (const std::string* v = flag("steps")) {
+    config.steps = parse_steps(*v, "--steps");
+    set_origin("steps", "--steps", "epochs");
+  }
+  if (const std::string* v = flag("epochs")) {
+    config.epochs = parse_count(*v, "--epochs", "a number of epochs");
+    set_origin("epochs", "--epochs", "steps");
+  }
+  if (const std::string* v = flag("lr")) {
+    config.lr = parse_lr(*v, "--lr");
+    set_origin("lr", "--lr", "lr_grid");
+  }
+  if (const std::string* v = flag("lr-grid")) {
+    config.lr_grid = parse_lr_grid(*v, "--lr-grid");
+    set_origin("lr_grid", "--lr-grid", "lr");
+  }
+  if (const std::string* v = flag("batch-size")) {
+    config.batch_size = parse_count(*v, "--batch-size", "a batch size");
+    set_origin("batch_size", "--batch-size", "");
+  }
+  if (const std::string* v = flag("dtype")) config.dtype = parse_dtype(*v, "--dtype");
+  if (const std::string* v = flag("seed")) config.seed = parse_seed(*v, "--seed");
+  if (const std::string* v = flag("device")) config.device = parse_device(*v, "--device");
+  if (const std::string* v = flag("threads")) config.threads = parse_threads(*v, "--threads");
+  if (const std::string* v = flag("data-dir")) {
+    if (v->empty()) throw UserError("--data-dir: expected a directory");
+    config.data_dir = *v;
+    set_origin("data_dir", "--data-dir", "");
+  }
+  if (const std::string* v = flag("cache-dir")) {
+    if (v->empty()) throw UserError("--cache-dir: expected a directory");
+    config.cache_dir = *v;
+    set_origin("cache_dir", "--cache-dir", "");
+  }
+  if (const std::string* v = flag("validation-size")) {
+    config.validation_size = parse_count(*v, "--validation-size", "a number of validation images");
+    set_origin("validation_size", "--validation-size", "");
+  }
+  if (const std::string* v = flag("train-size")) {
+    config.train_size = parse_count(*v, "--train-size", "a number of training images");
+    set_origin("train_size", "--train-size", "");
+  }
+  if (vm["augment"].as<bool>()) {
+    config.augment = true;
+    set_origin("augment", "--augment", "");
+  }
+  if (vm.count("csv")) set_origin("csv", "--csv", "");
+  const tasks::TaskSpec task = tasks::parse_task_name(config.task);
+  if (task.analytic) {
+    for (const auto& [key, flag_name] : network_only_settings()) {
+      if (config.origins.count(key)) {
+        throw UserError(config.origins[key] + ": only child-network tasks (e.g. fmnist-convnet) take this setting; '" +
+                        task.name + "' is an analytic objective");
+      }
+    }
+  }
+  if (config.steps && config.epochs) {
+    throw UserError(config.origins["steps"] + " and " + config.origins["epochs"] +
+                    ": give the budget in steps or in epochs, not both");
+  }
+  if (config.lr && !config.lr_grid.empty()) {
+    throw UserError(config.origins["lr"] + " and " + config.origins["lr_grid"] +
+                    ": give a fixed lr or an lr grid to choose from, not both");
+  }
+
+  optimizers::ResolvedRule rule;
+  try {
+    rule = optimizers::resolve_rule(config.rule);
+  } catch (const dsl::RuleError& e) {
+    if (config.rule_origin == "--rule" || config.rule_origin == "default") throw;
+    throw UserError(config.rule_origin + ": not a named rule nor valid rule text:\n" + e.what());
+  }
+
+  if (task.analytic) {
+    if (config.threads > 0) at::set_num_threads(config.threads);
+    return run_objective_task(config, rule, vm, out);
+  }
+  if (vm.count("trace")) {
+    throw UserError("--trace: only analytic objectives write a step trace; for '" + task.name + "' use --csv FILE");
+  }
+  return run_network_task(config, task, rule, vm, out, err);
 }
 
 }  // namespace nos::cli

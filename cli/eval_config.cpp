@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "dsl/error.h"
+#include "tasks/evaluator.h"
 #include "tasks/objectives.h"
 
 namespace nos::cli {
@@ -31,7 +32,10 @@ bool parse_integer(std::string_view text, Int& value) {
 }  // namespace
 
 const std::vector<std::string>& eval_config_keys() {
-  static const std::vector<std::string> keys = {"rule", "task", "steps", "lr", "dtype", "seed", "device"};
+  static const std::vector<std::string> keys = {
+      "rule",    "task",     "steps",     "epochs",          "lr",         "lr_grid", "batch_size", "dtype",
+      "seed",    "device",   "threads",   "data_dir",        "cache_dir",  "validation_size", "train_size",
+      "augment"};
   return keys;
 }
 
@@ -51,6 +55,53 @@ double parse_lr(std::string_view text, const std::string& where) {
     bad_value(where, "expected a finite learning rate > 0, got " + quoted(text));
   }
   return lr;
+}
+
+std::vector<double> parse_lr_grid(std::string_view text, const std::string& where) {
+  std::vector<double> grid;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = text.find(',', start);
+    std::string_view item = text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    double lr = 0.0;
+    const char* end = item.data() + item.size();
+    auto [ptr, ec] = std::from_chars(item.data(), end, lr);
+    if (item.empty() || ec != std::errc() || ptr != end || !std::isfinite(lr) || lr <= 0.0) {
+      bad_value(where, "expected learning rates > 0 separated by commas (e.g. 1e-4,1e-3,1e-2), got " + quoted(text));
+    }
+    grid.push_back(lr);
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return grid;
+}
+
+int64_t parse_count(std::string_view text, const std::string& where, const std::string& what) {
+  int64_t count = 0;
+  if (!parse_integer(text, count) || count < 1) {
+    bad_value(where, "expected " + what + " (a whole number >= 1), got " + quoted(text));
+  }
+  return count;
+}
+
+int parse_threads(std::string_view text, const std::string& where) {
+  int threads = 0;
+  if (!parse_integer(text, threads) || threads < 1 || threads > 1024) {
+    bad_value(where, "expected a number of threads from 1 to 1024, got " + quoted(text));
+  }
+  return threads;
+}
+
+bool parse_bool(std::string_view text, const std::string& where) {
+  for (const char* yes : {"true", "yes", "on", "1"}) {
+    if (text == yes) return true;
+  }
+  for (const char* no : {"false", "no", "off", "0"}) {
+    if (text == no) return false;
+  }
+  bad_value(where, "expected true or false, got " + quoted(text));
 }
 
 torch::Dtype parse_dtype(std::string_view text, const std::string& where) {
@@ -89,13 +140,11 @@ torch::Device parse_device(std::string_view text, const std::string& where) {
 }
 
 std::string parse_task(std::string_view text, const std::string& where) {
-  std::vector<std::string> names = tasks::objective_names();
-  for (const std::string& name : names) {
-    if (text == name) return name;
+  try {
+    return tasks::parse_task_name(text).name;
+  } catch (const UserError& e) {
+    bad_value(where, e.what());
   }
-  std::string known;
-  for (const std::string& name : names) known += (known.empty() ? "" : ", ") + name;
-  bad_value(where, "unknown task " + quoted(text) + " (known: " + known + ")");
 }
 
 std::string dtype_name(torch::Dtype dtype) {
@@ -119,7 +168,9 @@ void load_eval_config(const std::string& path, EvalConfig& config) {
   }
   if (root.IsNull()) return;  // an empty file sets nothing
   if (!root.IsMap()) {
-    throw UserError(path + ": expected a mapping of keys (rule, task, steps, lr, dtype, seed, device) at the top");
+    std::string keys;
+    for (const std::string& k : eval_config_keys()) keys += (keys.empty() ? "" : ", ") + k;
+    throw UserError(path + ": expected a mapping of keys (" + keys + ") at the top");
   }
 
   for (const auto& entry : root) {
@@ -133,6 +184,17 @@ void load_eval_config(const std::string& path, EvalConfig& config) {
       throw UserError(where + ": unknown key (known keys: " + keys + ")");
     }
     const YAML::Node& value = entry.second;
+    config.origins[key] = where;
+    if (key == "lr_grid" && value.IsSequence()) {
+      std::string joined;
+      for (const YAML::Node& item : value) {
+        if (!item.IsScalar()) bad_value(where, "expected a list of learning rates");
+        joined += (joined.empty() ? "" : ",") + item.Scalar();
+      }
+      if (joined.empty()) bad_value(where, "expected at least one learning rate");
+      config.lr_grid = parse_lr_grid(joined, where);
+      continue;
+    }
     if (!value.IsScalar()) bad_value(where, value.IsNull() ? "has no value" : "expected a single value");
     const std::string& scalar = value.Scalar();
     if (key == "rule") {
@@ -143,14 +205,34 @@ void load_eval_config(const std::string& path, EvalConfig& config) {
       config.task = parse_task(scalar, where);
     } else if (key == "steps") {
       config.steps = parse_steps(scalar, where);
+    } else if (key == "epochs") {
+      config.epochs = parse_count(scalar, where, "a number of epochs");
     } else if (key == "lr") {
       config.lr = parse_lr(scalar, where);
+    } else if (key == "lr_grid") {
+      config.lr_grid = parse_lr_grid(scalar, where);
+    } else if (key == "batch_size") {
+      config.batch_size = parse_count(scalar, where, "a batch size");
     } else if (key == "dtype") {
       config.dtype = parse_dtype(scalar, where);
     } else if (key == "seed") {
       config.seed = parse_seed(scalar, where);
     } else if (key == "device") {
       config.device = parse_device(scalar, where);
+    } else if (key == "threads") {
+      config.threads = parse_threads(scalar, where);
+    } else if (key == "data_dir") {
+      if (scalar.empty()) bad_value(where, "expected a directory");
+      config.data_dir = scalar;
+    } else if (key == "cache_dir") {
+      if (scalar.empty()) bad_value(where, "expected a directory");
+      config.cache_dir = scalar;
+    } else if (key == "validation_size") {
+      config.validation_size = parse_count(scalar, where, "a number of validation images");
+    } else if (key == "train_size") {
+      config.train_size = parse_count(scalar, where, "a number of training images");
+    } else if (key == "augment") {
+      config.augment = parse_bool(scalar, where);
     }
   }
 }

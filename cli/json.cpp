@@ -114,4 +114,10 @@ JsonObject& JsonObject::add_numbers(std::string_view key, const std::vector<doub
   return add_raw(key, json);
 }
 
+JsonObject& JsonObject::add_objects(std::string_view key, const std::vector<JsonObject>& values) {
+  std::string json = "[";
+  for (size_t i = 0; i < values.size(); ++i) json += (i ? "," : "") + values[i].str();
+  return add_raw(key, json + "]");
+}
+
 }  // namespace nos::cli

@@ -1,4 +1,4 @@
-// A tiny JSON writer for the CLI's machine-readable output: one flat object of strings, numbers and arrays.
+// A tiny JSON writer for the CLI's machine-readable output: objects of strings, numbers, arrays and objects.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +23,7 @@ class JsonObject {
   JsonObject& add_uint(std::string_view key, uint64_t value);
   JsonObject& add_bool(std::string_view key, bool value);
   JsonObject& add_numbers(std::string_view key, const std::vector<double>& values);
+  JsonObject& add_objects(std::string_view key, const std::vector<JsonObject>& values);
   std::string str() const { return "{" + body_ + "}"; }
 
  private:

@@ -1,5 +1,10 @@
-// nos::tasks — the child problems a rule is evaluated on: analytic objectives and a run of a rule on one of them.
+// nos::tasks — the child problems a rule is evaluated on: analytic objectives, image data sets, models, the trainer
+// and the evaluator interface that turns a rule into a reward.
 #pragma once
 
+#include "tasks/datasets.h"
+#include "tasks/evaluator.h"
+#include "tasks/models.h"
 #include "tasks/objective_run.h"
 #include "tasks/objectives.h"
+#include "tasks/trainer.h"

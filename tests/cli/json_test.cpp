@@ -52,5 +52,14 @@ TEST(JsonObject, BuildsInInsertionOrder) {
   EXPECT_EQ(JsonObject().str(), "{}");
 }
 
+TEST(JsonObject, NestsArraysOfObjects) {
+  JsonObject a, b;
+  a.add_int("epoch", 1).add_number("val_acc", 0.5);
+  b.add_int("epoch", 2);
+  JsonObject o;
+  o.add_objects("epochs", {a, b}).add_objects("none", {});
+  EXPECT_EQ(o.str(), "{\"epochs\":[{\"epoch\":1,\"val_acc\":0.5},{\"epoch\":2}],\"none\":[]}");
+}
+
 }  // namespace
 }  // namespace nos::cli

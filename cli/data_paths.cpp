@@ -1,0 +1,74 @@
+// Default data and cache locations for the CLI: the current directory, the executable's repository, XDG variables.
+#include "cli/data_paths.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+
+#include "dsl/error.h"
+
+namespace nos::cli {
+
+namespace {
+
+bool is_directory(const std::string& path) {
+  struct stat info {};
+  return ::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
+}
+
+std::string env(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr ? value : "";
+}
+
+}  // namespace
+
+std::string executable_dir() {
+  char buffer[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buffer, sizeof buffer - 1);
+  if (n <= 0) return "";
+  std::string path(buffer, static_cast<size_t>(n));
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "" : path.substr(0, slash);
+}
+
+std::vector<std::string> cifar10_candidates() {
+  const std::string relative = "shared/data/cifar10-jpeg";
+  std::vector<std::string> candidates = {"../" + relative};
+  const std::string exe = executable_dir();
+  if (!exe.empty()) {
+    // <repo>/build/nos and <repo>/build/tests/test_cli: the repository's sibling shared/ folder.
+    candidates.push_back(exe + "/../../" + relative);
+    candidates.push_back(exe + "/../../../" + relative);
+  }
+  return candidates;
+}
+
+std::string resolve_data_dir(const std::string& dataset, const std::string& given) {
+  if (!given.empty() || dataset != "cifar10") return given;
+  std::string tried;
+  for (const std::string& candidate : cifar10_candidates()) {
+    if (is_directory(candidate)) {
+      // Reports name the folder plainly, not as <exe dir>/../../shared/...
+      char resolved[PATH_MAX];
+      return ::realpath(candidate.c_str(), resolved) != nullptr ? std::string(resolved) : candidate;
+    }
+    tried += (tried.empty() ? "" : ", ") + candidate;
+  }
+  throw UserError("CIFAR-10: no --data-dir given and no copy found (tried " + tried +
+                  "); pass --data-dir DIR with the binary release (data_batch_1.bin ... test_batch.bin) or "
+                  "train/ and test/ JPEG folders");
+}
+
+std::string resolve_cache_dir(const std::string& given) {
+  if (!given.empty()) return given;
+  const std::string xdg = env("XDG_CACHE_HOME");
+  if (!xdg.empty()) return xdg + "/nos";
+  const std::string home = env("HOME");
+  if (!home.empty()) return home + "/.cache/nos";
+  return "";
+}
+
+}  // namespace nos::cli

@@ -1,0 +1,211 @@
+// `nos search`: start or resume a search job, show its progress, stop cleanly on Ctrl-C, print the top rules.
+#include <ATen/Parallel.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <charconv>
+#include <cmath>
+#include <ctime>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <string>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "cli/data_paths.h"
+#include "cli/search_report.h"
+#include "dsl/error.h"
+#include "search/search.h"
+
+#ifndef NOS_VERSION
+#define NOS_VERSION "unknown"
+#endif
+
+namespace nos::cli {
+
+namespace po = boost::program_options;
+
+namespace {
+
+// The shell's convention for a program stopped by SIGINT (128 + 2).
+constexpr int kExitInterrupted = 130;
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void request_stop(int) { g_stop.store(true); }
+
+// Routes SIGINT and SIGTERM to a stop request while a search runs. SA_RESETHAND restores the default action, so a
+// second Ctrl-C ends the process at once if the clean stop is not fast enough.
+class StopOnSignals {
+ public:
+  StopOnSignals() {
+    g_stop.store(false);
+    struct sigaction action {};
+    action.sa_handler = request_stop;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESETHAND;
+    sigaction(SIGINT, &action, &old_int_);
+    sigaction(SIGTERM, &action, &old_term_);
+  }
+  ~StopOnSignals() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+
+ private:
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
+};
+
+template <typename Int>
+Int parse_whole(const std::string& text, const char* flag, Int min) {
+  Int value{};
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || value < min) {
+    throw UserError(std::string(flag) + ": expected a whole number >= " + std::to_string(min) + ", got '" + text + "'");
+  }
+  return value;
+}
+
+std::string duration(double seconds) {
+  const int64_t s = static_cast<int64_t>(std::llround(std::max(0.0, seconds)));
+  std::ostringstream out;
+  if (s >= 3600) {
+    out << s / 3600 << "h" << std::setw(2) << std::setfill('0') << (s % 3600) / 60 << "m";
+  } else if (s >= 60) {
+    out << s / 60 << "m" << std::setw(2) << std::setfill('0') << s % 60 << "s";
+  } else {
+    out << s << "s";
+  }
+  return out.str();
+}
+
+std::string fixed4(double x) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(4) << x;
+  return s.str();
+}
+
+// The running executable, which the workers are started from (the library never looks at argv or /proc).
+std::string own_executable() {
+  char buffer[4096];
+  const ssize_t n = readlink("/proc/self/exe", buffer, sizeof buffer - 1);
+  if (n <= 0) throw UserError("cannot find the nos executable (/proc/self/exe) to start workers; use --in-process");
+  return std::string(buffer, static_cast<size_t>(n));
+}
+
+std::string default_run_dir(const std::string& proposer) {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+  return "runs/" + proposer + "-" + stamp;
+}
+
+void print_help(std::ostream& out, const po::options_description& options) {
+  out << "Usage: nos search [--config FILE.yaml] [--run-dir DIR] [--workers N] [--budget N] [--seed S]\n"
+      << "       nos search --resume RUN_DIR [--workers N] [--budget N]\n\n"
+      << "Searches for update rules: a proposer (RNN controller, random or evolution) suggests rules in batches,\n"
+      << "each is trained on the config's task by one of N worker processes, and every result is stored in\n"
+      << "RUN_DIR/search.db as it completes (with config.yaml, proposer.pt, progress.csv and best.csv beside it).\n"
+      << "Without --config it runs the embedded demo (configs/demo.yaml). Flags override the config's keys.\n"
+      << "Ctrl-C stops cleanly (exit 130); --resume continues an interrupted run where it stopped, to its budget\n"
+      << "(--budget may raise it). 'nos top RUN_DIR' shows the leaderboard at any time.\n\n"
+      << options;
+}
+
+}  // namespace
+
+int search_command(const Args& args, std::ostream& out, std::ostream& err) {
+  po::options_description options("Options");
+  options.add_options()
+      ("help,h", "show this help")
+      ("config", po::value<std::string>()->value_name("FILE"), "YAML search config (default: the demo config)")
+      ("run-dir", po::value<std::string>()->value_name("DIR"), "the run folder (default: runs/PROPOSER-TIMESTAMP)")
+      ("resume", po::value<std::string>()->value_name("RUN_DIR"), "continue the search in RUN_DIR")
+      ("workers", po::value<std::string>()->value_name("N"), "worker processes (config key workers)")
+      ("budget", po::value<std::string>()->value_name("N"), "children in total (config key budget)")
+      ("seed", po::value<std::string>()->value_name("S"), "the proposer's seed (config key seed)")
+      ("top", po::value<std::string>()->value_name("N")->default_value("10"), "rules to list at the end")
+      ("in-process", po::bool_switch(), "evaluate on threads of this process instead of worker processes (no "
+                                        "isolation: a crash ends the search, a hung child is not killed)");
+  po::variables_map vm = parse_options(args, options);
+  if (vm.count("help")) {
+    print_help(out, options);
+    return kExitOk;
+  }
+  auto flag = [&](const char* name) -> const std::string* {
+    return vm.count(name) ? &vm[name].as<std::string>() : nullptr;
+  };
+  const int top = parse_whole<int>(vm["top"].as<std::string>(), "--top", 0);
+
+  search::SearchConfig config;
+  search::SearchRuntime runtime;
+  const bool resume = vm.count("resume") > 0;
+  if (resume) {
+    if (flag("config")) throw UserError("--config and --resume do not go together: a run keeps its recorded config");
+    if (flag("run-dir")) throw UserError("--run-dir and --resume do not go together: --resume names the run folder");
+    if (flag("seed")) throw UserError("--seed cannot change on --resume: the stored rules were proposed with the "
+                                      "recorded seed");
+    runtime.run_dir = *flag("resume");
+    config = search::run_config(runtime.run_dir);
+  } else {
+    config = flag("config") ? search::load_config(*flag("config"))
+                            : search::parse_config(search::demo_config_yaml(), "embedded demo config");
+    if (const std::string* v = flag("seed")) config.seed = parse_whole<uint64_t>(*v, "--seed", 0);
+    runtime.run_dir = flag("run-dir") ? *flag("run-dir") : default_run_dir(config.proposer);
+    // The data folder is found here, once, and recorded in the run's config (a resume reads the same data).
+    const tasks::TaskSpec spec = tasks::parse_task_name(config.task.name);
+    if (!spec.dataset.empty()) config.task.data_dir = resolve_data_dir(spec.dataset, config.task.data_dir);
+  }
+  if (const std::string* v = flag("workers")) config.workers = parse_whole<int>(*v, "--workers", 1);
+  if (const std::string* v = flag("budget")) config.budget = parse_whole<int64_t>(*v, "--budget", 1);
+
+  runtime.worker_executable = vm["in-process"].as<bool>() ? std::string() : own_executable();
+  runtime.cache_dir = resolve_cache_dir("");
+  runtime.nos_version = NOS_VERSION;
+  runtime.stop = &g_stop;
+  const bool tty = &err == &std::cerr && isatty(STDERR_FILENO);
+  runtime.on_progress = [&err, tty](const search::Progress& p) {
+    const double hit_rate = p.done > 0 ? 100.0 * static_cast<double>(p.cache_hits) / static_cast<double>(p.done) : 0;
+    std::ostringstream line;
+    line << "[search] " << p.done << "/" << p.budget << " children, best " << fixed4(p.best_reward)
+         << ", cache hits " << p.cache_hits << " (" << std::fixed << std::setprecision(0) << hit_rate << "%)";
+    if (p.eta_seconds > 0) line << ", ETA " << duration(p.eta_seconds);
+    if (p.batch_end) {
+      // A line per batch stays on screen: the mean reward per batch is how one sees the proposer learn.
+      err << (tty ? "\r\033[K" : "") << line.str() << ", batch " << p.batch << " mean " << fixed4(p.batch_mean)
+          << "\n" << std::flush;
+    } else if (tty) {
+      err << "\r\033[K" << line.str() << std::flush;
+    }
+  };
+  // This process only proposes and prefilters; one thread keeps the controller reproducible and the cores free
+  // for the workers.
+  at::set_num_threads(1);
+
+  err << (resume ? "resuming " : "search: ") << config.proposer << " on " << config.task.name << ", budget "
+      << config.budget << " children, " << config.workers << " workers, run folder " << runtime.run_dir << "\n";
+  search::SearchResult result;
+  {
+    StopOnSignals signals;
+    result = resume ? search::resume_search(config, runtime) : search::start_search(config, runtime);
+  }
+  if (result.interrupted) {
+    err << "\ninterrupted: " << result.children << " children stored in " << runtime.run_dir
+        << "; continue with: nos search --resume " << runtime.run_dir << "\n";
+    return kExitInterrupted;
+  }
+  out << "search done: " << result.children << " children (" << result.evaluated << " trained in "
+      << duration(result.seconds) << " this session), run folder " << runtime.run_dir << "\n";
+  if (top > 0) {
+    print_run_summary(summarize_run(runtime.run_dir), out);
+    print_leaderboard(runtime.run_dir, top, out);
+  }
+  return kExitOk;
+}
+
+}  // namespace nos::cli

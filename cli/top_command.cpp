@@ -1,0 +1,143 @@
+// `nos top RUN_DIR...`: a run's summary and its leaderboard of canonical rules, readable while the search runs.
+#include <cmath>
+#include <iomanip>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "cli/search_report.h"
+#include "dsl/error.h"
+#include "search/run.h"
+#include "search/store.h"
+
+namespace nos::cli {
+
+namespace po = boost::program_options;
+
+namespace {
+
+std::string fixed(double x, int digits = 4) {
+  if (!std::isfinite(x)) return "-";
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(digits) << x;
+  return s.str();
+}
+
+std::string general(double x) {
+  if (!std::isfinite(x)) return "-";
+  std::ostringstream s;
+  s << std::setprecision(3) << x;
+  return s.str();
+}
+
+std::string padded(std::string text, size_t width, bool right = false) {
+  if (text.size() >= width) return text;
+  return right ? std::string(width - text.size(), ' ') + text : text + std::string(width - text.size(), ' ');
+}
+
+}  // namespace
+
+RunSummary summarize_run(const std::string& run_dir) {
+  search::Store store(search::store_path(run_dir), search::Store::Mode::kReadOnly);
+  RunSummary s;
+  s.run_dir = run_dir;
+  const search::SearchConfig config =
+      search::parse_config(store.meta("config").value_or(""), search::store_path(run_dir) + " (recorded config)");
+  s.proposer = config.proposer;
+  s.task = config.task.name;
+  s.budget = config.budget;
+  const search::StoreCounts counts = store.counts();
+  s.children = counts.total;
+  s.cache_hits = counts.cached;
+  s.by_status = counts.by_status;
+  const std::vector<search::Evaluation> rows = store.all();
+  for (const search::Evaluation& e : rows) s.best_reward = std::max(s.best_reward, e.reward);
+  // Quarters of the children in proposal order: does the proposer get better as it learns?
+  const size_t quarter = rows.size() / 4;
+  if (quarter > 0) {
+    double first = 0, last = 0;
+    for (size_t i = 0; i < quarter; ++i) {
+      first += rows[i].reward;
+      last += rows[rows.size() - quarter + i].reward;
+    }
+    s.first_quarter_mean = first / static_cast<double>(quarter);
+    s.last_quarter_mean = last / static_cast<double>(quarter);
+  }
+  return s;
+}
+
+void print_leaderboard(const std::string& run_dir, int n, std::ostream& out) {
+  search::Store store(search::store_path(run_dir), search::Store::Mode::kReadOnly);
+  const std::vector<search::Leader> leaders = store.leaderboard(n);
+  if (leaders.empty()) {
+    out << "  (no rules stored yet)\n";
+    return;
+  }
+  out << "  rank  reward  test_acc  lr      count  status    rule\n";
+  int rank = 0;
+  for (const search::Leader& l : leaders) {
+    out << "  " << padded(std::to_string(++rank), 4, true) << "  " << fixed(l.best_reward) << "  "
+        << padded(fixed(l.test_acc), 8) << "  " << padded(general(l.lr), 6) << "  "
+        << padded(std::to_string(l.count), 5, true) << "  " << padded(l.status, 8) << "  " << l.canonical << "\n";
+  }
+}
+
+void print_run_summary(const RunSummary& s, std::ostream& out) {
+  out << "run " << s.run_dir << ": " << s.proposer << " on " << s.task << ", " << s.children << "/" << s.budget
+      << " children, best reward " << fixed(s.best_reward) << "\n";
+  out << "  cache hits " << s.cache_hits << " ("
+      << fixed(s.children > 0 ? 100.0 * static_cast<double>(s.cache_hits) / static_cast<double>(s.children) : 0.0, 1)
+      << "%)";
+  for (const auto& [status, count] : s.by_status) out << ", " << status << " " << count;
+  out << "\n";
+  if (std::isfinite(s.first_quarter_mean)) {
+    out << "  mean reward: first quarter " << fixed(s.first_quarter_mean) << ", last quarter "
+        << fixed(s.last_quarter_mean) << "\n";
+  }
+}
+
+int top_command(const Args& args, std::ostream& out, std::ostream& err) {
+  po::options_description options("Options");
+  options.add_options()
+      ("help,h", "show this help")
+      ("n,n", po::value<int>()->default_value(20)->value_name("N"), "how many rules to list per run")
+      ("run-dir", po::value<std::vector<std::string>>()->value_name("RUN_DIR"), "run folders");
+  po::positional_options_description positional;
+  positional.add("run-dir", -1);
+  po::variables_map vm = parse_options(args, options, positional);
+  if (vm.count("help")) {
+    out << "Usage: nos top RUN_DIR... [-n N]\n\n"
+        << "Prints a search run's summary (children, cache hits, statuses, mean reward of the first and last\n"
+        << "quarter) and its leaderboard: one line per canonical rule with its best reward, the test accuracy and lr\n"
+        << "of that evaluation, how often it was proposed and its status. Works while the search runs. With several\n"
+        << "run folders (e.g. one per proposer at equal budget) it prints a comparison first.\n\n"
+        << options;
+    return kExitOk;
+  }
+  if (!vm.count("run-dir")) throw UserError("give a run folder: nos top RUN_DIR");
+  const int n = vm["n"].as<int>();
+  if (n < 1) throw UserError("-n: expected a number >= 1");
+  const std::vector<std::string> dirs = vm["run-dir"].as<std::vector<std::string>>();
+  std::vector<RunSummary> summaries;
+  for (const std::string& dir : dirs) summaries.push_back(summarize_run(dir));
+  if (dirs.size() > 1) {
+    out << "proposer    children  best    mean 1st q  mean last q  cache hits  run\n";
+    for (const RunSummary& s : summaries) {
+      out << padded(s.proposer, 10) << "  " << padded(std::to_string(s.children), 8, true) << "  "
+          << fixed(s.best_reward) << "  " << padded(fixed(s.first_quarter_mean), 10, true) << "  "
+          << padded(fixed(s.last_quarter_mean), 11, true) << "  "
+          << padded(std::to_string(s.cache_hits), 10, true) << "  " << s.run_dir << "\n";
+    }
+    out << "\n";
+  }
+  for (size_t i = 0; i < dirs.size(); ++i) {
+    if (i > 0) out << "\n";
+    print_run_summary(summaries[i], out);
+    print_leaderboard(dirs[i], n, out);
+  }
+  return kExitOk;
+}
+
+}  // namespace nos::cli

@@ -1,0 +1,438 @@
+// The search config's YAML schema: typed reading with key paths in every message, validation, and writing back.
+#include "search/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "dsl/ast.h"
+#include "dsl/error.h"
+#include "search/token_space.h"
+#include "tasks/objectives.h"
+
+namespace nos::search {
+
+namespace {
+
+const std::map<std::string, std::vector<std::string>>& sections() {
+  static const std::map<std::string, std::vector<std::string>> table = {
+      {"", {"proposer", "budget", "batch_size", "workers", "seed", "task", "prefilter", "space", "controller",
+            "evolution"}},
+      {"task", {"name", "epochs", "steps", "batch_size", "lr", "lr_grid", "train_size", "validation_size", "device",
+                "dtype", "seed", "data_dir", "time_limit", "kill_grace", "threads"}},
+      {"prefilter", {"enabled", "objective", "steps", "lr_grid"}},
+      {"space", {"units", "operands", "unary", "binary"}},
+      {"controller", {"hidden", "lr", "baseline_decay", "entropy_weight", "temperature", "algorithm", "ppo_epochs",
+                      "ppo_clip"}},
+      {"evolution", {"population", "tournament", "unit_mutation", "warm_start"}},
+  };
+  return table;
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string text;
+  for (const std::string& n : names) text += (text.empty() ? "" : ", ") + n;
+  return text;
+}
+
+// Reads one YAML document, naming the source, line and key path of every mistake.
+class Reader {
+ public:
+  explicit Reader(std::string source) : source_(std::move(source)) {}
+
+  [[noreturn]] void fail(const YAML::Node& node, const std::string& path, const std::string& message) const {
+    std::string where = source_;
+    if (node.IsDefined() && node.Mark().line >= 0) where += ":" + std::to_string(node.Mark().line + 1);
+    throw UserError(where + ": key '" + path + "': " + message);
+  }
+
+  const std::string& scalar(const YAML::Node& node, const std::string& path) const {
+    if (!node.IsScalar()) fail(node, path, node.IsNull() ? "has no value" : "expected a single value");
+    return node.Scalar();
+  }
+
+  template <typename Int>
+  Int integer(const YAML::Node& node, const std::string& path, Int min, Int max) const {
+    const std::string& text = scalar(node, path);
+    Int value{};
+    const char* end = text.data() + text.size();
+    auto [ptr, ec] = std::from_chars(text.data(), end, value);
+    if (text.empty() || ec != std::errc() || ptr != end || value < min || value > max) {
+      fail(node, path, "expected a whole number in [" + std::to_string(min) + ", " + std::to_string(max) +
+                           "], got '" + text + "'");
+    }
+    return value;
+  }
+
+  double number(const YAML::Node& node, const std::string& path, double min, bool min_inclusive = true) const {
+    const std::string& text = scalar(node, path);
+    double value = 0;
+    const char* end = text.data() + text.size();
+    auto [ptr, ec] = std::from_chars(text.data(), end, value);
+    if (text.empty() || ec != std::errc() || ptr != end || !std::isfinite(value)) {
+      fail(node, path, "expected a finite number, got '" + text + "'");
+    }
+    if (min_inclusive ? value < min : value <= min) {
+      fail(node, path, "must be " + std::string(min_inclusive ? ">= " : "> ") + dsl::format_number(min) +
+                           ", got '" + text + "'");
+    }
+    return value;
+  }
+
+  bool boolean(const YAML::Node& node, const std::string& path) const {
+    const std::string& text = scalar(node, path);
+    if (text == "true" || text == "on" || text == "yes") return true;
+    if (text == "false" || text == "off" || text == "no") return false;
+    fail(node, path, "expected true or false, got '" + text + "'");
+  }
+
+  std::string choice(const YAML::Node& node, const std::string& path, const std::vector<std::string>& allowed) const {
+    const std::string& text = scalar(node, path);
+    for (const std::string& a : allowed) {
+      if (text == a) return text;
+    }
+    fail(node, path, "expected one of " + joined(allowed) + ", got '" + text + "'");
+  }
+
+  std::vector<std::string> strings(const YAML::Node& node, const std::string& path) const {
+    if (!node.IsSequence()) fail(node, path, "expected a list, e.g. [a, b]");
+    std::vector<std::string> out;
+    for (size_t i = 0; i < node.size(); ++i) {
+      out.push_back(scalar(node[i], path + "[" + std::to_string(i) + "]"));
+      if (out.back().empty()) fail(node[i], path + "[" + std::to_string(i) + "]", "is empty");
+    }
+    return out;
+  }
+
+  std::vector<double> positive_numbers(const YAML::Node& node, const std::string& path) const {
+    if (!node.IsSequence() || node.size() == 0) fail(node, path, "expected a non-empty list of numbers > 0");
+    std::vector<double> out;
+    for (size_t i = 0; i < node.size(); ++i) {
+      out.push_back(number(node[i], path + "[" + std::to_string(i) + "]", 0, false));
+    }
+    return out;
+  }
+
+  // Calls `on_key(key, value, path)` for every key of the mapping `node` (the section `section`), after checking
+  // that the key is known there.
+  template <typename F>
+  void each_key(const YAML::Node& node, const std::string& section, F on_key) const {
+    const std::vector<std::string>& known = sections().at(section);
+    if (!node.IsMap()) {
+      if (section.empty()) {
+        throw UserError(source_ + ": expected a mapping of keys (" + joined(known) + ") at the top");
+      }
+      fail(node, section, "expected a mapping of keys (" + joined(known) + ")");
+    }
+    for (const auto& entry : node) {
+      const std::string key = entry.first.IsScalar() ? entry.first.Scalar() : std::string("?");
+      const std::string path = section.empty() ? key : section + "." + key;
+      bool found = false;
+      for (const std::string& k : known) found = found || k == key;
+      if (!found) {
+        fail(entry.first, path, "unknown key (known keys" + (section.empty() ? "" : " of '" + section + "'") +
+                                    ": " + joined(known) + ")");
+      }
+      on_key(key, entry.second, path);
+    }
+  }
+
+  const std::string& source() const { return source_; }
+
+ private:
+  std::string source_;
+};
+
+// A vocabulary entry must be one token of its kind: checked inside a unit made of valid defaults. Returns why it is
+// not, or "" when it is.
+std::string token_problem(const std::string& token, int kind) {
+  const std::string text = kind == 0 ? token + " g id id add"
+                         : kind == 1 ? "g g " + token + " id add"
+                                     : "g g id id " + token;
+  dsl::TokenParseResult r = dsl::try_parse_tokens(text);
+  if (r.diagnostics.empty() && r.units.size() == 1) return "";
+  static const char* kKinds[3] = {"an operand", "a unary function", "a binary function"};
+  // The diagnostic names a position in the probe unit above, which means nothing here: only its suggestion is kept.
+  std::string suggestion;
+  if (!r.diagnostics.empty()) {
+    const std::string& m = r.diagnostics[0].message;
+    const size_t at = m.find("(did you mean");
+    if (at != std::string::npos) suggestion = " " + m.substr(at);
+  }
+  return "'" + token + "' is not " + kKinds[kind] + " token" + suggestion;
+}
+
+std::string quoted(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string list(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + quoted(items[i]);
+  return out + "]";
+}
+
+std::string list(const std::vector<double>& items) {
+  std::string out = "[";
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + dsl::format_number(items[i]);
+  return out + "]";
+}
+
+}  // namespace
+
+const std::vector<std::string>& config_keys(const std::string& section) {
+  auto found = sections().find(section);
+  NOS_CHECK(found != sections().end(), "no config section '" << section << "'");
+  return found->second;
+}
+
+SearchConfig parse_config(const std::string& yaml_text, const std::string& source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    throw UserError(source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
+                    ": invalid YAML: " + e.msg);
+  }
+  SearchConfig c;
+  if (root.IsNull()) {
+    validate(c, source);
+    return c;
+  }
+  const Reader r(source);
+  constexpr int64_t kBig = int64_t{1} << 40;
+  r.each_key(root, "", [&](const std::string& key, const YAML::Node& v, const std::string& path) {
+    if (key == "proposer") {
+      c.proposer = r.choice(v, path, {"controller", "random", "evolution"});
+    } else if (key == "budget") {
+      c.budget = r.integer<int64_t>(v, path, 1, kBig);
+    } else if (key == "batch_size") {
+      c.batch_size = r.integer<int>(v, path, 1, 100000);
+    } else if (key == "workers") {
+      c.workers = r.integer<int>(v, path, 1, 1024);
+    } else if (key == "seed") {
+      c.seed = r.integer<uint64_t>(v, path, 0, UINT64_MAX);
+    } else if (key == "task") {
+      TaskSettings& t = c.task;
+      r.each_key(v, "task", [&](const std::string& k, const YAML::Node& x, const std::string& p) {
+        if (k == "name") {
+          t.name = r.scalar(x, p);
+          try {
+            tasks::parse_task_name(t.name);
+          } catch (const UserError& e) {
+            r.fail(x, p, e.what());
+          }
+        } else if (k == "epochs") {
+          t.epochs = r.integer<int64_t>(x, p, 1, kBig);
+        } else if (k == "steps") {
+          t.steps = r.integer<int64_t>(x, p, 0, kBig);
+        } else if (k == "batch_size") {
+          t.batch_size = r.integer<int64_t>(x, p, 1, kBig);
+        } else if (k == "lr") {
+          t.lr = r.number(x, p, 0);
+        } else if (k == "lr_grid") {
+          t.lr_grid = r.positive_numbers(x, p);
+        } else if (k == "train_size") {
+          t.train_size = r.integer<int64_t>(x, p, -1, kBig);
+          if (t.train_size == 0) r.fail(x, p, "expected -1 (all) or a count >= 1, got 0");
+        } else if (k == "validation_size") {
+          t.validation_size = r.integer<int64_t>(x, p, -1, kBig);
+        } else if (k == "device") {
+          t.device = r.scalar(x, p);
+          const bool cuda = t.device == "cuda" || t.device.rfind("cuda:", 0) == 0;
+          if (t.device != "cpu" && !cuda) r.fail(x, p, "expected cpu, cuda or cuda:N, got '" + t.device + "'");
+        } else if (k == "dtype") {
+          t.dtype = r.choice(x, p, {"float32", "float64"});
+        } else if (k == "seed") {
+          t.seed = r.integer<uint64_t>(x, p, 0, UINT64_MAX);
+        } else if (k == "data_dir") {
+          t.data_dir = x.IsNull() ? std::string() : r.scalar(x, p);
+        } else if (k == "time_limit") {
+          t.time_limit = r.number(x, p, 0);
+        } else if (k == "kill_grace") {
+          t.kill_grace = r.number(x, p, 0);
+        } else if (k == "threads") {
+          t.threads = r.integer<int>(x, p, 1, 1024);
+        }
+      });
+    } else if (key == "prefilter") {
+      PrefilterSettings& f = c.prefilter;
+      r.each_key(v, "prefilter", [&](const std::string& k, const YAML::Node& x, const std::string& p) {
+        if (k == "enabled") {
+          f.enabled = r.boolean(x, p);
+        } else if (k == "objective") {
+          f.objective = r.choice(x, p, tasks::objective_names());
+        } else if (k == "steps") {
+          f.steps = r.integer<int64_t>(x, p, 1, 1000000);
+        } else if (k == "lr_grid") {
+          f.lr_grid = r.positive_numbers(x, p);
+        }
+      });
+    } else if (key == "space") {
+      SpaceSettings& s = c.space;
+      r.each_key(v, "space", [&](const std::string& k, const YAML::Node& x, const std::string& p) {
+        if (k == "units") {
+          s.units = r.integer<int>(x, p, 1, 16);
+          return;
+        }
+        std::vector<std::string> tokens = r.strings(x, p);
+        if (tokens.empty()) r.fail(x, p, "needs at least one token");
+        const int kind = k == "operands" ? 0 : k == "unary" ? 1 : 2;
+        for (size_t i = 0; i < tokens.size(); ++i) {
+          const std::string problem = token_problem(tokens[i], kind);
+          if (!problem.empty()) r.fail(x[i], p + "[" + std::to_string(i) + "]", problem);
+        }
+        (kind == 0 ? s.vocabulary.operands : kind == 1 ? s.vocabulary.unary : s.vocabulary.binary) = tokens;
+      });
+    } else if (key == "controller") {
+      controller::ControllerOptions& o = c.controller;
+      r.each_key(v, "controller", [&](const std::string& k, const YAML::Node& x, const std::string& p) {
+        if (k == "hidden") {
+          o.hidden = r.integer<int>(x, p, 1, 4096);
+        } else if (k == "lr") {
+          o.lr = r.number(x, p, 0, false);
+        } else if (k == "baseline_decay") {
+          o.baseline_decay = r.number(x, p, 0);
+          if (o.baseline_decay >= 1) r.fail(x, p, "must be in [0, 1)");
+        } else if (k == "entropy_weight") {
+          o.entropy_weight = r.number(x, p, 0);
+        } else if (k == "temperature") {
+          o.temperature = r.number(x, p, 0, false);
+        } else if (k == "algorithm") {
+          o.algorithm = r.choice(x, p, {"reinforce", "ppo"});
+        } else if (k == "ppo_epochs") {
+          o.ppo_epochs = r.integer<int>(x, p, 1, 1000);
+        } else if (k == "ppo_clip") {
+          o.ppo_clip = r.number(x, p, 0, false);
+          if (o.ppo_clip >= 1) r.fail(x, p, "must be in (0, 1)");
+        }
+      });
+    } else if (key == "evolution") {
+      EvolutionSettings& e = c.evolution;
+      r.each_key(v, "evolution", [&](const std::string& k, const YAML::Node& x, const std::string& p) {
+        if (k == "population") {
+          e.population = r.integer<int>(x, p, 2, 1000000);
+        } else if (k == "tournament") {
+          e.tournament = r.integer<int>(x, p, 1, 1000000);
+        } else if (k == "unit_mutation") {
+          e.unit_mutation = r.number(x, p, 0);
+          if (e.unit_mutation > 1) r.fail(x, p, "must be in [0, 1]");
+        } else if (k == "warm_start") {
+          e.warm_start = x.IsNull() ? std::vector<std::string>{} : r.strings(x, p);
+        }
+      });
+    }
+  });
+  validate(c, source);
+  return c;
+}
+
+SearchConfig load_config(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) throw UserError(path + ": cannot open the config file (does it exist and is it readable?)");
+  std::stringstream text;
+  text << file.rdbuf();
+  if (file.bad()) throw UserError(path + ": cannot read the config file");
+  return parse_config(text.str(), path);
+}
+
+void validate(const SearchConfig& c, const std::string& source) {
+  auto fail = [&](const std::string& path, const std::string& message) {
+    throw UserError(source + ": key '" + path + "': " + message);
+  };
+  if (c.task.lr == 0 && c.task.lr_grid.empty()) fail("task.lr_grid", "is empty and task.lr is 0: give one of them");
+  if (c.evolution.tournament > c.evolution.population) {
+    fail("evolution.tournament", "must not exceed evolution.population (" + std::to_string(c.evolution.population) +
+                                     "), got " + std::to_string(c.evolution.tournament));
+  }
+  tasks::parse_task_name(c.task.name);
+  for (size_t i = 0; i < c.evolution.warm_start.size(); ++i) {
+    try {
+      rule_to_units(c.evolution.warm_start[i], c.space.units);
+    } catch (const UserError& e) {
+      fail("evolution.warm_start[" + std::to_string(i) + "]", e.what());
+    }
+  }
+}
+
+std::string to_yaml(const SearchConfig& c) {
+  std::ostringstream y;
+  const TaskSettings& t = c.task;
+  const controller::ControllerOptions& o = c.controller;
+  y << "proposer: " << c.proposer << "\n"
+    << "budget: " << c.budget << "\n"
+    << "batch_size: " << c.batch_size << "\n"
+    << "workers: " << c.workers << "\n"
+    << "seed: " << c.seed << "\n"
+    << "task:\n"
+    << "  name: " << quoted(t.name) << "\n"
+    << "  epochs: " << t.epochs << "\n"
+    << "  steps: " << t.steps << "\n"
+    << "  batch_size: " << t.batch_size << "\n"
+    << "  lr: " << dsl::format_number(t.lr) << "\n"
+    << "  lr_grid: " << list(t.lr_grid) << "\n"
+    << "  train_size: " << t.train_size << "\n"
+    << "  validation_size: " << t.validation_size << "\n"
+    << "  device: " << quoted(t.device) << "\n";
+  if (!t.dtype.empty()) y << "  dtype: " << t.dtype << "\n";
+  y << "  seed: " << t.seed << "\n"
+    << "  data_dir: " << quoted(t.data_dir) << "\n"
+    << "  time_limit: " << dsl::format_number(t.time_limit) << "\n"
+    << "  kill_grace: " << dsl::format_number(t.kill_grace) << "\n"
+    << "  threads: " << t.threads << "\n"
+    << "prefilter:\n"
+    << "  enabled: " << (c.prefilter.enabled ? "true" : "false") << "\n"
+    << "  objective: " << c.prefilter.objective << "\n"
+    << "  steps: " << c.prefilter.steps << "\n"
+    << "  lr_grid: " << list(c.prefilter.lr_grid) << "\n"
+    << "space:\n"
+    << "  units: " << c.space.units << "\n"
+    << "  operands: " << list(c.space.vocabulary.operands) << "\n"
+    << "  unary: " << list(c.space.vocabulary.unary) << "\n"
+    << "  binary: " << list(c.space.vocabulary.binary) << "\n"
+    << "controller:\n"
+    << "  hidden: " << o.hidden << "\n"
+    << "  lr: " << dsl::format_number(o.lr) << "\n"
+    << "  baseline_decay: " << dsl::format_number(o.baseline_decay) << "\n"
+    << "  entropy_weight: " << dsl::format_number(o.entropy_weight) << "\n"
+    << "  temperature: " << dsl::format_number(o.temperature) << "\n"
+    << "  algorithm: " << o.algorithm << "\n"
+    << "  ppo_epochs: " << o.ppo_epochs << "\n"
+    << "  ppo_clip: " << dsl::format_number(o.ppo_clip) << "\n"
+    << "evolution:\n"
+    << "  population: " << c.evolution.population << "\n"
+    << "  tournament: " << c.evolution.tournament << "\n"
+    << "  unit_mutation: " << dsl::format_number(c.evolution.unit_mutation) << "\n"
+    << "  warm_start: " << list(c.evolution.warm_start) << "\n";
+  return y.str();
+}
+
+tasks::EvalRequest make_request(const TaskSettings& t) {
+  tasks::EvalRequest r;
+  r.task = t.name;
+  r.epochs = t.epochs;
+  r.steps = t.steps;
+  r.batch_size = t.batch_size;
+  r.lr = t.lr;
+  r.lr_grid = t.lr_grid;
+  r.seed = t.seed;
+  r.device = t.device;
+  r.dtype = t.dtype;
+  r.validation_size = t.validation_size;
+  r.train_size = t.train_size;
+  // Test accuracy only after the last epoch: a search reads validation accuracy, and the test pass costs time.
+  r.test_every_epoch = false;
+  r.time_limit_seconds = t.time_limit;
+  return r;
+}
+
+}  // namespace nos::search

@@ -1,0 +1,90 @@
+// The settings of a search job: plain structs with documented defaults, read from and written to YAML.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "controller/controller.h"
+#include "dsl/tokens.h"
+#include "tasks/evaluator.h"
+
+namespace nos::search {
+
+// How each child is trained and scored (the `task:` section). Maps onto tasks::EvalRequest.
+struct TaskSettings {
+  std::string name = "fmnist-logreg";  // an objective or <dataset>-<model> (tasks::parse_task_name)
+  int64_t epochs = 1;                  // image tasks: budget in epochs when steps is 0
+  int64_t steps = 0;                   // > 0: budget in optimizer steps (analytic tasks: 0 means 1000)
+  int64_t batch_size = 128;
+  double lr = 0;                       // > 0: every child trains at this lr; 0: the grid protocol over lr_grid
+  std::vector<double> lr_grid = tasks::default_lr_grid();
+  int64_t train_size = -1;             // -1: every training image not held out; else a fixed subset
+  int64_t validation_size = -1;        // -1: the data set's default
+  std::string device = "cpu";
+  std::string dtype;                   // float32 | float64; empty: float32 for images, float64 for objectives
+  uint64_t seed = 0;                   // every child starts from the same initialisation (comparable rewards)
+  std::string data_dir;                // the data set's folder; empty: its default (CIFAR-10 needs one)
+  double time_limit = 0;               // seconds per child (0: none); past it the child stops with "timeout"
+  double kill_grace = 30;              // a worker still busy time_limit + kill_grace seconds in is killed
+  int threads = 1;                     // intra-op threads per child, so N workers use N cores
+};
+
+// The cheap check before training (the `prefilter:` section): the rule runs on an analytic objective and must
+// lower its loss at one of the learning rates, or it is stored as `rejected` without training.
+struct PrefilterSettings {
+  bool enabled = true;
+  // Beale starts near its minimum (2.8, 0.35), so rules that only shrink the weights (w) raise its loss, as does
+  // any ascent direction (-g); a descent direction at a small enough step lowers it.
+  std::string objective = "beale";
+  int64_t steps = 200;
+  std::vector<double> lr_grid = {1e-4, 1e-3, 1e-2, 1e-1, 1};
+};
+
+// The token space every proposer draws from (the `space:` section).
+struct SpaceSettings {
+  int units = 2;                  // units of 5 tokens per rule; the last unit is the rule (Bello et al. 2017)
+  dsl::Vocabulary vocabulary = dsl::default_vocabulary();  // tokens per kind; unit references are added
+};
+
+// Regularized evolution (Real et al. 2019), the `evolution:` section.
+struct EvolutionSettings {
+  int population = 20;
+  int tournament = 5;
+  double unit_mutation = 0.2;           // chance that a mutation redraws a whole unit instead of one token
+  std::vector<std::string> warm_start;  // named rules, DSL text or token text put in the first population
+};
+
+struct SearchConfig {
+  std::string proposer = "controller";  // controller | random | evolution
+  int64_t budget = 160;                  // children in total
+  int batch_size = 8;                    // proposals per batch (one controller update per batch)
+  int workers = 2;                       // evaluation processes
+  uint64_t seed = 0;                     // the proposer's random generator
+  TaskSettings task;
+  PrefilterSettings prefilter;
+  SpaceSettings space;
+  controller::ControllerOptions controller;  // units and seed come from space.units and seed
+  EvolutionSettings evolution;
+};
+
+// The keys of each section, in documentation order (top-level keys under "").
+const std::vector<std::string>& config_keys(const std::string& section);
+
+// Reads YAML text onto a default SearchConfig. `source` names it in messages ("configs/demo.yaml"). Unknown keys
+// and bad values throw nos::UserError naming the key path and line: "demo.yaml:7: key 'task.epochs': ...".
+SearchConfig parse_config(const std::string& yaml_text, const std::string& source);
+
+// Reads a config file (parse_config of its text).
+SearchConfig load_config(const std::string& path);
+
+// Checks the values that depend on each other (also run by parse_config); throws nos::UserError.
+void validate(const SearchConfig& config, const std::string& source);
+
+// The resolved config as YAML, every key written: parse_config(to_yaml(c)) == c.
+std::string to_yaml(const SearchConfig& config);
+
+// The request one child of this config is evaluated with (rule left empty).
+tasks::EvalRequest make_request(const TaskSettings& task);
+
+}  // namespace nos::search

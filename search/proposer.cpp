@@ -1,0 +1,235 @@
+// The three proposers (controller, random, regularized evolution) and their checkpoint states.
+#include "search/proposer.h"
+
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+#include "dsl/canonical.h"
+#include "dsl/error.h"
+#include "dsl/tokens.h"
+
+namespace nos::search {
+
+namespace {
+
+// The canonical text of a token text, or "" when it does not read as a rule.
+std::string canonical_of(const std::string& tokens) {
+  dsl::TokenParseResult r = dsl::try_parse_tokens(tokens);
+  if (!r.diagnostics.empty() || r.units.empty()) return "";
+  try {
+    return dsl::canonical_text(dsl::from_units(r.units));
+  } catch (const UserError&) {
+    return "";
+  }
+}
+
+// A double in [0, 1) from the top 53 bits of one draw.
+double uniform_real(Rng& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+
+std::string rng_state(const Rng& rng) {
+  std::ostringstream out;
+  out << rng;
+  return out.str();
+}
+
+void read_rng(std::istream& in, Rng& rng, const char* who) {
+  in >> rng;
+  if (!in) throw UserError(std::string(who) + " proposer checkpoint: the random generator's state is damaged");
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UserError("cannot read " + path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void write_file(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << bytes;
+  out.close();
+  if (!out) throw UserError("cannot write " + path);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------------------
+// controller
+
+ControllerProposer::ControllerProposer(controller::ControllerOptions options, dsl::Vocabulary vocabulary,
+                                       std::string scratch_path)
+    : controller_(std::move(options), std::move(vocabulary)), scratch_path_(std::move(scratch_path)) {}
+
+std::vector<Proposal> ControllerProposer::propose(int n) {
+  std::vector<Proposal> out;
+  for (const controller::Sample& s : controller_.sample(n)) out.push_back({s.tokens, "sample"});
+  return out;
+}
+
+void ControllerProposer::feedback(const std::vector<Proposal>& proposals, const std::vector<double>& rewards) {
+  // The actions are recovered from the token text, so nothing from propose() has to survive a checkpoint.
+  std::vector<controller::Sample> samples;
+  for (const Proposal& p : proposals) {
+    controller::Sample s;
+    s.tokens = p.tokens;
+    s.actions = controller_.actions_of(p.tokens);
+    samples.push_back(std::move(s));
+  }
+  last_update_ = controller_.update(samples, rewards);
+}
+
+std::string ControllerProposer::save() const {
+  controller_.save(scratch_path_);
+  std::string bytes = read_file(scratch_path_);
+  std::remove(scratch_path_.c_str());
+  return bytes;
+}
+
+void ControllerProposer::load(const std::string& state) {
+  write_file(scratch_path_, state);
+  controller_.load(scratch_path_);
+  std::remove(scratch_path_.c_str());
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// random
+
+RandomProposer::RandomProposer(TokenSpace space, uint64_t seed) : space_(std::move(space)), rng_(seed) {}
+
+std::vector<Proposal> RandomProposer::propose(int n) {
+  std::vector<Proposal> out;
+  for (int i = 0; i < n; ++i) out.push_back({join_words(space_.sample(rng_)), "random"});
+  return out;
+}
+
+std::string RandomProposer::save() const { return "nos-random-proposer 1\n" + rng_state(rng_) + "\n"; }
+
+void RandomProposer::load(const std::string& state) {
+  std::istringstream in(state);
+  std::string magic;
+  int version = 0;
+  in >> magic >> version;
+  if (magic != "nos-random-proposer" || version != 1) throw UserError("not a random proposer checkpoint");
+  read_rng(in, rng_, "random");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// evolution
+
+EvolutionProposer::EvolutionProposer(TokenSpace space, EvolutionSettings settings, uint64_t seed)
+    : space_(std::move(space)), settings_(std::move(settings)), rng_(seed) {
+  NOS_CHECK(settings_.population >= 1 && settings_.tournament >= 1, "evolution needs a population and a tournament");
+  for (const std::string& rule : settings_.warm_start) warm_start_.push_back(rule_to_units(rule, space_.units()));
+}
+
+Proposal EvolutionProposer::mutate(const Individual& parent) {
+  const std::vector<std::string> words = split_words(parent.tokens);
+  const std::string parent_canonical = canonical_of(parent.tokens);
+  Proposal child;
+  // A mutation of a dead unit or an equivalent token leaves the rule unchanged (a wasted child, a cache hit), so a
+  // few more tries look for one that changes the canonical rule.
+  constexpr int kTries = 8;
+  for (int attempt = 0; attempt < kTries; ++attempt) {
+    std::vector<std::string> mutated = words;
+    if (uniform_real(rng_) < settings_.unit_mutation) {
+      const int unit = static_cast<int>(uniform_index(rng_, static_cast<size_t>(space_.units())));
+      space_.resample_unit(mutated, unit, rng_);
+      child.origin = "mutation (unit " + std::to_string(unit) + ")";
+    } else {
+      const int pos = static_cast<int>(uniform_index(rng_, static_cast<size_t>(space_.positions())));
+      space_.replace_token(mutated, pos, rng_);
+      child.origin = "mutation (token " + std::to_string(pos) + ")";
+    }
+    child.tokens = join_words(mutated);
+    if (canonical_of(child.tokens) != parent_canonical) break;
+  }
+  return child;
+}
+
+std::vector<Proposal> EvolutionProposer::propose(int n) {
+  std::vector<Proposal> out;
+  for (int i = 0; i < n; ++i) {
+    if (initial_proposed_ < settings_.population || population_.empty()) {
+      const size_t k = static_cast<size_t>(initial_proposed_);
+      if (k < warm_start_.size()) {
+        out.push_back({warm_start_[k], "warm start " + settings_.warm_start[k]});
+      } else {
+        out.push_back({join_words(space_.sample(rng_)), "random"});
+      }
+      ++initial_proposed_;
+      continue;
+    }
+    // Tournament: `tournament` distinct members drawn uniformly, the best (the first drawn among equals) is the parent.
+    std::vector<size_t> index(population_.size());
+    for (size_t j = 0; j < index.size(); ++j) index[j] = j;
+    const size_t draws = std::min(index.size(), static_cast<size_t>(settings_.tournament));
+    size_t best = SIZE_MAX;
+    for (size_t d = 0; d < draws; ++d) {
+      std::swap(index[d], index[d + uniform_index(rng_, index.size() - d)]);
+      if (best == SIZE_MAX || population_[index[d]].reward > population_[best].reward) best = index[d];
+    }
+    out.push_back(mutate(population_[best]));
+  }
+  return out;
+}
+
+void EvolutionProposer::feedback(const std::vector<Proposal>& proposals, const std::vector<double>& rewards) {
+  NOS_CHECK(proposals.size() == rewards.size(), "feedback with " << proposals.size() << " proposals and "
+                                                                  << rewards.size() << " rewards");
+  for (size_t i = 0; i < proposals.size(); ++i) {
+    population_.push_back({proposals[i].tokens, rewards[i]});
+    // Aging: the oldest leaves, whatever its reward (Real et al. 2019).
+    while (static_cast<int>(population_.size()) > settings_.population) population_.pop_front();
+  }
+}
+
+std::string EvolutionProposer::save() const {
+  std::ostringstream out;
+  out << "nos-evolution-proposer 1\n" << rng_state(rng_) << "\n" << initial_proposed_ << " " << population_.size()
+      << "\n";
+  for (const Individual& ind : population_) out << dsl::format_number(ind.reward) << " " << ind.tokens << "\n";
+  return out.str();
+}
+
+void EvolutionProposer::load(const std::string& state) {
+  std::istringstream in(state);
+  std::string magic;
+  int version = 0;
+  in >> magic >> version;
+  if (magic != "nos-evolution-proposer" || version != 1) throw UserError("not an evolution proposer checkpoint");
+  read_rng(in, rng_, "evolution");
+  size_t count = 0;
+  in >> initial_proposed_ >> count;
+  std::deque<Individual> population;
+  std::string line;
+  std::getline(in, line);
+  for (size_t i = 0; i < count && std::getline(in, line); ++i) {
+    const size_t space = line.find(' ');
+    Individual ind;
+    char* end = nullptr;
+    ind.reward = std::strtod(line.c_str(), &end);
+    if (space == std::string::npos || end != line.c_str() + space) break;
+    ind.tokens = line.substr(space + 1);
+    population.push_back(std::move(ind));
+  }
+  if (!in || population.size() != count) throw UserError("evolution proposer checkpoint: the population is damaged");
+  population_ = std::move(population);
+}
+
+std::unique_ptr<Proposer> make_proposer(const SearchConfig& config, const std::string& scratch_path) {
+  TokenSpace space(config.space.vocabulary, config.space.units);
+  if (config.proposer == "controller") {
+    controller::ControllerOptions options = config.controller;
+    options.units = config.space.units;
+    options.seed = config.seed;
+    return std::make_unique<ControllerProposer>(options, config.space.vocabulary, scratch_path);
+  }
+  if (config.proposer == "random") return std::make_unique<RandomProposer>(std::move(space), config.seed);
+  if (config.proposer == "evolution") {
+    return std::make_unique<EvolutionProposer>(std::move(space), config.evolution, config.seed);
+  }
+  throw UserError("unknown proposer '" + config.proposer + "' (expected controller, random or evolution)");
+}
+
+}  // namespace nos::search

@@ -1,0 +1,105 @@
+// Proposers: one interface for the strategies that suggest rules (RNN controller, random sampling, evolution).
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "controller/controller.h"
+#include "search/config.h"
+#include "search/token_space.h"
+
+namespace nos::search {
+
+// One suggested rule in token form ("g m sign sign mul | u0 g exp id mul") and how it was made, for the store.
+struct Proposal {
+  std::string tokens;
+  std::string origin;  // "sample", "random", "warm start adam", "mutation (token 7)", "mutation (unit 1)"
+};
+
+// Proposes batches of rules and learns from their rewards. A proposer receives its random generator's seed in the
+// constructor and keeps no other source of randomness, so the same seed and the same rewards give the same
+// proposals; save() after feedback() captures everything the next propose() depends on.
+class Proposer {
+ public:
+  virtual ~Proposer() = default;
+  virtual std::string kind() const = 0;  // "controller", "random", "evolution"
+  virtual std::vector<Proposal> propose(int n) = 0;
+  // The rewards of the last propose()'s proposals, in the same order (0 for invalid, rejected, diverged, ...).
+  virtual void feedback(const std::vector<Proposal>& proposals, const std::vector<double>& rewards) = 0;
+  // The whole state as bytes (what a checkpoint holds), and its restoration into a proposer built from the same
+  // config.
+  virtual std::string save() const = 0;
+  virtual void load(const std::string& state) = 0;
+};
+
+// The RNN controller (Bello et al. 2017), trained by REINFORCE or PPO on each batch's rewards.
+class ControllerProposer : public Proposer {
+ public:
+  // `scratch_path` is a file the proposer may write and remove: controller::Controller checkpoints only to files.
+  ControllerProposer(controller::ControllerOptions options, dsl::Vocabulary vocabulary, std::string scratch_path);
+  std::string kind() const override { return "controller"; }
+  std::vector<Proposal> propose(int n) override;
+  void feedback(const std::vector<Proposal>& proposals, const std::vector<double>& rewards) override;
+  std::string save() const override;
+  void load(const std::string& state) override;
+  const controller::Controller& controller() const { return controller_; }
+  const controller::UpdateStats& last_update() const { return last_update_; }
+
+ private:
+  mutable controller::Controller controller_;
+  std::string scratch_path_;
+  controller::UpdateStats last_update_;
+};
+
+// Uniform over the token space: the baseline every learned strategy must beat.
+class RandomProposer : public Proposer {
+ public:
+  RandomProposer(TokenSpace space, uint64_t seed);
+  std::string kind() const override { return "random"; }
+  std::vector<Proposal> propose(int n) override;
+  void feedback(const std::vector<Proposal>&, const std::vector<double>&) override {}
+  std::string save() const override;
+  void load(const std::string& state) override;
+
+ private:
+  TokenSpace space_;
+  Rng rng_;
+};
+
+// Regularized evolution (Real et al. 2019; Chen et al. 2023 for optimizers): the first `population` proposals are
+// the warm-start rules then uniform samples; afterwards each proposal is a mutation of the best of `tournament`
+// individuals drawn from the population, and each evaluated proposal joins the population as its oldest member
+// leaves.
+class EvolutionProposer : public Proposer {
+ public:
+  // Warm-start entries are rule_to_units' input (named rules, DSL or token text); throws nos::UserError for a bad one.
+  EvolutionProposer(TokenSpace space, EvolutionSettings settings, uint64_t seed);
+  std::string kind() const override { return "evolution"; }
+  std::vector<Proposal> propose(int n) override;
+  void feedback(const std::vector<Proposal>& proposals, const std::vector<double>& rewards) override;
+  std::string save() const override;
+  void load(const std::string& state) override;
+
+  struct Individual {
+    std::string tokens;
+    double reward = 0;
+  };
+  const std::deque<Individual>& population() const { return population_; }
+
+ private:
+  Proposal mutate(const Individual& parent);
+
+  TokenSpace space_;
+  EvolutionSettings settings_;
+  std::vector<std::string> warm_start_;  // as token text
+  Rng rng_;
+  int64_t initial_proposed_ = 0;  // how many of the first population have been proposed
+  std::deque<Individual> population_;
+};
+
+// The proposer `config.proposer` names, seeded with config.seed. `scratch_path` as for ControllerProposer.
+std::unique_ptr<Proposer> make_proposer(const SearchConfig& config, const std::string& scratch_path);
+
+}  // namespace nos::search

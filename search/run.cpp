@@ -1,0 +1,542 @@
+// The search loop and run folders: batches, the dedup cache, the prefilter, stored rows, checkpoints, CSVs, resume.
+#include "search/run.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <torch/serialize.h>
+#include <torch/version.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "dsl/canonical.h"
+#include "dsl/error.h"
+#include "dsl/parse.h"
+#include "dsl/program.h"
+#include "dsl/tokens.h"
+#include "optimizers/named.h"
+
+namespace nos::search {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int64_t kCheckpointFormat = 1;
+// How often the loop wakes to notice a stop request while children run.
+constexpr double kPollSeconds = 0.2;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Makes `dir` and its parents (POSIX: a PyTorch wheel's libtorch may carry its own std::filesystem, see
+// tests/temp_dir.h).
+void make_dirs(const std::string& dir) {
+  for (size_t i = 1; i <= dir.size(); ++i) {
+    if (i < dir.size() && dir[i] != '/') continue;
+    const std::string prefix = dir.substr(0, i);
+    if (::mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST) {
+      throw UserError(prefix + ": cannot create the run folder: " + std::strerror(errno));
+    }
+  }
+  struct stat st{};
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) throw UserError(dir + ": not a folder");
+}
+
+bool file_exists(const std::string& path) {
+  struct stat st{};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+void sync_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+// Writes `text` to `path` through a temporary file and a rename, so a reader never sees half of it.
+void write_atomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.close();
+    if (!out) throw UserError("cannot write " + tmp);
+  }
+  sync_file(tmp);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw UserError("cannot replace " + path);
+}
+
+torch::Tensor bytes_tensor(const std::string& bytes) {
+  torch::Tensor t = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kUInt8);
+  if (!bytes.empty()) std::memcpy(t.data_ptr<uint8_t>(), bytes.data(), bytes.size());
+  return t;
+}
+
+std::string tensor_bytes(const torch::Tensor& t) {
+  torch::Tensor c = t.contiguous().to(torch::kUInt8);
+  return std::string(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), static_cast<size_t>(c.numel()));
+}
+
+// The rule text a worker is sent: the canonical text, in parentheses when it spells a named rule (a name would
+// resolve to that row, e.g. `rmsprop` to PyTorch's RMSprop with its own options, not to the operand).
+std::string request_rule(const std::string& canonical) {
+  return optimizers::find_named_rule(canonical) ? "(" + canonical + ")" : canonical;
+}
+
+std::string csv_number(double x) { return std::isfinite(x) ? dsl::format_number(x) : ""; }
+
+std::string csv_text(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+const char* kProgressHeader = "batch,children,mean_reward,best_so_far,cache_hits,seconds\n";
+const char* kBestHeader = "child,batch,slot,reward,best_so_far,best_rule\n";
+
+std::string progress_line(const BatchSummary& b) {
+  return std::to_string(b.batch) + "," + std::to_string(b.children) + "," + csv_number(b.mean_reward) + "," +
+         csv_number(b.best_so_far) + "," + std::to_string(b.cache_hits) + "," + csv_number(b.seconds) + "\n";
+}
+
+}  // namespace
+
+std::string store_path(const std::string& run_dir) { return run_dir + "/search.db"; }
+std::string config_path(const std::string& run_dir) { return run_dir + "/config.yaml"; }
+std::string checkpoint_path(const std::string& run_dir) { return run_dir + "/proposer.pt"; }
+
+// ---------------------------------------------------------------------------------------------------------------
+// the loop
+
+struct Search::Batch {
+  int64_t index = 0;
+  std::vector<Proposal> proposals;
+  std::vector<double> rewards;
+  std::vector<bool> done;
+  std::vector<Evaluation> rows;            // what each slot will store (filled as far as known)
+  std::map<std::string, int> pending;      // hash → the slot evaluating it in the pool
+  std::map<int, std::vector<int>> waiting;  // that slot → later slots of the same rule
+  int64_t cache_hits = 0;
+};
+
+Search::Search(SearchConfig config, Store& store, Proposer& proposer, EvaluatorPool& pool, const Prefilter* prefilter,
+               SearchRuntime runtime, std::string checkpoint, std::string csv_dir)
+    : config_(std::move(config)),
+      store_(store),
+      proposer_(proposer),
+      pool_(pool),
+      prefilter_(prefilter),
+      runtime_(std::move(runtime)),
+      checkpoint_(std::move(checkpoint)),
+      csv_dir_(std::move(csv_dir)) {}
+
+int64_t Search::load_checkpoint() {
+  if (checkpoint_.empty() || !file_exists(checkpoint_)) return 0;
+  torch::serialize::InputArchive archive;
+  torch::Tensor format, batches, kind, state;
+  try {
+    archive.load_from(checkpoint_);
+    archive.read("format", format);
+    archive.read("batches_done", batches);
+    archive.read("kind", kind);
+    archive.read("state", state);
+  } catch (const c10::Error&) {
+    throw UserError(checkpoint_ + ": the proposer checkpoint cannot be read (damaged?)");
+  }
+  if (format.item<int64_t>() != kCheckpointFormat) {
+    throw UserError(checkpoint_ + ": checkpoint format " + std::to_string(format.item<int64_t>()) +
+                    " is not the one this nos writes (" + std::to_string(kCheckpointFormat) + ")");
+  }
+  if (tensor_bytes(kind) != proposer_.kind()) {
+    throw UserError(checkpoint_ + ": a checkpoint of a " + tensor_bytes(kind) + " proposer, but the run's proposer is " +
+                    proposer_.kind());
+  }
+  proposer_.load(tensor_bytes(state));
+  return batches.item<int64_t>();
+}
+
+void Search::save_checkpoint(int64_t batches_done) {
+  if (checkpoint_.empty()) return;
+  torch::serialize::OutputArchive archive;
+  archive.write("format", torch::tensor({kCheckpointFormat}));
+  archive.write("batches_done", torch::tensor({batches_done}));
+  archive.write("kind", bytes_tensor(proposer_.kind()));
+  archive.write("state", bytes_tensor(proposer_.save()));
+  const std::string tmp = checkpoint_ + ".tmp";
+  archive.save_to(tmp);
+  sync_file(tmp);
+  if (std::rename(tmp.c_str(), checkpoint_.c_str()) != 0) throw UserError("cannot replace " + checkpoint_);
+}
+
+void Search::rewrite_csvs() {
+  if (csv_dir_.empty()) return;
+  std::string progress = kProgressHeader;
+  for (const BatchSummary& b : store_.batches()) progress += progress_line(b);
+  write_atomically(csv_dir_ + "/progress.csv", progress);
+  std::string best = kBestHeader;
+  double best_reward = -1;
+  std::string best_rule;
+  int64_t child = 0;
+  for (const Evaluation& e : store_.all()) {
+    if (e.reward > best_reward) {
+      best_reward = e.reward;
+      best_rule = e.canonical;
+    }
+    best += std::to_string(++child) + "," + std::to_string(e.batch) + "," + std::to_string(e.slot) + "," +
+            csv_number(e.reward) + "," + csv_number(best_reward) + "," + csv_text(best_rule) + "\n";
+  }
+  write_atomically(csv_dir_ + "/best.csv", best);
+}
+
+void Search::append_csvs(const BatchSummary& summary) {
+  if (csv_dir_.empty()) return;
+  // Rewritten whole at every start, so appending here can never leave a duplicate behind an interruption.
+  std::ofstream progress(csv_dir_ + "/progress.csv", std::ios::app);
+  progress << progress_line(summary);
+  std::ofstream best(csv_dir_ + "/best.csv", std::ios::app);
+  for (const auto& [slot, e] : store_.batch(summary.batch)) {
+    if (e.reward > csv_best_) {
+      csv_best_ = e.reward;
+      csv_best_rule_ = e.canonical;
+    }
+    best << ++csv_children_ << "," << e.batch << "," << e.slot << "," << csv_number(e.reward) << ","
+         << csv_number(csv_best_) << "," << csv_text(csv_best_rule_) << "\n";
+  }
+}
+
+void Search::report(const Batch& batch, bool batch_end, double batch_mean) {
+  if (!runtime_.on_progress) return;
+  Progress p;
+  p.done = result_.children;
+  p.budget = config_.budget;
+  p.batch = batch.index;
+  p.batch_end = batch_end;
+  p.batch_mean = batch_mean;
+  p.best_reward = std::max(0.0, best_);
+  p.best_canonical = best_canonical_;
+  p.cache_hits = result_.cache_hits;
+  p.elapsed_seconds = seconds_since(started_);
+  if (session_children_ > 0 && p.done < p.budget) {
+    p.eta_seconds = p.elapsed_seconds / static_cast<double>(session_children_) * static_cast<double>(p.budget - p.done);
+  }
+  runtime_.on_progress(p);
+}
+
+void Search::finish_slot(Batch& batch, int slot, Evaluation row) {
+  // Only a child that trained to the end earns its reward: invalid, rejected, diverged, ... give the proposer 0.
+  if (row.status != "ok" || !std::isfinite(row.reward)) row.reward = 0;
+  store_.insert(row);
+  batch.rewards[slot] = row.reward;
+  batch.done[slot] = true;
+  ++result_.children;
+  ++session_children_;
+  if (row.cached) {
+    ++result_.cache_hits;
+    ++batch.cache_hits;
+  }
+  if (row.reward > best_) {
+    best_ = row.reward;
+    best_canonical_ = row.canonical;
+  }
+  report(batch, false, 0);
+  // Later slots of the same rule in this batch were waiting for this result.
+  auto waiting = batch.waiting.find(slot);
+  if (waiting == batch.waiting.end()) return;
+  const std::vector<int> later = waiting->second;
+  batch.waiting.erase(waiting);
+  batch.pending.erase(row.hash);
+  for (int w : later) {
+    Evaluation copy = batch.rows[w];
+    copy.reward = row.reward;
+    copy.val_acc = row.val_acc;
+    copy.test_acc = row.test_acc;
+    copy.lr = row.lr;
+    copy.status = row.status;
+    copy.cached = true;
+    copy.message = "same rule as batch " + std::to_string(row.batch) + " slot " + std::to_string(row.slot);
+    finish_slot(batch, w, copy);
+  }
+}
+
+void Search::prepare_slot(Batch& batch, int slot) {
+  Evaluation& row = batch.rows[slot];
+  const std::string& tokens = batch.proposals[slot].tokens;
+  auto invalid = [&](const std::string& message) {
+    row.status = "invalid";
+    row.message = message;
+    row.reward = 0;
+    row.val_acc = row.test_acc = row.lr = std::nan("");
+    finish_slot(batch, slot, row);
+  };
+  dsl::TokenParseResult parsed = dsl::try_parse_tokens(tokens);
+  if (!parsed.diagnostics.empty() || parsed.units.empty()) {
+    invalid(parsed.diagnostics.empty() ? "no tokens" : dsl::format_diagnostics(parsed.diagnostics, tokens, "tokens"));
+    return;
+  }
+  dsl::NodePtr tree;
+  try {
+    tree = dsl::from_units(parsed.units);
+    row.rule = dsl::to_infix(*tree);
+    row.canonical = dsl::canonical_text(tree);
+    row.hash = dsl::hash_hex(dsl::rule_hash(tree));
+    dsl::compile(tree);
+  } catch (const UserError& e) {
+    row.rule = row.canonical = row.hash = "";
+    invalid(e.what());
+    return;
+  }
+  auto pending = batch.pending.find(row.hash);
+  if (pending != batch.pending.end()) {
+    batch.waiting[pending->second].push_back(slot);
+    return;
+  }
+  if (std::optional<Evaluation> earlier = store_.find_hash(row.hash)) {
+    row.reward = earlier->reward;
+    row.val_acc = earlier->val_acc;
+    row.test_acc = earlier->test_acc;
+    row.lr = earlier->lr;
+    row.status = earlier->status;
+    row.cached = true;
+    row.message = "same rule as batch " + std::to_string(earlier->batch) + " slot " + std::to_string(earlier->slot);
+    finish_slot(batch, slot, row);
+    return;
+  }
+  if (prefilter_ != nullptr) {
+    const Clock::time_point start = Clock::now();
+    PrefilterVerdict verdict = prefilter_->check(tree);
+    if (!verdict.pass) {
+      row.status = "rejected";
+      row.message = verdict.message;
+      row.reward = 0;
+      row.val_acc = row.test_acc = row.lr = std::nan("");
+      row.seconds = seconds_since(start);
+      finish_slot(batch, slot, row);
+      return;
+    }
+  }
+  Job job;
+  job.id = slot;
+  job.request = make_request(config_.task);
+  job.request.rule = request_rule(row.canonical);
+  if (runtime_.debug_flag) job.debug = runtime_.debug_flag(batch.index, slot, row.canonical);
+  pool_.submit(std::move(job));
+  batch.pending[row.hash] = slot;
+}
+
+SearchResult Search::run() {
+  started_ = Clock::now();
+  const int64_t first = load_checkpoint();
+  const StoreCounts counts = store_.counts();
+  result_.children = counts.total;
+  result_.cache_hits = counts.cached;
+  // Batches before `first` are complete; the last of them may be short (a budget since raised), so the children
+  // proposed so far are counted, not computed from the batch size.
+  int64_t proposed = 0;
+  for (const Evaluation& e : store_.all()) {
+    if (e.reward > best_) {
+      best_ = e.reward;
+      best_canonical_ = e.canonical;
+    }
+    if (e.batch < first) ++proposed;
+  }
+  rewrite_csvs();
+  csv_children_ = counts.total;
+  csv_best_ = best_;
+  csv_best_rule_ = best_canonical_;
+  auto stopping = [&] { return runtime_.stop != nullptr && runtime_.stop->load(); };
+
+  for (int64_t b = first; proposed < config_.budget; ++b) {
+    const Clock::time_point batch_start = Clock::now();
+    const int n = static_cast<int>(std::min<int64_t>(config_.batch_size, config_.budget - proposed));
+    proposed += n;
+    Batch batch;
+    batch.index = b;
+    batch.proposals = proposer_.propose(n);
+    NOS_CHECK(static_cast<int>(batch.proposals.size()) == n, "the proposer gave " << batch.proposals.size()
+                                                                                   << " proposals for " << n);
+    batch.rewards.assign(n, 0.0);
+    batch.done.assign(n, false);
+    batch.rows.resize(n);
+    const std::map<int64_t, Evaluation> stored = store_.batch(b);
+    for (int s = 0; s < n; ++s) {
+      const Proposal& p = batch.proposals[s];
+      auto found = stored.find(s);
+      if (found != stored.end()) {
+        if (found->second.tokens != p.tokens) {
+          throw UserError(store_.path() + ": batch " + std::to_string(b) + " slot " + std::to_string(s) + " holds '" +
+                          found->second.tokens + "' but the restored proposer proposes '" + p.tokens +
+                          "': the run folder does not match its checkpoint (was it written by another nos?)");
+        }
+        batch.rewards[s] = found->second.reward;
+        batch.done[s] = true;
+        continue;
+      }
+      Evaluation& row = batch.rows[s];
+      row.batch = b;
+      row.slot = s;
+      row.proposer = proposer_.kind() + (p.origin.empty() ? "" : ": " + p.origin);
+      row.tokens = p.tokens;
+    }
+    for (int s = 0; s < n; ++s) {
+      if (stopping()) break;
+      if (!batch.done[s]) prepare_slot(batch, s);
+    }
+    while (pool_.outstanding() > 0 && !stopping()) {
+      for (JobResult& r : pool_.wait(kPollSeconds)) {
+        const int slot = static_cast<int>(r.id);
+        NOS_CHECK(slot >= 0 && slot < n && !batch.done[slot], "a result for slot " << slot << " that is not waiting");
+        const tasks::EvalRecord& rec = r.record;
+        if (rec.status == "error") {
+          pool_.shutdown();
+          throw UserError("a child could not be evaluated: " + rec.message);
+        }
+        Evaluation row = batch.rows[slot];
+        row.reward = rec.reward;
+        row.val_acc = rec.val_acc;
+        row.test_acc = rec.test_acc;
+        row.lr = rec.lr;
+        row.status = rec.status;
+        row.message = rec.message;
+        row.seconds = rec.seconds;
+        row.worker = r.worker;
+        ++result_.evaluated;
+        finish_slot(batch, slot, row);
+      }
+    }
+    if (stopping()) {
+      pool_.shutdown();
+      result_.interrupted = true;
+      break;
+    }
+    for (int s = 0; s < n; ++s) NOS_CHECK(batch.done[s], "batch " << b << " slot " << s << " never finished");
+
+    proposer_.feedback(batch.proposals, batch.rewards);
+    BatchSummary summary;
+    summary.batch = b;
+    summary.children = result_.children;
+    double sum = 0;
+    for (double r : batch.rewards) sum += r;
+    summary.mean_reward = sum / n;
+    summary.best_so_far = std::max(0.0, best_);
+    summary.cache_hits = batch.cache_hits;
+    summary.seconds = seconds_since(batch_start);
+    store_.put_batch(summary);
+    save_checkpoint(b + 1);
+    append_csvs(summary);
+    report(batch, true, summary.mean_reward);
+  }
+  result_.best_reward = std::max(0.0, best_);
+  result_.best_canonical = best_canonical_;
+  result_.seconds = seconds_since(started_);
+  return result_;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// run folders
+
+namespace {
+
+std::unique_ptr<EvaluatorPool> make_pool(const SearchConfig& config, const SearchRuntime& runtime) {
+  const tasks::TaskSpec spec = tasks::parse_task_name(config.task.name);
+  if (!runtime.worker_executable.empty()) {
+    ProcessPoolOptions o;
+    o.executable = runtime.worker_executable;
+    o.args = {"worker", "--threads", std::to_string(config.task.threads)};
+    if (!config.task.data_dir.empty() && !spec.dataset.empty()) {
+      o.args.insert(o.args.end(), {"--data-dir", spec.dataset + "=" + config.task.data_dir});
+    }
+    if (!runtime.cache_dir.empty()) o.args.insert(o.args.end(), {"--cache-dir", runtime.cache_dir});
+    o.workers = config.workers;
+    o.log_path = runtime.run_dir + "/workers.log";
+    o.kill_grace = config.task.kill_grace;
+    return std::make_unique<ProcessPool>(o);
+  }
+  std::shared_ptr<tasks::Evaluator> evaluator = runtime.evaluator;
+  if (!evaluator) {
+    tasks::LocalEvaluatorOptions o;
+    if (!config.task.data_dir.empty() && !spec.dataset.empty()) o.data_dirs[spec.dataset] = config.task.data_dir;
+    o.cache_dir = runtime.cache_dir;
+    evaluator = std::make_shared<tasks::LocalEvaluator>(o);
+  }
+  return std::make_unique<ThreadPool>(evaluator, config.workers);
+}
+
+SearchResult run_in(const SearchConfig& config, const SearchRuntime& runtime, Store& store) {
+  std::unique_ptr<Proposer> proposer = make_proposer(config, runtime.run_dir + "/proposer.pt.scratch");
+  std::unique_ptr<Prefilter> prefilter;
+  if (config.prefilter.enabled) prefilter = std::make_unique<Prefilter>(config.prefilter);
+  std::unique_ptr<EvaluatorPool> pool = make_pool(config, runtime);
+  Search search(config, store, *proposer, *pool, prefilter.get(), runtime, checkpoint_path(runtime.run_dir),
+                runtime.run_dir);
+  return search.run();
+}
+
+// The config with the keys a resume may change set to fixed values, to compare the rest.
+std::string comparable(SearchConfig c) {
+  c.workers = 1;
+  c.budget = 1;
+  return to_yaml(c);
+}
+
+}  // namespace
+
+SearchResult start_search(const SearchConfig& config, const SearchRuntime& runtime) {
+  NOS_CHECK(!runtime.run_dir.empty(), "a search needs a run folder");
+  validate(config, "config");
+  make_dirs(runtime.run_dir);
+  if (file_exists(store_path(runtime.run_dir))) {
+    throw UserError(runtime.run_dir + " already holds a search; continue it with --resume " + runtime.run_dir +
+                    ", or choose another --run-dir");
+  }
+  const std::string yaml = to_yaml(config);
+  write_atomically(config_path(runtime.run_dir), yaml);
+  // A checkpoint left from an earlier run in this folder would be taken for this run's.
+  std::remove(checkpoint_path(runtime.run_dir).c_str());
+  Store store(store_path(runtime.run_dir), Store::Mode::kCreate);
+  store.set_meta("config", yaml);
+  store.set_meta("seed", std::to_string(config.seed));
+  store.set_meta("task_seed", std::to_string(config.task.seed));
+  store.set_meta("proposer", config.proposer);
+  store.set_meta("nos_version", runtime.nos_version.empty() ? "unknown" : runtime.nos_version);
+  store.set_meta("libtorch_version", TORCH_VERSION);
+  store.set_meta("created", utc_now());
+  return run_in(config, runtime, store);
+}
+
+SearchConfig run_config(const std::string& run_dir) {
+  Store store(store_path(run_dir), Store::Mode::kReadOnly);
+  std::optional<std::string> yaml = store.meta("config");
+  if (!yaml) throw UserError(store_path(run_dir) + ": holds no config (not a nos search run?)");
+  return parse_config(*yaml, store_path(run_dir) + " (recorded config)");
+}
+
+SearchResult resume_search(const SearchConfig& config, const SearchRuntime& runtime) {
+  Store store(store_path(runtime.run_dir), Store::Mode::kOpen);
+  std::optional<std::string> recorded = store.meta("config");
+  if (!recorded) throw UserError(store_path(runtime.run_dir) + ": holds no config (not a nos search run?)");
+  const SearchConfig before = parse_config(*recorded, store_path(runtime.run_dir) + " (recorded config)");
+  if (comparable(before) != comparable(config)) {
+    throw UserError(runtime.run_dir + " was started with another config; a resume may change only the number of "
+                    "workers and the budget");
+  }
+  validate(config, "config");
+  const std::string yaml = to_yaml(config);
+  if (yaml != *recorded) {
+    store.set_meta("config", yaml);
+    write_atomically(config_path(runtime.run_dir), yaml);
+  }
+  store.set_meta("resumed", utc_now());
+  return run_in(config, runtime, store);
+}
+
+}  // namespace nos::search

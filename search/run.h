@@ -1,0 +1,117 @@
+// A search job: propose, dedupe, prefilter, evaluate in parallel, store, checkpoint, resume — batch after batch.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "search/config.h"
+#include "search/pool.h"
+#include "search/prefilter.h"
+#include "search/proposer.h"
+#include "search/store.h"
+
+namespace nos::search {
+
+// Where the search stands, sent after every stored child and at the end of every batch.
+struct Progress {
+  int64_t done = 0;        // children stored
+  int64_t budget = 0;
+  int64_t batch = 0;       // the current batch (0-based)
+  bool batch_end = false;  // this report closes `batch`
+  double batch_mean = 0;   // the batch's mean reward (at batch_end)
+  double best_reward = 0;
+  std::string best_canonical;
+  int64_t cache_hits = 0;  // children whose reward came from an earlier evaluation
+  double elapsed_seconds = 0;  // in this session
+  double eta_seconds = 0;      // for the rest of the budget, from this session's pace (0 when unknown)
+};
+
+// What the caller supplies beside the config: nothing here changes which rules are proposed or their rewards.
+struct SearchRuntime {
+  std::string run_dir;
+  // The nos executable, started as `EXE worker ...` for each of config.workers processes. Empty: evaluate on
+  // threads of this process with `evaluator` (or a tasks::LocalEvaluator when that is null).
+  std::string worker_executable;
+  std::shared_ptr<tasks::Evaluator> evaluator;
+  std::string cache_dir;    // decoded-image caches (tasks::LocalEvaluatorOptions::cache_dir)
+  std::string nos_version;  // recorded in the store's meta table
+  // Set (e.g. by a SIGINT handler) to stop: workers are killed, what is stored stays, run() returns interrupted.
+  const std::atomic<bool>* stop = nullptr;
+  std::function<void(const Progress&)> on_progress;
+  // Test hook: the debug flag (see Job) for the child in (batch, slot) with this canonical rule; empty for none.
+  std::function<std::string(int64_t batch, int64_t slot, const std::string& canonical)> debug_flag;
+};
+
+struct SearchResult {
+  bool interrupted = false;
+  int64_t children = 0;      // children stored in all
+  int64_t evaluated = 0;     // children evaluated by workers in this session
+  int64_t cache_hits = 0;    // in all
+  double best_reward = 0;
+  std::string best_canonical;
+  double seconds = 0;        // this session
+};
+
+// The files of a run folder.
+std::string store_path(const std::string& run_dir);       // RUN_DIR/search.db
+std::string config_path(const std::string& run_dir);      // RUN_DIR/config.yaml (the resolved config)
+std::string checkpoint_path(const std::string& run_dir);  // RUN_DIR/proposer.pt
+
+// The loop over batches, given its parts. Each batch proposes min(batch_size, budget − children so far) rules;
+// each slot already in the store keeps its stored row (the proposer, restored from the checkpoint, proposes the same
+// rules again). Others: tokens that do not make a rule → `invalid`; a canonical rule evaluated before (or earlier in
+// this batch) → the same reward, `cached`; a rule the prefilter turns down → `rejected`; the rest go to the pool.
+// Each row is committed as it completes; after the batch the proposer gets the rewards, the batch summary is stored,
+// the checkpoint is written atomically and the CSVs are extended.
+class Search {
+ public:
+  // `prefilter` may be null (off). `checkpoint` and `csv_dir` may be empty (none written).
+  Search(SearchConfig config, Store& store, Proposer& proposer, EvaluatorPool& pool, const Prefilter* prefilter,
+         SearchRuntime runtime, std::string checkpoint, std::string csv_dir);
+  SearchResult run();
+
+ private:
+  struct Batch;
+  void prepare_slot(Batch& batch, int slot);
+  void finish_slot(Batch& batch, int slot, Evaluation row);
+  void report(const Batch& batch, bool batch_end, double batch_mean);
+  int64_t load_checkpoint();
+  void save_checkpoint(int64_t batches_done);
+  void rewrite_csvs();
+  void append_csvs(const BatchSummary& summary);
+
+  SearchConfig config_;
+  Store& store_;
+  Proposer& proposer_;
+  EvaluatorPool& pool_;
+  const Prefilter* prefilter_;
+  SearchRuntime runtime_;
+  std::string checkpoint_;
+  std::string csv_dir_;
+  SearchResult result_;
+  double best_ = -1;
+  std::string best_canonical_;
+  int64_t session_children_ = 0;
+  int64_t csv_children_ = 0;  // rows in best.csv
+  double csv_best_ = -1;      // the best reward in best.csv
+  std::string csv_best_rule_;
+  std::chrono::steady_clock::time_point started_;
+};
+
+// Starts a new search in runtime.run_dir (created if needed; one that already holds a search is a UserError),
+// recording the resolved config (config.yaml and the store's meta table), seeds and versions.
+SearchResult start_search(const SearchConfig& config, const SearchRuntime& runtime);
+
+// The config a run folder was started with (from its store), for resume_search.
+SearchConfig run_config(const std::string& run_dir);
+
+// Continues the search in runtime.run_dir to its budget. `config` is run_config(run_dir) where only workers and
+// budget may differ (a larger budget extends the run); any other change is a UserError, because the rules already
+// stored were proposed under the recorded config.
+SearchResult resume_search(const SearchConfig& config, const SearchRuntime& runtime);
+
+}  // namespace nos::search

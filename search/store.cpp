@@ -1,0 +1,297 @@
+// The SQLite store: schema, prepared statements, committed inserts, leaderboard and summary queries.
+#include "search/store.h"
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <cmath>
+#include <ctime>
+#include <limits>
+
+#include "dsl/error.h"
+
+namespace nos::search {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS evaluations (
+  id INTEGER PRIMARY KEY,
+  batch INTEGER NOT NULL,
+  slot INTEGER NOT NULL,
+  proposer TEXT NOT NULL,
+  tokens TEXT NOT NULL,
+  rule TEXT NOT NULL,
+  canonical TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  reward REAL NOT NULL,
+  val_acc REAL,
+  test_acc REAL,
+  lr REAL,
+  status TEXT NOT NULL,
+  message TEXT NOT NULL,
+  cached INTEGER NOT NULL,
+  seconds REAL NOT NULL,
+  worker INTEGER NOT NULL,
+  time TEXT NOT NULL,
+  UNIQUE (batch, slot)
+);
+CREATE INDEX IF NOT EXISTS evaluations_hash ON evaluations (hash);
+CREATE TABLE IF NOT EXISTS batches (
+  batch INTEGER PRIMARY KEY,
+  children INTEGER NOT NULL,
+  mean_reward REAL NOT NULL,
+  best_so_far REAL NOT NULL,
+  cache_hits INTEGER NOT NULL,
+  seconds REAL NOT NULL
+);
+)sql";
+
+constexpr const char* kColumns =
+    "id, batch, slot, proposer, tokens, rule, canonical, hash, reward, val_acc, test_acc, lr, status, message, "
+    "cached, seconds, worker, time";
+
+// A prepared statement, finalized on scope exit; bind() takes 1-based positions as SQLite does.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
+      throw InternalError(std::string("SQLite cannot prepare '") + sql + "': " + sqlite3_errmsg(db));
+    }
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& bind(int i, const std::string& v) {
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Statement& bind(int i, int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  // NaN and infinities are stored as NULL (SQLite would turn NaN into NULL anyway).
+  Statement& bind(int i, double v) {
+    if (std::isfinite(v)) {
+      sqlite3_bind_double(stmt_, i, v);
+    } else {
+      sqlite3_bind_null(stmt_, i);
+    }
+    return *this;
+  }
+  // true while there is a row.
+  bool step() {
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    throw UserError(std::string("the search database: ") + sqlite3_errmsg(db_));
+  }
+  std::string text(int col) const {
+    const unsigned char* t = sqlite3_column_text(stmt_, col);
+    return t ? std::string(reinterpret_cast<const char*>(t), static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
+             : std::string();
+  }
+  int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
+  double real(int col) const {
+    return sqlite3_column_type(stmt_, col) == SQLITE_NULL ? kNaN : sqlite3_column_double(stmt_, col);
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+Evaluation read_row(const Statement& s) {
+  Evaluation e;
+  e.id = s.integer(0);
+  e.batch = s.integer(1);
+  e.slot = s.integer(2);
+  e.proposer = s.text(3);
+  e.tokens = s.text(4);
+  e.rule = s.text(5);
+  e.canonical = s.text(6);
+  e.hash = s.text(7);
+  e.reward = s.real(8);
+  e.val_acc = s.real(9);
+  e.test_acc = s.real(10);
+  e.lr = s.real(11);
+  e.status = s.text(12);
+  e.message = s.text(13);
+  e.cached = s.integer(14) != 0;
+  e.seconds = s.real(15);
+  e.worker = static_cast<int>(s.integer(16));
+  e.time = s.text(17);
+  return e;
+}
+
+}  // namespace
+
+std::string utc_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buffer;
+}
+
+Store::Store(const std::string& path, Mode mode) : path_(path) {
+  struct stat st{};
+  const bool exists = ::stat(path.c_str(), &st) == 0;
+  if (mode == Mode::kCreate && exists) throw UserError(path + ": a search database already exists here");
+  if (mode != Mode::kCreate && !exists) throw UserError(path + ": no search database here (is this a run folder?)");
+  const int flags = mode == Mode::kReadOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+    const std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw UserError(path + ": cannot open the search database: " + why);
+  }
+  // A reader and the writing search may touch the file at once: wait for each other rather than fail.
+  sqlite3_busy_timeout(db_, 10000);
+  try {
+    if (mode != Mode::kReadOnly) {
+      // WAL lets `nos top` read while the search writes; FULL sync makes each committed row survive power loss.
+      char* error = nullptr;
+      const std::string setup = std::string("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;") + kSchema;
+      if (sqlite3_exec(db_, setup.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
+        const std::string why = error ? error : "unknown error";
+        sqlite3_free(error);
+        throw UserError(path + ": not a usable search database (" + why + ")");
+      }
+    }
+    Statement check(db_, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'evaluations'");
+    if (!check.step() || check.integer(0) != 1) throw UserError(path + ": not a nos search database");
+  } catch (const UserError&) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw;
+  } catch (const InternalError& e) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw UserError(path + ": not a nos search database (" + e.what() + ")");
+  }
+}
+
+Store::~Store() { sqlite3_close(db_); }
+
+void Store::set_meta(const std::string& key, const std::string& value) {
+  Statement s(db_, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+  s.bind(1, key).bind(2, value).step();
+}
+
+std::optional<std::string> Store::meta(const std::string& key) const {
+  Statement s(db_, "SELECT value FROM meta WHERE key = ?");
+  s.bind(1, key);
+  if (!s.step()) return std::nullopt;
+  return s.text(0);
+}
+
+void Store::insert(Evaluation& e) {
+  if (e.time.empty()) e.time = utc_now();
+  Statement s(db_,
+              "INSERT INTO evaluations (batch, slot, proposer, tokens, rule, canonical, hash, reward, val_acc, "
+              "test_acc, lr, status, message, cached, seconds, worker, time) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  s.bind(1, e.batch).bind(2, e.slot).bind(3, e.proposer).bind(4, e.tokens).bind(5, e.rule).bind(6, e.canonical)
+      .bind(7, e.hash).bind(8, e.reward).bind(9, e.val_acc).bind(10, e.test_acc).bind(11, e.lr).bind(12, e.status)
+      .bind(13, e.message).bind(14, static_cast<int64_t>(e.cached)).bind(15, e.seconds)
+      .bind(16, static_cast<int64_t>(e.worker)).bind(17, e.time);
+  try {
+    s.step();
+  } catch (const UserError& err) {
+    throw InternalError("storing batch " + std::to_string(e.batch) + " slot " + std::to_string(e.slot) + ": " +
+                        err.what());
+  }
+  e.id = sqlite3_last_insert_rowid(db_);
+}
+
+std::map<int64_t, Evaluation> Store::batch(int64_t batch) const {
+  Statement s(db_, (std::string("SELECT ") + kColumns + " FROM evaluations WHERE batch = ? ORDER BY slot").c_str());
+  s.bind(1, batch);
+  std::map<int64_t, Evaluation> out;
+  while (s.step()) {
+    Evaluation e = read_row(s);
+    out.emplace(e.slot, std::move(e));
+  }
+  return out;
+}
+
+std::optional<Evaluation> Store::find_hash(const std::string& hash) const {
+  Statement s(db_, (std::string("SELECT ") + kColumns +
+                    " FROM evaluations WHERE hash = ? AND cached = 0 ORDER BY batch, slot LIMIT 1").c_str());
+  s.bind(1, hash);
+  if (!s.step()) return std::nullopt;
+  return read_row(s);
+}
+
+std::vector<Evaluation> Store::all() const {
+  Statement s(db_, (std::string("SELECT ") + kColumns + " FROM evaluations ORDER BY batch, slot").c_str());
+  std::vector<Evaluation> out;
+  while (s.step()) out.push_back(read_row(s));
+  return out;
+}
+
+void Store::put_batch(const BatchSummary& b) {
+  Statement s(db_,
+              "INSERT OR IGNORE INTO batches (batch, children, mean_reward, best_so_far, cache_hits, seconds) "
+              "VALUES (?, ?, ?, ?, ?, ?)");
+  s.bind(1, b.batch).bind(2, b.children).bind(3, b.mean_reward).bind(4, b.best_so_far).bind(5, b.cache_hits)
+      .bind(6, b.seconds).step();
+}
+
+std::vector<BatchSummary> Store::batches() const {
+  Statement s(db_, "SELECT batch, children, mean_reward, best_so_far, cache_hits, seconds FROM batches ORDER BY batch");
+  std::vector<BatchSummary> out;
+  while (s.step()) {
+    BatchSummary b;
+    b.batch = s.integer(0);
+    b.children = s.integer(1);
+    b.mean_reward = s.real(2);
+    b.best_so_far = s.real(3);
+    b.cache_hits = s.integer(4);
+    b.seconds = s.real(5);
+    out.push_back(b);
+  }
+  return out;
+}
+
+std::vector<Leader> Store::leaderboard(int n) const {
+  // SQLite takes the bare columns of a MAX() aggregate from the row holding the maximum: the best evaluation.
+  Statement s(db_,
+              "SELECT canonical, hash, MAX(reward) AS best, COUNT(*), status, val_acc, test_acc, lr, tokens "
+              "FROM evaluations WHERE hash != '' GROUP BY hash ORDER BY best DESC, canonical LIMIT ?");
+  s.bind(1, static_cast<int64_t>(n));
+  std::vector<Leader> out;
+  while (s.step()) {
+    Leader l;
+    l.canonical = s.text(0);
+    l.hash = s.text(1);
+    l.best_reward = s.real(2);
+    l.count = s.integer(3);
+    l.status = s.text(4);
+    l.val_acc = s.real(5);
+    l.test_acc = s.real(6);
+    l.lr = s.real(7);
+    l.tokens = s.text(8);
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
+StoreCounts Store::counts() const {
+  StoreCounts c;
+  Statement s(db_, "SELECT status, COUNT(*), SUM(cached) FROM evaluations GROUP BY status ORDER BY status");
+  while (s.step()) {
+    c.by_status[s.text(0)] = s.integer(1);
+    c.total += s.integer(1);
+    c.cached += s.integer(2);
+  }
+  return c;
+}
+
+}  // namespace nos::search

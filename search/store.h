@@ -1,0 +1,103 @@
+// The search's store: every evaluation, per-batch summaries and the run's metadata in RUN_DIR/search.db (SQLite).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+struct sqlite3;
+
+namespace nos::search {
+
+// One row of `evaluations`: one slot of one batch.
+struct Evaluation {
+  int64_t id = 0;        // assigned by insert()
+  int64_t batch = 0;
+  int64_t slot = 0;      // position in the batch
+  std::string proposer;  // "controller", "random", "evolution" (and the proposal's origin after a colon)
+  std::string tokens;
+  std::string rule;       // infix of the tokens as proposed ("" when invalid)
+  std::string canonical;  // canonical text ("" when invalid)
+  std::string hash;       // dsl::hash_hex of the canonical rule ("" when invalid)
+  double reward = 0;      // what the proposer was given
+  double val_acc = 0;     // NaN (NULL) when not measured
+  double test_acc = 0;
+  double lr = 0;
+  std::string status;  // ok, diverged, timeout, crashed, invalid, rejected
+  std::string message;
+  bool cached = false;  // the reward was reused from an earlier evaluation of the same canonical rule
+  double seconds = 0;
+  int worker = -1;      // the worker that evaluated it; -1 when none did (cached, invalid, rejected)
+  std::string time;     // UTC, ISO 8601, when it was stored
+};
+
+// One row of `batches`, written when a batch's feedback has been given.
+struct BatchSummary {
+  int64_t batch = 0;
+  int64_t children = 0;     // children done by the end of this batch, in total
+  double mean_reward = 0;   // over this batch
+  double best_so_far = 0;
+  int64_t cache_hits = 0;   // in this batch
+  double seconds = 0;       // wall time of this batch
+};
+
+// A leaderboard line: one canonical rule.
+struct Leader {
+  std::string canonical;
+  std::string hash;
+  double best_reward = 0;
+  int64_t count = 0;     // times proposed (cache hits included)
+  std::string status;    // of its best evaluation
+  double val_acc = 0, test_acc = 0, lr = 0;
+  std::string tokens;    // of its best evaluation
+};
+
+// Counts over the whole store.
+struct StoreCounts {
+  int64_t total = 0;
+  int64_t cached = 0;
+  std::map<std::string, int64_t> by_status;
+};
+
+// Opens or creates the database (WAL journal, so readers such as `nos top` work while a search writes). Every write
+// is its own committed transaction. Throws nos::UserError for a file that cannot be opened or is not a nos store.
+class Store {
+ public:
+  enum class Mode { kCreate, kOpen, kReadOnly };  // kCreate fails if the file exists; kOpen if it does not
+  Store(const std::string& path, Mode mode);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  const std::string& path() const { return path_; }
+
+  void set_meta(const std::string& key, const std::string& value);
+  std::optional<std::string> meta(const std::string& key) const;
+
+  // Inserts a row and sets its id; a second row for the same (batch, slot) is a bug (InternalError).
+  void insert(Evaluation& e);
+  // The rows of one batch, by slot.
+  std::map<int64_t, Evaluation> batch(int64_t batch) const;
+  // The first evaluation (not a cache hit) of a canonical hash.
+  std::optional<Evaluation> find_hash(const std::string& hash) const;
+  // Every row in (batch, slot) order.
+  std::vector<Evaluation> all() const;
+
+  // Keeps the first summary written for a batch (a resumed run replays a finished batch's feedback).
+  void put_batch(const BatchSummary& b);
+  std::vector<BatchSummary> batches() const;
+
+  std::vector<Leader> leaderboard(int n) const;
+  StoreCounts counts() const;
+
+ private:
+  std::string path_;
+  sqlite3* db_ = nullptr;
+};
+
+// The current time, UTC, ISO 8601 with seconds ("2024-05-01T12:34:56Z").
+std::string utc_now();
+
+}  // namespace nos::search

@@ -1,0 +1,37 @@
+// The worker protocol: evaluation jobs and their records as one-line JSON objects (the seam MPI will use later).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "tasks/evaluator.h"
+
+namespace nos::search {
+
+// One child to evaluate. `debug` is a test hook the worker obeys before evaluating: "abort" calls std::abort()
+// (a crashing child), "hang" sleeps until killed (a child past its time limit); empty in real searches.
+struct Job {
+  int64_t id = 0;
+  tasks::EvalRequest request;
+  std::string debug;
+};
+
+// What came back for a job. status "crashed" (the worker died) and "timeout" (it was killed past the limit) are
+// made by the pool; "error" means the evaluator refused the request (a bad config, missing data): message says why.
+struct JobResult {
+  int64_t id = 0;
+  tasks::EvalRecord record;
+  int worker = -1;  // which worker evaluated it; -1 when evaluated in no worker
+};
+
+// A request line: the EvalRequest's fields plus "job" (the id) and "debug" when set.
+std::string encode_job(const Job& job);
+// A record line: the EvalRecord's fields (grid trials and epochs as arrays of objects) plus "job".
+std::string encode_result(int64_t job_id, const tasks::EvalRecord& record);
+
+// Read one line back; missing keys keep their defaults, NaN and infinities travel as null and come back NaN.
+// Throw nos::InternalError for a line that is not such an object (a broken worker, a bug).
+Job decode_job(const std::string& line);
+JobResult decode_result(const std::string& line);
+
+}  // namespace nos::search

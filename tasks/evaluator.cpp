@@ -1,0 +1,231 @@
+// Task names, and the local evaluator: resolve the rule and task, load (or reuse) the data, train or minimise.
+#include "tasks/evaluator.h"
+
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+#include "dsl/error.h"
+#include "optimizers/optimizers.h"
+#include "tasks/models.h"
+#include "tasks/objective_run.h"
+#include "tasks/objectives.h"
+
+namespace nos::tasks {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string text;
+  for (const std::string& n : names) text += (text.empty() ? "" : ", ") + n;
+  return text;
+}
+
+torch::Device device_of(const std::string& text) {
+  if (text == "cpu") return torch::kCPU;
+  if (text.rfind("cuda", 0) == 0) {
+    if (!torch::cuda::is_available()) {
+      throw UserError("device '" + text + "' asked for, but CUDA is not available (use device cpu)");
+    }
+    try {
+      return torch::Device(text);
+    } catch (const c10::Error&) {
+      // falls through to the message below
+    }
+  }
+  throw UserError("unknown device '" + text + "' (expected cpu, cuda or cuda:N)");
+}
+
+torch::Dtype dtype_of(const std::string& text, bool analytic) {
+  if (text.empty()) return analytic ? torch::kFloat64 : torch::kFloat32;
+  if (text == "float32") return torch::kFloat32;
+  if (text == "float64") return torch::kFloat64;
+  throw UserError("unknown dtype '" + text + "' (expected float32 or float64)");
+}
+
+// Analytic tasks: the reward maps the final gap to the optimum into (0, 1], 1 at the optimum, so that rewards of all
+// tasks share a range.
+double objective_reward(const ObjectiveResult& r, const Objective& objective) {
+  if (r.status != "ok" || !std::isfinite(r.final_loss)) return 0.0;
+  return 1.0 / (1.0 + std::max(0.0, r.final_loss - objective.optimum_value));
+}
+
+void evaluate_objective(const optimizers::ResolvedRule& rule, const TaskSpec& task, const EvalRequest& request,
+                        EvalRecord& record) {
+  const auto start = std::chrono::steady_clock::now();
+  const Objective objective = make_objective(task.name, request.seed);
+  ObjectiveRunConfig config;
+  config.steps = request.steps > 0 ? request.steps : 1000;
+  config.dtype = dtype_of(request.dtype, true);
+  config.seed = request.seed;
+  config.device = device_of(request.device);
+  const std::vector<double> lrs = request.lr > 0 ? std::vector<double>{request.lr} : request.lr_grid;
+  if (lrs.empty()) throw UserError("the lr grid is empty");
+  double best = -1;
+  ObjectiveResult best_result;
+  for (double lr : lrs) {
+    if (!(lr > 0) || !std::isfinite(lr)) throw UserError("lr " + std::to_string(lr) + ": each lr must be > 0");
+    config.lr = lr;
+    ObjectiveResult r = run_objective(rule, objective, config);
+    const double reward = objective_reward(r, objective);
+    if (lrs.size() > 1) {
+      GridTrial trial;
+      trial.lr = lr;
+      trial.status = r.status;
+      trial.steps = r.steps_done;
+      trial.train_loss = r.final_loss;
+      trial.val_acc = kNaN;
+      trial.seconds = r.seconds;
+      record.grid.push_back(trial);
+    }
+    if (reward > best) {
+      best = reward;
+      best_result = r;
+      record.lr = lr;
+    }
+  }
+  record.status = best_result.status;
+  if (record.status != "ok") record.message = "the loss became non-finite or exploded";
+  record.reward = best;
+  record.val_acc = kNaN;
+  record.test_acc = kNaN;
+  record.total_steps = config.steps;
+  record.steps_done = best_result.steps_done;
+  record.final_loss = best_result.final_loss;
+  record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+std::vector<std::string> dataset_names() { return {"fmnist", "cifar10"}; }
+
+std::vector<std::string> task_names() {
+  std::vector<std::string> names = objective_names();
+  for (const std::string& dataset : dataset_names()) {
+    for (const std::string& model : model_names()) names.push_back(dataset + "-" + model);
+  }
+  return names;
+}
+
+TaskSpec parse_task_name(std::string_view name) {
+  TaskSpec spec;
+  spec.name = std::string(name);
+  for (const std::string& objective : objective_names()) {
+    if (name == objective) {
+      spec.analytic = true;
+      return spec;
+    }
+  }
+  for (const std::string& dataset : dataset_names()) {
+    if (name.size() > dataset.size() + 1 && name.substr(0, dataset.size()) == dataset &&
+        name[dataset.size()] == '-') {
+      spec.dataset = dataset;
+      spec.model = std::string(name.substr(dataset.size() + 1));
+      try {
+        check_model_name(spec.model);
+      } catch (const UserError& e) {
+        throw UserError("task '" + spec.name + "': " + e.what());
+      }
+      return spec;
+    }
+  }
+  throw UserError("unknown task '" + spec.name + "' (objectives: " + joined(objective_names()) +
+                  "; or <dataset>-<model> with dataset " + joined(dataset_names()) + " and model " +
+                  joined(model_names()) + ", wrn-D-K)");
+}
+
+LocalEvaluator::LocalEvaluator(LocalEvaluatorOptions options) : options_(std::move(options)) {
+  if (!options_.loader) options_.loader = load_dataset;
+}
+
+std::shared_ptr<const DataSplits> LocalEvaluator::data(const std::string& dataset, const EvalRequest& request) {
+  DataOptions data_options;
+  auto dir = options_.data_dirs.find(dataset);
+  if (dir != options_.data_dirs.end()) data_options.data_dir = dir->second;
+  data_options.cache_dir = options_.cache_dir;
+  data_options.validation_size = request.validation_size;
+  data_options.train_size = request.train_size;
+  // One fixed split for every candidate: rewards stay comparable across seeds.
+  data_options.split_seed = 0;
+  const std::string key = dataset + "|" + data_options.data_dir + "|" + std::to_string(request.validation_size) +
+                          "|" + std::to_string(request.train_size);
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto found = cache_.find(key);
+  if (found != cache_.end()) return found->second;
+  auto loaded = std::make_shared<const DataSplits>(options_.loader(dataset, data_options));
+  cache_.emplace(key, loaded);
+  return loaded;
+}
+
+EvalRecord LocalEvaluator::evaluate(const EvalRequest& request) {
+  const TaskSpec task = parse_task_name(request.task);
+  EvalRecord record;
+  record.rule = request.rule;
+  record.task = task.name;
+  record.seed = request.seed;
+  if (options_.threads > 0) at::set_num_threads(options_.threads);
+
+  optimizers::ResolvedRule rule;
+  try {
+    rule = optimizers::resolve_rule(request.rule);
+  } catch (const UserError& e) {
+    record.status = "invalid";
+    record.message = e.what();
+    record.val_acc = record.test_acc = kNaN;
+    return record;
+  }
+  record.canonical = rule.program->canonical_text();
+
+  if (task.analytic) {
+    evaluate_objective(rule, task, request, record);
+    return record;
+  }
+
+  TrainConfig config;
+  config.model = task.model;
+  config.epochs = request.epochs;
+  config.steps = request.steps;
+  config.batch_size = request.batch_size;
+  config.lr = request.lr;
+  config.lr_grid = request.lr_grid;
+  config.seed = request.seed;
+  config.device = device_of(request.device);
+  config.dtype = dtype_of(request.dtype, false);
+  config.augment = request.augment;
+  config.test_every_epoch = request.test_every_epoch;
+  config.time_limit_seconds = request.time_limit_seconds;
+  const std::shared_ptr<const DataSplits> data = this->data(task.dataset, request);
+  record.data = data->provenance;
+
+  TrainResult result;
+  try {
+    result = train_classifier(rule, *data, config, options_.progress);
+  } catch (const c10::Error& e) {
+    // A rule LibTorch cannot execute is the candidate's failure, not the process's.
+    record.status = "invalid";
+    record.message = std::string("the rule failed to run: ") + e.what_without_backtrace();
+    record.val_acc = record.test_acc = kNaN;
+    return record;
+  }
+  record.status = result.status;
+  record.message = result.message;
+  record.reward = result.reward;
+  record.val_acc = result.val_acc;
+  record.test_acc = result.test_acc;
+  record.lr = result.lr;
+  record.total_steps = result.total_steps;
+  record.steps_done = result.steps_done;
+  record.steps_per_epoch = result.steps_per_epoch;
+  record.grid = result.grid;
+  record.epochs = result.epochs;
+  record.final_loss = result.epochs.empty() ? kNaN : result.epochs.back().train_loss;
+  record.seconds = result.seconds;
+  return record;
+}
+
+}  // namespace nos::tasks

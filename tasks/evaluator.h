@@ -1,0 +1,114 @@
+// The evaluator interface (a rule on a task with a budget → a reward record) and its in-process implementation.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tasks/datasets.h"
+#include "tasks/trainer.h"
+
+namespace nos::tasks {
+
+// A task name resolved: an analytic objective ("rosenbrock") or `<dataset>-<model>` ("fmnist-convnet").
+struct TaskSpec {
+  std::string name;
+  bool analytic = false;
+  std::string dataset;  // "fmnist" or "cifar10" (empty for analytic tasks)
+  std::string model;    // a make_model name (empty for analytic tasks)
+};
+
+// The data sets a task may name, in documentation order.
+std::vector<std::string> dataset_names();
+
+// Example task names for help texts: the objectives, then <dataset>-<model> for every data set and model.
+std::vector<std::string> task_names();
+
+// Resolves `name`; throws nos::UserError naming the known objectives, data sets and models when it is none of them.
+TaskSpec parse_task_name(std::string_view name);
+
+// One evaluation to run. Plain data (it will travel between machines), no pointers.
+struct EvalRequest {
+  std::string rule;         // a named rule or DSL text
+  std::string task;         // see parse_task_name
+  int64_t epochs = 5;       // image tasks: the budget in epochs when steps == 0
+  int64_t steps = 0;        // image tasks: > 0 gives the budget in steps; analytic tasks: steps (0 → 1000)
+  int64_t batch_size = 128;
+  double lr = 0;            // > 0 fixed; 0: the grid protocol over lr_grid
+  std::vector<double> lr_grid = default_lr_grid();
+  uint64_t seed = 0;
+  std::string device = "cpu";  // "cpu", "cuda", "cuda:N"
+  std::string dtype;           // "float32" or "float64"; empty: float32 for image tasks, float64 for analytic ones
+  int64_t validation_size = -1;  // -1: the data set's default
+  int64_t train_size = -1;       // -1: all the training images not held out
+  bool augment = false;
+  bool test_every_epoch = true;
+  double time_limit_seconds = 0;  // 0: none
+};
+
+// The outcome of one evaluation: what a store records. Misbehaving rules are statuses, never exceptions.
+struct EvalRecord {
+  std::string rule;          // as requested
+  std::string canonical;     // the rule's canonical text (empty when invalid)
+  std::string task;
+  std::string status;        // "ok", "diverged", "timeout" or "invalid" (the rule does not parse or cannot run)
+  std::string message;       // why, for a status other than ok
+  double reward = 0;         // image tasks: final validation accuracy; analytic: 1/(1 + f(x_T) − f*); 0 unless ok
+  double val_acc = 0;        // NaN for analytic tasks
+  double test_acc = 0;
+  double lr = 0;             // the lr used for the final run
+  int64_t total_steps = 0;   // T of the final run
+  int64_t steps_done = 0;
+  int64_t steps_per_epoch = 0;
+  uint64_t seed = 0;
+  std::vector<GridTrial> grid;
+  std::vector<EpochMetrics> epochs;
+  double final_loss = 0;     // analytic tasks: f(x_T); image tasks: the last epoch's mean training loss
+  double seconds = 0;
+  std::string data;          // provenance of the data set (image tasks)
+};
+
+// Turns a rule into a reward on a task with a budget. Implementations keep no state that changes the result: the
+// same request gives the same record (timings aside).
+class Evaluator {
+ public:
+  virtual ~Evaluator() = default;
+  virtual EvalRecord evaluate(const EvalRequest& request) = 0;
+};
+
+// Loads a data set: the seam tests use to train on tiny in-memory data.
+using DataLoaderFn = std::function<DataSplits(const std::string& dataset, const DataOptions& options)>;
+
+struct LocalEvaluatorOptions {
+  std::map<std::string, std::string> data_dirs;  // per data set ("fmnist" → dir); absent: load_dataset's default
+  std::string cache_dir;                         // decoded-JPEG caches
+  int threads = 0;                               // > 0: at::set_num_threads before each evaluation
+  DataLoaderFn loader;                           // empty: load_dataset
+  TrainProgressCallback progress;                // optional progress display
+};
+
+// Evaluates in this process. Data sets are loaded once per (data set, sizes, seed) and shared read-only by later
+// evaluations. Bad requests (unknown task, bad budget, unavailable device, missing data) throw nos::UserError; a
+// rule that does not parse or that misbehaves gives a record with status invalid, diverged or timeout.
+class LocalEvaluator : public Evaluator {
+ public:
+  explicit LocalEvaluator(LocalEvaluatorOptions options = {});
+  EvalRecord evaluate(const EvalRequest& request) override;
+
+  // The splits for `dataset` with the request's sizes, loaded on first use.
+  std::shared_ptr<const DataSplits> data(const std::string& dataset, const EvalRequest& request);
+
+ private:
+  LocalEvaluatorOptions options_;
+  std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<const DataSplits>> cache_;
+};
+
+}  // namespace nos::tasks

@@ -1,0 +1,454 @@
+// The training loop of a child network: batches from uint8 data, the rule's optimizer, checks, evaluation, lr grid.
+#include "tasks/trainer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <limits>
+#include <sstream>
+
+#include "dsl/error.h"
+#include "tasks/models.h"
+
+namespace nos::tasks {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// SplitMix64: independent seeds for the streams of one run (initialisation, batch order) from the user's seed.
+uint64_t mix_seed(uint64_t seed, uint64_t stream) {
+  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (stream + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+std::string number_text(double x) {
+  std::ostringstream s;
+  s << x;
+  return s.str();
+}
+
+bool has_convolutions(const std::string& model) { return model != "mlp" && model != "logreg"; }
+
+// The data of one run on its device (still uint8: a quarter of the bytes of floats), normalised batch by batch.
+struct DeviceData {
+  torch::Tensor train_images, train_labels;
+  torch::Tensor val_images, val_labels;
+  torch::Tensor test_images, test_labels;
+  Normalization normalization;
+  torch::MemoryFormat memory_format = torch::MemoryFormat::Contiguous;
+  torch::Device device = torch::kCPU;
+  torch::Dtype dtype = torch::kFloat32;
+  int64_t channels = 0, height = 0, width = 0;
+
+  // uint8 images [B, C, H, W] → normalised floats.
+  torch::Tensor normalise(const torch::Tensor& images) const {
+    return to_float_batch(images, normalization, device, dtype, memory_format);
+  }
+};
+
+DeviceData to_device(const DataSplits& data, const TrainConfig& config) {
+  DeviceData d;
+  const torch::Tensor& train = data.train.images;
+  d.channels = train.size(1);
+  d.height = train.size(2);
+  d.width = train.size(3);
+  d.normalization = channel_stats(data.train);
+  d.device = config.device;
+  d.dtype = config.dtype;
+  // Channels-last (NHWC) lets oneDNN run convolutions, batch norm and pooling without reordering: measured about 4x
+  // faster per step than NCHW for the ConvNet on the CPU. Models without convolutions gain nothing from it.
+  if (config.channels_last && has_convolutions(config.model)) d.memory_format = torch::MemoryFormat::ChannelsLast;
+  d.train_images = train.to(config.device);
+  d.train_labels = data.train.labels.to(config.device);
+  d.val_images = data.validation.images.to(config.device);
+  d.val_labels = data.validation.labels.to(config.device);
+  d.test_images = data.test.images.to(config.device);
+  d.test_labels = data.test.labels.to(config.device);
+  return d;
+}
+
+// Accuracy of `model` on uint8 `images`, in inference mode; NaN for an empty set. One host sync.
+double accuracy(ClassifierImpl& model, const DeviceData& d, const torch::Tensor& images, const torch::Tensor& labels,
+                int64_t batch_size) {
+  const int64_t n = images.size(0);
+  if (n == 0) return kNaN;
+  c10::InferenceMode inference;
+  model.eval();
+  torch::Tensor correct = torch::zeros({}, labels.options());
+  for (int64_t start = 0; start < n; start += batch_size) {
+    const int64_t b = std::min(batch_size, n - start);
+    torch::Tensor logits = model.forward(d.normalise(images.narrow(0, start, b)));
+    correct.add_(logits.argmax(1).eq(labels.narrow(0, start, b)).sum());
+  }
+  model.train();
+  return static_cast<double>(correct.item<int64_t>()) / static_cast<double>(n);
+}
+
+// Where one run (a grid trial or the full run) stands relative to the whole job, for progress and ETA.
+struct Job {
+  Clock::time_point start;
+  int64_t steps_total = 0;  // every step of every trial and of the full run
+  int64_t steps_done = 0;
+  double deadline_seconds = 0;
+  TrainProgressCallback progress;
+  bool timed_out() const { return deadline_seconds > 0 && seconds_since(start) > deadline_seconds; }
+  double eta() const {
+    if (steps_done == 0) return kNaN;
+    return seconds_since(start) / static_cast<double>(steps_done) * static_cast<double>(steps_total - steps_done);
+  }
+};
+
+struct RunOutcome {
+  std::string status = "ok";
+  std::string message;
+  int64_t steps_done = 0;
+  double last_train_loss = kNaN;
+  std::vector<EpochMetrics> epochs;
+};
+
+// One freshly initialised child: model, optimizer and batch-order generator, and its training step. Kept apart from
+// the epoch loop so the benchmark times exactly this step.
+class Child {
+ public:
+  Child(const optimizers::ResolvedRule& rule, const DeviceData& d, int64_t classes, const TrainConfig& config,
+        double lr, int64_t total_steps)
+      : d_(d),
+        config_(config),
+        model_(make_model(config.model, d.channels, d.height, d.width, classes)),
+        data_gen_(at::make_generator<at::CPUGeneratorImpl>(mix_seed(config.seed, 2))) {
+    at::Generator init_gen = at::make_generator<at::CPUGeneratorImpl>(mix_seed(config.seed, 1));
+    model_->initialize(init_gen);
+    model_->to(config.device, config.dtype);
+    if (d.memory_format == torch::MemoryFormat::ChannelsLast) {
+      torch::NoGradGuard no_grad;
+      for (torch::Tensor& p : model_->parameters()) {
+        if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+      }
+    }
+    model_->train();
+    optimizers::RuleOptions options = rule.defaults;
+    options.lr(lr);
+    options.seed(config.seed);
+    options.total_steps(total_steps);
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    const std::vector<torch::Tensor> decayed = model_->decayed_parameters();
+    if (decayed.empty()) {
+      groups.emplace_back(model_->parameters());
+    } else {
+      std::vector<torch::Tensor> rest;
+      for (const torch::Tensor& p : model_->parameters()) {
+        bool is_decayed = false;
+        for (const torch::Tensor& q : decayed) is_decayed = is_decayed || p.is_same(q);
+        if (!is_decayed) rest.push_back(p);
+      }
+      optimizers::RuleOptions decay_options = options;
+      decay_options.weight_decay(model_->weight_decay());
+      groups.emplace_back(decayed, std::make_unique<optimizers::RuleOptions>(decay_options));
+      groups.emplace_back(rest, std::make_unique<optimizers::RuleOptions>(options));
+    }
+    optimizer_ = std::make_unique<optimizers::RuleOptimizer>(std::move(groups), rule.program, options);
+  }
+
+  // A fresh random order of the training set for one epoch.
+  torch::Tensor epoch_order() {
+    return torch::randperm(d_.train_images.size(0), data_gen_, torch::TensorOptions().dtype(torch::kInt64))
+        .to(config_.device);
+  }
+
+  // One optimizer step on the images at `index`; returns the batch loss (on the device, not read back).
+  torch::Tensor step(const torch::Tensor& index) {
+    torch::Tensor images = d_.normalise(d_.train_images.index_select(0, index));
+    if (config_.augment) images = augment_batch(images, data_gen_);
+    torch::Tensor logits = model_->forward(images);
+    torch::Tensor loss = torch::nn::functional::cross_entropy(logits, d_.train_labels.index_select(0, index));
+    optimizer_->zero_grad();
+    loss.backward();
+    optimizer_->step();
+    return loss.detach();
+  }
+
+  ClassifierImpl& model() { return *model_; }
+
+ private:
+  const DeviceData& d_;
+  const TrainConfig& config_;
+  Classifier model_;
+  at::Generator data_gen_;
+  std::unique_ptr<optimizers::RuleOptimizer> optimizer_;
+};
+
+// A child and how far its training got: what a grid trial hands to the full run it is the start of.
+struct ChildRun {
+  std::unique_ptr<Child> child;
+  double lr = 0;
+  RunOutcome outcome;
+  torch::Tensor first_loss;  // the loss of the very first batch: the yardstick of a blow-up
+  double bound = kNaN;       // kLossBlowup · max(1, first loss), once read
+  double last_val = -1;      // the last validation accuracy, for progress
+};
+
+// Trains run.child on until it has done `target` steps (T stays what the child was built with), evaluating after
+// every epoch; stops early on divergence or timeout, with the status in run.outcome.
+void advance(ChildRun& run, const DeviceData& d, const TrainConfig& config, int64_t target, bool measure_test,
+             const std::string& phase, Job& job) {
+  RunOutcome& outcome = run.outcome;
+  Child& child = *run.child;
+  const int64_t n = d.train_images.size(0);
+  const int64_t per_epoch = steps_per_epoch(n, config.batch_size);
+  const int64_t batch = std::min(config.batch_size, n);
+  const int64_t epochs = (target + per_epoch - 1) / per_epoch;
+  const int64_t eval_batch = config.eval_batch_size > 0 ? config.eval_batch_size : config.batch_size;
+  const auto acc_options = torch::TensorOptions().dtype(torch::kFloat64).device(config.device);
+
+  auto stop = [&](const std::string& status, const std::string& message) {
+    outcome.status = status;
+    outcome.message = message;
+  };
+  // Judges a mean loss read back: false (and status set) when it shows divergence.
+  auto loss_ok = [&](double mean_loss, int64_t step) {
+    if (std::isnan(run.bound)) run.bound = kLossBlowup * std::max(1.0, run.first_loss.item<double>());
+    if (std::isfinite(mean_loss) && mean_loss <= run.bound) return true;
+    stop("diverged", "training loss " + number_text(mean_loss) + " at step " + std::to_string(step) +
+                         (std::isfinite(mean_loss) ? " (above " + number_text(run.bound) + ")" : ""));
+    return false;
+  };
+
+  while (outcome.status == "ok" && outcome.steps_done < target) {
+    const Clock::time_point epoch_start = Clock::now();
+    const int64_t epoch = outcome.steps_done / per_epoch + 1;
+    const int64_t epoch_steps = std::min(per_epoch, target - outcome.steps_done);
+    torch::Tensor order = child.epoch_order();
+    torch::Tensor loss_sum = torch::zeros({}, acc_options);
+    double reported_sum = 0;
+    int64_t reported_steps = 0;
+    for (int64_t s = 0; s < epoch_steps; ++s) {
+      torch::Tensor loss = child.step(order.narrow(0, s * batch, batch));
+      loss_sum.add_(loss);
+      if (!run.first_loss.defined()) run.first_loss = loss.clone();
+      ++outcome.steps_done;
+      ++job.steps_done;
+      if ((s + 1) % config.check_every == 0 && s + 1 < epoch_steps) {
+        const double sum = loss_sum.item<double>();
+        const double window = (sum - reported_sum) / static_cast<double>(s + 1 - reported_steps);
+        reported_sum = sum;
+        reported_steps = s + 1;
+        if (!loss_ok(window, outcome.steps_done)) break;
+        if (job.progress) {
+          job.progress({phase, run.lr, epoch, epochs, outcome.steps_done, target, window, run.last_val,
+                        seconds_since(job.start), job.eta()});
+        }
+        if (job.timed_out()) {
+          stop("timeout", "time limit of " + number_text(job.deadline_seconds) + " s reached at step " +
+                              std::to_string(outcome.steps_done));
+          break;
+        }
+      }
+    }
+    if (outcome.status != "ok") break;
+    const double mean_loss = loss_sum.item<double>() / static_cast<double>(epoch_steps);
+    outcome.last_train_loss = mean_loss;
+    if (!loss_ok(mean_loss, outcome.steps_done)) break;
+    EpochMetrics m;
+    m.epoch = epoch;
+    m.steps = outcome.steps_done;
+    m.train_loss = mean_loss;
+    m.lr = run.lr;
+    m.val_acc = accuracy(child.model(), d, d.val_images, d.val_labels, eval_batch);
+    const bool last = outcome.steps_done == target;
+    m.test_acc = measure_test && (config.test_every_epoch || last)
+                     ? accuracy(child.model(), d, d.test_images, d.test_labels, eval_batch)
+                     : kNaN;
+    m.seconds = seconds_since(epoch_start);
+    run.last_val = m.val_acc;
+    outcome.epochs.push_back(m);
+    if (job.progress) {
+      job.progress({phase, run.lr, epoch, epochs, outcome.steps_done, target, mean_loss, run.last_val,
+                    seconds_since(job.start), job.eta()});
+    }
+    if (!last && job.timed_out()) {
+      stop("timeout", "time limit of " + number_text(job.deadline_seconds) + " s reached after epoch " +
+                          std::to_string(epoch));
+    }
+  }
+}
+
+ChildRun fresh_run(const optimizers::ResolvedRule& rule, const DeviceData& d, int64_t classes,
+                   const TrainConfig& config, double lr, int64_t total_steps) {
+  ChildRun run;
+  run.child = std::make_unique<Child>(rule, d, classes, config, lr, total_steps);
+  run.lr = lr;
+  return run;
+}
+
+void validate(const DataSplits& data, const TrainConfig& config) {
+  auto bad = [](const std::string& what) { throw UserError("training configuration: " + what); };
+  if (config.batch_size < 1) bad("batch size must be >= 1, got " + std::to_string(config.batch_size));
+  if (config.steps < 0) bad("steps must be >= 0 (0: use epochs), got " + std::to_string(config.steps));
+  if (config.steps == 0 && config.epochs < 1) bad("epochs must be >= 1, got " + std::to_string(config.epochs));
+  if (!(config.lr >= 0) || !std::isfinite(config.lr)) bad("lr must be a finite number > 0 (or 0: use the grid)");
+  if (config.lr == 0) {
+    if (config.lr_grid.empty()) bad("the lr grid is empty");
+    for (double lr : config.lr_grid) {
+      if (!(lr > 0) || !std::isfinite(lr)) bad("the lr grid holds " + number_text(lr) + "; each lr must be > 0");
+    }
+  }
+  if (config.eval_batch_size < 0) bad("evaluation batch size must be >= 0 (0: the training batch size)");
+  if (config.check_every < 1) bad("check_every must be >= 1");
+  if (config.dtype != torch::kFloat32 && config.dtype != torch::kFloat64) bad("dtype must be float32 or float64");
+  if (data.train.size() < 1) bad("data set '" + data.name + "' has no training images");
+  if (data.validation.size() < 1) {
+    bad("data set '" + data.name + "' has no validation images (the reward is the validation accuracy)");
+  }
+  if (data.train.images.dim() != 4) bad("training images must be [N, C, H, W]");
+}
+
+}  // namespace
+
+std::vector<double> default_lr_grid() { return {1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0}; }
+
+int64_t steps_per_epoch(int64_t train_size, int64_t batch_size) {
+  NOS_CHECK(train_size >= 1 && batch_size >= 1, "steps_per_epoch of " << train_size << " / " << batch_size);
+  return std::max<int64_t>(1, train_size / batch_size);
+}
+
+TrainResult train_classifier(const optimizers::ResolvedRule& rule, const DataSplits& data, const TrainConfig& config,
+                             const TrainProgressCallback& progress) {
+  validate(data, config);
+  NOS_CHECK(rule.program != nullptr, "rule '" << rule.name << "' has no compiled program");
+  // Fails early, before any data moves, for an unknown model or a shape it cannot take.
+  make_model(config.model, data.train.images.size(1), data.train.images.size(2), data.train.images.size(3),
+             data.num_classes);
+
+  TrainResult result;
+  Job job;
+  job.start = Clock::now();
+  job.progress = progress;
+  job.deadline_seconds = config.time_limit_seconds;
+  const DeviceData d = to_device(data, config);
+  result.steps_per_epoch = steps_per_epoch(data.train.size(), config.batch_size);
+  result.total_steps = config.steps > 0 ? config.steps : config.epochs * result.steps_per_epoch;
+  const int64_t trial_steps = std::min(result.steps_per_epoch, result.total_steps);
+  const bool use_grid = config.lr == 0;
+  job.steps_total = result.total_steps + (use_grid ? trial_steps * static_cast<int64_t>(config.lr_grid.size()) : 0);
+
+  auto finish = [&](const std::string& status, const std::string& message) {
+    result.status = status;
+    result.message = message;
+    result.reward = status == "ok" ? result.val_acc : 0.0;
+    result.seconds = seconds_since(job.start);
+    return result;
+  };
+
+  double lr = config.lr;
+  // The best trial so far, kept: a trial is bit for bit the first epoch of a fresh run at its lr (same seed, same
+  // initialisation, same batch order, same T), so the full run continues it instead of training that epoch again.
+  ChildRun best_run;
+  if (use_grid) {
+    double best = -1;
+    lr = kNaN;
+    for (size_t i = 0; i < config.lr_grid.size(); ++i) {
+      const double trial_lr = config.lr_grid[i];
+      const Clock::time_point trial_start = Clock::now();
+      const std::string phase =
+          "lr grid " + std::to_string(i + 1) + "/" + std::to_string(config.lr_grid.size());
+      ChildRun run = fresh_run(rule, d, data.num_classes, config, trial_lr, result.total_steps);
+      advance(run, d, config, trial_steps, /*measure_test=*/false, phase, job);
+      GridTrial trial;
+      trial.lr = trial_lr;
+      trial.status = run.outcome.status;
+      trial.steps = run.outcome.steps_done;
+      trial.train_loss = run.outcome.last_train_loss;
+      trial.val_acc = run.outcome.status == "ok" && !run.outcome.epochs.empty() ? run.outcome.epochs.back().val_acc
+                                                                                : 0.0;
+      trial.seconds = seconds_since(trial_start);
+      result.grid.push_back(trial);
+      // Skipped trial steps (a diverged trial) no longer count towards the ETA.
+      job.steps_total -= trial_steps - run.outcome.steps_done;
+      if (run.outcome.status == "timeout") {
+        result.lr = lr;
+        result.val_acc = kNaN;
+        result.test_acc = kNaN;
+        return finish("timeout", "lr grid: " + run.outcome.message);
+      }
+      // Ties keep the earlier lr of the grid.
+      if (run.outcome.status == "ok" && trial.val_acc > best) {
+        best = trial.val_acc;
+        lr = trial_lr;
+        best_run = std::move(run);
+      }
+    }
+    result.lr = lr;
+    if (std::isnan(lr)) {
+      result.val_acc = kNaN;
+      result.test_acc = kNaN;
+      return finish("diverged", "every lr of the grid diverged");
+    }
+  }
+  result.lr = lr;
+
+  ChildRun run;
+  if (best_run.child) {
+    run = std::move(best_run);
+    // The trial's steps are the full run's first steps: they no longer count twice towards the ETA.
+    job.steps_total -= run.outcome.steps_done;
+    const bool finished = run.outcome.steps_done == result.total_steps;
+    if (config.test_every_epoch || finished) {
+      const int64_t eval_batch = config.eval_batch_size > 0 ? config.eval_batch_size : config.batch_size;
+      run.outcome.epochs.back().test_acc =
+          accuracy(run.child->model(), d, d.test_images, d.test_labels, eval_batch);
+    }
+  } else {
+    run = fresh_run(rule, d, data.num_classes, config, lr, result.total_steps);
+  }
+  advance(run, d, config, result.total_steps, /*measure_test=*/true, "train", job);
+  result.steps_done = run.outcome.steps_done;
+  result.epochs = run.outcome.epochs;
+  result.val_acc = result.epochs.empty() ? kNaN : result.epochs.back().val_acc;
+  result.test_acc = result.epochs.empty() ? kNaN : result.epochs.back().test_acc;
+  return finish(run.outcome.status, run.outcome.message);
+}
+
+Throughput measure_training_throughput(const optimizers::ResolvedRule& rule, const DataSplits& data,
+                                       const TrainConfig& config, int64_t warmup, int64_t steps) {
+  validate(data, config);
+  if (!(config.lr > 0)) throw UserError("training configuration: the benchmark needs a fixed lr > 0");
+  if (warmup < 0 || steps < 1) throw UserError("training configuration: the benchmark needs steps >= 1");
+  const DeviceData d = to_device(data, config);
+  Child child(rule, d, data.num_classes, config, config.lr, warmup + steps);
+  const int64_t n = data.train.size();
+  const int64_t per_epoch = steps_per_epoch(n, config.batch_size);
+  const int64_t batch = std::min(config.batch_size, n);
+  torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(config.device));
+  torch::Tensor order;
+  Clock::time_point start = Clock::now();
+  std::clock_t cpu_start = std::clock();
+  for (int64_t i = 0; i < warmup + steps; ++i) {
+    if (i == warmup) {
+      loss_sum.item<double>();  // waits for the warm-up steps (a GPU runs ahead of the host)
+      start = Clock::now();
+      cpu_start = std::clock();
+    }
+    if (i % per_epoch == 0) order = child.epoch_order();
+    loss_sum.add_(child.step(order.narrow(0, (i % per_epoch) * batch, batch)));
+  }
+  loss_sum.item<double>();
+  Throughput t;
+  t.steps = steps;
+  t.seconds = seconds_since(start);
+  t.cpu_seconds = static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC;
+  t.samples_per_second = static_cast<double>(steps * batch) / t.seconds;
+  return t;
+}
+
+}  // namespace nos::tasks

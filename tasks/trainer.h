@@ -1,0 +1,127 @@
+// Training a classifier child with a rule: budget, lr grid protocol, divergence as a result, per-epoch metrics.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "optimizers/optimizers.h"
+#include "tasks/datasets.h"
+
+namespace nos::tasks {
+
+// The learning rates of the paper's protocol as reimplemented: 1e-5, 1e-4, ..., 1 (one per decade).
+std::vector<double> default_lr_grid();
+
+// The budget and numerics of one child. Plain data: the CLI fills it from flags and config, tests construct it.
+struct TrainConfig {
+  std::string model = "convnet";  // a name make_model knows
+  int64_t epochs = 5;             // the budget in epochs, used when steps == 0
+  int64_t steps = 0;              // > 0: the budget in optimizer steps instead of epochs
+  int64_t batch_size = 128;
+  // > 0: train at this lr. 0: the paper's protocol: one epoch (or the whole budget, if shorter) at each lr of
+  // lr_grid from the same initialisation, keep the lr with the best validation accuracy, train the full budget
+  // from a fresh initialisation. (The winning trial is that run's first epoch bit for bit, so the full run goes on
+  // from it rather than computing it again.)
+  double lr = 0;
+  std::vector<double> lr_grid = default_lr_grid();
+  uint64_t seed = 0;  // initialisation, batch order, augmentation and the rule's noise
+  torch::Device device = torch::kCPU;
+  torch::Dtype dtype = torch::kFloat32;
+  bool augment = false;           // random crop (pad 4) and horizontal flip of each training batch
+  bool channels_last = true;      // NHWC activations and weights for convolutional models (faster with oneDNN)
+  bool test_every_epoch = true;   // false: test accuracy only after the last epoch (saves a pass per epoch)
+  // Batch size of validation and test passes; 0: batch_size. Large batches gain little on the CPU and their
+  // activations outgrow the allocator's reuse threshold (see cli/main.cpp).
+  int64_t eval_batch_size = 0;
+  // The loss is read back every this many steps to check for divergence (and otherwise once per epoch).
+  int64_t check_every = 50;
+  // > 0: wall-clock limit of the whole run (grid included); past it the run stops with status "timeout".
+  double time_limit_seconds = 0;
+};
+
+// One epoch of a run (the last may be partial when the budget is in steps).
+struct EpochMetrics {
+  int64_t epoch = 0;         // 1-based
+  int64_t steps = 0;         // optimizer steps done by the end of this epoch, in total
+  double train_loss = 0;     // mean training loss over the epoch's batches (without the L2 penalty)
+  double val_acc = 0;
+  double test_acc = 0;       // NaN when not measured this epoch (test_every_epoch false)
+  double seconds = 0;        // wall time of the epoch, evaluation included
+  double lr = 0;
+};
+
+// One learning rate tried by the grid protocol.
+struct GridTrial {
+  double lr = 0;
+  std::string status;        // "ok", "diverged" or "timeout"
+  int64_t steps = 0;
+  double train_loss = 0;
+  double val_acc = 0;        // 0 when diverged
+  double seconds = 0;
+};
+
+struct TrainResult {
+  std::string status = "ok";  // "ok", "diverged" (loss non-finite or far above its start) or "timeout"
+  std::string message;        // what happened, for a status other than ok
+  double reward = 0;          // the final validation accuracy (Bello et al. 2017); 0 unless status is ok
+  double val_acc = 0;         // NaN when no epoch finished
+  double test_acc = 0;
+  double lr = 0;              // the lr of the full run (chosen by the grid, or given); NaN if the grid found none
+  int64_t total_steps = 0;    // the full run's step budget: T for the rule's decays
+  int64_t steps_done = 0;     // steps of the full run actually done
+  int64_t steps_per_epoch = 0;
+  std::vector<GridTrial> grid;
+  std::vector<EpochMetrics> epochs;
+  double seconds = 0;         // wall time of everything (grid included)
+};
+
+// What a progress display needs; sent every check_every steps and at the end of every epoch.
+struct TrainProgress {
+  std::string phase;          // "lr grid 2/6" or "train"
+  double lr = 0;
+  int64_t epoch = 0;          // 1-based epoch of the current phase
+  int64_t epochs = 0;
+  int64_t step = 0;           // steps done in the current phase
+  int64_t steps = 0;          // steps of the current phase
+  double loss = 0;            // mean training loss since the last report
+  double val_acc = -1;        // the last validation accuracy measured in this phase, or -1
+  double elapsed_seconds = 0;
+  double eta_seconds = 0;     // estimate for the whole run (remaining grid trials included)
+};
+using TrainProgressCallback = std::function<void(const TrainProgress&)>;
+
+// Steps one epoch takes: the last partial batch is dropped (static shapes, no one-sample batch-norm batches),
+// unless the training set is smaller than one batch, which then makes the only batch.
+int64_t steps_per_epoch(int64_t train_size, int64_t batch_size);
+
+// Trains config.model on `data` with `rule` and measures validation and test accuracy after every epoch. The
+// optimizer gets the rule's default options with lr, seed and total_steps (T = the full run's step count, in the
+// grid trials too, so a trial is the first epoch of the run it stands for) and the model's L2 penalty as weight
+// decay. Deterministic on the CPU for a fixed seed and thread count. A child whose loss is non-finite or more than
+// kLossBlowup times its first loss stops early with status "diverged" and reward 0; a misbehaving rule never
+// throws. Throws nos::UserError only for a bad configuration (no training data, unknown model, lr grid empty).
+// Uses no global state but at::set_num_threads' setting (left to the caller).
+TrainResult train_classifier(const optimizers::ResolvedRule& rule, const DataSplits& data, const TrainConfig& config,
+                             const TrainProgressCallback& progress = {});
+
+// The speed of the training step alone: what train_classifier does per batch (gather, normalise, forward, loss,
+// backward, rule step, loss accumulated on the device), without evaluation or divergence checks.
+struct Throughput {
+  int64_t steps = 0;
+  double seconds = 0;              // wall time
+  double cpu_seconds = 0;          // CPU time of the whole process (all threads): robust to other load at 1 thread
+  double samples_per_second = 0;   // per wall second
+};
+
+// Times `steps` steps of config.model at config.lr (> 0) after `warmup` untimed ones, cycling through `data.train`.
+Throughput measure_training_throughput(const optimizers::ResolvedRule& rule, const DataSplits& data,
+                                       const TrainConfig& config, int64_t warmup, int64_t steps);
+
+// A loss above kLossBlowup · max(1, first loss) counts as diverged (cross-entropy starts near ln 10 ≈ 2.3).
+inline constexpr double kLossBlowup = 100.0;
+
+}  // namespace nos::tasks

@@ -1,0 +1,332 @@
+// Tests of `nos eval` on child-network tasks and of `nos bench train`, on a tiny Fashion-MNIST written to disk.
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli/cli.h"
+#include "tests/tasks/fixtures.h"
+#include "tests/temp_dir.h"
+
+namespace nos::cli {
+namespace {
+
+namespace fx = nos::tasks::fixtures;
+using nos::testing::TempDir;
+
+struct Outcome {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+Outcome nos(const std::vector<std::string>& args) {
+  std::vector<const char*> argv = {"nos"};
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  std::ostringstream out, err;
+  Outcome o;
+  o.code = run(static_cast<int>(argv.size()), argv.data(), out, err);
+  o.out = out.str();
+  o.err = err.str();
+  return o;
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> result;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) result.push_back(line);
+  return result;
+}
+
+YAML::Node json_object(const std::string& text) {
+  EXPECT_EQ(lines(text).size(), 1u) << text;
+  YAML::Node node = YAML::Load(text);
+  EXPECT_TRUE(node.IsMap()) << text;
+  return node;
+}
+
+// n 28×28 images of 10 classes: class k brightens row band k (a pattern a small net learns in a few steps).
+void write_idx_pair(const std::string& dir, const std::string& prefix, int n, int seed) {
+  std::vector<uint8_t> pixels, labels;
+  uint32_t state = static_cast<uint32_t>(seed) * 2654435761u + 1;
+  for (int i = 0; i < n; ++i) {
+    const int k = i % 10;
+    labels.push_back(static_cast<uint8_t>(k));
+    for (int y = 0; y < 28; ++y) {
+      for (int x = 0; x < 28; ++x) {
+        state = state * 1664525u + 1013904223u;
+        const int noise = static_cast<int>(state >> 26);  // 0..63
+        pixels.push_back(static_cast<uint8_t>(noise + (y / 3 == k ? 150 : 0)));
+      }
+    }
+  }
+  fx::write_gz(dir + "/" + prefix + "-images-idx3-ubyte.gz",
+               fx::idx_bytes(0x803, {static_cast<uint32_t>(n), 28, 28}, pixels));
+  fx::write_gz(dir + "/" + prefix + "-labels-idx1-ubyte.gz", fx::idx_bytes(0x801, {static_cast<uint32_t>(n)}, labels));
+}
+
+// One tiny Fashion-MNIST for the whole suite: 200 training (40 held out for validation) and 60 test images.
+class EvalTrain : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    write_idx_pair(dir_->path(), "train", 200, 1);
+    write_idx_pair(dir_->path(), "t10k", 60, 2);
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  static std::vector<std::string> tiny(std::vector<std::string> extra) {
+    std::vector<std::string> args = {"eval", "--task", "fmnist-convnet", "--data-dir", dir_->path(),
+                                     "--validation-size", "40", "--batch-size", "32", "--threads", "1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+  static TempDir* dir_;
+};
+TempDir* EvalTrain::dir_ = nullptr;
+
+TEST_F(EvalTrain, JsonHasTheRecordAndPerEpochMetrics) {
+  TempDir out_dir;
+  const std::string csv = out_dir.file("epochs.csv");
+  Outcome o = nos(tiny({"--rule", "adam", "--epochs", "2", "--lr", "0.01", "--json", "--csv", csv}));
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  EXPECT_EQ(o.err, "");
+  YAML::Node json = json_object(o.out);
+  for (const char* key : {"rule", "canonical", "task", "data", "epochs", "steps", "steps_per_epoch", "batch_size",
+                          "lr", "lr_source", "dtype", "seed", "device", "threads", "status", "reward", "val_acc",
+                          "test_acc", "steps_done", "grid", "epoch_metrics", "seconds"}) {
+    EXPECT_TRUE(json[key].IsDefined()) << key;
+  }
+  EXPECT_EQ(json["task"].as<std::string>(), "fmnist-convnet");
+  EXPECT_EQ(json["status"].as<std::string>(), "ok");
+  EXPECT_EQ(json["steps_per_epoch"].as<int>(), 5);  // 160 training images / 32
+  EXPECT_EQ(json["steps"].as<int>(), 10);
+  EXPECT_EQ(json["lr"].as<double>(), 0.01);
+  EXPECT_EQ(json["lr_source"].as<std::string>(), "given");
+  EXPECT_EQ(json["threads"].as<int>(), 1);
+  EXPECT_EQ(json["reward"].as<double>(), json["val_acc"].as<double>());
+  ASSERT_EQ(json["epoch_metrics"].size(), 2u);
+  EXPECT_EQ(json["epoch_metrics"][1]["epoch"].as<int>(), 2);
+  EXPECT_EQ(json["epoch_metrics"][1]["val_acc"].as<double>(), json["val_acc"].as<double>());
+  EXPECT_TRUE(contains(json["data"].as<std::string>(), "160 train")) << json["data"];
+
+  std::ifstream in(csv);
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::vector<std::string> rows = lines(text.str());
+  ASSERT_EQ(rows.size(), 3u) << text.str();
+  EXPECT_EQ(rows[0], "epoch,train_loss,val_acc,test_acc,seconds,lr");
+  EXPECT_EQ(rows[1].substr(0, 2), "1,");
+  EXPECT_EQ(rows[2].substr(0, 2), "2,");
+  for (size_t i = 1; i < rows.size(); ++i) EXPECT_EQ(std::count(rows[i].begin(), rows[i].end(), ','), 5) << rows[i];
+}
+
+TEST_F(EvalTrain, GridIsTheDefaultAndReportsItsTrials) {
+  Outcome o = nos(tiny({"--rule", "adam", "--epochs", "1", "--lr-grid", "1e-5,0.01", "--json"}));
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  YAML::Node json = json_object(o.out);
+  EXPECT_EQ(json["lr_source"].as<std::string>(), "grid");
+  ASSERT_EQ(json["grid"].size(), 2u);
+  EXPECT_EQ(json["grid"][0]["lr"].as<double>(), 1e-5);
+  EXPECT_TRUE(json["grid"][0]["val_acc"].IsDefined());
+  EXPECT_EQ(json["lr_grid"].size(), 2u);
+  Outcome plain = nos(tiny({"--rule", "adam", "--steps", "3", "--lr-grid", "1e-3,1e-2"}));
+  ASSERT_EQ(plain.code, kExitOk) << plain.err;
+  EXPECT_TRUE(contains(plain.out, "lr grid:   0.001: ")) << plain.out;
+  EXPECT_TRUE(contains(plain.out, "(best validation accuracy of the grid)")) << plain.out;
+  EXPECT_TRUE(contains(plain.out, "budget:    3 steps of batch 32")) << plain.out;
+  EXPECT_TRUE(contains(plain.out, "reward:")) << plain.out;
+}
+
+TEST_F(EvalTrain, SameSeedSameNumbers) {
+  const std::vector<std::string> args = tiny({"--rule", "powersign", "--steps", "6", "--lr", "0.01", "--seed", "4",
+                                              "--json"});
+  YAML::Node a = json_object(nos(args).out);
+  YAML::Node b = json_object(nos(args).out);
+  EXPECT_EQ(a["val_acc"].as<std::string>(), b["val_acc"].as<std::string>());
+  EXPECT_EQ(a["epoch_metrics"][0]["train_loss"].as<std::string>(),
+            b["epoch_metrics"][0]["train_loss"].as<std::string>());
+}
+
+TEST_F(EvalTrain, DivergenceIsAnOrdinaryResult) {
+  Outcome o = nos(tiny({"--rule", "sgd", "--steps", "10", "--lr", "1e9", "--json"}));
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  YAML::Node json = json_object(o.out);
+  EXPECT_EQ(json["status"].as<std::string>(), "diverged");
+  EXPECT_EQ(json["reward"].as<double>(), 0.0);
+}
+
+TEST_F(EvalTrain, ConfigFileKeysForNetworks) {
+  TempDir files;
+  const std::string path = files.file("train.yaml");
+  std::ofstream(path) << "rule: adam\ntask: fmnist-logreg\nepochs: 1\nlr_grid: [0.001, 0.01]\nbatch_size: 32\n"
+                      << "data_dir: " << dir_->path() << "\nvalidation_size: 40\ntrain_size: 100\n"
+                      << "augment: false\nthreads: 1\nseed: 2\n";
+  Outcome o = nos({"eval", "--config", path, "--json"});
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  YAML::Node json = json_object(o.out);
+  EXPECT_EQ(json["task"].as<std::string>(), "fmnist-logreg");
+  EXPECT_EQ(json["grid"].size(), 2u);
+  EXPECT_EQ(json["steps_per_epoch"].as<int>(), 3);  // train_size 100 / 32
+  // A flag --lr replaces the file's lr_grid; --steps replaces its epochs.
+  Outcome fixed = nos({"eval", "--config", path, "--lr", "0.01", "--steps", "2", "--json"});
+  ASSERT_EQ(fixed.code, kExitOk) << fixed.err;
+  YAML::Node fixed_json = json_object(fixed.out);
+  EXPECT_EQ(fixed_json["lr_source"].as<std::string>(), "given");
+  EXPECT_EQ(fixed_json["steps"].as<int>(), 2);
+}
+
+TEST_F(EvalTrain, ShippedNetworkConfigsRun) {
+  for (const char* name : {"eval-fmnist-convnet.yaml", "eval-cifar10-convnet.yaml"}) {
+    const std::string path = std::string(NOS_SOURCE_DIR) + "/configs/" + name;
+    // The tiny Fashion-MNIST stands in for either data set: only the keys are under test.
+    Outcome o = nos({"eval", "--config", path, "--task", "fmnist-convnet", "--data-dir", dir_->path(),
+                     "--validation-size", "40", "--steps", "2", "--lr", "0.01", "--threads", "1", "--json"});
+    ASSERT_EQ(o.code, kExitOk) << name << ": " << o.err;
+    EXPECT_EQ(json_object(o.out)["steps"].as<int>(), 2) << name;
+  }
+}
+
+TEST_F(EvalTrain, BadConfigValuesNameTheKey) {
+  TempDir files;
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"epochs: 0\n", "epochs"},          {"lr_grid: [0.1, fast]\n", "lr_grid"},  {"lr_grid: []\n", "lr_grid"},
+      {"batch_size: -2\n", "batch_size"}, {"augment: maybe\n", "augment"},       {"threads: 0\n", "threads"},
+      {"validation_size: x\n", "validation_size"}, {"task: fmnist-resnet\n", "task"},
+      {"data_dir: [a]\n", "data_dir"},
+  };
+  for (const auto& [yaml, key] : cases) {
+    const std::string path = files.file("bad.yaml");
+    std::ofstream(path) << yaml;
+    Outcome o = nos({"eval", "--config", path});
+    EXPECT_EQ(o.code, kExitUserError) << yaml;
+    EXPECT_TRUE(contains(o.err, path + ": key '" + key + "'")) << yaml << ": " << o.err;
+  }
+  const std::string both = files.file("both.yaml");
+  std::ofstream(both) << "task: fmnist-convnet\nsteps: 3\nepochs: 2\n";
+  Outcome o = nos({"eval", "--config", both});
+  EXPECT_EQ(o.code, kExitUserError);
+  EXPECT_TRUE(contains(o.err, "key 'steps'") && contains(o.err, "key 'epochs'")) << o.err;
+}
+
+TEST_F(EvalTrain, BadFlagsExit2NamingTheFlag) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--epochs", "0"}, "--epochs"},
+      {{"--epochs", "two"}, "--epochs"},
+      {{"--batch-size", "0"}, "--batch-size"},
+      {{"--lr-grid", ""}, "--lr-grid"},
+      {{"--lr-grid", "1e-3,,1e-2"}, "--lr-grid"},
+      {{"--lr-grid", "1e-3,-1"}, "--lr-grid"},
+      {{"--threads", "0"}, "--threads"},
+      {{"--threads", "many"}, "--threads"},
+      {{"--validation-size", "0"}, "--validation-size"},
+      {{"--train-size", "-5"}, "--train-size"},
+      {{"--steps", "5", "--epochs", "2"}, "--steps and --epochs"},
+      {{"--lr", "0.1", "--lr-grid", "0.1,1"}, "--lr and --lr-grid"},
+      {{"--trace", "/tmp/x.csv"}, "--trace"},
+      {{"--train-size", "100000"}, "train_size"},
+      {{"--csv", "/nonexistent-nos-dir/e.csv", "--steps", "1"}, "/nonexistent-nos-dir/e.csv"},
+  };
+  for (const auto& [flags, name] : cases) {
+    Outcome o = nos(tiny(flags));
+    EXPECT_EQ(o.code, kExitUserError) << flags[0];
+    EXPECT_TRUE(contains(o.err, name)) << flags[0] << ": " << o.err;
+    EXPECT_EQ(o.out, "") << flags[0];
+  }
+}
+
+TEST(EvalNetworkFlags, AnalyticTasksRejectNetworkSettings) {
+  for (const std::vector<std::string>& flags : std::vector<std::vector<std::string>>{
+           {"--epochs", "2"}, {"--batch-size", "8"}, {"--lr-grid", "0.1,1"}, {"--augment"}, {"--csv", "/tmp/x"},
+           {"--data-dir", "/tmp"}}) {
+    std::vector<std::string> args = {"eval", "--task", "sphere", "--steps", "5"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    Outcome o = nos(args);
+    EXPECT_EQ(o.code, kExitUserError) << flags[0];
+    EXPECT_TRUE(contains(o.err, flags[0])) << o.err;
+    EXPECT_TRUE(contains(o.err, "analytic objective")) << o.err;
+  }
+  // --threads applies to both kinds.
+  EXPECT_EQ(nos({"eval", "--task", "sphere", "--steps", "5", "--threads", "1"}).code, kExitOk);
+}
+
+TEST(EvalNetworkFlags, MissingDataIsAUserErrorNamingThePlace) {
+  Outcome fmnist = nos({"eval", "--task", "fmnist-logreg", "--data-dir", "/nonexistent-nos-data", "--steps", "1"});
+  EXPECT_EQ(fmnist.code, kExitUserError);
+  EXPECT_TRUE(contains(fmnist.err, "/nonexistent-nos-data")) << fmnist.err;
+  Outcome cifar = nos({"eval", "--task", "cifar10-convnet", "--data-dir", "/nonexistent-nos-data", "--steps", "1"});
+  EXPECT_EQ(cifar.code, kExitUserError);
+  EXPECT_TRUE(contains(cifar.err, "/nonexistent-nos-data")) << cifar.err;
+  Outcome task = nos({"eval", "--task", "fmnist-resnet"});
+  EXPECT_EQ(task.code, kExitUserError);
+  EXPECT_TRUE(contains(task.err, "--task")) << task.err;
+  EXPECT_TRUE(contains(task.err, "convnet")) << task.err;
+}
+
+// --- nos bench train --------------------------------------------------------------------------------------------
+
+TEST(BenchTrain, NosFigureAlone) {
+  Outcome o = nos({"bench", "train", "--task", "fmnist-logreg", "--steps", "3", "--warmup", "1", "--batch-size",
+                   "8", "--threads", "1", "--no-python", "--json"});
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  YAML::Node json = json_object(o.out);
+  EXPECT_GT(json["nos_samples_per_second"].as<double>(), 0.0);
+  EXPECT_EQ(json["threads"].as<int>(), 1);
+  EXPECT_EQ(json["batch_size"].as<int>(), 8);
+  EXPECT_TRUE(contains(json["python"].as<std::string>(), "--no-python"));
+}
+
+TEST(BenchTrain, MissingPythonIsReportedNotFatal) {
+  Outcome o = nos({"bench", "train", "--task", "fmnist-logreg", "--steps", "2", "--warmup", "0", "--batch-size",
+                   "8", "--python", "/nonexistent/python3"});
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  EXPECT_TRUE(contains(o.out, "samples/s")) << o.out;
+  EXPECT_TRUE(contains(o.out, "Python PyTorch: ")) << o.out;
+  EXPECT_FALSE(contains(o.out, "ratio")) << o.out;
+}
+
+// With Debian's python3-torch installed both figures and the ratio appear; without it, the reason does.
+TEST(BenchTrain, ComparesWithPythonWhenItCan) {
+  Outcome o = nos({"bench", "train", "--task", "fmnist-convnet", "--steps", "2", "--warmup", "1", "--batch-size",
+                   "8", "--threads", "1", "--json"});
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  YAML::Node json = json_object(o.out);
+  if (json["ratio"].IsDefined()) {
+    EXPECT_GT(json["python_samples_per_second"].as<double>(), 0.0);
+    EXPECT_GT(json["ratio"].as<double>(), 0.0);
+  } else {
+    EXPECT_TRUE(contains(json["python"].as<std::string>(), "torch")) << json["python"];
+  }
+}
+
+TEST(BenchTrain, BadUsageExit2) {
+  const std::vector<std::vector<std::string>> cases = {
+      {"bench"},
+      {"bench", "eval"},
+      {"bench", "train", "--task", "rosenbrock"},
+      {"bench", "train", "--steps", "0"},
+      {"bench", "train", "--batch-size", "x"},
+      {"bench", "train", "--threads", "0"},
+      {"bench", "train", "extra"},
+  };
+  for (const std::vector<std::string>& args : cases) {
+    Outcome o = nos(args);
+    EXPECT_EQ(o.code, kExitUserError) << args.back();
+    EXPECT_EQ(o.out, "") << args.back();
+  }
+  Outcome help = nos({"bench", "--help"});
+  EXPECT_EQ(help.code, kExitOk);
+  EXPECT_TRUE(contains(help.out, "Usage: nos bench train")) << help.out;
+}
+
+}  // namespace
+}  // namespace nos::cli

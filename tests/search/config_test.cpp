@@ -1,0 +1,126 @@
+// The search config: defaults, the shipped configs, YAML round trip, and errors that name the key path.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "dsl/error.h"
+#include "search/search.h"
+
+namespace nos::search {
+namespace {
+
+std::string read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The message of the UserError parse_config throws for `yaml`, or "" when it throws none.
+std::string error_of(const std::string& yaml) {
+  try {
+    parse_config(yaml, "test.yaml");
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Config, EmptyTextGivesTheDefaults) {
+  const SearchConfig c = parse_config("", "empty");
+  EXPECT_EQ(c.proposer, "controller");
+  EXPECT_EQ(c.budget, 160);
+  EXPECT_EQ(c.space.units, 2);
+  EXPECT_EQ(c.space.vocabulary.operands, dsl::default_vocabulary().operands);
+  EXPECT_TRUE(c.prefilter.enabled);
+}
+
+TEST(Config, TheEmbeddedDemoIsConfigsDemoYaml) {
+  EXPECT_EQ(demo_config_yaml(), read(std::string(NOS_SOURCE_DIR) + "/configs/demo.yaml"));
+}
+
+TEST(Config, EveryShippedConfigParses) {
+  for (const char* name : {"demo", "nos-paper", "random", "evolution", "controller"}) {
+    const std::string path = std::string(NOS_SOURCE_DIR) + "/configs/" + name + ".yaml";
+    EXPECT_NO_THROW(load_config(path)) << path;
+  }
+  EXPECT_EQ(load_config(std::string(NOS_SOURCE_DIR) + "/configs/random.yaml").proposer, "random");
+  EXPECT_EQ(load_config(std::string(NOS_SOURCE_DIR) + "/configs/evolution.yaml").proposer, "evolution");
+}
+
+TEST(Config, ComparisonConfigsDifferOnlyInTheirProposer) {
+  SearchConfig r = load_config(std::string(NOS_SOURCE_DIR) + "/configs/random.yaml");
+  SearchConfig e = load_config(std::string(NOS_SOURCE_DIR) + "/configs/evolution.yaml");
+  SearchConfig c = load_config(std::string(NOS_SOURCE_DIR) + "/configs/controller.yaml");
+  r.proposer = e.proposer = c.proposer = "controller";
+  EXPECT_EQ(to_yaml(r), to_yaml(c));
+  EXPECT_EQ(to_yaml(e), to_yaml(c));
+}
+
+TEST(Config, WritesAndReadsBackEveryKey) {
+  SearchConfig c;
+  c.proposer = "evolution";
+  c.budget = 33;
+  c.seed = 18446744073709551615ull;
+  c.task.name = "quadratic";
+  c.task.lr = 0.003;
+  c.task.lr_grid = {1e-5, 0.1};
+  c.task.dtype = "float32";
+  c.task.data_dir = "/data/with \"quotes\"";
+  c.space.units = 3;
+  c.space.vocabulary.operands = {"g", "sign(m)", "0.001*w", "2"};
+  c.controller.algorithm = "ppo";
+  c.controller.lr = 0.0123;
+  c.evolution.warm_start = {"adam", "exp(sign(g)*sign(m))*g"};
+  const std::string yaml = to_yaml(c);
+  EXPECT_EQ(to_yaml(parse_config(yaml, "roundtrip")), yaml);
+}
+
+TEST(Config, UnknownKeysNameTheirPathAndLine) {
+  EXPECT_EQ(error_of("budget: 10\ntask:\n  epoch: 3\n"),
+            "test.yaml:3: key 'task.epoch': unknown key (known keys of 'task': name, epochs, steps, batch_size, lr, "
+            "lr_grid, train_size, validation_size, device, dtype, seed, data_dir, time_limit, kill_grace, threads)");
+  EXPECT_NE(error_of("budgett: 10\n").find("key 'budgett': unknown key"), std::string::npos);
+}
+
+TEST(Config, BadValuesNameTheirPath) {
+  EXPECT_EQ(error_of("task:\n  epochs: -3\n"),
+            "test.yaml:2: key 'task.epochs': expected a whole number in [1, 1099511627776], got '-3'");
+  EXPECT_EQ(error_of("proposer: genetic\n"),
+            "test.yaml:1: key 'proposer': expected one of controller, random, evolution, got 'genetic'");
+  EXPECT_EQ(error_of("controller:\n  lr: fast\n"), "test.yaml:2: key 'controller.lr': expected a finite number, "
+                                                   "got 'fast'");
+  EXPECT_EQ(error_of("space:\n  operands: [g, gg]\n"),
+            "test.yaml:2: key 'space.operands[1]': 'gg' is not an operand token (did you mean 'g'?)");
+  EXPECT_EQ(error_of("task:\n  lr_grid: []\n"),
+            "test.yaml:2: key 'task.lr_grid': expected a non-empty list of numbers > 0");
+  EXPECT_NE(error_of("task:\n  name: mnist-convnet\n").find("key 'task.name': unknown task 'mnist-convnet'"),
+            std::string::npos);
+  EXPECT_EQ(error_of("evolution:\n  population: 4\n  tournament: 5\n"),
+            "test.yaml: key 'evolution.tournament': must not exceed evolution.population (4), got 5");
+  EXPECT_NE(error_of("evolution:\n  warm_start: [adam, nosuchrule]\n").find("key 'evolution.warm_start[1]'"),
+            std::string::npos);
+  EXPECT_NE(error_of("budget: [1, 2]\n").find("key 'budget': expected a single value"), std::string::npos);
+  EXPECT_NE(error_of("task: [1]\n").find("key 'task': expected a mapping"), std::string::npos);
+  EXPECT_NE(error_of("a: [\n").find("test.yaml:2:1: invalid YAML"), std::string::npos);
+}
+
+TEST(Config, RequestsCarryTheTaskSettings) {
+  TaskSettings t;
+  t.name = "fmnist-mlp";
+  t.epochs = 2;
+  t.train_size = 1000;
+  t.lr = 0.01;
+  t.time_limit = 30;
+  const tasks::EvalRequest r = make_request(t);
+  EXPECT_EQ(r.task, "fmnist-mlp");
+  EXPECT_EQ(r.epochs, 2);
+  EXPECT_EQ(r.train_size, 1000);
+  EXPECT_EQ(r.lr, 0.01);
+  EXPECT_EQ(r.time_limit_seconds, 30);
+  EXPECT_FALSE(r.test_every_epoch);
+}
+
+}  // namespace
+}  // namespace nos::search

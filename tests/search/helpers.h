@@ -1,0 +1,124 @@
+// Helpers of the search tests: small configs on analytic tasks, a scripted proposer, running the nos executable.
+#pragma once
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <map>
+#include <mutex>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "search/search.h"
+
+namespace nos::search::fixtures {
+
+// A search on Rosenbrock (a child takes milliseconds) with a small controller.
+inline SearchConfig analytic_config(const std::string& proposer = "controller") {
+  SearchConfig c;
+  c.proposer = proposer;
+  c.budget = 24;
+  c.batch_size = 8;
+  c.workers = 2;
+  c.seed = 1;
+  c.task.name = "rosenbrock";
+  c.task.steps = 200;
+  c.task.lr = 1e-3;
+  c.task.threads = 1;
+  c.prefilter.steps = 100;
+  c.controller.hidden = 16;
+  return c;
+}
+
+// Proposes the given token texts in order, round after round; remembers the rewards it was given.
+class ScriptedProposer : public Proposer {
+ public:
+  explicit ScriptedProposer(std::vector<std::string> script) : script_(std::move(script)) {}
+  std::string kind() const override { return "scripted"; }
+  std::vector<Proposal> propose(int n) override {
+    std::vector<Proposal> out;
+    for (int i = 0; i < n; ++i) out.push_back({script_[next_++ % script_.size()], ""});
+    return out;
+  }
+  void feedback(const std::vector<Proposal>&, const std::vector<double>& rewards) override {
+    rewards_.insert(rewards_.end(), rewards.begin(), rewards.end());
+  }
+  std::string save() const override { return std::to_string(next_); }
+  void load(const std::string& state) override { next_ = std::stoul(state); }
+  const std::vector<double>& rewards() const { return rewards_; }
+
+ private:
+  std::vector<std::string> script_;
+  size_t next_ = 0;
+  std::vector<double> rewards_;
+};
+
+// Counts the evaluations per request rule, then evaluates in this process.
+class CountingEvaluator : public tasks::Evaluator {
+ public:
+  tasks::EvalRecord evaluate(const tasks::EvalRequest& request) override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++calls_[request.rule];
+    }
+    return inner_.evaluate(request);
+  }
+  std::map<std::string, int> calls() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return calls_;
+  }
+
+ private:
+  tasks::LocalEvaluator inner_;
+  mutable std::mutex mutex_;
+  std::map<std::string, int> calls_;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs `command` through the shell and collects its output.
+inline CommandResult run_command(const std::string& command) {
+  CommandResult result;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return result;
+  std::array<char, 4096> buffer{};
+  size_t n;
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), n);
+  const int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+// Starts the nos executable with `args` in the background, its output sent to `log`.
+inline pid_t spawn_nos(const std::vector<std::string>& args, const std::string& log) {
+  std::vector<std::string> all = {NOS_EXECUTABLE};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::fflush(stdout);  // else the child's freopen would write this process's pending output a second time
+  const pid_t pid = fork();
+  if (pid == 0) {
+    FILE* out = std::freopen(log.c_str(), "w", stdout);
+    if (out != nullptr) dup2(fileno(out), 2);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+inline int wait_exit_code(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace nos::search::fixtures

@@ -1,0 +1,312 @@
+// Worker processes and the `nos` executable: crashes and timeouts are results, kill -9 and Ctrl-C then --resume lose
+// and duplicate nothing, `nos top` reads a run, config mistakes exit 2 naming the key.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <tuple>
+
+#include "search/search.h"
+#include "tests/search/helpers.h"
+#include "tests/temp_dir.h"
+
+namespace nos::search {
+namespace {
+
+using fixtures::analytic_config;
+using fixtures::run_command;
+using fixtures::spawn_nos;
+using fixtures::wait_exit_code;
+using fixtures::CommandResult;
+
+Job analytic_job(int64_t id, const std::string& rule, const std::string& debug = "") {
+  Job job;
+  job.id = id;
+  job.request.rule = rule;
+  job.request.task = "rosenbrock";
+  job.request.steps = 100;
+  job.request.lr = 1e-3;
+  job.debug = debug;
+  return job;
+}
+
+std::map<int64_t, JobResult> collect(EvaluatorPool& pool, size_t count, double timeout_seconds) {
+  std::map<int64_t, JobResult> results;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds);
+  while (results.size() < count && std::chrono::steady_clock::now() < until) {
+    for (JobResult& r : pool.wait(0.2)) results.emplace(r.id, std::move(r));
+  }
+  return results;
+}
+
+ProcessPoolOptions pool_options(int workers, const std::string& log) {
+  ProcessPoolOptions o;
+  o.executable = NOS_EXECUTABLE;
+  o.args = {"worker", "--threads", "1"};
+  o.workers = workers;
+  o.log_path = log;
+  o.kill_grace = 0.5;
+  return o;
+}
+
+TEST(ProcessPool, EvaluatesInWorkerProcesses) {
+  testing::TempDir dir;
+  ProcessPool pool(pool_options(2, dir.file("workers.log")));
+  for (int i = 0; i < 6; ++i) pool.submit(analytic_job(i, i % 2 ? "g" : "adam"));
+  const std::map<int64_t, JobResult> results = collect(pool, 6, 60);
+  ASSERT_EQ(results.size(), 6u);
+  for (const auto& [id, r] : results) {
+    EXPECT_EQ(r.record.status, "ok") << r.record.message;
+    EXPECT_GT(r.record.reward, 0);
+    EXPECT_EQ(r.record.canonical, id % 2 ? "g" : "adam");
+  }
+  EXPECT_EQ(results.at(1).record.reward, results.at(3).record.reward);  // deterministic
+  EXPECT_EQ(pool.starts(), 2);
+  EXPECT_EQ(pool.outstanding(), 0);
+}
+
+TEST(ProcessPool, AWorkerCrashIsAResultAndTheWorkerIsRestarted) {
+  testing::TempDir dir;
+  ProcessPool pool(pool_options(1, dir.file("workers.log")));
+  pool.submit(analytic_job(0, "g", "abort"));
+  pool.submit(analytic_job(1, "g"));
+  const std::map<int64_t, JobResult> results = collect(pool, 2, 60);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results.at(0).record.status, "crashed");
+  EXPECT_EQ(results.at(0).record.reward, 0);
+  EXPECT_NE(results.at(0).record.message.find("worker 0 died while evaluating this child (killed by signal 6"),
+            std::string::npos)
+      << results.at(0).record.message;
+  EXPECT_EQ(results.at(1).record.status, "ok");
+  EXPECT_EQ(pool.starts(), 2);
+}
+
+TEST(ProcessPool, AChildPastItsTimeLimitIsKilledAndRecordedAsTimeout) {
+  testing::TempDir dir;
+  ProcessPool pool(pool_options(1, dir.file("workers.log")));
+  Job hang = analytic_job(0, "g", "hang");
+  hang.request.time_limit_seconds = 0.5;
+  pool.submit(hang);
+  pool.submit(analytic_job(1, "g"));
+  const auto start = std::chrono::steady_clock::now();
+  const std::map<int64_t, JobResult> results = collect(pool, 2, 60);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results.at(0).record.status, "timeout");
+  EXPECT_NE(results.at(0).record.message.find("time limit (0.5 s + 0.5 s grace)"), std::string::npos)
+      << results.at(0).record.message;
+  EXPECT_GE(results.at(0).record.seconds, 1.0);
+  EXPECT_EQ(results.at(1).record.status, "ok");
+  EXPECT_LT(seconds, 30);
+}
+
+TEST(ProcessPool, AWorkerRefusingARequestReportsAnError) {
+  testing::TempDir dir;
+  ProcessPool pool(pool_options(1, dir.file("workers.log")));
+  Job job = analytic_job(0, "g");
+  job.request.device = "tpu";
+  pool.submit(job);
+  const std::map<int64_t, JobResult> results = collect(pool, 1, 60);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results.at(0).record.status, "error");
+  EXPECT_NE(results.at(0).record.message.find("tpu"), std::string::npos);
+}
+
+TEST(Search, SurvivesACrashingAndAHangingChild) {
+  testing::TempDir dir;
+  SearchConfig config = analytic_config("random");
+  config.budget = 16;
+  config.task.time_limit = 0.5;
+  config.task.kill_grace = 0.5;
+  config.prefilter.enabled = false;
+  SearchRuntime runtime;
+  runtime.run_dir = dir.path();
+  runtime.worker_executable = NOS_EXECUTABLE;
+  runtime.debug_flag = [](int64_t batch, int64_t slot, const std::string&) -> std::string {
+    if (batch == 0 && slot == 1) return "abort";
+    if (batch == 0 && slot == 2) return "hang";
+    return "";
+  };
+  const SearchResult result = start_search(config, runtime);
+  EXPECT_FALSE(result.interrupted);
+  EXPECT_EQ(result.children, 16);
+  Store store(store_path(dir.path()), Store::Mode::kReadOnly);
+  const std::map<int64_t, Evaluation> batch = store.batch(0);
+  EXPECT_EQ(batch.at(1).status, "crashed");
+  EXPECT_EQ(batch.at(1).reward, 0);
+  EXPECT_EQ(batch.at(2).status, "timeout");
+  EXPECT_EQ(store.all().size(), 16u);
+  const StoreCounts counts = store.counts();
+  EXPECT_EQ(counts.by_status.at("crashed"), 1);
+  EXPECT_EQ(counts.by_status.at("timeout"), 1);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// the executable: kill -9, Ctrl-C, --resume, top, config errors
+
+// A controller search on Rosenbrock slow enough (a few seconds) to be interrupted midway.
+const char* kResumeConfig = R"(proposer: controller
+budget: 96
+batch_size: 8
+workers: 2
+seed: 5
+task:
+  name: rosenbrock
+  steps: 1500
+  lr: 0.001
+prefilter:
+  enabled: true
+  steps: 100
+controller:
+  hidden: 16
+  lr: 0.05
+)";
+
+using Row = std::tuple<int64_t, int64_t, std::string, std::string, double, bool>;
+
+std::vector<Row> rows_of(const std::string& run_dir) {
+  Store store(store_path(run_dir), Store::Mode::kReadOnly);
+  std::vector<Row> rows;
+  for (const Evaluation& e : store.all()) rows.emplace_back(e.batch, e.slot, e.tokens, e.status, e.reward, e.cached);
+  return rows;
+}
+
+int64_t stored_rows(const std::string& run_dir) {
+  try {
+    Store store(store_path(run_dir), Store::Mode::kReadOnly);
+    return store.counts().total;
+  } catch (const UserError&) {
+    return 0;
+  }
+}
+
+// Starts `nos search` on the config and interrupts it with `signal` once `rows` children are stored.
+int interrupt_after(const std::string& config, const std::string& run_dir, int64_t rows, int signal,
+                    const std::string& log, int64_t* stored_at_signal) {
+  const pid_t pid = spawn_nos({"search", "--config", config, "--run-dir", run_dir}, log);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (stored_rows(run_dir) < rows && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  kill(pid, signal);
+  *stored_at_signal = stored_rows(run_dir);
+  return wait_exit_code(pid);
+}
+
+std::string read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// CSV text without each line's last column (progress.csv's wall-clock seconds differ between runs).
+std::string without_last_column(const std::string& csv) {
+  std::istringstream in(csv);
+  std::string line, out;
+  while (std::getline(in, line)) out += line.substr(0, line.rfind(',')) + "\n";
+  return out;
+}
+
+TEST(Resume, KillNineThenResumeGivesTheUninterruptedRunsRows) {
+  testing::TempDir dir;
+  const std::string config = dir.file("config.yaml", kResumeConfig);
+  const std::string reference = dir.path() + "/reference";
+  const CommandResult full = run_command(std::string(NOS_EXECUTABLE) + " search --config " + config +
+                                         " --run-dir " + reference + " --top 3");
+  ASSERT_EQ(full.exit_code, 0) << full.output;
+  const std::vector<Row> expected = rows_of(reference);
+  ASSERT_EQ(expected.size(), 96u);
+
+  const std::string killed = dir.path() + "/killed";
+  int64_t at_kill = 0;
+  EXPECT_EQ(interrupt_after(config, killed, 20, SIGKILL, dir.file("killed.log"), &at_kill), 128 + SIGKILL);
+  EXPECT_GE(at_kill, 20);
+  EXPECT_LT(at_kill, 96) << "the search finished before it could be killed; the test proves less";
+  // Its workers die with it (parent-death signal): nothing writes to the store any more.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const int64_t after_kill = stored_rows(killed);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(stored_rows(killed), after_kill);
+
+  const CommandResult resumed = run_command(std::string(NOS_EXECUTABLE) + " search --resume " + killed);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_EQ(rows_of(killed), expected);  // same (batch, slot, tokens, status, reward, cached), none twice
+
+  // A finished run resumes to nothing new.
+  const CommandResult again = run_command(std::string(NOS_EXECUTABLE) + " search --resume " + killed);
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_EQ(rows_of(killed), expected);
+  // The CSVs hold each batch and each child once.
+  const std::string progress = read(killed + "/progress.csv");
+  EXPECT_EQ(std::count(progress.begin(), progress.end(), '\n'), 1 + 12);
+  EXPECT_EQ(without_last_column(progress), without_last_column(read(reference + "/progress.csv")));
+  const std::string best = read(killed + "/best.csv");
+  EXPECT_EQ(best, read(reference + "/best.csv"));
+}
+
+TEST(Resume, CtrlCStopsCleanlyWithExit130AndResumeCompletes) {
+  testing::TempDir dir;
+  const std::string config = dir.file("config.yaml", kResumeConfig);
+  const std::string run = dir.path() + "/run";
+  int64_t at_signal = 0;
+  EXPECT_EQ(interrupt_after(config, run, 10, SIGINT, dir.file("run.log"), &at_signal), 130);
+  const std::string log = read(dir.path() + "/run.log");
+  EXPECT_NE(log.find("continue with: nos search --resume " + run), std::string::npos) << log;
+  const CommandResult resumed = run_command(std::string(NOS_EXECUTABLE) + " search --resume " + run + " --top 0");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  const std::vector<Row> rows = rows_of(run);
+  EXPECT_EQ(rows.size(), 96u);
+  std::set<std::pair<int64_t, int64_t>> slots;
+  for (const Row& r : rows) slots.emplace(std::get<0>(r), std::get<1>(r));
+  EXPECT_EQ(slots.size(), 96u);
+}
+
+TEST(Top, PrintsTheLeaderboardOfARun) {
+  testing::TempDir dir;
+  SearchConfig config = analytic_config("random");
+  config.budget = 24;
+  SearchRuntime runtime;
+  runtime.run_dir = dir.path() + "/run";
+  start_search(config, runtime);
+  const CommandResult top = run_command(std::string(NOS_EXECUTABLE) + " top " + runtime.run_dir + " -n 3");
+  ASSERT_EQ(top.exit_code, 0) << top.output;
+  Store store(store_path(runtime.run_dir), Store::Mode::kReadOnly);
+  const std::vector<Leader> leaders = store.leaderboard(3);
+  ASSERT_FALSE(leaders.empty());
+  EXPECT_NE(top.output.find("random on rosenbrock, 24/24 children"), std::string::npos) << top.output;
+  EXPECT_NE(top.output.find("rank  reward"), std::string::npos) << top.output;
+  EXPECT_NE(top.output.find(leaders[0].canonical + "\n"), std::string::npos) << top.output;
+  EXPECT_EQ(std::count(top.output.begin(), top.output.end(), '\n'), 3 + 1 + static_cast<long>(leaders.size()));
+  // Two runs side by side: a comparison table first.
+  const CommandResult both = run_command(std::string(NOS_EXECUTABLE) + " top " + runtime.run_dir + " " +
+                                         runtime.run_dir + " -n 1");
+  EXPECT_EQ(both.exit_code, 0);
+  EXPECT_EQ(both.output.rfind("proposer    children", 0), 0u) << both.output;
+  EXPECT_EQ(run_command(std::string(NOS_EXECUTABLE) + " top " + dir.path() + "/nothing").exit_code, 2);
+}
+
+TEST(Cli, ConfigMistakesExitTwoNamingTheKey) {
+  testing::TempDir dir;
+  const std::string unknown = dir.file("unknown.yaml", "budget: 8\ntask:\n  name: rosenbrock\n  epoch: 3\n");
+  CommandResult r = run_command(std::string(NOS_EXECUTABLE) + " search --config " + unknown);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find(unknown + ":4: key 'task.epoch': unknown key"), std::string::npos) << r.output;
+  const std::string bad = dir.file("bad.yaml", "controller:\n  algorithm: a2c\n");
+  r = run_command(std::string(NOS_EXECUTABLE) + " search --config " + bad);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("key 'controller.algorithm': expected one of reinforce, ppo, got 'a2c'"), std::string::npos)
+      << r.output;
+  r = run_command(std::string(NOS_EXECUTABLE) + " search --budget zero --run-dir " + dir.path() + "/x");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("--budget: expected a whole number >= 1, got 'zero'"), std::string::npos) << r.output;
+  r = run_command(std::string(NOS_EXECUTABLE) + " search --resume " + dir.path() + "/none");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("no search database here"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace nos::search

@@ -1,0 +1,174 @@
+// Proposers: valid rules from the token space, seeded reproducibility, checkpoints, evolution's warm start and mutation.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "dsl/dsl.h"
+#include "search/search.h"
+#include "tests/temp_dir.h"
+
+namespace nos::search {
+namespace {
+
+// Every proposal reads as a rule of `units` units whose tokens the space offers at their positions.
+void expect_in_space(const std::vector<Proposal>& proposals, const TokenSpace& space) {
+  for (const Proposal& p : proposals) {
+    dsl::TokenParseResult r = dsl::try_parse_tokens(p.tokens);
+    ASSERT_TRUE(r.diagnostics.empty()) << p.tokens << ": " << r.diagnostics[0].message;
+    ASSERT_EQ(static_cast<int>(r.units.size()), space.units()) << p.tokens;
+    EXPECT_NO_THROW(dsl::compile(dsl::from_units(r.units))) << p.tokens;
+    const std::vector<std::string> words = split_words(p.tokens);
+    ASSERT_EQ(static_cast<int>(words.size()), space.positions());
+    for (int pos = 0; pos < space.positions(); ++pos) {
+      const std::vector<std::string>& choices = space.choices(pos);
+      EXPECT_NE(std::find(choices.begin(), choices.end(), words[pos]), choices.end())
+          << words[pos] << " at position " << pos << " of " << p.tokens;
+    }
+  }
+}
+
+TEST(TokenSpace, OperandsOfLaterUnitsIncludeEarlierResults) {
+  TokenSpace space(dsl::default_vocabulary(), 3);
+  EXPECT_EQ(space.choices(0), dsl::default_vocabulary().operands);
+  EXPECT_EQ(space.choices(5).back(), "u0");
+  EXPECT_EQ(space.choices(11).back(), "u1");
+  EXPECT_EQ(space.choices(13), dsl::default_vocabulary().unary);
+  EXPECT_EQ(space.choices(14), dsl::default_vocabulary().binary);
+}
+
+TEST(TokenSpace, RulesBecomeTokensOfExactlyTheGivenUnits) {
+  EXPECT_EQ(rule_to_units("sgd", 2), "g g id id add | g g id id keep");  // a dead filler unit, then keep(g, g)
+  EXPECT_EQ(split_words(rule_to_units("powersign", 2)).size(), 10u);
+  EXPECT_EQ(dsl::canonical_text(dsl::from_units(dsl::parse_tokens(rule_to_units("powersign", 3)))),
+            "exp(sign(g)*sign(m))*g");
+  EXPECT_EQ(dsl::canonical_text(dsl::from_units(dsl::parse_tokens(rule_to_units("g m sign sign mul", 2)))),
+            "sign(g)*sign(m)");
+  EXPECT_THROW(rule_to_units("nosuchrule", 2), UserError);
+  EXPECT_THROW(rule_to_units("exp(exp(g)+exp(m))*exp(v)+exp(g)/m", 1), UserError);
+}
+
+TEST(RandomProposer, ProposesValidRulesFromTheSpace) {
+  TokenSpace space(dsl::default_vocabulary(), 2);
+  RandomProposer p(space, 5);
+  const std::vector<Proposal> batch = p.propose(300);
+  expect_in_space(batch, space);
+  std::set<std::string> distinct;
+  for (const Proposal& q : batch) distinct.insert(q.tokens);
+  EXPECT_GT(distinct.size(), 290u);
+  // Unit references occur: the space is the controller's, u0 included.
+  bool reference = false;
+  for (const Proposal& q : batch) reference = reference || q.tokens.find("u0") != std::string::npos;
+  EXPECT_TRUE(reference);
+}
+
+TEST(RandomProposer, SeedAndCheckpointFixTheProposals) {
+  TokenSpace space(dsl::default_vocabulary(), 2);
+  RandomProposer a(space, 9), b(space, 9), other(space, 10);
+  EXPECT_EQ(a.propose(5)[4].tokens, b.propose(5)[4].tokens);
+  EXPECT_NE(a.propose(1)[0].tokens, other.propose(1)[0].tokens);
+  const std::string state = a.save();
+  const std::string next = a.propose(1)[0].tokens;
+  RandomProposer restored(space, 0);
+  restored.load(state);
+  EXPECT_EQ(restored.propose(1)[0].tokens, next);
+  EXPECT_THROW(restored.load("garbage"), UserError);
+}
+
+TEST(EvolutionProposer, StartsFromTheWarmStartThenMutatesTheFittest) {
+  TokenSpace space(dsl::default_vocabulary(), 2);
+  EvolutionSettings settings;
+  settings.population = 6;
+  settings.tournament = 6;  // the whole population: the parent is always the best
+  settings.warm_start = {"adam", "powersign"};
+  EvolutionProposer p(space, settings, 3);
+  std::vector<Proposal> first = p.propose(6);
+  EXPECT_EQ(first[0].tokens, rule_to_units("adam", 2));
+  EXPECT_EQ(first[0].origin, "warm start adam");
+  EXPECT_EQ(first[1].tokens, rule_to_units("powersign", 2));
+  for (size_t i = 2; i < first.size(); ++i) EXPECT_EQ(first[i].origin, "random");
+  expect_in_space({first.begin() + 2, first.end()}, space);
+  std::vector<double> rewards = {0.1, 0.9, 0.2, 0.3, 0.0, 0.4};  // powersign is the fittest
+  p.feedback(first, rewards);
+  ASSERT_EQ(p.population().size(), 6u);
+
+  const std::vector<std::string> parent = split_words(first[1].tokens);
+  const std::string parent_rule = dsl::canonical_text(dsl::from_units(dsl::parse_tokens(first[1].tokens)));
+  const std::vector<Proposal> children = p.propose(50);
+  for (const Proposal& child : children) {
+    const std::vector<std::string> words = split_words(child.tokens);
+    ASSERT_EQ(words.size(), parent.size());
+    int changed = 0;
+    std::set<int> units;
+    for (size_t i = 0; i < words.size(); ++i) {
+      if (words[i] != parent[i]) {
+        ++changed;
+        units.insert(static_cast<int>(i / 5));
+      }
+    }
+    // One token, or tokens of one unit.
+    EXPECT_GE(changed, 1) << child.tokens;
+    EXPECT_EQ(units.size(), 1u) << child.tokens;
+    if (child.origin.rfind("mutation (token", 0) == 0) {
+      EXPECT_EQ(changed, 1) << child.tokens;
+    }
+    // Tokens of the mutated rule are real positions' choices (unit references only backwards).
+    dsl::TokenParseResult r = dsl::try_parse_tokens(child.tokens);
+    ASSERT_TRUE(r.diagnostics.empty()) << child.tokens;
+  }
+  int different = 0;
+  for (const Proposal& child : children) {
+    different += dsl::canonical_text(dsl::from_units(dsl::parse_tokens(child.tokens))) != parent_rule;
+  }
+  EXPECT_GT(different, 45);
+}
+
+TEST(EvolutionProposer, AgingRemovesTheOldestAndCheckpointsRestoreAll) {
+  TokenSpace space(dsl::default_vocabulary(), 2);
+  EvolutionSettings settings;
+  settings.population = 4;
+  settings.tournament = 2;
+  EvolutionProposer p(space, settings, 11);
+  for (int round = 0; round < 3; ++round) {
+    std::vector<Proposal> batch = p.propose(3);
+    p.feedback(batch, {0.5, 0.25, 1.0 / 3});
+  }
+  ASSERT_EQ(p.population().size(), 4u);
+  const std::string state = p.save();
+  const std::vector<Proposal> next = p.propose(4);
+  EvolutionProposer restored(space, settings, 0);
+  restored.load(state);
+  ASSERT_EQ(restored.population().size(), 4u);
+  EXPECT_EQ(restored.population().back().reward, 1.0 / 3);
+  const std::vector<Proposal> again = restored.propose(4);
+  for (size_t i = 0; i < next.size(); ++i) EXPECT_EQ(again[i].tokens, next[i].tokens);
+}
+
+TEST(ControllerProposer, LearnsFromFeedbackAndCheckpointsThroughItsScratchFile) {
+  testing::TempDir dir;
+  controller::ControllerOptions o;
+  o.units = 2;
+  o.hidden = 16;
+  o.seed = 4;
+  ControllerProposer p(o, dsl::default_vocabulary(), dir.file("scratch"));
+  std::vector<Proposal> batch = p.propose(8);
+  expect_in_space(batch, TokenSpace(dsl::default_vocabulary(), 2));
+  p.feedback(batch, std::vector<double>(8, 0.5));
+  const std::string state = p.save();
+  const std::vector<Proposal> next = p.propose(8);
+  ControllerProposer restored(o, dsl::default_vocabulary(), dir.file("scratch2"));
+  restored.load(state);
+  const std::vector<Proposal> again = restored.propose(8);
+  for (size_t i = 0; i < next.size(); ++i) EXPECT_EQ(again[i].tokens, next[i].tokens);
+}
+
+TEST(Proposers, MadeFromTheConfig) {
+  SearchConfig c;
+  for (const char* kind : {"controller", "random", "evolution"}) {
+    c.proposer = kind;
+    testing::TempDir dir;
+    EXPECT_EQ(make_proposer(c, dir.file("scratch"))->kind(), kind);
+  }
+}
+
+}  // namespace
+}  // namespace nos::search

@@ -1,0 +1,213 @@
+// The search loop in one process: dedup cache, invalid and rejected rules, the prefilter, the proposers end to end.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "dsl/dsl.h"
+#include "search/search.h"
+#include "tests/search/helpers.h"
+#include "tests/temp_dir.h"
+
+namespace nos::search {
+namespace {
+
+using fixtures::analytic_config;
+using fixtures::CountingEvaluator;
+using fixtures::ScriptedProposer;
+
+std::string read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+struct Scripted {
+  testing::TempDir dir;
+  std::shared_ptr<CountingEvaluator> evaluator = std::make_shared<CountingEvaluator>();
+  std::unique_ptr<Store> store;
+  SearchResult result;
+
+  Scripted(const std::vector<std::string>& script, SearchConfig config, ScriptedProposer& proposer,
+           bool prefilter = false) {
+    store = std::make_unique<Store>(dir.file("search.db"), Store::Mode::kCreate);
+    ThreadPool pool(evaluator, config.workers);
+    std::unique_ptr<Prefilter> filter;
+    if (prefilter) filter = std::make_unique<Prefilter>(config.prefilter);
+    Search search(config, *store, proposer, pool, filter.get(), SearchRuntime{}, "", "");
+    result = search.run();
+  }
+};
+
+TEST(Search, EachCanonicalRuleIsEvaluatedOnceAndLaterHitsReuseItsReward) {
+  // g·1, 1·g and g+0 are one rule (g); m·1 is another; g+g is a third.
+  const std::vector<std::string> script = {"g 1 id id mul", "1 g id id mul", "m 1 id id mul", "g g id id add",
+                                           "g 0 id id add", "m 1 id id mul", "g 1 id id mul", "1 m id id mul"};
+  SearchConfig config = analytic_config();
+  config.budget = 16;
+  config.batch_size = 8;
+  ScriptedProposer proposer(script);
+  Scripted run(script, config, proposer);
+  EXPECT_EQ(run.result.children, 16);
+  EXPECT_EQ(run.result.evaluated, 3);
+  EXPECT_EQ(run.result.cache_hits, 13);
+  for (const auto& [rule, calls] : run.evaluator->calls()) EXPECT_EQ(calls, 1) << rule;
+  EXPECT_EQ(run.evaluator->calls().size(), 3u);
+
+  const std::vector<Evaluation> rows = run.store->all();
+  ASSERT_EQ(rows.size(), 16u);
+  std::map<std::string, double> reward_of;
+  for (const Evaluation& e : rows) {
+    EXPECT_EQ(e.status, "ok") << e.tokens;
+    if (!e.cached) reward_of[e.hash] = e.reward;
+  }
+  for (const Evaluation& e : rows) {
+    EXPECT_EQ(e.reward, reward_of.at(e.hash)) << e.tokens;
+    EXPECT_EQ(e.cached, !(e.batch == 0 && (e.slot == 0 || e.slot == 2 || e.slot == 3))) << e.tokens;
+  }
+  EXPECT_EQ(rows[1].message, "same rule as batch 0 slot 0");
+  EXPECT_EQ(rows[1].canonical, "g");
+  EXPECT_GT(rows[0].reward, 0);
+  // The proposer got the stored rewards, cache hits included.
+  ASSERT_EQ(proposer.rewards().size(), 16u);
+  for (size_t i = 0; i < 16; ++i) EXPECT_EQ(proposer.rewards()[i], rows[i].reward);
+}
+
+TEST(Search, InvalidTokensAreStoredAsInvalidWithZeroReward) {
+  const std::vector<std::string> script = {"g g id id blah", "g g", "u3 g id id add", "g g id id add"};
+  SearchConfig config = analytic_config();
+  config.budget = 4;
+  config.batch_size = 4;
+  ScriptedProposer proposer(script);
+  Scripted run(script, config, proposer);
+  const std::vector<Evaluation> rows = run.store->all();
+  ASSERT_EQ(rows.size(), 4u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(rows[i].status, "invalid") << rows[i].tokens;
+    EXPECT_EQ(rows[i].reward, 0);
+    EXPECT_EQ(rows[i].hash, "");
+    EXPECT_FALSE(rows[i].message.empty());
+  }
+  EXPECT_NE(rows[0].message.find("error[E"), std::string::npos) << rows[0].message;
+  EXPECT_EQ(rows[3].status, "ok");
+  EXPECT_EQ(run.result.evaluated, 1);
+  EXPECT_EQ(proposer.rewards(), (std::vector<double>{0, 0, 0, rows[3].reward}));
+}
+
+TEST(Prefilter, RejectsRulesThatCannotLowerTheLossAndKeepsDescentDirections) {
+  const Prefilter filter{PrefilterSettings{}};
+  for (const char* bad : {"w", "-g", "0.1*w", "-adam", "1", "noise", "exp(g)"}) {
+    const PrefilterVerdict v = filter.check(dsl::parse(bad));
+    EXPECT_FALSE(v.pass) << bad << ": " << v.message;
+    EXPECT_NE(v.message.find("prefilter:"), std::string::npos);
+  }
+  for (const char* good : {"g", "adam", "sign(g)", "exp(sign(g)*sign(m))*g", "(1+sign(g)*sign(m))*g", "m", "rmsprop",
+                           "g*exp(cd)", "10*m"}) {
+    const PrefilterVerdict v = filter.check(dsl::parse(good));
+    EXPECT_TRUE(v.pass) << good << ": " << v.message;
+  }
+}
+
+TEST(Search, PrefilterRejectsBeforeTrainingAndTheRejectionIsCached) {
+  const std::vector<std::string> script = {"w 1 id id mul", "g 1 neg id mul", "g 1 id id mul", "1 w id id mul"};
+  SearchConfig config = analytic_config();
+  config.budget = 4;
+  config.batch_size = 4;
+  ScriptedProposer proposer(script);
+  Scripted run(script, config, proposer, true);
+  const std::vector<Evaluation> rows = run.store->all();
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[0].status, "rejected");
+  EXPECT_EQ(rows[0].canonical, "w");
+  EXPECT_EQ(rows[1].status, "rejected");
+  EXPECT_EQ(rows[1].canonical, "-g");
+  EXPECT_EQ(rows[2].status, "ok");
+  EXPECT_FALSE(rows[0].cached);
+  EXPECT_EQ(rows[3].status, "rejected");
+  EXPECT_TRUE(rows[3].cached);
+  EXPECT_EQ(run.evaluator->calls().count("w"), 0u);
+}
+
+// Runs a whole search in this process (threads) from a shipped config, shrunk to an analytic task.
+SearchResult run_shipped(const std::string& name, testing::TempDir& dir, std::unique_ptr<Store>& store) {
+  SearchConfig config = load_config(std::string(NOS_SOURCE_DIR) + "/configs/" + name + ".yaml");
+  const SearchConfig small = analytic_config();
+  config.task = small.task;
+  config.budget = 40;
+  config.workers = 2;
+  SearchRuntime runtime;
+  runtime.run_dir = dir.path() + "/run";
+  SearchResult result = start_search(config, runtime);
+  store = std::make_unique<Store>(store_path(runtime.run_dir), Store::Mode::kReadOnly);
+  return result;
+}
+
+TEST(Search, RandomAndEvolutionRunFromTheirConfigs) {
+  for (const char* name : {"random", "evolution"}) {
+    testing::TempDir dir;
+    std::unique_ptr<Store> store;
+    const SearchResult result = run_shipped(name, dir, store);
+    EXPECT_EQ(result.children, 40) << name;
+    EXPECT_FALSE(result.interrupted);
+    const std::vector<Evaluation> rows = store->all();
+    ASSERT_EQ(rows.size(), 40u);
+    for (const Evaluation& e : rows) {
+      EXPECT_NE(e.status, "invalid") << name << ": " << e.tokens;
+      EXPECT_EQ(e.proposer.rfind(name, 0), 0u) << e.proposer;
+    }
+    EXPECT_GT(result.best_reward, 0) << name;
+    // The run folder holds the resolved config, the checkpoint and both CSVs (a header + a line per batch/child).
+    const std::string run = dir.path() + "/run";
+    EXPECT_EQ(parse_config(read(config_path(run)), "config.yaml").proposer, name);
+    EXPECT_FALSE(read(checkpoint_path(run)).empty());
+    const std::string progress = read(run + "/progress.csv");
+    EXPECT_EQ(std::count(progress.begin(), progress.end(), '\n'), 1 + 5) << progress;
+    const std::string best = read(run + "/best.csv");
+    EXPECT_EQ(std::count(best.begin(), best.end(), '\n'), 1 + 40);
+    EXPECT_EQ(*store->meta("proposer"), name);
+    EXPECT_FALSE(store->meta("libtorch_version")->empty());
+  }
+}
+
+TEST(Search, EvolutionWarmStartIsEvaluatedFirst) {
+  testing::TempDir dir;
+  SearchConfig config = analytic_config("evolution");
+  config.evolution.population = 8;
+  config.evolution.tournament = 3;
+  config.evolution.warm_start = {"adam", "sgd"};
+  config.budget = 16;
+  SearchRuntime runtime;
+  runtime.run_dir = dir.path();
+  start_search(config, runtime);
+  Store store(store_path(dir.path()), Store::Mode::kReadOnly);
+  const std::vector<Evaluation> rows = store.all();
+  EXPECT_EQ(rows[0].canonical, "adam");
+  EXPECT_EQ(rows[0].proposer, "evolution: warm start adam");
+  EXPECT_EQ(rows[1].canonical, "g");
+  EXPECT_EQ(rows[8].proposer.rfind("evolution: mutation", 0), 0u) << rows[8].proposer;
+}
+
+TEST(Search, AStartedRunFolderIsNotStartedAgain) {
+  testing::TempDir dir;
+  SearchConfig config = analytic_config("random");
+  config.budget = 12;  // batches of 8 and 4
+  SearchRuntime runtime;
+  runtime.run_dir = dir.path();
+  start_search(config, runtime);
+  EXPECT_THROW(start_search(config, runtime), UserError);
+  // A resume may raise the budget (after a short batch), but not change what was proposed.
+  config.budget = 20;
+  EXPECT_EQ(resume_search(config, runtime).children, 20);
+  {
+    Store store(store_path(dir.path()), Store::Mode::kReadOnly);
+    EXPECT_EQ(store.batch(1).size(), 4u);
+    EXPECT_EQ(store.batch(2).size(), 8u);
+  }
+  config.seed = 99;
+  EXPECT_THROW(resume_search(config, runtime), UserError);
+}
+
+}  // namespace
+}  // namespace nos::search

@@ -1,0 +1,77 @@
+// The worker protocol: jobs and records survive a trip through one JSON line exactly.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "dsl/error.h"
+#include "search/wire.h"
+
+namespace nos::search {
+namespace {
+
+TEST(Wire, JobsRoundTrip) {
+  Job job;
+  job.id = 42;
+  job.debug = "hang";
+  job.request.rule = "exp(sign(g)*sign(m))*g \"quoted\" \\ \n é";
+  job.request.task = "fmnist-convnet";
+  job.request.epochs = 3;
+  job.request.lr = 0.1 + 0.2;
+  job.request.lr_grid = {1e-5, 1.0 / 3};
+  job.request.seed = 18446744073709551615ull;
+  job.request.train_size = 4000;
+  job.request.test_every_epoch = false;
+  job.request.time_limit_seconds = 2.5;
+  const std::string line = encode_job(job);
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  const Job back = decode_job(line);
+  EXPECT_EQ(back.id, 42);
+  EXPECT_EQ(back.debug, "hang");
+  EXPECT_EQ(back.request.rule, job.request.rule);
+  EXPECT_EQ(back.request.task, job.request.task);
+  EXPECT_EQ(back.request.epochs, 3);
+  EXPECT_EQ(back.request.lr, 0.1 + 0.2);  // bit for bit
+  EXPECT_EQ(back.request.lr_grid, job.request.lr_grid);
+  EXPECT_EQ(back.request.seed, job.request.seed);
+  EXPECT_EQ(back.request.train_size, 4000);
+  EXPECT_FALSE(back.request.test_every_epoch);
+  EXPECT_EQ(back.request.time_limit_seconds, 2.5);
+  EXPECT_EQ(encode_job(back), line);
+}
+
+TEST(Wire, RecordsRoundTripWithNonFiniteNumbersAsNaN) {
+  tasks::EvalRecord r;
+  r.rule = "g";
+  r.canonical = "g";
+  r.task = "rosenbrock";
+  r.status = "ok";
+  r.reward = 0.123456789012345678;
+  r.val_acc = std::numeric_limits<double>::quiet_NaN();
+  r.final_loss = std::numeric_limits<double>::infinity();
+  r.lr = 1e-3;
+  r.grid.push_back({0.1, "diverged", 7, 1e300, 0, 0.5});
+  r.epochs.push_back({1, 31, 0.7, 0.8, std::nan(""), 1.5, 0.01});
+  const JobResult back = decode_result(encode_result(7, r));
+  EXPECT_EQ(back.id, 7);
+  EXPECT_EQ(back.record.reward, r.reward);
+  EXPECT_TRUE(std::isnan(back.record.val_acc));
+  EXPECT_TRUE(std::isnan(back.record.final_loss));
+  ASSERT_EQ(back.record.grid.size(), 1u);
+  EXPECT_EQ(back.record.grid[0].status, "diverged");
+  EXPECT_EQ(back.record.grid[0].train_loss, 1e300);
+  ASSERT_EQ(back.record.epochs.size(), 1u);
+  EXPECT_EQ(back.record.epochs[0].steps, 31);
+  EXPECT_TRUE(std::isnan(back.record.epochs[0].test_acc));
+}
+
+TEST(Wire, BrokenLinesAreInternalErrors) {
+  EXPECT_THROW(decode_job("not json"), InternalError);
+  EXPECT_THROW(decode_job("[1, 2]"), InternalError);
+  EXPECT_THROW(decode_result("{\"job\": 1,"), InternalError);
+  EXPECT_THROW(decode_result("{\"job\": \"one\"}"), InternalError);
+  EXPECT_EQ(decode_job("{\"job\": 5, \"rule\": \"\\u00e9\\ud83d\\ude00\"}").request.rule, "é😀");
+}
+
+}  // namespace
+}  // namespace nos::search

@@ -1,0 +1,176 @@
+// Tests of task names and the local evaluator: records, invalid rules as results, data loaded once, analytic tasks.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+#include <string>
+
+#include "dsl/error.h"
+#include "tasks/evaluator.h"
+
+namespace nos::tasks {
+namespace {
+
+// 1×8×8 images of 4 classes told apart by which quadrant is bright.
+Dataset quadrants(int64_t n, uint64_t seed) {
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  Dataset d;
+  d.labels = torch::randint(0, 4, {n}, gen, torch::kInt64);
+  torch::Tensor x = torch::randint(0, 60, {n, 1, 8, 8}, gen, torch::kInt64);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t k = d.labels[i].item<int64_t>();
+    x[i].narrow(1, (k / 2) * 4, 4).narrow(2, (k % 2) * 4, 4).add_(150);
+  }
+  d.images = x.to(torch::kUInt8);
+  return d;
+}
+
+struct CountingLoader {
+  int* calls;
+  DataSplits operator()(const std::string& dataset, const DataOptions& options) const {
+    ++*calls;
+    DataSplits s;
+    s.name = dataset;
+    s.provenance = "fake " + dataset + " (validation " + std::to_string(options.validation_size) + ")";
+    s.num_classes = 4;
+    s.train = quadrants(128, 1);
+    s.validation = quadrants(64, 2);
+    s.test = quadrants(64, 3);
+    return s;
+  }
+};
+
+EvalRequest request(const std::string& rule, const std::string& task) {
+  EvalRequest r;
+  r.rule = rule;
+  r.task = task;
+  r.epochs = 2;
+  r.batch_size = 32;
+  r.lr = 0.05;
+  r.validation_size = 64;
+  return r;
+}
+
+TEST(TaskNames, ObjectivesAndDatasetModelPairs) {
+  TaskSpec rosenbrock = parse_task_name("rosenbrock");
+  EXPECT_TRUE(rosenbrock.analytic);
+  TaskSpec fmnist = parse_task_name("fmnist-convnet");
+  EXPECT_FALSE(fmnist.analytic);
+  EXPECT_EQ(fmnist.dataset, "fmnist");
+  EXPECT_EQ(fmnist.model, "convnet");
+  TaskSpec wrn = parse_task_name("cifar10-wrn-16-4");
+  EXPECT_EQ(wrn.dataset, "cifar10");
+  EXPECT_EQ(wrn.model, "wrn-16-4");
+  EXPECT_EQ(parse_task_name("cifar10-3c3d").model, "3c3d");
+  for (const std::string& name : task_names()) EXPECT_NO_THROW(parse_task_name(name)) << name;
+}
+
+TEST(TaskNames, UnknownNamesSayWhatIsKnown) {
+  for (const std::string bad : {"mnist-convnet", "fmnist-resnet", "fmnist-", "cifar10", "", "fmnist-wrn-15-4"}) {
+    try {
+      parse_task_name(bad);
+      FAIL() << "'" << bad << "' accepted";
+    } catch (const UserError& e) {
+      EXPECT_NE(std::string(e.what()).find("'" + bad), std::string::npos) << e.what();
+    }
+  }
+  try {
+    parse_task_name("imagenet-convnet");
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("fmnist"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("rosenbrock"), std::string::npos) << e.what();
+  }
+}
+
+TEST(LocalEvaluator, ImageTaskRecordAndDataLoadedOnce) {
+  int calls = 0;
+  LocalEvaluatorOptions options;
+  options.loader = CountingLoader{&calls};
+  options.threads = 1;
+  LocalEvaluator evaluator(options);
+  EvalRecord a = evaluator.evaluate(request("adam", "fmnist-convnet"));
+  EXPECT_EQ(a.status, "ok") << a.message;
+  EXPECT_EQ(a.rule, "adam");
+  EXPECT_EQ(a.canonical, "adam");
+  EXPECT_EQ(a.task, "fmnist-convnet");
+  EXPECT_EQ(a.reward, a.val_acc);
+  EXPECT_GT(a.val_acc, 0.5);
+  EXPECT_EQ(a.lr, 0.05);
+  EXPECT_EQ(a.epochs.size(), 2u);
+  EXPECT_EQ(a.total_steps, 8);
+  EXPECT_EQ(a.final_loss, a.epochs.back().train_loss);
+  EXPECT_EQ(a.data, "fake fmnist (validation 64)");
+  EvalRecord b = evaluator.evaluate(request("powersign", "fmnist-logreg"));
+  EXPECT_EQ(b.status, "ok") << b.message;
+  EXPECT_EQ(calls, 1);
+  // Other sizes are another split.
+  EvalRequest other = request("adam", "fmnist-logreg");
+  other.validation_size = 32;
+  evaluator.evaluate(other);
+  EXPECT_EQ(calls, 2);
+  // Same request, same record.
+  EvalRecord again = evaluator.evaluate(request("adam", "fmnist-convnet"));
+  EXPECT_EQ(again.reward, a.reward);
+  EXPECT_EQ(again.final_loss, a.final_loss);
+}
+
+TEST(LocalEvaluator, InvalidAndDivergingRulesAreRecordsNotExceptions) {
+  int calls = 0;
+  LocalEvaluatorOptions options;
+  options.loader = CountingLoader{&calls};
+  LocalEvaluator evaluator(options);
+  EvalRecord invalid = evaluator.evaluate(request("exp(g", "fmnist-logreg"));
+  EXPECT_EQ(invalid.status, "invalid");
+  EXPECT_EQ(invalid.reward, 0.0);
+  EXPECT_NE(invalid.message.find("error[E"), std::string::npos) << invalid.message;
+  EXPECT_EQ(calls, 0);  // no data needed to reject a rule
+  EvalRequest blowup = request("sgd", "fmnist-mlp");
+  blowup.lr = 1e8;
+  EvalRecord diverged = evaluator.evaluate(blowup);
+  EXPECT_EQ(diverged.status, "diverged");
+  EXPECT_EQ(diverged.reward, 0.0);
+}
+
+TEST(LocalEvaluator, BadRequestsAreUserErrors) {
+  int calls = 0;
+  LocalEvaluatorOptions options;
+  options.loader = CountingLoader{&calls};
+  LocalEvaluator evaluator(options);
+  EXPECT_THROW(evaluator.evaluate(request("adam", "fmnist-nonet")), UserError);
+  EvalRequest bad_device = request("adam", "fmnist-logreg");
+  bad_device.device = "tpu";
+  EXPECT_THROW(evaluator.evaluate(bad_device), UserError);
+  EvalRequest bad_batch = request("adam", "fmnist-logreg");
+  bad_batch.batch_size = 0;
+  EXPECT_THROW(evaluator.evaluate(bad_batch), UserError);
+}
+
+TEST(LocalEvaluator, AnalyticTasksRewardTheGapToTheOptimum) {
+  LocalEvaluator evaluator;
+  EvalRequest r = request("adam", "sphere");
+  r.steps = 200;
+  r.lr = 0.1;
+  EvalRecord record = evaluator.evaluate(r);
+  EXPECT_EQ(record.status, "ok");
+  EXPECT_GT(record.reward, 0.99);
+  EXPECT_LE(record.reward, 1.0);
+  EXPECT_TRUE(std::isnan(record.val_acc));
+  EXPECT_EQ(record.total_steps, 200);
+  // The grid keeps the lr with the best reward.
+  r.lr = 0;
+  r.lr_grid = {1e-5, 0.1};
+  EvalRecord grid = evaluator.evaluate(r);
+  EXPECT_EQ(grid.lr, 0.1);
+  EXPECT_EQ(grid.grid.size(), 2u);
+  EvalRequest blowup = request("g", "rosenbrock");
+  blowup.lr = 1e6;
+  blowup.steps = 100;
+  EvalRecord diverged = evaluator.evaluate(blowup);
+  EXPECT_EQ(diverged.status, "diverged");
+  EXPECT_EQ(diverged.reward, 0.0);
+}
+
+}  // namespace
+}  // namespace nos::tasks

@@ -1,0 +1,303 @@
+// Tests of the child trainer on tiny in-memory data: lr grid protocol, divergence, determinism, T, budgets, timeout.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "dsl/error.h"
+#include "optimizers/optimizers.h"
+#include "tasks/trainer.h"
+
+namespace nos::tasks {
+namespace {
+
+// n images 1×side×side of 4 classes: noise in [0, 60), and quadrant k of an image of class k raised by 150. A
+// linear model separates them perfectly.
+Dataset quadrants(int64_t n, int64_t side, uint64_t seed) {
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  Dataset d;
+  d.labels = torch::randint(0, 4, {n}, gen, torch::kInt64);
+  torch::Tensor x = torch::randint(0, 60, {n, 1, side, side}, gen, torch::kInt64);
+  const int64_t half = side / 2;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t k = d.labels[i].item<int64_t>();
+    x[i].narrow(1, (k / 2) * half, half).narrow(2, (k % 2) * half, half).add_(150);
+  }
+  d.images = x.to(torch::kUInt8);
+  return d;
+}
+
+DataSplits tiny_data(int64_t train = 256, int64_t side = 6) {
+  DataSplits s;
+  s.name = "quadrants";
+  s.provenance = "in-memory test data";
+  s.num_classes = 4;
+  s.train = quadrants(train, side, 1);
+  s.validation = quadrants(128, side, 2);
+  s.test = quadrants(128, side, 3);
+  return s;
+}
+
+TrainConfig config(const std::string& model, int64_t epochs, double lr) {
+  TrainConfig c;
+  c.model = model;
+  c.epochs = epochs;
+  c.batch_size = 32;
+  c.lr = lr;
+  c.check_every = 4;
+  c.eval_batch_size = 64;
+  return c;
+}
+
+optimizers::ResolvedRule rule(const std::string& name) { return optimizers::resolve_rule(name); }
+
+// Bit for bit (NaN, "not measured", equals NaN).
+bool same(double a, double b) { return (std::isnan(a) && std::isnan(b)) || a == b; }
+
+void expect_same_metrics(const TrainResult& a, const TrainResult& b) {
+  ASSERT_EQ(a.epochs.size(), b.epochs.size());
+  for (size_t i = 0; i < a.epochs.size(); ++i) {
+    EXPECT_TRUE(same(a.epochs[i].train_loss, b.epochs[i].train_loss)) << "epoch " << i + 1;
+    EXPECT_TRUE(same(a.epochs[i].val_acc, b.epochs[i].val_acc)) << "epoch " << i + 1;
+    EXPECT_TRUE(same(a.epochs[i].test_acc, b.epochs[i].test_acc)) << "epoch " << i + 1;
+  }
+  EXPECT_EQ(a.reward, b.reward);
+  EXPECT_TRUE(same(a.test_acc, b.test_acc));
+}
+
+TEST(Trainer, FixedLrLearnsTheTinyProblem) {
+  TrainResult r = train_classifier(rule("adam"), tiny_data(), config("logreg", 3, 0.1));
+  EXPECT_EQ(r.status, "ok") << r.message;
+  EXPECT_EQ(r.steps_per_epoch, 8);
+  EXPECT_EQ(r.total_steps, 24);
+  EXPECT_EQ(r.steps_done, 24);
+  ASSERT_EQ(r.epochs.size(), 3u);
+  EXPECT_GT(r.val_acc, 0.95);
+  EXPECT_GT(r.test_acc, 0.95);
+  EXPECT_EQ(r.reward, r.val_acc);
+  EXPECT_EQ(r.lr, 0.1);
+  EXPECT_TRUE(r.grid.empty());
+  for (size_t i = 0; i < r.epochs.size(); ++i) {
+    EXPECT_EQ(r.epochs[i].epoch, static_cast<int64_t>(i + 1));
+    EXPECT_EQ(r.epochs[i].steps, 8 * static_cast<int64_t>(i + 1));
+    EXPECT_EQ(r.epochs[i].lr, 0.1);
+    EXPECT_GE(r.epochs[i].seconds, 0.0);
+    EXPECT_FALSE(std::isnan(r.epochs[i].test_acc));
+  }
+  EXPECT_LT(r.epochs.back().train_loss, r.epochs.front().train_loss);
+}
+
+// Bello et al. 2017 as reimplemented: one epoch per lr, best validation accuracy wins, then the full budget.
+TEST(Trainer, LrGridPicksTheBestLrByValidationAccuracy) {
+  TrainConfig c = config("mlp", 2, 0);
+  c.lr_grid = {1e-5, 1e-2};
+  TrainResult r = train_classifier(rule("adam"), tiny_data(), c);
+  EXPECT_EQ(r.status, "ok") << r.message;
+  ASSERT_EQ(r.grid.size(), 2u);
+  EXPECT_EQ(r.grid[0].lr, 1e-5);
+  EXPECT_EQ(r.grid[1].lr, 1e-2);
+  EXPECT_EQ(r.grid[0].steps, 8);  // one epoch each
+  EXPECT_LT(r.grid[0].val_acc, 0.6);  // 8 steps of 1e-5 leave the random initialisation near chance (0.25)
+  EXPECT_GT(r.grid[1].val_acc, 0.9);
+  EXPECT_EQ(r.lr, 1e-2);
+  EXPECT_EQ(r.epochs.size(), 2u);
+  EXPECT_EQ(r.epochs[0].lr, 1e-2);
+  // The full run starts afresh from the same seed and T: its first epoch is the winning trial.
+  EXPECT_EQ(r.epochs[0].train_loss, r.grid[1].train_loss);
+  EXPECT_EQ(r.epochs[0].val_acc, r.grid[1].val_acc);
+  // The order of the grid does not matter.
+  c.lr_grid = {1e-2, 1e-5};
+  EXPECT_EQ(train_classifier(rule("adam"), tiny_data(), c).lr, 1e-2);
+}
+
+// The full run continues the winning trial rather than retraining its first epoch: that must be exactly a fresh
+// run at the chosen lr, every metric of every epoch bit for bit.
+TEST(Trainer, GridRunEqualsAFreshRunAtTheChosenLr) {
+  const DataSplits data = tiny_data(256, 8);
+  TrainConfig grid = config("convnet", 3, 0);
+  grid.lr_grid = {1e-4, 1e-2, 1e-5};
+  grid.seed = 5;
+  TrainConfig fixed = grid;
+  TrainResult g = train_classifier(rule("powersign-cd"), data, grid);
+  ASSERT_EQ(g.status, "ok") << g.message;
+  fixed.lr = g.lr;
+  TrainResult f = train_classifier(rule("powersign-cd"), data, fixed);
+  expect_same_metrics(g, f);
+  EXPECT_EQ(g.test_acc, f.test_acc);
+  EXPECT_EQ(g.steps_done, f.steps_done);
+  // With test accuracy only at the end, and when the budget is one epoch (the trial is the whole run).
+  grid.test_every_epoch = fixed.test_every_epoch = false;
+  TrainResult late = train_classifier(rule("adam"), data, grid);
+  fixed.lr = late.lr;
+  expect_same_metrics(late, train_classifier(rule("adam"), data, fixed));
+  grid.epochs = fixed.epochs = 1;
+  TrainResult one = train_classifier(rule("adam"), data, grid);
+  EXPECT_FALSE(std::isnan(one.test_acc));
+  fixed.lr = one.lr;
+  expect_same_metrics(one, train_classifier(rule("adam"), data, fixed));
+}
+
+TEST(Trainer, DivergenceIsAResultWithRewardZero) {
+  TrainResult r;
+  ASSERT_NO_THROW(r = train_classifier(rule("sgd"), tiny_data(), config("mlp", 2, 1e8)));
+  EXPECT_EQ(r.status, "diverged");
+  EXPECT_EQ(r.reward, 0.0);
+  EXPECT_LT(r.steps_done, r.total_steps);
+  EXPECT_FALSE(r.message.empty());
+  // A rule that produces NaN at once (log|0| of an all-zero average times zero).
+  TrainResult nan;
+  ASSERT_NO_THROW(nan = train_classifier(rule("log(g-g)*g"), tiny_data(), config("convnet", 2, 0.1)));
+  EXPECT_EQ(nan.status, "diverged");
+  EXPECT_EQ(nan.reward, 0.0);
+}
+
+TEST(Trainer, GridWhereEveryLrDivergesGivesDiverged) {
+  TrainConfig c = config("mlp", 2, 0);
+  c.lr_grid = {1e7, 1e8};
+  TrainResult r = train_classifier(rule("sgd"), tiny_data(), c);
+  EXPECT_EQ(r.status, "diverged");
+  EXPECT_EQ(r.reward, 0.0);
+  EXPECT_TRUE(std::isnan(r.lr));
+  ASSERT_EQ(r.grid.size(), 2u);
+  EXPECT_EQ(r.grid[0].status, "diverged");
+  EXPECT_EQ(r.grid[0].val_acc, 0.0);
+  EXPECT_TRUE(r.epochs.empty());
+}
+
+TEST(Trainer, SameSeedSameMetricsBitForBitDifferentSeedDiffers) {
+  TrainConfig c = config("convnet", 2, 1e-2);
+  c.seed = 11;
+  const DataSplits data = tiny_data(256, 8);
+  TrainResult a = train_classifier(rule("adam"), data, c);
+  TrainResult b = train_classifier(rule("adam"), data, c);
+  ASSERT_EQ(a.status, "ok") << a.message;
+  expect_same_metrics(a, b);
+  c.seed = 12;
+  TrainResult other = train_classifier(rule("adam"), data, c);
+  EXPECT_NE(other.epochs[0].train_loss, a.epochs[0].train_loss);
+}
+
+TEST(Trainer, AugmentedRunsAreDeterministicToo) {
+  TrainConfig c = config("convnet", 1, 1e-2);
+  c.augment = true;
+  const DataSplits data = tiny_data(128, 8);
+  TrainResult a = train_classifier(rule("adam"), data, c);
+  TrainResult b = train_classifier(rule("adam"), data, c);
+  ASSERT_EQ(a.status, "ok") << a.message;
+  expect_same_metrics(a, b);
+  c.augment = false;
+  EXPECT_NE(train_classifier(rule("adam"), data, c).epochs[0].train_loss, a.epochs[0].train_loss);
+}
+
+// T (total_steps of the decays) is the full run's step count: an epoch budget and the equal step budget train alike;
+// a longer budget decays more slowly, so even its first epoch differs; and the grid trial uses the same T.
+TEST(Trainer, DecayHorizonIsTheFullRunStepCount) {
+  const DataSplits data = tiny_data();
+  TrainConfig by_epochs = config("logreg", 2, 0.5);
+  TrainConfig by_steps = by_epochs;
+  by_steps.steps = 16;
+  TrainResult a = train_classifier(rule("ld*g"), data, by_epochs);
+  TrainResult b = train_classifier(rule("ld*g"), data, by_steps);
+  EXPECT_EQ(a.total_steps, 16);
+  EXPECT_EQ(b.total_steps, 16);
+  expect_same_metrics(a, b);
+  TrainConfig longer = by_epochs;
+  longer.epochs = 4;
+  TrainResult c = train_classifier(rule("ld*g"), data, longer);
+  EXPECT_EQ(c.total_steps, 32);
+  EXPECT_NE(c.epochs[0].train_loss, a.epochs[0].train_loss);
+  // With no decay the first epoch does not depend on the budget.
+  EXPECT_EQ(train_classifier(rule("g"), data, longer).epochs[0].train_loss,
+            train_classifier(rule("g"), data, by_epochs).epochs[0].train_loss);
+  TrainConfig grid = longer;
+  grid.lr = 0;
+  grid.lr_grid = {0.5};
+  TrainResult g = train_classifier(rule("ld*g"), data, grid);
+  EXPECT_EQ(g.grid[0].train_loss, c.epochs[0].train_loss);
+}
+
+TEST(Trainer, StepBudgetsEndWithAPartialEpoch) {
+  TrainConfig c = config("logreg", 99, 0.1);
+  c.steps = 12;
+  TrainResult r = train_classifier(rule("adam"), tiny_data(), c);
+  EXPECT_EQ(r.total_steps, 12);
+  ASSERT_EQ(r.epochs.size(), 2u);
+  EXPECT_EQ(r.epochs[0].steps, 8);
+  EXPECT_EQ(r.epochs[1].steps, 12);
+  // A grid trial is one epoch, or the whole budget when that is shorter.
+  c.steps = 5;
+  c.lr = 0;
+  c.lr_grid = {0.1, 0.01};
+  TrainResult shorter = train_classifier(rule("adam"), tiny_data(), c);
+  EXPECT_EQ(shorter.grid[0].steps, 5);
+  EXPECT_EQ(shorter.steps_done, 5);
+}
+
+TEST(Trainer, StepsPerEpochDropTheLastPartialBatch) {
+  EXPECT_EQ(steps_per_epoch(50000, 128), 390);
+  EXPECT_EQ(steps_per_epoch(256, 32), 8);
+  EXPECT_EQ(steps_per_epoch(255, 32), 7);
+  EXPECT_EQ(steps_per_epoch(10, 32), 1);  // a set smaller than a batch is one batch
+}
+
+TEST(Trainer, TestAccuracyOnlyAtTheEndWhenAsked) {
+  TrainConfig c = config("logreg", 2, 0.1);
+  c.test_every_epoch = false;
+  TrainResult r = train_classifier(rule("adam"), tiny_data(), c);
+  ASSERT_EQ(r.epochs.size(), 2u);
+  EXPECT_TRUE(std::isnan(r.epochs[0].test_acc));
+  EXPECT_FALSE(std::isnan(r.epochs[1].test_acc));
+  EXPECT_EQ(r.test_acc, r.epochs[1].test_acc);
+}
+
+TEST(Trainer, TimeLimitGivesTimeout) {
+  TrainConfig c = config("logreg", 5, 0.1);
+  c.time_limit_seconds = 1e-9;
+  TrainResult r = train_classifier(rule("adam"), tiny_data(), c);
+  EXPECT_EQ(r.status, "timeout");
+  EXPECT_EQ(r.reward, 0.0);
+  EXPECT_LT(r.steps_done, r.total_steps);
+}
+
+TEST(Trainer, ProgressReportsEveryCheckAndEpoch) {
+  std::vector<TrainProgress> seen;
+  TrainConfig c = config("logreg", 2, 0);
+  c.lr_grid = {0.1, 0.01};
+  train_classifier(rule("adam"), tiny_data(), c, [&](const TrainProgress& p) { seen.push_back(p); });
+  // Per epoch: a check at step 4 and the epoch's end at 8; one epoch per trial, and the full run continues the
+  // winning trial with its second epoch.
+  ASSERT_EQ(seen.size(), 2u * 2 + 2);
+  EXPECT_EQ(seen[0].phase, "lr grid 1/2");
+  EXPECT_EQ(seen[0].step, 4);
+  EXPECT_EQ(seen.back().phase, "train");
+  EXPECT_EQ(seen.back().epoch, 2);
+  EXPECT_EQ(seen.back().step, 16);
+  EXPECT_GE(seen.back().val_acc, 0.0);
+  EXPECT_NEAR(seen.back().eta_seconds, 0.0, 1e-9);
+}
+
+TEST(Trainer, BadConfigurationsAreUserErrors) {
+  const DataSplits data = tiny_data();
+  TrainConfig c = config("logreg", 1, 0.1);
+  c.batch_size = 0;
+  EXPECT_THROW(train_classifier(rule("adam"), data, c), UserError);
+  c = config("logreg", 0, 0.1);
+  EXPECT_THROW(train_classifier(rule("adam"), data, c), UserError);
+  c = config("logreg", 1, 0);
+  c.lr_grid = {};
+  EXPECT_THROW(train_classifier(rule("adam"), data, c), UserError);
+  c.lr_grid = {0.1, -1};
+  EXPECT_THROW(train_classifier(rule("adam"), data, c), UserError);
+  c = config("nonet", 1, 0.1);
+  EXPECT_THROW(train_classifier(rule("adam"), data, c), UserError);
+  DataSplits no_validation = data;
+  no_validation.validation = Dataset{};
+  EXPECT_THROW(train_classifier(rule("adam"), no_validation, config("logreg", 1, 0.1)), UserError);
+}
+
+}  // namespace
+}  // namespace nos::tasks
