@@ -1,4 +1,4 @@
-// nos::cli — the `nos` command line: subcommands rule, rules, eval, version and help, runnable in-process.
+// nos::cli — the `nos` command: search, top, eval, bench, rule, rules, version, help (and the hidden worker).
 #pragma once
 
 #include <ostream>

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds nos, then runs `nos eval` with the given arguments (none: the embedded PowerSign-on-Rosenbrock example).
+# Builds nos, then runs `nos search` with the given arguments (none: the embedded demo search on Fashion-MNIST).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,4 +11,4 @@ esac
 
 # Build messages go to stderr so that stdout is nos's alone (e.g. with --json).
 "$root/scripts/build.sh" >&2
-exec "$build_dir/nos" eval "$@"
+exec "$build_dir/nos" search "$@"
