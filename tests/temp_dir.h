@@ -11,6 +11,12 @@
 
 namespace nos::testing {
 
+// Removes a file or folder with everything in it (POSIX nftw; see TempDir for why not std::filesystem).
+inline void remove_tree(const std::string& path) {
+  nftw(path.c_str(), [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); }, 16,
+       FTW_DEPTH | FTW_PHYS);
+}
+
 // Removal uses POSIX nftw, not std::filesystem::remove_all: a PyTorch wheel's libtorch.so exports its own copy of
 // std::filesystem, and its remove_all crashes when called from code built by another GCC (seen with PyTorch 2.11).
 class TempDir {
@@ -21,10 +27,7 @@ class TempDir {
     if (mkdtemp(pattern.data()) == nullptr) std::perror("mkdtemp");
     path_ = pattern;
   }
-  ~TempDir() {
-    nftw(path_.c_str(), [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); }, 16,
-         FTW_DEPTH | FTW_PHYS);
-  }
+  ~TempDir() { remove_tree(path_); }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
 

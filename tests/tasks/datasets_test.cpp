@@ -558,7 +558,7 @@ TEST(JpegErrors, SeveralBadFilesReportTheFirstAndACount) {
 TEST(JpegErrors, MissingClassFolderIsNamed) {
   TempDir tmp;
   CifarFixture f = make_cifar(tmp);
-  fs::remove_all(fs::path(f.jpeg_dir) / "train" / "frog");
+  nos::testing::remove_tree((fs::path(f.jpeg_dir) / "train" / "frog").string());
   DataOptions o;
   o.data_dir = f.jpeg_dir;
   const std::string msg = user_error([&] { load_dataset("cifar10", o); });
@@ -579,7 +579,7 @@ TEST(JpegErrors, EmptyClassFolderIsNamed) {
 TEST(JpegErrors, MissingSplitFolderAndClassFolderGivenDirectlyAreNamed) {
   TempDir tmp;
   CifarFixture f = make_cifar(tmp);
-  fs::remove_all(fs::path(f.jpeg_dir) / "test");
+  nos::testing::remove_tree((fs::path(f.jpeg_dir) / "test").string());
   DataOptions o;
   o.data_dir = f.jpeg_dir;
   std::string msg = user_error([&] { load_dataset("cifar10", o); });

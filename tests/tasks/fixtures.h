@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/temp_dir.h"
+
 namespace nos::tasks::fixtures {
 
 namespace fs = std::filesystem;
@@ -21,24 +23,12 @@ namespace fs = std::filesystem;
 // A fresh folder under the system's temporary folder, removed with everything in it when the test ends.
 class TempDir {
  public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("nos-datasets-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
   const fs::path& path() const { return path_; }
   std::string operator/(const std::string& name) const { return (path_ / name).string(); }
 
  private:
-  fs::path path_;
+  nos::testing::TempDir dir_;
+  fs::path path_{dir_.path()};
 };
 
 inline void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
