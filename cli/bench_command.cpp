@@ -234,6 +234,7 @@ void print_help(std::ostream& out, const po::options_description& options) {
 }  // namespace
 
 int bench_command(const Args& args, std::ostream& out, std::ostream& err) {
+  if (!args.empty() && args[0] == "step") return bench_step_command(Args(args.begin() + 1, args.end()), out, err);
   po::options_description options("Options");
   options.add_options()
       ("help,h", "show this help")
@@ -262,9 +263,11 @@ int bench_command(const Args& args, std::ostream& out, std::ostream& err) {
     print_help(out, options);
     return kExitOk;
   }
-  if (!vm.count("what")) throw UserError("expected what to benchmark: 'nos bench train [options]'");
+  if (!vm.count("what")) {
+    throw UserError("expected what to benchmark: 'nos bench train [options]' or 'nos bench step [options]'");
+  }
   if (vm["what"].as<std::string>() != "train") {
-    throw UserError("unknown benchmark '" + vm["what"].as<std::string>() + "' (known: train)");
+    throw UserError("unknown benchmark '" + vm["what"].as<std::string>() + "' (known: train, step)");
   }
   auto flag = [&](const char* name) -> const std::string* {
     return vm.count(name) ? &vm[name].as<std::string>() : nullptr;

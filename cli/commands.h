@@ -17,6 +17,7 @@ int rule_command(const Args& args, std::ostream& out, std::ostream& err);
 int rules_command(const Args& args, std::ostream& out, std::ostream& err);
 int eval_command(const Args& args, std::ostream& out, std::ostream& err);
 int bench_command(const Args& args, std::ostream& out, std::ostream& err);
+int bench_step_command(const Args& args, std::ostream& out, std::ostream& err);  // `bench step`, from bench
 int version_command(const Args& args, std::ostream& out, std::ostream& err);
 int search_command(const Args& args, std::ostream& out, std::ostream& err);
 int top_command(const Args& args, std::ostream& out, std::ostream& err);

@@ -4,6 +4,7 @@
 #include "dsl/ast.h"
 #include "dsl/canonical.h"
 #include "dsl/error.h"
+#include "dsl/fused.h"
 #include "dsl/parse.h"
 #include "dsl/primitives.h"
 #include "dsl/program.h"

@@ -44,8 +44,12 @@ class Program {
   struct Instr {
     Prim prim;
     double param;
-    int a = -1, b = -1;  // operand registers
+    // Operand registers (earlier instructions); for m, v, y, adam and rmsprop: indices into averages() instead.
+    int a = -1, b = -1;
   };
+  // The straight-line code: register i holds the value of instruction i; the last is the result. Read by the
+  // fused kernel (dsl/fused.h), which evaluates the same code block by block.
+  const std::vector<Instr>& code() const { return code_; }
 
  private:
   friend Program compile(const NodePtr& rule);

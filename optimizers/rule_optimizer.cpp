@@ -14,6 +14,7 @@
 
 #include "dsl/ast.h"
 #include "dsl/error.h"
+#include "dsl/fused.h"
 
 namespace nos::optimizers {
 
@@ -26,6 +27,7 @@ void RuleOptions::serialize(torch::serialize::OutputArchive& archive) const {
   // IValue has no unsigned integer: the seed travels as the int64 with the same bits.
   archive.write("seed", c10::IValue(static_cast<int64_t>(seed())));
   archive.write("bias_correction", c10::IValue(bias_correction()));
+  archive.write("fused", c10::IValue(fused()));
 }
 
 void RuleOptions::serialize(torch::serialize::InputArchive& archive) {
@@ -40,12 +42,14 @@ void RuleOptions::serialize(torch::serialize::InputArchive& archive) {
   seed(static_cast<uint64_t>(value.toInt()));
   archive.read("bias_correction", value);
   bias_correction(value.toBool());
+  // Absent from files saved before the fused path existed.
+  if (archive.try_read("fused", value)) fused(value.toBool());
 }
 
 bool operator==(const RuleOptions& lhs, const RuleOptions& rhs) {
   return lhs.lr() == rhs.lr() && lhs.weight_decay() == rhs.weight_decay() &&
          lhs.total_steps() == rhs.total_steps() && lhs.seed() == rhs.seed() &&
-         lhs.bias_correction() == rhs.bias_correction();
+         lhs.bias_correction() == rhs.bias_correction() && lhs.fused() == rhs.fused();
 }
 
 double RuleOptions::get_lr() const { return lr(); }
@@ -193,14 +197,15 @@ torch::Tensor RuleOptimizer::step(LossClosure closure) {
         if (a.device() != p.device() || a.scalar_type() != p.scalar_type()) a = a.to(p.options());
       }
 
-      if (options.weight_decay() != 0) grad = grad.add(p, options.weight_decay());
       dsl::StepContext ctx;
       ctx.t = state.step();
       ctx.total_steps = options.total_steps();
       ctx.bias_correction = options.bias_correction();
       ctx.generator = program.is_random() ? &generator(p.device(), options.seed()) : nullptr;
-      torch::Tensor direction = program.direction(p.detach(), grad, averages, ctx);
-      p.add_(direction, -options.lr());
+      dsl::UpdateArgs args;
+      args.lr = options.lr();
+      args.weight_decay = options.weight_decay();
+      dsl::update(program, p.detach(), grad, averages, ctx, args, options.fused());
       state.step(state.step() + 1);
     }
   }

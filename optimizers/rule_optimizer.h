@@ -32,6 +32,9 @@ struct RuleOptions : public torch::optim::OptimizerCloneableOptions<RuleOptions>
   TORCH_ARG(uint64_t, seed) = 0;
   // false: m, v, y are the raw moving averages (PyTorch's SGD-momentum/RMSprop style), not divided by 1 − β^t.
   TORCH_ARG(bool, bias_correction) = true;
+  // true: CPU float32/float64 parameters take the fused one-pass kernel (dsl/fused.h); false, or on other devices:
+  // the reference chain of torch ops. Both compute the same update (to the bit or within a few ulp).
+  TORCH_ARG(bool, fused) = true;
 
  public:
   void serialize(torch::serialize::InputArchive& archive) override;

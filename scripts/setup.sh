@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++
   libtorch-dev libboost-program-options-dev libyaml-cpp-dev libgtest-dev
-  zlib1g-dev libsqlite3-dev libjpeg62-turbo-dev
+  zlib1g-dev libsqlite3-dev libsleef-dev libjpeg62-turbo-dev
   dataset-fashion-mnist python3-torch gnuplot-nox
 )
 

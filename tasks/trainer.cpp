@@ -141,6 +141,7 @@ class Child {
     options.lr(lr);
     options.seed(config.seed);
     options.total_steps(total_steps);
+    options.fused(config.fused_kernel);
     std::vector<torch::optim::OptimizerParamGroup> groups;
     const std::vector<torch::Tensor> decayed = model_->decayed_parameters();
     if (decayed.empty()) {

@@ -301,3 +301,33 @@ TEST(Trainer, BadConfigurationsAreUserErrors) {
 
 }  // namespace
 }  // namespace nos::tasks
+
+namespace nos::tasks {
+namespace {
+
+// The fused kernel (the default) and the reference chain of torch ops train the same child: the same accuracies
+// and losses to float rounding (the kernel agrees with the reference within a few ulp per step).
+TEST(Trainer, FusedKernelLeavesResultsUnchanged) {
+  const DataSplits data = tiny_data(256, 8);
+  for (const char* name : {"adam", "powersign", "addsign-ld", "momentum", "drop(g, 0.1) + noise*m"}) {
+    SCOPED_TRACE(name);
+    TrainConfig c = config("convnet", 2, std::string(name) == "adam" ? 1e-2 : 0.05);
+    c.seed = 5;
+    ASSERT_TRUE(c.fused_kernel);  // the default
+    const TrainResult fused = train_classifier(rule(name), data, c);
+    c.fused_kernel = false;
+    const TrainResult reference = train_classifier(rule(name), data, c);
+    ASSERT_EQ(fused.status, "ok") << fused.message;
+    ASSERT_EQ(reference.status, "ok") << reference.message;
+    ASSERT_EQ(fused.epochs.size(), reference.epochs.size());
+    for (size_t i = 0; i < fused.epochs.size(); ++i) {
+      EXPECT_NEAR(fused.epochs[i].train_loss, reference.epochs[i].train_loss,
+                  1e-4 * std::fabs(reference.epochs[i].train_loss));
+      EXPECT_EQ(fused.epochs[i].val_acc, reference.epochs[i].val_acc) << "epoch " << i + 1;
+      EXPECT_EQ(fused.epochs[i].test_acc, reference.epochs[i].test_acc) << "epoch " << i + 1;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace nos::tasks

@@ -1,0 +1,43 @@
+// The fused path: a compiled rule's averages, direction and parameter update in one pass over memory (CPU).
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <string>
+#include <vector>
+
+#include "dsl/program.h"
+
+namespace nos::dsl {
+
+// One update of one parameter: w ← w − lr · direction(w, g + weight_decay·w, averages, ctx), with the averages
+// updated in place. w, g and the averages may be whole parameters or slices of stacked ones.
+struct UpdateArgs {
+  double lr = 0;
+  double weight_decay = 0;  // coupled L2, added to g before the rule sees it (as PyTorch's SGD and Adam do)
+};
+
+// Why `fused_update` cannot run these tensors, or "" when it can: it needs CPU tensors of one floating dtype
+// (float32 or float64), of one shape, with dense storage. Strided views are staged through contiguous copies.
+std::string fused_unsupported_reason(const at::Tensor& w, const at::Tensor& g, const std::vector<at::Tensor>& averages);
+
+// The fused CPU path: reads w, g and each average once and writes w and each average once, in blocks that stay in
+// cache, vectorised (AVX2 when the CPU has it, chosen at run time) and split over at::parallel_for. Computes what
+// `reference_update` computes, to the last bit or within a few ulp (see docs/dsl.md, "Fused kernel"). Random
+// primitives draw from ctx.generator exactly the tensors the reference draws, in the same order. Throws
+// InternalError when fused_unsupported_reason is not empty.
+void fused_update(const Program& program, const at::Tensor& w, const at::Tensor& g, std::vector<at::Tensor>& averages,
+                  const StepContext& ctx, const UpdateArgs& args);
+
+// The reference path: the same update as a chain of torch ops (Program::direction), on any device.
+void reference_update(const Program& program, const at::Tensor& w, const at::Tensor& g,
+                      std::vector<at::Tensor>& averages, const StepContext& ctx, const UpdateArgs& args);
+
+// The fused path where it applies, else the reference path; `fused` false forces the reference path.
+void update(const Program& program, const at::Tensor& w, const at::Tensor& g, std::vector<at::Tensor>& averages,
+            const StepContext& ctx, const UpdateArgs& args, bool fused = true);
+
+// The instruction set the fused kernel runs on this machine: "avx2" or "default".
+std::string fused_capability();
+
+}  // namespace nos::dsl

@@ -1,0 +1,332 @@
+// The fused CPU kernel: a compiled rule evaluated block by block in one pass over w, g and the moving averages.
+//
+// Compiled once per CPU capability (CMake sets CPU_CAPABILITY to DEFAULT or AVX2 and the matching -m flags), the way
+// ATen compiles its own kernels, so at::vec::Vectorized is the same vector type and the same SLEEF functions that
+// the reference path's torch ops use: exp, log and pow agree bit for bit with the reference, and each other
+// operation is written in the order ATen's kernel computes it (fmadd where ATen's add-with-alpha uses one).
+#include <ATen/Parallel.h>
+#include <ATen/cpu/vec/functional.h>
+#include <ATen/cpu/vec/vec.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "dsl/error.h"
+#include "dsl/fused_kernel.h"
+
+namespace nos::dsl::fused {
+namespace CPU_CAPABILITY {
+
+namespace {
+
+using at::vec::Vectorized;
+
+// Pointers to one block (kBlock elements) of every memory-backed value.
+template <typename T>
+struct Block {
+  T* w;
+  const T* g_in;
+  std::vector<T*> averages;
+  std::vector<const T*> random;
+};
+
+// ATen's sign kernel: (0 < x) − (x < 0), so sign(NaN) = 0 as in the reference path.
+template <typename T>
+Vectorized<T> sign_of(const Vectorized<T>& x) {
+  const Vectorized<T> zero(T(0)), one(T(1));
+  return Vectorized<T>::blendv(zero, one, zero < x) - Vectorized<T>::blendv(zero, one, x < zero);
+}
+
+// at::pow(x, e) for a scalar e: ATen's special cases (pow_tensor_scalar_optimized_kernel and the 0/1 shortcuts)
+// first, so the fused path computes what the reference computes.
+template <typename T>
+Vectorized<T> pow_scalar(const Vectorized<T>& x, double e) {
+  const Vectorized<T> one(T(1));
+  if (e == 0) return one;
+  if (e == 1) return x;
+  if (e == 0.5) return x.sqrt();
+  if (e == 2) return x * x;
+  if (e == 3) return x * x * x;
+  if (e == -0.5) return x.rsqrt();
+  if (e == -1) return x.reciprocal();
+  if (e == -2) return (x * x).reciprocal();
+  return x.pow(Vectorized<T>(static_cast<T>(e)));
+}
+
+template <typename T>
+class BlockRunner {
+ public:
+  using V = Vectorized<T>;
+  static constexpr int64_t kLanes = V::size();
+  static_assert(kBlock % 8 == 0, "a block is a whole number of vectors");
+
+  explicit BlockRunner(const Plan& plan)
+      : plan_(plan), slots_(static_cast<size_t>(plan.slots) * kBlock), gbuf_(kBlock), ptr_(plan.code.size()) {}
+
+  void run(const Block<T>& blk) {
+    const int64_t n = kBlock;
+    // g' = g + weight_decay·w (RuleOptimizer's grad.add(p, weight_decay): ATen's add is fmadd(other, alpha, self)).
+    const T* g = blk.g_in;
+    if (plan_.weight_decay != 0) {
+      const V wd(static_cast<T>(plan_.weight_decay));
+      for (int64_t j = 0; j < n; j += kLanes) {
+        at::vec::fmadd(V::loadu(blk.w + j), wd, V::loadu(blk.g_in + j)).store(gbuf_.data() + j);
+      }
+      g = gbuf_.data();
+    }
+    // The moving averages, in place, as Program::direction updates them: buf·β, then + (1−β)·(g | g·g | g·g·g).
+    for (size_t i = 0; i < plan_.averages.size(); ++i) {
+      const KernelAverage& a = plan_.averages[i];
+      T* buf = blk.averages[i];
+      const V beta(static_cast<T>(a.beta)), rest(static_cast<T>(1.0 - a.beta));
+      for (int64_t j = 0; j < n; j += kLanes) {
+        const V gj = V::loadu(g + j);
+        const V x = V::loadu(buf + j) * beta;
+        switch (a.moment) {
+          case Moment::kFirst: at::vec::fmadd(gj, rest, x).store(buf + j); break;
+          // ATen's addcmul, self + (s·t1)·t2, as its compiler contracts it: fma(s·t1, t2, self).
+          case Moment::kSecond: at::vec::fmadd(rest * gj, gj, x).store(buf + j); break;
+          case Moment::kThird: at::vec::fmadd(gj * gj * gj, rest, x).store(buf + j); break;
+          case Moment::kNone: break;
+        }
+      }
+    }
+    // The rule, instruction by instruction over the block.
+    for (size_t k = 0; k < plan_.code.size(); ++k) {
+      const KernelInstr& in = plan_.code[k];
+      if (in.scalar) continue;
+      if (in.alias >= 0) {
+        switch (plan_.alias_source[k]) {
+          case kSourceGrad: ptr_[k] = g; break;
+          case kSourceWeight: ptr_[k] = blk.w; break;
+          case kSourceAverage: ptr_[k] = blk.averages[in.alias]; break;
+          case kSourceRandom: ptr_[k] = blk.random[in.alias]; break;
+          case kSourceInstr: ptr_[k] = ptr_[in.alias]; break;
+          default: NOS_CHECK(false, "unknown alias source");
+        }
+        continue;
+      }
+      T* out = slots_.data() + static_cast<size_t>(in.slot) * kBlock;
+      evaluate(in, g, blk, out);
+      ptr_[k] = out;
+    }
+    // w ← w − lr·direction (RuleOptimizer's p.add_(direction, −lr): fmadd(direction, −lr, w)).
+    const KernelInstr& last = plan_.code.back();
+    const V minus_lr(static_cast<T>(-plan_.lr));
+    if (last.scalar) {
+      const V d(static_cast<T>(last.value));
+      for (int64_t j = 0; j < n; j += kLanes) at::vec::fmadd(d, minus_lr, V::loadu(blk.w + j)).store(blk.w + j);
+    } else {
+      const T* d = ptr_.back();
+      for (int64_t j = 0; j < n; j += kLanes) {
+        at::vec::fmadd(V::loadu(d + j), minus_lr, V::loadu(blk.w + j)).store(blk.w + j);
+      }
+    }
+  }
+
+ private:
+  // Applies f to every vector of the block: out = f(j), j stepping over the lanes.
+  template <typename F>
+  static void each(T* out, F f) {
+    for (int64_t j = 0; j < kBlock; j += kLanes) f(j).store(out + j);
+  }
+
+  V at(int reg, int64_t j) const { return V::loadu(ptr_[reg] + j); }
+  T scalar_of(int reg) const { return static_cast<T>(plan_.code[reg].value); }
+  bool is_scalar(int reg) const { return plan_.code[reg].scalar; }
+
+  // m̂ (or v̂, γ̂) at j: the raw average divided by its bias correction, when there is one.
+  V corrected(const Block<T>& blk, int average, int64_t j) const {
+    const double c = plan_.averages[average].correction;
+    const V x = V::loadu(blk.averages[average] + j);
+    return c == 1.0 ? x : x / V(static_cast<T>(c));
+  }
+  // √v̂ as the reference computes it: sqrt(v) / sqrt(correction).
+  V sqrt_corrected(const Block<T>& blk, int average, int64_t j) const {
+    const double c = plan_.averages[average].correction;
+    const V x = V::loadu(blk.averages[average] + j).sqrt();
+    return c == 1.0 ? x : x / V(static_cast<T>(std::sqrt(c)));
+  }
+
+  // One computing instruction over the block. Each case follows the torch op of Program::direction's same case.
+  void evaluate(const KernelInstr& in, const T* g, const Block<T>& blk, T* out) const {
+    const V eps(static_cast<T>(kDivEpsilon));
+    switch (in.prim) {
+      case Prim::kG2: each(out, [&](int64_t j) { const V x = V::loadu(g + j); return x * x; }); break;
+      case Prim::kG3: each(out, [&](int64_t j) { const V x = V::loadu(g + j); return x * x * x; }); break;
+      case Prim::kM:
+      case Prim::kV:
+      case Prim::kY: each(out, [&](int64_t j) { return corrected(blk, in.a, j); }); break;
+      case Prim::kAdam:
+        each(out, [&](int64_t j) { return corrected(blk, in.a, j) / (sqrt_corrected(blk, in.b, j) + eps); });
+        break;
+      case Prim::kRMSProp:
+        each(out, [&](int64_t j) { return V::loadu(g + j) / (sqrt_corrected(blk, in.b, j) + eps); });
+        break;
+      case Prim::kNeg: each(out, [&](int64_t j) { return at(in.a, j).neg(); }); break;
+      case Prim::kExp: each(out, [&](int64_t j) { return at(in.a, j).exp(); }); break;
+      case Prim::kLog: each(out, [&](int64_t j) { return at(in.a, j).abs().log(); }); break;
+      case Prim::kSqrt: each(out, [&](int64_t j) { return at(in.a, j).abs().sqrt(); }); break;
+      case Prim::kSign: each(out, [&](int64_t j) { return sign_of(at(in.a, j)); }); break;
+      case Prim::kClip: {
+        const V lo(static_cast<T>(-in.param)), hi(static_cast<T>(in.param));
+        each(out, [&](int64_t j) { return at::vec::clamp(at(in.a, j), lo, hi); });
+        break;
+      }
+      case Prim::kDrop: {
+        const T* keep = blk.random[in.random];
+        if (is_scalar(in.a)) {
+          const V x(scalar_of(in.a));
+          each(out, [&](int64_t j) { return x * V::loadu(keep + j); });
+        } else {
+          each(out, [&](int64_t j) { return at(in.a, j) * V::loadu(keep + j); });
+        }
+        break;
+      }
+      case Prim::kAdd:
+        if (is_scalar(in.a)) {
+          const V s(scalar_of(in.a));
+          each(out, [&](int64_t j) { return at(in.b, j) + s; });
+        } else if (is_scalar(in.b)) {
+          const V s(scalar_of(in.b));
+          each(out, [&](int64_t j) { return at(in.a, j) + s; });
+        } else {
+          each(out, [&](int64_t j) { return at(in.a, j) + at(in.b, j); });
+        }
+        break;
+      case Prim::kSub:
+        if (is_scalar(in.a)) {
+          const V s(scalar_of(in.a));
+          each(out, [&](int64_t j) { return s - at(in.b, j); });
+        } else if (is_scalar(in.b)) {
+          const V s(scalar_of(in.b));
+          each(out, [&](int64_t j) { return at(in.a, j) - s; });
+        } else {
+          each(out, [&](int64_t j) { return at(in.a, j) - at(in.b, j); });
+        }
+        break;
+      case Prim::kMul:
+        if (is_scalar(in.a)) {
+          const V s(scalar_of(in.a));
+          each(out, [&](int64_t j) { return at(in.b, j) * s; });
+        } else if (is_scalar(in.b)) {
+          const V s(scalar_of(in.b));
+          each(out, [&](int64_t j) { return at(in.a, j) * s; });
+        } else {
+          each(out, [&](int64_t j) { return at(in.a, j) * at(in.b, j); });
+        }
+        break;
+      case Prim::kDiv:
+        if (is_scalar(in.a)) {
+          // The reference: reciprocal(b + ε)·a.
+          const V s(scalar_of(in.a));
+          each(out, [&](int64_t j) { return (at(in.b, j) + eps).reciprocal() * s; });
+        } else if (is_scalar(in.b)) {
+          const V s(static_cast<T>(plan_.code[in.b].value + kDivEpsilon));
+          each(out, [&](int64_t j) { return at(in.a, j) / s; });
+        } else {
+          each(out, [&](int64_t j) { return at(in.a, j) / (at(in.b, j) + eps); });
+        }
+        break;
+      case Prim::kPow:
+        if (is_scalar(in.a)) {
+          const double base = plan_.code[in.a].value;
+          const V s(static_cast<T>(base));
+          if (base == 1.0) {
+            each(out, [&](int64_t) { return V(T(1)); });
+          } else {
+            each(out, [&](int64_t j) { return s.pow(at(in.b, j)); });
+          }
+        } else if (is_scalar(in.b)) {
+          const double e = plan_.code[in.b].value;
+          each(out, [&](int64_t j) { return pow_scalar(at(in.a, j), e); });
+        } else {
+          each(out, [&](int64_t j) { return at(in.a, j).pow(at(in.b, j)); });
+        }
+        break;
+      // Values that live in memory or are scalars never reach here: the planner made them aliases or folded them.
+      case Prim::kG:
+      case Prim::kNoise:
+      case Prim::kANoise:
+      case Prim::kW:
+      case Prim::kLD:
+      case Prim::kCD:
+      case Prim::kRD:
+      case Prim::kConst:
+      case Prim::kIdentity:
+      case Prim::kKeep:
+        NOS_CHECK(false, "instruction " << static_cast<int>(in.prim) << " should have been folded or aliased");
+        break;
+    }
+  }
+
+  const Plan& plan_;
+  std::vector<T> slots_;
+  std::vector<T> gbuf_;
+  std::vector<const T*> ptr_;
+};
+
+// Offsets every memory-backed pointer to the block starting at element `begin`.
+template <typename T>
+Block<T> block_at(const Plan& plan, int64_t begin) {
+  Block<T> b;
+  b.w = static_cast<T*>(plan.w) + begin;
+  b.g_in = static_cast<const T*>(plan.g) + begin;
+  for (void* a : plan.average_data) b.averages.push_back(static_cast<T*>(a) + begin);
+  for (const void* r : plan.random_data) b.random.push_back(static_cast<const T*>(r) + begin);
+  return b;
+}
+
+template <typename T>
+void run_typed(const Plan& plan) {
+  const int64_t full_blocks = plan.numel / kBlock;
+  at::parallel_for(0, full_blocks, kGrainBlocks, [&](int64_t first, int64_t last) {
+    BlockRunner<T> runner(plan);
+    Block<T> blk = block_at<T>(plan, first * kBlock);
+    for (int64_t b = first; b < last; ++b) {
+      runner.run(blk);
+      blk.w += kBlock;
+      blk.g_in += kBlock;
+      for (T*& a : blk.averages) a += kBlock;
+      for (const T*& r : blk.random) r += kBlock;
+    }
+  });
+  // The last, partial block runs on copies padded to a whole block (zeros: any value the padding produces is
+  // computed and dropped), and only its first `rest` elements are copied back.
+  const int64_t begin = full_blocks * kBlock;
+  const int64_t rest = plan.numel - begin;
+  if (rest == 0) return;
+  const size_t nbuf = 2 + plan.average_data.size() + plan.random_data.size();
+  std::vector<T> staging(nbuf * kBlock, T(0));
+  Block<T> src = block_at<T>(plan, begin);
+  Block<T> tmp;
+  T* next = staging.data();
+  auto stage = [&](const T* from) {
+    std::copy(from, from + rest, next);
+    T* at = next;
+    next += kBlock;
+    return at;
+  };
+  tmp.w = stage(src.w);
+  tmp.g_in = stage(src.g_in);
+  for (T* a : src.averages) tmp.averages.push_back(stage(a));
+  for (const T* r : src.random) tmp.random.push_back(stage(r));
+  BlockRunner<T>(plan).run(tmp);
+  std::copy(tmp.w, tmp.w + rest, src.w);
+  for (size_t i = 0; i < src.averages.size(); ++i) std::copy(tmp.averages[i], tmp.averages[i] + rest, src.averages[i]);
+}
+
+}  // namespace
+
+void run(const Plan& plan) {
+  if (plan.numel == 0) return;
+  if (plan.is_double) {
+    run_typed<double>(plan);
+  } else {
+    run_typed<float>(plan);
+  }
+}
+
+}  // namespace CPU_CAPABILITY
+}  // namespace nos::dsl::fused
