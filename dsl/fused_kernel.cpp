@@ -62,7 +62,14 @@ class BlockRunner {
   static_assert(kBlock % 8 == 0, "a block is a whole number of vectors");
 
   explicit BlockRunner(const Plan& plan)
-      : plan_(plan), slots_(static_cast<size_t>(plan.slots) * kBlock), gbuf_(kBlock), ptr_(plan.code.size()) {}
+      : plan_(plan), slots_(static_cast<size_t>(plan.slots) * kBlock), gbuf_(kBlock), ptr_(plan.code.size()) {
+    // Per-average constants, made once: the loops below must not recompute them per vector.
+    for (const KernelAverage& a : plan.averages) {
+      corrected_.push_back(a.correction != 1.0);
+      correction_.emplace_back(static_cast<T>(a.correction));
+      sqrt_correction_.emplace_back(static_cast<T>(std::sqrt(a.correction)));
+    }
+  }
 
   void run(const Block<T>& blk) {
     const int64_t n = kBlock;
@@ -132,46 +139,64 @@ class BlockRunner {
     for (int64_t j = 0; j < kBlock; j += kLanes) f(j).store(out + j);
   }
 
-  V at(int reg, int64_t j) const { return V::loadu(ptr_[reg] + j); }
   T scalar_of(int reg) const { return static_cast<T>(plan_.code[reg].value); }
   bool is_scalar(int reg) const { return plan_.code[reg].scalar; }
 
   // m̂ (or v̂, γ̂) at j: the raw average divided by its bias correction, when there is one.
-  V corrected(const Block<T>& blk, int average, int64_t j) const {
-    const double c = plan_.averages[average].correction;
-    const V x = V::loadu(blk.averages[average] + j);
-    return c == 1.0 ? x : x / V(static_cast<T>(c));
-  }
-  // √v̂ as the reference computes it: sqrt(v) / sqrt(correction).
-  V sqrt_corrected(const Block<T>& blk, int average, int64_t j) const {
-    const double c = plan_.averages[average].correction;
-    const V x = V::loadu(blk.averages[average] + j).sqrt();
-    return c == 1.0 ? x : x / V(static_cast<T>(std::sqrt(c)));
+  // Callers hoist the branch: `f` gets the corrected value of every vector of the block.
+  template <typename F>
+  void with_corrected(const Block<T>& blk, int average, T* out, F f) const {
+    const T* x = blk.averages[average];
+    if (corrected_[average]) {
+      const V c = correction_[average];
+      each(out, [&](int64_t j) { return f(j, V::loadu(x + j) / c); });
+    } else {
+      each(out, [&](int64_t j) { return f(j, V::loadu(x + j)); });
+    }
   }
 
   // One computing instruction over the block. Each case follows the torch op of Program::direction's same case.
   void evaluate(const KernelInstr& in, const T* g, const Block<T>& blk, T* out) const {
     const V eps(static_cast<T>(kDivEpsilon));
+    // The operands' block pointers, read once (tensor operands of functions only).
+    const bool regs = primitive(in.prim).role != Role::kOperand;
+    const T* pa = regs && in.a >= 0 && !is_scalar(in.a) ? ptr_[in.a] : nullptr;
+    const T* pb = regs && in.b >= 0 && !is_scalar(in.b) ? ptr_[in.b] : nullptr;
     switch (in.prim) {
       case Prim::kG2: each(out, [&](int64_t j) { const V x = V::loadu(g + j); return x * x; }); break;
       case Prim::kG3: each(out, [&](int64_t j) { const V x = V::loadu(g + j); return x * x * x; }); break;
       case Prim::kM:
       case Prim::kV:
-      case Prim::kY: each(out, [&](int64_t j) { return corrected(blk, in.a, j); }); break;
+      case Prim::kY: with_corrected(blk, in.a, out, [](int64_t, const V& x) { return x; }); break;
       case Prim::kAdam:
-        each(out, [&](int64_t j) { return corrected(blk, in.a, j) / (sqrt_corrected(blk, in.b, j) + eps); });
+      case Prim::kRMSProp: {
+        // m̂ / (√v̂ + ε), √v̂ as the reference computes it: sqrt(v) / sqrt(correction); rmsprop has g for m̂.
+        const T* v = blk.averages[in.b];
+        const T* m = in.prim == Prim::kAdam ? blk.averages[in.a] : g;
+        const bool m_corrected = in.prim == Prim::kAdam && corrected_[in.a];
+        const V cm = m_corrected ? correction_[in.a] : V(T(1));
+        const V cv = sqrt_correction_[in.b];
+        const int kind = (m_corrected ? 1 : 0) + (corrected_[in.b] ? 2 : 0);
+        switch (kind) {
+          case 0: each(out, [&](int64_t j) { return V::loadu(m + j) / (V::loadu(v + j).sqrt() + eps); }); break;
+          case 1: each(out, [&](int64_t j) { return V::loadu(m + j) / cm / (V::loadu(v + j).sqrt() + eps); }); break;
+          case 2:
+            each(out, [&](int64_t j) { return V::loadu(m + j) / (V::loadu(v + j).sqrt() / cv + eps); });
+            break;
+          default:
+            each(out, [&](int64_t j) { return V::loadu(m + j) / cm / (V::loadu(v + j).sqrt() / cv + eps); });
+            break;
+        }
         break;
-      case Prim::kRMSProp:
-        each(out, [&](int64_t j) { return V::loadu(g + j) / (sqrt_corrected(blk, in.b, j) + eps); });
-        break;
-      case Prim::kNeg: each(out, [&](int64_t j) { return at(in.a, j).neg(); }); break;
-      case Prim::kExp: each(out, [&](int64_t j) { return at(in.a, j).exp(); }); break;
-      case Prim::kLog: each(out, [&](int64_t j) { return at(in.a, j).abs().log(); }); break;
-      case Prim::kSqrt: each(out, [&](int64_t j) { return at(in.a, j).abs().sqrt(); }); break;
-      case Prim::kSign: each(out, [&](int64_t j) { return sign_of(at(in.a, j)); }); break;
+      }
+      case Prim::kNeg: each(out, [&](int64_t j) { return V::loadu(pa + j).neg(); }); break;
+      case Prim::kExp: each(out, [&](int64_t j) { return V::loadu(pa + j).exp(); }); break;
+      case Prim::kLog: each(out, [&](int64_t j) { return V::loadu(pa + j).abs().log(); }); break;
+      case Prim::kSqrt: each(out, [&](int64_t j) { return V::loadu(pa + j).abs().sqrt(); }); break;
+      case Prim::kSign: each(out, [&](int64_t j) { return sign_of(V::loadu(pa + j)); }); break;
       case Prim::kClip: {
         const V lo(static_cast<T>(-in.param)), hi(static_cast<T>(in.param));
-        each(out, [&](int64_t j) { return at::vec::clamp(at(in.a, j), lo, hi); });
+        each(out, [&](int64_t j) { return at::vec::clamp(V::loadu(pa + j), lo, hi); });
         break;
       }
       case Prim::kDrop: {
@@ -180,53 +205,53 @@ class BlockRunner {
           const V x(scalar_of(in.a));
           each(out, [&](int64_t j) { return x * V::loadu(keep + j); });
         } else {
-          each(out, [&](int64_t j) { return at(in.a, j) * V::loadu(keep + j); });
+          each(out, [&](int64_t j) { return V::loadu(pa + j) * V::loadu(keep + j); });
         }
         break;
       }
       case Prim::kAdd:
         if (is_scalar(in.a)) {
           const V s(scalar_of(in.a));
-          each(out, [&](int64_t j) { return at(in.b, j) + s; });
+          each(out, [&](int64_t j) { return V::loadu(pb + j) + s; });
         } else if (is_scalar(in.b)) {
           const V s(scalar_of(in.b));
-          each(out, [&](int64_t j) { return at(in.a, j) + s; });
+          each(out, [&](int64_t j) { return V::loadu(pa + j) + s; });
         } else {
-          each(out, [&](int64_t j) { return at(in.a, j) + at(in.b, j); });
+          each(out, [&](int64_t j) { return V::loadu(pa + j) + V::loadu(pb + j); });
         }
         break;
       case Prim::kSub:
         if (is_scalar(in.a)) {
           const V s(scalar_of(in.a));
-          each(out, [&](int64_t j) { return s - at(in.b, j); });
+          each(out, [&](int64_t j) { return s - V::loadu(pb + j); });
         } else if (is_scalar(in.b)) {
           const V s(scalar_of(in.b));
-          each(out, [&](int64_t j) { return at(in.a, j) - s; });
+          each(out, [&](int64_t j) { return V::loadu(pa + j) - s; });
         } else {
-          each(out, [&](int64_t j) { return at(in.a, j) - at(in.b, j); });
+          each(out, [&](int64_t j) { return V::loadu(pa + j) - V::loadu(pb + j); });
         }
         break;
       case Prim::kMul:
         if (is_scalar(in.a)) {
           const V s(scalar_of(in.a));
-          each(out, [&](int64_t j) { return at(in.b, j) * s; });
+          each(out, [&](int64_t j) { return V::loadu(pb + j) * s; });
         } else if (is_scalar(in.b)) {
           const V s(scalar_of(in.b));
-          each(out, [&](int64_t j) { return at(in.a, j) * s; });
+          each(out, [&](int64_t j) { return V::loadu(pa + j) * s; });
         } else {
-          each(out, [&](int64_t j) { return at(in.a, j) * at(in.b, j); });
+          each(out, [&](int64_t j) { return V::loadu(pa + j) * V::loadu(pb + j); });
         }
         break;
       case Prim::kDiv:
         if (is_scalar(in.a)) {
           // The reference: reciprocal(b + ε)·a.
           const V s(scalar_of(in.a));
-          each(out, [&](int64_t j) { return (at(in.b, j) + eps).reciprocal() * s; });
+          each(out, [&](int64_t j) { return (V::loadu(pb + j) + eps).reciprocal() * s; });
         } else if (is_scalar(in.b)) {
           const V s(static_cast<T>(plan_.code[in.b].value + kDivEpsilon));
-          each(out, [&](int64_t j) { return at(in.a, j) / s; });
+          each(out, [&](int64_t j) { return V::loadu(pa + j) / s; });
         } else {
-          each(out, [&](int64_t j) { return at(in.a, j) / (at(in.b, j) + eps); });
+          each(out, [&](int64_t j) { return V::loadu(pa + j) / (V::loadu(pb + j) + eps); });
         }
         break;
       case Prim::kPow:
@@ -236,13 +261,13 @@ class BlockRunner {
           if (base == 1.0) {
             each(out, [&](int64_t) { return V(T(1)); });
           } else {
-            each(out, [&](int64_t j) { return s.pow(at(in.b, j)); });
+            each(out, [&](int64_t j) { return s.pow(V::loadu(pb + j)); });
           }
         } else if (is_scalar(in.b)) {
           const double e = plan_.code[in.b].value;
-          each(out, [&](int64_t j) { return pow_scalar(at(in.a, j), e); });
+          each(out, [&](int64_t j) { return pow_scalar(V::loadu(pa + j), e); });
         } else {
-          each(out, [&](int64_t j) { return at(in.a, j).pow(at(in.b, j)); });
+          each(out, [&](int64_t j) { return V::loadu(pa + j).pow(V::loadu(pb + j)); });
         }
         break;
       // Values that live in memory or are scalars never reach here: the planner made them aliases or folded them.
@@ -262,6 +287,8 @@ class BlockRunner {
   }
 
   const Plan& plan_;
+  std::vector<bool> corrected_;
+  std::vector<V> correction_, sqrt_correction_;
   std::vector<T> slots_;
   std::vector<T> gbuf_;
   std::vector<const T*> ptr_;
