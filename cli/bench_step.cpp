@@ -144,6 +144,8 @@ int bench_step_command(const Args& args, std::ostream& out, std::ostream& err) {
       ("steps", po::value<std::string>()->value_name("S"), "steps per repetition (default: about 0.2 s of work)")
       ("reps", po::value<std::string>()->value_name("R"), "repetitions; the median is reported (default 5)")
       ("dtype", po::value<std::string>()->value_name("T"), "float32 (default) or float64")
+      ("kernel", po::value<std::string>()->value_name("K"),
+       "the fused kernel's build: auto (default: AVX2 where the CPU has it) or default (baseline x86-64)")
       ("json", po::bool_switch(), "print one JSON object per size and rule");
   po::variables_map vm = parse_options(args, options);
   if (vm.count("help")) {
@@ -169,6 +171,7 @@ int bench_step_command(const Args& args, std::ostream& out, std::ostream& err) {
     }
   }
   const int64_t elem = dtype == torch::kFloat64 ? 8 : 4;
+  if (const std::string* v = flag("kernel")) dsl::set_fused_capability(*v);
   const bool json = vm["json"].as<bool>();
 
   struct Rule {

@@ -1,6 +1,7 @@
 // The fused path's planner (scalars folded, random tensors drawn, aliases and block buffers assigned) and dispatch.
 #include "dsl/fused.h"
 
+#include <atomic>
 #include <cmath>
 #include <limits>
 
@@ -186,9 +187,11 @@ fused::Plan make_plan(const Program& program, const at::Tensor& w, const at::Ten
   return plan;
 }
 
+std::atomic<bool> force_default{false};
+
 bool avx2_cpu() {
   static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return has;
+  return has && !force_default.load();
 }
 
 }  // namespace
@@ -198,6 +201,13 @@ std::string fused_capability() {
   if (avx2_cpu()) return "avx2";
 #endif
   return "default";
+}
+
+void set_fused_capability(const std::string& choice) {
+  if (choice != "auto" && choice != "default") {
+    throw UserError("fused kernel capability: expected auto or default, got '" + choice + "'");
+  }
+  force_default.store(choice == "default");
 }
 
 std::string fused_unsupported_reason(const at::Tensor& w, const at::Tensor& g,

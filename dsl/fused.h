@@ -37,7 +37,12 @@ void reference_update(const Program& program, const at::Tensor& w, const at::Ten
 void update(const Program& program, const at::Tensor& w, const at::Tensor& g, std::vector<at::Tensor>& averages,
             const StepContext& ctx, const UpdateArgs& args, bool fused = true);
 
-// The instruction set the fused kernel runs on this machine: "avx2" or "default".
+// The instruction set the fused kernel runs: "avx2" (when built with SLEEF and the CPU has AVX2 and FMA) or
+// "default" (baseline x86-64).
 std::string fused_capability();
+
+// Process-wide choice, like ATen's ATEN_CPU_CAPABILITY: "auto" (the best this CPU runs; the start-up value) or
+// "default" (the baseline build, for tests and benchmarks). Throws UserError for anything else.
+void set_fused_capability(const std::string& choice);
 
 }  // namespace nos::dsl
