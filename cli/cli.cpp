@@ -39,6 +39,8 @@ const std::vector<Command>& commands() {
       {"search", "search [options]", "search for rules (no options: the demo search); --resume RUN_DIR continues",
        search_command},
       {"top", "top RUN_DIR", "the leaderboard of a search run, -n N rules (works while it runs)", top_command},
+      {"compare", "compare [options]", "rules side by side: lr tuned per rule, K seeds, CSV/Markdown/plot report",
+       compare_command},
       {"version", "version", "print the version of nos and of LibTorch", version_command},
   };
   return table;

@@ -21,6 +21,7 @@ int bench_step_command(const Args& args, std::ostream& out, std::ostream& err); 
 int version_command(const Args& args, std::ostream& out, std::ostream& err);
 int search_command(const Args& args, std::ostream& out, std::ostream& err);
 int top_command(const Args& args, std::ostream& out, std::ostream& err);
+int compare_command(const Args& args, std::ostream& out, std::ostream& err);
 int worker_command(const Args& args, std::ostream& out, std::ostream& err);  // hidden: started by search
 
 // Parses `args` against `options` (and `positional`, if given) with long options only as written in full (no

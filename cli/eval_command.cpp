@@ -158,7 +158,7 @@ int run_objective_task(const EvalConfig& config, const optimizers::ResolvedRule&
   }
 
   const std::string rule_name = rule.name.empty() ? rule.text : rule.name;
-  const std::string& canonical = rule.program->canonical_text();
+  const std::string canonical = optimizers::canonical_text(rule);
   if (vm["json"].as<bool>()) {
     JsonObject json;
     json.add_string("rule", rule_name)

@@ -65,7 +65,8 @@ int rules_command(const Args& args, std::ostream& out, std::ostream& err) {
   po::variables_map vm = parse_options(args, options);
   if (vm.count("help")) {
     out << "Usage: nos rules\n\nLists the named rules: name, default learning rate, rule text and description.\n"
-        << "Any name can be given to 'nos eval --rule'.\n\n"
+        << "Then LibTorch's own optimizers (torch-adam, ...), runnable by name as reference rows beside their\n"
+        << "compiled twins. Any name can be given to 'nos eval --rule' and 'nos compare --rules'.\n\n"
         << options;
     return kExitOk;
   }
@@ -76,6 +77,7 @@ int rules_command(const Args& args, std::ostream& out, std::ostream& err) {
     name_width = std::max(name_width, r.name.size());
     text_width = std::max(text_width, r.text.size());
   }
+  for (const optimizers::NativeRule& r : optimizers::native_rules()) name_width = std::max(name_width, r.name.size());
   auto pad = [](std::string s, size_t width) {
     s.resize(std::max(width, s.size()), ' ');
     return s;
@@ -85,6 +87,10 @@ int rules_command(const Args& args, std::ostream& out, std::ostream& err) {
         << pad(r.text, text_width);
     if (!r.description.empty()) out << "  " << r.description;
     out << "\n";
+  }
+  for (const optimizers::NativeRule& r : optimizers::native_rules()) {
+    out << pad(r.name, name_width) << "  " << pad("lr " + dsl::format_number(r.lr), 10) << "  " << r.text << "  "
+        << r.description << "\n";
   }
   return kExitOk;
 }

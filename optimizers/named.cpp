@@ -1,6 +1,8 @@
 // The table of named optimizers and the resolution of a name or DSL text to a compiled rule.
 #include "optimizers/named.h"
 
+#include <torch/optim.h>
+
 #include "dsl/error.h"
 #include "dsl/parse.h"
 
@@ -47,7 +49,39 @@ std::vector<NamedRule> build_table() {
   return t;
 }
 
+// LibTorch's defaults written out, so that the rows say exactly what runs (PyTorch: torch/optim/{sgd,adam,rmsprop}).
+std::vector<NativeRule> build_native_table() {
+  return {
+      {"torch-sgd", "sgd", "torch::optim::SGD", 0.01, "LibTorch's own SGD: the reference row for sgd"},
+      {"torch-momentum", "momentum", "torch::optim::SGD(momentum=0.9, dampening=0)", 0.01,
+       "LibTorch's own SGD with momentum 0.9: the reference row for momentum"},
+      {"torch-adam", "adam", "torch::optim::Adam(betas=(0.9, 0.999), eps=1e-08)", 1e-3,
+       "LibTorch's own Adam: the reference row for adam"},
+      {"torch-rmsprop", "rmsprop", "torch::optim::RMSprop(alpha=0.99, eps=1e-08)", 0.01,
+       "LibTorch's own RMSprop: the reference row for rmsprop"},
+  };
+}
+
 }  // namespace
+
+const std::vector<NativeRule>& native_rules() {
+  static const std::vector<NativeRule> table = build_native_table();
+  return table;
+}
+
+const NativeRule* find_native_rule(std::string_view name) {
+  for (const NativeRule& r : native_rules()) {
+    if (r.name == name) return &r;
+  }
+  return nullptr;
+}
+
+const NativeRule* find_native_twin(std::string_view twin) {
+  for (const NativeRule& r : native_rules()) {
+    if (r.twin == twin) return &r;
+  }
+  return nullptr;
+}
 
 const std::vector<NamedRule>& named_rules() {
   static const std::vector<NamedRule> table = build_table();
@@ -74,6 +108,14 @@ ResolvedRule resolve_rule(std::string_view name_or_text) {
     resolved.program = std::make_shared<const dsl::Program>(dsl::compile(parsed.rule));
     return resolved;
   }
+  if (const NativeRule* native = find_native_rule(name_or_text)) {
+    resolved = resolve_rule(native->twin);
+    resolved.name = native->name;
+    resolved.text = native->text;
+    resolved.defaults.lr(native->lr);
+    resolved.native = true;
+    return resolved;
+  }
   resolved.text = std::string(name_or_text);
   resolved.program = std::make_shared<const dsl::Program>(dsl::compile(dsl::parse(name_or_text)));
   return resolved;
@@ -82,7 +124,69 @@ ResolvedRule resolve_rule(std::string_view name_or_text) {
 std::unique_ptr<RuleOptimizer> make_optimizer(const ResolvedRule& rule, std::vector<torch::Tensor> params,
                                               const RuleOptions& options) {
   NOS_CHECK(rule.program != nullptr, "make_optimizer needs a resolved rule with a program");
+  NOS_CHECK(!rule.native, "make_optimizer called for the native row '" << rule.name
+                                                                       << "' (make_training_optimizer builds it)");
   return std::make_unique<RuleOptimizer>(std::move(params), rule.program, options);
+}
+
+std::string canonical_text(const ResolvedRule& rule) {
+  if (rule.native) return rule.text;
+  NOS_CHECK(rule.program != nullptr, "canonical_text needs a resolved rule with a program");
+  return rule.program->canonical_text();
+}
+
+namespace {
+
+// LibTorch's class for a native row, with one options object per group.
+std::unique_ptr<torch::optim::Optimizer> make_native(const ResolvedRule& rule, const std::vector<ParamGroup>& groups,
+                                                     double lr) {
+  namespace optim = torch::optim;
+  std::vector<optim::OptimizerParamGroup> torch_groups;
+  auto add = [&](const ParamGroup& g, std::unique_ptr<optim::OptimizerOptions> options) {
+    torch_groups.emplace_back(g.params, std::move(options));
+  };
+  const std::string& name = rule.name;
+  for (const ParamGroup& g : groups) {
+    if (name == "torch-sgd") {
+      add(g, std::make_unique<optim::SGDOptions>(optim::SGDOptions(lr).weight_decay(g.weight_decay)));
+    } else if (name == "torch-momentum") {
+      add(g, std::make_unique<optim::SGDOptions>(
+                 optim::SGDOptions(lr).momentum(0.9).dampening(0).weight_decay(g.weight_decay)));
+    } else if (name == "torch-adam") {
+      add(g, std::make_unique<optim::AdamOptions>(
+                 optim::AdamOptions(lr).betas({0.9, 0.999}).eps(1e-8).weight_decay(g.weight_decay)));
+    } else if (name == "torch-rmsprop") {
+      add(g, std::make_unique<optim::RMSpropOptions>(
+                 optim::RMSpropOptions(lr).alpha(0.99).eps(1e-8).weight_decay(g.weight_decay)));
+    } else {
+      NOS_CHECK(false, "native row '" << name << "' has no LibTorch class in make_native");
+    }
+  }
+  // The first group's options are the defaults of groups added later (none are).
+  if (name == "torch-sgd" || name == "torch-momentum") {
+    return std::make_unique<optim::SGD>(std::move(torch_groups), optim::SGDOptions(lr));
+  }
+  if (name == "torch-adam") return std::make_unique<optim::Adam>(std::move(torch_groups), optim::AdamOptions(lr));
+  return std::make_unique<optim::RMSprop>(std::move(torch_groups), optim::RMSpropOptions(lr));
+}
+
+}  // namespace
+
+std::unique_ptr<torch::optim::Optimizer> make_training_optimizer(const ResolvedRule& rule,
+                                                                 const std::vector<ParamGroup>& groups,
+                                                                 const RuleOptions& options) {
+  NOS_CHECK(!groups.empty(), "make_training_optimizer needs at least one parameter group");
+  if (rule.native) return make_native(rule, groups, options.lr());
+  NOS_CHECK(rule.program != nullptr, "make_training_optimizer needs a resolved rule with a program");
+  std::vector<torch::optim::OptimizerParamGroup> torch_groups;
+  for (const ParamGroup& g : groups) {
+    RuleOptions group_options = options;
+    group_options.weight_decay(g.weight_decay);
+    torch_groups.emplace_back(g.params, std::make_unique<RuleOptions>(group_options));
+  }
+  RuleOptions defaults = options;
+  defaults.weight_decay(groups.front().weight_decay);
+  return std::make_unique<RuleOptimizer>(std::move(torch_groups), rule.program, defaults);
 }
 
 }  // namespace nos::optimizers

@@ -27,21 +27,61 @@ const std::vector<NamedRule>& named_rules();
 // The row called `name`, or nullptr.
 const NamedRule* find_named_rule(std::string_view name);
 
-// A rule ready to run: a named rule's row, or DSL text with default options.
+// One of LibTorch's own optimizers, runnable by name as a reference row beside its compiled twin ("torch-adam" next
+// to "adam"), so a comparison shows that the compiled rule trains as the native class does.
+struct NativeRule {
+  std::string name;         // "torch-adam"
+  std::string twin;         // the named rule it matches: "adam"
+  std::string text;         // the class and its settings: "torch::optim::Adam(betas=(0.9, 0.999), eps=1e-08)"
+  double lr = 0;            // default lr (the twin's)
+  std::string description;  // one line for docs and `nos rules`
+};
+
+// LibTorch's own optimizers (torch-sgd, torch-momentum, torch-adam, torch-rmsprop), in one table.
+const std::vector<NativeRule>& native_rules();
+
+// The native row called `name`, or nullptr.
+const NativeRule* find_native_rule(std::string_view name);
+
+// The native row whose twin is the named rule `twin` ("adam" → torch-adam), or nullptr.
+const NativeRule* find_native_twin(std::string_view twin);
+
+// A rule ready to run: a named rule's row, a native reference row, or DSL text with default options.
 struct ResolvedRule {
   std::string name;  // empty for DSL text
-  std::string text;  // the rule as given (or the named rule's text)
+  std::string text;  // the rule as given (or the named rule's text; for a native row its class and settings)
+  // For a native row: its twin's compiled program (what the row is compared with; state and canonical helpers keep
+  // working), never run: make_training_optimizer builds the LibTorch class instead.
   std::shared_ptr<const dsl::Program> program;
   RuleOptions defaults;
+  bool native = false;  // true: a LibTorch optimizer (NativeRule), not a compiled rule
 };
 
 // A known name resolves to its row (names win over DSL operands of the same spelling: "rmsprop" is the PyTorch
-// RMSprop row, not the operand); anything else is parsed as DSL text, throwing dsl::RuleError when it does not parse.
+// RMSprop row, not the operand), then native names ("torch-adam"); anything else is parsed as DSL text, throwing
+// dsl::RuleError when it does not parse.
 ResolvedRule resolve_rule(std::string_view name_or_text);
+
+// What identifies the rule in records and reports: the compiled rule's canonical text, or the native row's text.
+std::string canonical_text(const ResolvedRule& rule);
 
 // An optimizer running `rule` over `params` with `options` (usually rule.defaults with lr, total_steps, seed
 // filled in: the options are used as given, so keep the defaults' bias_correction for momentum and rmsprop).
+// A compiled rule only: a native row is an InternalError here (use make_training_optimizer).
 std::unique_ptr<RuleOptimizer> make_optimizer(const ResolvedRule& rule, std::vector<torch::Tensor> params,
                                               const RuleOptions& options);
+
+// Parameters sharing one L2 weight decay (PyTorch-style: added to the gradient).
+struct ParamGroup {
+  std::vector<torch::Tensor> params;
+  double weight_decay = 0;
+};
+
+// The optimizer a training loop runs `rule` with: a RuleOptimizer for a compiled rule (options as for
+// make_optimizer, each group's weight_decay replacing options.weight_decay), or for a native row LibTorch's own
+// class with options.lr and each group's weight decay (total_steps and seed do not apply to it).
+std::unique_ptr<torch::optim::Optimizer> make_training_optimizer(const ResolvedRule& rule,
+                                                                 const std::vector<ParamGroup>& groups,
+                                                                 const RuleOptions& options);
 
 }  // namespace nos::optimizers

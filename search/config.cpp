@@ -12,6 +12,7 @@
 #include "dsl/ast.h"
 #include "dsl/error.h"
 #include "search/token_space.h"
+#include "search/yaml_reader.h"
 #include "tasks/objectives.h"
 
 namespace nos::search {
@@ -33,120 +34,6 @@ const std::map<std::string, std::vector<std::string>>& sections() {
   return table;
 }
 
-std::string joined(const std::vector<std::string>& names) {
-  std::string text;
-  for (const std::string& n : names) text += (text.empty() ? "" : ", ") + n;
-  return text;
-}
-
-// Reads one YAML document, naming the source, line and key path of every mistake.
-class Reader {
- public:
-  explicit Reader(std::string source) : source_(std::move(source)) {}
-
-  [[noreturn]] void fail(const YAML::Node& node, const std::string& path, const std::string& message) const {
-    std::string where = source_;
-    if (node.IsDefined() && node.Mark().line >= 0) where += ":" + std::to_string(node.Mark().line + 1);
-    throw UserError(where + ": key '" + path + "': " + message);
-  }
-
-  const std::string& scalar(const YAML::Node& node, const std::string& path) const {
-    if (!node.IsScalar()) fail(node, path, node.IsNull() ? "has no value" : "expected a single value");
-    return node.Scalar();
-  }
-
-  template <typename Int>
-  Int integer(const YAML::Node& node, const std::string& path, Int min, Int max) const {
-    const std::string& text = scalar(node, path);
-    Int value{};
-    const char* end = text.data() + text.size();
-    auto [ptr, ec] = std::from_chars(text.data(), end, value);
-    if (text.empty() || ec != std::errc() || ptr != end || value < min || value > max) {
-      fail(node, path, "expected a whole number in [" + std::to_string(min) + ", " + std::to_string(max) +
-                           "], got '" + text + "'");
-    }
-    return value;
-  }
-
-  double number(const YAML::Node& node, const std::string& path, double min, bool min_inclusive = true) const {
-    const std::string& text = scalar(node, path);
-    double value = 0;
-    const char* end = text.data() + text.size();
-    auto [ptr, ec] = std::from_chars(text.data(), end, value);
-    if (text.empty() || ec != std::errc() || ptr != end || !std::isfinite(value)) {
-      fail(node, path, "expected a finite number, got '" + text + "'");
-    }
-    if (min_inclusive ? value < min : value <= min) {
-      fail(node, path, "must be " + std::string(min_inclusive ? ">= " : "> ") + dsl::format_number(min) +
-                           ", got '" + text + "'");
-    }
-    return value;
-  }
-
-  bool boolean(const YAML::Node& node, const std::string& path) const {
-    const std::string& text = scalar(node, path);
-    if (text == "true" || text == "on" || text == "yes") return true;
-    if (text == "false" || text == "off" || text == "no") return false;
-    fail(node, path, "expected true or false, got '" + text + "'");
-  }
-
-  std::string choice(const YAML::Node& node, const std::string& path, const std::vector<std::string>& allowed) const {
-    const std::string& text = scalar(node, path);
-    for (const std::string& a : allowed) {
-      if (text == a) return text;
-    }
-    fail(node, path, "expected one of " + joined(allowed) + ", got '" + text + "'");
-  }
-
-  std::vector<std::string> strings(const YAML::Node& node, const std::string& path) const {
-    if (!node.IsSequence()) fail(node, path, "expected a list, e.g. [a, b]");
-    std::vector<std::string> out;
-    for (size_t i = 0; i < node.size(); ++i) {
-      out.push_back(scalar(node[i], path + "[" + std::to_string(i) + "]"));
-      if (out.back().empty()) fail(node[i], path + "[" + std::to_string(i) + "]", "is empty");
-    }
-    return out;
-  }
-
-  std::vector<double> positive_numbers(const YAML::Node& node, const std::string& path) const {
-    if (!node.IsSequence() || node.size() == 0) fail(node, path, "expected a non-empty list of numbers > 0");
-    std::vector<double> out;
-    for (size_t i = 0; i < node.size(); ++i) {
-      out.push_back(number(node[i], path + "[" + std::to_string(i) + "]", 0, false));
-    }
-    return out;
-  }
-
-  // Calls `on_key(key, value, path)` for every key of the mapping `node` (the section `section`), after checking
-  // that the key is known there.
-  template <typename F>
-  void each_key(const YAML::Node& node, const std::string& section, F on_key) const {
-    const std::vector<std::string>& known = sections().at(section);
-    if (!node.IsMap()) {
-      if (section.empty()) {
-        throw UserError(source_ + ": expected a mapping of keys (" + joined(known) + ") at the top");
-      }
-      fail(node, section, "expected a mapping of keys (" + joined(known) + ")");
-    }
-    for (const auto& entry : node) {
-      const std::string key = entry.first.IsScalar() ? entry.first.Scalar() : std::string("?");
-      const std::string path = section.empty() ? key : section + "." + key;
-      bool found = false;
-      for (const std::string& k : known) found = found || k == key;
-      if (!found) {
-        fail(entry.first, path, "unknown key (known keys" + (section.empty() ? "" : " of '" + section + "'") +
-                                    ": " + joined(known) + ")");
-      }
-      on_key(key, entry.second, path);
-    }
-  }
-
-  const std::string& source() const { return source_; }
-
- private:
-  std::string source_;
-};
-
 // A vocabulary entry must be one token of its kind: checked inside a unit made of valid defaults. Returns why it is
 // not, or "" when it is.
 std::string token_problem(const std::string& token, int kind) {
@@ -164,27 +51,6 @@ std::string token_problem(const std::string& token, int kind) {
     if (at != std::string::npos) suggestion = " " + m.substr(at);
   }
   return "'" + token + "' is not " + kKinds[kind] + " token" + suggestion;
-}
-
-std::string quoted(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-
-std::string list(const std::vector<std::string>& items) {
-  std::string out = "[";
-  for (size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + quoted(items[i]);
-  return out + "]";
-}
-
-std::string list(const std::vector<double>& items) {
-  std::string out = "[";
-  for (size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + dsl::format_number(items[i]);
-  return out + "]";
 }
 
 }  // namespace
@@ -208,7 +74,7 @@ SearchConfig parse_config(const std::string& yaml_text, const std::string& sourc
     validate(c, source);
     return c;
   }
-  const Reader r(source);
+  const YamlReader r(source, sections());
   constexpr int64_t kBig = int64_t{1} << 40;
   r.each_key(root, "", [&](const std::string& key, const YAML::Node& v, const std::string& path) {
     if (key == "proposer") {
@@ -374,18 +240,18 @@ std::string to_yaml(const SearchConfig& c) {
     << "workers: " << c.workers << "\n"
     << "seed: " << c.seed << "\n"
     << "task:\n"
-    << "  name: " << quoted(t.name) << "\n"
+    << "  name: " << yaml_quoted(t.name) << "\n"
     << "  epochs: " << t.epochs << "\n"
     << "  steps: " << t.steps << "\n"
     << "  batch_size: " << t.batch_size << "\n"
     << "  lr: " << dsl::format_number(t.lr) << "\n"
-    << "  lr_grid: " << list(t.lr_grid) << "\n"
+    << "  lr_grid: " << yaml_list(t.lr_grid) << "\n"
     << "  train_size: " << t.train_size << "\n"
     << "  validation_size: " << t.validation_size << "\n"
-    << "  device: " << quoted(t.device) << "\n";
+    << "  device: " << yaml_quoted(t.device) << "\n";
   if (!t.dtype.empty()) y << "  dtype: " << t.dtype << "\n";
   y << "  seed: " << t.seed << "\n"
-    << "  data_dir: " << quoted(t.data_dir) << "\n"
+    << "  data_dir: " << yaml_quoted(t.data_dir) << "\n"
     << "  time_limit: " << dsl::format_number(t.time_limit) << "\n"
     << "  kill_grace: " << dsl::format_number(t.kill_grace) << "\n"
     << "  threads: " << t.threads << "\n"
@@ -393,12 +259,12 @@ std::string to_yaml(const SearchConfig& c) {
     << "  enabled: " << (c.prefilter.enabled ? "true" : "false") << "\n"
     << "  objective: " << c.prefilter.objective << "\n"
     << "  steps: " << c.prefilter.steps << "\n"
-    << "  lr_grid: " << list(c.prefilter.lr_grid) << "\n"
+    << "  lr_grid: " << yaml_list(c.prefilter.lr_grid) << "\n"
     << "space:\n"
     << "  units: " << c.space.units << "\n"
-    << "  operands: " << list(c.space.vocabulary.operands) << "\n"
-    << "  unary: " << list(c.space.vocabulary.unary) << "\n"
-    << "  binary: " << list(c.space.vocabulary.binary) << "\n"
+    << "  operands: " << yaml_list(c.space.vocabulary.operands) << "\n"
+    << "  unary: " << yaml_list(c.space.vocabulary.unary) << "\n"
+    << "  binary: " << yaml_list(c.space.vocabulary.binary) << "\n"
     << "controller:\n"
     << "  hidden: " << o.hidden << "\n"
     << "  lr: " << dsl::format_number(o.lr) << "\n"
@@ -412,7 +278,7 @@ std::string to_yaml(const SearchConfig& c) {
     << "  population: " << c.evolution.population << "\n"
     << "  tournament: " << c.evolution.tournament << "\n"
     << "  unit_mutation: " << dsl::format_number(c.evolution.unit_mutation) << "\n"
-    << "  warm_start: " << list(c.evolution.warm_start) << "\n";
+    << "  warm_start: " << yaml_list(c.evolution.warm_start) << "\n";
   return y.str();
 }
 

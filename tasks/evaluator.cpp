@@ -179,7 +179,7 @@ EvalRecord LocalEvaluator::evaluate(const EvalRequest& request) {
     record.val_acc = record.test_acc = kNaN;
     return record;
   }
-  record.canonical = rule.program->canonical_text();
+  record.canonical = optimizers::canonical_text(rule);
 
   if (task.analytic) {
     evaluate_objective(rule, task, request, record);

@@ -40,7 +40,8 @@ ObjectiveResult run_objective(const optimizers::ResolvedRule& rule, const Object
   options.lr(config.lr);
   options.total_steps(config.steps);
   options.seed(config.seed);
-  std::unique_ptr<optimizers::RuleOptimizer> optimizer = optimizers::make_optimizer(rule, {x}, options);
+  std::unique_ptr<torch::optim::Optimizer> optimizer =
+      optimizers::make_training_optimizer(rule, {{{x}, options.weight_decay()}}, options);
 
   ObjectiveResult result;
   result.status = "ok";

@@ -142,10 +142,10 @@ class Child {
     options.seed(config.seed);
     options.total_steps(total_steps);
     options.fused(config.fused_kernel);
-    std::vector<torch::optim::OptimizerParamGroup> groups;
+    std::vector<optimizers::ParamGroup> groups;
     const std::vector<torch::Tensor> decayed = model_->decayed_parameters();
     if (decayed.empty()) {
-      groups.emplace_back(model_->parameters());
+      groups.push_back({model_->parameters(), options.weight_decay()});
     } else {
       std::vector<torch::Tensor> rest;
       for (const torch::Tensor& p : model_->parameters()) {
@@ -153,12 +153,11 @@ class Child {
         for (const torch::Tensor& q : decayed) is_decayed = is_decayed || p.is_same(q);
         if (!is_decayed) rest.push_back(p);
       }
-      optimizers::RuleOptions decay_options = options;
-      decay_options.weight_decay(model_->weight_decay());
-      groups.emplace_back(decayed, std::make_unique<optimizers::RuleOptions>(decay_options));
-      groups.emplace_back(rest, std::make_unique<optimizers::RuleOptions>(options));
+      groups.push_back({decayed, model_->weight_decay()});
+      groups.push_back({rest, options.weight_decay()});
     }
-    optimizer_ = std::make_unique<optimizers::RuleOptimizer>(std::move(groups), rule.program, options);
+    // A compiled rule runs as a RuleOptimizer; a native reference row ("torch-adam") as LibTorch's own class.
+    optimizer_ = optimizers::make_training_optimizer(rule, groups, options);
   }
 
   // A fresh random order of the training set for one epoch.
@@ -186,7 +185,7 @@ class Child {
   const TrainConfig& config_;
   Classifier model_;
   at::Generator data_gen_;
-  std::unique_ptr<optimizers::RuleOptimizer> optimizer_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
 };
 
 // A child and how far its training got: what a grid trial hands to the full run it is the start of.

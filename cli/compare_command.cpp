@@ -1,0 +1,344 @@
+// `nos compare`: rules side by side on a task (lr tuned per rule, K seeds), into a resumable report folder.
+#include <ATen/Parallel.h>
+#include <signal.h>
+#include <torch/version.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "cli/data_paths.h"
+#include "cli/eval_config.h"
+#include "dsl/error.h"
+#include "search/search.h"
+
+#ifndef NOS_VERSION
+#define NOS_VERSION "unknown"
+#endif
+
+namespace nos::cli {
+
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr int kExitInterrupted = 130;  // 128 + SIGINT, the shell's convention
+constexpr int kExitRunsFailed = 1;     // some runs crashed: the report is partial, a rerun retries them
+
+std::atomic<bool> g_compare_stop{false};
+
+extern "C" void request_compare_stop(int) { g_compare_stop.store(true); }
+
+// SIGINT and SIGTERM become a stop request while the comparison runs (SA_RESETHAND: a second Ctrl-C kills).
+class StopOnSignals {
+ public:
+  StopOnSignals() {
+    g_compare_stop.store(false);
+    struct sigaction action {};
+    action.sa_handler = request_compare_stop;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESETHAND;
+    sigaction(SIGINT, &action, &old_int_);
+    sigaction(SIGTERM, &action, &old_term_);
+  }
+  ~StopOnSignals() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+
+ private:
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
+};
+
+std::string duration(double seconds) {
+  const int64_t s = static_cast<int64_t>(std::llround(std::max(0.0, seconds)));
+  std::ostringstream out;
+  if (s >= 3600) {
+    out << s / 3600 << "h" << std::setw(2) << std::setfill('0') << (s % 3600) / 60 << "m";
+  } else if (s >= 60) {
+    out << s / 60 << "m" << std::setw(2) << std::setfill('0') << s % 60 << "s";
+  } else {
+    out << s << "s";
+  }
+  return out.str();
+}
+
+std::string own_executable() {
+  char buffer[4096];
+  const ssize_t n = readlink("/proc/self/exe", buffer, sizeof buffer - 1);
+  if (n <= 0) throw UserError("cannot find the nos executable (/proc/self/exe) to start workers; use --in-process");
+  return std::string(buffer, static_cast<size_t>(n));
+}
+
+// The first line a shell command prints, or "" (for the git commit).
+std::string first_line_of(const std::string& command) {
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return "";
+  char buffer[512];
+  std::string line;
+  if (std::fgets(buffer, sizeof buffer, pipe) != nullptr) line = buffer;
+  ::pclose(pipe);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+  return line;
+}
+
+std::string quote_for_shell(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string cpu_model() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(" \t", colon + 1));
+    }
+  }
+  return "";
+}
+
+// The gnuplot on PATH, or "".
+std::string find_gnuplot() {
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path != nullptr ? path : "/usr/bin:/bin");
+  std::string dir;
+  while (std::getline(dirs, dir, ':')) {
+    if (dir.empty()) continue;
+    const std::string candidate = dir + "/gnuplot";
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
+// The git commit of the source tree the executable was built in (its build folder lies inside it), "+dirty" when
+// tracked files differ; "" when unknown.
+std::string git_commit() {
+  const std::string dir = executable_dir();
+  if (dir.empty()) return "";
+  const std::string git = "git -C " + quote_for_shell(dir) + " ";
+  const std::string commit = first_line_of(git + "rev-parse --short HEAD 2>/dev/null");
+  if (commit.empty()) return "";
+  const std::string dirty = first_line_of(git + "status --porcelain --untracked-files=no 2>/dev/null");
+  return commit + (dirty.empty() ? "" : "+dirty");
+}
+
+std::string command_line(const Args& args) {
+  std::string text = "nos compare";
+  for (const std::string& a : args) {
+    const bool plain = a.find_first_of(" \t'\"*()|&;<>$`\\,") == std::string::npos && !a.empty();
+    text += " " + (plain ? a : quote_for_shell(a));
+  }
+  return text;
+}
+
+std::string fixed4(double x) {
+  if (!std::isfinite(x)) return "–";
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(4) << x;
+  return s.str();
+}
+
+void print_help(std::ostream& out, const po::options_description& options) {
+  out << "Usage: nos compare [--config FILE.yaml] [--rules R1,R2,...] [--out DIR] [options]\n\n"
+      << "Compares update rules on one task the way papers report them. For each rule: one run per lr of the grid\n"
+      << "(seed 0, --tune-epochs each); the lr with the best validation accuracy is chosen (a diverged run is worst,\n"
+      << "ties go to the smaller lr); then --seeds runs (seeds 0..K-1) of --epochs at that lr. Runs go to --jobs\n"
+      << "worker processes; each finished run is appended to DIR/runs.jsonl at once, so an interrupted comparison\n"
+      << "continues where it stopped when the same command runs again. The report folder gets results.csv (rule x\n"
+      << "seed x epoch), tuning.csv, summary.csv (mean +- std over seeds), report.md and, with gnuplot, the plots\n"
+      << "test_acc.png and train_loss.png.\n\n"
+      << "Rules (--rules, comma-separated; commas inside parentheses stay): named rules (see 'nos rules'), LibTorch's\n"
+      << "own optimizers (torch-adam, torch-momentum, torch-sgd, torch-rmsprop; added beside adam, momentum, sgd and\n"
+      << "rmsprop unless --no-native), any DSL text, and @RUN_DIR:topN, the N best rules of a search run.\n"
+      << "Settings come from the defaults, then --config, then the flags.\n\n"
+      << "Example: nos compare --config configs/compare-fmnist.yaml --out runs/compare-fmnist\n"
+      << "         nos compare --rules 'adam,powersign,clip(g,0.1)*m' --task fmnist-mlp --epochs 2 --out runs/c\n\n"
+      << options;
+}
+
+}  // namespace
+
+int compare_command(const Args& args, std::ostream& out, std::ostream& err) {
+  po::options_description options("Options");
+  options.add_options()
+      ("help,h", "show this help")
+      ("config", po::value<std::string>()->value_name("FILE"), "YAML compare config (keys: see README)")
+      ("rules", po::value<std::string>()->value_name("R1,R2"), "rules to compare (config key rules)")
+      ("task", po::value<std::string>()->value_name("T"), "<dataset>-<model>, e.g. fmnist-convnet (task)")
+      ("epochs", po::value<std::string>()->value_name("N"), "epochs per seed (epochs; default 3)")
+      ("seeds", po::value<std::string>()->value_name("K"), "seeds per rule at the chosen lr (seeds; default 3)")
+      ("lr-grid", po::value<std::string>()->value_name("X1,X2"), "lrs to tune over (lr_grid; default 1e-4,...,1)")
+      ("tune-epochs", po::value<std::string>()->value_name("N"), "epochs per tuning run (tune_epochs; default 1)")
+      ("batch-size", po::value<std::string>()->value_name("B"), "batch size (batch_size; default 128)")
+      ("train-size", po::value<std::string>()->value_name("N"), "train on a seeded subset of N images (train_size)")
+      ("validation-size", po::value<std::string>()->value_name("N"), "held-out images (validation_size)")
+      ("device", po::value<std::string>()->value_name("D"), "cpu, cuda or cuda:N (device)")
+      ("jobs", po::value<std::string>()->value_name("N"), "runs in parallel, one worker process each (jobs; default 2)")
+      ("threads", po::value<std::string>()->value_name("N"), "intra-op threads per run (threads; default 1)")
+      ("data-dir", po::value<std::string>()->value_name("DIR"), "the data set's folder (data_dir)")
+      ("cache-dir", po::value<std::string>()->value_name("DIR"), "decoded-image caches (default ~/.cache/nos)")
+      ("augment", po::bool_switch(), "random crop and flip for CIFAR-10 (augment)")
+      ("no-native", po::bool_switch(), "do not add LibTorch's reference rows (native_references: false)")
+      ("out", po::value<std::string>()->value_name("DIR"), "the report folder (out); rerun to resume")
+      ("in-process", po::bool_switch(), "run on threads of this process instead of worker processes");
+  po::variables_map vm = parse_options(args, options);
+  if (vm.count("help")) {
+    print_help(out, options);
+    return kExitOk;
+  }
+  auto flag = [&](const char* name) -> const std::string* {
+    return vm.count(name) ? &vm[name].as<std::string>() : nullptr;
+  };
+
+  const std::string* config_path = flag("config");
+  search::CompareConfig config =
+      config_path ? search::load_compare_config(*config_path) : search::CompareConfig{};
+  std::string source = config_path ? *config_path : std::string("the defaults");
+  if (const std::string* v = flag("rules")) {
+    config.rules = search::split_rule_list(*v);
+    source = "--rules";
+  }
+  if (const std::string* v = flag("task")) {
+    const tasks::TaskSpec spec = tasks::parse_task_name(*v);
+    if (spec.analytic) throw UserError("--task: '" + *v + "' is an analytic objective; compare trains classifiers "
+                                       "(<dataset>-<model>, e.g. fmnist-convnet)");
+    config.task = *v;
+  }
+  if (const std::string* v = flag("epochs")) config.epochs = parse_count(*v, "--epochs", "epochs");
+  if (const std::string* v = flag("seeds")) {
+    const int64_t seeds = parse_count(*v, "--seeds", "seeds");
+    if (seeds > 1000) throw UserError("--seeds: at most 1000, got " + *v);
+    config.seeds = static_cast<int>(seeds);
+  }
+  if (const std::string* v = flag("lr-grid")) config.lr_grid = parse_lr_grid(*v, "--lr-grid");
+  if (const std::string* v = flag("tune-epochs")) config.tune_epochs = parse_count(*v, "--tune-epochs", "epochs");
+  if (const std::string* v = flag("batch-size")) config.batch_size = parse_count(*v, "--batch-size", "images");
+  if (const std::string* v = flag("train-size")) config.train_size = parse_count(*v, "--train-size", "images");
+  if (const std::string* v = flag("validation-size")) {
+    config.validation_size = parse_count(*v, "--validation-size", "images");
+  }
+  if (const std::string* v = flag("device")) config.device = *v;
+  if (const std::string* v = flag("jobs")) config.jobs = parse_threads(*v, "--jobs");
+  if (const std::string* v = flag("threads")) config.threads = parse_threads(*v, "--threads");
+  if (const std::string* v = flag("data-dir")) config.data_dir = *v;
+  if (vm["augment"].as<bool>()) config.augment = true;
+  if (vm["no-native"].as<bool>()) config.native_references = false;
+  if (const std::string* v = flag("out")) config.out = *v;
+  search::validate(config, config_path ? *config_path + " (with the flags)" : std::string("the flags"));
+  if (config.out.empty()) throw UserError("no report folder: give --out DIR (or the config key out)");
+  if (config.rules.empty()) {
+    throw UserError("no rules to compare: give --rules (e.g. --rules adam,powersign) or a --config with rules");
+  }
+  parse_device(config.device, "device");  // fails now, not in every worker, when CUDA is not there
+  const tasks::TaskSpec spec = tasks::parse_task_name(config.task);
+  config.data_dir = resolve_data_dir(spec.dataset, config.data_dir);
+
+  // Every rule is resolved (and bad rule text reported with its diagnostics) before anything runs.
+  const std::vector<search::CompareRow> rows = search::resolve_rows(config, source);
+
+  search::CompareRuntime runtime;
+  runtime.context.command = command_line(args);
+  runtime.context.machine = cpu_model();
+  runtime.context.cores = static_cast<int>(std::thread::hardware_concurrency());
+  runtime.context.nos_version = NOS_VERSION;
+  runtime.context.git_commit = git_commit();
+  runtime.context.libtorch_version = TORCH_VERSION;
+  runtime.context.gnuplot = find_gnuplot();
+  const std::string cache_dir = resolve_cache_dir(flag("cache-dir") ? *flag("cache-dir") : "");
+
+  std::unique_ptr<search::EvaluatorPool> pool;
+  if (vm["in-process"].as<bool>()) {
+    tasks::LocalEvaluatorOptions o;
+    if (!config.data_dir.empty()) o.data_dirs[spec.dataset] = config.data_dir;
+    o.cache_dir = cache_dir;
+    o.threads = config.threads;
+    pool = std::make_unique<search::ThreadPool>(std::make_shared<tasks::LocalEvaluator>(o), config.jobs);
+  } else {
+    search::ProcessPoolOptions o;
+    o.executable = own_executable();
+    o.args = {"worker", "--threads", std::to_string(config.threads)};
+    if (!config.data_dir.empty()) o.args.insert(o.args.end(), {"--data-dir", spec.dataset + "=" + config.data_dir});
+    if (!cache_dir.empty()) o.args.insert(o.args.end(), {"--cache-dir", cache_dir});
+    o.workers = config.jobs;
+    o.log_path = config.out + "/workers.log";
+    pool = std::make_unique<search::ProcessPool>(o);
+  }
+  runtime.pool = pool.get();
+  runtime.stop = &g_compare_stop;
+  runtime.on_progress = [&err](const search::CompareProgress& p) {
+    std::ostringstream line;
+    line << "[compare] " << p.done << "/" << p.total << " runs";
+    if (p.skipped > 0) line << " (" << p.skipped << " from the journal)";
+    line << ", " << p.running << " running, " << duration(p.elapsed_seconds);
+    if (p.eta_seconds > 0) line << ", ETA " << duration(p.eta_seconds);
+    if (!p.last.empty()) line << " | " << p.last;
+    err << line.str() << "\n" << std::flush;
+  };
+  // This process only schedules and writes; the workers get the cores.
+  at::set_num_threads(1);
+
+  std::string rule_list;
+  for (const search::CompareRow& row : rows) rule_list += (rule_list.empty() ? "" : ", ") + row.label;
+  err << "compare: " << rows.size() << " rules (" << rule_list << ") on " << config.task << ", " << config.seeds
+      << " seeds x " << config.epochs << " epochs after tuning over " << config.lr_grid.size() << " lrs, "
+      << config.jobs << " jobs x " << config.threads << " threads, report folder " << config.out << "\n";
+  search::CompareResult result;
+  {
+    StopOnSignals signals;
+    result = search::run_compare(config, rows, runtime);
+  }
+  for (const std::string& note : result.notes) err << "note: " << note << "\n";
+  if (result.interrupted) {
+    err << "interrupted: finished runs are kept in " << config.out << "/" << search::kCompareJournal
+        << "; the same command continues the comparison\n";
+    return kExitInterrupted;
+  }
+
+  // The summary table on stdout.
+  size_t width = 4;
+  for (const search::RowSummary& s : result.summary) width = std::max(width, s.row.label.size());
+  width = std::min<size_t>(width, 40);
+  auto pad = [](std::string s, size_t w) {
+    if (s.size() > w) s = s.substr(0, w - 1) + "~";
+    s.resize(w, ' ');
+    return s;
+  };
+  out << pad("rule", width) << "  " << pad("lr", 7) << "  " << pad("final val", 17) << "  " << pad("final test", 17)
+      << "  " << pad("train loss", 10) << "  s/epoch  seeds\n";
+  for (const search::RowSummary& s : result.summary) {
+    auto ms = [](const search::Stat& st) {
+      return st.n == 0 ? std::string("–") : fixed4(st.mean) + (st.n >= 2 ? " ± " + fixed4(st.std) : std::string());
+    };
+    std::ostringstream spe;
+    spe << std::fixed << std::setprecision(1) << s.seconds_per_epoch;
+    out << pad(s.row.label, width) << "  " << pad(std::isfinite(s.lr) ? dsl::format_number(s.lr) : "–", 7) << "  "
+        << pad(ms(s.final_val), 17) << "  " << pad(ms(s.final_test), 17) << "  "
+        << pad(fixed4(s.final_train_loss.mean), 10) << "  " << pad(std::isfinite(s.seconds_per_epoch) ? spe.str() : "–", 7)
+        << "  " << (s.statuses.empty() ? s.tuning : s.statuses) << "\n";
+  }
+  out << "report: " << config.out << "/report.md (" << result.executed << " runs in " << duration(result.seconds)
+      << ", " << result.skipped << " from the journal)\n";
+  if (result.failed > 0) {
+    err << "nos compare: " << result.failed << " run(s) crashed (see " << config.out
+        << "/workers.log); the report is partial. Run the same command again to retry them.\n";
+    return kExitRunsFailed;
+  }
+  return kExitOk;
+}
+
+}  // namespace nos::cli

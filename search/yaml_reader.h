@@ -1,0 +1,156 @@
+// Reading YAML configs with the key path and line in every message, and writing values back: shared by the configs
+// of search/ (search jobs, comparisons).
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "dsl/ast.h"
+#include "dsl/error.h"
+
+namespace nos::search {
+
+inline std::string joined(const std::vector<std::string>& names) {
+  std::string text;
+  for (const std::string& n : names) text += (text.empty() ? "" : ", ") + n;
+  return text;
+}
+
+// Reads one YAML document, naming the source, line and key path of every mistake.
+class YamlReader {
+ public:
+  // `sections` maps each section ("" for the top level) to its known keys; it must outlive the reader.
+  YamlReader(std::string source, const std::map<std::string, std::vector<std::string>>& sections)
+      : source_(std::move(source)), sections_(sections) {}
+
+  [[noreturn]] void fail(const YAML::Node& node, const std::string& path, const std::string& message) const {
+    std::string where = source_;
+    if (node.IsDefined() && node.Mark().line >= 0) where += ":" + std::to_string(node.Mark().line + 1);
+    throw UserError(where + ": key '" + path + "': " + message);
+  }
+
+  const std::string& scalar(const YAML::Node& node, const std::string& path) const {
+    if (!node.IsScalar()) fail(node, path, node.IsNull() ? "has no value" : "expected a single value");
+    return node.Scalar();
+  }
+
+  template <typename Int>
+  Int integer(const YAML::Node& node, const std::string& path, Int min, Int max) const {
+    const std::string& text = scalar(node, path);
+    Int value{};
+    const char* end = text.data() + text.size();
+    auto [ptr, ec] = std::from_chars(text.data(), end, value);
+    if (text.empty() || ec != std::errc() || ptr != end || value < min || value > max) {
+      fail(node, path, "expected a whole number in [" + std::to_string(min) + ", " + std::to_string(max) +
+                           "], got '" + text + "'");
+    }
+    return value;
+  }
+
+  double number(const YAML::Node& node, const std::string& path, double min, bool min_inclusive = true) const {
+    const std::string& text = scalar(node, path);
+    double value = 0;
+    const char* end = text.data() + text.size();
+    auto [ptr, ec] = std::from_chars(text.data(), end, value);
+    if (text.empty() || ec != std::errc() || ptr != end || !std::isfinite(value)) {
+      fail(node, path, "expected a finite number, got '" + text + "'");
+    }
+    if (min_inclusive ? value < min : value <= min) {
+      fail(node, path, "must be " + std::string(min_inclusive ? ">= " : "> ") + dsl::format_number(min) +
+                           ", got '" + text + "'");
+    }
+    return value;
+  }
+
+  bool boolean(const YAML::Node& node, const std::string& path) const {
+    const std::string& text = scalar(node, path);
+    if (text == "true" || text == "on" || text == "yes") return true;
+    if (text == "false" || text == "off" || text == "no") return false;
+    fail(node, path, "expected true or false, got '" + text + "'");
+  }
+
+  std::string choice(const YAML::Node& node, const std::string& path, const std::vector<std::string>& allowed) const {
+    const std::string& text = scalar(node, path);
+    for (const std::string& a : allowed) {
+      if (text == a) return text;
+    }
+    fail(node, path, "expected one of " + joined(allowed) + ", got '" + text + "'");
+  }
+
+  std::vector<std::string> strings(const YAML::Node& node, const std::string& path) const {
+    if (!node.IsSequence()) fail(node, path, "expected a list, e.g. [a, b]");
+    std::vector<std::string> out;
+    for (size_t i = 0; i < node.size(); ++i) {
+      out.push_back(scalar(node[i], path + "[" + std::to_string(i) + "]"));
+      if (out.back().empty()) fail(node[i], path + "[" + std::to_string(i) + "]", "is empty");
+    }
+    return out;
+  }
+
+  std::vector<double> positive_numbers(const YAML::Node& node, const std::string& path) const {
+    if (!node.IsSequence() || node.size() == 0) fail(node, path, "expected a non-empty list of numbers > 0");
+    std::vector<double> out;
+    for (size_t i = 0; i < node.size(); ++i) {
+      out.push_back(number(node[i], path + "[" + std::to_string(i) + "]", 0, false));
+    }
+    return out;
+  }
+
+  // Calls `on_key(key, value, path)` for every key of the mapping `node` (the section `section`), after checking
+  // that the key is known there.
+  template <typename F>
+  void each_key(const YAML::Node& node, const std::string& section, F on_key) const {
+    const std::vector<std::string>& known = sections_.at(section);
+    if (!node.IsMap()) {
+      if (section.empty()) {
+        throw UserError(source_ + ": expected a mapping of keys (" + joined(known) + ") at the top");
+      }
+      fail(node, section, "expected a mapping of keys (" + joined(known) + ")");
+    }
+    for (const auto& entry : node) {
+      const std::string key = entry.first.IsScalar() ? entry.first.Scalar() : std::string("?");
+      const std::string path = section.empty() ? key : section + "." + key;
+      bool found = false;
+      for (const std::string& k : known) found = found || k == key;
+      if (!found) {
+        fail(entry.first, path, "unknown key (known keys" + (section.empty() ? "" : " of '" + section + "'") +
+                                    ": " + joined(known) + ")");
+      }
+      on_key(key, entry.second, path);
+    }
+  }
+
+  const std::string& source() const { return source_; }
+
+ private:
+  std::string source_;
+  const std::map<std::string, std::vector<std::string>>& sections_;
+};
+
+inline std::string yaml_quoted(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+inline std::string yaml_list(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + yaml_quoted(items[i]);
+  return out + "]";
+}
+
+inline std::string yaml_list(const std::vector<double>& items) {
+  std::string out = "[";
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + dsl::format_number(items[i]);
+  return out + "]";
+}
+
+}  // namespace nos::search

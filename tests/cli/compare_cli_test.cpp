@@ -1,0 +1,134 @@
+// Tests of `nos compare` on the command line: flags, errors before anything runs, an in-process run and its rerun.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli/cli.h"
+#include "tests/temp_dir.h"
+
+namespace nos::cli {
+namespace {
+
+struct Outcome {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+Outcome nos(const std::vector<std::string>& args) {
+  std::vector<const char*> argv = {"nos"};
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  std::ostringstream out, err;
+  Outcome o;
+  o.code = run(static_cast<int>(argv.size()), argv.data(), out, err);
+  o.out = out.str();
+  o.err = err.str();
+  return o;
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+bool exists(const std::string& path) { return std::ifstream(path).good(); }
+
+using nos::testing::TempDir;
+
+TEST(CompareCommand, HelpNamesTheFlagsAndTheProtocol) {
+  Outcome o = nos({"compare", "--help"});
+  EXPECT_EQ(o.code, kExitOk);
+  for (const char* part : {"Usage: nos compare", "--rules", "--seeds", "--lr-grid", "--tune-epochs", "--jobs",
+                           "--out", "@RUN_DIR:topN", "smaller lr"}) {
+    EXPECT_TRUE(contains(o.out, part)) << part;
+  }
+  EXPECT_TRUE(contains(nos({"--help"}).out, "  compare")) << "listed by nos help";
+}
+
+TEST(CompareCommand, BadRuleTextIsReportedBeforeAnythingRuns) {
+  TempDir dir;
+  const std::string out = dir.path() + "/report";
+  Outcome o = nos({"compare", "--rules", "adam,exp(g)*expp(m)", "--out", out});
+  EXPECT_EQ(o.code, kExitUserError);
+  EXPECT_TRUE(contains(o.err, "rules[1]: 'exp(g)*expp(m)' is not a named rule")) << o.err;
+  EXPECT_TRUE(contains(o.err, "rule:1:8: error[E012]: unknown function 'expp'")) << o.err;
+  EXPECT_TRUE(contains(o.err, "^~~~")) << o.err;
+  EXPECT_FALSE(exists(out + "/config.yaml")) << "nothing may run or be written";
+}
+
+TEST(CompareCommand, UserMistakesExit2WithAMessage) {
+  TempDir dir;
+  const std::string out = dir.path() + "/report";
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  const std::string config = dir.file("bad.yaml", "rules: [adam]\nsedes: 3\n");
+  const std::vector<Case> cases = {
+      {{"compare", "--rules", "adam"}, "give --out DIR"},
+      {{"compare", "--out", out}, "no rules to compare"},
+      {{"compare", "--rules", "adam,,sgd", "--out", out}, "--rules: empty item at position 2"},
+      {{"compare", "--rules", "adam", "--task", "rosenbrock", "--out", out}, "analytic objective"},
+      {{"compare", "--rules", "adam", "--task", "imagenet-convnet", "--out", out}, "unknown task 'imagenet-convnet'"},
+      {{"compare", "--rules", "adam", "--seeds", "0", "--out", out}, "--seeds"},
+      {{"compare", "--rules", "adam", "--lr-grid", "0.1,x", "--out", out}, "--lr-grid"},
+      {{"compare", "--rules", "adam", "--epochs", "1", "--tune-epochs", "2", "--out", out}, "tune_epochs"},
+      {{"compare", "--rules", "@nowhere/run:top3", "--out", out}, "no search run in 'nowhere/run'"},
+      {{"compare", "--rules", "adam", "--out", out, "--frobnicate"}, "frobnicate"},
+      {{"compare", "--config", config, "--out", out}, "bad.yaml:2: key 'sedes': unknown key"},
+      {{"compare", "--config", dir.path() + "/missing.yaml"}, "missing.yaml: cannot open"},
+  };
+  for (const Case& c : cases) {
+    Outcome o = nos(c.args);
+    EXPECT_EQ(o.code, kExitUserError) << c.message;
+    EXPECT_TRUE(contains(o.err, c.message)) << "expected '" << c.message << "' in: " << o.err;
+  }
+  if (!torch::cuda::is_available()) {
+    Outcome o = nos({"compare", "--rules", "adam", "--device", "cuda", "--out", out});
+    EXPECT_EQ(o.code, kExitUserError);
+    EXPECT_TRUE(contains(o.err, "CUDA is not available")) << o.err;
+  }
+  EXPECT_FALSE(exists(out + "/config.yaml"));
+}
+
+TEST(CompareCommand, RunsInProcessOnFashionMnistAndResumes) {
+  const std::string fmnist = "/usr/share/datasets/fashion-mnist";
+  if (!exists(fmnist + "/train-images-idx3-ubyte.gz")) GTEST_SKIP() << "Fashion-MNIST is not installed at " << fmnist;
+  TempDir dir;
+  const std::string out = dir.path() + "/report";
+  const std::vector<std::string> args = {"compare", "--rules", "adam", "--task", "fmnist-logreg", "--epochs", "2",
+                                         "--seeds", "2", "--lr-grid", "0.001,0.01", "--train-size", "512",
+                                         "--validation-size", "256", "--threads", "1", "--jobs", "2", "--in-process",
+                                         "--out", out};
+  Outcome first = nos(args);
+  ASSERT_EQ(first.code, kExitOk) << first.err;
+  EXPECT_TRUE(contains(first.out, "torch-adam")) << first.out;
+  EXPECT_TRUE(contains(first.out, "final val")) << first.out;
+  EXPECT_TRUE(contains(first.err, "[compare] 8/8 runs")) << first.err;
+  EXPECT_TRUE(contains(first.err, "ETA")) << first.err;
+  for (const char* file : {"results.csv", "summary.csv", "tuning.csv", "report.md", "runs.jsonl", "config.yaml"}) {
+    EXPECT_TRUE(exists(out + "/" + file)) << file;
+  }
+  Outcome again = nos(args);
+  ASSERT_EQ(again.code, kExitOk) << again.err;
+  EXPECT_TRUE(contains(again.out, "(0 runs in")) << again.out;
+  EXPECT_TRUE(contains(again.out, "8 from the journal")) << again.out;
+  std::vector<std::string> other = args;
+  other[6] = "3";  // --epochs 3 into the same folder
+  Outcome changed = nos(other);
+  EXPECT_EQ(changed.code, kExitUserError);
+  EXPECT_TRUE(contains(changed.err, "epochs: 2 in the folder, 3 now")) << changed.err;
+}
+
+TEST(CompareCommand, NativeNamesWorkInEvalAndRules) {
+  Outcome rules = nos({"rules"});
+  EXPECT_TRUE(contains(rules.out, "torch-adam")) << rules.out;
+  EXPECT_TRUE(contains(rules.out, "torch::optim::SGD(momentum=0.9")) << rules.out;
+  Outcome eval = nos({"eval", "--rule", "torch-adam", "--task", "rosenbrock", "--steps", "100", "--json"});
+  EXPECT_EQ(eval.code, kExitOk) << eval.err;
+  EXPECT_TRUE(contains(eval.out, "\"canonical\":\"torch::optim::Adam(")) << eval.out;
+}
+
+}  // namespace
+}  // namespace nos::cli
