@@ -2,6 +2,7 @@
 #include "dsl/fused.h"
 
 #include <atomic>
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -150,31 +151,129 @@ fused::Plan make_plan(const Program& program, const at::Tensor& w, const at::Ten
     }
   }
 
-  // Block buffers: one per computing instruction while its value is live (aliases of it included), reused after.
+  // Three-valued tensors (−k, 0, k), in the dtype's arithmetic, as the reference computes them.
+  auto in_dtype = [&](double x) { return plan.is_double ? x : static_cast<double>(static_cast<float>(x)); };
+  for (size_t k = 0; k < code.size(); ++k) {
+    KernelInstr& in = plan.code[k];
+    if (in.scalar) continue;
+    auto tv = [&](int r) { return plan.code[r].three_valued; };
+    auto known = [&](int r) { return !plan.code[r].scalar && std::isfinite(tv(r)); };
+    double value = std::numeric_limits<double>::quiet_NaN();
+    switch (in.prim) {
+      case Prim::kSign: value = 1.0; break;
+      case Prim::kNeg: if (known(in.a)) value = tv(in.a); break;
+      case Prim::kIdentity:
+      case Prim::kKeep: if (known(in.a)) value = tv(in.a); break;
+      case Prim::kMul: {
+        const KernelInstr& a = plan.code[in.a];
+        const KernelInstr& b = plan.code[in.b];
+        if (known(in.a) && known(in.b)) value = in_dtype(tv(in.a) * tv(in.b));
+        if (known(in.a) && b.scalar) value = in_dtype(tv(in.a) * in_dtype(b.value));
+        if (a.scalar && known(in.b)) value = in_dtype(tv(in.b) * in_dtype(a.value));
+        break;
+      }
+      case Prim::kExp: in.exp_select = known(in.a); break;
+      default: break;
+    }
+    in.three_valued = std::isfinite(value) ? std::fabs(value) : std::numeric_limits<double>::quiet_NaN();
+  }
+
+  // Operand inlining: a sign, neg, exp select or corrected average read by one +, − or × only is recomputed as
+  // that operand is read instead of being written to a block buffer and read back.
   const int n = static_cast<int>(code.size());
+  auto is_fetching = [&](const KernelInstr& in) {
+    return !in.scalar && in.alias < 0 && (in.prim == Prim::kAdd || in.prim == Prim::kSub || in.prim == Prim::kMul);
+  };
+  std::vector<int> uses(n, 0);
+  for (int k = 0; k < n; ++k) {
+    const KernelInstr& in = plan.code[k];
+    if (in.scalar || !uses_registers(in.prim)) continue;
+    for (int x : {in.a, in.b}) {
+      if (x >= 0) ++uses[x];
+    }
+  }
+  auto computes_tensor = [&](int r) { return !plan.code[r].scalar && plan.code[r].alias < 0; };
+  for (int k = 0; k < n; ++k) {
+    KernelInstr& in = plan.code[k];
+    if (!is_fetching(in)) continue;
+    for (int side = 0; side < 2; ++side) {
+      const int x = side == 0 ? in.a : in.b;
+      KernelInstr::Fetch& f = side == 0 ? in.fetch_a : in.fetch_b;
+      f.source = x;
+      if (x < 0 || plan.code[x].scalar || !computes_tensor(x) || uses[x] != 1 || x == n - 1) continue;
+      KernelInstr& p = plan.code[x];
+      // The inlined instruction's own operand must be in memory or in a buffer (one level of inlining).
+      auto materialised = [&](int y) { return y >= 0 && !plan.code[y].scalar && !plan.code[y].inlined; };
+      const bool corrected_average = p.prim == Prim::kM || p.prim == Prim::kV || p.prim == Prim::kY;
+      if (p.prim == Prim::kSign && materialised(p.a)) {
+        const KernelInstr& y = plan.code[p.a];
+        const bool raw_average = (y.prim == Prim::kM || y.prim == Prim::kV || y.prim == Prim::kY) &&
+                                 computes_tensor(p.a) && uses[p.a] == 1 && !y.inlined;
+        if (raw_average) {
+          // sign(m̂) = sign(m): read the raw average, and m̂ is never computed.
+          f.kind = KernelInstr::Fetch::kSignOfAverage;
+          f.source = y.a;
+          plan.code[p.a].inlined = true;
+        } else {
+          f.kind = KernelInstr::Fetch::kSign;
+          f.source = p.a;
+        }
+      } else if (p.prim == Prim::kNeg && materialised(p.a)) {
+        f.kind = KernelInstr::Fetch::kNeg;
+        f.source = p.a;
+      } else if (p.prim == Prim::kExp && p.exp_select && materialised(p.a)) {
+        f.kind = KernelInstr::Fetch::kExpSelect;
+        f.source = p.a;
+        f.k = plan.code[p.a].three_valued;
+      } else if (corrected_average) {
+        f.kind = KernelInstr::Fetch::kScaledAverage;
+        f.source = p.a;
+      } else {
+        continue;
+      }
+      p.inlined = true;
+    }
+  }
+
+  // Block buffers: one per computing instruction while its value is live (aliases of it included), reused after.
+  // What each evaluated instruction reads: its fetches' registers for + − ×, else its register operands.
+  auto reads = [&](int k) {
+    std::vector<int> r;
+    const KernelInstr& in = plan.code[k];
+    if (is_fetching(in)) {
+      for (const KernelInstr::Fetch* f : {&in.fetch_a, &in.fetch_b}) {
+        const bool average = f->kind == KernelInstr::Fetch::kScaledAverage ||
+                             f->kind == KernelInstr::Fetch::kSignOfAverage;
+        if (!average && f->source >= 0 && !plan.code[f->source].scalar) r.push_back(f->source);
+      }
+    } else if (uses_registers(in.prim)) {
+      for (int x : {in.a, in.b}) {
+        if (x >= 0) r.push_back(x);
+      }
+    }
+    return r;
+  };
   std::vector<int> root(n), last_use(n, -1);
   for (int k = 0; k < n; ++k) {
     const KernelInstr& in = plan.code[k];
     root[k] = in.alias >= 0 && plan.alias_source[k] == fused::kSourceInstr ? root[in.alias] : k;
   }
-  auto computes = [&](int k) { return !plan.code[k].scalar && plan.code[k].alias < 0; };
+  auto computes = [&](int k) { return !plan.code[k].scalar && plan.code[k].alias < 0 && !plan.code[k].inlined; };
   for (int k = 0; k < n; ++k) {
-    if (!computes(k) || !uses_registers(plan.code[k].prim)) continue;
-    for (int x : {plan.code[k].a, plan.code[k].b}) {
-      if (x >= 0) last_use[root[x]] = std::max(last_use[root[x]], k);
-    }
+    if (!computes(k)) continue;
+    for (int x : reads(k)) last_use[root[x]] = std::max(last_use[root[x]], k);
   }
   last_use[root[n - 1]] = std::numeric_limits<int>::max();
   std::vector<int> free_slots;
   for (int k = 0; k < n; ++k) {
     if (!computes(k)) continue;
     KernelInstr& in = plan.code[k];
-    if (uses_registers(in.prim)) {
-      const int ra = in.a >= 0 ? root[in.a] : -1;
-      const int rb = in.b >= 0 ? root[in.b] : -1;
-      for (int r : {ra, rb == ra ? -1 : rb}) {
-        if (r >= 0 && last_use[r] == k && plan.code[r].slot >= 0) free_slots.push_back(plan.code[r].slot);
-      }
+    std::vector<int> roots;
+    for (int x : reads(k)) {
+      if (std::find(roots.begin(), roots.end(), root[x]) == roots.end()) roots.push_back(root[x]);
+    }
+    for (int r : roots) {
+      if (last_use[r] == k && plan.code[r].slot >= 0) free_slots.push_back(plan.code[r].slot);
     }
     if (free_slots.empty()) {
       in.slot = plan.slots++;
@@ -187,27 +286,41 @@ fused::Plan make_plan(const Program& program, const at::Tensor& w, const at::Ten
   return plan;
 }
 
-std::atomic<bool> force_default{false};
+// The capability set_fused_capability asked for: 0 auto, 1 default, 2 avx2, 3 avx512.
+std::atomic<int> requested{0};
 
-bool avx2_cpu() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return has && !force_default.load();
+bool cpu_has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+bool cpu_has_avx512() {
+  return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
 }
 
-}  // namespace
-
-std::string fused_capability() {
+// "avx512", "avx2" or "default": what runs now.
+const char* active_capability() {
+  const int r = requested.load();
+#ifdef NOS_FUSED_AVX512
+  if (r == 3 && cpu_has_avx512()) return "avx512";
+#endif
 #ifdef NOS_FUSED_AVX2
-  if (avx2_cpu()) return "avx2";
+  // auto picks AVX2 (ATen's own choice of kernels, which the reference path runs) over AVX-512.
+  if ((r == 0 || r == 2 || r == 3) && cpu_has_avx2()) return "avx2";
 #endif
   return "default";
 }
 
+}  // namespace
+
+std::string fused_capability() { return active_capability(); }
+
 void set_fused_capability(const std::string& choice) {
-  if (choice != "auto" && choice != "default") {
-    throw UserError("fused kernel capability: expected auto or default, got '" + choice + "'");
+  const char* names[] = {"auto", "default", "avx2", "avx512"};
+  for (int i = 0; i < 4; ++i) {
+    if (choice == names[i]) {
+      requested.store(i);
+      return;
+    }
   }
-  force_default.store(choice == "default");
+  throw UserError("fused kernel capability: expected auto, default, avx2 or avx512, got '" + choice + "'");
 }
 
 std::string fused_unsupported_reason(const at::Tensor& w, const at::Tensor& g,
@@ -250,15 +363,16 @@ void fused_update(const Program& program, const at::Tensor& w, const at::Tensor&
 
   std::vector<at::Tensor> keep_alive;
   const fused::Plan plan = make_plan(program, wk, gk, ak, ctx, args, keep_alive);
-#ifdef NOS_FUSED_AVX2
-  if (avx2_cpu()) {
-    fused::AVX2::run(plan);
-  } else {
-    fused::DEFAULT::run(plan);
-  }
-#else
-  fused::DEFAULT::run(plan);
+  // The build of the kernel for this CPU (or the one set_fused_capability asked for).
+  void (*run)(const fused::Plan&) = fused::DEFAULT::run;
+  const std::string capability = active_capability();
+#ifdef NOS_FUSED_AVX512
+  if (capability == "avx512") run = fused::AVX512::run;
 #endif
+#ifdef NOS_FUSED_AVX2
+  if (capability == "avx2") run = fused::AVX2::run;
+#endif
+  run(plan);
 
   if (!direct) {
     if (!wk.is_same(w)) w.copy_(wk);

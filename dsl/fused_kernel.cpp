@@ -59,15 +59,16 @@ class BlockRunner {
  public:
   using V = Vectorized<T>;
   static constexpr int64_t kLanes = V::size();
-  static_assert(kBlock % 8 == 0, "a block is a whole number of vectors");
+  static_assert(kBlock % 16 == 0, "a block is a whole number of vectors");
 
   explicit BlockRunner(const Plan& plan)
       : plan_(plan), slots_(static_cast<size_t>(plan.slots) * kBlock), gbuf_(kBlock), ptr_(plan.code.size()) {
     // Per-average constants, made once: the loops below must not recompute them per vector.
     for (const KernelAverage& a : plan.averages) {
       corrected_.push_back(a.correction != 1.0);
-      correction_.emplace_back(static_cast<T>(a.correction));
-      sqrt_correction_.emplace_back(static_cast<T>(std::sqrt(a.correction)));
+      // As Program::direction: multiplied by 1/(1 − β^t) and 1/√(1 − β^t), made in double.
+      correction_.emplace_back(static_cast<T>(1.0 / a.correction));
+      sqrt_correction_.emplace_back(static_cast<T>(1.0 / std::sqrt(a.correction)));
     }
   }
 
@@ -102,7 +103,7 @@ class BlockRunner {
     // The rule, instruction by instruction over the block.
     for (size_t k = 0; k < plan_.code.size(); ++k) {
       const KernelInstr& in = plan_.code[k];
-      if (in.scalar) continue;
+      if (in.scalar || in.inlined) continue;
       if (in.alias >= 0) {
         switch (plan_.alias_source[k]) {
           case kSourceGrad: ptr_[k] = g; break;
@@ -143,13 +144,71 @@ class BlockRunner {
   bool is_scalar(int reg) const { return plan_.code[reg].scalar; }
 
   // m̂ (or v̂, γ̂) at j: the raw average divided by its bias correction, when there is one.
+  // Calls f with a reader of the operand described by `spec`: j → the operand's vector at j. The kind is chosen
+  // once per block, outside the loop (each kind is its own instantiation of f).
+  template <typename F>
+  void with_fetch(const KernelInstr::Fetch& spec, const Block<T>& blk, F f) const {
+    using Fetch = KernelInstr::Fetch;
+    switch (spec.kind) {
+      case Fetch::kPlain: {
+        const T* p = ptr_[spec.source];
+        return f([p](int64_t j) { return V::loadu(p + j); });
+      }
+      case Fetch::kSign: {
+        const T* p = ptr_[spec.source];
+        return f([p](int64_t j) { return sign_of(V::loadu(p + j)); });
+      }
+      case Fetch::kNeg: {
+        const T* p = ptr_[spec.source];
+        return f([p](int64_t j) { return V::loadu(p + j).neg(); });
+      }
+      case Fetch::kExpSelect: {
+        const T* p = ptr_[spec.source];
+        const T k = static_cast<T>(spec.k);
+        const V zero(T(0)), e_neg = V(-k).exp(), e_zero = zero.exp(), e_pos = V(k).exp();
+        return f([=](int64_t j) {
+          const V x = V::loadu(p + j);
+          return V::blendv(V::blendv(e_zero, e_pos, x > zero), e_neg, x < zero);
+        });
+      }
+      case Fetch::kScaledAverage: {
+        const T* p = blk.averages[spec.source];
+        if (!corrected_[spec.source]) return f([p](int64_t j) { return V::loadu(p + j); });
+        const V c = correction_[spec.source];
+        return f([p, c](int64_t j) { return V::loadu(p + j) * c; });
+      }
+      case Fetch::kSignOfAverage: {
+        // sign(m·c) = sign(m) for the correction c = 1/(1 − β^t) ≥ 1: no need to scale.
+        const T* p = blk.averages[spec.source];
+        return f([p](int64_t j) { return sign_of(V::loadu(p + j)); });
+      }
+      default: NOS_CHECK(false, "unknown operand fetch " << spec.kind);
+    }
+  }
+
+  // A binary + − × with both operands tensors, each read through its fetch.
+  template <typename Op>
+  void binary_fetched(const KernelInstr& in, const Block<T>& blk, T* out, Op op) const {
+    with_fetch(in.fetch_a, blk, [&](auto fa) {
+      with_fetch(in.fetch_b, blk, [&](auto fb) { each(out, [&](int64_t j) { return op(fa(j), fb(j)); }); });
+    });
+  }
+  // The same with one scalar operand (on the left when scalar_left).
+  template <typename Op>
+  void scalar_fetched(const KernelInstr& in, const Block<T>& blk, T* out, bool scalar_left, Op op) const {
+    const V s(scalar_of(scalar_left ? in.a : in.b));
+    with_fetch(scalar_left ? in.fetch_b : in.fetch_a, blk, [&](auto f) {
+      each(out, [&](int64_t j) { return scalar_left ? op(s, f(j)) : op(f(j), s); });
+    });
+  }
+
   // Callers hoist the branch: `f` gets the corrected value of every vector of the block.
   template <typename F>
   void with_corrected(const Block<T>& blk, int average, T* out, F f) const {
     const T* x = blk.averages[average];
     if (corrected_[average]) {
       const V c = correction_[average];
-      each(out, [&](int64_t j) { return f(j, V::loadu(x + j) / c); });
+      each(out, [&](int64_t j) { return f(j, V::loadu(x + j) * c); });
     } else {
       each(out, [&](int64_t j) { return f(j, V::loadu(x + j)); });
     }
@@ -170,7 +229,7 @@ class BlockRunner {
       case Prim::kY: with_corrected(blk, in.a, out, [](int64_t, const V& x) { return x; }); break;
       case Prim::kAdam:
       case Prim::kRMSProp: {
-        // m̂ / (√v̂ + ε), √v̂ as the reference computes it: sqrt(v) / sqrt(correction); rmsprop has g for m̂.
+        // m̂ / (√v̂ + ε), √v̂ as the reference computes it: sqrt(v) · (1/sqrt(correction)); rmsprop has g for m̂.
         const T* v = blk.averages[in.b];
         const T* m = in.prim == Prim::kAdam ? blk.averages[in.a] : g;
         const bool m_corrected = in.prim == Prim::kAdam && corrected_[in.a];
@@ -179,18 +238,29 @@ class BlockRunner {
         const int kind = (m_corrected ? 1 : 0) + (corrected_[in.b] ? 2 : 0);
         switch (kind) {
           case 0: each(out, [&](int64_t j) { return V::loadu(m + j) / (V::loadu(v + j).sqrt() + eps); }); break;
-          case 1: each(out, [&](int64_t j) { return V::loadu(m + j) / cm / (V::loadu(v + j).sqrt() + eps); }); break;
+          case 1: each(out, [&](int64_t j) { return V::loadu(m + j) * cm / (V::loadu(v + j).sqrt() + eps); }); break;
           case 2:
-            each(out, [&](int64_t j) { return V::loadu(m + j) / (V::loadu(v + j).sqrt() / cv + eps); });
+            each(out, [&](int64_t j) { return V::loadu(m + j) / (V::loadu(v + j).sqrt() * cv + eps); });
             break;
           default:
-            each(out, [&](int64_t j) { return V::loadu(m + j) / cm / (V::loadu(v + j).sqrt() / cv + eps); });
+            each(out, [&](int64_t j) { return V::loadu(m + j) * cm / (V::loadu(v + j).sqrt() * cv + eps); });
             break;
         }
         break;
       }
       case Prim::kNeg: each(out, [&](int64_t j) { return V::loadu(pa + j).neg(); }); break;
-      case Prim::kExp: each(out, [&](int64_t j) { return V::loadu(pa + j).exp(); }); break;
+      case Prim::kExp:
+        if (in.exp_select) {
+          const T k = static_cast<T>(plan_.code[in.a].three_valued);
+          const V zero(T(0)), e_neg = V(-k).exp(), e_zero = zero.exp(), e_pos = V(k).exp();
+          each(out, [&](int64_t j) {
+            const V x = V::loadu(pa + j);
+            return V::blendv(V::blendv(e_zero, e_pos, x > zero), e_neg, x < zero);
+          });
+        } else {
+          each(out, [&](int64_t j) { return V::loadu(pa + j).exp(); });
+        }
+        break;
       case Prim::kLog: each(out, [&](int64_t j) { return V::loadu(pa + j).abs().log(); }); break;
       case Prim::kSqrt: each(out, [&](int64_t j) { return V::loadu(pa + j).abs().sqrt(); }); break;
       case Prim::kSign: each(out, [&](int64_t j) { return sign_of(V::loadu(pa + j)); }); break;
@@ -209,37 +279,33 @@ class BlockRunner {
         }
         break;
       }
+      // + − ×: operands through their fetches (an inlined sign, neg, exp select or corrected average is computed
+      // as it is read). The scalar side stays on the side the reference has it (b + s, s − b, b·s).
       case Prim::kAdd:
         if (is_scalar(in.a)) {
-          const V s(scalar_of(in.a));
-          each(out, [&](int64_t j) { return V::loadu(pb + j) + s; });
+          scalar_fetched(in, blk, out, true, [](const V& s, const V& x) { return x + s; });
         } else if (is_scalar(in.b)) {
-          const V s(scalar_of(in.b));
-          each(out, [&](int64_t j) { return V::loadu(pa + j) + s; });
+          scalar_fetched(in, blk, out, false, [](const V& x, const V& s) { return x + s; });
         } else {
-          each(out, [&](int64_t j) { return V::loadu(pa + j) + V::loadu(pb + j); });
+          binary_fetched(in, blk, out, [](const V& x, const V& y) { return x + y; });
         }
         break;
       case Prim::kSub:
         if (is_scalar(in.a)) {
-          const V s(scalar_of(in.a));
-          each(out, [&](int64_t j) { return s - V::loadu(pb + j); });
+          scalar_fetched(in, blk, out, true, [](const V& s, const V& x) { return s - x; });
         } else if (is_scalar(in.b)) {
-          const V s(scalar_of(in.b));
-          each(out, [&](int64_t j) { return V::loadu(pa + j) - s; });
+          scalar_fetched(in, blk, out, false, [](const V& x, const V& s) { return x - s; });
         } else {
-          each(out, [&](int64_t j) { return V::loadu(pa + j) - V::loadu(pb + j); });
+          binary_fetched(in, blk, out, [](const V& x, const V& y) { return x - y; });
         }
         break;
       case Prim::kMul:
         if (is_scalar(in.a)) {
-          const V s(scalar_of(in.a));
-          each(out, [&](int64_t j) { return V::loadu(pb + j) * s; });
+          scalar_fetched(in, blk, out, true, [](const V& s, const V& x) { return x * s; });
         } else if (is_scalar(in.b)) {
-          const V s(scalar_of(in.b));
-          each(out, [&](int64_t j) { return V::loadu(pa + j) * s; });
+          scalar_fetched(in, blk, out, false, [](const V& x, const V& s) { return x * s; });
         } else {
-          each(out, [&](int64_t j) { return V::loadu(pa + j) * V::loadu(pb + j); });
+          binary_fetched(in, blk, out, [](const V& x, const V& y) { return x * y; });
         }
         break;
       case Prim::kDiv:

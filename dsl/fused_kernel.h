@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "dsl/primitives.h"
@@ -9,9 +10,9 @@
 namespace nos::dsl::fused {
 
 // Elements per block: every live register of a block (a few KiB each) stays in L1/L2 while the block is evaluated.
-inline constexpr int64_t kBlock = 512;
+inline constexpr int64_t kBlock = 2048;
 // Blocks per task of at::parallel_for: below this many elements (32 Ki, ATen's grain) a parameter runs serially.
-inline constexpr int64_t kGrainBlocks = 64;
+inline constexpr int64_t kGrainBlocks = 16;
 
 // One instruction of Program::code() as the kernel runs it.
 struct KernelInstr {
@@ -23,6 +24,23 @@ struct KernelInstr {
   int slot = -1;         // tensor instructions that compute: the block buffer they write
   int alias = -1;        // tensor instructions that compute nothing (g, w, id, keep, an uncorrected m): see Source
   int random = -1;       // noise, anoise, drop: index of the tensor drawn before the pass
+  // Tensor instructions whose every element is −k, 0 or k (sign(x) has k = 1; products of such values and
+  // scalars keep the form): k, in the dtype's precision; NaN when not of that form.
+  double three_valued = std::numeric_limits<double>::quiet_NaN();
+  // exp of such an operand is a three-way select between exp(−k), exp(0) and exp(k), each computed with the
+  // same vector exp the reference uses, so the result is the same to the bit (PowerSign's e^(sign(g)·sign(m))).
+  bool exp_select = false;
+  // A cheap instruction whose only use is one operand of +, − or ×: not evaluated into a buffer but recomputed
+  // as that operand is read (one pass over the block fewer). See Fetch.
+  bool inlined = false;
+  // How + − × read each operand (fetch_a, fetch_b): directly, or through an inlined instruction.
+  struct Fetch {
+    enum Kind : int { kPlain = 0, kSign, kNeg, kExpSelect, kScaledAverage, kSignOfAverage };
+    int kind = kPlain;
+    int source = -1;  // the register read (kPlain: the operand itself), or the average index (*Average kinds)
+    double k = 0;     // kExpSelect: the three-valued k of the source
+  };
+  Fetch fetch_a, fetch_b;
 };
 
 // Where an aliasing instruction's value lives.
@@ -55,6 +73,9 @@ namespace DEFAULT {
 void run(const Plan& plan);
 }
 namespace AVX2 {
+void run(const Plan& plan);
+}
+namespace AVX512 {
 void run(const Plan& plan);
 }
 

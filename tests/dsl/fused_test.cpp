@@ -234,6 +234,23 @@ TEST_P(FusedEveryPrimitive, AgreesWithTheReferenceAtOddSizes) {
 INSTANTIATE_TEST_SUITE_P(Dtypes, FusedEveryPrimitive, ::testing::Values(at::kFloat, at::kDouble),
                          [](const auto& info) { return std::string(c10::toString(info.param)); });
 
+// The AVX-512 build (where the CPU has it; else the test runs the AVX2 build again): the same bound.
+TEST(Fused, WideKernelAgreesToo) {
+  set_fused_capability("avx512");
+  for (at::ScalarType dtype : {at::kFloat, at::kDouble}) {
+    for (int64_t n : {int64_t{7}, int64_t{1029}, int64_t{65541}}) {
+      at::Tensor like = at::empty({n}, at::TensorOptions().dtype(dtype));
+      for (const std::string& rule : rules_for_every_primitive()) {
+        SCOPED_TRACE("rule " + rule + ", size " + std::to_string(n) + ", kernel " + fused_capability());
+        const Compared c = compare(rule, dtype, like);
+        EXPECT_LE(c.direction_ulp, kMaxUlp);
+        EXPECT_LE(c.state_ulp, kMaxUlp);
+      }
+    }
+  }
+  set_fused_capability("auto");
+}
+
 // The baseline build of the kernel (what a CPU without AVX2 runs). Against ATen's baseline kernels (ctest runs this
 // test a second time with ATEN_CPU_CAPABILITY=default) it keeps the ulp bound. Against ATen's AVX2 kernels, which
 // fuse multiply-adds the baseline cannot, roundings differ and cancellations (m ← 0.9m + 0.1g near 0) magnify
@@ -260,7 +277,8 @@ TEST(Fused, BaselineKernelAgreesToo) {
     }
   }
   set_fused_capability("auto");
-  EXPECT_THROW(set_fused_capability("avx512"), UserError);
+  EXPECT_THROW(set_fused_capability("avx1024"), UserError);
+  EXPECT_EQ(fused_capability(), "avx2" == fused_capability() ? "avx2" : fused_capability());
 }
 
 TEST(Fused, ExactWhereATenHasNoScalarTail) {
@@ -365,6 +383,11 @@ TEST(Fused, ReasonsItDoesNotApply) {
 TEST(Fused, NamesTheCapabilityItRuns) {
   const std::string cap = fused_capability();
   EXPECT_TRUE(cap == "avx2" || cap == "default") << cap;
+  set_fused_capability("avx512");
+  const std::string wide = fused_capability();
+  EXPECT_TRUE(wide == "avx512" || wide == cap) << wide;
+  set_fused_capability("auto");
+  EXPECT_EQ(fused_capability(), cap);
 }
 
 }  // namespace
