@@ -729,10 +729,14 @@ CompareResult run_compare(const CompareConfig& config, const std::vector<Compare
         continue;
       }
       CompareRun run{pending.phase, pending.epochs, r.record};
+      // The journal's key is the planned run's, whatever the record holds (an invalid run reports no lr).
+      run.record.rule = std::get<0>(pending.key);
+      run.record.lr = std::get<2>(pending.key);
+      run.record.seed = std::get<3>(pending.key);
       journal_out << journal_line(run) << "\n" << std::flush;
       if (!journal_out) throw UserError("cannot append to the journal " + journal_path);
       journal.push_back(run);
-      done[pending.key] = r.record;
+      done[pending.key] = run.record;
       ++result.executed;
       session_units += pending.epochs;
       report(what + ": " + r.record.status + ", val " + fixed(r.record.val_acc, 4));
