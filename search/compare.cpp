@@ -1145,7 +1145,8 @@ ReportFiles write_compare_report(const CompareConfig& config, const std::vector<
        << mean_std(s.best_test, 4) << " | " << mean_std(s.final_train_loss, 4) << " | "
        << fixed(s.seconds_per_epoch, 1) << " | " << md_cell(s.statuses.empty() ? s.tuning : s.statuses) << " |\n";
   }
-  md << "\n";
+  md << "\ns/epoch: wall time of one epoch of one run, validation and test passes included; it depends on the "
+        "machine's load (the parallel runs share its cores).\n\n";
   const bool have_png = exists(config.out + "/test_acc.png") && !context.gnuplot.empty();
   if (have_png) {
     md << "![test accuracy per epoch](test_acc.png)\n\n![training loss per epoch](train_loss.png)\n\n"
