@@ -1,6 +1,5 @@
 // `nos compare`: rules side by side on a task (lr tuned per rule, K seeds), into a resumable report folder.
 #include <ATen/Parallel.h>
-#include <signal.h>
 #include <torch/version.h>
 #include <unistd.h>
 
@@ -19,6 +18,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/data_paths.h"
+#include "cli/stop_signals.h"
 #include "cli/eval_config.h"
 #include "dsl/error.h"
 #include "search/search.h"
@@ -33,34 +33,7 @@ namespace po = boost::program_options;
 
 namespace {
 
-constexpr int kExitInterrupted = 130;  // 128 + SIGINT, the shell's convention
 constexpr int kExitRunsFailed = 1;     // some runs crashed: the report is partial, a rerun retries them
-
-std::atomic<bool> g_compare_stop{false};
-
-extern "C" void request_compare_stop(int) { g_compare_stop.store(true); }
-
-// SIGINT and SIGTERM become a stop request while the comparison runs (SA_RESETHAND: a second Ctrl-C kills).
-class StopOnSignals {
- public:
-  StopOnSignals() {
-    g_compare_stop.store(false);
-    struct sigaction action {};
-    action.sa_handler = request_compare_stop;
-    sigemptyset(&action.sa_mask);
-    action.sa_flags = SA_RESETHAND;
-    sigaction(SIGINT, &action, &old_int_);
-    sigaction(SIGTERM, &action, &old_term_);
-  }
-  ~StopOnSignals() {
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
-  }
-
- private:
-  struct sigaction old_int_ {};
-  struct sigaction old_term_ {};
-};
 
 std::string duration(double seconds) {
   const int64_t s = static_cast<int64_t>(std::llround(std::max(0.0, seconds)));
@@ -279,7 +252,7 @@ int compare_command(const Args& args, std::ostream& out, std::ostream& err) {
     pool = std::make_unique<search::ProcessPool>(o);
   }
   runtime.pool = pool.get();
-  runtime.stop = &g_compare_stop;
+  runtime.stop = &g_stop_requested;
   runtime.on_progress = [&err](const search::CompareProgress& p) {
     std::ostringstream line;
     line << "[compare] " << p.done << "/" << p.total << " runs";

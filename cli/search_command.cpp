@@ -1,6 +1,5 @@
 // `nos search`: start or resume a search job, show its progress, stop cleanly on Ctrl-C, print the top rules.
 #include <ATen/Parallel.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -16,6 +15,7 @@
 #include "cli/commands.h"
 #include "cli/data_paths.h"
 #include "cli/search_report.h"
+#include "cli/stop_signals.h"
 #include "dsl/error.h"
 #include "search/search.h"
 
@@ -28,36 +28,6 @@ namespace nos::cli {
 namespace po = boost::program_options;
 
 namespace {
-
-// The shell's convention for a program stopped by SIGINT (128 + 2).
-constexpr int kExitInterrupted = 130;
-
-std::atomic<bool> g_stop{false};
-
-extern "C" void request_stop(int) { g_stop.store(true); }
-
-// Routes SIGINT and SIGTERM to a stop request while a search runs. SA_RESETHAND restores the default action, so a
-// second Ctrl-C ends the process at once if the clean stop is not fast enough.
-class StopOnSignals {
- public:
-  StopOnSignals() {
-    g_stop.store(false);
-    struct sigaction action {};
-    action.sa_handler = request_stop;
-    sigemptyset(&action.sa_mask);
-    action.sa_flags = SA_RESETHAND;
-    sigaction(SIGINT, &action, &old_int_);
-    sigaction(SIGTERM, &action, &old_term_);
-  }
-  ~StopOnSignals() {
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
-  }
-
- private:
-  struct sigaction old_int_ {};
-  struct sigaction old_term_ {};
-};
 
 template <typename Int>
 Int parse_whole(const std::string& text, const char* flag, Int min) {
@@ -167,7 +137,7 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err) {
   runtime.worker_executable = vm["in-process"].as<bool>() ? std::string() : own_executable();
   runtime.cache_dir = resolve_cache_dir("");
   runtime.nos_version = NOS_VERSION;
-  runtime.stop = &g_stop;
+  runtime.stop = &g_stop_requested;
   const bool tty = &err == &std::cerr && isatty(STDERR_FILENO);
   runtime.on_progress = [&err, tty](const search::Progress& p) {
     const double hit_rate = p.done > 0 ? 100.0 * static_cast<double>(p.cache_hits) / static_cast<double>(p.done) : 0;

@@ -1,7 +1,10 @@
 // `nos compare`: the config schema, rule rows, the tune-then-seeds protocol over a worker pool, and the journal.
 #include "search/compare.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
@@ -98,6 +101,28 @@ void write_text(const std::string& path, const std::string& text) {
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) throw UserError("cannot replace " + path);
 }
+
+// Holds an exclusive lock on DIR/.lock for the lifetime of one comparison: two processes appending to one journal
+// would train the same runs twice.
+class FolderLock {
+ public:
+  explicit FolderLock(const std::string& dir) {
+    const std::string path = dir + "/.lock";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd_ < 0) throw UserError("cannot create " + path);
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd_);
+      throw UserError("another nos compare is running in the report folder '" + dir +
+                      "' (it holds " + path + "); wait for it, or use another --out");
+    }
+  }
+  ~FolderLock() { ::close(fd_); }
+  FolderLock(const FolderLock&) = delete;
+  FolderLock& operator=(const FolderLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
 
 std::string shell_quote(const std::string& s) {
   std::string out = "'";
@@ -588,6 +613,7 @@ CompareResult run_compare(const CompareConfig& config, const std::vector<Compare
   validate(config, "compare config");
   const Clock::time_point started = Clock::now();
   make_directories(config.out);
+  const FolderLock lock(config.out);
   check_or_record_config(config, rows);
   const std::string journal_path = config.out + "/" + kCompareJournal;
   std::vector<CompareRun> journal = read_journal(journal_path);
@@ -729,10 +755,14 @@ CompareResult run_compare(const CompareConfig& config, const std::vector<Compare
         continue;
       }
       CompareRun run{pending.phase, pending.epochs, r.record};
+      // The journal's key is the planned run's, whatever the record holds (an invalid run reports no lr).
+      run.record.rule = std::get<0>(pending.key);
+      run.record.lr = std::get<2>(pending.key);
+      run.record.seed = std::get<3>(pending.key);
       journal_out << journal_line(run) << "\n" << std::flush;
       if (!journal_out) throw UserError("cannot append to the journal " + journal_path);
       journal.push_back(run);
-      done[pending.key] = r.record;
+      done[pending.key] = run.record;
       ++result.executed;
       session_units += pending.epochs;
       report(what + ": " + r.record.status + ", val " + fixed(r.record.val_acc, 4));
@@ -1115,7 +1145,8 @@ ReportFiles write_compare_report(const CompareConfig& config, const std::vector<
        << mean_std(s.best_test, 4) << " | " << mean_std(s.final_train_loss, 4) << " | "
        << fixed(s.seconds_per_epoch, 1) << " | " << md_cell(s.statuses.empty() ? s.tuning : s.statuses) << " |\n";
   }
-  md << "\n";
+  md << "\ns/epoch: wall time of one epoch of one run, validation and test passes included; it depends on the "
+        "machine's load (the parallel runs share its cores).\n\n";
   const bool have_png = exists(config.out + "/test_acc.png") && !context.gnuplot.empty();
   if (have_png) {
     md << "![test accuracy per epoch](test_acc.png)\n\n![training loss per epoch](train_loss.png)\n\n"

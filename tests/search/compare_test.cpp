@@ -1,5 +1,8 @@
 // Tests of `nos compare`'s library: config schema, rule rows, lr choice, seed statistics, journal resume, report files.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <torch/torch.h>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -319,6 +322,26 @@ TEST(CompareResume, AnotherConfigInTheSameFolderIsAUserErrorNamingTheKeys) {
     EXPECT_TRUE(contains(e.what(), "rules:")) << e.what();
     EXPECT_TRUE(contains(e.what(), "another --out")) << e.what();
   }
+}
+
+TEST(CompareResume, ASecondProcessInTheSameFolderIsRefused) {
+  TempDir dir;
+  const CompareConfig config = known_config(dir.path() + "/report");
+  run_known(config);
+  // Another comparison holds the folder's lock (flock locks belong to open file descriptions, so a second open in
+  // this process stands for another process).
+  const std::string lock_path = config.out + "/.lock";
+  const int fd = ::open(lock_path.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  try {
+    run_known(config);
+    ADD_FAILURE() << "a locked folder was used";
+  } catch (const UserError& e) {
+    EXPECT_TRUE(contains(e.what(), "another nos compare is running")) << e.what();
+  }
+  ::close(fd);
+  EXPECT_EQ(run_known(config).calls, 0);
 }
 
 // --- report files -----------------------------------------------------------------------------------------------
