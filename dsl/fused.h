@@ -37,11 +37,11 @@ void reference_update(const Program& program, const at::Tensor& w, const at::Ten
 void update(const Program& program, const at::Tensor& w, const at::Tensor& g, std::vector<at::Tensor>& averages,
             const StepContext& ctx, const UpdateArgs& args, bool fused = true);
 
-// The build of the fused kernel that runs: "avx2" (built with SLEEF, CPU with AVX2 and FMA; the default, as it
-// is ATen's), "avx512" (when asked for and the CPU has AVX-512 F/BW/VL/DQ) or "default" (baseline x86-64).
+// The build of the fused kernel that runs: "avx512" (built with SLEEF, CPU with AVX-512 F/BW/VL/DQ), else "avx2"
+// (CPU with AVX2 and FMA), else "default" (baseline x86-64).
 std::string fused_capability();
 
-// Process-wide choice, like ATen's ATEN_CPU_CAPABILITY: "auto" (the start-up value: avx2 where the CPU has it),
+// Process-wide choice, like ATen's ATEN_CPU_CAPABILITY: "auto" (the start-up value: the widest the CPU runs),
 // "avx512", "avx2" or "default"; a build the CPU cannot run falls back to the next one down. Throws UserError for
 // any other name.
 void set_fused_capability(const std::string& choice);

@@ -115,11 +115,21 @@ class BlockRunner {
         }
         continue;
       }
+      if (k + 1 == plan_.code.size()) {
+        // The result: applied to w as it is computed, w ← w − lr·direction (RuleOptimizer's p.add_(direction,
+        // −lr): fmadd(direction, −lr, w)), without a pass through a buffer.
+        T* w = blk.w;
+        const V minus_lr(static_cast<T>(-plan_.lr));
+        evaluate(in, g, blk, [w, minus_lr](int64_t j, const V& d) {
+          at::vec::fmadd(d, minus_lr, V::loadu(w + j)).store(w + j);
+        });
+        return;
+      }
       T* out = slots_.data() + static_cast<size_t>(in.slot) * kBlock;
-      evaluate(in, g, blk, out);
+      evaluate(in, g, blk, [out](int64_t j, const V& x) { x.store(out + j); });
       ptr_[k] = out;
     }
-    // w ← w − lr·direction (RuleOptimizer's p.add_(direction, −lr): fmadd(direction, −lr, w)).
+    // A result in memory or a scalar: w ← w − lr·direction in a pass of its own.
     const KernelInstr& last = plan_.code.back();
     const V minus_lr(static_cast<T>(-plan_.lr));
     if (last.scalar) {
@@ -135,9 +145,9 @@ class BlockRunner {
 
  private:
   // Applies f to every vector of the block: out = f(j), j stepping over the lanes.
-  template <typename F>
-  static void each(T* out, F f) {
-    for (int64_t j = 0; j < kBlock; j += kLanes) f(j).store(out + j);
+  template <typename Sink, typename F>
+  static void each(const Sink& out, F f) {
+    for (int64_t j = 0; j < kBlock; j += kLanes) out(j, f(j));
   }
 
   T scalar_of(int reg) const { return static_cast<T>(plan_.code[reg].value); }
@@ -182,20 +192,31 @@ class BlockRunner {
         const T* p = blk.averages[spec.source];
         return f([p](int64_t j) { return sign_of(V::loadu(p + j)); });
       }
+      case Fetch::kPlusScalar:
+      case Fetch::kTimesScalar:
+      case Fetch::kScalarMinus:
+      case Fetch::kMinusScalar: {
+        const T* p = ptr_[spec.source];
+        const V c(static_cast<T>(spec.k));
+        if (spec.kind == Fetch::kPlusScalar) return f([p, c](int64_t j) { return V::loadu(p + j) + c; });
+        if (spec.kind == Fetch::kTimesScalar) return f([p, c](int64_t j) { return V::loadu(p + j) * c; });
+        if (spec.kind == Fetch::kScalarMinus) return f([p, c](int64_t j) { return c - V::loadu(p + j); });
+        return f([p, c](int64_t j) { return V::loadu(p + j) - c; });
+      }
       default: NOS_CHECK(false, "unknown operand fetch " << spec.kind);
     }
   }
 
   // A binary + − × with both operands tensors, each read through its fetch.
-  template <typename Op>
-  void binary_fetched(const KernelInstr& in, const Block<T>& blk, T* out, Op op) const {
+  template <typename Sink, typename Op>
+  void binary_fetched(const KernelInstr& in, const Block<T>& blk, const Sink& out, Op op) const {
     with_fetch(in.fetch_a, blk, [&](auto fa) {
       with_fetch(in.fetch_b, blk, [&](auto fb) { each(out, [&](int64_t j) { return op(fa(j), fb(j)); }); });
     });
   }
   // The same with one scalar operand (on the left when scalar_left).
-  template <typename Op>
-  void scalar_fetched(const KernelInstr& in, const Block<T>& blk, T* out, bool scalar_left, Op op) const {
+  template <typename Sink, typename Op>
+  void scalar_fetched(const KernelInstr& in, const Block<T>& blk, const Sink& out, bool scalar_left, Op op) const {
     const V s(scalar_of(scalar_left ? in.a : in.b));
     with_fetch(scalar_left ? in.fetch_b : in.fetch_a, blk, [&](auto f) {
       each(out, [&](int64_t j) { return scalar_left ? op(s, f(j)) : op(f(j), s); });
@@ -203,8 +224,8 @@ class BlockRunner {
   }
 
   // Callers hoist the branch: `f` gets the corrected value of every vector of the block.
-  template <typename F>
-  void with_corrected(const Block<T>& blk, int average, T* out, F f) const {
+  template <typename Sink, typename F>
+  void with_corrected(const Block<T>& blk, int average, const Sink& out, F f) const {
     const T* x = blk.averages[average];
     if (corrected_[average]) {
       const V c = correction_[average];
@@ -215,7 +236,8 @@ class BlockRunner {
   }
 
   // One computing instruction over the block. Each case follows the torch op of Program::direction's same case.
-  void evaluate(const KernelInstr& in, const T* g, const Block<T>& blk, T* out) const {
+  template <typename Sink>
+  void evaluate(const KernelInstr& in, const T* g, const Block<T>& blk, const Sink& out) const {
     const V eps(static_cast<T>(kDivEpsilon));
     // The operands' block pointers, read once (tensor operands of functions only).
     const bool regs = primitive(in.prim).role != Role::kOperand;

@@ -35,10 +35,13 @@ struct KernelInstr {
   bool inlined = false;
   // How + − × read each operand (fetch_a, fetch_b): directly, or through an inlined instruction.
   struct Fetch {
-    enum Kind : int { kPlain = 0, kSign, kNeg, kExpSelect, kScaledAverage, kSignOfAverage };
+    enum Kind : int {
+      kPlain = 0, kSign, kNeg, kExpSelect, kScaledAverage, kSignOfAverage,
+      kPlusScalar, kTimesScalar, kScalarMinus, kMinusScalar  // x + s, x·s, s − x, x − s
+    };
     int kind = kPlain;
     int source = -1;  // the register read (kPlain: the operand itself), or the average index (*Average kinds)
-    double k = 0;     // kExpSelect: the three-valued k of the source
+    double k = 0;     // kExpSelect: the three-valued k of the source; the *Scalar kinds: s
   };
   Fetch fetch_a, fetch_b;
 };
