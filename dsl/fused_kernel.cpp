@@ -31,11 +31,12 @@ struct Block {
   std::vector<const T*> random;
 };
 
-// ATen's sign kernel: (0 < x) − (x < 0), so sign(NaN) = 0 as in the reference path.
+// ATen's sign kernel, (0 < x) − (x < 0), so sign(NaN) = 0 as in the reference path. The comparisons give
+// all-ones lanes, so masking 1 with them gives ATen's blends' values (1 or +0) in fewer instructions.
 template <typename T>
 Vectorized<T> sign_of(const Vectorized<T>& x) {
   const Vectorized<T> zero(T(0)), one(T(1));
-  return Vectorized<T>::blendv(zero, one, zero < x) - Vectorized<T>::blendv(zero, one, x < zero);
+  return ((zero < x) & one) - ((x < zero) & one);
 }
 
 // at::pow(x, e) for a scalar e: ATen's special cases (pow_tensor_scalar_optimized_kernel and the 0/1 shortcuts)
