@@ -13,57 +13,6 @@ namespace nos::dsl {
 
 namespace {
 
-double sign_of(double x) { return x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0; }
-
-// The value of a scalar instruction, computed in double exactly as Program::direction computes it.
-double fold(const Program::Instr& in, const fused::KernelInstr* a, const fused::KernelInstr* b, const StepContext& ctx) {
-  switch (in.prim) {
-    case Prim::kLD: return linear_decay(ctx.t, ctx.total_steps);
-    case Prim::kCD: return cosine_decay(ctx.t, ctx.total_steps, in.param);
-    case Prim::kRD: return restart_decay(ctx.t, ctx.total_steps, in.param);
-    case Prim::kConst: return in.param;
-    case Prim::kIdentity: return a->value;
-    case Prim::kNeg: return -a->value;
-    case Prim::kExp: return std::exp(a->value);
-    case Prim::kLog: return std::log(std::fabs(a->value));
-    case Prim::kSqrt: return std::sqrt(std::fabs(a->value));
-    case Prim::kSign: return sign_of(a->value);
-    case Prim::kClip: return std::clamp(a->value, -in.param, in.param);
-    case Prim::kAdd: return a->value + b->value;
-    case Prim::kSub: return a->value - b->value;
-    case Prim::kMul: return a->value * b->value;
-    case Prim::kDiv: return a->value / (b->value + kDivEpsilon);
-    case Prim::kPow: return std::pow(a->value, b->value);
-    case Prim::kKeep: return a->value;
-    case Prim::kG:
-    case Prim::kG2:
-    case Prim::kG3:
-    case Prim::kM:
-    case Prim::kV:
-    case Prim::kY:
-    case Prim::kNoise:
-    case Prim::kANoise:
-    case Prim::kW:
-    case Prim::kAdam:
-    case Prim::kRMSProp:
-    case Prim::kDrop:
-      break;
-  }
-  NOS_CHECK(false, "instruction " << static_cast<int>(in.prim) << " is not a scalar");
-  return 0;
-}
-
-// Whether an instruction's value is known before the pass: decays, constants, and functions of those alone
-// (drop always makes a tensor, as in the reference path).
-bool scalar_prim(Prim p, const fused::KernelInstr* a, const fused::KernelInstr* b) {
-  switch (primitive(p).role) {
-    case Role::kOperand: return p == Prim::kLD || p == Prim::kCD || p == Prim::kRD || p == Prim::kConst;
-    case Role::kUnary: return p != Prim::kDrop && a->scalar;
-    case Role::kBinary: return p == Prim::kKeep ? a->scalar : a->scalar && b->scalar;
-  }
-  return false;
-}
-
 bool uses_registers(Prim p) { return primitive(p).role != Role::kOperand; }
 
 // Makes `t` walk memory in the same order as `like` (same logical values).
@@ -103,9 +52,9 @@ fused::Plan make_plan(const Program& program, const at::Tensor& w, const at::Ten
     const bool regs = uses_registers(src.prim);
     const KernelInstr* a = regs && src.a >= 0 ? &plan.code[src.a] : nullptr;
     const KernelInstr* b = regs && src.b >= 0 ? &plan.code[src.b] : nullptr;
-    if (scalar_prim(src.prim, a, b)) {
+    if (folds_to_scalar(src.prim, a != nullptr && a->scalar, b != nullptr && b->scalar)) {
       in.scalar = true;
-      in.value = fold(src, a, b, ctx);
+      in.value = fold_scalar(src, a != nullptr ? a->value : 0.0, b != nullptr ? b->value : 0.0, ctx);
       continue;
     }
     auto alias = [&](int source, int index) {

@@ -1,6 +1,7 @@
 // Compilation of a rule to a straight-line program, and its evaluation on tensors (the reference path).
 #include "dsl/program.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -30,6 +31,52 @@ double restart_decay(int64_t t, int64_t T, double n) {
   return 0.5 * (1.0 + std::cos(M_PI * fraction));
 }
 
+bool folds_to_scalar(Prim prim, bool a_scalar, bool b_scalar) {
+  switch (primitive(prim).role) {
+    case Role::kOperand: return prim == Prim::kLD || prim == Prim::kCD || prim == Prim::kRD || prim == Prim::kConst;
+    case Role::kUnary: return prim != Prim::kDrop && a_scalar;
+    case Role::kBinary: return prim == Prim::kKeep ? a_scalar : a_scalar && b_scalar;
+  }
+  return false;
+}
+
+double fold_scalar(const Program::Instr& in, double a, double b, const StepContext& ctx) {
+  switch (in.prim) {
+    case Prim::kLD: return linear_decay(ctx.t, ctx.total_steps);
+    case Prim::kCD: return cosine_decay(ctx.t, ctx.total_steps, in.param);
+    case Prim::kRD: return restart_decay(ctx.t, ctx.total_steps, in.param);
+    case Prim::kConst: return in.param;
+    case Prim::kIdentity: return a;
+    case Prim::kNeg: return -a;
+    case Prim::kExp: return std::exp(a);
+    case Prim::kLog: return std::log(std::fabs(a));
+    case Prim::kSqrt: return std::sqrt(std::fabs(a));
+    case Prim::kSign: return a > 0 ? 1.0 : a < 0 ? -1.0 : 0.0;
+    case Prim::kClip: return std::clamp(a, -in.param, in.param);
+    case Prim::kAdd: return a + b;
+    case Prim::kSub: return a - b;
+    case Prim::kMul: return a * b;
+    case Prim::kDiv: return a / (b + kDivEpsilon);
+    case Prim::kPow: return std::pow(a, b);
+    case Prim::kKeep: return a;
+    case Prim::kG:
+    case Prim::kG2:
+    case Prim::kG3:
+    case Prim::kM:
+    case Prim::kV:
+    case Prim::kY:
+    case Prim::kNoise:
+    case Prim::kANoise:
+    case Prim::kW:
+    case Prim::kAdam:
+    case Prim::kRMSProp:
+    case Prim::kDrop:
+      break;
+  }
+  NOS_CHECK(false, "instruction " << primitive(in.prim).token << " does not fold to a scalar");
+  return 0;
+}
+
 namespace {
 
 // A register's value: a tensor, or a scalar (constants and decays) kept in double until it meets a tensor.
@@ -45,8 +92,6 @@ Value tensor(at::Tensor t) { return Value{std::move(t), 0}; }
 at::Tensor as_tensor(const Value& v, const at::Tensor& like) {
   return v.scalar() ? at::full_like(like, v.s) : v.t;
 }
-
-double sign_of(double x) { return x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0; }
 
 int average_index(const std::vector<Average>& averages, Moment moment, double beta) {
   for (size_t i = 0; i < averages.size(); ++i) {
@@ -147,6 +192,11 @@ at::Tensor Program::direction(const at::Tensor& w, const at::Tensor& g, std::vec
     const Value* a = in.a >= 0 && primitive(in.prim).role != Role::kOperand ? &r[in.a] : nullptr;
     const Value* b = in.b >= 0 && primitive(in.prim).role == Role::kBinary ? &r[in.b] : nullptr;
     Value& out = r[k];
+    // Scalars (decays, constants and what is computed from them alone) stay in double until they meet a tensor.
+    if (folds_to_scalar(in.prim, a != nullptr && a->scalar(), b != nullptr && b->scalar())) {
+      out = scalar(fold_scalar(in, a != nullptr ? a->s : 0.0, b != nullptr ? b->s : 0.0, ctx));
+      continue;
+    }
     switch (in.prim) {
       case Prim::kG: out = tensor(g); break;
       case Prim::kG2: out = tensor(g * g); break;
@@ -165,19 +215,17 @@ at::Tensor Program::direction(const at::Tensor& w, const at::Tensor& g, std::vec
       case Prim::kW: out = tensor(w); break;
       case Prim::kAdam: out = tensor(corrected(in.a) / (sqrt_corrected(in.b) + kDivEpsilon)); break;
       case Prim::kRMSProp: out = tensor(g / (sqrt_corrected(in.b) + kDivEpsilon)); break;
-      case Prim::kLD: out = scalar(linear_decay(ctx.t, ctx.total_steps)); break;
-      case Prim::kCD: out = scalar(cosine_decay(ctx.t, ctx.total_steps, in.param)); break;
-      case Prim::kRD: out = scalar(restart_decay(ctx.t, ctx.total_steps, in.param)); break;
-      case Prim::kConst: out = scalar(in.param); break;
+      case Prim::kLD:
+      case Prim::kCD:
+      case Prim::kRD:
+      case Prim::kConst: NOS_CHECK(false, "scalar operands are folded above"); break;
       case Prim::kIdentity: out = *a; break;
-      case Prim::kNeg: out = a->scalar() ? scalar(-a->s) : tensor(-a->t); break;
-      case Prim::kExp: out = a->scalar() ? scalar(std::exp(a->s)) : tensor(a->t.exp()); break;
-      case Prim::kLog: out = a->scalar() ? scalar(std::log(std::fabs(a->s))) : tensor(a->t.abs().log_()); break;
-      case Prim::kSqrt: out = a->scalar() ? scalar(std::sqrt(std::fabs(a->s))) : tensor(a->t.abs().sqrt_()); break;
-      case Prim::kSign: out = a->scalar() ? scalar(sign_of(a->s)) : tensor(a->t.sign()); break;
-      case Prim::kClip:
-        out = a->scalar() ? scalar(std::clamp(a->s, -in.param, in.param)) : tensor(a->t.clamp(-in.param, in.param));
-        break;
+      case Prim::kNeg: out = tensor(-a->t); break;
+      case Prim::kExp: out = tensor(a->t.exp()); break;
+      case Prim::kLog: out = tensor(a->t.abs().log_()); break;
+      case Prim::kSqrt: out = tensor(a->t.abs().sqrt_()); break;
+      case Prim::kSign: out = tensor(a->t.sign()); break;
+      case Prim::kClip: out = tensor(a->t.clamp(-in.param, in.param)); break;
       case Prim::kDrop: {
         at::Tensor x = as_tensor(*a, g);
         at::Tensor keep = at::empty_like(x).bernoulli_(1.0 - in.param, *ctx.generator);
@@ -185,32 +233,27 @@ at::Tensor Program::direction(const at::Tensor& w, const at::Tensor& g, std::vec
         break;
       }
       case Prim::kAdd:
-        if (a->scalar() && b->scalar()) out = scalar(a->s + b->s);
-        else if (a->scalar()) out = tensor(b->t + a->s);
+        if (a->scalar()) out = tensor(b->t + a->s);
         else if (b->scalar()) out = tensor(a->t + b->s);
         else out = tensor(a->t + b->t);
         break;
       case Prim::kSub:
-        if (a->scalar() && b->scalar()) out = scalar(a->s - b->s);
-        else if (a->scalar()) out = tensor(at::rsub(b->t, a->s));
+        if (a->scalar()) out = tensor(at::rsub(b->t, a->s));
         else if (b->scalar()) out = tensor(a->t - b->s);
         else out = tensor(a->t - b->t);
         break;
       case Prim::kMul:
-        if (a->scalar() && b->scalar()) out = scalar(a->s * b->s);
-        else if (a->scalar()) out = tensor(b->t * a->s);
+        if (a->scalar()) out = tensor(b->t * a->s);
         else if (b->scalar()) out = tensor(a->t * b->s);
         else out = tensor(a->t * b->t);
         break;
       case Prim::kDiv:
-        if (a->scalar() && b->scalar()) out = scalar(a->s / (b->s + kDivEpsilon));
-        else if (a->scalar()) out = tensor(at::reciprocal(b->t + kDivEpsilon).mul_(a->s));
+        if (a->scalar()) out = tensor(at::reciprocal(b->t + kDivEpsilon).mul_(a->s));
         else if (b->scalar()) out = tensor(a->t / (b->s + kDivEpsilon));
         else out = tensor(a->t / (b->t + kDivEpsilon));
         break;
       case Prim::kPow:
-        if (a->scalar() && b->scalar()) out = scalar(std::pow(a->s, b->s));
-        else if (a->scalar()) out = tensor(at::pow(a->s, b->t));
+        if (a->scalar()) out = tensor(at::pow(a->s, b->t));
         else if (b->scalar()) out = tensor(at::pow(a->t, b->s));
         else out = tensor(at::pow(a->t, b->t));
         break;

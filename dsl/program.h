@@ -60,6 +60,14 @@ class Program {
   std::string text_;
 };
 
+// Whether an instruction's value is a scalar known before touching any tensor: a decay or constant, a function
+// (but drop) of a scalar, keep of a scalar, or a binary function of two scalars. Both evaluation paths (Program::
+// direction and the fused kernel's planner) fold these with fold_scalar, so they cannot drift apart.
+bool folds_to_scalar(Prim prim, bool a_scalar, bool b_scalar);
+
+// The value, in double, of an instruction for which folds_to_scalar holds; a and b are its operands' values.
+double fold_scalar(const Program::Instr& in, double a, double b, const StepContext& ctx);
+
 // Canonicalizes the rule and lowers it to a program (common subexpressions computed once, unless random).
 Program compile(const NodePtr& rule);
 
