@@ -138,13 +138,7 @@ std::string shell_quote(const std::string& s) {
 const std::vector<std::string>& compare_config_keys() { return compare_sections().at(""); }
 
 CompareConfig parse_compare_config(const std::string& yaml_text, const std::string& source) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    throw UserError(source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
-                    ": invalid YAML: " + e.msg);
-  }
+  const YAML::Node root = load_yaml(yaml_text, source);
   CompareConfig c;
   if (root.IsNull()) {
     validate(c, source);

@@ -62,13 +62,7 @@ const std::vector<std::string>& config_keys(const std::string& section) {
 }
 
 SearchConfig parse_config(const std::string& yaml_text, const std::string& source) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    throw UserError(source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
-                    ": invalid YAML: " + e.msg);
-  }
+  const YAML::Node root = load_yaml(yaml_text, source);
   SearchConfig c;
   if (root.IsNull()) {
     validate(c, source);

@@ -21,6 +21,16 @@ inline std::string joined(const std::vector<std::string>& names) {
   return text;
 }
 
+// Parses one YAML document; a syntax error is a UserError naming the source, line and column.
+inline YAML::Node load_yaml(const std::string& yaml_text, const std::string& source) {
+  try {
+    return YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    throw UserError(source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
+                    ": invalid YAML: " + e.msg);
+  }
+}
+
 // Reads one YAML document, naming the source, line and key path of every mistake.
 class YamlReader {
  public:
