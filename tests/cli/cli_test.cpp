@@ -13,28 +13,15 @@
 
 #include "cli/cli.h"
 #include "dsl/dsl.h"
+#include "tests/cli/helpers.h"
 #include "tests/temp_dir.h"
 
 namespace nos::cli {
 namespace {
 
-struct Outcome {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-Outcome nos(const std::vector<std::string>& args) {
-  std::vector<const char*> argv = {"nos"};
-  for (const std::string& a : args) argv.push_back(a.c_str());
-  std::ostringstream out;
-  std::ostringstream err;
-  Outcome o;
-  o.code = run(static_cast<int>(argv.size()), argv.data(), out, err);
-  o.out = out.str();
-  o.err = err.str();
-  return o;
-}
+using testing::contains;
+using testing::nos;
+using testing::Outcome;
 
 std::vector<std::string> lines(const std::string& text) {
   std::vector<std::string> result;
@@ -42,8 +29,6 @@ std::vector<std::string> lines(const std::string& text) {
   for (std::string line; std::getline(in, line);) result.push_back(line);
   return result;
 }
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 using nos::testing::TempDir;
 

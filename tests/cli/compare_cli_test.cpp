@@ -8,29 +8,15 @@
 #include <vector>
 
 #include "cli/cli.h"
+#include "tests/cli/helpers.h"
 #include "tests/temp_dir.h"
 
 namespace nos::cli {
 namespace {
 
-struct Outcome {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-Outcome nos(const std::vector<std::string>& args) {
-  std::vector<const char*> argv = {"nos"};
-  for (const std::string& a : args) argv.push_back(a.c_str());
-  std::ostringstream out, err;
-  Outcome o;
-  o.code = run(static_cast<int>(argv.size()), argv.data(), out, err);
-  o.out = out.str();
-  o.err = err.str();
-  return o;
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using testing::contains;
+using testing::nos;
+using testing::Outcome;
 
 bool exists(const std::string& path) { return std::ifstream(path).good(); }
 

@@ -11,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "tests/tasks/fixtures.h"
+#include "tests/cli/helpers.h"
 #include "tests/temp_dir.h"
 
 namespace nos::cli {
@@ -19,24 +20,9 @@ namespace {
 namespace fx = nos::tasks::fixtures;
 using nos::testing::TempDir;
 
-struct Outcome {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-Outcome nos(const std::vector<std::string>& args) {
-  std::vector<const char*> argv = {"nos"};
-  for (const std::string& a : args) argv.push_back(a.c_str());
-  std::ostringstream out, err;
-  Outcome o;
-  o.code = run(static_cast<int>(argv.size()), argv.data(), out, err);
-  o.out = out.str();
-  o.err = err.str();
-  return o;
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using testing::contains;
+using testing::nos;
+using testing::Outcome;
 
 std::vector<std::string> lines(const std::string& text) {
   std::vector<std::string> result;
