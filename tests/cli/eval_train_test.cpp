@@ -314,5 +314,40 @@ TEST(BenchTrain, BadUsageExit2) {
   EXPECT_TRUE(contains(help.out, "Usage: nos bench train")) << help.out;
 }
 
+// --- nos bench step ---------------------------------------------------------------------------------------------
+
+TEST(BenchStep, PrintsEveryPathAndTheRatios) {
+  Outcome o = nos({"bench", "step", "--rule", "adam", "--rule", "random:3:2", "--params", "3k", "--reps", "1",
+                   "--steps", "2", "--threads", "1"});
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  for (const char* part : {"3000 parameters", "torch::optim::Adam", "torch::optim::SGD, momentum 0.9", "fused",
+                           "reference", "floor", "Adam/fused", "fused/floor", "random:3:2 = "}) {
+    EXPECT_TRUE(contains(o.out, part)) << part << "\n" << o.out;
+  }
+  Outcome json = nos({"bench", "step", "--rule", "g", "--params", "1000", "--reps", "1", "--steps", "1", "--json"});
+  ASSERT_EQ(json.code, kExitOk) << json.err;
+  EXPECT_TRUE(contains(json.out, "\"fused_ns\":")) << json.out;
+  EXPECT_TRUE(contains(json.out, "\"bytes_per_param\":12")) << json.out;  // read w, g; write w: 3 floats
+}
+
+TEST(BenchStep, BadUsageExit2) {
+  const std::vector<std::vector<std::string>> cases = {
+      {"bench", "step", "--params", "0"},
+      {"bench", "step", "--params", "1Q"},
+      {"bench", "step", "--params", ","},
+      {"bench", "step", "--dtype", "half"},
+      {"bench", "step", "--kernel", "avx9"},
+      {"bench", "step", "--rule", "expp(g)"},
+      {"bench", "step", "--rule", "random:13:1"},
+      {"bench", "step", "--rule", "random:x"},
+      {"bench", "step", "--reps", "0"},
+  };
+  for (const std::vector<std::string>& args : cases) {
+    Outcome o = nos(args);
+    EXPECT_EQ(o.code, kExitUserError) << args.back();
+    EXPECT_FALSE(o.err.empty()) << args.back();
+  }
+}
+
 }  // namespace
 }  // namespace nos::cli
