@@ -100,38 +100,90 @@ fused::Plan make_plan(const Program& program, const at::Tensor& w, const at::Ten
     }
   }
 
-  // Three-valued tensors (−k, 0, k), in the dtype's arithmetic, as the reference computes them.
-  auto in_dtype = [&](double x) { return plan.is_double ? x : static_cast<double>(static_cast<float>(x)); };
-  for (size_t k = 0; k < code.size(); ++k) {
+  const int n = static_cast<int>(code.size());
+  auto tensor = [&](int r) { return r >= 0 && !plan.code[r].scalar; };
+  // The one tensor operand of an instruction whose other operands are scalars (-1 when there are two).
+  auto tensor_operand = [&](const KernelInstr& in) {
+    if (!uses_registers(in.prim)) return -1;
+    const bool ta = tensor(in.a), tb = tensor(in.b);
+    if (ta && !tb) return in.a;
+    if (tb && !ta) return in.b;
+    return -1;
+  };
+
+  // Select-valued instructions (KernelInstr::select), in code order.
+  for (int k = 0; k < n; ++k) {
     KernelInstr& in = plan.code[k];
-    if (in.scalar) continue;
-    auto tv = [&](int r) { return plan.code[r].three_valued; };
-    auto known = [&](int r) { return !plan.code[r].scalar && std::isfinite(tv(r)); };
-    double value = std::numeric_limits<double>::quiet_NaN();
-    switch (in.prim) {
-      case Prim::kSign: value = 1.0; break;
-      case Prim::kNeg: if (known(in.a)) value = tv(in.a); break;
-      case Prim::kIdentity:
-      case Prim::kKeep: if (known(in.a)) value = tv(in.a); break;
-      case Prim::kMul: {
-        const KernelInstr& a = plan.code[in.a];
-        const KernelInstr& b = plan.code[in.b];
-        if (known(in.a) && known(in.b)) value = in_dtype(tv(in.a) * tv(in.b));
-        if (known(in.a) && b.scalar) value = in_dtype(tv(in.a) * in_dtype(b.value));
-        if (a.scalar && known(in.b)) value = in_dtype(tv(in.b) * in_dtype(a.value));
-        break;
+    if (in.scalar || in.prim == Prim::kDrop) continue;
+    const int t = tensor_operand(in);
+    auto copy_sources = [&](const KernelInstr& from) {
+      in.sources = from.sources;
+      for (int i = 0; i < 2; ++i) {
+        in.source[i] = from.source[i];
+        in.source_average[i] = from.source_average[i];
       }
-      case Prim::kExp: in.exp_select = known(in.a); break;
-      default: break;
+    };
+    if (in.prim == Prim::kMul && tensor(in.a) && tensor(in.b)) {
+      // Two odd selects of one source each: σ = σ₁·σ₂ (values exact up to the sign of a zero).
+      const KernelInstr& a = plan.code[in.a];
+      const KernelInstr& b = plan.code[in.b];
+      if (a.select == KernelInstr::kSelectExact && a.odd && a.sources == 1 && b.select == KernelInstr::kSelectExact &&
+          b.odd && b.sources == 1) {
+        in.select = KernelInstr::kSelectOddPair;
+        in.sources = 2;
+        in.source[0] = a.source[0];
+        in.source_average[0] = a.source_average[0];
+        in.source[1] = b.source[0];
+        in.source_average[1] = b.source_average[0];
+      }
+      continue;
     }
-    in.three_valued = std::isfinite(value) ? std::fabs(value) : std::numeric_limits<double>::quiet_NaN();
+    if (t < 0) continue;
+    const KernelInstr& x = plan.code[t];
+    const bool scalar_left = uses_registers(in.prim) && in.b == t && tensor(in.b);
+    // The scalar operand as the kernel uses it (in the dtype): whether it is 0 and of which sign matters below.
+    const double s0 = scalar_left ? plan.code[in.a].value : (in.b >= 0 && !tensor(in.b) ? plan.code[in.b].value : 0);
+    const double s = plan.is_double ? s0 : static_cast<double>(static_cast<float>(s0));
+    if (x.select == KernelInstr::kNoSelect) {
+      if (in.prim != Prim::kSign) continue;
+      // The root: sign(x), σ = sign(x). A moving average is read raw (sign(m̂) = sign(m)).
+      in.select = KernelInstr::kSelectExact;
+      in.odd = true;
+      in.sources = 1;
+      const bool average = x.prim == Prim::kM || x.prim == Prim::kV || x.prim == Prim::kY;
+      in.source[0] = average ? x.a : t;
+      in.source_average[0] = average;
+    } else if (x.select == KernelInstr::kSelectExact) {
+      // Any elementwise function of a function of σ is one.
+      in.select = KernelInstr::kSelectExact;
+      copy_sources(x);
+      const bool odd_preserving = in.prim == Prim::kNeg || in.prim == Prim::kSign || in.prim == Prim::kClip ||
+                                  in.prim == Prim::kIdentity || in.prim == Prim::kKeep || in.prim == Prim::kMul ||
+                                  (in.prim == Prim::kDiv && !scalar_left);
+      in.odd = x.odd && odd_preserving;
+    } else {
+      // An odd pair's zeros are +0 or −0 by element: only functions that map both alike make a select of it.
+      bool resolves = in.prim == Prim::kExp || in.prim == Prim::kLog || in.prim == Prim::kSqrt || in.prim == Prim::kSign;
+      // ±0 + s = s, and +0 for s = +0; s − ±0 = s, and +0 for s = +0; ±0 − s = −s for s ≠ 0.
+      if (in.prim == Prim::kAdd || (in.prim == Prim::kSub && scalar_left)) resolves = s != 0 || !std::signbit(s);
+      if (in.prim == Prim::kSub && !scalar_left) resolves = s != 0;
+      if (!resolves) continue;
+      in.select = KernelInstr::kSelectExact;
+      in.odd = in.prim == Prim::kSign;
+      copy_sources(x);
+    }
+    if (in.alias >= 0) {
+      // identity or keep of a select: a select itself, its operand may never be evaluated.
+      in.alias = -1;
+      plan.alias_source[k] = -1;
+    }
   }
 
-  // Operand inlining: a sign, neg, exp select or corrected average read by one +, − or × only is recomputed as
-  // that operand is read instead of being written to a block buffer and read back.
-  const int n = static_cast<int>(code.size());
+  // How + − × read their operands: a select from its sources, and a cheap instruction read by it alone (−x, a
+  // bias-corrected average, x + s, x·s, s − x, x − s) recomputed as it is read.
   auto is_fetching = [&](const KernelInstr& in) {
-    return !in.scalar && in.alias < 0 && (in.prim == Prim::kAdd || in.prim == Prim::kSub || in.prim == Prim::kMul);
+    return !in.scalar && in.alias < 0 && in.select != KernelInstr::kSelectExact &&
+           (in.prim == Prim::kAdd || in.prim == Prim::kSub || in.prim == Prim::kMul);
   };
   std::vector<int> uses(n, 0);
   for (int k = 0; k < n; ++k) {
@@ -149,75 +201,89 @@ fused::Plan make_plan(const Program& program, const at::Tensor& w, const at::Ten
       const int x = side == 0 ? in.a : in.b;
       KernelInstr::Fetch& f = side == 0 ? in.fetch_a : in.fetch_b;
       f.source = x;
-      if (x < 0 || plan.code[x].scalar || !computes_tensor(x) || uses[x] != 1 || x == n - 1) continue;
-      KernelInstr& p = plan.code[x];
-      // The inlined instruction's own operand must be in memory or in a buffer (one level of inlining).
-      auto materialised = [&](int y) { return y >= 0 && !plan.code[y].scalar && !plan.code[y].inlined; };
-      const bool corrected_average = p.prim == Prim::kM || p.prim == Prim::kV || p.prim == Prim::kY;
-      if (p.prim == Prim::kSign && materialised(p.a)) {
-        const KernelInstr& y = plan.code[p.a];
-        const bool raw_average = (y.prim == Prim::kM || y.prim == Prim::kV || y.prim == Prim::kY) &&
-                                 computes_tensor(p.a) && uses[p.a] == 1 && !y.inlined;
-        if (raw_average) {
-          // sign(m̂) = sign(m): read the raw average, and m̂ is never computed.
-          f.kind = KernelInstr::Fetch::kSignOfAverage;
-          f.source = y.a;
-          plan.code[p.a].inlined = true;
-        } else {
-          f.kind = KernelInstr::Fetch::kSign;
-          f.source = p.a;
-        }
-      } else if (p.prim == Prim::kNeg && materialised(p.a)) {
+      if (!tensor(x) || !computes_tensor(x)) continue;
+      const KernelInstr& p = plan.code[x];
+      if (p.select == KernelInstr::kSelectExact) {
+        f.kind = p.sources == 1 ? KernelInstr::Fetch::kSelect1 : KernelInstr::Fetch::kSelect2;
+        continue;
+      }
+      if (uses[x] != 1 || x == n - 1 || p.select != KernelInstr::kNoSelect) continue;
+      if (p.prim == Prim::kNeg) {
         f.kind = KernelInstr::Fetch::kNeg;
         f.source = p.a;
-      } else if (p.prim == Prim::kExp && p.exp_select && materialised(p.a)) {
-        f.kind = KernelInstr::Fetch::kExpSelect;
-        f.source = p.a;
-        f.k = plan.code[p.a].three_valued;
-      } else if (corrected_average) {
+      } else if (p.prim == Prim::kM || p.prim == Prim::kV || p.prim == Prim::kY) {
         f.kind = KernelInstr::Fetch::kScaledAverage;
         f.source = p.a;
-      } else if (is_fetching(p) && (plan.code[p.a].scalar != plan.code[p.b].scalar)) {
+      } else if (is_fetching(p) && tensor(p.a) != tensor(p.b)) {
         // x + s, x·s, s − x or x − s, its tensor side read plainly: recomputed in the consumer.
-        const bool left = plan.code[p.a].scalar;
+        const bool left = !tensor(p.a);
         const KernelInstr::Fetch& inner = left ? p.fetch_b : p.fetch_a;
-        if (inner.kind != KernelInstr::Fetch::kPlain || !materialised(inner.source)) continue;
+        if (inner.kind != KernelInstr::Fetch::kPlain) continue;
         f.source = inner.source;
         f.k = plan.code[left ? p.a : p.b].value;
         if (p.prim == Prim::kAdd) f.kind = KernelInstr::Fetch::kPlusScalar;
         if (p.prim == Prim::kMul) f.kind = KernelInstr::Fetch::kTimesScalar;
         if (p.prim == Prim::kSub) f.kind = left ? KernelInstr::Fetch::kScalarMinus : KernelInstr::Fetch::kMinusScalar;
-      } else {
-        continue;
       }
-      p.inlined = true;
     }
   }
 
-  // Block buffers: one per computing instruction while its value is live (aliases of it included), reused after.
-  // What each evaluated instruction reads: its fetches' registers for + − ×, else its register operands.
+  // What each evaluated instruction reads from registers: a select its sources, + − × their fetches' registers,
+  // anything else its tensor operands.
+  auto select_reads = [&](const KernelInstr& sel, std::vector<int>& r) {
+    for (int i = 0; i < sel.sources; ++i) {
+      if (!sel.source_average[i]) r.push_back(sel.source[i]);
+    }
+  };
   auto reads = [&](int k) {
     std::vector<int> r;
     const KernelInstr& in = plan.code[k];
-    if (is_fetching(in)) {
+    if (in.select == KernelInstr::kSelectExact) {
+      select_reads(in, r);
+    } else if (is_fetching(in)) {
       for (const KernelInstr::Fetch* f : {&in.fetch_a, &in.fetch_b}) {
-        const bool average = f->kind == KernelInstr::Fetch::kScaledAverage ||
-                             f->kind == KernelInstr::Fetch::kSignOfAverage;
-        if (!average && f->source >= 0 && !plan.code[f->source].scalar) r.push_back(f->source);
+        if (f->kind == KernelInstr::Fetch::kScaledAverage) continue;
+        if (f->kind == KernelInstr::Fetch::kSelect1 || f->kind == KernelInstr::Fetch::kSelect2) {
+          select_reads(plan.code[f->source], r);
+        } else if (tensor(f->source)) {
+          r.push_back(f->source);
+        }
       }
     } else if (uses_registers(in.prim)) {
       for (int x : {in.a, in.b}) {
-        if (x >= 0) r.push_back(x);
+        if (tensor(x)) r.push_back(x);
       }
     }
     return r;
   };
+  // Which instructions are evaluated: the result, and (backwards) whatever an evaluated one reads; an alias
+  // of an instruction needs that instruction.
+  std::vector<bool> needed(n, false);
+  needed[n - 1] = true;
+  for (int k = n - 1; k >= 0; --k) {
+    const KernelInstr& in = plan.code[k];
+    if (!needed[k] || in.scalar) continue;
+    if (in.alias >= 0) {
+      if (plan.alias_source[k] == fused::kSourceInstr) needed[in.alias] = true;
+      continue;
+    }
+    for (int x : reads(k)) needed[x] = true;
+  }
+  for (int k = 0; k < n; ++k) {
+    KernelInstr& in = plan.code[k];
+    in.inlined = !in.scalar && in.alias < 0 && !needed[k];
+  }
+  auto computes = [&](int k) { return !plan.code[k].scalar && plan.code[k].alias < 0 && !plan.code[k].inlined; };
+  for (int k = 0; k < n && plan.update_averages_at < 0; ++k) {
+    if (computes(k)) plan.update_averages_at = k;
+  }
+
+  // Block buffers: one per evaluated instruction while its value is live (aliases of it included), reused after.
   std::vector<int> root(n), last_use(n, -1);
   for (int k = 0; k < n; ++k) {
     const KernelInstr& in = plan.code[k];
     root[k] = in.alias >= 0 && plan.alias_source[k] == fused::kSourceInstr ? root[in.alias] : k;
   }
-  auto computes = [&](int k) { return !plan.code[k].scalar && plan.code[k].alias < 0 && !plan.code[k].inlined; };
   for (int k = 0; k < n; ++k) {
     if (!computes(k)) continue;
     for (int x : reads(k)) last_use[root[x]] = std::max(last_use[root[x]], k);
@@ -234,13 +300,14 @@ fused::Plan make_plan(const Program& program, const at::Tensor& w, const at::Ten
     for (int r : roots) {
       if (last_use[r] == k && plan.code[r].slot >= 0) free_slots.push_back(plan.code[r].slot);
     }
+    if (k == n - 1) break;  // the result is applied to w as it is computed: no buffer
     if (free_slots.empty()) {
       in.slot = plan.slots++;
     } else {
       in.slot = free_slots.back();
       free_slots.pop_back();
     }
-    if (last_use[k] < 0) free_slots.push_back(in.slot);  // computed and never read (keep's right operand)
+    if (last_use[k] < 0) free_slots.push_back(in.slot);  // computed and never read
   }
   return plan;
 }
@@ -342,6 +409,27 @@ void fused_update(const Program& program, const at::Tensor& w, const at::Tensor&
     // The kernel wrote through raw pointers: tell autograd w changed, as w.add_ would.
     w.unsafeGetTensorImpl()->bump_version();
   }
+}
+
+FusedShape fused_shape(const Program& program, bool weight_decay) {
+  // A plan for one float element (the shape does not depend on the size); random operands draw from a generator
+  // of their own, and decays see a step inside their schedule.
+  at::Tensor w = at::zeros({1}), g = at::ones({1});
+  std::vector<at::Tensor> averages = program.zero_averages(w);
+  at::Generator gen = at::globalContext().defaultGenerator(at::kCPU).clone();
+  const StepContext ctx{0, /*total_steps=*/2, /*bias_correction=*/true, &gen};
+  std::vector<at::Tensor> keep_alive;
+  const fused::Plan plan = make_plan(program, w, g, averages, ctx, UpdateArgs{1.0, weight_decay ? 0.1 : 0.0},
+                                     keep_alive);
+  FusedShape shape;
+  shape.buffers = plan.slots;
+  for (const fused::KernelInstr& in : plan.code) {
+    if (!in.scalar && in.alias < 0 && !in.inlined) ++shape.passes;
+  }
+  const fused::KernelInstr& last = plan.code.back();
+  if (last.scalar || last.alias >= 0) ++shape.passes;
+  if (weight_decay) ++shape.passes;
+  return shape;
 }
 
 void reference_update(const Program& program, const at::Tensor& w, const at::Tensor& g,

@@ -37,6 +37,15 @@ void reference_update(const Program& program, const at::Tensor& w, const at::Ten
 void update(const Program& program, const at::Tensor& w, const at::Tensor& g, std::vector<at::Tensor>& averages,
             const StepContext& ctx, const UpdateArgs& args, bool fused = true);
 
+// How the fused kernel runs a rule: the passes it makes over each block (each evaluated instruction is one; the
+// moving averages are updated inside the first; a result held in memory or a scalar adds one to apply it; weight
+// decay adds one) and the block buffers it needs. PowerSign, AddSign, Adam and momentum take one pass.
+struct FusedShape {
+  int passes = 0;
+  int buffers = 0;
+};
+FusedShape fused_shape(const Program& program, bool weight_decay = false);
+
 // The build of the fused kernel that runs: "avx512" (built with SLEEF, CPU with AVX-512 F/BW/VL/DQ), else "avx2"
 // (CPU with AVX2 and FMA), else "default" (baseline x86-64).
 std::string fused_capability();

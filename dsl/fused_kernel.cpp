@@ -9,6 +9,7 @@
 #include <ATen/cpu/vec/vec.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <vector>
 
@@ -60,16 +61,43 @@ class BlockRunner {
  public:
   using V = Vectorized<T>;
   static constexpr int64_t kLanes = V::size();
-  static_assert(kBlock % 16 == 0, "a block is a whole number of vectors");
+  // Elements per chunk of the pass that also updates the moving averages.
+  static constexpr int64_t kChunk = 256;
+  static_assert(kBlock % kChunk == 0 && kChunk % 16 == 0, "a block is a whole number of chunks and vectors");
 
   explicit BlockRunner(const Plan& plan)
-      : plan_(plan), slots_(static_cast<size_t>(plan.slots) * kBlock), gbuf_(kBlock), ptr_(plan.code.size()) {
+      : plan_(plan),
+        slots_(static_cast<size_t>(plan.slots) * kBlock),
+        gbuf_(kBlock),
+        ptr_(plan.code.size()),
+        triples_(plan.code.size()) {
     // Per-average constants, made once: the loops below must not recompute them per vector.
     for (const KernelAverage& a : plan.averages) {
       corrected_.push_back(a.correction != 1.0);
       // As Program::direction: multiplied by 1/(1 − β^t) and 1/√(1 − β^t), made in double.
       correction_.emplace_back(static_cast<T>(1.0 / a.correction));
       sqrt_correction_.emplace_back(static_cast<T>(1.0 / std::sqrt(a.correction)));
+      beta_.emplace_back(static_cast<T>(a.beta));
+      rest_.emplace_back(static_cast<T>(1.0 - a.beta));
+    }
+    // The three values of every select (σ = −1, 0, +1), each computed by the vector code that computes the
+    // instruction per element, from its operand's three values (sign's operand: −1, 0, 1 stand for σ itself).
+    for (size_t k = 0; k < plan.code.size(); ++k) {
+      const KernelInstr& in = plan.code[k];
+      if (in.select == KernelInstr::kNoSelect) continue;
+      Triple& out = triples_[k];
+      if (in.select == KernelInstr::kSelectOddPair) {
+        // σ = σ₁·σ₂: +1 from (+1, +1), −1 from (+1, −1); 0 stands for a zero of either sign (never read).
+        const Triple& x = triples_[in.a];
+        const Triple& y = triples_[in.b];
+        out = {x[2] * y[0], x[1] * y[1], x[2] * y[2]};
+        continue;
+      }
+      const int t = is_scalar(in.a) ? in.b : in.a;
+      const KernelInstr& operand = plan.code[t];
+      const Triple sigma = {V(T(-1)), V(T(0)), V(T(1))};
+      const Triple& x = operand.select == KernelInstr::kNoSelect ? sigma : triples_[t];
+      with_unary(in, [&](auto op) { out = {op(x[0]), op(x[1]), op(x[2])}; });
     }
   }
 
@@ -84,24 +112,10 @@ class BlockRunner {
       }
       g = gbuf_.data();
     }
-    // The moving averages, in place, as Program::direction updates them: buf·β, then + (1−β)·(g | g·g | g·g·g).
-    for (size_t i = 0; i < plan_.averages.size(); ++i) {
-      const KernelAverage& a = plan_.averages[i];
-      T* buf = blk.averages[i];
-      const V beta(static_cast<T>(a.beta)), rest(static_cast<T>(1.0 - a.beta));
-      for (int64_t j = 0; j < n; j += kLanes) {
-        const V gj = V::loadu(g + j);
-        const V x = V::loadu(buf + j) * beta;
-        switch (a.moment) {
-          case Moment::kFirst: at::vec::fmadd(gj, rest, x).store(buf + j); break;
-          // ATen's addcmul, self + (s·t1)·t2, as its compiler contracts it: fma(s·t1, t2, self).
-          case Moment::kSecond: at::vec::fmadd(rest * gj, gj, x).store(buf + j); break;
-          case Moment::kThird: at::vec::fmadd(gj * gj * gj, rest, x).store(buf + j); break;
-          case Moment::kNone: break;
-        }
-      }
-    }
-    // The rule, instruction by instruction over the block.
+    averages_ = blk.averages.data();
+    const bool has_averages = !plan_.averages.empty();
+    // The rule, instruction by instruction over the block. The pass of plan_.update_averages_at first updates
+    // the moving averages, vector by vector, so the averages are read and written once.
     for (size_t k = 0; k < plan_.code.size(); ++k) {
       const KernelInstr& in = plan_.code[k];
       if (in.scalar || in.inlined) continue;
@@ -116,6 +130,7 @@ class BlockRunner {
         }
         continue;
       }
+      update_g_ = has_averages && static_cast<int>(k) == plan_.update_averages_at ? g : nullptr;
       if (k + 1 == plan_.code.size()) {
         // The result: applied to w as it is computed, w ← w − lr·direction (RuleOptimizer's p.add_(direction,
         // −lr): fmadd(direction, −lr, w)), without a pass through a buffer.
@@ -128,33 +143,162 @@ class BlockRunner {
       }
       T* out = slots_.data() + static_cast<size_t>(in.slot) * kBlock;
       evaluate(in, g, blk, [out](int64_t j, const V& x) { x.store(out + j); });
+      update_g_ = nullptr;
       ptr_[k] = out;
     }
-    // A result in memory or a scalar: w ← w − lr·direction in a pass of its own.
+    // A result in memory or a scalar: w ← w − lr·direction in a pass of its own (which updates the averages
+    // when no instruction is evaluated).
+    update_g_ = has_averages && plan_.update_averages_at < 0 ? g : nullptr;
     const KernelInstr& last = plan_.code.back();
     const V minus_lr(static_cast<T>(-plan_.lr));
+    T* w = blk.w;
+    auto apply = [w, minus_lr](int64_t j, const V& d) { at::vec::fmadd(d, minus_lr, V::loadu(w + j)).store(w + j); };
     if (last.scalar) {
       const V d(static_cast<T>(last.value));
-      for (int64_t j = 0; j < n; j += kLanes) at::vec::fmadd(d, minus_lr, V::loadu(blk.w + j)).store(blk.w + j);
+      each(apply, [d](int64_t) { return d; });
     } else {
       const T* d = ptr_.back();
-      for (int64_t j = 0; j < n; j += kLanes) {
-        at::vec::fmadd(V::loadu(d + j), minus_lr, V::loadu(blk.w + j)).store(blk.w + j);
+      each(apply, [d](int64_t j) { return V::loadu(d + j); });
+    }
+    update_g_ = nullptr;
+  }
+
+ private:
+  using Triple = std::array<V, 3>;  // a select's values for σ = −1, 0, +1
+
+  // The moving averages over elements [begin, end) of the block, in place, as Program::direction updates them:
+  // buf·β, then + (1−β)·(g | g·g | g·g·g).
+  void update_averages(int64_t begin, int64_t end) const {
+    const T* g = update_g_;
+    for (size_t i = 0; i < plan_.averages.size(); ++i) {
+      T* buf = averages_[i];
+      const V beta = beta_[i], rest = rest_[i];
+      switch (plan_.averages[i].moment) {
+        case Moment::kFirst:
+          for (int64_t j = begin; j < end; j += kLanes) {
+            at::vec::fmadd(V::loadu(g + j), rest, V::loadu(buf + j) * beta).store(buf + j);
+          }
+          break;
+        case Moment::kSecond:
+          // ATen's addcmul, self + (s·t1)·t2, as its compiler contracts it: fma(s·t1, t2, self).
+          for (int64_t j = begin; j < end; j += kLanes) {
+            const V gj = V::loadu(g + j);
+            at::vec::fmadd(rest * gj, gj, V::loadu(buf + j) * beta).store(buf + j);
+          }
+          break;
+        case Moment::kThird:
+          for (int64_t j = begin; j < end; j += kLanes) {
+            const V gj = V::loadu(g + j);
+            at::vec::fmadd(gj * gj * gj, rest, V::loadu(buf + j) * beta).store(buf + j);
+          }
+          break;
+        case Moment::kNone: break;
       }
     }
   }
 
- private:
-  // Applies f to every vector of the block: out = f(j), j stepping over the lanes.
+  // Applies f to every vector of the block: out(j, f(j)), j stepping over the lanes. In the pass that updates
+  // the moving averages, it goes in chunks small enough to stay in L1: the averages over a chunk, then f over it.
   template <typename Sink, typename F>
-  static void each(const Sink& out, F f) {
-    for (int64_t j = 0; j < kBlock; j += kLanes) out(j, f(j));
+  void each(const Sink& out, F f) const {
+    if (update_g_ != nullptr) {
+      for (int64_t c = 0; c < kBlock; c += kChunk) {
+        update_averages(c, c + kChunk);
+        for (int64_t j = c; j < c + kChunk; j += kLanes) out(j, f(j));
+      }
+    } else {
+      for (int64_t j = 0; j < kBlock; j += kLanes) out(j, f(j));
+    }
   }
 
   T scalar_of(int reg) const { return static_cast<T>(plan_.code[reg].value); }
   bool is_scalar(int reg) const { return plan_.code[reg].scalar; }
 
-  // m̂ (or v̂, γ̂) at j: the raw average divided by its bias correction, when there is one.
+  // Calls f with the elementwise function x → value of an instruction with one tensor operand x (its other
+  // operand, if any, a scalar). Each follows the torch op of Program::direction's same case; the scalar side stays
+  // where the reference has it (b + s, s − b, b·s).
+  template <typename F>
+  void with_unary(const KernelInstr& in, F f) const {
+    const V eps(static_cast<T>(kDivEpsilon));
+    const bool scalar_left = primitive(in.prim).role == Role::kBinary && is_scalar(in.a);
+    const int scalar = scalar_left ? in.a : in.b;
+    switch (in.prim) {
+      case Prim::kIdentity:
+      case Prim::kKeep: return f([](const V& x) { return x; });
+      case Prim::kNeg: return f([](const V& x) { return x.neg(); });
+      case Prim::kExp: return f([](const V& x) { return x.exp(); });
+      case Prim::kLog: return f([](const V& x) { return x.abs().log(); });
+      case Prim::kSqrt: return f([](const V& x) { return x.abs().sqrt(); });
+      case Prim::kSign: return f([](const V& x) { return sign_of(x); });
+      case Prim::kClip: {
+        const V lo(static_cast<T>(-in.param)), hi(static_cast<T>(in.param));
+        return f([lo, hi](const V& x) { return at::vec::clamp(x, lo, hi); });
+      }
+      case Prim::kAdd: {
+        const V s(scalar_of(scalar));
+        return f([s](const V& x) { return x + s; });
+      }
+      case Prim::kSub: {
+        const V s(scalar_of(scalar));
+        if (scalar_left) return f([s](const V& x) { return s - x; });
+        return f([s](const V& x) { return x - s; });
+      }
+      case Prim::kMul: {
+        const V s(scalar_of(scalar));
+        return f([s](const V& x) { return x * s; });
+      }
+      case Prim::kDiv: {
+        if (scalar_left) {
+          // The reference: reciprocal(b + ε)·a.
+          const V s(scalar_of(scalar));
+          return f([s, eps](const V& x) { return (x + eps).reciprocal() * s; });
+        }
+        const V s(static_cast<T>(plan_.code[scalar].value + kDivEpsilon));
+        return f([s](const V& x) { return x / s; });
+      }
+      case Prim::kPow: {
+        if (scalar_left) {
+          const double base = plan_.code[scalar].value;
+          const V s(static_cast<T>(base));
+          if (base == 1.0) return f([](const V&) { return V(T(1)); });
+          return f([s](const V& x) { return s.pow(x); });
+        }
+        const double e = plan_.code[scalar].value;
+        return f([e](const V& x) { return pow_scalar(x, e); });
+      }
+      default: NOS_CHECK(false, "instruction " << static_cast<int>(in.prim) << " has no one-operand form");
+    }
+  }
+
+  // A pointer to one of a select's sources in this block.
+  const T* source_of(const KernelInstr& sel, int i, const Block<T>& blk) const {
+    return sel.source_average[i] ? blk.averages[sel.source[i]] : ptr_[sel.source[i]];
+  }
+
+  // Calls f with a reader j → the select's value at j: a choice by σ between its three values.
+  template <typename F>
+  void with_select(int reg, const Block<T>& blk, F f) const {
+    const KernelInstr& sel = plan_.code[reg];
+    const Triple& c = triples_[reg];
+    const V zero(T(0)), cn = c[0], cz = c[1], cp = c[2];
+    const T* x = source_of(sel, 0, blk);
+    if (sel.sources == 1) {
+      return f([=](int64_t j) {
+        const V s = V::loadu(x + j);
+        return V::blendv(V::blendv(cz, cp, s > zero), cn, s < zero);
+      });
+    }
+    const T* y = source_of(sel, 1, blk);
+    // σ = sign(x)·sign(y) from comparisons alone: +1 where both are positive or both negative, −1 where they
+    // differ, 0 where either is 0 or NaN.
+    return f([=](int64_t j) {
+      const V a = V::loadu(x + j), b = V::loadu(y + j);
+      const V a_pos = a > zero, a_neg = a < zero, b_pos = b > zero, b_neg = b < zero;
+      const V same = (a_pos & b_pos) | (a_neg & b_neg), differ = (a_pos & b_neg) | (a_neg & b_pos);
+      return V::blendv(V::blendv(cz, cp, same), cn, differ);
+    });
+  }
+
   // Calls f with a reader of the operand described by `spec`: j → the operand's vector at j. The kind is chosen
   // once per block, outside the loop (each kind is its own instantiation of f).
   template <typename F>
@@ -165,34 +309,19 @@ class BlockRunner {
         const T* p = ptr_[spec.source];
         return f([p](int64_t j) { return V::loadu(p + j); });
       }
-      case Fetch::kSign: {
-        const T* p = ptr_[spec.source];
-        return f([p](int64_t j) { return sign_of(V::loadu(p + j)); });
-      }
       case Fetch::kNeg: {
         const T* p = ptr_[spec.source];
         return f([p](int64_t j) { return V::loadu(p + j).neg(); });
       }
-      case Fetch::kExpSelect: {
-        const T* p = ptr_[spec.source];
-        const T k = static_cast<T>(spec.k);
-        const V zero(T(0)), e_neg = V(-k).exp(), e_zero = zero.exp(), e_pos = V(k).exp();
-        return f([=](int64_t j) {
-          const V x = V::loadu(p + j);
-          return V::blendv(V::blendv(e_zero, e_pos, x > zero), e_neg, x < zero);
-        });
-      }
       case Fetch::kScaledAverage: {
+        // m̂ (or v̂, γ̂): the raw average times 1/(1 − β^t), when there is a correction.
         const T* p = blk.averages[spec.source];
         if (!corrected_[spec.source]) return f([p](int64_t j) { return V::loadu(p + j); });
         const V c = correction_[spec.source];
         return f([p, c](int64_t j) { return V::loadu(p + j) * c; });
       }
-      case Fetch::kSignOfAverage: {
-        // sign(m·c) = sign(m) for the correction c = 1/(1 − β^t) ≥ 1: no need to scale.
-        const T* p = blk.averages[spec.source];
-        return f([p](int64_t j) { return sign_of(V::loadu(p + j)); });
-      }
+      case Fetch::kSelect1:
+      case Fetch::kSelect2: return with_select(spec.source, blk, f);
       case Fetch::kPlusScalar:
       case Fetch::kTimesScalar:
       case Fetch::kScalarMinus:
@@ -215,14 +344,6 @@ class BlockRunner {
       with_fetch(in.fetch_b, blk, [&](auto fb) { each(out, [&](int64_t j) { return op(fa(j), fb(j)); }); });
     });
   }
-  // The same with one scalar operand (on the left when scalar_left).
-  template <typename Sink, typename Op>
-  void scalar_fetched(const KernelInstr& in, const Block<T>& blk, const Sink& out, bool scalar_left, Op op) const {
-    const V s(scalar_of(scalar_left ? in.a : in.b));
-    with_fetch(scalar_left ? in.fetch_b : in.fetch_a, blk, [&](auto f) {
-      each(out, [&](int64_t j) { return scalar_left ? op(s, f(j)) : op(f(j), s); });
-    });
-  }
 
   // Callers hoist the branch: `f` gets the corrected value of every vector of the block.
   template <typename Sink, typename F>
@@ -240,10 +361,18 @@ class BlockRunner {
   template <typename Sink>
   void evaluate(const KernelInstr& in, const T* g, const Block<T>& blk, const Sink& out) const {
     const V eps(static_cast<T>(kDivEpsilon));
+    if (in.select == KernelInstr::kSelectExact) {
+      // A function of σ: chosen from its three values (PowerSign's e^(sign(g)·sign(m)), AddSign's 1 + ·).
+      const int reg = static_cast<int>(&in - plan_.code.data());
+      with_select(reg, blk, [&](auto sel) { each(out, sel); });
+      return;
+    }
     // The operands' block pointers, read once (tensor operands of functions only).
     const bool regs = primitive(in.prim).role != Role::kOperand;
     const T* pa = regs && in.a >= 0 && !is_scalar(in.a) ? ptr_[in.a] : nullptr;
     const T* pb = regs && in.b >= 0 && !is_scalar(in.b) ? ptr_[in.b] : nullptr;
+    // A binary instruction with one scalar operand (an inlined operand has no pointer: ask the plan).
+    const bool one_tensor = primitive(in.prim).role == Role::kBinary && is_scalar(in.a) != is_scalar(in.b);
     switch (in.prim) {
       case Prim::kG2: each(out, [&](int64_t j) { const V x = V::loadu(g + j); return x * x; }); break;
       case Prim::kG3: each(out, [&](int64_t j) { const V x = V::loadu(g + j); return x * x * x; }); break;
@@ -271,27 +400,14 @@ class BlockRunner {
         }
         break;
       }
-      case Prim::kNeg: each(out, [&](int64_t j) { return V::loadu(pa + j).neg(); }); break;
+      case Prim::kNeg:
       case Prim::kExp:
-        if (in.exp_select) {
-          const T k = static_cast<T>(plan_.code[in.a].three_valued);
-          const V zero(T(0)), e_neg = V(-k).exp(), e_zero = zero.exp(), e_pos = V(k).exp();
-          each(out, [&](int64_t j) {
-            const V x = V::loadu(pa + j);
-            return V::blendv(V::blendv(e_zero, e_pos, x > zero), e_neg, x < zero);
-          });
-        } else {
-          each(out, [&](int64_t j) { return V::loadu(pa + j).exp(); });
-        }
+      case Prim::kLog:
+      case Prim::kSqrt:
+      case Prim::kSign:
+      case Prim::kClip:
+        with_unary(in, [&](auto op) { each(out, [&](int64_t j) { return op(V::loadu(pa + j)); }); });
         break;
-      case Prim::kLog: each(out, [&](int64_t j) { return V::loadu(pa + j).abs().log(); }); break;
-      case Prim::kSqrt: each(out, [&](int64_t j) { return V::loadu(pa + j).abs().sqrt(); }); break;
-      case Prim::kSign: each(out, [&](int64_t j) { return sign_of(V::loadu(pa + j)); }); break;
-      case Prim::kClip: {
-        const V lo(static_cast<T>(-in.param)), hi(static_cast<T>(in.param));
-        each(out, [&](int64_t j) { return at::vec::clamp(V::loadu(pa + j), lo, hi); });
-        break;
-      }
       case Prim::kDrop: {
         const T* keep = blk.random[in.random];
         if (is_scalar(in.a)) {
@@ -302,59 +418,31 @@ class BlockRunner {
         }
         break;
       }
-      // + − ×: operands through their fetches (an inlined sign, neg, exp select or corrected average is computed
-      // as it is read). The scalar side stays on the side the reference has it (b + s, s − b, b·s).
+      // + − ×: operands through their fetches (an inlined neg, select or corrected average is computed as it
+      // is read); with a scalar operand, the one-operand function over the tensor side's fetch.
       case Prim::kAdd:
-        if (is_scalar(in.a)) {
-          scalar_fetched(in, blk, out, true, [](const V& s, const V& x) { return x + s; });
-        } else if (is_scalar(in.b)) {
-          scalar_fetched(in, blk, out, false, [](const V& x, const V& s) { return x + s; });
-        } else {
-          binary_fetched(in, blk, out, [](const V& x, const V& y) { return x + y; });
-        }
-        break;
       case Prim::kSub:
-        if (is_scalar(in.a)) {
-          scalar_fetched(in, blk, out, true, [](const V& s, const V& x) { return s - x; });
-        } else if (is_scalar(in.b)) {
-          scalar_fetched(in, blk, out, false, [](const V& x, const V& s) { return x - s; });
-        } else {
-          binary_fetched(in, blk, out, [](const V& x, const V& y) { return x - y; });
-        }
-        break;
       case Prim::kMul:
-        if (is_scalar(in.a)) {
-          scalar_fetched(in, blk, out, true, [](const V& s, const V& x) { return x * s; });
-        } else if (is_scalar(in.b)) {
-          scalar_fetched(in, blk, out, false, [](const V& x, const V& s) { return x * s; });
+        if (one_tensor) {
+          const KernelInstr::Fetch& side = is_scalar(in.a) ? in.fetch_b : in.fetch_a;
+          with_unary(in, [&](auto op) {
+            with_fetch(side, blk, [&](auto fx) { each(out, [&](int64_t j) { return op(fx(j)); }); });
+          });
+        } else if (in.prim == Prim::kAdd) {
+          binary_fetched(in, blk, out, [](const V& x, const V& y) { return x + y; });
+        } else if (in.prim == Prim::kSub) {
+          binary_fetched(in, blk, out, [](const V& x, const V& y) { return x - y; });
         } else {
           binary_fetched(in, blk, out, [](const V& x, const V& y) { return x * y; });
         }
         break;
       case Prim::kDiv:
-        if (is_scalar(in.a)) {
-          // The reference: reciprocal(b + ε)·a.
-          const V s(scalar_of(in.a));
-          each(out, [&](int64_t j) { return (V::loadu(pb + j) + eps).reciprocal() * s; });
-        } else if (is_scalar(in.b)) {
-          const V s(static_cast<T>(plan_.code[in.b].value + kDivEpsilon));
-          each(out, [&](int64_t j) { return V::loadu(pa + j) / s; });
-        } else {
-          each(out, [&](int64_t j) { return V::loadu(pa + j) / (V::loadu(pb + j) + eps); });
-        }
-        break;
       case Prim::kPow:
-        if (is_scalar(in.a)) {
-          const double base = plan_.code[in.a].value;
-          const V s(static_cast<T>(base));
-          if (base == 1.0) {
-            each(out, [&](int64_t) { return V(T(1)); });
-          } else {
-            each(out, [&](int64_t j) { return s.pow(V::loadu(pb + j)); });
-          }
-        } else if (is_scalar(in.b)) {
-          const double e = plan_.code[in.b].value;
-          each(out, [&](int64_t j) { return pow_scalar(V::loadu(pa + j), e); });
+        if (one_tensor) {
+          const T* p = pa != nullptr ? pa : pb;
+          with_unary(in, [&](auto op) { each(out, [&](int64_t j) { return op(V::loadu(p + j)); }); });
+        } else if (in.prim == Prim::kDiv) {
+          each(out, [&](int64_t j) { return V::loadu(pa + j) / (V::loadu(pb + j) + eps); });
         } else {
           each(out, [&](int64_t j) { return V::loadu(pa + j).pow(V::loadu(pb + j)); });
         }
@@ -377,10 +465,13 @@ class BlockRunner {
 
   const Plan& plan_;
   std::vector<bool> corrected_;
-  std::vector<V> correction_, sqrt_correction_;
+  std::vector<V> correction_, sqrt_correction_, beta_, rest_;
   std::vector<T> slots_;
   std::vector<T> gbuf_;
   std::vector<const T*> ptr_;
+  std::vector<Triple> triples_;
+  T* const* averages_ = nullptr;   // this block's moving averages
+  const T* update_g_ = nullptr;    // the (decayed) gradient while the running pass also updates the averages
 };
 
 // Offsets every memory-backed pointer to the block starting at element `begin`.

@@ -24,24 +24,34 @@ struct KernelInstr {
   int slot = -1;         // tensor instructions that compute: the block buffer they write
   int alias = -1;        // tensor instructions that compute nothing (g, w, id, keep, an uncorrected m): see Source
   int random = -1;       // noise, anoise, drop: index of the tensor drawn before the pass
-  // Tensor instructions whose every element is −k, 0 or k (sign(x) has k = 1; products of such values and
-  // scalars keep the form): k, in the dtype's precision; NaN when not of that form.
-  double three_valued = std::numeric_limits<double>::quiet_NaN();
-  // exp of such an operand is a three-way select between exp(−k), exp(0) and exp(k), each computed with the
-  // same vector exp the reference uses, so the result is the same to the bit (PowerSign's e^(sign(g)·sign(m))).
-  bool exp_select = false;
-  // A cheap instruction whose only use is one operand of +, − or ×: not evaluated into a buffer but recomputed
-  // as that operand is read (one pass over the block fewer). See Fetch.
+  // Select-valued instructions. Every element of sign(x) is −1, 0 or +1, so every function of it applied with
+  // scalars (exp, 1 + ·, ld · ·, log|·|, …) takes one of three values, fixed for the step: the kernel computes
+  // them once per run with the same vector code it uses per element (so the values are the same to the bit) and
+  // then only selects by the sign σ of the source(s). A product of two odd selects (values −a, 0, a: sign(x),
+  // k·sign(x), −sign(x), …) has σ = σ₁·σ₂ (PowerSign's sign(g)·sign(m)); its zeros carry the sign of the other
+  // factor, so it becomes a select again only through a function that maps ±0 alike (exp, 1 + ·, sign, …).
+  enum Select : int {
+    kNoSelect = 0,
+    kSelectExact,   // a function of σ: three values, zeros included (read through kSelect1/kSelect2)
+    kSelectOddPair  // a product of two odd selects: the value is ±c₊ by σ, a zero's sign is not known
+  };
+  int select = kNoSelect;
+  bool odd = false;            // kSelectExact: the three values are −a, 0 and a
+  int sources = 0;             // σ's sources (1 or 2): sign(source₁)·sign(source₂)
+  int source[2] = {-1, -1};    // a register, or an average index when source_average
+  bool source_average[2] = {false, false};  // the raw average (sign(m̂) = sign(m): the correction is ≥ 1)
+  // A computing instruction no evaluated instruction reads (it is recomputed where it is read, or its value is
+  // a select its readers take from the sources): not evaluated into a buffer.
   bool inlined = false;
-  // How + − × read each operand (fetch_a, fetch_b): directly, or through an inlined instruction.
+  // How + − × read each operand (fetch_a, fetch_b): directly, or through an instruction recomputed per element.
   struct Fetch {
     enum Kind : int {
-      kPlain = 0, kSign, kNeg, kExpSelect, kScaledAverage, kSignOfAverage,
+      kPlain = 0, kNeg, kScaledAverage, kSelect1, kSelect2,
       kPlusScalar, kTimesScalar, kScalarMinus, kMinusScalar  // x + s, x·s, s − x, x − s
     };
     int kind = kPlain;
-    int source = -1;  // the register read (kPlain: the operand itself), or the average index (*Average kinds)
-    double k = 0;     // kExpSelect: the three-valued k of the source; the *Scalar kinds: s
+    int source = -1;  // the register read (kPlain: the operand), the average (kScaledAverage), the select (kSelect*)
+    double k = 0;     // the *Scalar kinds: s
   };
   Fetch fetch_a, fetch_b;
 };
@@ -61,6 +71,9 @@ struct Plan {
   std::vector<int> alias_source;  // per instruction: a Source, for instructions with alias >= 0
   std::vector<KernelAverage> averages;
   int slots = 0;                  // block buffers the code needs at once
+  // The instruction whose pass also updates the moving averages (vector by vector, before it reads them): the
+  // first evaluated one, or −1 for the pass that applies a result held in memory or a scalar.
+  int update_averages_at = -1;
   double lr = 0;
   double weight_decay = 0;
   bool is_double = false;

@@ -144,6 +144,18 @@ std::vector<std::string> rules_for_every_primitive() {
                         "keep(g,m)*2", "(g+m)*(g+m)-(g-m)"}) {
     rules.push_back(r);
   }
+  // Selects (functions of sign(x)·sign(y) chosen from three values): every way into and out of one, including
+  // products whose zeros carry a sign (−0 where the other factor is negative), which only some functions may
+  // absorb (pow(±0, −1) = ±inf: the planner must keep that product as a tensor).
+  for (const char* r : {"sign(g)*sign(g)", "-sign(g)*sign(m)", "sign(-sign(g)*sign(m))", "(sign(g)*sign(m))-0",
+                        "0-sign(g)*sign(m)", "(sign(g)*sign(m))^(-1)", "log(sign(g)*sign(m))*g",
+                        "sqrt(2*sign(g)*sign(m))*g", "(1-ld*sign(g)*sign(m))*g", "exp(sign(g))*exp(sign(m))*g",
+                        "clip(sign(g)*sign(m)*3, 2)*g", "keep(sign(g)*sign(m), g)*g", "sign(m)*sign(v)/g",
+                        "sign(g)*sign(m)*sign(w)", "exp(sign(g)*sign(m))+exp(sign(g)*sign(m))*g",
+                        "2^(sign(g)*sign(m))*g", "(sign(g)*sign(m))/(2)", "sign(w)*sign(g)*w", "-(sign(m)*ld)*g",
+                        "(sign(g)*sign(m)+1)*(1-sign(g)*sign(m))", "sign(drop(g, 0.5))*sign(m)*g"}) {
+    rules.push_back(r);
+  }
   return rules;
 }
 
@@ -392,6 +404,26 @@ TEST(Fused, NamesTheCapabilityItRuns) {
   EXPECT_TRUE(narrower == "avx2" || narrower == "default") << narrower;
   set_fused_capability("auto");
   EXPECT_EQ(fused_capability(), cap);
+}
+
+
+// The passes over a block: the named rules in one (their averages updated in the same pass, sign products
+// chosen from three values), and a product kept as a tensor where its zeros' signs matter.
+TEST(Fused, NamedRulesTakeOnePass) {
+  auto passes = [](const std::string& rule, bool weight_decay = false) {
+    return fused_shape(compile(parse(rule)), weight_decay).passes;
+  };
+  for (const char* r : {"g", "m", "adam", "rmsprop", "exp(sign(g)*sign(m))*g", "exp(cd*sign(g)*sign(m))*g",
+                        "(1+sign(g)*sign(m))*g", "(1+ld*sign(g)*sign(m))*g", "sign(m)*g", "m*g", "1"}) {
+    EXPECT_EQ(passes(r), 1) << r;
+  }
+  EXPECT_EQ(passes("adam", true), 2);
+  // pow(±0, −1) = ±inf: sign(g)·sign(m) is evaluated, then the pow.
+  EXPECT_EQ(passes("(sign(g)*sign(m))^(-1)"), 2);
+  // log is not recomputed per read: g + m, log|·| of it (in the same buffer), then the product with g.
+  EXPECT_EQ(passes("log(g+m)*g"), 3);
+  EXPECT_EQ(fused_shape(compile(parse("log(g+m)*g"))).buffers, 1);
+  EXPECT_EQ(fused_shape(compile(parse("exp(sign(g)*sign(m))*g"))).buffers, 0);
 }
 
 }  // namespace
