@@ -222,7 +222,12 @@ int bench_step_command(const Args& args, std::ostream& out, std::ostream& err) {
         << TORCH_VERSION << "; ns per parameter per step, median of " << reps << " repetitions\n"
         << "(fused and floor timed in turns; fused/floor is the median of their per-repetition ratios)\n";
     for (const Rule& r : rules) {
-      if (r.spec != r.text) out << "  " << r.spec << " = " << r.resolved.program->canonical_text() << "\n";
+      // What the fused kernel makes of the rule: its passes over each block of 2048 elements.
+      const dsl::FusedShape shape = dsl::fused_shape(*r.resolved.program);
+      out << "  " << r.spec;
+      if (r.spec != r.text) out << " = " << r.resolved.program->canonical_text();
+      out << ": " << shape.passes << (shape.passes == 1 ? " pass" : " passes") << " over each block, "
+          << shape.buffers << (shape.buffers == 1 ? " block buffer" : " block buffers") << "\n";
     }
   }
   torch::NoGradGuard no_grad;
@@ -306,6 +311,7 @@ int bench_step_command(const Args& args, std::ostream& out, std::ostream& err) {
             .add_number("torch_sgd_momentum_ns", sgd_ns)
             .add_number("floor_ns", f.floor)
             .add_int("bytes_per_param", f.bytes_per_param)
+            .add_int("fused_passes", dsl::fused_shape(*r.resolved.program).passes)
             .add_number("adam_over_fused", adam_ns / f.fused)
             .add_number("fused_over_floor", f.fused_over_floor)
             .add_number("reference_over_fused", f.reference / f.fused);

@@ -321,13 +321,15 @@ TEST(BenchStep, PrintsEveryPathAndTheRatios) {
                    "--steps", "2", "--threads", "1"});
   ASSERT_EQ(o.code, kExitOk) << o.err;
   for (const char* part : {"3000 parameters", "torch::optim::Adam", "torch::optim::SGD, momentum 0.9", "fused",
-                           "reference", "floor", "Adam/fused", "fused/floor", "random:3:2 = "}) {
+                           "reference", "floor", "Adam/fused", "fused/floor", "random:3:2 = ",
+                           "adam: 1 pass over each block, 0 block buffers"}) {
     EXPECT_TRUE(contains(o.out, part)) << part << "\n" << o.out;
   }
   Outcome json = nos({"bench", "step", "--rule", "g", "--params", "1000", "--reps", "1", "--steps", "1", "--json"});
   ASSERT_EQ(json.code, kExitOk) << json.err;
   EXPECT_TRUE(contains(json.out, "\"fused_ns\":")) << json.out;
   EXPECT_TRUE(contains(json.out, "\"bytes_per_param\":12")) << json.out;  // read w, g; write w: 3 floats
+  EXPECT_TRUE(contains(json.out, "\"fused_passes\":1")) << json.out;
 }
 
 TEST(BenchStep, BadUsageExit2) {
