@@ -6,13 +6,13 @@
 #include <string_view>
 #include <vector>
 
+#include "search/json_text.h"
+
 namespace nos::cli {
 
-// `text` as a quoted JSON string: ", \ and control characters escaped; invalid UTF-8 bytes become U+FFFD.
-std::string json_string(std::string_view text);
-
-// A number in the shortest form that reads back as the same double; NaN and ±inf (not JSON) become null.
-std::string json_number(double value);
+// json_string and json_number live in search/json_text.h (the worker protocol writes JSON too).
+using search::json_number;
+using search::json_string;
 
 // Builds one JSON object, keys in insertion order: {"rule":"powersign","steps":100}.
 class JsonObject {

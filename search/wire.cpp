@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "dsl/error.h"
+#include "search/json_text.h"
 
 namespace nos::search {
 
@@ -17,54 +18,22 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // ---------------------------------------------------------------------------------------------------------------
-// writing
-
-std::string quote(const std::string& text) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string out = "\"";
-  for (char ch : text) {
-    const unsigned char c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 15];
-        } else {
-          out += ch;
-        }
-    }
-  }
-  return out + "\"";
-}
-
-// Shortest text that reads back as the same double; null for NaN and infinities (not JSON).
-std::string number(double x) {
-  if (!std::isfinite(x)) return "null";
-  char buffer[32];
-  auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, x);
-  return std::string(buffer, end);
-}
+// writing (escaping and numbers: search/json_text.h)
 
 class Writer {
  public:
-  Writer& str(const char* key, const std::string& v) { return raw(key, quote(v)); }
-  Writer& num(const char* key, double v) { return raw(key, number(v)); }
+  Writer& str(const char* key, const std::string& v) { return raw(key, json_string(v)); }
+  Writer& num(const char* key, double v) { return raw(key, json_number(v)); }
   Writer& integer(const char* key, int64_t v) { return raw(key, std::to_string(v)); }
   Writer& uinteger(const char* key, uint64_t v) { return raw(key, std::to_string(v)); }
   Writer& boolean(const char* key, bool v) { return raw(key, v ? "true" : "false"); }
   Writer& numbers(const char* key, const std::vector<double>& v) {
     std::string a = "[";
-    for (size_t i = 0; i < v.size(); ++i) a += (i ? "," : "") + number(v[i]);
+    for (size_t i = 0; i < v.size(); ++i) a += (i ? "," : "") + json_number(v[i]);
     return raw(key, a + "]");
   }
   Writer& raw(const char* key, const std::string& json) {
-    body_ += (body_.empty() ? "" : ",") + quote(key) + ":" + json;
+    body_ += (body_.empty() ? "" : ",") + json_string(key) + ":" + json;
     return *this;
   }
   std::string str() const { return "{" + body_ + "}"; }

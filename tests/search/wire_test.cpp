@@ -65,6 +65,20 @@ TEST(Wire, RecordsRoundTripWithNonFiniteNumbersAsNaN) {
   EXPECT_TRUE(std::isnan(back.record.epochs[0].test_acc));
 }
 
+// Messages cross the wire as JSON strings (search/json_text.h): quotes, backslashes, control characters and UTF-8
+// come back as sent; a byte that is not UTF-8 comes back as U+FFFD rather than breaking the line.
+TEST(Wire, MessagesRoundTripThroughJsonEscapes) {
+  tasks::EvalRecord r;
+  r.rule = "exp(sign(g)*sign(m))*g";
+  r.status = "error";
+  r.message = "line 1:\t\"bad\" \\ \b\f\x01 — ŝ";
+  const JobResult back = decode_result(encode_result(3, r));
+  EXPECT_EQ(back.record.message, r.message);
+  EXPECT_EQ(back.record.rule, r.rule);
+  r.message = std::string("cut \xc3");
+  EXPECT_EQ(decode_result(encode_result(3, r)).record.message, "cut \xef\xbf\xbd");
+}
+
 TEST(Wire, BrokenLinesAreInternalErrors) {
   EXPECT_THROW(decode_job("not json"), InternalError);
   EXPECT_THROW(decode_job("[1, 2]"), InternalError);
