@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "dsl/diagnostic_at.h"
+
 namespace nos {
 namespace detail {
 void fail_check(const char* condition, const char* file, int line, const std::string& message) {
@@ -71,5 +73,22 @@ RuleError::RuleError(std::vector<Diagnostic> diagnostics, std::string source, st
     : UserError(summary(diagnostics, source, source_name)),
       diagnostics_(std::move(diagnostics)),
       source_(std::move(source)) {}
+
+Diagnostic diagnostic_at(std::string_view text, int begin, int end, const char* code, std::string message) {
+  Diagnostic d;
+  d.code = code;
+  d.message = std::move(message);
+  d.line = 1;
+  int line_start = 0;
+  for (int i = 0; i < begin && i < static_cast<int>(text.size()); ++i) {
+    if (text[i] == '\n') {
+      ++d.line;
+      line_start = i + 1;
+    }
+  }
+  d.column = begin - line_start + 1;
+  d.length = std::max(1, end - begin);
+  return d;
+}
 
 }  // namespace nos::dsl

@@ -8,6 +8,8 @@
 #include <cmath>
 #include <sstream>
 
+#include "dsl/diagnostic_at.h"
+
 namespace nos::dsl {
 
 namespace {
@@ -106,20 +108,7 @@ class Parser {
  private:
   // -- diagnostics ----------------------------------------------------------------------------------------------
   void add(int begin, int end, const char* code, std::string message) {
-    Diagnostic d;
-    d.code = code;
-    d.message = std::move(message);
-    d.line = 1;
-    int line_start = 0;
-    for (int i = 0; i < begin && i < static_cast<int>(text_.size()); ++i) {
-      if (text_[i] == '\n') {
-        ++d.line;
-        line_start = i + 1;
-      }
-    }
-    d.column = begin - line_start + 1;
-    d.length = std::max(1, end - begin);
-    diags_.push_back(std::move(d));
+    diags_.push_back(diagnostic_at(text_, begin, end, code, std::move(message)));
   }
 
   std::string quote(const Lexeme& l) const {
