@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "dsl/error.h"
+#include "search/yaml_reader.h"
 #include "tasks/evaluator.h"
 #include "tasks/objectives.h"
 
@@ -159,13 +160,7 @@ void load_eval_config(const std::string& path, EvalConfig& config) {
   text << file.rdbuf();
   if (file.bad()) throw UserError(path + ": cannot read the config file");
 
-  YAML::Node root;
-  try {
-    root = YAML::Load(text.str());
-  } catch (const YAML::Exception& e) {
-    throw UserError(path + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
-                    ": invalid YAML: " + e.msg);
-  }
+  const YAML::Node root = search::load_yaml(text.str(), path);
   if (root.IsNull()) return;  // an empty file sets nothing
   if (!root.IsMap()) {
     std::string keys;

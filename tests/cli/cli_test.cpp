@@ -293,6 +293,7 @@ TEST(EvalConfigFile, MissingOrMalformedFileIsAUserError) {
   Outcome malformed = nos({"eval", "--config", dir.file("broken.yaml", "rule: [powersign\n")});
   EXPECT_EQ(malformed.code, kExitUserError);
   EXPECT_TRUE(contains(malformed.err, "broken.yaml:")) << malformed.err;
+  EXPECT_TRUE(contains(malformed.err, "invalid YAML")) << malformed.err;
   Outcome list = nos({"eval", "--config", dir.file("list.yaml", "- rule\n- task\n")});
   EXPECT_EQ(list.code, kExitUserError);
   EXPECT_TRUE(contains(list.err, "list.yaml")) << list.err;
