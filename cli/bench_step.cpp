@@ -98,20 +98,27 @@ std::vector<int64_t> parse_params_list(const std::string& text) {
   return out;
 }
 
+// One repetition: `steps` calls of `step`, in ns per parameter per step.
+double ns_per_param(const std::function<void()>& step, int64_t params, int64_t steps) {
+  const auto start = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < steps; ++i) step();
+  const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
+  return ns / static_cast<double>(steps) / static_cast<double>(params);
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
 // Times `step` (after `warmup` calls): the median over `reps` repetitions of the mean of `steps` calls, in ns per
 // parameter per step.
 double time_ns_per_param(const std::function<void()>& step, int64_t params, int64_t steps, int64_t reps,
                          int64_t warmup) {
   for (int64_t i = 0; i < warmup; ++i) step();
   std::vector<double> per_step;
-  for (int64_t r = 0; r < reps; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    for (int64_t i = 0; i < steps; ++i) step();
-    const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
-    per_step.push_back(ns / static_cast<double>(steps) / static_cast<double>(params));
-  }
-  std::sort(per_step.begin(), per_step.end());
-  return per_step[per_step.size() / 2];
+  for (int64_t r = 0; r < reps; ++r) per_step.push_back(ns_per_param(step, params, steps));
+  return median(per_step);
 }
 
 // Times two steps in turns (after `warmup` calls of each): per repetition, `steps` calls of a then `steps` calls of
@@ -126,22 +133,12 @@ Paired time_paired(const std::function<void()>& a, const std::function<void()>& 
     a();
     b();
   }
-  auto ns_per_param = [&](const std::function<void()>& step) {
-    const auto start = std::chrono::steady_clock::now();
-    for (int64_t i = 0; i < steps; ++i) step();
-    const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
-    return ns / static_cast<double>(steps) / static_cast<double>(params);
-  };
   std::vector<double> ta, tb, ratio;
   for (int64_t r = 0; r < reps; ++r) {
-    ta.push_back(ns_per_param(a));
-    tb.push_back(ns_per_param(b));
+    ta.push_back(ns_per_param(a, params, steps));
+    tb.push_back(ns_per_param(b, params, steps));
     ratio.push_back(ta.back() / tb.back());
   }
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  };
   return {median(ta), median(tb), median(ratio)};
 }
 
@@ -208,11 +205,13 @@ int bench_step_command(const Args& args, std::ostream& out, std::ostream& err) {
   struct Rule {
     std::string spec, text;
     optimizers::ResolvedRule resolved;
+    dsl::FusedShape shape;  // what the fused kernel makes of it
   };
   std::vector<Rule> rules;
   for (const std::string& spec : specs) {
-    Rule r{spec, rule_text_of(spec), {}};
+    Rule r{spec, rule_text_of(spec), {}, {}};
     r.resolved = optimizers::resolve_rule(r.text);
+    r.shape = dsl::fused_shape(*r.resolved.program);
     rules.push_back(std::move(r));
   }
 
@@ -223,11 +222,10 @@ int bench_step_command(const Args& args, std::ostream& out, std::ostream& err) {
         << "(fused and floor timed in turns; fused/floor is the median of their per-repetition ratios)\n";
     for (const Rule& r : rules) {
       // What the fused kernel makes of the rule: its passes over each block of 2048 elements.
-      const dsl::FusedShape shape = dsl::fused_shape(*r.resolved.program);
       out << "  " << r.spec;
       if (r.spec != r.text) out << " = " << r.resolved.program->canonical_text();
-      out << ": " << shape.passes << (shape.passes == 1 ? " pass" : " passes") << " over each block, "
-          << shape.buffers << (shape.buffers == 1 ? " block buffer" : " block buffers") << "\n";
+      out << ": " << r.shape.passes << (r.shape.passes == 1 ? " pass" : " passes") << " over each block, "
+          << r.shape.buffers << (r.shape.buffers == 1 ? " block buffer" : " block buffers") << "\n";
     }
   }
   torch::NoGradGuard no_grad;
@@ -311,7 +309,7 @@ int bench_step_command(const Args& args, std::ostream& out, std::ostream& err) {
             .add_number("torch_sgd_momentum_ns", sgd_ns)
             .add_number("floor_ns", f.floor)
             .add_int("bytes_per_param", f.bytes_per_param)
-            .add_int("fused_passes", dsl::fused_shape(*r.resolved.program).passes)
+            .add_int("fused_passes", r.shape.passes)
             .add_number("adam_over_fused", adam_ns / f.fused)
             .add_number("fused_over_floor", f.fused_over_floor)
             .add_number("reference_over_fused", f.reference / f.fused);

@@ -273,7 +273,7 @@ fused::Plan make_plan(const Program& program, const at::Tensor& w, const at::Ten
     KernelInstr& in = plan.code[k];
     in.inlined = !in.scalar && in.alias < 0 && !needed[k];
   }
-  auto computes = [&](int k) { return !plan.code[k].scalar && plan.code[k].alias < 0 && !plan.code[k].inlined; };
+  auto computes = [&](int k) { return plan.code[k].evaluated(); };
   for (int k = 0; k < n && plan.update_averages_at < 0; ++k) {
     if (computes(k)) plan.update_averages_at = k;
   }
@@ -424,7 +424,7 @@ FusedShape fused_shape(const Program& program, bool weight_decay) {
   FusedShape shape;
   shape.buffers = plan.slots;
   for (const fused::KernelInstr& in : plan.code) {
-    if (!in.scalar && in.alias < 0 && !in.inlined) ++shape.passes;
+    if (in.evaluated()) ++shape.passes;
   }
   const fused::KernelInstr& last = plan.code.back();
   if (last.scalar || last.alias >= 0) ++shape.passes;

@@ -114,8 +114,12 @@ class BlockRunner {
     }
     averages_ = blk.averages.data();
     const bool has_averages = !plan_.averages.empty();
+    // The result's sink: w ← w − lr·direction (RuleOptimizer's p.add_(direction, −lr): fmadd(direction, −lr, w)).
+    T* w = blk.w;
+    const V minus_lr(static_cast<T>(-plan_.lr));
+    auto apply = [w, minus_lr](int64_t j, const V& d) { at::vec::fmadd(d, minus_lr, V::loadu(w + j)).store(w + j); };
     // The rule, instruction by instruction over the block. The pass of plan_.update_averages_at first updates
-    // the moving averages, vector by vector, so the averages are read and written once.
+    // the moving averages, chunk by chunk (see each), so the averages are read and written once.
     for (size_t k = 0; k < plan_.code.size(); ++k) {
       const KernelInstr& in = plan_.code[k];
       if (in.scalar || in.inlined) continue;
@@ -132,13 +136,8 @@ class BlockRunner {
       }
       update_g_ = has_averages && static_cast<int>(k) == plan_.update_averages_at ? g : nullptr;
       if (k + 1 == plan_.code.size()) {
-        // The result: applied to w as it is computed, w ← w − lr·direction (RuleOptimizer's p.add_(direction,
-        // −lr): fmadd(direction, −lr, w)), without a pass through a buffer.
-        T* w = blk.w;
-        const V minus_lr(static_cast<T>(-plan_.lr));
-        evaluate(in, g, blk, [w, minus_lr](int64_t j, const V& d) {
-          at::vec::fmadd(d, minus_lr, V::loadu(w + j)).store(w + j);
-        });
+        // The result: applied to w as it is computed, without a pass through a buffer.
+        evaluate(in, g, blk, apply);
         return;
       }
       T* out = slots_.data() + static_cast<size_t>(in.slot) * kBlock;
@@ -150,9 +149,6 @@ class BlockRunner {
     // when no instruction is evaluated).
     update_g_ = has_averages && plan_.update_averages_at < 0 ? g : nullptr;
     const KernelInstr& last = plan_.code.back();
-    const V minus_lr(static_cast<T>(-plan_.lr));
-    T* w = blk.w;
-    auto apply = [w, minus_lr](int64_t j, const V& d) { at::vec::fmadd(d, minus_lr, V::loadu(w + j)).store(w + j); };
     if (last.scalar) {
       const V d(static_cast<T>(last.value));
       each(apply, [d](int64_t) { return d; });

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <cstdint>
-#include <limits>
 #include <vector>
 
 #include "dsl/primitives.h"
@@ -54,6 +53,9 @@ struct KernelInstr {
     double k = 0;     // the *Scalar kinds: s
   };
   Fetch fetch_a, fetch_b;
+
+  // Whether the kernel evaluates it: a pass over the block (not a scalar, an alias or an inlined instruction).
+  bool evaluated() const { return !scalar && alias < 0 && !inlined; }
 };
 
 // Where an aliasing instruction's value lives.
