@@ -1,6 +1,7 @@
 // `nos bench step`: ns per parameter per optimizer step of the fused and reference paths, LibTorch's Adam and SGD,
 // and a memory floor (a copy moving the bytes the rule must move), measured in one run.
 #include <ATen/Parallel.h>
+#include <torch/cuda.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 
@@ -98,10 +99,15 @@ std::vector<int64_t> parse_params_list(const std::string& text) {
   return out;
 }
 
-// One repetition: `steps` calls of `step`, in ns per parameter per step.
+// Waits for the work queued on the device the benchmark runs on (a no-op on the CPU); set once from --device.
+std::function<void()> wait_for_device = [] {};
+
+// One repetition: `steps` calls of `step`, in ns per parameter per step (queued GPU work included).
 double ns_per_param(const std::function<void()>& step, int64_t params, int64_t steps) {
+  wait_for_device();
   const auto start = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < steps; ++i) step();
+  wait_for_device();
   const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
   return ns / static_cast<double>(steps) / static_cast<double>(params);
 }
@@ -154,7 +160,8 @@ void print_help(std::ostream& out, const po::options_description& options) {
       << "torch::optim::SGD (momentum 0.9), and a memory floor: a plain copy moving the bytes the rule must move\n"
       << "(read w, g and each moving average, write w and each average). Prints the ratios measured in the run.\n"
       << "Defaults: rules adam, powersign, addsign-ld and random:5:1 (a depth-5 random rule, printed), sizes\n"
-      << "1M,4M,16M, float32, LibTorch's thread count.\n\n"
+      << "1M,4M,16M, float32, LibTorch's thread count, the CPU. With --device cuda the fused path is the rule's\n"
+      << "generated CUDA kernel (compiled with NVRTC at its first step) where the build has it.\n\n"
       << options;
 }
 
@@ -174,6 +181,7 @@ int bench_step_command(const Args& args, std::ostream& out, std::ostream& err) {
       ("dtype", po::value<std::string>()->value_name("T"), "float32 (default) or float64")
       ("kernel", po::value<std::string>()->value_name("K"),
        "the fused kernel's build: auto (AVX2 where the CPU has it), avx512, avx2 or default (baseline x86-64)")
+      ("device", po::value<std::string>()->value_name("D"), "cpu (default), cuda or cuda:N")
       ("json", po::bool_switch(), "print one JSON object per size and rule");
   po::variables_map vm = parse_options(args, options);
   if (vm.count("help")) {
@@ -201,6 +209,15 @@ int bench_step_command(const Args& args, std::ostream& out, std::ostream& err) {
   const int64_t elem = dtype == torch::kFloat64 ? 8 : 4;
   if (const std::string* v = flag("kernel")) dsl::set_fused_capability(*v);
   const bool json = vm["json"].as<bool>();
+  const torch::Device device = flag("device") ? parse_device(*flag("device"), "--device") : torch::Device(torch::kCPU);
+  if (device.is_cuda()) wait_for_device = [index = device.index()] { torch::cuda::synchronize(index); };
+  // What runs as "fused": the CPU kernel (its build), or on CUDA the generated kernel, or why not.
+  std::string fused_kernel = dsl::fused_capability();
+  if (device.is_cuda()) {
+    const torch::Tensor probe = torch::zeros({1}, torch::TensorOptions().dtype(dtype).device(device));
+    const std::string why = dsl::cuda_fused_unsupported_reason(probe, probe, {});
+    fused_kernel = why.empty() ? "cuda (NVRTC)" : "none: " + why;
+  }
 
   struct Rule {
     std::string spec, text;
@@ -216,11 +233,16 @@ int bench_step_command(const Args& args, std::ostream& out, std::ostream& err) {
   }
 
   if (!json) {
-    out << "bench step: " << (dtype == torch::kFloat64 ? "float64" : "float32") << ", " << threads
-        << (threads == 1 ? " thread" : " threads") << ", fused kernel " << dsl::fused_capability() << ", LibTorch "
+    out << "bench step: " << (dtype == torch::kFloat64 ? "float64" : "float32") << ", " << device.str() << ", "
+        << threads << (threads == 1 ? " thread" : " threads") << ", fused kernel " << fused_kernel << ", LibTorch "
         << TORCH_VERSION << "; ns per parameter per step, median of " << reps << " repetitions\n"
         << "(fused and floor timed in turns; fused/floor is the median of their per-repetition ratios)\n";
     for (const Rule& r : rules) {
+      if (device.is_cuda()) {
+        // On CUDA every rule is one kernel: one pass over the parameter.
+        if (r.spec != r.text) out << "  " << r.spec << " = " << r.resolved.program->canonical_text() << "\n";
+        continue;
+      }
       // What the fused kernel makes of the rule: its passes over each block of 2048 elements.
       out << "  " << r.spec;
       if (r.spec != r.text) out << " = " << r.resolved.program->canonical_text();
@@ -230,7 +252,7 @@ int bench_step_command(const Args& args, std::ostream& out, std::ostream& err) {
   }
   torch::NoGradGuard no_grad;
   for (const int64_t n : sizes) {
-    const auto opts = torch::TensorOptions().dtype(dtype);
+    const auto opts = torch::TensorOptions().dtype(dtype).device(device);
     torch::Tensor w = torch::randn({n}, opts).mul_(0.1);
     torch::Tensor g = torch::randn({n}, opts).mul_(1e-3);
     // Steps per repetition: about 0.2 s of work at 2 ns per parameter, at least 3.
@@ -300,7 +322,8 @@ int bench_step_command(const Args& args, std::ostream& out, std::ostream& err) {
             .add_int("params", n)
             .add_string("dtype", dtype == torch::kFloat64 ? "float64" : "float32")
             .add_int("threads", threads)
-            .add_string("kernel", dsl::fused_capability())
+            .add_string("device", device.str())
+            .add_string("kernel", fused_kernel)
             .add_int("steps", steps)
             .add_int("reps", reps)
             .add_number("fused_ns", f.fused)
@@ -309,7 +332,7 @@ int bench_step_command(const Args& args, std::ostream& out, std::ostream& err) {
             .add_number("torch_sgd_momentum_ns", sgd_ns)
             .add_number("floor_ns", f.floor)
             .add_int("bytes_per_param", f.bytes_per_param)
-            .add_int("fused_passes", r.shape.passes)
+            .add_int("fused_passes", device.is_cuda() ? 1 : r.shape.passes)
             .add_number("adam_over_fused", adam_ns / f.fused)
             .add_number("fused_over_floor", f.fused_over_floor)
             .add_number("reference_over_fused", f.reference / f.fused);

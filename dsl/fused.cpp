@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "dsl/elementwise.h"
 #include "dsl/error.h"
 #include "dsl/fused_kernel.h"
 
@@ -76,17 +77,8 @@ fused::Plan make_plan(const Program& program, const at::Tensor& w, const at::Ten
         if (plan.averages[src.a].correction == 1.0) alias(fused::kSourceAverage, src.a);
         break;
       case Prim::kNoise:
-        alias(fused::kSourceRandom,
-              draw(at::randn(g.sizes(), *ctx.generator, g.options()).mul_(std::sqrt(kNoiseVariance))));
-        break;
-      case Prim::kANoise: {
-        const double variance = std::pow(1.0 + static_cast<double>(ctx.t), -kANoiseExponent);
-        alias(fused::kSourceRandom, draw(at::randn(g.sizes(), *ctx.generator, g.options()).mul_(std::sqrt(variance))));
-        break;
-      }
-      case Prim::kDrop:
-        in.random = draw(at::empty_like(g).bernoulli_(1.0 - src.param, *ctx.generator));
-        break;
+      case Prim::kANoise: alias(fused::kSourceRandom, draw(draw_random(src, g, ctx))); break;
+      case Prim::kDrop: in.random = draw(draw_random(src, g, ctx)); break;
       case Prim::kIdentity:
       case Prim::kKeep:
         // The operand's value, wherever it lives.
@@ -349,12 +341,10 @@ void set_fused_capability(const std::string& choice) {
   throw UserError("fused kernel capability: expected auto, default, avx2 or avx512, got '" + choice + "'");
 }
 
-std::string fused_unsupported_reason(const at::Tensor& w, const at::Tensor& g,
-                                     const std::vector<at::Tensor>& averages) {
-  if (!w.device().is_cpu()) return "the parameter is on " + w.device().str() + " (the fused kernel runs on the CPU)";
+std::string fused_operand_mismatch(const at::Tensor& w, const at::Tensor& g, const std::vector<at::Tensor>& averages) {
   if (w.layout() != at::kStrided || g.layout() != at::kStrided) return "sparse tensors";
   if (w.scalar_type() != at::kFloat && w.scalar_type() != at::kDouble) {
-    return std::string("dtype ") + c10::toString(w.scalar_type()) + " (the fused kernel runs float32 and float64)";
+    return std::string("dtype ") + c10::toString(w.scalar_type()) + " (the fused kernels run float32 and float64)";
   }
   auto same = [&](const at::Tensor& t) {
     return t.device() == w.device() && t.scalar_type() == w.scalar_type() && t.sizes() == w.sizes() &&
@@ -366,6 +356,24 @@ std::string fused_unsupported_reason(const at::Tensor& w, const at::Tensor& g,
   }
   return "";
 }
+
+std::string fused_unsupported_reason(const at::Tensor& w, const at::Tensor& g,
+                                     const std::vector<at::Tensor>& averages) {
+  if (!w.device().is_cpu()) return "the parameter is on " + w.device().str() + " (the fused kernel runs on the CPU)";
+  return fused_operand_mismatch(w, g, averages);
+}
+
+#ifndef NOS_WITH_NVRTC
+// This build's LibTorch has no CUDA (or its headers lack ATen's NVRTC stub): dsl/cuda_fused.cpp is not built.
+bool cuda_fused_built() { return false; }
+std::string cuda_fused_unsupported_reason(const at::Tensor&, const at::Tensor&, const std::vector<at::Tensor>&) {
+  return "this build has no CUDA fused kernel (LibTorch without CUDA, or without ATen's NVRTC stub)";
+}
+bool cuda_fused_update(const Program&, const at::Tensor&, const at::Tensor&, std::vector<at::Tensor>&,
+                       const StepContext&, const UpdateArgs&) {
+  return false;
+}
+#endif
 
 void fused_update(const Program& program, const at::Tensor& w, const at::Tensor& g, std::vector<at::Tensor>& averages,
                   const StepContext& ctx, const UpdateArgs& args) {
@@ -380,15 +388,9 @@ void fused_update(const Program& program, const at::Tensor& w, const at::Tensor&
 
   // The kernel walks raw memory linearly, so every tensor must be dense and laid out alike (contiguous, or all
   // channels-last, ...). Otherwise it runs on contiguous copies that are copied back.
-  bool direct = w.is_non_overlapping_and_dense() && g.strides() == w.strides();
-  for (const at::Tensor& a : averages) direct = direct && a.strides() == w.strides();
-  at::Tensor wk = direct ? w : w.contiguous();
-  at::Tensor gk = direct ? g : g.contiguous();
-  std::vector<at::Tensor> ak;
-  for (const at::Tensor& a : averages) ak.push_back(direct ? a : a.contiguous());
-
+  DenseOperands dense = dense_operands(w, g, averages);
   std::vector<at::Tensor> keep_alive;
-  const fused::Plan plan = make_plan(program, wk, gk, ak, ctx, args, keep_alive);
+  const fused::Plan plan = make_plan(program, dense.w, dense.g, dense.averages, ctx, args, keep_alive);
   // The build of the kernel for this CPU (or the one set_fused_capability asked for).
   void (*run)(const fused::Plan&) = fused::DEFAULT::run;
   const std::string capability = active_capability();
@@ -400,15 +402,7 @@ void fused_update(const Program& program, const at::Tensor& w, const at::Tensor&
 #endif
   run(plan);
 
-  if (!direct) {
-    if (!wk.is_same(w)) w.copy_(wk);
-    for (size_t i = 0; i < averages.size(); ++i) {
-      if (!ak[i].is_same(averages[i])) averages[i].copy_(ak[i]);
-    }
-  } else if (!w.is_inference()) {
-    // The kernel wrote through raw pointers: tell autograd w changed, as w.add_ would.
-    w.unsafeGetTensorImpl()->bump_version();
-  }
+  write_back(dense, w, averages);
 }
 
 FusedShape fused_shape(const Program& program, bool weight_decay) {
@@ -443,9 +437,10 @@ void update(const Program& program, const at::Tensor& w, const at::Tensor& g, st
             const StepContext& ctx, const UpdateArgs& args, bool fused) {
   if (fused && fused_unsupported_reason(w, g, averages).empty()) {
     fused_update(program, w, g, averages, ctx, args);
-  } else {
-    reference_update(program, w, g, averages, ctx, args);
+    return;
   }
+  if (fused && w.is_cuda() && cuda_fused_update(program, w, g, averages, ctx, args)) return;
+  reference_update(program, w, g, averages, ctx, args);
 }
 
 }  // namespace nos::dsl

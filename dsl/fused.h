@@ -29,11 +29,29 @@ std::string fused_unsupported_reason(const at::Tensor& w, const at::Tensor& g, c
 void fused_update(const Program& program, const at::Tensor& w, const at::Tensor& g, std::vector<at::Tensor>& averages,
                   const StepContext& ctx, const UpdateArgs& args);
 
+// Why w, g and the averages do not make one fused update's operands (dtype float32 or float64, one device, dtype
+// and shape, strided), or "" when they do; the device itself is not checked.
+std::string fused_operand_mismatch(const at::Tensor& w, const at::Tensor& g, const std::vector<at::Tensor>& averages);
+
+// The fused CUDA path, built against a CUDA LibTorch (dsl/CMakeLists.txt): the rule as one generated elementwise
+// kernel (dsl/elementwise.h) compiled with NVRTC at its first use per rule, dtype, weight decay (on or off) and
+// device, then one launch per parameter and step on the current stream. Whether this build has it:
+bool cuda_fused_built();
+// Why it cannot run these tensors (not CUDA tensors, not float32/float64, a build without it, an NVRTC that failed
+// once), or "" when it can.
+std::string cuda_fused_unsupported_reason(const at::Tensor& w, const at::Tensor& g,
+                                          const std::vector<at::Tensor>& averages);
+// Runs the update and returns true; or returns false, changing nothing, when cuda_fused_unsupported_reason is not
+// empty or the kernel cannot be compiled (it warns once, with NVRTC's log, and the reference path runs instead).
+bool cuda_fused_update(const Program& program, const at::Tensor& w, const at::Tensor& g,
+                       std::vector<at::Tensor>& averages, const StepContext& ctx, const UpdateArgs& args);
+
 // The reference path: the same update as a chain of torch ops (Program::direction), on any device.
 void reference_update(const Program& program, const at::Tensor& w, const at::Tensor& g,
                       std::vector<at::Tensor>& averages, const StepContext& ctx, const UpdateArgs& args);
 
-// The fused path where it applies, else the reference path; `fused` false forces the reference path.
+// The fused path where it applies (the CPU kernel, or the CUDA kernel where built), else the reference path;
+// `fused` false forces the reference path.
 void update(const Program& program, const at::Tensor& w, const at::Tensor& g, std::vector<at::Tensor>& averages,
             const StepContext& ctx, const UpdateArgs& args, bool fused = true);
 

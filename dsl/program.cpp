@@ -77,6 +77,21 @@ double fold_scalar(const Program::Instr& in, double a, double b, const StepConte
   return 0;
 }
 
+at::Tensor draw_random(const Program::Instr& in, const at::Tensor& like, const StepContext& ctx) {
+  NOS_CHECK(ctx.generator != nullptr, "random instruction " << primitive(in.prim).token << " without a generator");
+  switch (in.prim) {
+    case Prim::kNoise: return at::randn(like.sizes(), *ctx.generator, like.options()).mul_(std::sqrt(kNoiseVariance));
+    case Prim::kANoise: {
+      const double variance = std::pow(1.0 + static_cast<double>(ctx.t), -kANoiseExponent);
+      return at::randn(like.sizes(), *ctx.generator, like.options()).mul_(std::sqrt(variance));
+    }
+    case Prim::kDrop: return at::empty_like(like).bernoulli_(1.0 - in.param, *ctx.generator);
+    default: break;
+  }
+  NOS_CHECK(false, "instruction " << primitive(in.prim).token << " draws no random numbers");
+  return {};
+}
+
 namespace {
 
 // A register's value: a tensor, or a scalar (constants and decays) kept in double until it meets a tensor.
@@ -205,13 +220,7 @@ at::Tensor Program::direction(const at::Tensor& w, const at::Tensor& g, std::vec
       case Prim::kV:
       case Prim::kY: out = tensor(corrected(in.a)); break;
       case Prim::kNoise:
-        out = tensor(at::randn(g.sizes(), *ctx.generator, g.options()).mul_(std::sqrt(kNoiseVariance)));
-        break;
-      case Prim::kANoise: {
-        double variance = std::pow(1.0 + static_cast<double>(ctx.t), -kANoiseExponent);
-        out = tensor(at::randn(g.sizes(), *ctx.generator, g.options()).mul_(std::sqrt(variance)));
-        break;
-      }
+      case Prim::kANoise: out = tensor(draw_random(in, g, ctx)); break;
       case Prim::kW: out = tensor(w); break;
       case Prim::kAdam: out = tensor(corrected(in.a) / (sqrt_corrected(in.b) + kDivEpsilon)); break;
       case Prim::kRMSProp: out = tensor(g / (sqrt_corrected(in.b) + kDivEpsilon)); break;
@@ -228,8 +237,7 @@ at::Tensor Program::direction(const at::Tensor& w, const at::Tensor& g, std::vec
       case Prim::kClip: out = tensor(a->t.clamp(-in.param, in.param)); break;
       case Prim::kDrop: {
         at::Tensor x = as_tensor(*a, g);
-        at::Tensor keep = at::empty_like(x).bernoulli_(1.0 - in.param, *ctx.generator);
-        out = tensor(x * keep);
+        out = tensor(x * draw_random(in, x, ctx));
         break;
       }
       case Prim::kAdd:

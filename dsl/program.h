@@ -68,6 +68,11 @@ bool folds_to_scalar(Prim prim, bool a_scalar, bool b_scalar);
 // The value, in double, of an instruction for which folds_to_scalar holds; a and b are its operands' values.
 double fold_scalar(const Program::Instr& in, double a, double b, const StepContext& ctx);
 
+// The tensor a random instruction draws from ctx.generator: noise and anoise their noise (shaped like `like`),
+// drop its 0/1 keep mask (empty_like(like)). Every evaluation path draws through this, in code order, so one seed
+// gives every path the same numbers.
+at::Tensor draw_random(const Program::Instr& in, const at::Tensor& like, const StepContext& ctx);
+
 // Canonicalizes the rule and lowers it to a program (common subexpressions computed once, unless random).
 Program compile(const NodePtr& rule);
 

@@ -330,6 +330,7 @@ TEST(BenchStep, PrintsEveryPathAndTheRatios) {
   EXPECT_TRUE(contains(json.out, "\"fused_ns\":")) << json.out;
   EXPECT_TRUE(contains(json.out, "\"bytes_per_param\":12")) << json.out;  // read w, g; write w: 3 floats
   EXPECT_TRUE(contains(json.out, "\"fused_passes\":1")) << json.out;
+  EXPECT_TRUE(contains(json.out, "\"device\":\"cpu\"")) << json.out;
 }
 
 TEST(BenchStep, BadUsageExit2) {
@@ -343,6 +344,7 @@ TEST(BenchStep, BadUsageExit2) {
       {"bench", "step", "--rule", "random:13:1"},
       {"bench", "step", "--rule", "random:x"},
       {"bench", "step", "--reps", "0"},
+      {"bench", "step", "--device", "tpu"},
   };
   for (const std::vector<std::string>& args : cases) {
     Outcome o = nos(args);

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "dsl/fused.h"
 #include "test_util.h"
 
 namespace nos::optimizers {
@@ -400,6 +401,38 @@ TEST(RuleOptimizerCuda, MatchesCpuAndIsReproducible) {
     for (const char* rule : {"g+noise", "drop(g, 0.5)", "anoise*m"}) {
       EXPECT_TRUE(torch::equal(run(rule, torch::kCUDA, dtype, 4), run(rule, torch::kCUDA, dtype, 4))) << rule;
       EXPECT_FALSE(torch::equal(run(rule, torch::kCUDA, dtype, 4), run(rule, torch::kCUDA, dtype, 5))) << rule;
+    }
+  }
+}
+
+// The fused CUDA path (the rule's generated kernel, compiled with NVRTC) against the reference chain of torch ops on
+// the same GPU, with the same random draws: plain, weight-decayed, channels-last and random rules.
+TEST(RuleOptimizerCuda, FusedKernelAgreesWithTheReferencePath) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  if (!dsl::cuda_fused_built()) GTEST_SKIP() << "this CUDA build has no fused CUDA path (ATenNVRTC.h or nvrtc.h missing)";
+  for (torch::Dtype dtype : {torch::kFloat32, torch::kFloat64}) {
+    for (const char* rule : {"adam", "exp(sign(g)*sign(m))*g", "(1+ld*sign(g)*sign(m))*g", "clip(g/(sqrt(v)+1),0.1)",
+                             "(v)^(-0.5)*m + 2^(g)", "log(g)*sqrt(w)-y(0.5)/m", "drop(m, 0.3) + noise + anoise*rd"}) {
+      SCOPED_TRACE(std::string(rule) + " " + c10::toString(dtype));
+      auto run = [&](bool fused) {
+        torch::manual_seed(3);
+        torch::Tensor a = torch::randn({4, 3, 5, 7}, torch::TensorOptions(torch::kCUDA).dtype(dtype))
+                              .contiguous(torch::MemoryFormat::ChannelsLast)
+                              .requires_grad_(true);
+        torch::Tensor b = torch::randn({100003}, torch::TensorOptions(torch::kCUDA).dtype(dtype)).requires_grad_(true);
+        RuleOptimizer opt({a, b}, compile_rule(rule), RuleOptions(0.01).weight_decay(1e-3).total_steps(50).seed(9).fused(fused));
+        for (int i = 0; i < 10; ++i) {
+          a.mutable_grad() = torch::randn_like(a);
+          b.mutable_grad() = torch::randn_like(b);
+          opt.step();
+        }
+        EXPECT_EQ(dsl::cuda_fused_unsupported_reason(b, b, {}), "");  // the kernel compiled
+        return std::make_pair(a.detach().cpu(), b.detach().cpu());
+      };
+      const auto fused = run(true), reference = run(false);
+      const double tol = dtype == torch::kFloat32 ? 1e-5 : 1e-12;
+      EXPECT_LT(testing::max_relative_error(fused.first, reference.first, 1e-3), tol);
+      EXPECT_LT(testing::max_relative_error(fused.second, reference.second, 1e-3), tol);
     }
   }
 }
