@@ -32,7 +32,8 @@ constexpr size_t kMaxParamBytes = 4096;
 // Why a compile failed, kept so later calls fall back at once (and the warning is printed once).
 struct State {
   std::mutex mutex;
-  std::map<std::tuple<std::string, int, bool, int>, CUfunction> kernels;  // rule, dtype, weight decay, device
+  // By rule, dtype, weight decay and device: the source's description (for the launch's arguments) and the function.
+  std::map<std::tuple<std::string, int, bool, int>, std::pair<ElementwiseKernel, CUfunction>> kernels;
   std::string failure;
 };
 State& state() {
@@ -132,31 +133,32 @@ bool cuda_fused_update(const Program& program, const at::Tensor& w, const at::Te
   const c10::cuda::CUDAGuard guard(w.device());
   const int device = w.get_device();
   const bool weight_decay = args.weight_decay != 0;
-  const ElementwiseKernel kernel = elementwise_kernel(program, w.scalar_type(), weight_decay);
+  const ElementwiseKernel* kernel = nullptr;
   CUfunction function = nullptr;
   {
     std::lock_guard<std::mutex> lock(state().mutex);
     const auto key = std::make_tuple(program.canonical_text(), static_cast<int>(w.scalar_type()), weight_decay, device);
     auto found = state().kernels.find(key);
-    if (found != state().kernels.end()) {
-      function = found->second;
-    } else {
+    if (found == state().kernels.end()) {
+      ElementwiseKernel made = elementwise_kernel(program, w.scalar_type(), weight_decay);
+      // A rule too large for one kernel's parameters (hundreds of folded scalars) runs on the reference path.
+      if (made.words() * sizeof(uint64_t) > kMaxParamBytes) return false;
       try {
-        function = compile(kernel, device);
+        function = compile(made, device);
       } catch (const std::exception& e) {
         // The CUDA LibTorch without a loadable NVRTC, or a GPU this NVRTC does not know: the reference path runs.
         state().failure = e.what();
         TORCH_WARN("nos: the fused CUDA kernel is not available, rules run as chains of torch ops: ", e.what());
         return false;
       }
-      state().kernels[key] = function;
+      found = state().kernels.emplace(key, std::make_pair(std::move(made), function)).first;
     }
+    // std::map's elements stay where they are while others are added.
+    kernel = &found->second.first;
+    function = found->second.second;
   }
   const CUstream stream = c10::cuda::getCurrentCUDAStream(device).stream();
-  elementwise_update(kernel, program, w, g, averages, ctx, args, [&](const ElementwiseLaunch& launch) {
-    const size_t bytes = launch.words.size() * sizeof(uint64_t);
-    NOS_CHECK(bytes <= kMaxParamBytes, "rule '" << program.canonical_text() << "' has " << bytes
-                                                << " bytes of kernel parameters (CUDA allows " << kMaxParamBytes << ")");
+  elementwise_update(*kernel, program, w, g, averages, ctx, args, [&](const ElementwiseLaunch& launch) {
     const int64_t n = static_cast<int64_t>(launch.words[0]);
     const auto blocks = static_cast<unsigned>(std::min<int64_t>((n + kThreads - 1) / kThreads, kMaxBlocks));
     void* params[] = {const_cast<uint64_t*>(launch.words.data())};

@@ -322,6 +322,8 @@ ElementwiseLaunch elementwise_launch(const ElementwiseKernel& kernel, const Prog
     std::memcpy(&bits, &x, sizeof bits);
     launch.words.push_back(bits);
   }
+  NOS_CHECK(launch.words.size() == kernel.words(), "kernel " << kernel.entry << ": " << launch.words.size()
+                                                               << " argument words for an Args of " << kernel.words());
   return launch;
 }
 

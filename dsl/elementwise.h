@@ -4,6 +4,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -32,6 +33,10 @@ struct ElementwiseKernel {
   int randoms = 0;   // pointers in Args::r
   int scalars = 0;   // doubles in Args::s
   std::string source() const { return prelude + body; }
+  // The size of Args in 8-byte words: n, w, g, then a[], r[] (one word at least each) and s[].
+  size_t words() const {
+    return 3 + static_cast<size_t>(std::max(1, averages) + std::max(1, randoms) + scalars);
+  }
 };
 
 // The kernel of `program` for float32 or float64 tensors, with or without weight decay (coupled L2, as in

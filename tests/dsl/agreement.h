@@ -221,4 +221,48 @@ inline Compared compare(const std::string& rule, at::ScalarType dtype, const at:
   return out;
 }
 
+// A rule run in place on views of their own storage (a transposed matrix: dense, not in the default order; every
+// other row: not dense; channels-last) by `path` and by the reference path, three steps each.
+struct ViewRun {
+  at::Tensor by_path, by_reference, start;
+};
+inline std::vector<ViewRun> run_on_views(const Program& program, const Path& path) {
+  using Make = at::Tensor (*)();
+  const Make cases[] = {
+      [] { return gradient({64, 35}, at::kFloat, 5).t(); },
+      [] { return gradient({64, 35}, at::kFloat, 5).slice(0, 0, 64, 2); },
+      [] { return gradient({4, 3, 5, 7}, at::kFloat, 6).contiguous(at::MemoryFormat::ChannelsLast); },
+  };
+  std::vector<ViewRun> runs;
+  for (Make make : cases) {
+    at::Tensor wp = make(), wr = make();
+    const at::Tensor start = wp.clone();
+    PathRun by_path(program, wp, 1), reference(program, wr, 1);
+    by_path.w = wp;  // the views themselves, not copies
+    reference.w = wr;
+    by_path.averages = program.zero_averages(wp);
+    reference.averages = program.zero_averages(wr);
+    for (int64_t t = 0; t < 3; ++t) {
+      at::Tensor g = gradient(wp.sizes(), at::kFloat, 40 + t);
+      by_path.step(g, t, {0.1, 0.0}, path);
+      reference.step(g, t, {0.1, 0.0}, reference_update);
+    }
+    runs.push_back({wp, wr, start});
+  }
+  return runs;
+}
+
+// One step of `path` on the middle slice of a stacked parameter: only that slice may change.
+inline void expect_only_the_slice_changes(const Program& program, const Path& path) {
+  at::Tensor stacked = gradient({3, 100}, at::kFloat, 8);
+  const at::Tensor before = stacked.clone();
+  at::Tensor slice = stacked[1];
+  std::vector<at::Tensor> averages = program.zero_averages(slice);
+  at::Generator gen = at::globalContext().defaultGenerator(at::kCPU).clone();
+  path(program, slice, gradient({100}, at::kFloat, 9), averages, {0, 20, true, &gen}, {0.1, 0.0});
+  EXPECT_TRUE(at::equal(stacked[0], before[0]));
+  EXPECT_TRUE(at::equal(stacked[2], before[2]));
+  EXPECT_FALSE(at::equal(stacked[1], before[1]));
+}
+
 }  // namespace nos::dsl::agreement

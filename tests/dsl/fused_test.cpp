@@ -131,41 +131,12 @@ TEST(Fused, WeightDecayIsAddedToTheGradient) {
 
 TEST(Fused, StridedAndChannelsLastParameters) {
   const Program program = compile(parse("exp(sign(g)*sign(m))*g + 0.1*adam - w*ld"));
-  // Each case makes the parameter as a view of its own storage: a transposed matrix (dense, not in the default
-  // order), every other row (not dense), channels-last.
-  using Make = at::Tensor (*)();
-  const Make cases[] = {
-      [] { return gradient({64, 35}, at::kFloat, 5).t(); },
-      [] { return gradient({64, 35}, at::kFloat, 5).slice(0, 0, 64, 2); },
-      [] { return gradient({4, 3, 5, 7}, at::kFloat, 6).contiguous(at::MemoryFormat::ChannelsLast); },
-  };
-  for (Make make : cases) {
-    at::Tensor wf = make(), wr = make();
-    const at::Tensor start = wf.clone();
-    SCOPED_TRACE(::testing::Message() << "sizes " << wf.sizes() << " strides " << wf.strides());
-    PathRun fused(program, wf, 1), reference(program, wr, 1);
-    fused.w = wf;  // the views themselves, not copies
-    reference.w = wr;
-    fused.averages = program.zero_averages(wf);
-    reference.averages = program.zero_averages(wr);
-    for (int64_t t = 0; t < 3; ++t) {
-      at::Tensor g = gradient(wf.sizes(), at::kFloat, 40 + t);
-      fused.step(g, t, {0.1, 0.0}, fused_path);
-      reference.step(g, t, {0.1, 0.0}, reference_update);
-    }
-    EXPECT_LE(max_ulp(wf, wr), kMaxUlp);
-    EXPECT_FALSE(at::equal(wf, start));  // it moved
+  for (const ViewRun& run : run_on_views(program, fused_path)) {
+    SCOPED_TRACE(::testing::Message() << "sizes " << run.start.sizes() << " strides " << run.by_path.strides());
+    EXPECT_LE(max_ulp(run.by_path, run.by_reference), kMaxUlp);
+    EXPECT_FALSE(at::equal(run.by_path, run.start));  // it moved
   }
-  // A slice of a stacked parameter: only that slice changes.
-  at::Tensor stacked = gradient({3, 100}, at::kFloat, 8);
-  at::Tensor before = stacked.clone();
-  at::Tensor slice = stacked[1];
-  std::vector<at::Tensor> averages = program.zero_averages(slice);
-  at::Generator gen = at::globalContext().defaultGenerator(at::kCPU).clone();
-  fused_update(program, slice, gradient({100}, at::kFloat, 9), averages, {0, 20, true, &gen}, {0.1, 0.0});
-  EXPECT_TRUE(at::equal(stacked[0], before[0]));
-  EXPECT_TRUE(at::equal(stacked[2], before[2]));
-  EXPECT_FALSE(at::equal(stacked[1], before[1]));
+  expect_only_the_slice_changes(program, fused_path);
 }
 
 TEST(Fused, RandomRulesAreReproducibleForASeed) {
