@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "dsl/dsl.h"
+#include "dsl/elementwise.h"
 #include "optimizers/optimizers.h"
 
 namespace nos::cli {
@@ -19,7 +20,11 @@ int rule_command(const Args& args, std::ostream& out, std::ostream& err) {
       ("tokens", po::bool_switch(), "read TEXT in the paper's token form (units of op1 op2 u1 u2 b, '|' between "
                                     "units optional) instead of infix")
       ("units", po::value<int>()->default_value(0)->value_name("N"),
-       "at most N units in the printed token form (0: no limit); a rule that needs more is an error");
+       "at most N units in the printed token form (0: no limit); a rule that needs more is an error")
+      ("cuda-source", po::bool_switch(), "print the rule's update as the CUDA kernel nos compiles for it instead")
+      ("dtype", po::value<std::string>()->default_value("float32")->value_name("T"),
+       "with --cuda-source: float32 or float64")
+      ("weight-decay", po::bool_switch(), "with --cuda-source: the kernel that adds weight decay to g");
   po::options_description hidden;
   hidden.add_options()("text", po::value<std::vector<std::string>>(), "rule text");
   po::options_description all;
@@ -29,13 +34,16 @@ int rule_command(const Args& args, std::ostream& out, std::ostream& err) {
   po::variables_map vm = parse_options(args, all, positional);
 
   if (vm.count("help")) {
-    out << "Usage: nos rule [--tokens] [--units N] TEXT\n\n"
+    out << "Usage: nos rule [--tokens] [--units N] TEXT\n"
+        << "       nos rule --cuda-source [--dtype float32|float64] [--weight-decay] TEXT\n\n"
         << "Parses TEXT (e.g. 'exp(sign(g)*sign(m))*g') and prints four lines:\n"
         << "  canonical: the canonical infix form (what the search caches on)\n"
         << "  tokens:    the rule in the paper's token form\n"
         << "  hash:      64-bit hash of the canonical form\n"
         << "  state:     the moving averages the rule keeps per parameter, or 'none'\n"
-        << "Several TEXT arguments are joined with spaces; put -- before a TEXT that starts with '-'.\n\n"
+        << "Several TEXT arguments are joined with spaces; put -- before a TEXT that starts with '-'.\n"
+        << "--cuda-source prints instead the rule's whole update (moving averages, rule, w -= lr*d) as the one\n"
+        << "elementwise CUDA kernel the fused CUDA path compiles with NVRTC; its comments say what to pass.\n\n"
         << options;
     return kExitOk;
   }
@@ -46,6 +54,14 @@ int rule_command(const Args& args, std::ostream& out, std::ostream& err) {
   if (units < 0) throw UserError("--units: expected a number of units >= 0, got " + std::to_string(units));
 
   const dsl::NodePtr rule = vm["tokens"].as<bool>() ? dsl::from_units(dsl::parse_tokens(text)) : dsl::parse(text);
+  const std::string dtype = vm["dtype"].as<std::string>();
+  if (dtype != "float32" && dtype != "float64") throw UserError("--dtype: expected float32 or float64, got '" + dtype + "'");
+  if (vm["cuda-source"].as<bool>()) {
+    const dsl::ElementwiseKernel kernel = dsl::elementwise_kernel(
+        dsl::compile(rule), dtype == "float64" ? at::kDouble : at::kFloat, vm["weight-decay"].as<bool>());
+    out << kernel.source();
+    return kExitOk;
+  }
   const dsl::NodePtr canonical = dsl::canonicalize(rule);
   const std::string tokens = dsl::units_to_text(dsl::to_units_fewest(rule, units));
   std::string state;

@@ -129,6 +129,27 @@ ElementwiseKernel elementwise_kernel(const Program& program, at::ScalarType dtyp
 
   std::ostringstream out;
   out << "// rule " << program.canonical_text() << " (" << T << (weight_decay ? ", weight decay" : "") << ")\n";
+  // The arguments, for whoever launches the kernel outside nos: one struct of 8-byte words.
+  out << "// Args: n elements; w, g; a[] the moving averages;" << (kernel.randoms > 0 ? " r[] the random draws;" : "")
+      << " s[0] = -lr, s[1] = weight decay\n";
+  for (int i = 0; i < kernel.averages; ++i) {
+    out << "//   a[" << i << "] = " << average_name(averages[i]) << ": s[" << average_scalar(i, 0) << ".."
+        << average_scalar(i, 3) << "] = beta, 1 - beta, 1/(1 - beta^t), 1/sqrt(1 - beta^t)\n";
+  }
+  for (size_t k = 0; k < code.size(); ++k) {
+    if (random_slot[k] >= 0) {
+      out << "//   r[" << random_slot[k] << "] = " << primitive(code[k].prim).name
+          << (code[k].prim == Prim::kDrop ? " keep mask (0 or 1)" : " sample") << "\n";
+    }
+  }
+  for (size_t k = 0; k < code.size(); ++k) {
+    if (scalar_slot[k] >= 0 && code[k].prim != Prim::kConst) {
+      out << "//   s[" << scalar_slot[k] << "] = the value of instruction " << k << " ("
+          << primitive(code[k].prim).token << ") this step\n";
+    } else if (scalar_slot[k] >= 0) {
+      out << "//   s[" << scalar_slot[k] << "] = " << format_number(code[k].param) << "\n";
+    }
+  }
   out << "struct " << entry << "_args { long long n; " << T << "* w; const " << T << "* g; " << T << "* a["
       << std::max(1, kernel.averages) << "]; const " << T << "* r[" << std::max(1, kernel.randoms) << "]; double s["
       << kernel.scalars << "]; };\n";

@@ -97,6 +97,21 @@ TEST(RuleCommand, TooFewUnitsIsAnError) {
   EXPECT_EQ(nos({"rule", "--units", "-1", "g"}).code, kExitUserError);
 }
 
+TEST(RuleCommand, PrintsTheCudaKernel) {
+  Outcome o = nos({"rule", "--cuda-source", "g*exp(sign(m)*sign(g))"});
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  for (const char* part : {"// rule exp(sign(g)*sign(m))*g (float)", "a[0] = m(0.9)", "extern \"C\" __global__ void nos_update(",
+                           "expf(", "p.w[i] = fmaf("}) {
+    EXPECT_TRUE(contains(o.out, part)) << part << "\n" << o.out;
+  }
+  Outcome decayed = nos({"rule", "--cuda-source", "--dtype", "float64", "--weight-decay", "adam"});
+  ASSERT_EQ(decayed.code, kExitOk) << decayed.err;
+  EXPECT_TRUE(contains(decayed.out, "const double g = fma(w0, (double)p.s[1], p.g[i]);")) << decayed.out;
+  Outcome half = nos({"rule", "--cuda-source", "--dtype", "half", "g"});
+  EXPECT_EQ(half.code, kExitUserError);
+  EXPECT_TRUE(contains(half.err, "--dtype")) << half.err;
+}
+
 TEST(RuleCommand, MissingTextIsAUserError) {
   Outcome o = nos({"rule"});
   EXPECT_EQ(o.code, kExitUserError);
