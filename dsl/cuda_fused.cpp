@@ -16,7 +16,6 @@
 #include <tuple>
 
 #include "dsl/elementwise.h"
-#include "dsl/error.h"
 #include "dsl/fused.h"
 
 namespace nos::dsl {
@@ -158,15 +157,25 @@ bool cuda_fused_update(const Program& program, const at::Tensor& w, const at::Te
     function = found->second.second;
   }
   const CUstream stream = c10::cuda::getCurrentCUDAStream(device).stream();
+  CUresult launched = CUDA_SUCCESS;
   elementwise_update(*kernel, program, w, g, averages, ctx, args, [&](const ElementwiseLaunch& launch) {
     const int64_t n = static_cast<int64_t>(launch.words[0]);
     const auto blocks = static_cast<unsigned>(std::min<int64_t>((n + kThreads - 1) / kThreads, kMaxBlocks));
     void* params[] = {const_cast<uint64_t*>(launch.words.data())};
-    const CUresult launched =
+    launched =
         at::globalContext().getNVRTC().cuLaunchKernel(function, blocks, 1, 1, kThreads, 1, 1, 0, stream, params, nullptr);
-    NOS_CHECK(launched == CUDA_SUCCESS, "rule '" << program.canonical_text() << "': "
-                                                 << driver_error(launched, "cuLaunchKernel"));
   });
+  if (launched != CUDA_SUCCESS) {
+    // Nothing ran (a launch fails before the kernel starts) and the staged copies hold the old values: the
+    // reference path takes this step and every later one.
+    const std::string error = driver_error(launched, "cuLaunchKernel");
+    {
+      std::lock_guard<std::mutex> lock(state().mutex);
+      state().failure = error;
+    }
+    TORCH_WARN("nos: the fused CUDA kernel could not be launched, rules run as chains of torch ops: ", error);
+    return false;
+  }
   return true;
 }
 

@@ -41,8 +41,9 @@ bool cuda_fused_built();
 // once), or "" when it can.
 std::string cuda_fused_unsupported_reason(const at::Tensor& w, const at::Tensor& g,
                                           const std::vector<at::Tensor>& averages);
-// Runs the update and returns true; or returns false, changing nothing, when cuda_fused_unsupported_reason is not
-// empty or the kernel cannot be compiled (it warns once, with NVRTC's log, and the reference path runs instead).
+// Runs the update and returns true; or returns false, changing nothing but the generator's state, when
+// cuda_fused_unsupported_reason is not empty or the kernel cannot be compiled or launched (it warns once, with
+// NVRTC's or the driver's message, and the reference path runs instead from then on).
 bool cuda_fused_update(const Program& program, const at::Tensor& w, const at::Tensor& g,
                        std::vector<at::Tensor>& averages, const StepContext& ctx, const UpdateArgs& args);
 
