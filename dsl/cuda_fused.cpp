@@ -66,13 +66,23 @@ CUfunction compile(const ElementwiseKernel& kernel, int device) {
   int major = 0, minor = 0;
   C10_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
   C10_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
-#if CUDA_VERSION >= 11010
-  const bool cubin = true;
-  const std::string arch = "--gpu-architecture=sm_" + std::to_string(major) + std::to_string(minor);
-#else
-  const bool cubin = false;
-  const std::string arch = "--gpu-architecture=compute_" + std::to_string(major) + std::to_string(minor);
-#endif
+  // A GPU newer than this NVRTC knows: PTX for the newest architecture it does, which the driver compiles for the
+  // GPU (as PyTorch's jiterator does). Otherwise a cubin for the GPU's own architecture, where NVRTC makes them.
+  int nvrtc_major = 0, nvrtc_minor = 0;
+  check_nvrtc(nvrtc.nvrtcVersion(&nvrtc_major, &nvrtc_minor), "nvrtcVersion");
+  const int newest = nvrtc_major < 11 ? 75
+                     : nvrtc_major == 11 && nvrtc_minor == 0 ? 80
+                     : nvrtc_major == 11 && nvrtc_minor < 8 ? 86
+                     : nvrtc_major == 11 || (nvrtc_major == 12 && nvrtc_minor < 8) ? 90
+                     : 120;
+  bool cubin = CUDA_VERSION >= 11010;
+  if (major * 10 + minor > newest) {
+    major = newest / 10;
+    minor = newest % 10;
+    cubin = false;
+  }
+  const std::string arch = std::string("--gpu-architecture=") + (cubin ? "sm_" : "compute_") + std::to_string(major) +
+                           std::to_string(minor);
   const std::string source = kernel.source();
   nvrtcProgram program = nullptr;
   check_nvrtc(nvrtc.nvrtcCreateProgram(&program, source.c_str(), "nos_rule.cu", 0, nullptr, nullptr),
