@@ -194,6 +194,20 @@ TEST(Elementwise, SourceDependsOnTheRuleDtypeAndWeightDecayOnly) {
   EXPECT_THROW(elementwise_kernel(a, at::kHalf, false), InternalError);
 }
 
+TEST(Elementwise, CudaPathDeclinesWhatItCannotRun) {
+  // CPU tensors (and, in a build without the CUDA path, everything): a reason, and nothing changed.
+  const Program program = compile(parse("adam"));
+  at::Tensor w = at::ones({5}), g = at::full({5}, 0.5);
+  std::vector<at::Tensor> averages = program.zero_averages(w);
+  EXPECT_NE(cuda_fused_unsupported_reason(w, g, averages), "");
+  EXPECT_FALSE(cuda_fused_update(program, w, g, averages, {0, 10, true, nullptr}, {0.1, 0.0}));
+  EXPECT_TRUE(at::equal(w, at::ones({5})));
+  EXPECT_TRUE(at::equal(averages[0], at::zeros({5})));
+  // update() takes the CPU kernel for them, as before.
+  update(program, w, g, averages, {0, 10, true, nullptr}, {0.1, 0.0});
+  EXPECT_FALSE(at::equal(w, at::ones({5})));
+}
+
 // NVRTC, loaded at run time as ATen loads it (its C API, declared here: the test needs no CUDA headers).
 struct Nvrtc {
   using Program = void*;
