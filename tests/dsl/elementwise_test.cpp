@@ -5,10 +5,8 @@
 
 #include <ATen/ATen.h>
 #include <dlfcn.h>
-#include <unistd.h>
 
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -18,6 +16,7 @@
 #include "dsl/dsl.h"
 #include "dsl/elementwise.h"
 #include "tests/dsl/agreement.h"
+#include "tests/temp_dir.h"
 
 namespace nos::dsl {
 namespace {
@@ -57,15 +56,8 @@ std::string all_sources(const std::vector<Case>& cases) {
 class HostKernels {
  public:
   HostKernels() : cases_(make_cases()) {
-    char pattern[] = "/tmp/nos-elementwise-XXXXXX";
-    const char* made = mkdtemp(pattern);
-    if (made == nullptr) {
-      error_ = "mkdtemp failed";
-      return;
-    }
-    dir_ = made;
-    const std::string source = dir_ + "/kernels.cpp", library = dir_ + "/kernels.so", log = dir_ + "/compile.log";
-    std::ofstream(source) << all_sources(cases_);
+    const std::string source = dir_.file("kernels.cpp", all_sources(cases_));
+    const std::string library = dir_.file("kernels.so"), log = dir_.file("compile.log");
     // The compiler that built the tests; no contraction of a*b + c, as in ATen's CPU kernels.
     const std::string command = std::string(NOS_CXX_COMPILER) + " -std=c++17 -O2 -ffp-contract=off -fPIC -shared -o " +
                                 library + " " + source + " > " + log + " 2>&1";
@@ -79,7 +71,6 @@ class HostKernels {
   }
   ~HostKernels() {
     if (handle_ != nullptr) dlclose(handle_);
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
 
   const std::vector<Case>& cases() const { return cases_; }
@@ -112,7 +103,8 @@ class HostKernels {
 
  private:
   std::vector<Case> cases_;
-  std::string dir_, error_;
+  nos::testing::TempDir dir_;  // removed with nftw (see temp_dir.h: not std::filesystem with a wheel's libtorch)
+  std::string error_;
   void* handle_ = nullptr;
 };
 
