@@ -213,7 +213,8 @@ struct Nvrtc {
   void* handle = nullptr;
 
   Nvrtc() {
-    std::vector<std::string> candidates = {"libnvrtc.so"};
+    // The toolkit's unversioned name, or a versioned one (what the nvidia-cuda-nvrtc wheels ship).
+    std::vector<std::string> candidates = {"libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so.11.2"};
     if (const char* home = std::getenv("CUDA_HOME")) candidates.push_back(std::string(home) + "/lib64/libnvrtc.so");
     candidates.push_back("/usr/local/cuda/lib64/libnvrtc.so");
     for (const std::string& name : candidates) {
