@@ -79,15 +79,14 @@ double fold_scalar(const Program::Instr& in, double a, double b, const StepConte
 
 at::Tensor draw_random(const Program::Instr& in, const at::Tensor& like, const StepContext& ctx) {
   NOS_CHECK(ctx.generator != nullptr, "random instruction " << primitive(in.prim).token << " without a generator");
-  switch (in.prim) {
-    case Prim::kNoise: return at::randn(like.sizes(), *ctx.generator, like.options()).mul_(std::sqrt(kNoiseVariance));
-    case Prim::kANoise: {
-      const double variance = std::pow(1.0 + static_cast<double>(ctx.t), -kANoiseExponent);
-      return at::randn(like.sizes(), *ctx.generator, like.options()).mul_(std::sqrt(variance));
-    }
-    case Prim::kDrop: return at::empty_like(like).bernoulli_(1.0 - in.param, *ctx.generator);
-    default: break;
+  if (in.prim == Prim::kNoise) {
+    return at::randn(like.sizes(), *ctx.generator, like.options()).mul_(std::sqrt(kNoiseVariance));
   }
+  if (in.prim == Prim::kANoise) {
+    const double variance = std::pow(1.0 + static_cast<double>(ctx.t), -kANoiseExponent);
+    return at::randn(like.sizes(), *ctx.generator, like.options()).mul_(std::sqrt(variance));
+  }
+  if (in.prim == Prim::kDrop) return at::empty_like(like).bernoulli_(1.0 - in.param, *ctx.generator);
   NOS_CHECK(false, "instruction " << primitive(in.prim).token << " draws no random numbers");
   return {};
 }
