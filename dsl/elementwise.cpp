@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "dsl/error.h"
+#include "dsl/parse.h"
 
 namespace nos::dsl {
 
@@ -88,6 +89,20 @@ NOS_FN double nos_pow_base(double b, double x) { return b == 1.0 ? 1.0 : pow(b, 
 #endif
 )";
 
+// The rule expression instruction k computes (for the source's comments).
+NodePtr expression_of(const std::vector<Program::Instr>& code, int k) {
+  const Program::Instr& in = code[k];
+  const Primitive& p = primitive(in.prim);
+  switch (p.role) {
+    case Role::kOperand: return in.prim == Prim::kConst ? make_const(in.param) : make_operand(in.prim, in.param);
+    case Role::kUnary:
+      if (in.prim == Prim::kIdentity) return expression_of(code, in.a);
+      return make_unary(in.prim, expression_of(code, in.a), in.param);
+    case Role::kBinary: return make_binary(in.prim, expression_of(code, in.a), expression_of(code, in.b));
+  }
+  return nullptr;
+}
+
 // The math functions of one dtype.
 struct Math {
   std::string type, exp, log, sqrt, fabs, pow, fma;
@@ -134,7 +149,7 @@ ElementwiseKernel elementwise_kernel(const Program& program, at::ScalarType dtyp
       << " s[0] = -lr, s[1] = weight decay\n";
   for (int i = 0; i < kernel.averages; ++i) {
     out << "//   a[" << i << "] = " << average_name(averages[i]) << ": s[" << average_scalar(i, 0) << ".."
-        << average_scalar(i, 3) << "] = beta, 1 - beta, 1/(1 - beta^t), 1/sqrt(1 - beta^t)\n";
+        << average_scalar(i, 3) << "] = beta, 1 - beta, 1/(1 - beta^t), 1/sqrt(1 - beta^t) (t = 1 at the first update)\n";
   }
   for (size_t k = 0; k < code.size(); ++k) {
     if (random_slot[k] >= 0) {
@@ -143,12 +158,9 @@ ElementwiseKernel elementwise_kernel(const Program& program, at::ScalarType dtyp
     }
   }
   for (size_t k = 0; k < code.size(); ++k) {
-    if (scalar_slot[k] >= 0 && code[k].prim != Prim::kConst) {
-      out << "//   s[" << scalar_slot[k] << "] = the value of instruction " << k << " ("
-          << primitive(code[k].prim).token << ") this step\n";
-    } else if (scalar_slot[k] >= 0) {
-      out << "//   s[" << scalar_slot[k] << "] = " << format_number(code[k].param) << "\n";
-    }
+    if (scalar_slot[k] < 0) continue;
+    out << "//   s[" << scalar_slot[k] << "] = " << to_infix(*expression_of(code, static_cast<int>(k)))
+        << (program.uses_decay() && code[k].prim != Prim::kConst ? " at this step" : "") << "\n";
   }
   out << "struct " << entry << "_args { long long n; " << T << "* w; const " << T << "* g; " << T << "* a["
       << std::max(1, kernel.averages) << "]; const " << T << "* r[" << std::max(1, kernel.randoms) << "]; double s["

@@ -107,6 +107,9 @@ TEST(RuleCommand, PrintsTheCudaKernel) {
   Outcome decayed = nos({"rule", "--cuda-source", "--dtype", "float64", "--weight-decay", "adam"});
   ASSERT_EQ(decayed.code, kExitOk) << decayed.err;
   EXPECT_TRUE(contains(decayed.out, "const double g = fma(w0, (double)p.s[1], p.g[i]);")) << decayed.out;
+  Outcome decayed_rule = nos({"rule", "--cuda-source", "(1+ld*sign(g)*sign(m))*g"});
+  ASSERT_EQ(decayed_rule.code, kExitOk) << decayed_rule.err;
+  EXPECT_TRUE(contains(decayed_rule.out, "] = ld at this step")) << decayed_rule.out;
   Outcome half = nos({"rule", "--cuda-source", "--dtype", "half", "g"});
   EXPECT_EQ(half.code, kExitUserError);
   EXPECT_TRUE(contains(half.err, "--dtype")) << half.err;
