@@ -32,8 +32,10 @@ struct RuleOptions : public torch::optim::OptimizerCloneableOptions<RuleOptions>
   TORCH_ARG(uint64_t, seed) = 0;
   // false: m, v, y are the raw moving averages (PyTorch's SGD-momentum/RMSprop style), not divided by 1 − β^t.
   TORCH_ARG(bool, bias_correction) = true;
-  // true: CPU float32/float64 parameters take the fused one-pass kernel (dsl/fused.h); false, or on other devices:
-  // the reference chain of torch ops. Both compute the same update (to the bit or within a few ulp).
+  // true: float32/float64 parameters take a fused one-pass kernel (dsl/fused.h): on the CPU the planned kernel, on
+  // CUDA the rule's generated kernel where the build has it; false, or elsewhere: the reference chain of torch ops.
+  // They compute the same update (to the bit or within a few ulp on the CPU; within the math library's rounding
+  // on CUDA).
   TORCH_ARG(bool, fused) = true;
 
  public:

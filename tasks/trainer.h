@@ -33,7 +33,7 @@ struct TrainConfig {
   torch::Dtype dtype = torch::kFloat32;
   bool augment = false;           // random crop (pad 4) and horizontal flip of each training batch
   bool channels_last = true;      // NHWC activations and weights for convolutional models (faster with oneDNN)
-  bool fused_kernel = true;       // the rule's fused CPU kernel (dsl/fused.h); false: the reference torch-op path
+  bool fused_kernel = true;       // the rule's fused kernel (dsl/fused.h, CPU or CUDA); false: the torch-op path
   bool test_every_epoch = true;   // false: test accuracy only after the last epoch (saves a pass per epoch)
   // Batch size of validation and test passes; 0: batch_size. Large batches gain little on the CPU and their
   // activations outgrow the allocator's reuse threshold (see cli/main.cpp).
