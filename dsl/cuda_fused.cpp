@@ -150,10 +150,11 @@ bool cuda_fused_update(const Program& program, const at::Tensor& w, const at::Te
     auto found = state().kernels.find(key);
     if (found == state().kernels.end()) {
       ElementwiseKernel made = elementwise_kernel(program, w.scalar_type(), weight_decay);
-      // A rule too large for one kernel's parameters (hundreds of folded scalars) runs on the reference path.
-      if (made.words() * sizeof(uint64_t) > kMaxParamBytes) return false;
+      // A rule too large for one kernel's parameters (hundreds of folded scalars) is cached without a function: it
+      // runs on the reference path.
+      const bool fits = made.words() * sizeof(uint64_t) <= kMaxParamBytes;
       try {
-        function = compile(made, device);
+        if (fits) function = compile(made, device);
       } catch (const std::exception& e) {
         // The CUDA LibTorch without a loadable NVRTC, or a GPU this NVRTC does not know: the reference path runs.
         state().failure = e.what();
@@ -166,6 +167,7 @@ bool cuda_fused_update(const Program& program, const at::Tensor& w, const at::Te
     kernel = &found->second.first;
     function = found->second.second;
   }
+  if (function == nullptr) return false;
   const CUstream stream = c10::cuda::getCurrentCUDAStream(device).stream();
   CUresult launched = CUDA_SUCCESS;
   elementwise_update(*kernel, program, w, g, averages, ctx, args, [&](const ElementwiseLaunch& launch) {

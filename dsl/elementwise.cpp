@@ -12,20 +12,6 @@ namespace nos::dsl {
 
 namespace {
 
-bool uses_registers(Prim p) { return primitive(p).role != Role::kOperand; }
-
-// Which instructions fold to scalars (the same test Program::direction and the CPU planner apply).
-std::vector<bool> scalar_instructions(const Program& program) {
-  const std::vector<Program::Instr>& code = program.code();
-  std::vector<bool> scalar(code.size(), false);
-  for (size_t k = 0; k < code.size(); ++k) {
-    const Program::Instr& in = code[k];
-    const bool regs = uses_registers(in.prim);
-    scalar[k] = folds_to_scalar(in.prim, regs && in.a >= 0 && scalar[in.a], regs && in.b >= 0 && scalar[in.b]);
-  }
-  return scalar;
-}
-
 // Args::s: −lr, the weight decay, then per average β, 1 − β, 1/(1 − β^t) and 1/√(1 − β^t), then one per scalar
 // instruction in code order.
 constexpr int kScalarLr = 0;
@@ -196,7 +182,7 @@ ElementwiseKernel elementwise_kernel(const Program& program, at::ScalarType dtyp
   for (size_t k = 0; k < code.size(); ++k) {
     if (scalar[k]) continue;
     const Program::Instr& in = code[k];
-    const bool regs = uses_registers(in.prim);
+    const bool regs = reads_registers(in.prim);
     const bool a_scalar = regs && in.a >= 0 && scalar[in.a];
     const bool b_scalar = regs && in.b >= 0 && scalar[in.b];
     const std::string x = regs && in.a >= 0 ? (a_scalar ? s(scalar_slot[in.a]) : reg(in.a)) : "";
@@ -281,6 +267,11 @@ ElementwiseKernel elementwise_kernel(const Program& program, at::ScalarType dtyp
   return kernel;
 }
 
+at::Tensor laid_out_like(const at::Tensor& t, const at::Tensor& like) {
+  if (t.strides() == like.strides()) return t;
+  return at::empty_like(like).copy_(t);
+}
+
 DenseOperands dense_operands(const at::Tensor& w, const at::Tensor& g, const std::vector<at::Tensor>& averages) {
   DenseOperands dense;
   dense.direct = w.is_non_overlapping_and_dense() && g.strides() == w.strides();
@@ -307,6 +298,7 @@ ElementwiseLaunch elementwise_launch(const ElementwiseKernel& kernel, const Prog
                                      const DenseOperands& dense, const StepContext& ctx, const UpdateArgs& args) {
   const std::vector<Program::Instr>& code = program.code();
   const std::vector<bool> scalar = scalar_instructions(program);
+  const std::vector<double> value = scalar_values(program, scalar, ctx);
   NOS_CHECK(static_cast<int>(dense.averages.size()) == kernel.averages,
             "kernel " << kernel.entry << " takes " << kernel.averages << " averages, got " << dense.averages.size());
   ElementwiseLaunch launch;
@@ -322,19 +314,13 @@ ElementwiseLaunch elementwise_launch(const ElementwiseKernel& kernel, const Prog
     s[average_scalar(i, 2)] = 1.0 / correction;
     s[average_scalar(i, 3)] = 1.0 / std::sqrt(correction);
   }
-  // Scalars folded and random tensors drawn in code order, as Program::direction does.
-  std::vector<double> value(code.size(), 0.0);
+  // Scalars in their slots and random tensors drawn in code order, as Program::direction does.
   int slot = average_scalar(kernel.averages, 0);
   for (size_t k = 0; k < code.size(); ++k) {
-    const Program::Instr& in = code[k];
     if (scalar[k]) {
-      const bool regs = uses_registers(in.prim);
-      value[k] = fold_scalar(in, regs && in.a >= 0 ? value[in.a] : 0.0, regs && in.b >= 0 ? value[in.b] : 0.0, ctx);
       s[slot++] = value[k];
-    } else if (primitive(in.prim).random) {
-      at::Tensor draw = draw_random(in, dense.g, ctx);
-      if (draw.strides() != dense.w.strides()) draw = at::empty_like(dense.w).copy_(draw);
-      launch.draws.push_back(draw);
+    } else if (primitive(code[k].prim).random) {
+      launch.draws.push_back(laid_out_like(draw_random(code[k], dense.g, ctx), dense.w));
     }
   }
   NOS_CHECK(slot == kernel.scalars && static_cast<int>(launch.draws.size()) == kernel.randoms,
@@ -363,13 +349,9 @@ ElementwiseLaunch elementwise_launch(const ElementwiseKernel& kernel, const Prog
 void elementwise_update(const ElementwiseKernel& kernel, const Program& program, const at::Tensor& w,
                         const at::Tensor& g, std::vector<at::Tensor>& averages, const StepContext& ctx,
                         const UpdateArgs& args, const std::function<void(const ElementwiseLaunch&)>& run) {
-  const std::string& rule = program.canonical_text();
-  NOS_CHECK(w.sizes() == g.sizes() && w.scalar_type() == g.scalar_type() && w.device() == g.device(),
-            "elementwise update of rule '" << rule << "': the gradient's shape, dtype or device differs");
-  NOS_CHECK(averages.size() == program.averages().size(),
-            "rule '" << rule << "' keeps " << program.averages().size() << " moving averages, got " << averages.size());
-  if (program.uses_decay()) NOS_CHECK(ctx.total_steps > 0, "rule '" << rule << "' needs T");
-  if (program.is_random()) NOS_CHECK(ctx.generator != nullptr, "rule '" << rule << "' needs a generator");
+  NOS_CHECK(w.scalar_type() == g.scalar_type() && w.device() == g.device(),
+            "elementwise update of rule '" << program.canonical_text() << "': the gradient's dtype or device differs");
+  program.check_step(w, g, averages, ctx);
   if (w.numel() == 0) return;
   DenseOperands dense = dense_operands(w, g, averages);
   const ElementwiseLaunch launch = elementwise_launch(kernel, program, dense, ctx, args);

@@ -53,6 +53,8 @@ struct DenseOperands {
   bool direct = true;
 };
 DenseOperands dense_operands(const at::Tensor& w, const at::Tensor& g, const std::vector<at::Tensor>& averages);
+// `t` itself when it walks memory in the same order as `like`, else a copy that does (same logical values).
+at::Tensor laid_out_like(const at::Tensor& t, const at::Tensor& like);
 // After a kernel wrote through raw pointers: copies staged tensors back, or tells autograd that w changed.
 void write_back(const DenseOperands& dense, const at::Tensor& w, std::vector<at::Tensor>& averages);
 

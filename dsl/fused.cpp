@@ -14,13 +14,6 @@ namespace nos::dsl {
 
 namespace {
 
-bool uses_registers(Prim p) { return primitive(p).role != Role::kOperand; }
-
-// Makes `t` walk memory in the same order as `like` (same logical values).
-at::Tensor laid_out_like(const at::Tensor& t, const at::Tensor& like) {
-  if (t.strides() == like.strides()) return t;
-  return at::empty_like(like).copy_(t);
-}
 
 fused::Plan make_plan(const Program& program, const at::Tensor& w, const at::Tensor& g,
                       std::vector<at::Tensor>& averages, const StepContext& ctx, const UpdateArgs& args,
@@ -41,6 +34,8 @@ fused::Plan make_plan(const Program& program, const at::Tensor& w, const at::Ten
     plan.average_data.push_back(averages[i].data_ptr());
   }
 
+  const std::vector<bool> scalar = scalar_instructions(program);
+  const std::vector<double> values = scalar_values(program, scalar, ctx);
   plan.code.resize(code.size());
   plan.alias_source.assign(code.size(), -1);
   for (size_t k = 0; k < code.size(); ++k) {
@@ -50,12 +45,10 @@ fused::Plan make_plan(const Program& program, const at::Tensor& w, const at::Ten
     in.param = src.param;
     in.a = src.a;
     in.b = src.b;
-    const bool regs = uses_registers(src.prim);
-    const KernelInstr* a = regs && src.a >= 0 ? &plan.code[src.a] : nullptr;
-    const KernelInstr* b = regs && src.b >= 0 ? &plan.code[src.b] : nullptr;
-    if (folds_to_scalar(src.prim, a != nullptr && a->scalar, b != nullptr && b->scalar)) {
+    const KernelInstr* a = reads_registers(src.prim) && src.a >= 0 ? &plan.code[src.a] : nullptr;
+    if (scalar[k]) {
       in.scalar = true;
-      in.value = fold_scalar(src, a != nullptr ? a->value : 0.0, b != nullptr ? b->value : 0.0, ctx);
+      in.value = values[k];
       continue;
     }
     auto alias = [&](int source, int index) {
@@ -96,7 +89,7 @@ fused::Plan make_plan(const Program& program, const at::Tensor& w, const at::Ten
   auto tensor = [&](int r) { return r >= 0 && !plan.code[r].scalar; };
   // The one tensor operand of an instruction whose other operands are scalars (-1 when there are two).
   auto tensor_operand = [&](const KernelInstr& in) {
-    if (!uses_registers(in.prim)) return -1;
+    if (!reads_registers(in.prim)) return -1;
     const bool ta = tensor(in.a), tb = tensor(in.b);
     if (ta && !tb) return in.a;
     if (tb && !ta) return in.b;
@@ -132,7 +125,7 @@ fused::Plan make_plan(const Program& program, const at::Tensor& w, const at::Ten
     }
     if (t < 0) continue;
     const KernelInstr& x = plan.code[t];
-    const bool scalar_left = uses_registers(in.prim) && in.b == t && tensor(in.b);
+    const bool scalar_left = reads_registers(in.prim) && in.b == t && tensor(in.b);
     // The scalar operand as the kernel uses it (in the dtype): whether it is 0 and of which sign matters below.
     const double s0 = scalar_left ? plan.code[in.a].value : (in.b >= 0 && !tensor(in.b) ? plan.code[in.b].value : 0);
     const double s = plan.is_double ? s0 : static_cast<double>(static_cast<float>(s0));
@@ -180,7 +173,7 @@ fused::Plan make_plan(const Program& program, const at::Tensor& w, const at::Ten
   std::vector<int> uses(n, 0);
   for (int k = 0; k < n; ++k) {
     const KernelInstr& in = plan.code[k];
-    if (in.scalar || !uses_registers(in.prim)) continue;
+    if (in.scalar || !reads_registers(in.prim)) continue;
     for (int x : {in.a, in.b}) {
       if (x >= 0) ++uses[x];
     }
@@ -241,7 +234,7 @@ fused::Plan make_plan(const Program& program, const at::Tensor& w, const at::Ten
           r.push_back(f->source);
         }
       }
-    } else if (uses_registers(in.prim)) {
+    } else if (reads_registers(in.prim)) {
       for (int x : {in.a, in.b}) {
         if (tensor(x)) r.push_back(x);
       }
@@ -379,11 +372,7 @@ void fused_update(const Program& program, const at::Tensor& w, const at::Tensor&
                   const StepContext& ctx, const UpdateArgs& args) {
   const std::string reason = fused_unsupported_reason(w, g, averages);
   NOS_CHECK(reason.empty(), "fused update of rule '" << program.canonical_text() << "' on " << reason);
-  NOS_CHECK(averages.size() == program.averages().size(),
-            "rule '" << program.canonical_text() << "' keeps " << program.averages().size() << " moving averages, got "
-                     << averages.size());
-  if (program.uses_decay()) NOS_CHECK(ctx.total_steps > 0, "rule '" << program.canonical_text() << "' needs T");
-  if (program.is_random()) NOS_CHECK(ctx.generator != nullptr, "rule '" << program.canonical_text() << "' needs a generator");
+  program.check_step(w, g, averages, ctx);
   if (w.numel() == 0) return;
 
   // The kernel walks raw memory linearly, so every tensor must be dense and laid out alike (contiguous, or all

@@ -77,6 +77,29 @@ double fold_scalar(const Program::Instr& in, double a, double b, const StepConte
   return 0;
 }
 
+std::vector<bool> scalar_instructions(const Program& program) {
+  const std::vector<Program::Instr>& code = program.code();
+  std::vector<bool> scalar(code.size(), false);
+  for (size_t k = 0; k < code.size(); ++k) {
+    const Program::Instr& in = code[k];
+    const bool regs = reads_registers(in.prim);
+    scalar[k] = folds_to_scalar(in.prim, regs && in.a >= 0 && scalar[in.a], regs && in.b >= 0 && scalar[in.b]);
+  }
+  return scalar;
+}
+
+std::vector<double> scalar_values(const Program& program, const std::vector<bool>& scalar, const StepContext& ctx) {
+  const std::vector<Program::Instr>& code = program.code();
+  std::vector<double> value(code.size(), 0.0);
+  for (size_t k = 0; k < code.size(); ++k) {
+    if (!scalar[k]) continue;
+    const Program::Instr& in = code[k];
+    const bool regs = reads_registers(in.prim);
+    value[k] = fold_scalar(in, regs && in.a >= 0 ? value[in.a] : 0.0, regs && in.b >= 0 ? value[in.b] : 0.0, ctx);
+  }
+  return value;
+}
+
 at::Tensor draw_random(const Program::Instr& in, const at::Tensor& like, const StepContext& ctx) {
   NOS_CHECK(ctx.generator != nullptr, "random instruction " << primitive(in.prim).token << " without a generator");
   if (in.prim == Prim::kNoise) {
@@ -170,13 +193,18 @@ std::vector<at::Tensor> Program::zero_averages(const at::Tensor& like) const {
   return out;
 }
 
-at::Tensor Program::direction(const at::Tensor& w, const at::Tensor& g, std::vector<at::Tensor>& averages,
-                              const StepContext& ctx) const {
+void Program::check_step(const at::Tensor& w, const at::Tensor& g, const std::vector<at::Tensor>& averages,
+                         const StepContext& ctx) const {
   NOS_CHECK(averages.size() == averages_.size(),
             "rule '" << text_ << "' keeps " << averages_.size() << " moving averages, got " << averages.size());
   NOS_CHECK(w.sizes() == g.sizes(), "parameter and gradient shapes differ");
   if (uses_decay_) NOS_CHECK(ctx.total_steps > 0, "rule '" << text_ << "' uses a decay but T is not set");
   if (random_) NOS_CHECK(ctx.generator != nullptr, "rule '" << text_ << "' is random but has no generator");
+}
+
+at::Tensor Program::direction(const at::Tensor& w, const at::Tensor& g, std::vector<at::Tensor>& averages,
+                              const StepContext& ctx) const {
+  check_step(w, g, averages, ctx);
 
   // Moving averages first, with the current gradient (as Adam does): m ← βm + (1−β)g.
   const double step = static_cast<double>(ctx.t + 1);
@@ -200,15 +228,17 @@ at::Tensor Program::direction(const at::Tensor& w, const at::Tensor& g, std::vec
     return correction[i] == 1.0 ? averages[i].sqrt() : averages[i].sqrt() * (1.0 / std::sqrt(correction[i]));
   };
 
+  // Scalars (decays, constants and what is computed from them alone) stay in double until they meet a tensor.
+  const std::vector<bool> is_scalar = scalar_instructions(*this);
+  const std::vector<double> values = scalar_values(*this, is_scalar, ctx);
   std::vector<Value> r(code_.size());
   for (size_t k = 0; k < code_.size(); ++k) {
     const Instr& in = code_[k];
-    const Value* a = in.a >= 0 && primitive(in.prim).role != Role::kOperand ? &r[in.a] : nullptr;
+    const Value* a = in.a >= 0 && reads_registers(in.prim) ? &r[in.a] : nullptr;
     const Value* b = in.b >= 0 && primitive(in.prim).role == Role::kBinary ? &r[in.b] : nullptr;
     Value& out = r[k];
-    // Scalars (decays, constants and what is computed from them alone) stay in double until they meet a tensor.
-    if (folds_to_scalar(in.prim, a != nullptr && a->scalar(), b != nullptr && b->scalar())) {
-      out = scalar(fold_scalar(in, a != nullptr ? a->s : 0.0, b != nullptr ? b->s : 0.0, ctx));
+    if (is_scalar[k]) {
+      out = scalar(values[k]);
       continue;
     }
     switch (in.prim) {

@@ -38,6 +38,11 @@ class Program {
   at::Tensor direction(const at::Tensor& w, const at::Tensor& g, std::vector<at::Tensor>& averages,
                        const StepContext& ctx) const;
 
+  // Checks what one step of this rule needs (internal errors when violated, as the optimizer checks the user's
+  // settings first): a buffer per average, w and g of one shape, T for a decay, a generator for a random rule.
+  void check_step(const at::Tensor& w, const at::Tensor& g, const std::vector<at::Tensor>& averages,
+                  const StepContext& ctx) const;
+
   // Fresh zero buffers for `averages()` shaped like `like`.
   std::vector<at::Tensor> zero_averages(const at::Tensor& like) const;
 
@@ -67,6 +72,16 @@ bool folds_to_scalar(Prim prim, bool a_scalar, bool b_scalar);
 
 // The value, in double, of an instruction for which folds_to_scalar holds; a and b are its operands' values.
 double fold_scalar(const Program::Instr& in, double a, double b, const StepContext& ctx);
+
+// Whether an instruction's a and b are registers (functions) rather than average indices (the operands m, v, y,
+// adam and rmsprop).
+inline bool reads_registers(Prim p) { return primitive(p).role != Role::kOperand; }
+
+// Per instruction, whether it folds to a scalar (folds_to_scalar over the code in order; the same at every step).
+std::vector<bool> scalar_instructions(const Program& program);
+// The scalar instructions' values at this step (fold_scalar in code order; 0 for the others). Every evaluation path
+// folds its scalars through these two.
+std::vector<double> scalar_values(const Program& program, const std::vector<bool>& scalar, const StepContext& ctx);
 
 // The tensor a random instruction draws from ctx.generator: noise and anoise their noise (shaped like `like`),
 // drop its 0/1 keep mask (empty_like(like)). Every evaluation path draws through this, in code order, so one seed
