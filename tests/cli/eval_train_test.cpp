@@ -1,5 +1,6 @@
 // Tests of `nos eval` on child-network tasks and of `nos bench train`, on a tiny Fashion-MNIST written to disk.
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -350,6 +351,11 @@ TEST(BenchStep, BadUsageExit2) {
     Outcome o = nos(args);
     EXPECT_EQ(o.code, kExitUserError) << args.back();
     EXPECT_FALSE(o.err.empty()) << args.back();
+  }
+  if (!torch::cuda::is_available()) {
+    Outcome o = nos({"bench", "step", "--device", "cuda"});
+    EXPECT_EQ(o.code, kExitUserError);
+    EXPECT_TRUE(contains(o.err, "CUDA is not available")) << o.err;
   }
 }
 
