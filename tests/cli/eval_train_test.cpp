@@ -39,33 +39,13 @@ YAML::Node json_object(const std::string& text) {
   return node;
 }
 
-// n 28×28 images of 10 classes: class k brightens row band k (a pattern a small net learns in a few steps).
-void write_idx_pair(const std::string& dir, const std::string& prefix, int n, int seed) {
-  std::vector<uint8_t> pixels, labels;
-  uint32_t state = static_cast<uint32_t>(seed) * 2654435761u + 1;
-  for (int i = 0; i < n; ++i) {
-    const int k = i % 10;
-    labels.push_back(static_cast<uint8_t>(k));
-    for (int y = 0; y < 28; ++y) {
-      for (int x = 0; x < 28; ++x) {
-        state = state * 1664525u + 1013904223u;
-        const int noise = static_cast<int>(state >> 26);  // 0..63
-        pixels.push_back(static_cast<uint8_t>(noise + (y / 3 == k ? 150 : 0)));
-      }
-    }
-  }
-  fx::write_gz(dir + "/" + prefix + "-images-idx3-ubyte.gz",
-               fx::idx_bytes(0x803, {static_cast<uint32_t>(n), 28, 28}, pixels));
-  fx::write_gz(dir + "/" + prefix + "-labels-idx1-ubyte.gz", fx::idx_bytes(0x801, {static_cast<uint32_t>(n)}, labels));
-}
-
 // One tiny Fashion-MNIST for the whole suite: 200 training (40 held out for validation) and 60 test images.
 class EvalTrain : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir();
-    write_idx_pair(dir_->path(), "train", 200, 1);
-    write_idx_pair(dir_->path(), "t10k", 60, 2);
+    fx::write_fmnist_pair(dir_->path(), "train", 200, 1);
+    fx::write_fmnist_pair(dir_->path(), "t10k", 60, 2);
   }
   static void TearDownTestSuite() {
     delete dir_;

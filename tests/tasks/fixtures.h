@@ -145,4 +145,24 @@ inline std::vector<uint8_t> pattern_image(int id) {
   return out;
 }
 
+// A Fashion-MNIST pair PREFIX-{images,labels}-*-ubyte.gz of n 28×28 images of 10 classes: class k brightens row band k (a pattern a small net learns in a few steps).
+inline void write_fmnist_pair(const std::string& dir, const std::string& prefix, int n, int seed) {
+  std::vector<uint8_t> pixels, labels;
+  uint32_t state = static_cast<uint32_t>(seed) * 2654435761u + 1;
+  for (int i = 0; i < n; ++i) {
+    const int k = i % 10;
+    labels.push_back(static_cast<uint8_t>(k));
+    for (int y = 0; y < 28; ++y) {
+      for (int x = 0; x < 28; ++x) {
+        state = state * 1664525u + 1013904223u;
+        const int noise = static_cast<int>(state >> 26);  // 0..63
+        pixels.push_back(static_cast<uint8_t>(noise + (y / 3 == k ? 150 : 0)));
+      }
+    }
+  }
+  write_gz(dir + "/" + prefix + "-images-idx3-ubyte.gz",
+               idx_bytes(0x803, {static_cast<uint32_t>(n), 28, 28}, pixels));
+  write_gz(dir + "/" + prefix + "-labels-idx1-ubyte.gz", idx_bytes(0x801, {static_cast<uint32_t>(n)}, labels));
+}
+
 }  // namespace nos::tasks::fixtures
