@@ -14,11 +14,12 @@
 #include <string>
 #include <vector>
 
+#include "common/text.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/eval_config.h"
 #include "cli/json.h"
-#include "dsl/error.h"
+#include "common/error.h"
 #include "optimizers/optimizers.h"
 #include "tasks/tasks.h"
 
@@ -139,12 +140,6 @@ struct PythonFigure {
   double cpu_seconds = 0;
   double samples_per_second = 0;
 };
-
-std::string shell_quote(const std::string& text) {
-  std::string quoted = "'";
-  for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
 
 PythonFigure run_python(const std::string& python, const std::string& model, const std::vector<int64_t>& ints,
                         double lr, bool channels_last, bool malloc_tuned) {

@@ -55,7 +55,7 @@ std::string random_rule(int depth, uint64_t seed) {
       const dsl::Primitive* f = pick(unary);
       if (f->prim == dsl::Prim::kNeg) return "-(" + grow(level - 1) + ")";
       const std::string extra = f->param.kind == dsl::ParamSpec::Kind::kRequired
-                                    ? ", " + dsl::format_number(f->vocabulary.back())
+                                    ? ", " + nos::format_number(f->vocabulary.back())
                                     : std::string();
       return std::string(f->name) + "(" + grow(level - 1) + extra + ")";
     }

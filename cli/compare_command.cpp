@@ -15,12 +15,13 @@
 #include <string>
 #include <thread>
 
+#include "common/text.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/data_paths.h"
 #include "cli/stop_signals.h"
 #include "cli/eval_config.h"
-#include "dsl/error.h"
+#include "common/error.h"
 #include "search/search.h"
 
 #ifndef NOS_VERSION
@@ -34,19 +35,6 @@ namespace po = boost::program_options;
 namespace {
 
 constexpr int kExitRunsFailed = 1;     // some runs crashed: the report is partial, a rerun retries them
-
-std::string duration(double seconds) {
-  const int64_t s = static_cast<int64_t>(std::llround(std::max(0.0, seconds)));
-  std::ostringstream out;
-  if (s >= 3600) {
-    out << s / 3600 << "h" << std::setw(2) << std::setfill('0') << (s % 3600) / 60 << "m";
-  } else if (s >= 60) {
-    out << s / 60 << "m" << std::setw(2) << std::setfill('0') << s % 60 << "s";
-  } else {
-    out << s << "s";
-  }
-  return out.str();
-}
 
 std::string own_executable() {
   char buffer[4096];
@@ -65,12 +53,6 @@ std::string first_line_of(const std::string& command) {
   ::pclose(pipe);
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
   return line;
-}
-
-std::string quote_for_shell(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
 }
 
 std::string cpu_model() {
@@ -103,7 +85,7 @@ std::string find_gnuplot() {
 std::string git_commit() {
   const std::string dir = executable_dir();
   if (dir.empty()) return "";
-  const std::string git = "git -C " + quote_for_shell(dir) + " ";
+  const std::string git = "git -C " + shell_quote(dir) + " ";
   const std::string commit = first_line_of(git + "rev-parse --short HEAD 2>/dev/null");
   if (commit.empty()) return "";
   const std::string dirty = first_line_of(git + "status --porcelain --untracked-files=no 2>/dev/null");
@@ -114,16 +96,9 @@ std::string command_line(const Args& args) {
   std::string text = "nos compare";
   for (const std::string& a : args) {
     const bool plain = a.find_first_of(" \t'\"*()|&;<>$`\\,") == std::string::npos && !a.empty();
-    text += " " + (plain ? a : quote_for_shell(a));
+    text += " " + (plain ? a : shell_quote(a));
   }
   return text;
-}
-
-std::string fixed4(double x) {
-  if (!std::isfinite(x)) return "–";
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(4) << x;
-  return s.str();
 }
 
 void print_help(std::ostream& out, const po::options_description& options) {
@@ -295,13 +270,13 @@ int compare_command(const Args& args, std::ostream& out, std::ostream& err) {
       << "  " << pad("train loss", 10) << "  s/epoch  seeds\n";
   for (const search::RowSummary& s : result.summary) {
     auto ms = [](const search::Stat& st) {
-      return st.n == 0 ? std::string("–") : fixed4(st.mean) + (st.n >= 2 ? " ± " + fixed4(st.std) : std::string());
+      return st.n == 0 ? std::string("–") : fixed(st.mean, 4, "–") + (st.n >= 2 ? " ± " + fixed(st.std, 4, "–") : std::string());
     };
     std::ostringstream spe;
     spe << std::fixed << std::setprecision(1) << s.seconds_per_epoch;
-    out << pad(s.row.label, width) << "  " << pad(std::isfinite(s.lr) ? dsl::format_number(s.lr) : "–", 7) << "  "
+    out << pad(s.row.label, width) << "  " << pad(std::isfinite(s.lr) ? nos::format_number(s.lr) : "–", 7) << "  "
         << pad(ms(s.final_val), 17) << "  " << pad(ms(s.final_test), 17) << "  "
-        << pad(fixed4(s.final_train_loss.mean), 10) << "  " << pad(std::isfinite(s.seconds_per_epoch) ? spe.str() : "–", 7)
+        << pad(fixed(s.final_train_loss.mean, 4, "–"), 10) << "  " << pad(std::isfinite(s.seconds_per_epoch) ? spe.str() : "–", 7)
         << "  " << (s.statuses.empty() ? s.tuning : s.statuses) << "\n";
   }
   out << "report: " << config.out << "/report.md (" << result.executed << " runs in " << duration(result.seconds)

@@ -7,7 +7,7 @@
 #include <climits>
 #include <cstdlib>
 
-#include "dsl/error.h"
+#include "common/error.h"
 
 namespace nos::cli {
 

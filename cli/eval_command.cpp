@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/text.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/data_paths.h"
@@ -41,34 +42,12 @@ std::string brief(double value) {
   return s.str();
 }
 
-std::string fixed(double value, int decimals) {
-  if (std::isnan(value)) return "-";
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(decimals) << value;
-  return s.str();
-}
-
 std::string brief_point(const std::vector<double>& point) {
   constexpr size_t kShown = 6;
   std::string text = "(";
   for (size_t i = 0; i < point.size() && i < kShown; ++i) text += (i ? ", " : "") + brief(point[i]);
   if (point.size() > kShown) text += ", ... " + std::to_string(point.size()) + " values";
   return text + ")";
-}
-
-// "1h02m", "3m07s", "12s".
-std::string duration(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) return "?";
-  const int64_t s = static_cast<int64_t>(std::llround(seconds));
-  std::ostringstream out;
-  if (s >= 3600) {
-    out << s / 3600 << "h" << std::setw(2) << std::setfill('0') << (s % 3600) / 60 << "m";
-  } else if (s >= 60) {
-    out << s / 60 << "m" << std::setw(2) << std::setfill('0') << s % 60 << "s";
-  } else {
-    out << s << "s";
-  }
-  return out.str();
 }
 
 void print_help(std::ostream& out, const po::options_description& options) {

@@ -8,8 +8,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "dsl/error.h"
-#include "search/yaml_reader.h"
+#include "common/error.h"
+#include "common/yaml_reader.h"
 #include "tasks/evaluator.h"
 #include "tasks/objectives.h"
 
@@ -160,7 +160,7 @@ void load_eval_config(const std::string& path, EvalConfig& config) {
   text << file.rdbuf();
   if (file.bad()) throw UserError(path + ": cannot read the config file");
 
-  const YAML::Node root = search::load_yaml(text.str(), path);
+  const YAML::Node root = load_yaml(text.str(), path);
   if (root.IsNull()) return;  // an empty file sets nothing
   if (!root.IsMap()) {
     std::string keys;

@@ -6,13 +6,9 @@
 #include <string_view>
 #include <vector>
 
-#include "search/json_text.h"
+#include "common/json_text.h"
 
 namespace nos::cli {
-
-// json_string and json_number live in search/json_text.h (the worker protocol writes JSON too).
-using search::json_number;
-using search::json_string;
 
 // Builds one JSON object, keys in insertion order: {"rule":"powersign","steps":100}.
 class JsonObject {

@@ -99,13 +99,13 @@ int rules_command(const Args& args, std::ostream& out, std::ostream& err) {
     return s;
   };
   for (const optimizers::NamedRule& r : rules) {
-    out << pad(r.name, name_width) << "  " << pad("lr " + dsl::format_number(r.defaults.lr()), 10) << "  "
+    out << pad(r.name, name_width) << "  " << pad("lr " + nos::format_number(r.defaults.lr()), 10) << "  "
         << pad(r.text, text_width);
     if (!r.description.empty()) out << "  " << r.description;
     out << "\n";
   }
   for (const optimizers::NativeRule& r : optimizers::native_rules()) {
-    out << pad(r.name, name_width) << "  " << pad("lr " + dsl::format_number(r.lr), 10) << "  " << r.text << "  "
+    out << pad(r.name, name_width) << "  " << pad("lr " + nos::format_number(r.lr), 10) << "  " << r.text << "  "
         << r.description << "\n";
   }
   return kExitOk;

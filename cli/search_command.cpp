@@ -11,12 +11,13 @@
 #include <sstream>
 #include <string>
 
+#include "common/text.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/data_paths.h"
 #include "cli/search_report.h"
 #include "cli/stop_signals.h"
-#include "dsl/error.h"
+#include "common/error.h"
 #include "search/search.h"
 
 #ifndef NOS_VERSION
@@ -37,25 +38,6 @@ Int parse_whole(const std::string& text, const char* flag, Int min) {
     throw UserError(std::string(flag) + ": expected a whole number >= " + std::to_string(min) + ", got '" + text + "'");
   }
   return value;
-}
-
-std::string duration(double seconds) {
-  const int64_t s = static_cast<int64_t>(std::llround(std::max(0.0, seconds)));
-  std::ostringstream out;
-  if (s >= 3600) {
-    out << s / 3600 << "h" << std::setw(2) << std::setfill('0') << (s % 3600) / 60 << "m";
-  } else if (s >= 60) {
-    out << s / 60 << "m" << std::setw(2) << std::setfill('0') << s % 60 << "s";
-  } else {
-    out << s << "s";
-  }
-  return out.str();
-}
-
-std::string fixed4(double x) {
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(4) << x;
-  return s.str();
 }
 
 // The running executable, which the workers are started from (the library never looks at argv or /proc).
@@ -142,12 +124,12 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err) {
   runtime.on_progress = [&err, tty](const search::Progress& p) {
     const double hit_rate = p.done > 0 ? 100.0 * static_cast<double>(p.cache_hits) / static_cast<double>(p.done) : 0;
     std::ostringstream line;
-    line << "[search] " << p.done << "/" << p.budget << " children, best " << fixed4(p.best_reward)
+    line << "[search] " << p.done << "/" << p.budget << " children, best " << fixed(p.best_reward, 4)
          << ", cache hits " << p.cache_hits << " (" << std::fixed << std::setprecision(0) << hit_rate << "%)";
     if (p.eta_seconds > 0) line << ", ETA " << duration(p.eta_seconds);
     if (p.batch_end) {
       // A line per batch stays on screen: the mean reward per batch is how one sees the proposer learn.
-      err << (tty ? "\r\033[K" : "") << line.str() << ", batch " << p.batch << " mean " << fixed4(p.batch_mean)
+      err << (tty ? "\r\033[K" : "") << line.str() << ", batch " << p.batch << " mean " << fixed(p.batch_mean, 4)
           << "\n" << std::flush;
     } else if (tty) {
       err << "\r\033[K" << line.str() << std::flush;

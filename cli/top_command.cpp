@@ -5,10 +5,11 @@
 #include <string>
 #include <vector>
 
+#include "common/text.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/search_report.h"
-#include "dsl/error.h"
+#include "common/error.h"
 #include "search/run.h"
 #include "search/store.h"
 
@@ -17,13 +18,6 @@ namespace nos::cli {
 namespace po = boost::program_options;
 
 namespace {
-
-std::string fixed(double x, int digits = 4) {
-  if (!std::isfinite(x)) return "-";
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(digits) << x;
-  return s.str();
-}
 
 std::string general(double x) {
   if (!std::isfinite(x)) return "-";
@@ -78,23 +72,23 @@ void print_leaderboard(const std::string& run_dir, int n, std::ostream& out) {
   out << "  rank  reward  test_acc  lr      count  status    rule\n";
   int rank = 0;
   for (const search::Leader& l : leaders) {
-    out << "  " << padded(std::to_string(++rank), 4, true) << "  " << fixed(l.best_reward) << "  "
-        << padded(fixed(l.test_acc), 8) << "  " << padded(general(l.lr), 6) << "  "
+    out << "  " << padded(std::to_string(++rank), 4, true) << "  " << fixed(l.best_reward, 4) << "  "
+        << padded(fixed(l.test_acc, 4), 8) << "  " << padded(general(l.lr), 6) << "  "
         << padded(std::to_string(l.count), 5, true) << "  " << padded(l.status, 8) << "  " << l.canonical << "\n";
   }
 }
 
 void print_run_summary(const RunSummary& s, std::ostream& out) {
   out << "run " << s.run_dir << ": " << s.proposer << " on " << s.task << ", " << s.children << "/" << s.budget
-      << " children, best reward " << fixed(s.best_reward) << "\n";
+      << " children, best reward " << fixed(s.best_reward, 4) << "\n";
   out << "  cache hits " << s.cache_hits << " ("
       << fixed(s.children > 0 ? 100.0 * static_cast<double>(s.cache_hits) / static_cast<double>(s.children) : 0.0, 1)
       << "%)";
   for (const auto& [status, count] : s.by_status) out << ", " << status << " " << count;
   out << "\n";
   if (std::isfinite(s.first_quarter_mean)) {
-    out << "  mean reward: first quarter " << fixed(s.first_quarter_mean) << ", last quarter "
-        << fixed(s.last_quarter_mean) << "\n";
+    out << "  mean reward: first quarter " << fixed(s.first_quarter_mean, 4) << ", last quarter "
+        << fixed(s.last_quarter_mean, 4) << "\n";
   }
 }
 
@@ -126,8 +120,8 @@ int top_command(const Args& args, std::ostream& out, std::ostream& err) {
     out << "proposer    children  best    mean 1st q  mean last q  cache hits  run\n";
     for (const RunSummary& s : summaries) {
       out << padded(s.proposer, 10) << "  " << padded(std::to_string(s.children), 8, true) << "  "
-          << fixed(s.best_reward) << "  " << padded(fixed(s.first_quarter_mean), 10, true) << "  "
-          << padded(fixed(s.last_quarter_mean), 11, true) << "  "
+          << fixed(s.best_reward, 4) << "  " << padded(fixed(s.first_quarter_mean, 4), 10, true) << "  "
+          << padded(fixed(s.last_quarter_mean, 4), 11, true) << "  "
           << padded(std::to_string(s.cache_hits), 10, true) << "  " << s.run_dir << "\n";
     }
     out << "\n";

@@ -6,7 +6,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
-#include "dsl/error.h"
+#include "common/error.h"
 #include "search/pool.h"
 #include "tasks/evaluator.h"
 

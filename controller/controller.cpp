@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <sstream>
 
-#include "dsl/error.h"
+#include "common/error.h"
 
 namespace nos::controller {
 

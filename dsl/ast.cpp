@@ -117,19 +117,4 @@ std::string average_name(const Average& a) {
   return std::string(name) + "(" + format_number(a.beta) + ")";
 }
 
-std::string format_number(double x) {
-  if (std::isnan(x)) return "nan";
-  if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
-  if (x == 0) return "0";  // also for -0
-  char buf[512];
-  // Plain decimals for everyday magnitudes (0.0001, 1500), exponents outside them (1e-05, 1e+20); both are the
-  // shortest digits that read back as the same double.
-  const double a = std::fabs(x);
-  const bool fixed = a >= 1e-4 && a < 1e15;
-  auto res = fixed ? std::to_chars(buf, buf + sizeof buf, x, std::chars_format::fixed)
-                   : std::to_chars(buf, buf + sizeof buf, x);
-  NOS_CHECK(res.ec == std::errc(), "cannot format " << x);
-  return std::string(buf, res.ptr);
-}
-
 }  // namespace nos::dsl

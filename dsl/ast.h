@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "common/text.h"
 #include "dsl/primitives.h"
 
 namespace nos::dsl {
@@ -59,7 +60,5 @@ struct Average {
 std::vector<Average> required_averages(const Node& n);
 std::string average_name(const Average& a);  // "m(0.9)"
 
-// Shortest text that reads back as exactly the same double ("0.1", "1e-08").
-std::string format_number(double x);
 
 }  // namespace nos::dsl

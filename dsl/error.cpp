@@ -1,20 +1,9 @@
-// Formatting of diagnostics and internal-check failures.
+// Formatting of diagnostics.
 #include "dsl/error.h"
 
 #include <algorithm>
 
 #include "dsl/diagnostic_at.h"
-
-namespace nos {
-namespace detail {
-void fail_check(const char* condition, const char* file, int line, const std::string& message) {
-  std::ostringstream out;
-  out << "internal error (a bug in nos): " << file << ":" << line << ": invariant '" << condition << "' failed";
-  if (!message.empty()) out << ": " << message;
-  throw InternalError(out.str());
-}
-}  // namespace detail
-}  // namespace nos
 
 namespace nos::dsl {
 

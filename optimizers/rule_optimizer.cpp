@@ -13,7 +13,7 @@
 #include <sstream>
 
 #include "dsl/ast.h"
-#include "dsl/error.h"
+#include "common/error.h"
 #include "dsl/fused.h"
 
 namespace nos::optimizers {
@@ -125,10 +125,10 @@ void RuleOptimizer::validate(const RuleOptions& options, int64_t group) const {
     throw UserError("optimizer for rule '" + program_->canonical_text() + "'" + place() + ": " + what);
   };
   if (!(options.lr() >= 0) || !std::isfinite(options.lr())) {
-    fail("learning rate (lr) must be a finite number >= 0, got " + dsl::format_number(options.lr()));
+    fail("learning rate (lr) must be a finite number >= 0, got " + nos::format_number(options.lr()));
   }
   if (!(options.weight_decay() >= 0) || !std::isfinite(options.weight_decay())) {
-    fail("weight_decay must be a finite number >= 0, got " + dsl::format_number(options.weight_decay()));
+    fail("weight_decay must be a finite number >= 0, got " + nos::format_number(options.weight_decay()));
   }
   if (options.total_steps() < 0) {
     fail("total_steps (T) must be >= 0, got " + std::to_string(options.total_steps()));

@@ -1,4 +1,5 @@
 // `nos compare`: the config schema, rule rows, the tune-then-seeds protocol over a worker pool, and the journal.
+#include "common/text.h"
 #include "search/compare.h"
 
 #include <fcntl.h>
@@ -18,11 +19,11 @@
 #include <tuple>
 
 #include "dsl/ast.h"
-#include "dsl/error.h"
+#include "common/error.h"
 #include "optimizers/optimizers.h"
 #include "search/store.h"
 #include "search/wire.h"
-#include "search/yaml_reader.h"
+#include "common/yaml_reader.h"
 
 namespace nos::search {
 
@@ -124,12 +125,6 @@ class FolderLock {
   int fd_ = -1;
 };
 
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -218,8 +213,8 @@ void validate(const CompareConfig& c, const std::string& source) {
   if (c.lr_grid.empty()) fail("lr_grid", "is empty: give the learning rates to tune over");
   std::set<double> seen;
   for (double lr : c.lr_grid) {
-    if (!(lr > 0) || !std::isfinite(lr)) fail("lr_grid", "holds " + dsl::format_number(lr) + "; each lr must be > 0");
-    if (!seen.insert(lr).second) fail("lr_grid", "holds " + dsl::format_number(lr) + " twice");
+    if (!(lr > 0) || !std::isfinite(lr)) fail("lr_grid", "holds " + nos::format_number(lr) + "; each lr must be > 0");
+    if (!seen.insert(lr).second) fail("lr_grid", "holds " + nos::format_number(lr) + " twice");
   }
   if (c.tune_epochs < 1) fail("tune_epochs", "must be >= 1");
   if (c.tune_epochs > c.epochs) {
@@ -587,13 +582,6 @@ std::map<RunKey, const CompareRun*> index_runs(const std::vector<CompareRun>& ru
   return index;
 }
 
-std::string fixed(double x, int digits) {
-  if (!std::isfinite(x)) return "–";
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(digits) << x;
-  return s.str();
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -735,7 +723,7 @@ CompareResult run_compare(const CompareConfig& config, const std::vector<Compare
       in_flight.erase(found);
       queued.erase(pending.key);
       const std::string what = pending.label + " " +
-                               (pending.phase == "tune" ? "lr " + dsl::format_number(std::get<2>(pending.key))
+                               (pending.phase == "tune" ? "lr " + nos::format_number(std::get<2>(pending.key))
                                                         : "seed " + std::to_string(std::get<3>(pending.key)));
       if (r.record.status == "error") {
         runtime.pool->shutdown();
@@ -759,7 +747,7 @@ CompareResult run_compare(const CompareConfig& config, const std::vector<Compare
       done[pending.key] = run.record;
       ++result.executed;
       session_units += pending.epochs;
-      report(what + ": " + r.record.status + ", val " + fixed(r.record.val_acc, 4));
+      report(what + ": " + r.record.status + ", val " + fixed(r.record.val_acc, 4, "–"));
     }
     schedule();
   }
@@ -872,8 +860,8 @@ RowSummary summarize(const CompareConfig& config, const CompareRow& row, const R
 
 std::string mean_std(const Stat& s, int digits) {
   if (s.n == 0) return "–";
-  std::string text = fixed(s.mean, digits);
-  if (s.n >= 2) text += " ± " + fixed(s.std, digits);
+  std::string text = fixed(s.mean, digits, "–");
+  if (s.n >= 2) text += " ± " + fixed(s.std, digits, "–");
   return text;
 }
 
@@ -887,7 +875,7 @@ std::string md_cell(const std::string& text) {
   return out;
 }
 
-std::string lr_text(double lr) { return std::isfinite(lr) ? dsl::format_number(lr) : "–"; }
+std::string lr_text(double lr) { return std::isfinite(lr) ? nos::format_number(lr) : "–"; }
 
 // A gnuplot string literal (double quotes; backslash and quote escaped).
 std::string gp_string(const std::string& text) {
@@ -1016,8 +1004,8 @@ std::string wall_time_text(const std::string& out, double session_seconds) {
       ++sessions;
     }
   }
-  if (sessions == 0) return fixed(session_seconds / 60, 1) + " min";
-  return fixed(total / 60, 1) + " min (" + std::to_string(sessions) + " session" + (sessions == 1 ? "" : "s") +
+  if (sessions == 0) return fixed(session_seconds / 60, 1, "–") + " min";
+  return fixed(total / 60, 1, "–") + " min (" + std::to_string(sessions) + " session" + (sessions == 1 ? "" : "s") +
          " that trained runs; see sessions.csv)";
 }
 
@@ -1137,7 +1125,7 @@ ReportFiles write_compare_report(const CompareConfig& config, const std::vector<
     md << "| " << md_cell(s.row.label) << " | " << s.row.kind << " | " << lr_text(s.lr) << " | "
        << mean_std(s.final_val, 4) << " | " << mean_std(s.best_val, 4) << " | " << mean_std(s.final_test, 4) << " | "
        << mean_std(s.best_test, 4) << " | " << mean_std(s.final_train_loss, 4) << " | "
-       << fixed(s.seconds_per_epoch, 1) << " | " << md_cell(s.statuses.empty() ? s.tuning : s.statuses) << " |\n";
+       << fixed(s.seconds_per_epoch, 1, "–") << " | " << md_cell(s.statuses.empty() ? s.tuning : s.statuses) << " |\n";
   }
   md << "\ns/epoch: wall time of one epoch of one run, validation and test passes included; it depends on the "
         "machine's load (the parallel runs share its cores).\n\n";
@@ -1151,7 +1139,7 @@ ReportFiles write_compare_report(const CompareConfig& config, const std::vector<
 
   md << "## Learning-rate tuning\n\nValidation accuracy after " << config.tune_epochs << " epoch"
      << (config.tune_epochs == 1 ? "" : "s") << " with seed 0 (**bold**: chosen; – : diverged or not run).\n\n| rule |";
-  for (double lr : config.lr_grid) md << " " << dsl::format_number(lr) << " |";
+  for (double lr : config.lr_grid) md << " " << nos::format_number(lr) << " |";
   md << " chosen |\n|---|";
   for (size_t k = 0; k < config.lr_grid.size(); ++k) md << "---|";
   md << "---|\n";
@@ -1159,12 +1147,12 @@ ReportFiles write_compare_report(const CompareConfig& config, const std::vector<
     md << "| " << md_cell(rows[i].label) << " |";
     for (const auto& [lr, record] : data[i].tuning) {
       std::string cell = record == nullptr ? "not run"
-                         : record->status == "ok" ? fixed(record->val_acc, 4)
+                         : record->status == "ok" ? fixed(record->val_acc, 4, "–")
                                                   : record->status;
       if (lr == data[i].lr) cell = "**" + cell + "**";
       md << " " << cell << " |";
     }
-    md << " " << (std::isfinite(data[i].lr) ? dsl::format_number(data[i].lr) : data[i].tuning_state) << " |\n";
+    md << " " << (std::isfinite(data[i].lr) ? nos::format_number(data[i].lr) : data[i].tuning_state) << " |\n";
   }
 
   md << "\n## Rules\n\n| rule | kind | canonical form | from |\n|---|---|---|---|\n";
@@ -1177,7 +1165,7 @@ ReportFiles write_compare_report(const CompareConfig& config, const std::vector<
 
   md << "\n## Protocol\n\n"
      << "1. **Tuning.** For each rule, one run per learning rate of the grid (" ;
-  for (size_t k = 0; k < config.lr_grid.size(); ++k) md << (k ? ", " : "") << dsl::format_number(config.lr_grid[k]);
+  for (size_t k = 0; k < config.lr_grid.size(); ++k) md << (k ? ", " : "") << nos::format_number(config.lr_grid[k]);
   md << ") with seed 0 and a budget of " << config.tune_epochs << " epoch" << (config.tune_epochs == 1 ? "" : "s")
      << ", from the same initialisation. The lr with the best validation accuracy after that budget is chosen; a "
         "run that diverged (non-finite loss, or a loss far above its start) counts as worst; ties go to the smaller "
@@ -1220,7 +1208,7 @@ ReportFiles write_compare_report(const CompareConfig& config, const std::vector<
      << "| LibTorch | " << md_cell(context.libtorch_version) << " |\n"
      << "| report written | " << utc_now() << " |\n"
      << "| wall time | " << wall_time_text(config.out, session_seconds) << " |\n"
-     << "| runs finished | " << runs << " (training time summed over runs: " << fixed(run_seconds / 60, 1)
+     << "| runs finished | " << runs << " (training time summed over runs: " << fixed(run_seconds / 60, 1, "–")
      << " min) |\n";
 
   md << "\n## Files\n\n"

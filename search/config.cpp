@@ -10,9 +10,9 @@
 #include <sstream>
 
 #include "dsl/ast.h"
-#include "dsl/error.h"
+#include "common/error.h"
 #include "search/token_space.h"
-#include "search/yaml_reader.h"
+#include "common/yaml_reader.h"
 #include "tasks/objectives.h"
 
 namespace nos::search {
@@ -238,7 +238,7 @@ std::string to_yaml(const SearchConfig& c) {
     << "  epochs: " << t.epochs << "\n"
     << "  steps: " << t.steps << "\n"
     << "  batch_size: " << t.batch_size << "\n"
-    << "  lr: " << dsl::format_number(t.lr) << "\n"
+    << "  lr: " << nos::format_number(t.lr) << "\n"
     << "  lr_grid: " << yaml_list(t.lr_grid) << "\n"
     << "  train_size: " << t.train_size << "\n"
     << "  validation_size: " << t.validation_size << "\n"
@@ -246,8 +246,8 @@ std::string to_yaml(const SearchConfig& c) {
   if (!t.dtype.empty()) y << "  dtype: " << t.dtype << "\n";
   y << "  seed: " << t.seed << "\n"
     << "  data_dir: " << yaml_quoted(t.data_dir) << "\n"
-    << "  time_limit: " << dsl::format_number(t.time_limit) << "\n"
-    << "  kill_grace: " << dsl::format_number(t.kill_grace) << "\n"
+    << "  time_limit: " << nos::format_number(t.time_limit) << "\n"
+    << "  kill_grace: " << nos::format_number(t.kill_grace) << "\n"
     << "  threads: " << t.threads << "\n"
     << "prefilter:\n"
     << "  enabled: " << (c.prefilter.enabled ? "true" : "false") << "\n"
@@ -261,17 +261,17 @@ std::string to_yaml(const SearchConfig& c) {
     << "  binary: " << yaml_list(c.space.vocabulary.binary) << "\n"
     << "controller:\n"
     << "  hidden: " << o.hidden << "\n"
-    << "  lr: " << dsl::format_number(o.lr) << "\n"
-    << "  baseline_decay: " << dsl::format_number(o.baseline_decay) << "\n"
-    << "  entropy_weight: " << dsl::format_number(o.entropy_weight) << "\n"
-    << "  temperature: " << dsl::format_number(o.temperature) << "\n"
+    << "  lr: " << nos::format_number(o.lr) << "\n"
+    << "  baseline_decay: " << nos::format_number(o.baseline_decay) << "\n"
+    << "  entropy_weight: " << nos::format_number(o.entropy_weight) << "\n"
+    << "  temperature: " << nos::format_number(o.temperature) << "\n"
     << "  algorithm: " << o.algorithm << "\n"
     << "  ppo_epochs: " << o.ppo_epochs << "\n"
-    << "  ppo_clip: " << dsl::format_number(o.ppo_clip) << "\n"
+    << "  ppo_clip: " << nos::format_number(o.ppo_clip) << "\n"
     << "evolution:\n"
     << "  population: " << c.evolution.population << "\n"
     << "  tournament: " << c.evolution.tournament << "\n"
-    << "  unit_mutation: " << dsl::format_number(c.evolution.unit_mutation) << "\n"
+    << "  unit_mutation: " << nos::format_number(c.evolution.unit_mutation) << "\n"
     << "  warm_start: " << yaml_list(c.evolution.warm_start) << "\n";
   return y.str();
 }

@@ -17,7 +17,7 @@
 #include <cstring>
 #include <limits>
 
-#include "dsl/error.h"
+#include "common/error.h"
 
 namespace nos::search {
 
@@ -319,11 +319,11 @@ std::vector<JobResult> ProcessPool::wait(double timeout_seconds) {
       Worker& w = *wp;
       if (!w.busy || !w.has_deadline || after < w.deadline) continue;
       std::string message =
-          w.ready ? "the child ran past its time limit (" + dsl::format_number(w.job.request.time_limit_seconds) +
-                        " s + " + dsl::format_number(options_.kill_grace) + " s grace); worker " +
+          w.ready ? "the child ran past its time limit (" + nos::format_number(w.job.request.time_limit_seconds) +
+                        " s + " + nos::format_number(options_.kill_grace) + " s grace); worker " +
                         std::to_string(w.index) + " was killed"
                   : "worker " + std::to_string(w.index) + " did not start within " +
-                        dsl::format_number(kStartupSeconds) + " s and was killed";
+                        nos::format_number(kStartupSeconds) + " s and was killed";
       done_.push_back(failure(w, w.ready ? "timeout" : "crashed", message));
       stop(w);
     }

@@ -43,9 +43,9 @@ PrefilterVerdict Prefilter::check(const dsl::NodePtr& rule) const {
   } else {
     verdict.message = std::string("prefilter: ") + (verdict.pass ? "" : "cannot reduce the loss of ") +
                       (verdict.pass ? "lowers the loss of " : "") + objective_.name + " to " +
-                      dsl::format_number(best_ratio) + " of its start in " + std::to_string(settings_.steps) +
-                      " steps (best lr " + dsl::format_number(best_lr) + "; needs < " +
-                      dsl::format_number(kMaxLossRatio) + ")";
+                      nos::format_number(best_ratio) + " of its start in " + std::to_string(settings_.steps) +
+                      " steps (best lr " + nos::format_number(best_lr) + "; needs < " +
+                      nos::format_number(kMaxLossRatio) + ")";
   }
   return verdict;
 }

@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "dsl/canonical.h"
-#include "dsl/error.h"
+#include "common/error.h"
 #include "dsl/tokens.h"
 
 namespace nos::search {
@@ -188,7 +188,7 @@ std::string EvolutionProposer::save() const {
   std::ostringstream out;
   out << "nos-evolution-proposer 1\n" << rng_state(rng_) << "\n" << initial_proposed_ << " " << population_.size()
       << "\n";
-  for (const Individual& ind : population_) out << dsl::format_number(ind.reward) << " " << ind.tokens << "\n";
+  for (const Individual& ind : population_) out << nos::format_number(ind.reward) << " " << ind.tokens << "\n";
   return out.str();
 }
 

@@ -93,7 +93,7 @@ std::string request_rule(const std::string& canonical) {
   return optimizers::find_named_rule(canonical) ? "(" + canonical + ")" : canonical;
 }
 
-std::string csv_number(double x) { return std::isfinite(x) ? dsl::format_number(x) : ""; }
+std::string csv_number(double x) { return std::isfinite(x) ? nos::format_number(x) : ""; }
 
 std::string csv_text(const std::string& text) {
   std::string out = "\"";

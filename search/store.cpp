@@ -8,7 +8,7 @@
 #include <ctime>
 #include <limits>
 
-#include "dsl/error.h"
+#include "common/error.h"
 
 namespace nos::search {
 

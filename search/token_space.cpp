@@ -3,7 +3,7 @@
 
 #include <sstream>
 
-#include "dsl/error.h"
+#include "common/error.h"
 #include "dsl/parse.h"
 #include "optimizers/named.h"
 

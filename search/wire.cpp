@@ -8,8 +8,8 @@
 #include <utility>
 #include <vector>
 
-#include "dsl/error.h"
-#include "search/json_text.h"
+#include "common/error.h"
+#include "common/json_text.h"
 
 namespace nos::search {
 

@@ -25,7 +25,7 @@
 #include <random>
 #include <system_error>
 
-#include "dsl/error.h"
+#include "common/error.h"
 
 namespace nos::tasks {
 

@@ -8,7 +8,7 @@
 #include <cmath>
 #include <limits>
 
-#include "dsl/error.h"
+#include "common/error.h"
 #include "optimizers/optimizers.h"
 #include "tasks/models.h"
 #include "tasks/objective_run.h"

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <limits>
 
-#include "dsl/error.h"
+#include "common/error.h"
 
 namespace nos::tasks {
 

@@ -5,7 +5,7 @@
 #include <chrono>
 #include <cmath>
 
-#include "dsl/error.h"
+#include "common/error.h"
 
 namespace nos::tasks {
 

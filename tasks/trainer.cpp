@@ -10,7 +10,7 @@
 #include <limits>
 #include <sstream>
 
-#include "dsl/error.h"
+#include "common/error.h"
 #include "tasks/models.h"
 
 namespace nos::tasks {

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "dsl/error.h"
+#include "common/error.h"
 #include "search/search.h"
 #include "tests/temp_dir.h"
 

@@ -4,7 +4,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "dsl/error.h"
+#include "common/error.h"
 #include "search/search.h"
 
 namespace nos::search {

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <limits>
 
-#include "dsl/error.h"
+#include "common/error.h"
 #include "search/wire.h"
 
 namespace nos::search {

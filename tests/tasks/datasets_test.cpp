@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "dsl/error.h"
+#include "common/error.h"
 #include "tasks/datasets.h"
 #include "tests/tasks/fixtures.h"
 

@@ -7,7 +7,7 @@
 #include <cmath>
 #include <string>
 
-#include "dsl/error.h"
+#include "common/error.h"
 #include "tasks/evaluator.h"
 
 namespace nos::tasks {

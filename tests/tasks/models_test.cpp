@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "dsl/error.h"
+#include "common/error.h"
 #include "tasks/models.h"
 
 namespace nos::tasks {

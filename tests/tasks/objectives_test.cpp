@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "dsl/error.h"
+#include "common/error.h"
 #include "tasks/objectives.h"
 
 namespace nos::tasks {

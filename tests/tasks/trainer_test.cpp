@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "dsl/error.h"
+#include "common/error.h"
 #include "optimizers/optimizers.h"
 #include "tasks/trainer.h"
 

@@ -4,7 +4,7 @@
 #include <string>
 #include <string_view>
 
-namespace nos::search {
+namespace nos {
 
 // `text` as a quoted JSON string: ", \ and control characters escaped; invalid UTF-8 bytes become U+FFFD.
 std::string json_string(std::string_view text);
@@ -12,4 +12,4 @@ std::string json_string(std::string_view text);
 // A number in the shortest form that reads back as the same double; NaN and ±inf (not JSON) become null.
 std::string json_number(double value);
 
-}  // namespace nos::search
+}  // namespace nos

@@ -1,12 +1,12 @@
 // JSON text: string escaping (with UTF-8 validation) and round-trip number formatting, for the worker protocol and
 // the CLI's machine-readable output alike.
-#include "search/json_text.h"
+#include "common/json_text.h"
 
 #include <charconv>
 #include <cmath>
 #include <cstdint>
 
-namespace nos::search {
+namespace nos {
 
 namespace {
 
@@ -86,4 +86,4 @@ std::string json_number(double value) {
   return std::string(buffer, end);
 }
 
-}  // namespace nos::search
+}  // namespace nos

@@ -1,5 +1,5 @@
-// Reading YAML configs with the key path and line in every message, and writing values back: shared by the configs
-// of search/ (search jobs, comparisons).
+// Reading YAML configs with the key path and line in every message, and writing values back: shared by every
+// config (search jobs, comparisons, eval configs). Header-only; its users link yaml-cpp.
 #pragma once
 
 #include <yaml-cpp/yaml.h>
@@ -10,16 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "dsl/ast.h"
-#include "dsl/error.h"
+#include "common/error.h"
+#include "common/text.h"
 
-namespace nos::search {
-
-inline std::string joined(const std::vector<std::string>& names) {
-  std::string text;
-  for (const std::string& n : names) text += (text.empty() ? "" : ", ") + n;
-  return text;
-}
+namespace nos {
 
 // Parses one YAML document; a syntax error is a UserError naming the source, line and column.
 inline YAML::Node load_yaml(const std::string& yaml_text, const std::string& source) {
@@ -71,7 +65,7 @@ class YamlReader {
       fail(node, path, "expected a finite number, got '" + text + "'");
     }
     if (min_inclusive ? value < min : value <= min) {
-      fail(node, path, "must be " + std::string(min_inclusive ? ">= " : "> ") + dsl::format_number(min) +
+      fail(node, path, "must be " + std::string(min_inclusive ? ">= " : "> ") + format_number(min) +
                            ", got '" + text + "'");
     }
     return value;
@@ -159,8 +153,8 @@ inline std::string yaml_list(const std::vector<std::string>& items) {
 
 inline std::string yaml_list(const std::vector<double>& items) {
   std::string out = "[";
-  for (size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + dsl::format_number(items[i]);
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + format_number(items[i]);
   return out + "]";
 }
 
-}  // namespace nos::search
+}  // namespace nos

@@ -1,0 +1,60 @@
+// Text formatting every module shares.
+#include "common/text.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <iomanip>
+#include <sstream>
+
+#include "common/error.h"
+
+namespace nos {
+
+std::string format_number(double x) {
+  if (std::isnan(x)) return "nan";
+  if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
+  if (x == 0) return "0";  // also for -0
+  char buf[512];
+  const double a = std::fabs(x);
+  const bool plain = a >= 1e-4 && a < 1e15;
+  auto res = plain ? std::to_chars(buf, buf + sizeof buf, x, std::chars_format::fixed)
+                   : std::to_chars(buf, buf + sizeof buf, x);
+  NOS_CHECK(res.ec == std::errc(), "cannot format " << x);
+  return std::string(buf, res.ptr);
+}
+
+std::string fixed(double x, int digits, std::string_view non_finite) {
+  if (!std::isfinite(x)) return std::string(non_finite);
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(digits) << x;
+  return s.str();
+}
+
+std::string duration(double seconds) {
+  if (std::isnan(seconds) || std::isinf(seconds)) return "?";
+  const int64_t s = static_cast<int64_t>(std::llround(std::max(0.0, seconds)));
+  std::ostringstream out;
+  if (s >= 3600) {
+    out << s / 3600 << "h" << std::setw(2) << std::setfill('0') << (s % 3600) / 60 << "m";
+  } else if (s >= 60) {
+    out << s / 60 << "m" << std::setw(2) << std::setfill('0') << s % 60 << "s";
+  } else {
+    out << s << "s";
+  }
+  return out.str();
+}
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string text;
+  for (const std::string& item : items) text += (text.empty() ? "" : ", ") + item;
+  return text;
+}
+
+std::string shell_quote(std::string_view text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+}  // namespace nos

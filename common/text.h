@@ -1,0 +1,27 @@
+// Text formatting every module shares: numbers that read back exactly, fixed decimals, durations, lists and shell
+// quoting.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace nos {
+
+// The shortest text that reads back as the same double: plain decimals for everyday magnitudes (0.0001, 1500),
+// exponents outside them (1e-05, 1e+20); "nan", "inf", "-inf"; "0" for ±0.
+std::string format_number(double x);
+
+// `x` with `digits` decimals ("0.8125"); `non_finite` for NaN and ±inf.
+std::string fixed(double x, int digits, std::string_view non_finite = "-");
+
+// "1h02m", "3m07s", "12s" (negative times read as 0; NaN or ±inf as "?").
+std::string duration(double seconds);
+
+// "a, b, c".
+std::string joined(const std::vector<std::string>& items);
+
+// `text` in single quotes for a POSIX shell ('it'\''s').
+std::string shell_quote(std::string_view text);
+
+}  // namespace nos
