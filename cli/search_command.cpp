@@ -154,8 +154,8 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err) {
   out << "search done: " << result.children << " children (" << result.evaluated << " trained in "
       << duration(result.seconds) << " this session), run folder " << runtime.run_dir << "\n";
   if (top > 0) {
-    print_run_summary(summarize_run(runtime.run_dir), out);
-    print_leaderboard(runtime.run_dir, top, out);
+    print_run_summary(search::summarize_run(runtime.run_dir), out);
+    print_leaderboard(search::leaderboard(runtime.run_dir, top), out);
   }
   return kExitOk;
 }

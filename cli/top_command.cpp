@@ -10,8 +10,7 @@
 #include "cli/commands.h"
 #include "cli/search_report.h"
 #include "common/error.h"
-#include "search/run.h"
-#include "search/store.h"
+#include "search/summary.h"
 
 namespace nos::cli {
 
@@ -33,38 +32,7 @@ std::string padded(std::string text, size_t width, bool right = false) {
 
 }  // namespace
 
-RunSummary summarize_run(const std::string& run_dir) {
-  search::Store store(search::store_path(run_dir), search::Store::Mode::kReadOnly);
-  RunSummary s;
-  s.run_dir = run_dir;
-  const search::SearchConfig config =
-      search::parse_config(store.meta("config").value_or(""), search::store_path(run_dir) + " (recorded config)");
-  s.proposer = config.proposer;
-  s.task = config.task.name;
-  s.budget = config.budget;
-  const search::StoreCounts counts = store.counts();
-  s.children = counts.total;
-  s.cache_hits = counts.cached;
-  s.by_status = counts.by_status;
-  const std::vector<search::Evaluation> rows = store.all();
-  for (const search::Evaluation& e : rows) s.best_reward = std::max(s.best_reward, e.reward);
-  // Quarters of the children in proposal order: does the proposer get better as it learns?
-  const size_t quarter = rows.size() / 4;
-  if (quarter > 0) {
-    double first = 0, last = 0;
-    for (size_t i = 0; i < quarter; ++i) {
-      first += rows[i].reward;
-      last += rows[rows.size() - quarter + i].reward;
-    }
-    s.first_quarter_mean = first / static_cast<double>(quarter);
-    s.last_quarter_mean = last / static_cast<double>(quarter);
-  }
-  return s;
-}
-
-void print_leaderboard(const std::string& run_dir, int n, std::ostream& out) {
-  search::Store store(search::store_path(run_dir), search::Store::Mode::kReadOnly);
-  const std::vector<search::Leader> leaders = store.leaderboard(n);
+void print_leaderboard(const std::vector<search::Leader>& leaders, std::ostream& out) {
   if (leaders.empty()) {
     out << "  (no rules stored yet)\n";
     return;
@@ -78,7 +46,7 @@ void print_leaderboard(const std::string& run_dir, int n, std::ostream& out) {
   }
 }
 
-void print_run_summary(const RunSummary& s, std::ostream& out) {
+void print_run_summary(const search::RunSummary& s, std::ostream& out) {
   out << "run " << s.run_dir << ": " << s.proposer << " on " << s.task << ", " << s.children << "/" << s.budget
       << " children, best reward " << fixed(s.best_reward, 4) << "\n";
   out << "  cache hits " << s.cache_hits << " ("
@@ -114,11 +82,11 @@ int top_command(const Args& args, std::ostream& out, std::ostream& err) {
   const int n = vm["n"].as<int>();
   if (n < 1) throw UserError("-n: expected a number >= 1");
   const std::vector<std::string> dirs = vm["run-dir"].as<std::vector<std::string>>();
-  std::vector<RunSummary> summaries;
-  for (const std::string& dir : dirs) summaries.push_back(summarize_run(dir));
+  std::vector<search::RunSummary> summaries;
+  for (const std::string& dir : dirs) summaries.push_back(search::summarize_run(dir));
   if (dirs.size() > 1) {
     out << "proposer    children  best    mean 1st q  mean last q  cache hits  run\n";
-    for (const RunSummary& s : summaries) {
+    for (const search::RunSummary& s : summaries) {
       out << padded(s.proposer, 10) << "  " << padded(std::to_string(s.children), 8, true) << "  "
           << fixed(s.best_reward, 4) << "  " << padded(fixed(s.first_quarter_mean, 4), 10, true) << "  "
           << padded(fixed(s.last_quarter_mean, 4), 11, true) << "  "
@@ -129,7 +97,7 @@ int top_command(const Args& args, std::ostream& out, std::ostream& err) {
   for (size_t i = 0; i < dirs.size(); ++i) {
     if (i > 0) out << "\n";
     print_run_summary(summaries[i], out);
-    print_leaderboard(dirs[i], n, out);
+    print_leaderboard(search::leaderboard(dirs[i], n), out);
   }
   return kExitOk;
 }

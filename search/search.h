@@ -9,5 +9,6 @@
 #include "search/proposer.h"
 #include "search/run.h"
 #include "search/store.h"
+#include "search/summary.h"
 #include "search/token_space.h"
 #include "search/wire.h"

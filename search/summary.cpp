@@ -1,0 +1,45 @@
+// A run folder's summary and leaderboard, read from its store (read-only, so it works while the search writes).
+#include "search/summary.h"
+
+#include <algorithm>
+
+#include "search/config.h"
+#include "search/run.h"
+
+namespace nos::search {
+
+RunSummary summarize_run(const std::string& run_dir) {
+  Store store(store_path(run_dir), Store::Mode::kReadOnly);
+  RunSummary s;
+  s.run_dir = run_dir;
+  const SearchConfig config =
+      parse_config(store.meta("config").value_or(""), store_path(run_dir) + " (recorded config)");
+  s.proposer = config.proposer;
+  s.task = config.task.name;
+  s.budget = config.budget;
+  const StoreCounts counts = store.counts();
+  s.children = counts.total;
+  s.cache_hits = counts.cached;
+  s.by_status = counts.by_status;
+  const std::vector<Evaluation> rows = store.all();
+  for (const Evaluation& e : rows) s.best_reward = std::max(s.best_reward, e.reward);
+  // Quarters of the children in proposal order: does the proposer get better as it learns?
+  const size_t quarter = rows.size() / 4;
+  if (quarter > 0) {
+    double first = 0, last = 0;
+    for (size_t i = 0; i < quarter; ++i) {
+      first += rows[i].reward;
+      last += rows[rows.size() - quarter + i].reward;
+    }
+    s.first_quarter_mean = first / static_cast<double>(quarter);
+    s.last_quarter_mean = last / static_cast<double>(quarter);
+  }
+  return s;
+}
+
+std::vector<Leader> leaderboard(const std::string& run_dir, int n) {
+  Store store(store_path(run_dir), Store::Mode::kReadOnly);
+  return store.leaderboard(n);
+}
+
+}  // namespace nos::search

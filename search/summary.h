@@ -1,0 +1,34 @@
+// A search run's summary and leaderboard, read from its run folder's store (works while the search runs).
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "search/store.h"
+
+namespace nos::search {
+
+struct RunSummary {
+  std::string run_dir;
+  std::string proposer;
+  std::string task;
+  int64_t budget = 0;
+  int64_t children = 0;
+  int64_t cache_hits = 0;
+  std::map<std::string, int64_t> by_status;
+  double best_reward = 0;
+  // Mean reward over the first and the last quarter of the children in proposal order (NaN below 4 children).
+  double first_quarter_mean = std::numeric_limits<double>::quiet_NaN();
+  double last_quarter_mean = std::numeric_limits<double>::quiet_NaN();
+};
+
+// Reads the run's store (read-only, so it works while the search writes). Throws UserError when there is none.
+RunSummary summarize_run(const std::string& run_dir);
+
+// The `n` best canonical rules of the run.
+std::vector<Leader> leaderboard(const std::string& run_dir, int n);
+
+}  // namespace nos::search
