@@ -117,6 +117,35 @@ class Parser {
   }
 
   // -- lexing -----------------------------------------------------------------------------------------------------
+  // The number literal starting at byte i (digits, '.', an exponent; letters right after it make it one malformed
+  // literal, "2g"); returns where it ends.
+  size_t lex_number(size_t i) {
+    const size_t n = text_.size();
+    const int begin = static_cast<int>(i);
+    size_t j = i;
+    while (j < n && (is_digit(text_[j]) || text_[j] == '.')) ++j;
+    if (j < n && (text_[j] == 'e' || text_[j] == 'E')) {
+      size_t k = j + 1;
+      if (k < n && (text_[k] == '+' || text_[k] == '-')) ++k;
+      while (k < n && is_digit(text_[k])) ++k;  // none: "1e" or "1e+", malformed, reported below
+      j = k;
+    }
+    while (j < n && is_ident_char(text_[j])) ++j;  // "2g" or "1.5x": one malformed literal
+    std::string_view lit = text_.substr(i, j - i);
+    double value = 0;
+    if (!parse_number_literal(lit, value)) {
+      double probe = 0;
+      auto res = std::from_chars(lit.data(), lit.data() + lit.size(), probe);
+      if (res.ec == std::errc::result_out_of_range) {
+        add(begin, static_cast<int>(j), "E002", "number '" + std::string(lit) + "' is out of range");
+      } else {
+        add(begin, static_cast<int>(j), "E002", "malformed number '" + std::string(lit) + "'");
+      }
+    }
+    lexemes_.push_back({Tok::kNumber, begin, static_cast<int>(j), value, lit});
+    return j;
+  }
+
   void lex() {
     size_t i = 0;
     const size_t n = text_.size();
@@ -128,32 +157,7 @@ class Parser {
       }
       int begin = static_cast<int>(i);
       if (is_digit(c) || (c == '.' && i + 1 < n && is_digit(text_[i + 1]))) {
-        size_t j = i;
-        while (j < n && (is_digit(text_[j]) || text_[j] == '.')) ++j;
-        if (j < n && (text_[j] == 'e' || text_[j] == 'E')) {
-          size_t k = j + 1;
-          if (k < n && (text_[k] == '+' || text_[k] == '-')) ++k;
-          if (k < n && is_digit(text_[k])) {
-            while (k < n && is_digit(text_[k])) ++k;
-            j = k;
-          } else {
-            j = k;  // "1e" or "1e+": malformed, reported below
-          }
-        }
-        while (j < n && is_ident_char(text_[j])) ++j;  // "2g" or "1.5x": one malformed literal
-        std::string_view lit = text_.substr(i, j - i);
-        double value = 0;
-        if (!parse_number_literal(lit, value)) {
-          double probe = 0;
-          auto res = std::from_chars(lit.data(), lit.data() + lit.size(), probe);
-          if (res.ec == std::errc::result_out_of_range) {
-            add(begin, static_cast<int>(j), "E002", "number '" + std::string(lit) + "' is out of range");
-          } else {
-            add(begin, static_cast<int>(j), "E002", "malformed number '" + std::string(lit) + "'");
-          }
-        }
-        lexemes_.push_back({Tok::kNumber, begin, static_cast<int>(j), value, lit});
-        i = j;
+        i = lex_number(i);
         continue;
       }
       if (is_ident_start(c)) {

@@ -284,100 +284,121 @@ class TokenReader {
     return out;
   }
 
+  // Where a token is read: its piece of text and where it ends, the role its position takes, and the position's
+  // name for messages ("u1 of unit 0").
+  struct Place {
+    const Piece& piece;
+    int end;
+    Role expected;
+    std::string where;
+    int unit_index;
+  };
+
   void read_token(const Piece& piece, int position, int unit_index, Token& out) {
-    const Role expected = position < 2 ? Role::kOperand : position < 4 ? Role::kUnary : Role::kBinary;
-    const int end = piece.begin + static_cast<int>(piece.text.size());
-    const std::string where = std::string(kUnitSlots[position]) + " of unit " + std::to_string(unit_index);
+    const Place at{piece, piece.begin + static_cast<int>(piece.text.size()),
+                   position < 2 ? Role::kOperand : position < 4 ? Role::kUnary : Role::kBinary,
+                   std::string(kUnitSlots[position]) + " of unit " + std::to_string(unit_index), unit_index};
     std::string_view text = piece.text;
     // Function tokens: name or name(number).
     std::string_view name = text.substr(0, text.find('('));
     const Primitive* fn = find_by_token(name);
     if (fn != nullptr && fn->role == Role::kOperand) fn = nullptr;
     if (fn != nullptr && fn->prim == Prim::kSign && name.size() < text.size()) fn = nullptr;  // sign(g): operand
-    if (fn != nullptr) {
-      if (fn->role != expected) {
-        add(piece.begin, end, "E032",
-            "'" + std::string(text) + "' is a " + (fn->role == Role::kUnary ? "unary" : "binary") +
-                " function, but " + where + " must be " + role_name(expected));
-        return;
-      }
-      double param = kNaN;
-      bool has_param = name.size() < text.size();
-      if (fn->param.kind == ParamSpec::Kind::kNone) {
-        if (has_param) {
-          add(piece.begin, end, "E016", "'" + std::string(name) + "' takes no parameter");
-          return;
-        }
-      } else {
-        std::string_view inner;
-        if (has_param && text.back() == ')') inner = text.substr(name.size() + 1, text.size() - name.size() - 2);
-        if (!has_param || !parse_number_literal(inner, param)) {
-          add(piece.begin, end, "E014",
-              "'" + std::string(name) + "' needs its " + std::string(fn->param.name) + " as a number, as in " +
-                  std::string(name) + "(" + format_number(fn->vocabulary.empty() ? 0.5 : fn->vocabulary[0]) +
-                  ")");
-          return;
-        }
-        if (!fn->param.contains(param)) {
-          add(piece.begin, end, "E015",
-              "the " + std::string(fn->param.name) + " of '" + std::string(name) + "' must satisfy " +
-                  std::string(fn->param.range_text) + ", got " + format_number(param));
-          return;
-        }
-      }
-      out = function_token(fn->prim, param);
-      return;
-    }
+    if (fn != nullptr) return read_function(at, *fn, name, out);
     // Unit references: u0, u1, ...
-    if (text.size() >= 2 && text[0] == 'u' && std::all_of(text.begin() + 1, text.end(), [](char c) {
-          return c >= '0' && c <= '9';
-        })) {
-      int ref = -1;
-      auto res = std::from_chars(text.data() + 1, text.data() + text.size(), ref);
-      if (expected != Role::kOperand) {
-        add(piece.begin, end, "E032", "'" + std::string(text) + "' is an operand, but " + where + " must be " +
-                                          role_name(expected));
-        return;
-      }
-      if (res.ec != std::errc() || ref >= unit_index) {
-        add(piece.begin, end, "E033",
-            "'" + std::string(text) + "' in unit " + std::to_string(unit_index) +
-                " refers to a unit not computed yet (units so far: " +
-                (unit_index == 0 ? std::string("none") : "u0..u" + std::to_string(unit_index - 1)) + ")");
-        return;
-      }
-      out = ref_token(ref);
+    if (text.size() >= 2 && text[0] == 'u' &&
+        std::all_of(text.begin() + 1, text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      return read_unit_ref(at, out);
+    }
+    read_operand(at, name, out);
+  }
+
+  // A unary or binary function token, name or name(number).
+  void read_function(const Place& at, const Primitive& fn, std::string_view name, Token& out) {
+    std::string_view text = at.piece.text;
+    if (fn.role != at.expected) {
+      add(at.piece.begin, at.end, "E032",
+          "'" + std::string(text) + "' is a " + (fn.role == Role::kUnary ? "unary" : "binary") + " function, but " +
+              at.where + " must be " + role_name(at.expected));
       return;
     }
-    // Operands: any operand written as infix (g, m(0.8), 2, sign(g), 0.001*w).
+    double param = kNaN;
+    bool has_param = name.size() < text.size();
+    if (fn.param.kind == ParamSpec::Kind::kNone) {
+      if (has_param) {
+        add(at.piece.begin, at.end, "E016", "'" + std::string(name) + "' takes no parameter");
+        return;
+      }
+    } else {
+      std::string_view inner;
+      if (has_param && text.back() == ')') inner = text.substr(name.size() + 1, text.size() - name.size() - 2);
+      if (!has_param || !parse_number_literal(inner, param)) {
+        add(at.piece.begin, at.end, "E014",
+            "'" + std::string(name) + "' needs its " + std::string(fn.param.name) + " as a number, as in " +
+                std::string(name) + "(" + format_number(fn.vocabulary.empty() ? 0.5 : fn.vocabulary[0]) + ")");
+        return;
+      }
+      if (!fn.param.contains(param)) {
+        add(at.piece.begin, at.end, "E015",
+            "the " + std::string(fn.param.name) + " of '" + std::string(name) + "' must satisfy " +
+                std::string(fn.param.range_text) + ", got " + format_number(param));
+        return;
+      }
+    }
+    out = function_token(fn.prim, param);
+  }
+
+  // A reference to an earlier unit, uK.
+  void read_unit_ref(const Place& at, Token& out) {
+    std::string_view text = at.piece.text;
+    int ref = -1;
+    auto res = std::from_chars(text.data() + 1, text.data() + text.size(), ref);
+    if (at.expected != Role::kOperand) {
+      add(at.piece.begin, at.end, "E032",
+          "'" + std::string(text) + "' is an operand, but " + at.where + " must be " + role_name(at.expected));
+      return;
+    }
+    if (res.ec != std::errc() || ref >= at.unit_index) {
+      add(at.piece.begin, at.end, "E033",
+          "'" + std::string(text) + "' in unit " + std::to_string(at.unit_index) +
+              " refers to a unit not computed yet (units so far: " +
+              (at.unit_index == 0 ? std::string("none") : "u0..u" + std::to_string(at.unit_index - 1)) + ")");
+      return;
+    }
+    out = ref_token(ref);
+  }
+
+  // An operand written as infix (g, m(0.8), 2, sign(g), 0.001*w), or the diagnostic for what it is instead.
+  void read_operand(const Place& at, std::string_view name, Token& out) {
+    std::string_view text = at.piece.text;
     ParseResult parsed = try_parse(text);
     bool operand = parsed.diagnostics.empty() && is_leaf_operand(*parsed.rule);
     if (!operand) {
-      std::vector<std::string_view> candidates = function_names(expected);
-      if (expected == Role::kOperand) {
+      std::vector<std::string_view> candidates = function_names(at.expected);
+      if (at.expected == Role::kOperand) {
         candidates.clear();
         for (const Primitive& p : primitives()) {
           if (p.role == Role::kOperand && !p.name.empty()) candidates.push_back(p.name);
         }
       }
       std::string hint = suggest_name(name, candidates);
-      if (parsed.diagnostics.empty() && expected == Role::kOperand) {
-        add(piece.begin, end, "E032",
-            "'" + std::string(text) + "' is an expression, but " + where +
+      if (parsed.diagnostics.empty() && at.expected == Role::kOperand) {
+        add(at.piece.begin, at.end, "E032",
+            "'" + std::string(text) + "' is an expression, but " + at.where +
                 " must be one operand (write it as its own unit and refer to it as uK)");
       } else if (parsed.diagnostics.empty()) {
-        add(piece.begin, end, "E032", "'" + std::string(text) + "' is an operand, but " + where + " must be " +
-                                          role_name(expected));
+        add(at.piece.begin, at.end, "E032",
+            "'" + std::string(text) + "' is an operand, but " + at.where + " must be " + role_name(at.expected));
       } else {
-        add(piece.begin, end, "E031",
-            "unknown token '" + std::string(text) + "' at " + where +
+        add(at.piece.begin, at.end, "E031",
+            "unknown token '" + std::string(text) + "' at " + at.where +
                 (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
       }
       return;
     }
-    if (expected != Role::kOperand) {
-      add(piece.begin, end, "E032",
-          "'" + std::string(text) + "' is an operand, but " + where + " must be " + role_name(expected));
+    if (at.expected != Role::kOperand) {
+      add(at.piece.begin, at.end, "E032",
+          "'" + std::string(text) + "' is an operand, but " + at.where + " must be " + role_name(at.expected));
       return;
     }
     out = operand_token(parsed.rule);
