@@ -93,13 +93,9 @@ int depth(const Node& n) {
 
 namespace {
 void collect_averages(const Node& n, std::vector<Average>& out) {
-  const Primitive& p = primitive(n.prim);
-  if (p.moment != Moment::kNone) out.push_back({p.moment, n.param});
-  if (n.prim == Prim::kAdam) {
-    out.push_back({Moment::kFirst, primitive(Prim::kM).param.default_value});
-    out.push_back({Moment::kSecond, primitive(Prim::kV).param.default_value});
+  for (const AverageRead& read : primitive(n.prim).reads) {
+    if (read.moment != Moment::kNone) out.push_back(average_read(read, n.param));
   }
-  if (n.prim == Prim::kRMSProp) out.push_back({Moment::kSecond, primitive(Prim::kV).param.default_value});
   for (const NodePtr& a : n.args) collect_averages(*a, out);
 }
 }  // namespace
@@ -110,6 +106,10 @@ std::vector<Average> required_averages(const Node& n) {
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
+}
+
+Average average_read(const AverageRead& read, double param) {
+  return {read.moment, std::isnan(read.beta) ? param : read.beta};
 }
 
 std::string average_name(const Average& a) {

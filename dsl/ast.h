@@ -58,7 +58,8 @@ struct Average {
   }
 };
 std::vector<Average> required_averages(const Node& n);
+// The average one of a primitive's reads names, for a node with parameter `param` (the β of m(0.8)).
+Average average_read(const AverageRead& read, double param);
 std::string average_name(const Average& a);  // "m(0.9)"
-
 
 }  // namespace nos::dsl

@@ -69,7 +69,34 @@ void decompose_product(const NodePtr& n, double& coef, std::vector<NodePtr>& fac
       coef = -coef;
       decompose_product(n->args[0], coef, factors);
       return;
-    default: factors.push_back(n); return;
+    // Every other tree is one factor.
+    case Prim::kG:
+    case Prim::kG2:
+    case Prim::kG3:
+    case Prim::kM:
+    case Prim::kV:
+    case Prim::kY:
+    case Prim::kNoise:
+    case Prim::kANoise:
+    case Prim::kW:
+    case Prim::kAdam:
+    case Prim::kRMSProp:
+    case Prim::kLD:
+    case Prim::kCD:
+    case Prim::kRD:
+    case Prim::kIdentity:
+    case Prim::kExp:
+    case Prim::kLog:
+    case Prim::kSqrt:
+    case Prim::kSign:
+    case Prim::kClip:
+    case Prim::kDrop:
+    case Prim::kDiv:
+    case Prim::kPow:
+    case Prim::kKeep:
+      factors.push_back(n);
+      return;
+      // Do not add a default clause: every primitive must be handled here (-Werror=switch names a new one).
   }
 }
 
@@ -176,6 +203,9 @@ NodePtr fold_or(double value, const NodePtr& otherwise) {
   return std::isfinite(value) ? make_const(value == 0 ? 0.0 : value) : otherwise;
 }
 
+// The value of `prim` on plain numbers: its Primitive::fold, the one every execution path folds scalars with.
+double fold(Prim prim, double a, double b = 0, double param = kNaN) { return primitive(prim).fold({a, b, param}); }
+
 // For functions of |x| (log, sqrt) and odd functions (sign, clip): x written as s · |coefficient| · factors with
 // s = ±1, so -x can become x (log|−x| = log|x|) or be pulled outside (sign(−x) = −sign(x)).
 bool split_sign(const NodePtr& x, NodePtr& positive) {
@@ -218,14 +248,14 @@ NodePtr canon(const NodePtr& n) {
       NodePtr a = canon(n->args[0]);
       NodePtr b = canon(n->args[1]);
       NodePtr div = make_binary(Prim::kDiv, a, b);
-      if (a->is_const() && b->is_const()) return fold_or(a->param / (b->param + kDivEpsilon), div);
+      if (a->is_const() && b->is_const()) return fold_or(fold(Prim::kDiv, a->param, b->param), div);
       return div;
     }
     case Prim::kPow: {
       NodePtr a = canon(n->args[0]);
       NodePtr b = canon(n->args[1]);
       NodePtr pow = make_binary(Prim::kPow, a, b);
-      if (a->is_const() && b->is_const()) return fold_or(std::pow(a->param, b->param), pow);
+      if (a->is_const() && b->is_const()) return fold_or(fold(Prim::kPow, a->param, b->param), pow);
       if (is_const(b, 1)) return a;
       if (is_const(b, 0)) return make_const(1);
       if (a->prim == Prim::kG && is_const(b, 2)) return make_operand(Prim::kG2);
@@ -235,7 +265,7 @@ NodePtr canon(const NodePtr& n) {
     case Prim::kExp: {
       NodePtr a = canon(n->args[0]);
       NodePtr e = make_unary(Prim::kExp, a);
-      return a->is_const() ? fold_or(std::exp(a->param), e) : e;
+      return a->is_const() ? fold_or(fold(Prim::kExp, a->param), e) : e;
     }
     case Prim::kLog:
     case Prim::kSqrt: {
@@ -243,14 +273,12 @@ NodePtr canon(const NodePtr& n) {
       NodePtr positive;
       if (split_sign(a, positive)) a = positive;
       NodePtr f = make_unary(n->prim, a);
-      if (!a->is_const()) return f;
-      double x = std::fabs(a->param);
-      return fold_or(n->prim == Prim::kLog ? std::log(x) : std::sqrt(x), f);
+      return a->is_const() ? fold_or(fold(n->prim, a->param), f) : f;
     }
     case Prim::kSign: {
       // sign(c·x) = sign(c)·sign(x), sign(sign(x)) = sign(x).
       NodePtr a = canon(n->args[0]);
-      if (a->is_const()) return make_const(a->param > 0 ? 1.0 : a->param < 0 ? -1.0 : 0.0);
+      if (a->is_const()) return make_const(fold(Prim::kSign, a->param));
       bool negative = false;
       if (!is_sum(*a)) {
         double coef = 1;
@@ -267,7 +295,7 @@ NodePtr canon(const NodePtr& n) {
     case Prim::kClip: {
       NodePtr a = canon(n->args[0]);
       double c = n->param;
-      if (a->is_const()) return make_const(std::clamp(a->param, -c, c));
+      if (a->is_const()) return make_const(fold(Prim::kClip, a->param, 0, c));
       NodePtr positive;
       if (split_sign(a, positive)) return normalize_sum({make_unary(Prim::kClip, positive, c)}, {-1.0});
       return make_unary(Prim::kClip, a, c);
@@ -292,6 +320,7 @@ NodePtr canon(const NodePtr& n) {
     case Prim::kCD:
     case Prim::kRD:
     case Prim::kConst: break;  // operands: handled above
+      // Do not add a default clause: every primitive must be handled here (-Werror=switch names a new one).
   }
   NOS_CHECK(false, "canonicalize: unhandled primitive '" << p.token << "'");
   return n;

@@ -1,6 +1,7 @@
-// The table of primitives: names, tokens, parameters, vocabulary, state and documentation, one row each.
+// The table of primitives, one row each: names, token, parameter, vocabulary, averages read, fold, documentation.
 #include "dsl/primitives.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "dsl/error.h"
@@ -14,53 +15,150 @@ bool ParamSpec::contains(double x) const {
   return true;
 }
 
+// Bello et al. 2017, §3 (decay functions), with TensorFlow's sign_decay.py formulas: t is clipped to T.
+double linear_decay(int64_t t, int64_t T) {
+  NOS_CHECK(T > 0, "linear decay needs T > 0");
+  double s = static_cast<double>(std::min(t, T));
+  return std::max(0.0, (static_cast<double>(T) - s) / static_cast<double>(T));
+}
+
+double cosine_decay(int64_t t, int64_t T, double n) {
+  NOS_CHECK(T > 0, "cosine decay needs T > 0");
+  double s = static_cast<double>(std::min(t, T));
+  return 0.5 * (1.0 + std::cos(M_PI * 2.0 * n * s / static_cast<double>(T)));
+}
+
+double restart_decay(int64_t t, int64_t T, double n) {
+  NOS_CHECK(T > 0, "restart decay needs T > 0");
+  double s = static_cast<double>(std::min(t, T));
+  double fraction = std::fmod(n * s, static_cast<double>(T)) / static_cast<double>(T);
+  return 0.5 * (1.0 + std::cos(M_PI * fraction));
+}
+
 namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 using K = ParamSpec::Kind;
+using M = Moment;
+
+// The decays of the moving averages when not written (Kingma & Ba 2015: β₁ = 0.9, β₂ = 0.999; Bello et al. use
+// 0.999 for γ̂ too); adam and rmsprop read these.
+constexpr double kBetaFirst = 0.9;
+constexpr double kBetaSecond = 0.999;
+constexpr double kBetaThird = 0.999;
 
 ParamSpec none() { return {}; }
 ParamSpec beta(double d) { return {K::kOptional, "beta", d, 0.0, 1.0, true, false, "0 <= beta < 1"}; }
 ParamSpec periods(double d) { return {K::kOptional, "n", d, 0.0, kInf, false, true, "n > 0"}; }
 
-std::vector<Primitive> build_table() {
+// Reads columns: nothing, one average with the primitive's own β, or fixed averages into a and b.
+std::array<AverageRead, 2> no_reads() { return {}; }
+std::array<AverageRead, 2> own(Moment m) { return {AverageRead{m, kNaN}, AverageRead{}}; }
+std::array<AverageRead, 2> fixed(AverageRead a, AverageRead b) { return {a, b}; }
+
+using F = const FoldArgs&;
+
+// The operands' rows, in Prim order.
+std::vector<Primitive> operand_rows() {
   // clang-format off
-  std::vector<Primitive> t = {
-    // prim            role            name       token      sym  prec comm param        vocabulary       moment            random uses_decay doc
-    {Prim::kG,        Role::kOperand, "g",       "g",       "",  0, false, none(),       {},              Moment::kNone,    false, false, "the gradient"},
-    {Prim::kG2,       Role::kOperand, "g2",      "g2",      "",  0, false, none(),       {},              Moment::kNone,    false, false, "g squared"},
-    {Prim::kG3,       Role::kOperand, "g3",      "g3",      "",  0, false, none(),       {},              Moment::kNone,    false, false, "g cubed"},
-    {Prim::kM,        Role::kOperand, "m",       "m",       "",  0, false, beta(0.9),    {},              Moment::kFirst,   false, false, "moving average of g, bias-corrected (m(beta), beta 0.9)"},
-    {Prim::kV,        Role::kOperand, "v",       "v",       "",  0, false, beta(0.999),  {},              Moment::kSecond,  false, false, "moving average of g2, bias-corrected (v(beta), beta 0.999)"},
-    {Prim::kY,        Role::kOperand, "y",       "y",       "",  0, false, beta(0.999),  {},              Moment::kThird,   false, false, "moving average of g3, bias-corrected (y(beta), beta 0.999)"},
-    {Prim::kNoise,    Role::kOperand, "noise",   "noise",   "",  0, false, none(),       {},              Moment::kNone,    true,  false, "Gaussian noise N(0, 0.01), fresh each step and element"},
-    {Prim::kANoise,   Role::kOperand, "anoise",  "anoise",  "",  0, false, none(),       {},              Moment::kNone,    true,  false, "annealed Gaussian noise N(0, 1/(1+t)^0.55)"},
-    {Prim::kW,        Role::kOperand, "w",       "w",       "",  0, false, none(),       {},              Moment::kNone,    false, false, "the parameter (weight) itself"},
-    {Prim::kAdam,     Role::kOperand, "adam",    "adam",    "",  0, false, none(),       {},              Moment::kNone,    false, false, "m/(sqrt(v) + 1e-8), Adam's direction"},
-    {Prim::kRMSProp,  Role::kOperand, "rmsprop", "rmsprop", "",  0, false, none(),       {},              Moment::kNone,    false, false, "g/(sqrt(v) + 1e-8), RMSProp's direction"},
-    {Prim::kLD,       Role::kOperand, "ld",      "ld",      "",  0, false, none(),       {},              Moment::kNone,    false, true,  "linear decay max(0, 1 - min(t,T)/T)"},
-    {Prim::kCD,       Role::kOperand, "cd",      "cd",      "",  0, false, periods(0.5), {},              Moment::kNone,    false, true,  "cosine decay 0.5(1 + cos(2 pi n min(t,T)/T)), n 0.5"},
-    {Prim::kRD,       Role::kOperand, "rd",      "rd",      "",  0, false, periods(1.0), {},              Moment::kNone,    false, true,  "restart decay 0.5(1 + cos(pi ((n min(t,T)) mod T)/T)), n 1"},
+  return {
+    // prim           role            name       token      sym  prec comm param        vocabulary  reads                random decay fold
+    {Prim::kG,        Role::kOperand, "g",       "g",       "",  0, false, none(),       {},         no_reads(),          false, false, nullptr,
+     "the gradient"},
+    {Prim::kG2,       Role::kOperand, "g2",      "g2",      "",  0, false, none(),       {},         no_reads(),          false, false, nullptr,
+     "g squared"},
+    {Prim::kG3,       Role::kOperand, "g3",      "g3",      "",  0, false, none(),       {},         no_reads(),          false, false, nullptr,
+     "g cubed"},
+    {Prim::kM,        Role::kOperand, "m",       "m",       "",  0, false, beta(kBetaFirst), {},     own(M::kFirst),      false, false, nullptr,
+     "moving average of g, bias-corrected (m(beta), beta 0.9)"},
+    {Prim::kV,        Role::kOperand, "v",       "v",       "",  0, false, beta(kBetaSecond), {},    own(M::kSecond),     false, false, nullptr,
+     "moving average of g2, bias-corrected (v(beta), beta 0.999)"},
+    {Prim::kY,        Role::kOperand, "y",       "y",       "",  0, false, beta(kBetaThird), {},     own(M::kThird),      false, false, nullptr,
+     "moving average of g3, bias-corrected (y(beta), beta 0.999)"},
+    {Prim::kNoise,    Role::kOperand, "noise",   "noise",   "",  0, false, none(),       {},         no_reads(),          true,  false, nullptr,
+     "Gaussian noise N(0, 0.01), fresh each step and element"},
+    {Prim::kANoise,   Role::kOperand, "anoise",  "anoise",  "",  0, false, none(),       {},         no_reads(),          true,  false, nullptr,
+     "annealed Gaussian noise N(0, 1/(1+t)^0.55)"},
+    {Prim::kW,        Role::kOperand, "w",       "w",       "",  0, false, none(),       {},         no_reads(),          false, false, nullptr,
+     "the parameter (weight) itself"},
+    {Prim::kAdam,     Role::kOperand, "adam",    "adam",    "",  0, false, none(),       {},
+     fixed({M::kFirst, kBetaFirst}, {M::kSecond, kBetaSecond}),                                                     false, false, nullptr,
+     "m/(sqrt(v) + 1e-8), Adam's direction"},
+    {Prim::kRMSProp,  Role::kOperand, "rmsprop", "rmsprop", "",  0, false, none(),       {},
+     fixed({}, {M::kSecond, kBetaSecond}),                                                                          false, false, nullptr,
+     "g/(sqrt(v) + 1e-8), RMSProp's direction"},
+    {Prim::kLD,       Role::kOperand, "ld",      "ld",      "",  0, false, none(),       {},         no_reads(),          false, true,
+     [](F x) { return linear_decay(x.t, x.total_steps); },
+     "linear decay max(0, 1 - min(t,T)/T)"},
+    {Prim::kCD,       Role::kOperand, "cd",      "cd",      "",  0, false, periods(0.5), {},         no_reads(),          false, true,
+     [](F x) { return cosine_decay(x.t, x.total_steps, x.param); },
+     "cosine decay 0.5(1 + cos(2 pi n min(t,T)/T)), n 0.5"},
+    {Prim::kRD,       Role::kOperand, "rd",      "rd",      "",  0, false, periods(1.0), {},         no_reads(),          false, true,
+     [](F x) { return restart_decay(x.t, x.total_steps, x.param); },
+     "restart decay 0.5(1 + cos(pi ((n min(t,T)) mod T)/T)), n 1"},
     {Prim::kConst,    Role::kOperand, "",        "",        "",  0, false, {K::kRequired, "value", kNaN, -kInf, kInf, true, true, "a finite number"},
-                                                                                         {1.0, 2.0},      Moment::kNone,    false, false, "a number literal"},
-    {Prim::kIdentity, Role::kUnary,   "id",      "id",      "",  0, false, none(),       {},              Moment::kNone,    false, false, "identity (token form)"},
-    {Prim::kNeg,      Role::kUnary,   "neg",     "neg",     "",  0, false, none(),       {},              Moment::kNone,    false, false, "negation, written -x"},
-    {Prim::kExp,      Role::kUnary,   "exp",     "exp",     "",  0, false, none(),       {},              Moment::kNone,    false, false, "e^x"},
-    {Prim::kLog,      Role::kUnary,   "log",     "log",     "",  0, false, none(),       {},              Moment::kNone,    false, false, "log|x|"},
-    {Prim::kSqrt,     Role::kUnary,   "sqrt",    "sqrt",    "",  0, false, none(),       {},              Moment::kNone,    false, false, "sqrt|x|"},
-    {Prim::kSign,     Role::kUnary,   "sign",    "sign",    "",  0, false, none(),       {},              Moment::kNone,    false, false, "sign(x), with sign(0) = 0"},
-    {Prim::kClip,     Role::kUnary,   "clip",    "clip",    "",  0, false, {K::kRequired, "c", kNaN, 0.0, kInf, false, true, "c > 0"},
-                                                                                         {1e-5, 1e-4, 1e-3}, Moment::kNone, false, false, "clip(x, c): x clipped to [-c, c]"},
-    {Prim::kDrop,     Role::kUnary,   "drop",    "drop",    "",  0, false, {K::kRequired, "p", kNaN, 0.0, 1.0, true, false, "0 <= p < 1"},
-                                                                                         {0.1, 0.3, 0.5}, Moment::kNone,    true,  false, "drop(x, p): each element zeroed with probability p, no rescaling"},
-    {Prim::kAdd,      Role::kBinary,  "+",       "add",     "+", 1, true,  none(),       {},              Moment::kNone,    false, false, "x + y"},
-    {Prim::kSub,      Role::kBinary,  "-",       "sub",     "-", 1, false, none(),       {},              Moment::kNone,    false, false, "x - y"},
-    {Prim::kMul,      Role::kBinary,  "*",       "mul",     "*", 2, true,  none(),       {},              Moment::kNone,    false, false, "x * y"},
-    {Prim::kDiv,      Role::kBinary,  "/",       "div",     "/", 2, false, none(),       {},              Moment::kNone,    false, false, "x / (y + 1e-8)"},
-    {Prim::kPow,      Role::kBinary,  "^",       "pow",     "^", 4, false, none(),       {},              Moment::kNone,    false, false, "x ^ y"},
-    {Prim::kKeep,     Role::kBinary,  "keep",    "keep",    "",  0, false, none(),       {},              Moment::kNone,    false, false, "keep(x, y) = x (keep left)"},
+                                                                                         {1.0, 2.0}, no_reads(),          false, false,
+     [](F x) { return x.param; },
+     "a number literal"},
   };
   // clang-format on
+}
+
+// The unary and binary functions' rows, in Prim order.
+std::vector<Primitive> function_rows() {
+  // clang-format off
+  return {
+    // prim           role            name       token      sym  prec comm param        vocabulary  reads                random decay fold
+    {Prim::kIdentity, Role::kUnary,   "id",      "id",      "",  0, false, none(),       {},         no_reads(),          false, false,
+     [](F x) { return x.a; },
+     "identity (token form)"},
+    {Prim::kNeg,      Role::kUnary,   "neg",     "neg",     "",  0, false, none(),       {},         no_reads(),          false, false,
+     [](F x) { return -x.a; },
+     "negation, written -x"},
+    {Prim::kExp,      Role::kUnary,   "exp",     "exp",     "",  0, false, none(),       {},         no_reads(),          false, false,
+     [](F x) { return std::exp(x.a); },
+     "e^x"},
+    {Prim::kLog,      Role::kUnary,   "log",     "log",     "",  0, false, none(),       {},         no_reads(),          false, false,
+     [](F x) { return std::log(std::fabs(x.a)); },
+     "log|x|"},
+    {Prim::kSqrt,     Role::kUnary,   "sqrt",    "sqrt",    "",  0, false, none(),       {},         no_reads(),          false, false,
+     [](F x) { return std::sqrt(std::fabs(x.a)); },
+     "sqrt|x|"},
+    {Prim::kSign,     Role::kUnary,   "sign",    "sign",    "",  0, false, none(),       {},         no_reads(),          false, false,
+     [](F x) { return x.a > 0 ? 1.0 : x.a < 0 ? -1.0 : 0.0; },  // ATen's sign: sign(0) = sign(NaN) = 0
+     "sign(x), with sign(0) = 0"},
+    {Prim::kClip,     Role::kUnary,   "clip",    "clip",    "",  0, false, {K::kRequired, "c", kNaN, 0.0, kInf, false, true, "c > 0"},
+                                                                                         {1e-5, 1e-4, 1e-3}, no_reads(),  false, false,
+     [](F x) { return std::clamp(x.a, -x.param, x.param); },
+     "clip(x, c): x clipped to [-c, c]"},
+    {Prim::kDrop,     Role::kUnary,   "drop",    "drop",    "",  0, false, {K::kRequired, "p", kNaN, 0.0, 1.0, true, false, "0 <= p < 1"},
+                                                                                         {0.1, 0.3, 0.5}, no_reads(),     true,  false, nullptr,
+     "drop(x, p): each element zeroed with probability p, no rescaling"},
+    {Prim::kAdd,      Role::kBinary,  "+",       "add",     "+", 1, true,  none(),       {},         no_reads(),          false, false,
+     [](F x) { return x.a + x.b; },
+     "x + y"},
+    {Prim::kSub,      Role::kBinary,  "-",       "sub",     "-", 1, false, none(),       {},         no_reads(),          false, false,
+     [](F x) { return x.a - x.b; },
+     "x - y"},
+    {Prim::kMul,      Role::kBinary,  "*",       "mul",     "*", 2, true,  none(),       {},         no_reads(),          false, false,
+     [](F x) { return x.a * x.b; },
+     "x * y"},
+    {Prim::kDiv,      Role::kBinary,  "/",       "div",     "/", 2, false, none(),       {},         no_reads(),          false, false,
+     [](F x) { return x.a / (x.b + kDivEpsilon); },
+     "x / (y + 1e-8)"},
+    {Prim::kPow,      Role::kBinary,  "^",       "pow",     "^", 4, false, none(),       {},         no_reads(),          false, false,
+     [](F x) { return std::pow(x.a, x.b); },
+     "x ^ y"},
+    {Prim::kKeep,     Role::kBinary,  "keep",    "keep",    "",  0, false, none(),       {},         no_reads(),          false, false,
+     [](F x) { return x.a; },
+     "keep(x, y) = x (keep left)"},
+  };
+  // clang-format on
+}
+
+std::vector<Primitive> build_table() {
+  std::vector<Primitive> t = operand_rows();
+  for (Primitive& row : function_rows()) t.push_back(std::move(row));
   for (size_t i = 0; i < t.size(); ++i) {
     NOS_CHECK(static_cast<size_t>(t[i].prim) == i, "primitive table row " << i << " is out of order");
   }
@@ -88,6 +186,12 @@ const Primitive* find_by_token(std::string_view token) {
     if (p.token == token || (!p.symbol.empty() && p.symbol == token)) return &p;
   }
   return nullptr;
+}
+
+bool is_average(Prim p) {
+  const Primitive& row = primitive(p);
+  return row.role == Role::kOperand && row.reads[0].moment != Moment::kNone && std::isnan(row.reads[0].beta) &&
+         row.reads[1].moment == Moment::kNone;
 }
 
 }  // namespace nos::dsl

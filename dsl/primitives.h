@@ -1,6 +1,7 @@
 // The one table of DSL primitives: every operand, unary and binary function is one row read by all passes.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <limits>
 #include <string_view>
@@ -13,7 +14,8 @@ namespace nos::dsl {
 enum class Role : uint8_t { kOperand, kUnary, kBinary };
 
 // Every primitive of the language. Adding one = adding an enumerator, its row in primitives.cpp and its
-// evaluation (a switch without default: the compiler points at each place that must learn it).
+// evaluation in each execution path: every switch over Prim has a case per primitive and no default, and the build
+// has -Werror=switch, so the compiler names each place that must learn it (docs/dsl.md, "Adding a primitive").
 enum class Prim : uint8_t {
   // operands
   kG,        // g
@@ -53,6 +55,27 @@ inline constexpr int kNumPrims = static_cast<int>(Prim::kKeep) + 1;
 // Which moving average a primitive needs maintained per parameter.
 enum class Moment : uint8_t { kNone, kFirst /* m of g */, kSecond /* v of g² */, kThird /* y of g³ */ };
 
+// One moving average a primitive reads: its moment and its decay β; β NaN means the primitive's own parameter (m(0.8)
+// reads m with β = 0.8, adam reads m(0.9) and v(0.999) whatever it is written with).
+struct AverageRead {
+  Moment moment = Moment::kNone;
+  double beta = std::numeric_limits<double>::quiet_NaN();
+};
+
+// What a primitive computes on plain numbers, in double: its operands' values a and b, its parameter, and the
+// step t and the run's steps T (for the decays).
+struct FoldArgs {
+  double a = 0;
+  double b = 0;
+  double param = std::numeric_limits<double>::quiet_NaN();
+  int64_t t = 0;
+  int64_t total_steps = 0;
+};
+// A primitive's value on plain numbers, for the primitives that have one (constants, decays, the functions but
+// drop); nullptr for operands that are tensors and for random primitives. Canonical form folds constants with it
+// and every execution path folds its scalar instructions with it (dsl/program.h, fold_scalar).
+using Fold = double (*)(const FoldArgs&);
+
 // The numeric parameter a primitive takes (m(0.8), cd(2), clip(x, 1e-3)); a primitive without one has kind kNone.
 struct ParamSpec {
   enum class Kind : uint8_t { kNone, kOptional, kRequired };
@@ -78,9 +101,11 @@ struct Primitive {
   bool commutative;
   ParamSpec param;
   std::vector<double> vocabulary;  // parameters the controller's default vocabulary offers (paper's list)
-  Moment moment;                   // moving average this primitive reads
+  // The moving averages it reads, the first into Program::Instr::a, the second into b (empty reads: none).
+  std::array<AverageRead, 2> reads;
   bool random;                     // draws random numbers
   bool uses_decay;                 // depends on t and T
+  Fold fold;                       // its value on plain numbers, or nullptr (see Fold)
   std::string_view doc;            // one line for docs and `nos primitives`
 };
 
@@ -91,6 +116,15 @@ inline const Primitive& primitive(Prim p) { return primitives()[static_cast<size
 // Lookup by infix name / token text; nullptr when unknown.
 const Primitive* find_by_name(std::string_view name);
 const Primitive* find_by_token(std::string_view token);
+
+// Whether a primitive's value is one moving average, bias-corrected (m, v, y): it reads exactly one average,
+// through Program::Instr::a, with the decay its own parameter gives. The fused paths read it from the buffer.
+bool is_average(Prim p);
+
+// Decay values as TensorFlow's sign_decay.py computes them (t clipped to T); the folds of ld, cd and rd.
+double linear_decay(int64_t t, int64_t T);
+double cosine_decay(int64_t t, int64_t T, double n);
+double restart_decay(int64_t t, int64_t T, double n);
 
 // Numbers added to denominators and square roots, as in Adam (ε = 1e-8).
 inline constexpr double kDivEpsilon = 1e-8;
