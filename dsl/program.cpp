@@ -11,70 +11,21 @@
 
 namespace nos::dsl {
 
-// Bello et al. 2017, §3 (decay functions), with TensorFlow's sign_decay.py formulas: t is clipped to T.
-double linear_decay(int64_t t, int64_t T) {
-  NOS_CHECK(T > 0, "linear decay needs T > 0");
-  double s = static_cast<double>(std::min(t, T));
-  return std::max(0.0, (static_cast<double>(T) - s) / static_cast<double>(T));
-}
-
-double cosine_decay(int64_t t, int64_t T, double n) {
-  NOS_CHECK(T > 0, "cosine decay needs T > 0");
-  double s = static_cast<double>(std::min(t, T));
-  return 0.5 * (1.0 + std::cos(M_PI * 2.0 * n * s / static_cast<double>(T)));
-}
-
-double restart_decay(int64_t t, int64_t T, double n) {
-  NOS_CHECK(T > 0, "restart decay needs T > 0");
-  double s = static_cast<double>(std::min(t, T));
-  double fraction = std::fmod(n * s, static_cast<double>(T)) / static_cast<double>(T);
-  return 0.5 * (1.0 + std::cos(M_PI * fraction));
-}
-
 bool folds_to_scalar(Prim prim, bool a_scalar, bool b_scalar) {
-  switch (primitive(prim).role) {
-    case Role::kOperand: return prim == Prim::kLD || prim == Prim::kCD || prim == Prim::kRD || prim == Prim::kConst;
-    case Role::kUnary: return prim != Prim::kDrop && a_scalar;
+  const Primitive& p = primitive(prim);
+  if (p.fold == nullptr) return false;
+  switch (p.role) {
+    case Role::kOperand: return true;
+    case Role::kUnary: return a_scalar;
     case Role::kBinary: return prim == Prim::kKeep ? a_scalar : a_scalar && b_scalar;
   }
   return false;
 }
 
 double fold_scalar(const Program::Instr& in, double a, double b, const StepContext& ctx) {
-  switch (in.prim) {
-    case Prim::kLD: return linear_decay(ctx.t, ctx.total_steps);
-    case Prim::kCD: return cosine_decay(ctx.t, ctx.total_steps, in.param);
-    case Prim::kRD: return restart_decay(ctx.t, ctx.total_steps, in.param);
-    case Prim::kConst: return in.param;
-    case Prim::kIdentity: return a;
-    case Prim::kNeg: return -a;
-    case Prim::kExp: return std::exp(a);
-    case Prim::kLog: return std::log(std::fabs(a));
-    case Prim::kSqrt: return std::sqrt(std::fabs(a));
-    case Prim::kSign: return a > 0 ? 1.0 : a < 0 ? -1.0 : 0.0;
-    case Prim::kClip: return std::clamp(a, -in.param, in.param);
-    case Prim::kAdd: return a + b;
-    case Prim::kSub: return a - b;
-    case Prim::kMul: return a * b;
-    case Prim::kDiv: return a / (b + kDivEpsilon);
-    case Prim::kPow: return std::pow(a, b);
-    case Prim::kKeep: return a;
-    case Prim::kG:
-    case Prim::kG2:
-    case Prim::kG3:
-    case Prim::kM:
-    case Prim::kV:
-    case Prim::kY:
-    case Prim::kNoise:
-    case Prim::kANoise:
-    case Prim::kW:
-    case Prim::kAdam:
-    case Prim::kRMSProp:
-    case Prim::kDrop:
-      break;
-  }
-  NOS_CHECK(false, "instruction " << primitive(in.prim).token << " does not fold to a scalar");
-  return 0;
+  const Fold fold = primitive(in.prim).fold;
+  NOS_CHECK(fold != nullptr, "instruction " << primitive(in.prim).token << " does not fold to a scalar");
+  return fold({a, b, in.param, ctx.t, ctx.total_steps});
 }
 
 std::vector<bool> scalar_instructions(const Program& program) {
@@ -100,16 +51,50 @@ std::vector<double> scalar_values(const Program& program, const std::vector<bool
   return value;
 }
 
+std::vector<BiasCorrection> bias_corrections(const Program& program, const StepContext& ctx) {
+  std::vector<BiasCorrection> out;
+  for (const Average& a : program.averages()) out.push_back(bias_correction(a.beta, ctx.t + 1, ctx.bias_correction));
+  return out;
+}
+
 at::Tensor draw_random(const Program::Instr& in, const at::Tensor& like, const StepContext& ctx) {
   NOS_CHECK(ctx.generator != nullptr, "random instruction " << primitive(in.prim).token << " without a generator");
-  if (in.prim == Prim::kNoise) {
-    return at::randn(like.sizes(), *ctx.generator, like.options()).mul_(std::sqrt(kNoiseVariance));
+  switch (in.prim) {
+    case Prim::kNoise: return at::randn(like.sizes(), *ctx.generator, like.options()).mul_(std::sqrt(kNoiseVariance));
+    case Prim::kANoise: {
+      const double variance = std::pow(1.0 + static_cast<double>(ctx.t), -kANoiseExponent);
+      return at::randn(like.sizes(), *ctx.generator, like.options()).mul_(std::sqrt(variance));
+    }
+    case Prim::kDrop: return at::empty_like(like).bernoulli_(1.0 - in.param, *ctx.generator);
+    case Prim::kG:
+    case Prim::kG2:
+    case Prim::kG3:
+    case Prim::kM:
+    case Prim::kV:
+    case Prim::kY:
+    case Prim::kW:
+    case Prim::kAdam:
+    case Prim::kRMSProp:
+    case Prim::kLD:
+    case Prim::kCD:
+    case Prim::kRD:
+    case Prim::kConst:
+    case Prim::kIdentity:
+    case Prim::kNeg:
+    case Prim::kExp:
+    case Prim::kLog:
+    case Prim::kSqrt:
+    case Prim::kSign:
+    case Prim::kClip:
+    case Prim::kAdd:
+    case Prim::kSub:
+    case Prim::kMul:
+    case Prim::kDiv:
+    case Prim::kPow:
+    case Prim::kKeep:
+      break;
+      // Do not add a default clause: every primitive must be handled here (-Werror=switch names a new one).
   }
-  if (in.prim == Prim::kANoise) {
-    const double variance = std::pow(1.0 + static_cast<double>(ctx.t), -kANoiseExponent);
-    return at::randn(like.sizes(), *ctx.generator, like.options()).mul_(std::sqrt(variance));
-  }
-  if (in.prim == Prim::kDrop) return at::empty_like(like).bernoulli_(1.0 - in.param, *ctx.generator);
   NOS_CHECK(false, "instruction " << primitive(in.prim).token << " draws no random numbers");
   return {};
 }
@@ -130,11 +115,11 @@ at::Tensor as_tensor(const Value& v, const at::Tensor& like) {
   return v.scalar() ? at::full_like(like, v.s) : v.t;
 }
 
-int average_index(const std::vector<Average>& averages, Moment moment, double beta) {
+int average_index(const std::vector<Average>& averages, const Average& wanted) {
   for (size_t i = 0; i < averages.size(); ++i) {
-    if (averages[i].moment == moment && averages[i].beta == beta) return static_cast<int>(i);
+    if (averages[i] == wanted) return static_cast<int>(i);
   }
-  NOS_CHECK(false, "moving average " << average_name({moment, beta}) << " was not allocated");
+  NOS_CHECK(false, "moving average " << average_name(wanted) << " was not allocated");
   return -1;
 }
 
@@ -152,13 +137,12 @@ class Lowering {
       if (it != memo_.end()) return it->second;
     }
     Program::Instr in{n->prim, n->param, -1, -1};
-    const Primitive& p = primitive(n->prim);
-    if (p.moment != Moment::kNone) in.a = average_index(averages_, p.moment, n->param);
-    if (n->prim == Prim::kAdam) {
-      in.a = average_index(averages_, Moment::kFirst, primitive(Prim::kM).param.default_value);
-      in.b = average_index(averages_, Moment::kSecond, primitive(Prim::kV).param.default_value);
+    // An operand that reads moving averages holds their indices in a and b (Primitive::reads).
+    int* sides[2] = {&in.a, &in.b};
+    for (int i = 0; i < 2; ++i) {
+      const AverageRead& read = primitive(n->prim).reads[i];
+      if (read.moment != Moment::kNone) *sides[i] = average_index(averages_, average_read(read, n->param));
     }
-    if (n->prim == Prim::kRMSProp) in.b = average_index(averages_, Moment::kSecond, primitive(Prim::kV).param.default_value);
     if (n->args.size() >= 1) in.a = lower(n->args[0]);
     if (n->args.size() == 2) in.b = lower(n->args[1]);
     code_.push_back(in);
@@ -202,15 +186,12 @@ void Program::check_step(const at::Tensor& w, const at::Tensor& g, const std::ve
   if (random_) NOS_CHECK(ctx.generator != nullptr, "rule '" << text_ << "' is random but has no generator");
 }
 
-at::Tensor Program::direction(const at::Tensor& w, const at::Tensor& g, std::vector<at::Tensor>& averages,
-                              const StepContext& ctx) const {
-  check_step(w, g, averages, ctx);
+namespace {
 
-  // Moving averages first, with the current gradient (as Adam does): m ← βm + (1−β)g.
-  const double step = static_cast<double>(ctx.t + 1);
-  std::vector<double> correction(averages_.size(), 1.0);
-  for (size_t i = 0; i < averages_.size(); ++i) {
-    const Average& a = averages_[i];
+// The moving averages first, with the current gradient (as Adam does): m ← βm + (1−β)g, v with g², y with g³.
+void update_averages(const std::vector<Average>& kinds, std::vector<at::Tensor>& averages, const at::Tensor& g) {
+  for (size_t i = 0; i < kinds.size(); ++i) {
+    const Average& a = kinds[i];
     at::Tensor& buf = averages[i];
     buf.mul_(a.beta);
     switch (a.moment) {
@@ -219,15 +200,91 @@ at::Tensor Program::direction(const at::Tensor& w, const at::Tensor& g, std::vec
       case Moment::kThird: buf.add_(g * g * g, 1.0 - a.beta); break;
       case Moment::kNone: NOS_CHECK(false, "average without a moment"); break;
     }
-    if (ctx.bias_correction) correction[i] = 1.0 - std::pow(a.beta, step);
   }
-  // Bias correction multiplies by 1/(1 − β^t), computed once in double: a division per element costs several
-  // multiplications' time, and the fused kernel does the same multiplication (within an ulp of dividing).
-  auto corrected = [&](int i) { return correction[i] == 1.0 ? averages[i] : averages[i] * (1.0 / correction[i]); };
-  auto sqrt_corrected = [&](int i) {
-    return correction[i] == 1.0 ? averages[i].sqrt() : averages[i].sqrt() * (1.0 / std::sqrt(correction[i]));
-  };
+}
 
+// One instruction of the reference path as torch ops, on the step's tensors. The other paths follow each case.
+class Evaluator {
+ public:
+  Evaluator(const at::Tensor& w, const at::Tensor& g, std::vector<at::Tensor>& averages,
+            std::vector<BiasCorrection> corrections, const StepContext& ctx)
+      : w_(w), g_(g), averages_(averages), corrections_(std::move(corrections)), ctx_(ctx) {}
+
+  // The value of `in` (not a scalar instruction) from its operands' values a and b (null where it has none).
+  Value operator()(const Program::Instr& in, const Value* a, const Value* b) const {
+    switch (in.prim) {
+      case Prim::kG: return tensor(g_);
+      case Prim::kG2: return tensor(g_ * g_);
+      case Prim::kG3: return tensor(g_ * g_ * g_);
+      case Prim::kM:
+      case Prim::kV:
+      case Prim::kY: return tensor(corrected(in.a));
+      case Prim::kNoise:
+      case Prim::kANoise: return tensor(draw_random(in, g_, ctx_));
+      case Prim::kW: return tensor(w_);
+      case Prim::kAdam: return tensor(corrected(in.a) / (sqrt_corrected(in.b) + kDivEpsilon));
+      case Prim::kRMSProp: return tensor(g_ / (sqrt_corrected(in.b) + kDivEpsilon));
+      case Prim::kLD:
+      case Prim::kCD:
+      case Prim::kRD:
+      case Prim::kConst: NOS_CHECK(false, "scalar operands are folded before evaluation"); return {};
+      case Prim::kIdentity: return *a;
+      case Prim::kNeg: return tensor(-a->t);
+      case Prim::kExp: return tensor(a->t.exp());
+      case Prim::kLog: return tensor(a->t.abs().log_());
+      case Prim::kSqrt: return tensor(a->t.abs().sqrt_());
+      case Prim::kSign: return tensor(a->t.sign());
+      case Prim::kClip: return tensor(a->t.clamp(-in.param, in.param));
+      case Prim::kDrop: {
+        at::Tensor x = as_tensor(*a, g_);
+        return tensor(x * draw_random(in, x, ctx_));
+      }
+      // A scalar operand stays in double on its side, as a wrapped number ATen casts to the tensor's dtype.
+      case Prim::kAdd:
+        if (a->scalar()) return tensor(b->t + a->s);
+        return tensor(b->scalar() ? a->t + b->s : a->t + b->t);
+      case Prim::kSub:
+        if (a->scalar()) return tensor(at::rsub(b->t, a->s));
+        return tensor(b->scalar() ? a->t - b->s : a->t - b->t);
+      case Prim::kMul:
+        if (a->scalar()) return tensor(b->t * a->s);
+        return tensor(b->scalar() ? a->t * b->s : a->t * b->t);
+      case Prim::kDiv:
+        if (a->scalar()) return tensor(at::reciprocal(b->t + kDivEpsilon).mul_(a->s));
+        return tensor(b->scalar() ? a->t / (b->s + kDivEpsilon) : a->t / (b->t + kDivEpsilon));
+      case Prim::kPow:
+        if (a->scalar()) return tensor(at::pow(a->s, b->t));
+        return tensor(b->scalar() ? at::pow(a->t, b->s) : at::pow(a->t, b->t));
+      case Prim::kKeep: return *a;
+        // Do not add a default clause: every primitive must be handled here (-Werror=switch names a new one).
+    }
+    NOS_CHECK(false, "unknown primitive " << static_cast<int>(in.prim));
+    return {};
+  }
+
+ private:
+  // m̂ = m · 1/(1 − β^t) and √v̂ = √v · 1/√(1 − β^t) (bias_correction), the raw average where none applies.
+  at::Tensor corrected(int i) const {
+    return corrections_[i].applies() ? averages_[i] * corrections_[i].scale : averages_[i];
+  }
+  at::Tensor sqrt_corrected(int i) const {
+    return corrections_[i].applies() ? averages_[i].sqrt() * corrections_[i].sqrt_scale : averages_[i].sqrt();
+  }
+
+  const at::Tensor& w_;
+  const at::Tensor& g_;
+  std::vector<at::Tensor>& averages_;
+  const std::vector<BiasCorrection> corrections_;
+  const StepContext& ctx_;
+};
+
+}  // namespace
+
+at::Tensor Program::direction(const at::Tensor& w, const at::Tensor& g, std::vector<at::Tensor>& averages,
+                              const StepContext& ctx) const {
+  check_step(w, g, averages, ctx);
+  update_averages(averages_, averages, g);
+  const Evaluator evaluate(w, g, averages, bias_corrections(*this, ctx), ctx);
   // Scalars (decays, constants and what is computed from them alone) stay in double until they meet a tensor.
   const std::vector<bool> is_scalar = scalar_instructions(*this);
   const std::vector<double> values = scalar_values(*this, is_scalar, ctx);
@@ -236,66 +293,7 @@ at::Tensor Program::direction(const at::Tensor& w, const at::Tensor& g, std::vec
     const Instr& in = code_[k];
     const Value* a = in.a >= 0 && reads_registers(in.prim) ? &r[in.a] : nullptr;
     const Value* b = in.b >= 0 && primitive(in.prim).role == Role::kBinary ? &r[in.b] : nullptr;
-    Value& out = r[k];
-    if (is_scalar[k]) {
-      out = scalar(values[k]);
-      continue;
-    }
-    switch (in.prim) {
-      case Prim::kG: out = tensor(g); break;
-      case Prim::kG2: out = tensor(g * g); break;
-      case Prim::kG3: out = tensor(g * g * g); break;
-      case Prim::kM:
-      case Prim::kV:
-      case Prim::kY: out = tensor(corrected(in.a)); break;
-      case Prim::kNoise:
-      case Prim::kANoise: out = tensor(draw_random(in, g, ctx)); break;
-      case Prim::kW: out = tensor(w); break;
-      case Prim::kAdam: out = tensor(corrected(in.a) / (sqrt_corrected(in.b) + kDivEpsilon)); break;
-      case Prim::kRMSProp: out = tensor(g / (sqrt_corrected(in.b) + kDivEpsilon)); break;
-      case Prim::kLD:
-      case Prim::kCD:
-      case Prim::kRD:
-      case Prim::kConst: NOS_CHECK(false, "scalar operands are folded above"); break;
-      case Prim::kIdentity: out = *a; break;
-      case Prim::kNeg: out = tensor(-a->t); break;
-      case Prim::kExp: out = tensor(a->t.exp()); break;
-      case Prim::kLog: out = tensor(a->t.abs().log_()); break;
-      case Prim::kSqrt: out = tensor(a->t.abs().sqrt_()); break;
-      case Prim::kSign: out = tensor(a->t.sign()); break;
-      case Prim::kClip: out = tensor(a->t.clamp(-in.param, in.param)); break;
-      case Prim::kDrop: {
-        at::Tensor x = as_tensor(*a, g);
-        out = tensor(x * draw_random(in, x, ctx));
-        break;
-      }
-      case Prim::kAdd:
-        if (a->scalar()) out = tensor(b->t + a->s);
-        else if (b->scalar()) out = tensor(a->t + b->s);
-        else out = tensor(a->t + b->t);
-        break;
-      case Prim::kSub:
-        if (a->scalar()) out = tensor(at::rsub(b->t, a->s));
-        else if (b->scalar()) out = tensor(a->t - b->s);
-        else out = tensor(a->t - b->t);
-        break;
-      case Prim::kMul:
-        if (a->scalar()) out = tensor(b->t * a->s);
-        else if (b->scalar()) out = tensor(a->t * b->s);
-        else out = tensor(a->t * b->t);
-        break;
-      case Prim::kDiv:
-        if (a->scalar()) out = tensor(at::reciprocal(b->t + kDivEpsilon).mul_(a->s));
-        else if (b->scalar()) out = tensor(a->t / (b->s + kDivEpsilon));
-        else out = tensor(a->t / (b->t + kDivEpsilon));
-        break;
-      case Prim::kPow:
-        if (a->scalar()) out = tensor(at::pow(a->s, b->t));
-        else if (b->scalar()) out = tensor(at::pow(a->t, b->s));
-        else out = tensor(at::pow(a->t, b->t));
-        break;
-      case Prim::kKeep: out = *a; break;
-    }
+    r[k] = is_scalar[k] ? scalar(values[k]) : evaluate(in, a, b);
   }
   const Value& result = r.back();
   if (result.scalar()) return at::full_like(g, result.s);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "dsl/ast.h"
+#include "dsl/update_math.h"
 
 namespace nos::dsl {
 
@@ -18,11 +19,6 @@ struct StepContext {
   bool bias_correction = true;    // divide m, v, y by (1 - beta^(t+1)); off = PyTorch's SGD-momentum/RMSprop style
   at::Generator* generator = nullptr;  // for noise, anoise, drop; must be on the tensors' device
 };
-
-// Decay values as TensorFlow's sign_decay.py computes them (t clipped to T).
-double linear_decay(int64_t t, int64_t T);
-double cosine_decay(int64_t t, int64_t T, double n);
-double restart_decay(int64_t t, int64_t T, double n);
 
 class Program {
  public:
@@ -49,11 +45,12 @@ class Program {
   struct Instr {
     Prim prim;
     double param;
-    // Operand registers (earlier instructions); for m, v, y, adam and rmsprop: indices into averages() instead.
+    // Operand registers (earlier instructions); for an operand that reads moving averages (m, v, y, adam, rmsprop:
+    // Primitive::reads), indices into averages() instead.
     int a = -1, b = -1;
   };
   // The straight-line code: register i holds the value of instruction i; the last is the result. Read by the
-  // fused kernel (dsl/fused.h), which evaluates the same code block by block.
+  // fused paths (dsl/update.h), which evaluate the same code block by block or element by element.
   const std::vector<Instr>& code() const { return code_; }
 
  private:
@@ -65,16 +62,18 @@ class Program {
   std::string text_;
 };
 
-// Whether an instruction's value is a scalar known before touching any tensor: a decay or constant, a function
-// (but drop) of a scalar, keep of a scalar, or a binary function of two scalars. Both evaluation paths (Program::
-// direction and the fused kernel's planner) fold these with fold_scalar, so they cannot drift apart.
+// Whether an instruction's value is a scalar known before touching any tensor: a primitive with a fold (a decay
+// or constant, a function but drop) whose operands are scalars (keep: its left one). Every evaluation path
+// (Program::direction, the CPU planner, the generated kernels) folds these with fold_scalar, so they cannot drift
+// apart.
 bool folds_to_scalar(Prim prim, bool a_scalar, bool b_scalar);
 
-// The value, in double, of an instruction for which folds_to_scalar holds; a and b are its operands' values.
+// The value, in double, of an instruction for which folds_to_scalar holds (its primitive's Primitive::fold); a and
+// b are its operands' values.
 double fold_scalar(const Program::Instr& in, double a, double b, const StepContext& ctx);
 
-// Whether an instruction's a and b are registers (functions) rather than average indices (the operands m, v, y,
-// adam and rmsprop).
+// Whether an instruction's a and b are registers (functions) rather than average indices (operands that read
+// moving averages).
 inline bool reads_registers(Prim p) { return primitive(p).role != Role::kOperand; }
 
 // Per instruction, whether it folds to a scalar (folds_to_scalar over the code in order; the same at every step).
@@ -82,6 +81,9 @@ std::vector<bool> scalar_instructions(const Program& program);
 // The scalar instructions' values at this step (fold_scalar in code order; 0 for the others). Every evaluation path
 // folds its scalars through these two.
 std::vector<double> scalar_values(const Program& program, const std::vector<bool>& scalar, const StepContext& ctx);
+
+// Each average's bias correction at this step (update_math.h), in averages() order: every path takes these.
+std::vector<BiasCorrection> bias_corrections(const Program& program, const StepContext& ctx);
 
 // The tensor a random instruction draws from ctx.generator: noise and anoise their noise (shaped like `like`),
 // drop its 0/1 keep mask (empty_like(like)). Every evaluation path draws through this, in code order, so one seed
