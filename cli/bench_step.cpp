@@ -21,7 +21,7 @@
 #include "cli/eval_config.h"
 #include "cli/json.h"
 #include "dsl/dsl.h"
-#include "dsl/fused.h"
+#include "dsl/update.h"
 #include "optimizers/optimizers.h"
 
 namespace nos::cli {

@@ -6,7 +6,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "dsl/dsl.h"
-#include "dsl/elementwise.h"
+#include "dsl/cuda_codegen.h"
 #include "optimizers/optimizers.h"
 
 namespace nos::cli {

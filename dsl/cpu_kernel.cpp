@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "dsl/error.h"
-#include "dsl/fused_kernel.h"
+#include "dsl/cpu_kernel.h"
 
-namespace nos::dsl::fused {
+namespace nos::dsl::cpu {
 namespace CPU_CAPABILITY {
 
 namespace {
@@ -40,21 +40,24 @@ Vectorized<T> sign_of(const Vectorized<T>& x) {
   return ((zero < x) & one) - ((x < zero) & one);
 }
 
-// at::pow(x, e) for a scalar e: ATen's special cases (pow_tensor_scalar_optimized_kernel and the 0/1 shortcuts)
-// first, so the fused path computes what the reference computes.
+// at::pow(x, e) for a scalar e: ATen's shortcuts for its special exponents (update_math.h) first, so the fused path
+// computes what the reference computes.
 template <typename T>
 Vectorized<T> pow_scalar(const Vectorized<T>& x, double e) {
-  const Vectorized<T> one(T(1));
-  if (e == 0) return one;
-  if (e == 1) return x;
-  if (e == 0.5) return x.sqrt();
-  if (e == 2) return x * x;
-  if (e == 3) return x * x * x;
-  if (e == -0.5) return x.rsqrt();
-  if (e == -1) return x.reciprocal();
-  if (e == -2) return (x * x).reciprocal();
+  switch (pow_shortcut(e)) {
+    case PowShortcut::kOne: return Vectorized<T>(T(1));
+    case PowShortcut::kIdentity: return x;
+    case PowShortcut::kSqrt: return x.sqrt();
+    case PowShortcut::kSquare: return x * x;
+    case PowShortcut::kCube: return x * x * x;
+    case PowShortcut::kRsqrt: return x.rsqrt();
+    case PowShortcut::kReciprocal: return x.reciprocal();
+    case PowShortcut::kReciprocalSquare: return (x * x).reciprocal();
+    case PowShortcut::kNone: break;
+  }
   return x.pow(Vectorized<T>(static_cast<T>(e)));
 }
+
 
 template <typename T>
 class BlockRunner {
@@ -73,10 +76,10 @@ class BlockRunner {
         triples_(plan.code.size()) {
     // Per-average constants, made once: the loops below must not recompute them per vector.
     for (const KernelAverage& a : plan.averages) {
-      corrected_.push_back(a.correction != 1.0);
-      // As Program::direction: multiplied by 1/(1 − β^t) and 1/√(1 − β^t), made in double.
-      correction_.emplace_back(static_cast<T>(1.0 / a.correction));
-      sqrt_correction_.emplace_back(static_cast<T>(1.0 / std::sqrt(a.correction)));
+      // As Program::direction: multiplied by 1/(1 − β^t) and 1/√(1 − β^t), made in double (update_math.h).
+      corrected_.push_back(a.correction.applies());
+      correction_.emplace_back(static_cast<T>(a.correction.scale));
+      sqrt_correction_.emplace_back(static_cast<T>(a.correction.sqrt_scale));
       beta_.emplace_back(static_cast<T>(a.beta));
       rest_.emplace_back(static_cast<T>(1.0 - a.beta));
     }
@@ -103,21 +106,25 @@ class BlockRunner {
 
   void run(const Block<T>& blk) {
     const int64_t n = kBlock;
-    // g' = g + weight_decay·w (RuleOptimizer's grad.add(p, weight_decay): ATen's add is fmadd(other, alpha, self)).
+    // The fused multiply-add x·a + y of update_math.h's steps around the rule (ATen's add with alpha).
+    auto fma = [](const V& x, const V& a, const V& y) { return at::vec::fmadd(x, a, y); };
+    // g' = g + weight_decay·w, as reference_update computes it (update_math.h).
     const T* g = blk.g_in;
     if (plan_.weight_decay != 0) {
       const V wd(static_cast<T>(plan_.weight_decay));
       for (int64_t j = 0; j < n; j += kLanes) {
-        at::vec::fmadd(V::loadu(blk.w + j), wd, V::loadu(blk.g_in + j)).store(gbuf_.data() + j);
+        decayed_gradient(V::loadu(blk.g_in + j), V::loadu(blk.w + j), wd, fma).store(gbuf_.data() + j);
       }
       g = gbuf_.data();
     }
     averages_ = blk.averages.data();
     const bool has_averages = !plan_.averages.empty();
-    // The result's sink: w ← w − lr·direction (RuleOptimizer's p.add_(direction, −lr): fmadd(direction, −lr, w)).
+    // The result's sink: w ← w − lr·direction, as reference_update computes it (update_math.h).
     T* w = blk.w;
     const V minus_lr(static_cast<T>(-plan_.lr));
-    auto apply = [w, minus_lr](int64_t j, const V& d) { at::vec::fmadd(d, minus_lr, V::loadu(w + j)).store(w + j); };
+    auto apply = [w, minus_lr, fma](int64_t j, const V& d) {
+      applied_update(V::loadu(w + j), d, minus_lr, fma).store(w + j);
+    };
     // The rule, instruction by instruction over the block. The pass of plan_.update_averages_at first updates
     // the moving averages, chunk by chunk (see each), so the averages are read and written once.
     for (size_t k = 0; k < plan_.code.size(); ++k) {
@@ -262,8 +269,27 @@ class BlockRunner {
         const double e = plan_.code[scalar].value;
         return f([e](const V& x) { return pow_scalar(x, e); });
       }
-      default: NOS_CHECK(false, "instruction " << static_cast<int>(in.prim) << " has no one-operand form");
+      // No one-operand form: operands, and drop (which multiplies by its mask).
+      case Prim::kG:
+      case Prim::kG2:
+      case Prim::kG3:
+      case Prim::kM:
+      case Prim::kV:
+      case Prim::kY:
+      case Prim::kNoise:
+      case Prim::kANoise:
+      case Prim::kW:
+      case Prim::kAdam:
+      case Prim::kRMSProp:
+      case Prim::kLD:
+      case Prim::kCD:
+      case Prim::kRD:
+      case Prim::kConst:
+      case Prim::kDrop:
+        break;
+        // Do not add a default clause: every primitive must be handled here (-Werror=switch names a new one).
     }
+    NOS_CHECK(false, "instruction " << static_cast<int>(in.prim) << " has no one-operand form");
   }
 
   // A pointer to one of a select's sources in this block.
@@ -353,22 +379,83 @@ class BlockRunner {
     }
   }
 
+  // adam and rmsprop: m̂ / (√v̂ + ε), √v̂ as the reference computes it, sqrt(v) · (1/sqrt(correction)); rmsprop has
+  // g for m̂. Each combination of corrections is its own loop (the branch hoisted out of it).
+  template <typename Sink>
+  void evaluate_adam(const KernelInstr& in, const T* g, const Block<T>& blk, const Sink& out) const {
+    const V eps(static_cast<T>(kDivEpsilon));
+    const T* v = blk.averages[in.b];
+    const T* m = in.prim == Prim::kAdam ? blk.averages[in.a] : g;
+    const bool m_corrected = in.prim == Prim::kAdam && corrected_[in.a];
+    const V cm = m_corrected ? correction_[in.a] : V(T(1));
+    const V cv = sqrt_correction_[in.b];
+    if (!m_corrected && !corrected_[in.b]) {
+      each(out, [&](int64_t j) { return V::loadu(m + j) / (V::loadu(v + j).sqrt() + eps); });
+    } else if (!corrected_[in.b]) {
+      each(out, [&](int64_t j) { return V::loadu(m + j) * cm / (V::loadu(v + j).sqrt() + eps); });
+    } else if (!m_corrected) {
+      each(out, [&](int64_t j) { return V::loadu(m + j) / (V::loadu(v + j).sqrt() * cv + eps); });
+    } else {
+      each(out, [&](int64_t j) { return V::loadu(m + j) * cm / (V::loadu(v + j).sqrt() * cv + eps); });
+    }
+  }
+
+  // drop(x, p): x times the keep mask drawn before the pass.
+  template <typename Sink>
+  void evaluate_drop(const KernelInstr& in, const Block<T>& blk, const Sink& out) const {
+    const T* keep = blk.random[in.random];
+    if (is_scalar(in.a)) {
+      const V x(scalar_of(in.a));
+      each(out, [&](int64_t j) { return x * V::loadu(keep + j); });
+    } else {
+      const T* pa = ptr_[in.a];
+      each(out, [&](int64_t j) { return V::loadu(pa + j) * V::loadu(keep + j); });
+    }
+  }
+
+  // + − ×: operands through their fetches (an inlined neg, select or corrected average is computed as it is
+  // read); with a scalar operand, the one-operand function over the tensor side's fetch.
+  template <typename Sink>
+  void evaluate_fetching(const KernelInstr& in, const Block<T>& blk, const Sink& out) const {
+    if (is_scalar(in.a) != is_scalar(in.b)) {
+      const KernelInstr::Fetch& side = is_scalar(in.a) ? in.fetch_b : in.fetch_a;
+      with_unary(in, [&](auto op) {
+        with_fetch(side, blk, [&](auto fx) { each(out, [&](int64_t j) { return op(fx(j)); }); });
+      });
+    } else if (in.prim == Prim::kAdd) {
+      binary_fetched(in, blk, out, [](const V& x, const V& y) { return x + y; });
+    } else if (in.prim == Prim::kSub) {
+      binary_fetched(in, blk, out, [](const V& x, const V& y) { return x - y; });
+    } else {
+      binary_fetched(in, blk, out, [](const V& x, const V& y) { return x * y; });
+    }
+  }
+
+  // / and ^: with a scalar operand, the one-operand function over the tensor side.
+  template <typename Sink>
+  void evaluate_div_pow(const KernelInstr& in, const Block<T>& blk, const Sink& out) const {
+    const T* pa = is_scalar(in.a) ? nullptr : ptr_[in.a];
+    const T* pb = is_scalar(in.b) ? nullptr : ptr_[in.b];
+    if (is_scalar(in.a) != is_scalar(in.b)) {
+      const T* p = pa != nullptr ? pa : pb;
+      with_unary(in, [&](auto op) { each(out, [&](int64_t j) { return op(V::loadu(p + j)); }); });
+    } else if (in.prim == Prim::kDiv) {
+      const V eps(static_cast<T>(kDivEpsilon));
+      each(out, [&](int64_t j) { return V::loadu(pa + j) / (V::loadu(pb + j) + eps); });
+    } else {
+      each(out, [&](int64_t j) { return V::loadu(pa + j).pow(V::loadu(pb + j)); });
+    }
+  }
+
   // One computing instruction over the block. Each case follows the torch op of Program::direction's same case.
   template <typename Sink>
   void evaluate(const KernelInstr& in, const T* g, const Block<T>& blk, const Sink& out) const {
-    const V eps(static_cast<T>(kDivEpsilon));
     if (in.select == KernelInstr::kSelectExact) {
       // A function of σ: chosen from its three values (PowerSign's e^(sign(g)·sign(m)), AddSign's 1 + ·).
       const int reg = static_cast<int>(&in - plan_.code.data());
       with_select(reg, blk, [&](auto sel) { each(out, sel); });
       return;
     }
-    // The operands' block pointers, read once (tensor operands of functions only).
-    const bool regs = primitive(in.prim).role != Role::kOperand;
-    const T* pa = regs && in.a >= 0 && !is_scalar(in.a) ? ptr_[in.a] : nullptr;
-    const T* pb = regs && in.b >= 0 && !is_scalar(in.b) ? ptr_[in.b] : nullptr;
-    // A binary instruction with one scalar operand (an inlined operand has no pointer: ask the plan).
-    const bool one_tensor = primitive(in.prim).role == Role::kBinary && is_scalar(in.a) != is_scalar(in.b);
     switch (in.prim) {
       case Prim::kG2: each(out, [&](int64_t j) { const V x = V::loadu(g + j); return x * x; }); break;
       case Prim::kG3: each(out, [&](int64_t j) { const V x = V::loadu(g + j); return x * x * x; }); break;
@@ -376,73 +463,23 @@ class BlockRunner {
       case Prim::kV:
       case Prim::kY: with_corrected(blk, in.a, out, [](int64_t, const V& x) { return x; }); break;
       case Prim::kAdam:
-      case Prim::kRMSProp: {
-        // m̂ / (√v̂ + ε), √v̂ as the reference computes it: sqrt(v) · (1/sqrt(correction)); rmsprop has g for m̂.
-        const T* v = blk.averages[in.b];
-        const T* m = in.prim == Prim::kAdam ? blk.averages[in.a] : g;
-        const bool m_corrected = in.prim == Prim::kAdam && corrected_[in.a];
-        const V cm = m_corrected ? correction_[in.a] : V(T(1));
-        const V cv = sqrt_correction_[in.b];
-        const int kind = (m_corrected ? 1 : 0) + (corrected_[in.b] ? 2 : 0);
-        switch (kind) {
-          case 0: each(out, [&](int64_t j) { return V::loadu(m + j) / (V::loadu(v + j).sqrt() + eps); }); break;
-          case 1: each(out, [&](int64_t j) { return V::loadu(m + j) * cm / (V::loadu(v + j).sqrt() + eps); }); break;
-          case 2:
-            each(out, [&](int64_t j) { return V::loadu(m + j) / (V::loadu(v + j).sqrt() * cv + eps); });
-            break;
-          default:
-            each(out, [&](int64_t j) { return V::loadu(m + j) * cm / (V::loadu(v + j).sqrt() * cv + eps); });
-            break;
-        }
-        break;
-      }
+      case Prim::kRMSProp: evaluate_adam(in, g, blk, out); break;
       case Prim::kNeg:
       case Prim::kExp:
       case Prim::kLog:
       case Prim::kSqrt:
       case Prim::kSign:
-      case Prim::kClip:
+      case Prim::kClip: {
+        const T* pa = ptr_[in.a];
         with_unary(in, [&](auto op) { each(out, [&](int64_t j) { return op(V::loadu(pa + j)); }); });
         break;
-      case Prim::kDrop: {
-        const T* keep = blk.random[in.random];
-        if (is_scalar(in.a)) {
-          const V x(scalar_of(in.a));
-          each(out, [&](int64_t j) { return x * V::loadu(keep + j); });
-        } else {
-          each(out, [&](int64_t j) { return V::loadu(pa + j) * V::loadu(keep + j); });
-        }
-        break;
       }
-      // + − ×: operands through their fetches (an inlined neg, select or corrected average is computed as it
-      // is read); with a scalar operand, the one-operand function over the tensor side's fetch.
+      case Prim::kDrop: evaluate_drop(in, blk, out); break;
       case Prim::kAdd:
       case Prim::kSub:
-      case Prim::kMul:
-        if (one_tensor) {
-          const KernelInstr::Fetch& side = is_scalar(in.a) ? in.fetch_b : in.fetch_a;
-          with_unary(in, [&](auto op) {
-            with_fetch(side, blk, [&](auto fx) { each(out, [&](int64_t j) { return op(fx(j)); }); });
-          });
-        } else if (in.prim == Prim::kAdd) {
-          binary_fetched(in, blk, out, [](const V& x, const V& y) { return x + y; });
-        } else if (in.prim == Prim::kSub) {
-          binary_fetched(in, blk, out, [](const V& x, const V& y) { return x - y; });
-        } else {
-          binary_fetched(in, blk, out, [](const V& x, const V& y) { return x * y; });
-        }
-        break;
+      case Prim::kMul: evaluate_fetching(in, blk, out); break;
       case Prim::kDiv:
-      case Prim::kPow:
-        if (one_tensor) {
-          const T* p = pa != nullptr ? pa : pb;
-          with_unary(in, [&](auto op) { each(out, [&](int64_t j) { return op(V::loadu(p + j)); }); });
-        } else if (in.prim == Prim::kDiv) {
-          each(out, [&](int64_t j) { return V::loadu(pa + j) / (V::loadu(pb + j) + eps); });
-        } else {
-          each(out, [&](int64_t j) { return V::loadu(pa + j).pow(V::loadu(pb + j)); });
-        }
-        break;
+      case Prim::kPow: evaluate_div_pow(in, blk, out); break;
       // Values that live in memory or are scalars never reach here: the planner made them aliases or folded them.
       case Prim::kG:
       case Prim::kNoise:
@@ -456,6 +493,7 @@ class BlockRunner {
       case Prim::kKeep:
         NOS_CHECK(false, "instruction " << static_cast<int>(in.prim) << " should have been folded or aliased");
         break;
+        // Do not add a default clause: every primitive must be handled here (-Werror=switch names a new one).
     }
   }
 
@@ -532,4 +570,4 @@ void run(const Plan& plan) {
 }
 
 }  // namespace CPU_CAPABILITY
-}  // namespace nos::dsl::fused
+}  // namespace nos::dsl::cpu

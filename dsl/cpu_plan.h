@@ -1,12 +1,14 @@
-// Internal to dsl/: the plan the fused CPU kernel runs (plain data made by fused.cpp) and its per-CPU entry points.
+// Internal to dsl/: the plan the fused CPU kernel runs, plain data the planner (cpu_planner.h) makes, and the
+// questions its passes ask of it.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
 #include "dsl/primitives.h"
+#include "dsl/update_math.h"
 
-namespace nos::dsl::fused {
+namespace nos::dsl::cpu {
 
 // Elements per block: every live register of a block (a few KiB each) stays in L1/L2 while the block is evaluated.
 inline constexpr int64_t kBlock = 2048;
@@ -64,10 +66,11 @@ enum Source : int { kSourceGrad = 0, kSourceWeight = 1, kSourceAverage = 2, kSou
 struct KernelAverage {
   Moment moment = Moment::kFirst;
   double beta = 0;
-  double correction = 1;  // 1 − β^(t+1) with bias correction, else 1 (no division)
+  BiasCorrection correction;  // at this step
 };
 
 // Everything one fused update needs: the program with its scalars folded, and raw pointers to n elements each.
+// The planner's passes fill it in order (cpu_planner.h); the kernel (cpu_kernel.h) only reads it.
 struct Plan {
   std::vector<KernelInstr> code;
   std::vector<int> alias_source;  // per instruction: a Source, for instructions with alias >= 0
@@ -86,15 +89,14 @@ struct Plan {
   std::vector<const void*> random_data;
 };
 
-// One entry point per CPU capability, compiled from fused_kernel.cpp with that capability's flags.
-namespace DEFAULT {
-void run(const Plan& plan);
-}
-namespace AVX2 {
-void run(const Plan& plan);
-}
-namespace AVX512 {
-void run(const Plan& plan);
-}
+// Questions the passes ask of a plan, answered from what earlier passes decided.
+//
+// Whether register r holds a tensor (not a scalar, and r is a register at all).
+bool holds_tensor(const Plan& plan, int r);
+// Whether + − × instruction `in` reads its operands through fetches (it computes a tensor and is not a select).
+bool is_fetching(const KernelInstr& in);
+// What evaluated instruction k reads from registers: a select its sources, + − × their fetches' registers,
+// anything else its tensor operands.
+std::vector<int> register_reads(const Plan& plan, int k);
 
-}  // namespace nos::dsl::fused
+}  // namespace nos::dsl::cpu

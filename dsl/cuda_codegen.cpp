@@ -1,5 +1,5 @@
-// The elementwise kernel generator (one expression per instruction of Program::code()) and its launch arguments.
-#include "dsl/elementwise.h"
+// The CUDA code generator: a rule's update as one elementwise kernel's source, and the arguments of each launch.
+#include "dsl/cuda_codegen.h"
 
 #include <cmath>
 #include <cstring>
@@ -7,6 +7,7 @@
 
 #include "dsl/error.h"
 #include "dsl/parse.h"
+#include "dsl/update_math.h"
 
 namespace nos::dsl {
 
@@ -31,7 +32,8 @@ std::string literal(double x) {
   return "(" + s + ")";
 }
 
-const char* kPrelude = R"(// nos: a rule's update as one elementwise kernel (nos::dsl::elementwise_kernel).
+// The prelude's shared helpers around nos_pow_scalar (prelude()).
+const char* kPreludeHead = R"(// nos: a rule's update as one elementwise kernel (nos::dsl::elementwise_kernel).
 #ifdef __CUDACC_RTC__
 #define NOS_FN static __device__ __forceinline__
 #else
@@ -47,33 +49,50 @@ NOS_FN double nos_sign(double x) { return (double)(0.0 < x) - (double)(x < 0.0);
 NOS_FN float nos_clamp(float x, float lo, float hi) { return x != x ? x : (x < lo ? lo : (x > hi ? hi : x)); }
 NOS_FN double nos_clamp(double x, double lo, double hi) { return x != x ? x : (x < lo ? lo : (x > hi ? hi : x)); }
 // at::pow(x, e) for a scalar exponent: ATen's special exponents first.
-NOS_FN float nos_pow_scalar(float x, double e) {
-  if (e == 0) return 1.0f;
-  if (e == 1) return x;
-  if (e == 0.5) return sqrtf(x);
-  if (e == 2) return x * x;
-  if (e == 3) return x * x * x;
-  if (e == -0.5) return 1.0f / sqrtf(x);
-  if (e == -1) return 1.0f / x;
-  if (e == -2) return 1.0f / (x * x);
-  return powf(x, (float)e);
-}
-NOS_FN double nos_pow_scalar(double x, double e) {
-  if (e == 0) return 1.0;
-  if (e == 1) return x;
-  if (e == 0.5) return sqrt(x);
-  if (e == 2) return x * x;
-  if (e == 3) return x * x * x;
-  if (e == -0.5) return 1.0 / sqrt(x);
-  if (e == -1) return 1.0 / x;
-  if (e == -2) return 1.0 / (x * x);
-  return pow(x, e);
-}
-// at::pow(b, x) for a scalar base: 1 when b is 1.
+)";
+const char* kPreludeTail = R"(// at::pow(b, x) for a scalar base: 1 when b is 1.
 NOS_FN float nos_pow_base(double b, float x) { return b == 1.0 ? 1.0f : powf((float)b, x); }
 NOS_FN double nos_pow_base(double b, double x) { return b == 1.0 ? 1.0 : pow(b, x); }
 #endif
 )";
+
+// at::pow's shortcut for one special exponent (update_math.h) as an expression in x, in the dtype whose 1 is
+// written `one` and whose square root is `sqrt`.
+std::string pow_shortcut_source(PowShortcut shortcut, const std::string& one, const std::string& sqrt) {
+  switch (shortcut) {
+    case PowShortcut::kOne: return one;
+    case PowShortcut::kIdentity: return "x";
+    case PowShortcut::kSqrt: return sqrt + "(x)";
+    case PowShortcut::kSquare: return "x * x";
+    case PowShortcut::kCube: return "x * x * x";
+    case PowShortcut::kRsqrt: return one + " / " + sqrt + "(x)";
+    case PowShortcut::kReciprocal: return one + " / x";
+    case PowShortcut::kReciprocalSquare: return one + " / (x * x)";
+    case PowShortcut::kNone: break;
+  }
+  NOS_CHECK(false, "pow without a shortcut has no shortcut source");
+  return "";
+}
+
+// nos_pow_scalar(x, e) for one dtype: the special exponents in ATen's order, then `fallback`.
+std::string pow_scalar_source(const std::string& type, const std::string& one, const std::string& sqrt,
+                              const std::string& fallback) {
+  std::ostringstream out;
+  out << "NOS_FN " << type << " nos_pow_scalar(" << type << " x, double e) {\n";
+  for (const PowSpecial& special : kPowSpecials) {
+    out << "  if (e == " << special.exponent << ") return " << pow_shortcut_source(special.shortcut, one, sqrt)
+        << ";\n";
+  }
+  out << "  return " << fallback << ";\n}\n";
+  return out.str();
+}
+
+// What every kernel shares: macros, ATen's sign and clamp, and at::pow's special exponents.
+const std::string& prelude() {
+  static const std::string text = kPreludeHead + pow_scalar_source("float", "1.0f", "sqrtf", "powf(x, (float)e)") +
+                                  pow_scalar_source("double", "1.0", "sqrt", "pow(x, e)") + kPreludeTail;
+  return text;
+}
 
 // The rule expression instruction k computes (for the source's comments).
 NodePtr expression_of(const std::vector<Program::Instr>& code, int k) {
@@ -98,200 +117,214 @@ Math math_for(at::ScalarType dtype) {
   return {"double", "exp", "log", "sqrt", "fabs", "pow", "fma"};
 }
 
+// The writer of one rule's kernel body: the Args struct, the element function (averages, one expression per
+// instruction, the update of w) and the entry points, each a method.
+class BodyWriter {
+ public:
+  BodyWriter(const Program& program, at::ScalarType dtype, bool weight_decay, ElementwiseKernel& kernel)
+      : program_(program),
+        code_(program.code()),
+        scalar_(scalar_instructions(program)),
+        m_(math_for(dtype)),
+        weight_decay_(weight_decay),
+        kernel_(kernel) {
+    kernel_.averages = static_cast<int>(program.averages().size());
+    scalar_slot_.assign(code_.size(), -1);
+    random_slot_.assign(code_.size(), -1);
+    int next_scalar = average_scalar(kernel_.averages, 0);
+    for (size_t k = 0; k < code_.size(); ++k) {
+      if (scalar_[k]) scalar_slot_[k] = next_scalar++;
+      if (primitive(code_[k].prim).random) random_slot_[k] = kernel_.randoms++;
+    }
+    kernel_.scalars = next_scalar;
+  }
+
+  std::string write() {
+    arguments();
+    out_ << "NOS_FN void " << kernel_.entry << "_element(const " << kernel_.entry << "_args& p, long long i) {\n";
+    out_ << "  const " << T() << " w0 = p.w[i];\n";
+    // reference_update's decayed gradient g + weight_decay·w (update_math.h).
+    const std::string g =
+        weight_decay_ ? decayed_gradient<std::string>("p.g[i]", "w0", cast(s(kScalarWeightDecay)), fma()) : "p.g[i]";
+    out_ << "  const " << T() << " g = " << g << ";\n";
+    averages();
+    for (size_t k = 0; k < code_.size(); ++k) {
+      if (scalar_[k]) continue;
+      const int r = static_cast<int>(k);
+      out_ << "  const " << T() << " " << reg(r) << " = " << expression(r) << ";\n";
+    }
+    const int last = static_cast<int>(code_.size()) - 1;
+    const std::string direction = scalar_[last] ? cast(s(scalar_slot_[last])) : reg(last);
+    // reference_update's w.add_(direction, −lr) (update_math.h).
+    out_ << "  p.w[i] = " << applied_update<std::string>("w0", direction, cast(s(kScalarLr)), fma()) << ";\n";
+    out_ << "}\n";
+    entry_points();
+    return out_.str();
+  }
+
+ private:
+  const std::string& T() const { return m_.type; }
+  static std::string s(int slot) { return "p.s[" + std::to_string(slot) + "]"; }
+  std::string cast(const std::string& x) const { return "(" + T() + ")" + x; }
+  static std::string reg(int k) { return "r" + std::to_string(k); }
+  static std::string avg(int i) { return "a" + std::to_string(i); }
+  std::string eps() const { return cast(literal(kDivEpsilon)); }
+  // The dtype's fused multiply-add x·a + y, as source text.
+  struct SourceFma {
+    std::string function;
+    std::string operator()(const std::string& x, const std::string& a, const std::string& y) const {
+      return function + "(" + x + ", " + a + ", " + y + ")";
+    }
+  };
+  SourceFma fma() const { return {m_.fma}; }
+
+  // The comments on the arguments, for whoever launches the kernel outside nos, and the Args struct of 8-byte words.
+  void arguments() {
+    const std::vector<Average>& averages = program_.averages();
+    out_ << "// rule " << program_.canonical_text() << " (" << T() << (weight_decay_ ? ", weight decay" : "")
+         << ")\n";
+    out_ << "// Args: n elements; w, g; a[] the moving averages;"
+         << (kernel_.randoms > 0 ? " r[] the random draws;" : "") << " s[0] = -lr, s[1] = weight decay\n";
+    for (int i = 0; i < kernel_.averages; ++i) {
+      out_ << "//   a[" << i << "] = " << average_name(averages[i]) << ": s[" << average_scalar(i, 0) << ".."
+           << average_scalar(i, 3)
+           << "] = beta, 1 - beta, 1/(1 - beta^t), 1/sqrt(1 - beta^t) (t = 1 at the first update)\n";
+    }
+    for (size_t k = 0; k < code_.size(); ++k) {
+      if (random_slot_[k] < 0) continue;
+      out_ << "//   r[" << random_slot_[k] << "] = " << primitive(code_[k].prim).name
+           << (code_[k].prim == Prim::kDrop ? " keep mask (0 or 1)" : " sample") << "\n";
+    }
+    for (size_t k = 0; k < code_.size(); ++k) {
+      if (scalar_slot_[k] < 0) continue;
+      out_ << "//   s[" << scalar_slot_[k] << "] = " << to_infix(*expression_of(code_, static_cast<int>(k)))
+           << (program_.uses_decay() && code_[k].prim != Prim::kConst ? " at this step" : "") << "\n";
+    }
+    const std::string& entry = kernel_.entry;
+    out_ << "struct " << entry << "_args { long long n; " << T() << "* w; const " << T() << "* g; " << T() << "* a["
+         << std::max(1, kernel_.averages) << "]; const " << T() << "* r[" << std::max(1, kernel_.randoms)
+         << "]; double s[" << kernel_.scalars << "]; };\n";
+  }
+
+  // The averages first, as Program::direction updates them: buf.mul_(β), then add_(g, 1 − β) (fused multiply-add),
+  // addcmul_(g, g, 1 − β) ((1 − β)·g·g added) or add_(g·g·g, 1 − β).
+  void averages() {
+    const std::vector<Average>& averages = program_.averages();
+    for (int i = 0; i < kernel_.averages; ++i) {
+      const std::string beta = cast(s(average_scalar(i, 0))), alpha = cast(s(average_scalar(i, 1)));
+      out_ << "  " << T() << " " << avg(i) << " = p.a[" << i << "][i] * " << beta << ";\n";
+      switch (averages[i].moment) {
+        case Moment::kFirst:
+          out_ << "  " << avg(i) << " = " << m_.fma << "(g, " << alpha << ", " << avg(i) << ");\n";
+          break;
+        case Moment::kSecond: out_ << "  " << avg(i) << " = " << avg(i) << " + " << alpha << " * g * g;\n"; break;
+        case Moment::kThird:
+          out_ << "  " << avg(i) << " = " << m_.fma << "(g * g * g, " << alpha << ", " << avg(i) << ");\n";
+          break;
+        case Moment::kNone: NOS_CHECK(false, "average without a moment"); break;
+      }
+      out_ << "  p.a[" << i << "][i] = " << avg(i) << ";\n";
+    }
+  }
+
+  std::string corrected(int i) const { return "(" + avg(i) + " * " + cast(s(average_scalar(i, 2))) + ")"; }
+  std::string sqrt_corrected(int i) const {
+    return "(" + m_.sqrt + "(" + avg(i) + ") * " + cast(s(average_scalar(i, 3))) + ")";
+  }
+
+  // Instruction k's expression. Each case follows the torch op of Program::direction's same case.
+  std::string expression(int k) const {
+    const Program::Instr& in = code_[k];
+    const bool regs = reads_registers(in.prim);
+    const bool a_scalar = regs && in.a >= 0 && scalar_[in.a];
+    const bool b_scalar = regs && in.b >= 0 && scalar_[in.b];
+    const std::string x = regs && in.a >= 0 ? (a_scalar ? s(scalar_slot_[in.a]) : reg(in.a)) : "";
+    const std::string y = regs && in.b >= 0 ? (b_scalar ? s(scalar_slot_[in.b]) : reg(in.b)) : "";
+    const std::string random = random_slot_[k] >= 0 ? "p.r[" + std::to_string(random_slot_[k]) + "][i]" : "";
+    switch (in.prim) {
+      case Prim::kG: return "g";
+      case Prim::kG2: return "g * g";
+      case Prim::kG3: return "g * g * g";
+      case Prim::kM:
+      case Prim::kV:
+      case Prim::kY: return corrected(in.a);
+      case Prim::kNoise:
+      case Prim::kANoise: return random;
+      case Prim::kW: return "w0";
+      case Prim::kAdam: return corrected(in.a) + " / (" + sqrt_corrected(in.b) + " + " + eps() + ")";
+      case Prim::kRMSProp: return "g / (" + sqrt_corrected(in.b) + " + " + eps() + ")";
+      case Prim::kLD:
+      case Prim::kCD:
+      case Prim::kRD:
+      case Prim::kConst: NOS_CHECK(false, "scalar operands fold"); return "";
+      case Prim::kIdentity:
+      case Prim::kKeep: return x;
+      case Prim::kNeg: return "-" + x;
+      case Prim::kExp: return m_.exp + "(" + x + ")";
+      case Prim::kLog: return m_.log + "(" + m_.fabs + "(" + x + "))";
+      case Prim::kSqrt: return m_.sqrt + "(" + m_.fabs + "(" + x + "))";
+      case Prim::kSign: return "nos_sign(" + x + ")";
+      case Prim::kClip:
+        return "nos_clamp(" + x + ", " + cast(literal(-in.param)) + ", " + cast(literal(in.param)) + ")";
+      case Prim::kDrop: return (a_scalar ? cast(x) : x) + " * " + random;
+      // A scalar operand is cast to the tensor's dtype, as ATen's kernels cast a wrapped number, and stays on the
+      // side where Program::direction puts it.
+      case Prim::kAdd: return a_scalar ? y + " + " + cast(x) : x + " + " + (b_scalar ? cast(y) : y);
+      case Prim::kSub: return a_scalar ? cast(x) + " - " + y : x + " - " + (b_scalar ? cast(y) : y);
+      case Prim::kMul: return a_scalar ? y + " * " + cast(x) : x + " * " + (b_scalar ? cast(y) : y);
+      case Prim::kDiv:
+        if (a_scalar) return "(" + cast("1") + " / (" + y + " + " + eps() + ")) * " + cast(x);
+        if (b_scalar) return x + " / " + cast("(" + y + " + " + literal(kDivEpsilon) + ")");
+        return x + " / (" + y + " + " + eps() + ")";
+      case Prim::kPow:
+        if (a_scalar) return "nos_pow_base(" + x + ", " + y + ")";
+        if (b_scalar) return "nos_pow_scalar(" + x + ", " + y + ")";
+        return m_.pow + "(" + x + ", " + y + ")";
+        // Do not add a default clause: every primitive must be handled here (-Werror=switch names a new one).
+    }
+    NOS_CHECK(false, "unknown primitive " << static_cast<int>(in.prim));
+    return "";
+  }
+
+  // Under NVRTC an extern "C" __global__ kernel over a grid-stride loop; as C++ an extern "C" function running the
+  // same loop on one thread.
+  void entry_points() {
+    const std::string& entry = kernel_.entry;
+    out_ << "#ifdef __CUDACC_RTC__\n";
+    out_ << "extern \"C\" __global__ void " << entry << "(" << entry << "_args p) {\n";
+    out_ << "  const long long stride = (long long)blockDim.x * gridDim.x;\n";
+    out_ << "  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < p.n; i += stride) " << entry
+         << "_element(p, i);\n";
+    out_ << "}\n";
+    out_ << "#else\n";
+    out_ << "extern \"C\" void " << entry << "(const void* words) {\n";
+    out_ << "  const " << entry << "_args& p = *static_cast<const " << entry << "_args*>(words);\n";
+    out_ << "  for (long long i = 0; i < p.n; ++i) " << entry << "_element(p, i);\n";
+    out_ << "}\n";
+    out_ << "#endif\n";
+  }
+
+  const Program& program_;
+  const std::vector<Program::Instr>& code_;
+  const std::vector<bool> scalar_;
+  const Math m_;
+  const bool weight_decay_;
+  ElementwiseKernel& kernel_;
+  std::vector<int> scalar_slot_, random_slot_;
+  std::ostringstream out_;
+};
+
 }  // namespace
 
 ElementwiseKernel elementwise_kernel(const Program& program, at::ScalarType dtype, bool weight_decay,
                                      const std::string& entry) {
   NOS_CHECK(dtype == at::kFloat || dtype == at::kDouble,
             "elementwise kernels are float32 or float64, not " << c10::toString(dtype));
-  const std::vector<Program::Instr>& code = program.code();
-  const std::vector<Average>& averages = program.averages();
-  const std::vector<bool> scalar = scalar_instructions(program);
-  const Math m = math_for(dtype);
-  const std::string& T = m.type;
-
   ElementwiseKernel kernel;
   kernel.entry = entry;
-  kernel.prelude = kPrelude;
-  kernel.averages = static_cast<int>(averages.size());
-  std::vector<int> scalar_slot(code.size(), -1), random_slot(code.size(), -1);
-  int next_scalar = average_scalar(kernel.averages, 0);
-  for (size_t k = 0; k < code.size(); ++k) {
-    if (scalar[k]) scalar_slot[k] = next_scalar++;
-    if (primitive(code[k].prim).random) random_slot[k] = kernel.randoms++;
-  }
-  kernel.scalars = next_scalar;
-
-  auto s = [](int slot) { return "p.s[" + std::to_string(slot) + "]"; };
-  auto cast = [&](const std::string& x) { return "(" + T + ")" + x; };
-  auto reg = [](int k) { return "r" + std::to_string(k); };
-  auto avg = [](int i) { return "a" + std::to_string(i); };
-  const std::string eps = cast(literal(kDivEpsilon));
-
-  std::ostringstream out;
-  out << "// rule " << program.canonical_text() << " (" << T << (weight_decay ? ", weight decay" : "") << ")\n";
-  // The arguments, for whoever launches the kernel outside nos: one struct of 8-byte words.
-  out << "// Args: n elements; w, g; a[] the moving averages;" << (kernel.randoms > 0 ? " r[] the random draws;" : "")
-      << " s[0] = -lr, s[1] = weight decay\n";
-  for (int i = 0; i < kernel.averages; ++i) {
-    out << "//   a[" << i << "] = " << average_name(averages[i]) << ": s[" << average_scalar(i, 0) << ".."
-        << average_scalar(i, 3) << "] = beta, 1 - beta, 1/(1 - beta^t), 1/sqrt(1 - beta^t) (t = 1 at the first update)\n";
-  }
-  for (size_t k = 0; k < code.size(); ++k) {
-    if (random_slot[k] >= 0) {
-      out << "//   r[" << random_slot[k] << "] = " << primitive(code[k].prim).name
-          << (code[k].prim == Prim::kDrop ? " keep mask (0 or 1)" : " sample") << "\n";
-    }
-  }
-  for (size_t k = 0; k < code.size(); ++k) {
-    if (scalar_slot[k] < 0) continue;
-    out << "//   s[" << scalar_slot[k] << "] = " << to_infix(*expression_of(code, static_cast<int>(k)))
-        << (program.uses_decay() && code[k].prim != Prim::kConst ? " at this step" : "") << "\n";
-  }
-  out << "struct " << entry << "_args { long long n; " << T << "* w; const " << T << "* g; " << T << "* a["
-      << std::max(1, kernel.averages) << "]; const " << T << "* r[" << std::max(1, kernel.randoms) << "]; double s["
-      << kernel.scalars << "]; };\n";
-  out << "NOS_FN void " << entry << "_element(const " << entry << "_args& p, long long i) {\n";
-  out << "  const " << T << " w0 = p.w[i];\n";
-  // reference_update: grad = g.add(w, weight_decay), an add with alpha (a fused multiply-add in ATen's kernels).
-  if (weight_decay) {
-    out << "  const " << T << " g = " << m.fma << "(w0, " << cast(s(kScalarWeightDecay)) << ", p.g[i]);\n";
-  } else {
-    out << "  const " << T << " g = p.g[i];\n";
-  }
-  // The averages first, as Program::direction updates them: buf.mul_(β), then add_(g, 1 − β) (fused multiply-add),
-  // addcmul_(g, g, 1 − β) ((1 − β)·g·g added) or add_(g·g·g, 1 − β).
-  for (int i = 0; i < kernel.averages; ++i) {
-    const std::string beta = cast(s(average_scalar(i, 0))), alpha = cast(s(average_scalar(i, 1)));
-    out << "  " << T << " " << avg(i) << " = p.a[" << i << "][i] * " << beta << ";\n";
-    switch (averages[i].moment) {
-      case Moment::kFirst: out << "  " << avg(i) << " = " << m.fma << "(g, " << alpha << ", " << avg(i) << ");\n"; break;
-      case Moment::kSecond: out << "  " << avg(i) << " = " << avg(i) << " + " << alpha << " * g * g;\n"; break;
-      case Moment::kThird:
-        out << "  " << avg(i) << " = " << m.fma << "(g * g * g, " << alpha << ", " << avg(i) << ");\n";
-        break;
-      case Moment::kNone: NOS_CHECK(false, "average without a moment"); break;
-    }
-    out << "  p.a[" << i << "][i] = " << avg(i) << ";\n";
-  }
-  auto corrected = [&](int i) { return "(" + avg(i) + " * " + cast(s(average_scalar(i, 2))) + ")"; };
-  auto sqrt_corrected = [&](int i) {
-    return "(" + m.sqrt + "(" + avg(i) + ") * " + cast(s(average_scalar(i, 3))) + ")";
-  };
-
-  for (size_t k = 0; k < code.size(); ++k) {
-    if (scalar[k]) continue;
-    const Program::Instr& in = code[k];
-    const bool regs = reads_registers(in.prim);
-    const bool a_scalar = regs && in.a >= 0 && scalar[in.a];
-    const bool b_scalar = regs && in.b >= 0 && scalar[in.b];
-    const std::string x = regs && in.a >= 0 ? (a_scalar ? s(scalar_slot[in.a]) : reg(in.a)) : "";
-    const std::string y = regs && in.b >= 0 ? (b_scalar ? s(scalar_slot[in.b]) : reg(in.b)) : "";
-    const std::string random = random_slot[k] >= 0 ? "p.r[" + std::to_string(random_slot[k]) + "][i]" : "";
-    std::string e;
-    switch (in.prim) {
-      case Prim::kG: e = "g"; break;
-      case Prim::kG2: e = "g * g"; break;
-      case Prim::kG3: e = "g * g * g"; break;
-      case Prim::kM:
-      case Prim::kV:
-      case Prim::kY: e = corrected(in.a); break;
-      case Prim::kNoise:
-      case Prim::kANoise: e = random; break;
-      case Prim::kW: e = "w0"; break;
-      case Prim::kAdam: e = corrected(in.a) + " / (" + sqrt_corrected(in.b) + " + " + eps + ")"; break;
-      case Prim::kRMSProp: e = "g / (" + sqrt_corrected(in.b) + " + " + eps + ")"; break;
-      case Prim::kLD:
-      case Prim::kCD:
-      case Prim::kRD:
-      case Prim::kConst: NOS_CHECK(false, "scalar operands fold"); break;
-      case Prim::kIdentity:
-      case Prim::kKeep: e = x; break;
-      case Prim::kNeg: e = "-" + x; break;
-      case Prim::kExp: e = m.exp + "(" + x + ")"; break;
-      case Prim::kLog: e = m.log + "(" + m.fabs + "(" + x + "))"; break;
-      case Prim::kSqrt: e = m.sqrt + "(" + m.fabs + "(" + x + "))"; break;
-      case Prim::kSign: e = "nos_sign(" + x + ")"; break;
-      case Prim::kClip: e = "nos_clamp(" + x + ", " + cast(literal(-in.param)) + ", " + cast(literal(in.param)) + ")"; break;
-      case Prim::kDrop: e = (a_scalar ? cast(x) : x) + " * " + random; break;
-      // A scalar operand is cast to the tensor's dtype, as ATen's kernels cast a wrapped number, and stays on the
-      // side where Program::direction puts it.
-      case Prim::kAdd:
-        e = a_scalar ? y + " + " + cast(x) : x + " + " + (b_scalar ? cast(y) : y);
-        break;
-      case Prim::kSub:
-        e = a_scalar ? cast(x) + " - " + y : x + " - " + (b_scalar ? cast(y) : y);
-        break;
-      case Prim::kMul:
-        e = a_scalar ? y + " * " + cast(x) : x + " * " + (b_scalar ? cast(y) : y);
-        break;
-      case Prim::kDiv:
-        if (a_scalar) {
-          e = "(" + cast("1") + " / (" + y + " + " + eps + ")) * " + cast(x);
-        } else if (b_scalar) {
-          e = x + " / " + cast("(" + y + " + " + literal(kDivEpsilon) + ")");
-        } else {
-          e = x + " / (" + y + " + " + eps + ")";
-        }
-        break;
-      case Prim::kPow:
-        if (a_scalar) {
-          e = "nos_pow_base(" + x + ", " + y + ")";
-        } else if (b_scalar) {
-          e = "nos_pow_scalar(" + x + ", " + y + ")";
-        } else {
-          e = m.pow + "(" + x + ", " + y + ")";
-        }
-        break;
-    }
-    out << "  const " << T << " " << reg(static_cast<int>(k)) << " = " << e << ";\n";
-  }
-  const int last = static_cast<int>(code.size()) - 1;
-  const std::string direction = scalar[last] ? cast(s(scalar_slot[last])) : reg(last);
-  // w.add_(direction, −lr).
-  out << "  p.w[i] = " << m.fma << "(" << direction << ", " << cast(s(kScalarLr)) << ", w0);\n";
-  out << "}\n";
-  out << "#ifdef __CUDACC_RTC__\n";
-  out << "extern \"C\" __global__ void " << entry << "(" << entry << "_args p) {\n";
-  out << "  const long long stride = (long long)blockDim.x * gridDim.x;\n";
-  out << "  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < p.n; i += stride) " << entry
-      << "_element(p, i);\n";
-  out << "}\n";
-  out << "#else\n";
-  out << "extern \"C\" void " << entry << "(const void* words) {\n";
-  out << "  const " << entry << "_args& p = *static_cast<const " << entry << "_args*>(words);\n";
-  out << "  for (long long i = 0; i < p.n; ++i) " << entry << "_element(p, i);\n";
-  out << "}\n";
-  out << "#endif\n";
-  kernel.body = out.str();
+  kernel.prelude = prelude();
+  kernel.body = BodyWriter(program, dtype, weight_decay, kernel).write();
   return kernel;
-}
-
-at::Tensor laid_out_like(const at::Tensor& t, const at::Tensor& like) {
-  if (t.strides() == like.strides()) return t;
-  return at::empty_like(like).copy_(t);
-}
-
-DenseOperands dense_operands(const at::Tensor& w, const at::Tensor& g, const std::vector<at::Tensor>& averages) {
-  DenseOperands dense;
-  dense.direct = w.is_non_overlapping_and_dense() && g.strides() == w.strides();
-  for (const at::Tensor& a : averages) dense.direct = dense.direct && a.strides() == w.strides();
-  dense.w = dense.direct ? w : w.contiguous();
-  dense.g = dense.direct ? g : g.contiguous();
-  for (const at::Tensor& a : averages) dense.averages.push_back(dense.direct ? a : a.contiguous());
-  return dense;
-}
-
-void write_back(const DenseOperands& dense, const at::Tensor& w, std::vector<at::Tensor>& averages) {
-  if (!dense.direct) {
-    if (!dense.w.is_same(w)) w.copy_(dense.w);
-    for (size_t i = 0; i < averages.size(); ++i) {
-      if (!dense.averages[i].is_same(averages[i])) averages[i].copy_(dense.averages[i]);
-    }
-  } else if (!w.is_inference()) {
-    // The kernel wrote through raw pointers: tell autograd w changed, as w.add_ would.
-    w.unsafeGetTensorImpl()->bump_version();
-  }
 }
 
 ElementwiseLaunch elementwise_launch(const ElementwiseKernel& kernel, const Program& program,
@@ -305,14 +338,13 @@ ElementwiseLaunch elementwise_launch(const ElementwiseKernel& kernel, const Prog
   std::vector<double> s(static_cast<size_t>(kernel.scalars), 0.0);
   s[kScalarLr] = -args.lr;
   s[kScalarWeightDecay] = args.weight_decay;
-  const double step = static_cast<double>(ctx.t + 1);
+  const std::vector<BiasCorrection> corrections = bias_corrections(program, ctx);
   for (int i = 0; i < kernel.averages; ++i) {
     const double beta = program.averages()[i].beta;
-    const double correction = ctx.bias_correction ? 1.0 - std::pow(beta, step) : 1.0;
     s[average_scalar(i, 0)] = beta;
     s[average_scalar(i, 1)] = 1.0 - beta;
-    s[average_scalar(i, 2)] = 1.0 / correction;
-    s[average_scalar(i, 3)] = 1.0 / std::sqrt(correction);
+    s[average_scalar(i, 2)] = corrections[i].scale;
+    s[average_scalar(i, 3)] = corrections[i].sqrt_scale;
   }
   // Scalars in their slots and random tensors drawn in code order, as Program::direction does.
   int slot = average_scalar(kernel.averages, 0);

@@ -1,5 +1,5 @@
-// A compiled rule as the source of one elementwise kernel (CUDA C++ for NVRTC, and plain C++ for a host check),
-// with the arguments of each launch; and the dense operands both fused paths walk.
+// The CUDA code generator: a compiled rule as the source of one elementwise kernel (CUDA C++ for NVRTC, and plain
+// C++ for a host check), with the arguments of each launch.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -10,8 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "dsl/fused.h"
 #include "dsl/program.h"
+#include "dsl/staging.h"
+#include "dsl/update.h"
 
 namespace nos::dsl {
 
@@ -44,19 +45,6 @@ struct ElementwiseKernel {
 // the compiled kernel by its source text.
 ElementwiseKernel elementwise_kernel(const Program& program, at::ScalarType dtype, bool weight_decay,
                                      const std::string& entry = "nos_update");
-
-// Tensors a kernel walks element by element in memory order: the originals when they are dense and laid out
-// alike, else contiguous copies that `write_back` copies into the originals after the kernel ran.
-struct DenseOperands {
-  at::Tensor w, g;
-  std::vector<at::Tensor> averages;
-  bool direct = true;
-};
-DenseOperands dense_operands(const at::Tensor& w, const at::Tensor& g, const std::vector<at::Tensor>& averages);
-// `t` itself when it walks memory in the same order as `like`, else a copy that does (same logical values).
-at::Tensor laid_out_like(const at::Tensor& t, const at::Tensor& like);
-// After a kernel wrote through raw pointers: copies staged tensors back, or tells autograd that w changed.
-void write_back(const DenseOperands& dense, const at::Tensor& w, std::vector<at::Tensor>& averages);
 
 // One launch of an elementwise kernel: its Args struct as 8-byte words (n, w, g, a[], r[], s[]; every member is 8
 // bytes, so the layout is the same for the host compiler and NVRTC), and the random draws it points into.

@@ -1,4 +1,4 @@
-// The fused CUDA path: a rule's generated elementwise kernel (dsl/elementwise.h) compiled at run time with NVRTC,
+// The fused CUDA path: a rule's generated elementwise kernel (dsl/cuda_codegen.h) compiled at run time with NVRTC,
 // through the NVRTC and driver-API stub a CUDA LibTorch loads lazily (at::globalContext().getNVRTC(), as PyTorch's
 // jiterator does), and launched on the current stream. Built only against a CUDA LibTorch (dsl/CMakeLists.txt).
 #include <ATen/Context.h>
@@ -15,8 +15,8 @@
 #include <string>
 #include <tuple>
 
-#include "dsl/elementwise.h"
-#include "dsl/fused.h"
+#include "dsl/cuda_codegen.h"
+#include "dsl/update.h"
 
 namespace nos::dsl {
 

@@ -1,4 +1,5 @@
-// The fused path: a compiled rule's averages, direction and parameter update in one pass over memory (CPU).
+// Running a compiled rule: one update of one parameter, dispatched to the fused CPU kernel, the generated CUDA
+// kernel or the reference path (a chain of torch ops), and what each path can run.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -11,7 +12,8 @@
 namespace nos::dsl {
 
 // One update of one parameter: w ← w − lr · direction(w, g + weight_decay·w, averages, ctx), with the averages
-// updated in place. w, g and the averages may be whole parameters or slices of stacked ones.
+// updated in place (the two steps around the rule are defined once, in update_math.h). w, g and the averages may
+// be whole parameters or slices of stacked ones.
 struct UpdateArgs {
   double lr = 0;
   double weight_decay = 0;  // coupled L2, added to g before the rule sees it (as PyTorch's SGD and Adam do)
@@ -21,11 +23,11 @@ struct UpdateArgs {
 // (float32 or float64), of one shape, with dense storage. Strided views are staged through contiguous copies.
 std::string fused_unsupported_reason(const at::Tensor& w, const at::Tensor& g, const std::vector<at::Tensor>& averages);
 
-// The fused CPU path: reads w, g and each average once and writes w and each average once, in blocks that stay in
-// cache, vectorised (AVX2 when the CPU has it, chosen at run time) and split over at::parallel_for. Computes what
-// `reference_update` computes, to the last bit or within a few ulp (see docs/dsl.md, "Fused kernel"). Random
-// primitives draw from ctx.generator exactly the tensors the reference draws, in the same order. Throws
-// InternalError when fused_unsupported_reason is not empty.
+// The fused CPU path (cpu_update.cpp: planned by cpu_planner.h, run by cpu_kernel.h): reads w, g and each average
+// once and writes w and each average once, in blocks that stay in cache, vectorised (AVX2 when the CPU has it, chosen
+// at run time) and split over at::parallel_for. Computes what `reference_update` computes, to the last bit or within
+// a few ulp (see docs/dsl.md, "Fused kernel"). Random primitives draw from ctx.generator exactly the tensors the
+// reference draws, in the same order. Throws InternalError when fused_unsupported_reason is not empty.
 void fused_update(const Program& program, const at::Tensor& w, const at::Tensor& g, std::vector<at::Tensor>& averages,
                   const StepContext& ctx, const UpdateArgs& args);
 
@@ -33,9 +35,10 @@ void fused_update(const Program& program, const at::Tensor& w, const at::Tensor&
 // and shape, strided), or "" when they do; the device itself is not checked.
 std::string fused_operand_mismatch(const at::Tensor& w, const at::Tensor& g, const std::vector<at::Tensor>& averages);
 
-// The fused CUDA path, built against a CUDA LibTorch (dsl/CMakeLists.txt): the rule as one generated elementwise
-// kernel (dsl/elementwise.h) compiled with NVRTC at its first use per rule, dtype, weight decay (on or off) and
-// device, then one launch per parameter and step on the current stream. Whether this build has it:
+// The fused CUDA path (cuda_launch.cpp), built against a CUDA LibTorch (dsl/CMakeLists.txt): the rule as one
+// generated elementwise kernel (dsl/cuda_codegen.h) compiled with NVRTC at its first use per rule, dtype, weight
+// decay (on or off) and device, then one launch per parameter and step on the current stream. Whether this build has
+// it:
 bool cuda_fused_built();
 // Why it cannot run these tensors (not CUDA tensors, not float32/float64, a build without it, an NVRTC that failed
 // once), or "" when it can.

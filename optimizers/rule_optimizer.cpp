@@ -14,7 +14,7 @@
 
 #include "dsl/ast.h"
 #include "common/error.h"
-#include "dsl/fused.h"
+#include "dsl/update.h"
 
 namespace nos::optimizers {
 

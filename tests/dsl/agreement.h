@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "dsl/dsl.h"
-#include "dsl/fused.h"
+#include "dsl/update.h"
 
 namespace nos::dsl::agreement {
 

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "dsl/dsl.h"
-#include "dsl/elementwise.h"
+#include "dsl/cuda_codegen.h"
 #include "tests/dsl/agreement.h"
 #include "tests/temp_dir.h"
 
@@ -241,7 +241,7 @@ TEST(Elementwise, NvrtcCompilesEveryKernel) {
   const std::string source = all_sources(kernels.cases());
   void* program = nullptr;
   ASSERT_EQ(nvrtc.create(&program, source.c_str(), "nos_kernels.cu", 0, nullptr, nullptr), 0);
-  // The options the CUDA path compiles with (dsl/cuda_fused.cpp), for an architecture every NVRTC since CUDA 11 has.
+  // The options the CUDA path compiles with (dsl/cuda_launch.cpp), for an architecture every NVRTC since CUDA 11 has.
   const char* options[] = {"--std=c++17", "--gpu-architecture=compute_80"};
   const int status = nvrtc.compile(program, 2, options);
   size_t log_size = 0;
@@ -255,7 +255,7 @@ TEST(Elementwise, NvrtcCompilesEveryKernel) {
     std::string ptx(ptx_size, '\0');
     nvrtc.ptx(program, ptx.data());
     for (const Case& c : kernels.cases()) {
-      // One parameter, the Args struct, as many bytes as the words the launch passes (cuda_fused.cpp hands the
+      // One parameter, the Args struct, as many bytes as the words the launch passes (cuda_launch.cpp hands the
       // kernel a pointer to those words).
       const std::string param =
           ".param .align 8 .b8 " + c.kernel.entry + "_param_0[" + std::to_string(8 * c.kernel.words()) + "]";

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "dsl/dsl.h"
-#include "dsl/fused.h"
+#include "dsl/update.h"
 #include "tests/dsl/agreement.h"
 
 namespace nos::dsl {

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "dsl/fused.h"
+#include "dsl/update.h"
 #include "test_util.h"
 
 namespace nos::optimizers {
