@@ -1,11 +1,20 @@
-// nos::dsl — the rule language: parse infix or token form, check, print canonically, hash, compile to a program.
+// nos::dsl — the rule language: one table of primitives; parse infix or token form, check, print canonically, hash,
+// compile to a program; run a program's update on the reference path (torch ops), the fused CPU kernel or the
+// generated CUDA kernel.
+//
+// The compile pipeline: parse (parse.h) or parse_tokens (tokens.h) → canonicalize (canonical.h) → compile
+// (program.h). An update (update.h) then runs on one of three paths that compute the same numbers: the reference
+// path (Program::direction), the CPU planner's passes (cpu_planner.h) feeding the fused CPU kernel (cpu_kernel.h),
+// and the CUDA code generator (cuda_codegen.h) whose kernel cuda_launch.cpp compiles and launches. What they must
+// compute alike is defined once: the primitives' folds (primitives.h), the bias corrections, at::pow's special
+// exponents and the steps around the rule (update_math.h).
 #pragma once
 
 #include "dsl/ast.h"
 #include "dsl/canonical.h"
 #include "dsl/error.h"
-#include "dsl/fused.h"
 #include "dsl/parse.h"
 #include "dsl/primitives.h"
 #include "dsl/program.h"
 #include "dsl/tokens.h"
+#include "dsl/update.h"
