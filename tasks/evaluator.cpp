@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "optimizers/optimizers.h"
+#include "tasks/lr_choice.h"
 #include "tasks/models.h"
 #include "tasks/objective_run.h"
 #include "tasks/objectives.h"
@@ -66,8 +67,8 @@ void evaluate_objective(const optimizers::ResolvedRule& rule, const TaskSpec& ta
   config.device = device_of(request.device);
   const std::vector<double> lrs = request.lr > 0 ? std::vector<double>{request.lr} : request.lr_grid;
   if (lrs.empty()) throw UserError("the lr grid is empty");
-  double best = -1;
-  ObjectiveResult best_result;
+  std::vector<LrTrial> trials;
+  std::vector<ObjectiveResult> results;
   for (double lr : lrs) {
     if (!(lr > 0) || !std::isfinite(lr)) throw UserError("lr " + std::to_string(lr) + ": each lr must be > 0");
     config.lr = lr;
@@ -83,15 +84,18 @@ void evaluate_objective(const optimizers::ResolvedRule& rule, const TaskSpec& ta
       trial.seconds = r.seconds;
       record.grid.push_back(trial);
     }
-    if (reward > best) {
-      best = reward;
-      best_result = r;
-      record.lr = lr;
-    }
+    trials.push_back({lr, r.status, r.status == "ok" && std::isfinite(r.final_loss) ? reward : kNaN});
+    results.push_back(r);
   }
+  // The best reward's lr; when every lr failed, the first lr's run stands for them all (its reward is 0).
+  const double chosen = choose_lr(trials);
+  size_t best = 0;
+  while (!std::isnan(chosen) && trials[best].lr != chosen) ++best;
+  const ObjectiveResult& best_result = results[best];
+  record.lr = lrs[best];
   record.status = best_result.status;
   if (record.status != "ok") record.message = "the loss became non-finite or exploded";
-  record.reward = best;
+  record.reward = objective_reward(best_result, objective);
   record.val_acc = kNaN;
   record.test_acc = kNaN;
   record.total_steps = config.steps;

@@ -4,6 +4,7 @@
 
 #include "tasks/datasets.h"
 #include "tasks/evaluator.h"
+#include "tasks/lr_choice.h"
 #include "tasks/models.h"
 #include "tasks/objective_run.h"
 #include "tasks/objectives.h"

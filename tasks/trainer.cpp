@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "tasks/lr_choice.h"
 #include "tasks/models.h"
 
 namespace nos::tasks {
@@ -355,7 +356,7 @@ TrainResult train_classifier(const optimizers::ResolvedRule& rule, const DataSpl
   // initialisation, same batch order, same T), so the full run continues it instead of training that epoch again.
   ChildRun best_run;
   if (use_grid) {
-    double best = -1;
+    std::vector<LrTrial> trials;
     lr = kNaN;
     for (size_t i = 0; i < config.lr_grid.size(); ++i) {
       const double trial_lr = config.lr_grid[i];
@@ -381,12 +382,10 @@ TrainResult train_classifier(const optimizers::ResolvedRule& rule, const DataSpl
         result.test_acc = kNaN;
         return finish("timeout", "lr grid: " + run.outcome.message);
       }
-      // Ties keep the earlier lr of the grid.
-      if (run.outcome.status == "ok" && trial.val_acc > best) {
-        best = trial.val_acc;
-        lr = trial_lr;
-        best_run = std::move(run);
-      }
+      // The choice over the trials so far is the earlier best or this trial: keep the run only when it is this one.
+      trials.push_back({trial_lr, trial.status, trial.val_acc});
+      lr = choose_lr(trials);
+      if (lr == trial_lr) best_run = std::move(run);
     }
     result.lr = lr;
     if (std::isnan(lr)) {
