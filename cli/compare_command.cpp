@@ -1,28 +1,22 @@
-// `nos compare`: rules side by side on a task (lr tuned per rule, K seeds), into a resumable report folder.
+// `nos compare`: its flags onto an experiments::CompareConfig, experiments::run_compare wired up, the summary printed.
 #include <ATen/Parallel.h>
-#include <torch/version.h>
-#include <unistd.h>
 
-#include <atomic>
+#include <algorithm>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <memory>
 #include <sstream>
 #include <string>
-#include <thread>
 
-#include "common/text.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/data_paths.h"
-#include "cli/stop_signals.h"
 #include "cli/eval_config.h"
+#include "cli/stop_signals.h"
 #include "common/error.h"
-#include "search/search.h"
+#include "common/text.h"
+#include "experiments/experiments.h"
 
 #ifndef NOS_VERSION
 #define NOS_VERSION "unknown"
@@ -35,62 +29,6 @@ namespace po = boost::program_options;
 namespace {
 
 constexpr int kExitRunsFailed = 1;     // some runs crashed: the report is partial, a rerun retries them
-
-std::string own_executable() {
-  char buffer[4096];
-  const ssize_t n = readlink("/proc/self/exe", buffer, sizeof buffer - 1);
-  if (n <= 0) throw UserError("cannot find the nos executable (/proc/self/exe) to start workers; use --in-process");
-  return std::string(buffer, static_cast<size_t>(n));
-}
-
-// The first line a shell command prints, or "" (for the git commit).
-std::string first_line_of(const std::string& command) {
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return "";
-  char buffer[512];
-  std::string line;
-  if (std::fgets(buffer, sizeof buffer, pipe) != nullptr) line = buffer;
-  ::pclose(pipe);
-  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-  return line;
-}
-
-std::string cpu_model() {
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(cpuinfo, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      const size_t colon = line.find(':');
-      if (colon != std::string::npos) return line.substr(line.find_first_not_of(" \t", colon + 1));
-    }
-  }
-  return "";
-}
-
-// The gnuplot on PATH, or "".
-std::string find_gnuplot() {
-  const char* path = std::getenv("PATH");
-  std::stringstream dirs(path != nullptr ? path : "/usr/bin:/bin");
-  std::string dir;
-  while (std::getline(dirs, dir, ':')) {
-    if (dir.empty()) continue;
-    const std::string candidate = dir + "/gnuplot";
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return "";
-}
-
-// The git commit of the source tree the executable was built in (its build folder lies inside it), "+dirty" when
-// tracked files differ; "" when unknown.
-std::string git_commit() {
-  const std::string dir = executable_dir();
-  if (dir.empty()) return "";
-  const std::string git = "git -C " + shell_quote(dir) + " ";
-  const std::string commit = first_line_of(git + "rev-parse --short HEAD 2>/dev/null");
-  if (commit.empty()) return "";
-  const std::string dirty = first_line_of(git + "status --porcelain --untracked-files=no 2>/dev/null");
-  return commit + (dirty.empty() ? "" : "+dirty");
-}
 
 std::string command_line(const Args& args) {
   std::string text = "nos compare";
@@ -117,6 +55,83 @@ void print_help(std::ostream& out, const po::options_description& options) {
       << "Example: nos compare --config configs/compare-fmnist.yaml --out runs/compare-fmnist\n"
       << "         nos compare --rules 'adam,powersign,clip(g,0.1)*m' --task fmnist-mlp --epochs 2 --out runs/c\n\n"
       << options;
+}
+
+// The config: the defaults, then --config, then the flags; checked, with the data folder resolved. `source` names
+// where the rules came from, for resolve_rows' messages.
+experiments::CompareConfig config_from_flags(const po::variables_map& vm, std::string& source) {
+  auto flag = [&](const char* name) -> const std::string* {
+    return vm.count(name) ? &vm[name].as<std::string>() : nullptr;
+  };
+  const std::string* config_path = flag("config");
+  experiments::CompareConfig config =
+      config_path ? experiments::load_compare_config(*config_path) : experiments::CompareConfig{};
+  source = config_path ? *config_path : std::string("the defaults");
+  if (const std::string* v = flag("rules")) {
+    config.rules = experiments::split_rule_list(*v);
+    source = "--rules";
+  }
+  if (const std::string* v = flag("task")) {
+    const tasks::TaskSpec spec = tasks::parse_task_name(*v);
+    if (spec.analytic) throw UserError("--task: '" + *v + "' is an analytic objective; compare trains classifiers "
+                                       "(<dataset>-<model>, e.g. fmnist-convnet)");
+    config.task = *v;
+  }
+  if (const std::string* v = flag("epochs")) config.epochs = parse_count(*v, "--epochs", "epochs");
+  if (const std::string* v = flag("seeds")) {
+    const int64_t seeds = parse_count(*v, "--seeds", "seeds");
+    if (seeds > 1000) throw UserError("--seeds: at most 1000, got " + *v);
+    config.seeds = static_cast<int>(seeds);
+  }
+  if (const std::string* v = flag("lr-grid")) config.lr_grid = parse_lr_grid(*v, "--lr-grid");
+  if (const std::string* v = flag("tune-epochs")) config.tune_epochs = parse_count(*v, "--tune-epochs", "epochs");
+  if (const std::string* v = flag("batch-size")) config.batch_size = parse_count(*v, "--batch-size", "images");
+  if (const std::string* v = flag("train-size")) config.train_size = parse_count(*v, "--train-size", "images");
+  if (const std::string* v = flag("validation-size")) {
+    config.validation_size = parse_count(*v, "--validation-size", "images");
+  }
+  if (const std::string* v = flag("device")) config.device = *v;
+  if (const std::string* v = flag("jobs")) config.jobs = parse_threads(*v, "--jobs");
+  if (const std::string* v = flag("threads")) config.threads = parse_threads(*v, "--threads");
+  if (const std::string* v = flag("data-dir")) config.data_dir = *v;
+  if (vm["augment"].as<bool>()) config.augment = true;
+  if (vm["no-native"].as<bool>()) config.native_references = false;
+  if (const std::string* v = flag("out")) config.out = *v;
+  experiments::validate(config, config_path ? *config_path + " (with the flags)" : std::string("the flags"));
+  if (config.out.empty()) throw UserError("no report folder: give --out DIR (or the config key out)");
+  if (config.rules.empty()) {
+    throw UserError("no rules to compare: give --rules (e.g. --rules adam,powersign) or a --config with rules");
+  }
+  parse_device(config.device, "device");  // fails now, not in every worker, when CUDA is not there
+  const tasks::TaskSpec spec = tasks::parse_task_name(config.task);
+  config.data_dir = resolve_data_dir(spec.dataset, config.data_dir);
+
+  return config;
+}
+
+// The summary table on stdout: one line per row.
+void print_summary(std::ostream& out, const std::vector<experiments::RowSummary>& summary) {
+  size_t width = 4;
+  for (const experiments::RowSummary& s : summary) width = std::max(width, s.row.label.size());
+  width = std::min<size_t>(width, 40);
+  auto pad = [](std::string s, size_t w) {
+    if (s.size() > w) s = s.substr(0, w - 1) + "~";
+    s.resize(w, ' ');
+    return s;
+  };
+  out << pad("rule", width) << "  " << pad("lr", 7) << "  " << pad("final val", 17) << "  " << pad("final test", 17)
+      << "  " << pad("train loss", 10) << "  s/epoch  seeds\n";
+  for (const experiments::RowSummary& s : summary) {
+    auto ms = [](const experiments::Stat& st) {
+      return st.n == 0 ? std::string("–") : fixed(st.mean, 4, "–") + (st.n >= 2 ? " ± " + fixed(st.std, 4, "–") : std::string());
+    };
+    std::ostringstream spe;
+    spe << std::fixed << std::setprecision(1) << s.seconds_per_epoch;
+    out << pad(s.row.label, width) << "  " << pad(std::isfinite(s.lr) ? nos::format_number(s.lr) : "–", 7) << "  "
+        << pad(ms(s.final_val), 17) << "  " << pad(ms(s.final_test), 17) << "  "
+        << pad(fixed(s.final_train_loss.mean, 4, "–"), 10) << "  " << pad(std::isfinite(s.seconds_per_epoch) ? spe.str() : "–", 7)
+        << "  " << (s.statuses.empty() ? s.tuning : s.statuses) << "\n";
+  }
 }
 
 }  // namespace
@@ -149,136 +164,44 @@ int compare_command(const Args& args, std::ostream& out, std::ostream& err) {
     print_help(out, options);
     return kExitOk;
   }
-  auto flag = [&](const char* name) -> const std::string* {
-    return vm.count(name) ? &vm[name].as<std::string>() : nullptr;
-  };
-
-  const std::string* config_path = flag("config");
-  search::CompareConfig config =
-      config_path ? search::load_compare_config(*config_path) : search::CompareConfig{};
-  std::string source = config_path ? *config_path : std::string("the defaults");
-  if (const std::string* v = flag("rules")) {
-    config.rules = search::split_rule_list(*v);
-    source = "--rules";
-  }
-  if (const std::string* v = flag("task")) {
-    const tasks::TaskSpec spec = tasks::parse_task_name(*v);
-    if (spec.analytic) throw UserError("--task: '" + *v + "' is an analytic objective; compare trains classifiers "
-                                       "(<dataset>-<model>, e.g. fmnist-convnet)");
-    config.task = *v;
-  }
-  if (const std::string* v = flag("epochs")) config.epochs = parse_count(*v, "--epochs", "epochs");
-  if (const std::string* v = flag("seeds")) {
-    const int64_t seeds = parse_count(*v, "--seeds", "seeds");
-    if (seeds > 1000) throw UserError("--seeds: at most 1000, got " + *v);
-    config.seeds = static_cast<int>(seeds);
-  }
-  if (const std::string* v = flag("lr-grid")) config.lr_grid = parse_lr_grid(*v, "--lr-grid");
-  if (const std::string* v = flag("tune-epochs")) config.tune_epochs = parse_count(*v, "--tune-epochs", "epochs");
-  if (const std::string* v = flag("batch-size")) config.batch_size = parse_count(*v, "--batch-size", "images");
-  if (const std::string* v = flag("train-size")) config.train_size = parse_count(*v, "--train-size", "images");
-  if (const std::string* v = flag("validation-size")) {
-    config.validation_size = parse_count(*v, "--validation-size", "images");
-  }
-  if (const std::string* v = flag("device")) config.device = *v;
-  if (const std::string* v = flag("jobs")) config.jobs = parse_threads(*v, "--jobs");
-  if (const std::string* v = flag("threads")) config.threads = parse_threads(*v, "--threads");
-  if (const std::string* v = flag("data-dir")) config.data_dir = *v;
-  if (vm["augment"].as<bool>()) config.augment = true;
-  if (vm["no-native"].as<bool>()) config.native_references = false;
-  if (const std::string* v = flag("out")) config.out = *v;
-  search::validate(config, config_path ? *config_path + " (with the flags)" : std::string("the flags"));
-  if (config.out.empty()) throw UserError("no report folder: give --out DIR (or the config key out)");
-  if (config.rules.empty()) {
-    throw UserError("no rules to compare: give --rules (e.g. --rules adam,powersign) or a --config with rules");
-  }
-  parse_device(config.device, "device");  // fails now, not in every worker, when CUDA is not there
-  const tasks::TaskSpec spec = tasks::parse_task_name(config.task);
-  config.data_dir = resolve_data_dir(spec.dataset, config.data_dir);
+  std::string source;
+  experiments::CompareConfig config = config_from_flags(vm, source);
 
   // Every rule is resolved (and bad rule text reported with its diagnostics) before anything runs.
-  const std::vector<search::CompareRow> rows = search::resolve_rows(config, source);
+  const std::vector<experiments::CompareRow> rows = experiments::resolve_rows(config, source);
 
-  search::CompareRuntime runtime;
-  runtime.context.command = command_line(args);
-  runtime.context.machine = cpu_model();
-  runtime.context.cores = static_cast<int>(std::thread::hardware_concurrency());
-  runtime.context.nos_version = NOS_VERSION;
-  runtime.context.git_commit = git_commit();
-  runtime.context.libtorch_version = TORCH_VERSION;
-  runtime.context.gnuplot = find_gnuplot();
-  const std::string cache_dir = resolve_cache_dir(flag("cache-dir") ? *flag("cache-dir") : "");
-
-  std::unique_ptr<search::EvaluatorPool> pool;
-  if (vm["in-process"].as<bool>()) {
-    tasks::LocalEvaluatorOptions o;
-    if (!config.data_dir.empty()) o.data_dirs[spec.dataset] = config.data_dir;
-    o.cache_dir = cache_dir;
-    o.threads = config.threads;
-    pool = std::make_unique<search::ThreadPool>(std::make_shared<tasks::LocalEvaluator>(o), config.jobs);
-  } else {
-    search::ProcessPoolOptions o;
-    o.executable = own_executable();
-    o.args = {"worker", "--threads", std::to_string(config.threads)};
-    if (!config.data_dir.empty()) o.args.insert(o.args.end(), {"--data-dir", spec.dataset + "=" + config.data_dir});
-    if (!cache_dir.empty()) o.args.insert(o.args.end(), {"--cache-dir", cache_dir});
-    o.workers = config.jobs;
-    o.log_path = config.out + "/workers.log";
-    pool = std::make_unique<search::ProcessPool>(o);
-  }
+  experiments::CompareRuntime runtime;
+  runtime.context = experiments::machine_context(command_line(args), NOS_VERSION);
+  experiments::WorkerSetup workers;
+  workers.in_process = vm["in-process"].as<bool>();
+  workers.cache_dir = resolve_cache_dir(vm.count("cache-dir") ? vm["cache-dir"].as<std::string>() : "");
+  const std::unique_ptr<search::EvaluatorPool> pool = experiments::make_worker_pool(config, workers);
   runtime.pool = pool.get();
   runtime.stop = &g_stop_requested;
-  runtime.on_progress = [&err](const search::CompareProgress& p) {
-    std::ostringstream line;
-    line << "[compare] " << p.done << "/" << p.total << " runs";
-    if (p.skipped > 0) line << " (" << p.skipped << " from the journal)";
-    line << ", " << p.running << " running, " << duration(p.elapsed_seconds);
-    if (p.eta_seconds > 0) line << ", ETA " << duration(p.eta_seconds);
-    if (!p.last.empty()) line << " | " << p.last;
-    err << line.str() << "\n" << std::flush;
+  runtime.on_progress = [&err](const experiments::CompareProgress& p) {
+    err << experiments::progress_line(p) << "\n" << std::flush;
   };
   // This process only schedules and writes; the workers get the cores.
   at::set_num_threads(1);
 
   std::string rule_list;
-  for (const search::CompareRow& row : rows) rule_list += (rule_list.empty() ? "" : ", ") + row.label;
+  for (const experiments::CompareRow& row : rows) rule_list += (rule_list.empty() ? "" : ", ") + row.label;
   err << "compare: " << rows.size() << " rules (" << rule_list << ") on " << config.task << ", " << config.seeds
       << " seeds x " << config.epochs << " epochs after tuning over " << config.lr_grid.size() << " lrs, "
       << config.jobs << " jobs x " << config.threads << " threads, report folder " << config.out << "\n";
-  search::CompareResult result;
+  experiments::CompareResult result;
   {
     StopOnSignals signals;
-    result = search::run_compare(config, rows, runtime);
+    result = experiments::run_compare(config, rows, runtime);
   }
   for (const std::string& note : result.notes) err << "note: " << note << "\n";
   if (result.interrupted) {
-    err << "interrupted: finished runs are kept in " << config.out << "/" << search::kCompareJournal
+    err << "interrupted: finished runs are kept in " << config.out << "/" << experiments::kCompareJournal
         << "; the same command continues the comparison\n";
     return kExitInterrupted;
   }
 
-  // The summary table on stdout.
-  size_t width = 4;
-  for (const search::RowSummary& s : result.summary) width = std::max(width, s.row.label.size());
-  width = std::min<size_t>(width, 40);
-  auto pad = [](std::string s, size_t w) {
-    if (s.size() > w) s = s.substr(0, w - 1) + "~";
-    s.resize(w, ' ');
-    return s;
-  };
-  out << pad("rule", width) << "  " << pad("lr", 7) << "  " << pad("final val", 17) << "  " << pad("final test", 17)
-      << "  " << pad("train loss", 10) << "  s/epoch  seeds\n";
-  for (const search::RowSummary& s : result.summary) {
-    auto ms = [](const search::Stat& st) {
-      return st.n == 0 ? std::string("–") : fixed(st.mean, 4, "–") + (st.n >= 2 ? " ± " + fixed(st.std, 4, "–") : std::string());
-    };
-    std::ostringstream spe;
-    spe << std::fixed << std::setprecision(1) << s.seconds_per_epoch;
-    out << pad(s.row.label, width) << "  " << pad(std::isfinite(s.lr) ? nos::format_number(s.lr) : "–", 7) << "  "
-        << pad(ms(s.final_val), 17) << "  " << pad(ms(s.final_test), 17) << "  "
-        << pad(fixed(s.final_train_loss.mean, 4, "–"), 10) << "  " << pad(std::isfinite(s.seconds_per_epoch) ? spe.str() : "–", 7)
-        << "  " << (s.statuses.empty() ? s.tuning : s.statuses) << "\n";
-  }
+  print_summary(out, result.summary);
   out << "report: " << config.out << "/report.md (" << result.executed << " runs in " << duration(result.seconds)
       << ", " << result.skipped << " from the journal)\n";
   if (result.failed > 0) {

@@ -1,7 +1,6 @@
 // nos::search — search jobs: propose, dedupe, prefilter, evaluate in parallel, store, resume.
 #pragma once
 
-#include "search/compare.h"
 #include "search/config.h"
 #include "search/demo_config.h"
 #include "search/pool.h"

@@ -1,4 +1,5 @@
-// Tests of `nos compare`'s library: config schema, rule rows, lr choice, seed statistics, journal resume, report files.
+// Tests of the experiments module (nos compare's library): config schema, rule rows, the plan, seed statistics,
+// journal resume, report files.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/file.h>
@@ -19,13 +20,17 @@
 #include <vector>
 
 #include "common/error.h"
+#include "experiments/experiments.h"
 #include "search/search.h"
 #include "tests/temp_dir.h"
 
-namespace nos::search {
+namespace nos::experiments {
 namespace {
 
 using nos::testing::TempDir;
+using search::Evaluation;
+using search::Store;
+using search::ThreadPool;
 
 std::string read(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -166,15 +171,6 @@ KnownRun run_known(const CompareConfig& config, const ReportContext& context = {
 }
 
 // --- the protocol -----------------------------------------------------------------------------------------------
-
-TEST(CompareProtocol, ChooseLrTakesBestValidationTiesToSmallerDivergedWorst) {
-  EXPECT_EQ(choose_lr({{0.1, "ok", 0.7}, {0.01, "ok", 0.9}, {0.001, "ok", 0.8}}), 0.01);
-  EXPECT_EQ(choose_lr({{0.1, "ok", 0.9}, {0.01, "ok", 0.9}, {1, "ok", 0.9}}), 0.01);
-  EXPECT_EQ(choose_lr({{1, "diverged", 0.99}, {0.1, "ok", 0.2}}), 0.1);
-  EXPECT_EQ(choose_lr({{0.5, "ok", std::nan("")}, {0.1, "ok", 0.1}}), 0.1);
-  EXPECT_TRUE(std::isnan(choose_lr({{1, "diverged", 0}, {0.1, "timeout", 0.5}})));
-  EXPECT_TRUE(std::isnan(choose_lr({})));
-}
 
 TEST(CompareProtocol, StatIsMeanAndSampleStd) {
   const Stat s = stat_of({0.80, 0.81, 0.82});
@@ -321,6 +317,35 @@ TEST(CompareResume, AnotherConfigInTheSameFolderIsAUserErrorNamingTheKeys) {
     EXPECT_TRUE(contains(e.what(), "epochs: 3 in the folder, 5 now")) << e.what();
     EXPECT_TRUE(contains(e.what(), "rules:")) << e.what();
     EXPECT_TRUE(contains(e.what(), "another --out")) << e.what();
+  }
+}
+
+// A key the folder's config.yaml does not write reads as its default: a key added to the schema later (with the
+// default that reproduces the old behaviour) leaves old report folders usable.
+TEST(CompareResume, AKeyAbsentFromTheFoldersConfigReadsAsItsDefault) {
+  TempDir dir;
+  const CompareConfig config = known_config(dir.path() + "/report");
+  run_known(config);
+  const std::string path = config.out + "/" + kCompareConfig;
+  std::string text;
+  for (const std::string& line : lines(read(path))) {
+    if (line.rfind("batch_size:", 0) == 0 || line.rfind("validation_size:", 0) == 0) continue;  // defaults here
+    text += line + "\n";
+  }
+  ASSERT_NE(text, read(path));
+  std::ofstream(path, std::ios::trunc) << text;
+  EXPECT_EQ(run_known(config).calls, 0);
+  // An absent key whose default is not this comparison's value is a difference: task is fmnist-logreg here.
+  std::string no_task;
+  for (const std::string& line : lines(text)) {
+    if (line.rfind("task:", 0) != 0) no_task += line + "\n";
+  }
+  std::ofstream(path, std::ios::trunc) << no_task;
+  try {
+    run_known(config);
+    FAIL() << "a folder of another task was accepted";
+  } catch (const UserError& e) {
+    EXPECT_TRUE(contains(e.what(), "task: \"fmnist-convnet\" in the folder, \"fmnist-logreg\" now")) << e.what();
   }
 }
 
@@ -684,4 +709,4 @@ TEST(CompareTraining, NativeRowsTrainLikeTheirCompiledTwins) {
 }
 
 }  // namespace
-}  // namespace nos::search
+}  // namespace nos::experiments

@@ -1,0 +1,225 @@
+// The comparison's config: the YAML schema onto CompareConfig, its checks, its YAML text and the --rules syntax.
+#include "experiments/compare_config.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "common/error.h"
+#include "common/text.h"
+#include "common/yaml_reader.h"
+#include "tasks/evaluator.h"
+
+namespace nos::experiments {
+
+namespace {
+
+const std::map<std::string, std::vector<std::string>>& compare_sections() {
+  static const std::map<std::string, std::vector<std::string>> table = {
+      {"", {"rules", "native_references", "task", "epochs", "seeds", "lr_grid", "tune_epochs", "batch_size",
+            "train_size", "validation_size", "augment", "device", "dtype", "data_dir", "threads", "jobs", "out"}},
+  };
+  return table;
+}
+
+std::string trim(const std::string& s) {
+  const size_t a = s.find_first_not_of(" \t\r\n");
+  if (a == std::string::npos) return "";
+  const size_t b = s.find_last_not_of(" \t\r\n");
+  return s.substr(a, b - a + 1);
+}
+
+// Top-level "key: value" lines of a config text (comments dropped).
+std::map<std::string, std::string> yaml_lines(const std::string& text) {
+  std::map<std::string, std::string> out;
+  std::stringstream s(text);
+  std::string line;
+  while (std::getline(s, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    out[line.substr(0, colon)] = trim(line.substr(colon + 1));
+  }
+  return out;
+}
+
+}  // namespace
+
+const std::vector<std::string>& compare_config_keys() { return compare_sections().at(""); }
+
+CompareConfig parse_compare_config(const std::string& yaml_text, const std::string& source) {
+  const YAML::Node root = load_yaml(yaml_text, source);
+  CompareConfig c;
+  if (root.IsNull()) {
+    validate(c, source);
+    return c;
+  }
+  const YamlReader r(source, compare_sections());
+  constexpr int64_t kBig = int64_t{1} << 40;
+  r.each_key(root, "", [&](const std::string& key, const YAML::Node& v, const std::string& path) {
+    if (key == "rules") {
+      c.rules = v.IsNull() ? std::vector<std::string>{} : r.strings(v, path);
+    } else if (key == "native_references") {
+      c.native_references = r.boolean(v, path);
+    } else if (key == "task") {
+      c.task = r.scalar(v, path);
+      try {
+        const tasks::TaskSpec spec = tasks::parse_task_name(c.task);
+        if (spec.analytic) r.fail(v, path, "'" + c.task + "' is an analytic objective; compare trains classifiers "
+                                           "(<dataset>-<model>, e.g. fmnist-convnet)");
+      } catch (const UserError& e) {
+        if (std::string(e.what()).rfind(source, 0) == 0) throw;
+        r.fail(v, path, e.what());
+      }
+    } else if (key == "epochs") {
+      c.epochs = r.integer<int64_t>(v, path, 1, kBig);
+    } else if (key == "seeds") {
+      c.seeds = r.integer<int>(v, path, 1, 1000);
+    } else if (key == "lr_grid") {
+      c.lr_grid = r.positive_numbers(v, path);
+    } else if (key == "tune_epochs") {
+      c.tune_epochs = r.integer<int64_t>(v, path, 1, kBig);
+    } else if (key == "batch_size") {
+      c.batch_size = r.integer<int64_t>(v, path, 1, kBig);
+    } else if (key == "train_size") {
+      c.train_size = r.integer<int64_t>(v, path, -1, kBig);
+      if (c.train_size == 0) r.fail(v, path, "expected -1 (all) or a count >= 1, got 0");
+    } else if (key == "validation_size") {
+      c.validation_size = r.integer<int64_t>(v, path, -1, kBig);
+      if (c.validation_size == 0) r.fail(v, path, "expected -1 (the default) or a count >= 1: lr tuning needs it");
+    } else if (key == "augment") {
+      c.augment = r.boolean(v, path);
+    } else if (key == "device") {
+      c.device = r.scalar(v, path);
+      const bool cuda = c.device == "cuda" || c.device.rfind("cuda:", 0) == 0;
+      if (c.device != "cpu" && !cuda) r.fail(v, path, "expected cpu, cuda or cuda:N, got '" + c.device + "'");
+    } else if (key == "dtype") {
+      c.dtype = r.choice(v, path, {"float32", "float64"});
+    } else if (key == "data_dir") {
+      c.data_dir = v.IsNull() ? std::string() : r.scalar(v, path);
+    } else if (key == "threads") {
+      c.threads = r.integer<int>(v, path, 1, 1024);
+    } else if (key == "jobs") {
+      c.jobs = r.integer<int>(v, path, 1, 1024);
+    } else if (key == "out") {
+      c.out = v.IsNull() ? std::string() : r.scalar(v, path);
+    }
+  });
+  validate(c, source);
+  return c;
+}
+
+CompareConfig load_compare_config(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) throw UserError(path + ": cannot open the config file (does it exist and is it readable?)");
+  std::stringstream text;
+  text << file.rdbuf();
+  return parse_compare_config(text.str(), path);
+}
+
+void validate(const CompareConfig& c, const std::string& source) {
+  auto fail = [&](const std::string& key, const std::string& message) {
+    throw UserError(source + ": key '" + key + "': " + message);
+  };
+  const tasks::TaskSpec spec = tasks::parse_task_name(c.task);
+  if (spec.analytic) fail("task", "'" + c.task + "' is an analytic objective; compare trains classifiers");
+  if (c.epochs < 1) fail("epochs", "must be >= 1");
+  if (c.seeds < 1) fail("seeds", "must be >= 1");
+  if (c.lr_grid.empty()) fail("lr_grid", "is empty: give the learning rates to tune over");
+  std::set<double> seen;
+  for (double lr : c.lr_grid) {
+    if (!(lr > 0) || !std::isfinite(lr)) fail("lr_grid", "holds " + nos::format_number(lr) + "; each lr must be > 0");
+    if (!seen.insert(lr).second) fail("lr_grid", "holds " + nos::format_number(lr) + " twice");
+  }
+  if (c.tune_epochs < 1) fail("tune_epochs", "must be >= 1");
+  if (c.tune_epochs > c.epochs) {
+    fail("tune_epochs", "is " + std::to_string(c.tune_epochs) + ", more than epochs (" + std::to_string(c.epochs) +
+                            "): tuning would cost more than the runs it tunes");
+  }
+  if (c.batch_size < 1) fail("batch_size", "must be >= 1");
+  if (c.threads < 1) fail("threads", "must be >= 1");
+  if (c.jobs < 1) fail("jobs", "must be >= 1");
+  if (c.validation_size == 0) fail("validation_size", "must not be 0: lr tuning reads the validation accuracy");
+}
+
+std::string to_yaml(const CompareConfig& c, bool with_runtime) {
+  std::ostringstream y;
+  y << "rules: " << yaml_list(c.rules) << "\n"
+    << "native_references: " << (c.native_references ? "true" : "false") << "\n"
+    << "task: " << yaml_quoted(c.task) << "\n"
+    << "epochs: " << c.epochs << "\n"
+    << "seeds: " << c.seeds << "\n"
+    << "lr_grid: " << yaml_list(c.lr_grid) << "\n"
+    << "tune_epochs: " << c.tune_epochs << "\n"
+    << "batch_size: " << c.batch_size << "\n"
+    << "train_size: " << c.train_size << "\n"
+    << "validation_size: " << c.validation_size << "\n"
+    << "augment: " << (c.augment ? "true" : "false") << "\n"
+    << "device: " << yaml_quoted(c.device) << "\n";
+  if (!c.dtype.empty()) y << "dtype: " << c.dtype << "\n";
+  y << "data_dir: " << yaml_quoted(c.data_dir) << "\n"
+    << "threads: " << c.threads << "\n";
+  if (with_runtime) {
+    y << "jobs: " << c.jobs << "\n"
+      << "out: " << yaml_quoted(c.out) << "\n";
+  }
+  return y.str();
+}
+
+std::string config_differences(const CompareConfig& before, const CompareConfig& after) {
+  const std::map<std::string, std::string> old_lines = yaml_lines(to_yaml(before, false));
+  const std::map<std::string, std::string> new_lines = yaml_lines(to_yaml(after, false));
+  std::string diffs;
+  for (const auto& [key, value] : new_lines) {
+    auto found = old_lines.find(key);
+    const std::string old = found == old_lines.end() ? "(absent)" : found->second;
+    if (old != value) diffs += "\n  " + key + ": " + old + " in the folder, " + value + " now";
+  }
+  for (const auto& [key, value] : old_lines) {
+    if (!new_lines.count(key)) diffs += "\n  " + key + ": " + value + " in the folder, (absent) now";
+  }
+  return diffs;
+}
+
+std::vector<std::string> split_rule_list(const std::string& text) {
+  std::vector<std::string> items;
+  std::string current;
+  int depth = 0;
+  char quote = 0;
+  auto finish = [&](bool last) {
+    const std::string item = trim(current);
+    if (item.empty()) {
+      if (last && items.empty()) throw UserError("--rules: no rule given");
+      throw UserError("--rules: empty item at position " + std::to_string(items.size() + 1) + " of '" + text +
+                      "' (two commas in a row, or a comma at an end?)");
+    }
+    items.push_back(item);
+    current.clear();
+  };
+  for (char ch : text) {
+    if (quote) {
+      if (ch == quote) quote = 0;
+      current += ch;
+    } else if (ch == '"' || ch == '\'') {
+      quote = ch;
+      current += ch;
+    } else if (ch == '(') {
+      ++depth;
+      current += ch;
+    } else if (ch == ')') {
+      depth = std::max(0, depth - 1);
+      current += ch;
+    } else if (ch == ',' && depth == 0) {
+      finish(false);
+    } else {
+      current += ch;
+    }
+  }
+  finish(true);
+  return items;
+}
+
+}  // namespace nos::experiments

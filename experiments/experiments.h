@@ -1,0 +1,15 @@
+// nos::experiments — comparisons of rules on a task, to the right of the search: the config, the rows, the plan of
+// runs (lr tuned per rule, then K seeds), the resumable journal, run_compare on a worker pool, and the report files.
+#pragma once
+
+#include "experiments/compare_config.h"
+#include "experiments/csv.h"
+#include "experiments/folder.h"
+#include "experiments/journal.h"
+#include "experiments/machine.h"
+#include "experiments/plan.h"
+#include "experiments/progress.h"
+#include "experiments/report.h"
+#include "experiments/rows.h"
+#include "experiments/run_compare.h"
+#include "experiments/workers.h"
