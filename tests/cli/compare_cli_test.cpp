@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -19,6 +20,13 @@ using testing::nos;
 using testing::Outcome;
 
 bool exists(const std::string& path) { return std::ifstream(path).good(); }
+
+std::string read(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
 
 using nos::testing::TempDir;
 
@@ -105,6 +113,28 @@ TEST(CompareCommand, RunsInProcessOnFashionMnistAndResumes) {
   Outcome changed = nos(other);
   EXPECT_EQ(changed.code, kExitUserError);
   EXPECT_TRUE(contains(changed.err, "epochs: 2 in the folder, 3 now")) << changed.err;
+}
+
+// The committed Fashion-MNIST report (docs/results/compare-fmnist: 8 rules, 64 runs), resumed in a copy: every run
+// comes from the journal, nothing trains, and the CSVs, plot data, journal, config and
+// session log come out byte for byte as committed.
+TEST(CompareCommand, CommittedReportResumesWithoutTrainingAndRewritesItsFilesByteIdentical) {
+  const std::string committed = std::string(NOS_SOURCE_DIR) + "/docs/results/compare-fmnist";
+  ASSERT_TRUE(exists(committed + "/runs.jsonl")) << committed;
+  TempDir dir;
+  const std::string out = dir.path() + "/compare-fmnist";
+  ASSERT_EQ(std::system(("cp -R '" + committed + "' '" + out + "'").c_str()), 0);
+  Outcome o = nos({"compare", "--config", out + "/config.yaml", "--out", out, "--in-process"});
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  EXPECT_TRUE(contains(o.out, "(0 runs in")) << o.out;
+  EXPECT_TRUE(contains(o.out, "64 from the journal)")) << o.out;
+  EXPECT_TRUE(contains(o.err, "[compare] 64/64 runs (64 from the journal), 0 running")) << o.err;
+  std::vector<std::string> files = {"results.csv", "tuning.csv", "summary.csv", "runs.jsonl", "config.yaml",
+                                    "sessions.csv", "plots/plots.gp"};
+  for (int row = 1; row <= 8; ++row) files.push_back("plots/row-" + std::to_string(row) + ".dat");
+  for (const std::string& file : files) {
+    EXPECT_EQ(read(out + "/" + file), read(committed + "/" + file)) << file << " differs from the committed one";
+  }
 }
 
 TEST(CompareCommand, NativeNamesWorkInEvalAndRules) {
