@@ -21,6 +21,9 @@ std::string duration(double seconds);
 // "a, b, c".
 std::string joined(const std::vector<std::string>& items);
 
+// "a, b or c" (a list of choices in prose).
+std::string joined_or(const std::vector<std::string>& items);
+
 // `text` in single quotes for a POSIX shell ('it'\''s').
 std::string shell_quote(std::string_view text);
 
