@@ -50,6 +50,34 @@ std::string brief_point(const std::vector<double>& point) {
   return text + ")";
 }
 
+// `text` broken at spaces into lines of at most `width` characters, the later ones indented by `indent` spaces.
+std::string wrapped(const std::string& text, size_t width, size_t indent) {
+  std::istringstream words(text);
+  std::string out, line, word;
+  while (words >> word) {
+    if (!line.empty() && line.size() + 1 + word.size() > width) {
+      out += line + "\n";
+      line = std::string(indent, ' ');
+    } else if (!line.empty()) {
+      line += " ";
+    }
+    line += word;
+  }
+  return out + line + "\n";
+}
+
+// The child-network paragraph's opening: the data sets and models from their registries (tasks::datasets(),
+// tasks::models()), wrapped as the rest of the help.
+std::string child_networks_text() {
+  std::vector<std::string> models;
+  for (const tasks::ModelInfo& m : tasks::models()) {
+    models.push_back(std::string(m.name) + (m.note.empty() ? "" : " (" + std::string(m.note) + ")"));
+  }
+  return wrapped("Child networks, <dataset>-<model>: datasets " + joined(tasks::dataset_names()) + "; models " +
+                     joined(models) + " (e.g. fmnist-convnet, cifar10-3c3d, cifar10-wrn-16-4):",
+                 106, 2);
+}
+
 void print_help(std::ostream& out, const po::options_description& options) {
   const EvalConfig defaults;
   std::string tasks_text;
@@ -62,8 +90,7 @@ void print_help(std::ostream& out, const po::options_description& options) {
       << "  minimise from the start point for --steps (default " << kDefaultObjectiveSteps << ") at --lr (default "
       << brief(kDefaultObjectiveLr) << "), float64 unless --dtype.\n"
       << "  Without arguments: rule " << defaults.rule << " on " << defaults.task << ".\n\n"
-      << "Child networks, <dataset>-<model>: datasets fmnist, cifar10; models convnet (the NOS child), 2c2d, 3c3d,\n"
-      << "  mlp, logreg, wrn-D-K (e.g. fmnist-convnet, cifar10-3c3d, cifar10-wrn-16-4):\n"
+      << child_networks_text()
       << "  train for --epochs (default " << kDefaultEpochs << ") or --steps in batches of --batch-size; with --lr\n"
       << "  at a fixed learning rate, else by the paper's protocol: one epoch at each lr of --lr-grid (default\n"
       << "  1e-5 ... 1, one per decade), the best validation accuracy wins, then the full budget at that lr.\n"

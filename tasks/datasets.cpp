@@ -638,7 +638,7 @@ DataSplits load_fmnist(const DataOptions& o) {
                                 std::to_string(s.test.images.size(3)) + " but " + train_images + " has " +
                                 std::to_string(train.images.size(2)) + "x" + std::to_string(train.images.size(3)));
   }
-  split(s, train, o, 10000);
+  split(s, train, o, find_dataset("fmnist")->validation_size);
   s.provenance = "Fashion-MNIST (Xiao et al. 2017), IDX files in " + dir.string() + sizes_line(s, o.split_seed);
   return s;
 }
@@ -662,7 +662,7 @@ DataSplits load_cifar10(const DataOptions& o) {
     for (int i = 1; i <= 5; ++i) files.push_back((dir / ("data_batch_" + std::to_string(i) + ".bin")).string());
     train = read_cifar_binary(files);
     s.test = read_cifar_binary({(dir / "test_batch.bin").string()});
-    split(s, train, o, 5000);
+    split(s, train, o, find_dataset("cifar10")->validation_size);
     s.provenance =
         "CIFAR-10 (Krizhevsky 2009), official binary release in " + dir.string() + sizes_line(s, o.split_seed);
     return s;
@@ -682,7 +682,7 @@ DataSplits load_cifar10(const DataOptions& o) {
     CacheOutcome train_outcome = CacheOutcome::kNotUsed, test_outcome = CacheOutcome::kNotUsed;
     train = read_image_folder((dir / "train").string(), cifar10_classes(), train_cache, &train_outcome);
     s.test = read_image_folder((dir / "test").string(), cifar10_classes(), test_cache, &test_outcome);
-    split(s, train, o, 5000);
+    split(s, train, o, find_dataset("cifar10")->validation_size);
     s.provenance = "CIFAR-10 (Krizhevsky 2009), JPEG copy in " + dir.string() +
                    " (re-encoded as JPEG: pixels differ slightly from the official binary release); train " +
                    cache_note(train_outcome, train_cache) + ", test " + cache_note(test_outcome, test_cache) +
@@ -698,10 +698,29 @@ DataSplits load_cifar10(const DataOptions& o) {
 
 }  // namespace
 
+const std::vector<DatasetInfo>& datasets() {
+  static const std::vector<DatasetInfo> table = {
+      {"fmnist", "Fashion-MNIST", 1, 28, 10, 10000, load_fmnist,
+       "Fashion-MNIST (Xiao et al. 2017): 60,000 + 10,000 grey 28x28 images, IDX files (default "
+       "/usr/share/datasets/fashion-mnist)"},
+      {"cifar10", "CIFAR-10", 3, 32, 10, 5000, load_cifar10,
+       "CIFAR-10 (Krizhevsky 2009): 50,000 + 10,000 colour 32x32 images, the binary release or JPEG folders"},
+  };
+  return table;
+}
+
+const DatasetInfo* find_dataset(std::string_view name) {
+  for (const DatasetInfo& d : datasets()) {
+    if (d.name == name) return &d;
+  }
+  return nullptr;
+}
+
 DataSplits load_dataset(const std::string& name, const DataOptions& o) {
-  if (name == "fmnist") return load_fmnist(o);
-  if (name == "cifar10") return load_cifar10(o);
-  throw UserError("unknown data set '" + name + "' (known: fmnist, cifar10)");
+  if (const DatasetInfo* d = find_dataset(name)) return d->load(o);
+  std::string known;
+  for (const DatasetInfo& d : datasets()) known += (known.empty() ? "" : ", ") + std::string(d.name);
+  throw UserError("unknown data set '" + name + "' (known: " + known + ")");
 }
 
 // ---- Normalisation and augmentation -----------------------------------------------------------------------------

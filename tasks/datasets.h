@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace nos::tasks {
@@ -54,8 +55,26 @@ Dataset read_image_folder(const std::string& dir, const std::vector<std::string>
 // The CIFAR-10 class names in label order (also their alphabetical order).
 const std::vector<std::string>& cifar10_classes();
 
-// Loads "fmnist" or "cifar10" with the fixed seeded validation split carved from the training set.
-// CIFAR-10's data_dir may hold the binary release, a cifar-10-batches-bin/ folder, or train/ and test/ JPEG folders.
+// One data set: a row of the data set registry. Help texts, task-name validation and the benchmarks' synthetic
+// data read these rows; adding a data set is adding a row (and its test).
+struct DatasetInfo {
+  std::string_view name;         // as written in a task name: "fmnist"
+  std::string_view title;        // for people: "Fashion-MNIST"
+  int64_t channels, side, classes;  // images [N, channels, side, side], labels in [0, classes)
+  int64_t validation_size;       // the default held-out count
+  DataSplits (*load)(const DataOptions& options);
+  std::string_view doc;          // one line: what it is and where it is read from
+};
+
+// The registry, in documentation order.
+const std::vector<DatasetInfo>& datasets();
+
+// The row named `name`, or nullptr.
+const DatasetInfo* find_dataset(std::string_view name);
+
+// Loads a registered data set with the fixed seeded validation split carved from the training set; throws
+// nos::UserError for an unknown name (listing the known ones). CIFAR-10's data_dir may hold the binary release, a
+// cifar-10-batches-bin/ folder, or train/ and test/ JPEG folders.
 DataSplits load_dataset(const std::string& name, const DataOptions& options);
 
 // Per-channel mean and standard deviation of pixel values in [0, 1] units.

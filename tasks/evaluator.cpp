@@ -106,7 +106,11 @@ void evaluate_objective(const optimizers::ResolvedRule& rule, const TaskSpec& ta
 
 }  // namespace
 
-std::vector<std::string> dataset_names() { return {"fmnist", "cifar10"}; }
+std::vector<std::string> dataset_names() {
+  std::vector<std::string> names;
+  for (const DatasetInfo& d : datasets()) names.emplace_back(d.name);
+  return names;
+}
 
 std::vector<std::string> task_names() {
   std::vector<std::string> names = objective_names();
@@ -138,9 +142,13 @@ TaskSpec parse_task_name(std::string_view name) {
       return spec;
     }
   }
+  std::vector<std::string> model_list = model_names();
+  for (const ModelInfo& m : models()) {
+    if (m.member != nullptr) model_list.emplace_back(m.name);  // a family: its form too
+  }
   throw UserError("unknown task '" + spec.name + "' (objectives: " + joined(objective_names()) +
                   "; or <dataset>-<model> with dataset " + joined(dataset_names()) + " and model " +
-                  joined(model_names()) + ", wrn-D-K)");
+                  joined(model_list) + ")");
 }
 
 LocalEvaluator::LocalEvaluator(LocalEvaluatorOptions options) : options_(std::move(options)) {

@@ -25,10 +25,11 @@ struct TaskSpec {
   std::string model;    // a make_model name (empty for analytic tasks)
 };
 
-// The data sets a task may name, in documentation order.
+// The data sets a task may name: the names of the datasets() rows, in documentation order.
 std::vector<std::string> dataset_names();
 
-// Example task names for help texts: the objectives, then <dataset>-<model> for every data set and model.
+// Example task names for help texts: the objectives, then <dataset>-<model> for every data set and model row (a
+// family by its example).
 std::vector<std::string> task_names();
 
 // Resolves `name`; throws nos::UserError naming the known objectives, data sets and models when it is none of them.

@@ -1,4 +1,4 @@
-// The classifier networks (ConvNet, 2c2d, 3c3d, MLP, logreg, WRN), their seeded initialisation and the factory.
+// The classifier networks (ConvNet, 2c2d, 3c3d, MLP, logreg, WRN), their seeded initialisation and the registry.
 #include "tasks/models.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "common/error.h"
+#include "common/text.h"
 
 namespace nos::tasks {
 
@@ -322,12 +323,6 @@ class WideResNetImpl : public ClassifierImpl {
   torch::nn::Linear fc_{nullptr};
 };
 
-std::string known_models_text() {
-  std::string text;
-  for (const std::string& name : model_names()) text += (text.empty() ? "" : ", ") + name;
-  return text + " (any wrn-D-K with D = 6n+4, K >= 1)";
-}
-
 // Parses "wrn-D-K"; false when `name` does not have that form.
 bool parse_wrn(std::string_view name, int64_t& depth, int64_t& widen) {
   if (name.substr(0, 4) != "wrn-") return false;
@@ -344,6 +339,49 @@ bool parse_wrn(std::string_view name, int64_t& depth, int64_t& widen) {
   return true;
 }
 
+bool is_wrn(std::string_view name) {
+  int64_t depth = 0, widen = 0;
+  return parse_wrn(name, depth, widen);
+}
+
+void check_wrn(std::string_view name) {
+  int64_t depth = 0, widen = 0;
+  parse_wrn(name, depth, widen);
+  if (depth < 10 || (depth - 4) % 6 != 0 || widen < 1 || widen > 64) {
+    throw UserError("model '" + std::string(name) + "': a Wide ResNet needs depth D = 6n+4 >= 10 and widening "
+                    "factor 1 <= K <= 64 (e.g. wrn-16-4, wrn-28-10)");
+  }
+}
+
+template <typename Impl>
+Classifier make_conv(std::string_view, const ModelShape& s) {
+  return std::make_shared<Impl>(s.channels, s.height, s.width, s.classes);
+}
+
+Classifier make_mlp(std::string_view, const ModelShape& s) {
+  return std::make_shared<DenseImpl>("mlp", s.channels * s.height * s.width, std::vector<int64_t>{1000, 500, 100},
+                                     s.classes, 0.03);
+}
+
+Classifier make_logreg(std::string_view, const ModelShape& s) {
+  return std::make_shared<DenseImpl>("logreg", s.channels * s.height * s.width, std::vector<int64_t>{}, s.classes,
+                                     0.0);
+}
+
+Classifier make_wrn(std::string_view name, const ModelShape& s) {
+  int64_t depth = 0, widen = 0;
+  NOS_CHECK(parse_wrn(name, depth, widen), "model name '" << name << "' passed the check but is not a WRN");
+  return std::make_shared<WideResNetImpl>(depth, widen, s.channels, s.classes);
+}
+
+std::string known_models_text() {
+  std::string text = joined(model_names());
+  for (const ModelInfo& m : models()) {
+    if (m.member != nullptr) text += " (any " + std::string(m.name) + " with " + std::string(m.limits) + ")";
+  }
+  return text;
+}
+
 }  // namespace
 
 std::vector<torch::Tensor> ClassifierImpl::decayed_parameters() const {
@@ -357,20 +395,42 @@ std::vector<torch::Tensor> ClassifierImpl::decayed_parameters() const {
   return weights;
 }
 
-std::vector<std::string> model_names() { return {"convnet", "2c2d", "3c3d", "mlp", "logreg", "wrn-16-4"}; }
+const std::vector<ModelInfo>& models() {
+  // 3c3d's VALID convolutions and pooling need 9×9 images (ThreeC3DImpl::fits); the ConvNet's two poolings 4×4.
+  static const std::vector<ModelInfo> table = {
+      {"convnet", "convnet", "the NOS child", true, 4, "", nullptr, nullptr, make_conv<ConvNetImpl>,
+       "Bello et al. 2017's child: two conv3x3-32 + batch norm + ReLU + max-pool blocks, a linear head"},
+      {"2c2d", "2c2d", "", true, 1, "", nullptr, nullptr, make_conv<TwoC2DImpl>,
+       "DeepOBS fmnist_2c2d: two conv5x5 + max-pool layers, dense 1024, dense"},
+      {"3c3d", "3c3d", "", true, 9, "", nullptr, nullptr, make_conv<ThreeC3DImpl>,
+       "DeepOBS cifar10_3c3d: three conv + max-pool layers, dense 512, 256, dense; L2 0.002 on weights"},
+      {"mlp", "mlp", "", false, 1, "", nullptr, nullptr, make_mlp,
+       "DeepOBS mnist_mlp: dense 1000, 500, 100 (ReLU), dense"},
+      {"logreg", "logreg", "", false, 1, "", nullptr, nullptr, make_logreg,
+       "logistic regression: one dense layer on the flattened image, zero init (DeepOBS mnist_logreg)"},
+      {"wrn-D-K", "wrn-16-4", "", true, 1, "D = 6n+4, K >= 1", is_wrn, check_wrn, make_wrn,
+       "Wide ResNet (Zagoruyko & Komodakis 2016) of depth D and widening factor K"},
+  };
+  return table;
+}
+
+const ModelInfo* find_model(std::string_view name) {
+  for (const ModelInfo& m : models()) {
+    if (m.member != nullptr ? m.member(name) : m.name == name) return &m;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> model_names() {
+  std::vector<std::string> names;
+  for (const ModelInfo& m : models()) names.emplace_back(m.example);
+  return names;
+}
 
 void check_model_name(std::string_view name) {
-  for (const char* fixed : {"convnet", "2c2d", "3c3d", "mlp", "logreg"}) {
-    if (name == fixed) return;
-  }
-  int64_t depth = 0, widen = 0;
-  if (!parse_wrn(name, depth, widen)) {
-    throw UserError("unknown model '" + std::string(name) + "' (known: " + known_models_text() + ")");
-  }
-  if (depth < 10 || (depth - 4) % 6 != 0 || widen < 1 || widen > 64) {
-    throw UserError("model '" + std::string(name) + "': a Wide ResNet needs depth D = 6n+4 >= 10 and widening "
-                    "factor 1 <= K <= 64 (e.g. wrn-16-4, wrn-28-10)");
-  }
+  const ModelInfo* m = find_model(name);
+  if (m == nullptr) throw UserError("unknown model '" + std::string(name) + "' (known: " + known_models_text() + ")");
+  if (m->check != nullptr) m->check(name);
 }
 
 Classifier make_model(std::string_view name, int64_t channels, int64_t height, int64_t width, int64_t classes) {
@@ -380,29 +440,13 @@ Classifier make_model(std::string_view name, int64_t channels, int64_t height, i
                     std::to_string(height) + "x" + std::to_string(width) + " with " + std::to_string(classes) +
                     " classes");
   }
-  auto too_small = [&](const std::string& need) {
-    return UserError("model '" + std::string(name) + "' needs images of at least " + need + ", got " +
-                     std::to_string(height) + "x" + std::to_string(width));
-  };
-  Classifier model;
-  if (name == "convnet") {
-    if (height < 4 || width < 4) throw too_small("4x4");
-    model = std::make_shared<ConvNetImpl>(channels, height, width, classes);
-  } else if (name == "2c2d") {
-    model = std::make_shared<TwoC2DImpl>(channels, height, width, classes);
-  } else if (name == "3c3d") {
-    if (!ThreeC3DImpl::fits(height) || !ThreeC3DImpl::fits(width)) throw too_small("9x9");
-    model = std::make_shared<ThreeC3DImpl>(channels, height, width, classes);
-  } else if (name == "mlp") {
-    model = std::make_shared<DenseImpl>("mlp", channels * height * width, std::vector<int64_t>{1000, 500, 100},
-                                        classes, 0.03);
-  } else if (name == "logreg") {
-    model = std::make_shared<DenseImpl>("logreg", channels * height * width, std::vector<int64_t>{}, classes, 0.0);
-  } else {
-    int64_t depth = 0, widen = 0;
-    NOS_CHECK(parse_wrn(name, depth, widen), "model name '" << name << "' passed the check but is not a WRN");
-    model = std::make_shared<WideResNetImpl>(depth, widen, channels, classes);
+  const ModelInfo& info = *find_model(name);
+  if (height < info.min_side || width < info.min_side) {
+    const std::string side = std::to_string(info.min_side);
+    throw UserError("model '" + std::string(name) + "' needs images of at least " + side + "x" + side + ", got " +
+                    std::to_string(height) + "x" + std::to_string(width));
   }
+  Classifier model = info.make(name, ModelShape{channels, height, width, classes});
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(0);
   model->initialize(gen);
   return model;

@@ -41,8 +41,14 @@ class ClassifierImpl : public torch::nn::Module {
 };
 using Classifier = std::shared_ptr<ClassifierImpl>;
 
-// The model names make_model knows: convnet, 2c2d, 3c3d, mlp, logreg, and wrn-D-K for any depth D = 6n+4 and
-// widening factor K ≥ 1 (listed as wrn-16-4).
+// The image shape and class count a model is built for.
+struct ModelShape {
+  int64_t channels = 1, height = 28, width = 28, classes = 10;
+};
+
+// One model, or a family of models: a row of the model registry. make_model, check_model_name, the trainer, task
+// names, help texts and `nos bench train`'s Python twin (scripts/bench_train.py, whose list a test compares with
+// these rows) all follow it; adding a model is adding a row (and its test, and its twin in the script).
 //   convnet  the NOS child (Bello et al. 2017): [conv3×3 32, no bias → batch norm → ReLU → max-pool 2×2] × 2 →
 //            linear to `classes` (PyTorch's default init). The paper names the convolutions, filters, ReLU and batch
 //            norm but not pooling or head; pooling after each block keeps the head small (1,568 inputs for 28×28)
@@ -56,7 +62,28 @@ using Classifier = std::shared_ptr<ClassifierImpl>;
 //   logreg   one dense layer on the flattened image, zero init (DeepOBS mnist_logreg).
 //   wrn-D-K  Wide ResNet (Zagoruyko & Komodakis 2016): conv3×3 16, three groups of (D−4)/6 pre-activation basic
 //            blocks of width 16K, 32K, 64K (strides 1, 2, 2), BN → ReLU → global average pool → dense; He-normal
-//            conv weights.
+//            conv weights. A family: any depth D = 6n+4 ≥ 10 and widening factor 1 ≤ K ≤ 64.
+struct ModelInfo {
+  std::string_view name;     // as written in a task name; a family's pattern ("wrn-D-K")
+  std::string_view example;  // a name make_model takes: `name` itself, or the family's usual member ("wrn-16-4")
+  std::string_view note;     // said beside the name in help texts ("the NOS child"); may be empty
+  bool convolutional;        // the trainer keeps its activations channels-last
+  int64_t min_side;          // the smallest image side it takes
+  std::string_view limits;   // a family's condition on its members ("D = 6n+4, K >= 1"); empty for one model
+  bool (*member)(std::string_view name);  // a family: whether `name` has the family's form; nullptr for one model
+  void (*check)(std::string_view name);   // a family: throws nos::UserError for a member outside the limits
+  Classifier (*make)(std::string_view name, const ModelShape& shape);  // built, not yet initialised
+  std::string_view doc;      // one line
+};
+
+// The registry, in documentation order.
+const std::vector<ModelInfo>& models();
+
+// The row `name` belongs to (its own name, or the form of a family), or nullptr. A family member may still be
+// outside the family's limits (check_model_name says).
+const ModelInfo* find_model(std::string_view name);
+
+// Every row's example name (convnet, 2c2d, 3c3d, mlp, logreg, wrn-16-4): names make_model takes.
 std::vector<std::string> model_names();
 
 // Builds the named model for images [N, channels, height, width] and `classes` outputs, its parameters drawn from a

@@ -39,7 +39,11 @@ std::string number_text(double x) {
   return s.str();
 }
 
-bool has_convolutions(const std::string& model) { return model != "mlp" && model != "logreg"; }
+// Channels-last helps convolutions only (the model registry says which models have them).
+bool has_convolutions(const std::string& model) {
+  const ModelInfo* info = find_model(model);
+  return info == nullptr || info->convolutional;
+}
 
 // The data of one run on its device (still uint8: a quarter of the bytes of floats), normalised batch by batch.
 struct DeviceData {

@@ -11,7 +11,10 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/text.h"
 #include "tasks/datasets.h"
+#include "tasks/evaluator.h"
+#include "tasks/models.h"
 #include "tests/tasks/fixtures.h"
 
 namespace nos::tasks {
@@ -803,6 +806,46 @@ TEST(Augmentation, KeepsChannelsLastLayout) {
   const torch::Tensor out = augment_batch(batch, gen);
   EXPECT_TRUE(out.is_contiguous(torch::MemoryFormat::ChannelsLast));
   EXPECT_TRUE(torch::equal(out, augment_batch(batch.contiguous(), same)));
+}
+
+// --- the registry -------------------------------------------------------------------------------------------------
+
+TEST(DatasetRegistry, TaskNamesAcceptExactlyTheRows) {
+  std::vector<std::string> names;
+  for (const DatasetInfo& d : datasets()) {
+    names.emplace_back(d.name);
+    EXPECT_EQ(find_dataset(d.name), &d);
+    for (const std::string& model : model_names()) {
+      const TaskSpec spec = parse_task_name(std::string(d.name) + "-" + model);
+      EXPECT_EQ(spec.dataset, d.name);
+      EXPECT_EQ(spec.model, model);
+    }
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"fmnist", "cifar10"}));
+  EXPECT_EQ(dataset_names(), names);
+  EXPECT_EQ(find_dataset("mnist"), nullptr);
+  EXPECT_THROW(parse_task_name("mnist-convnet"), UserError);
+  try {
+    load_dataset("mnist", DataOptions{});
+    FAIL() << "no error";
+  } catch (const UserError& e) {
+    EXPECT_EQ(std::string(e.what()), "unknown data set 'mnist' (known: " + joined(names) + ")");
+  }
+}
+
+TEST(DatasetRegistry, DefaultValidationSizeComesFromTheRow) {
+  TempDir tmp;
+  write_fmnist(tmp.path(), 30, 8, 6, 5);
+  DataOptions o;
+  o.data_dir = tmp.path().string();
+  try {
+    load_dataset("fmnist", o);
+    FAIL() << "no error";
+  } catch (const UserError& e) {
+    EXPECT_TRUE(contains(e.what(), "validation_size 10,000 leaves no training images")) << e.what();
+  }
+  EXPECT_EQ(find_dataset("fmnist")->validation_size, 10000);
+  EXPECT_EQ(find_dataset("cifar10")->validation_size, 5000);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -122,6 +123,50 @@ TEST(Models, UnknownNamesAndImpossibleShapesAreUserErrors) {
   EXPECT_NO_THROW(check_model_name("wrn-28-10"));
   EXPECT_THROW(check_model_name("wrn-x-4"), UserError);
   EXPECT_THROW(check_model_name(""), UserError);
+}
+
+// --- the registry -------------------------------------------------------------------------------------------------
+
+TEST(ModelRegistry, EveryRowBuildsAndItsConvolutionFlagIsTrue) {
+  for (const ModelInfo& m : models()) {
+    const std::string name(m.example);
+    EXPECT_EQ(find_model(name), &m) << name;
+    EXPECT_NO_THROW(check_model_name(name)) << name;
+    const int64_t side = std::max<int64_t>(m.min_side, 16);
+    Classifier model = make_model(name, 3, side, side, 10);
+    EXPECT_EQ(model->model_name(), name);
+    bool has_conv = false;
+    for (const auto& child : model->modules(/*include_self=*/false)) {
+      has_conv = has_conv || child->as<torch::nn::Conv2d>() != nullptr;
+    }
+    EXPECT_EQ(has_conv, m.convolutional) << name;
+    if (m.min_side > 1) {
+      EXPECT_THROW(make_model(name, 3, m.min_side - 1, m.min_side - 1, 10), UserError) << name;
+      EXPECT_NO_THROW(make_model(name, 3, m.min_side, m.min_side, 10)) << name;
+    }
+  }
+}
+
+TEST(ModelRegistry, CheckAcceptsExactlyTheRows) {
+  std::vector<std::string> names;
+  for (const ModelInfo& m : models()) {
+    names.emplace_back(m.name);
+    if (m.member == nullptr) EXPECT_EQ(m.name, m.example);
+    if (m.member != nullptr) EXPECT_TRUE(m.member(m.example)) << m.name;
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"convnet", "2c2d", "3c3d", "mlp", "logreg", "wrn-D-K"}));
+  EXPECT_EQ(model_names(), (std::vector<std::string>{"convnet", "2c2d", "3c3d", "mlp", "logreg", "wrn-16-4"}));
+  EXPECT_EQ(find_model("resnet"), nullptr);
+  EXPECT_EQ(find_model("wrn-x-4"), nullptr);
+  EXPECT_EQ(find_model("wrn-28-10")->name, "wrn-D-K");
+  try {
+    check_model_name("resnet");
+    FAIL() << "no error";
+  } catch (const UserError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "unknown model 'resnet' (known: convnet, 2c2d, 3c3d, mlp, logreg, wrn-16-4 (any wrn-D-K with D = 6n+4, "
+              "K >= 1))");
+  }
 }
 
 }  // namespace
