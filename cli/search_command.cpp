@@ -18,6 +18,7 @@
 #include "cli/search_report.h"
 #include "cli/stop_signals.h"
 #include "common/error.h"
+#include "search/proposer.h"
 #include "search/search.h"
 
 #ifndef NOS_VERSION
@@ -57,10 +58,17 @@ std::string default_run_dir(const std::string& proposer) {
   return "runs/" + proposer + "-" + stamp;
 }
 
+// The proposers as the help text names them: "RNN controller, random or evolution" (search::proposers()).
+std::string proposer_titles() {
+  std::vector<std::string> titles;
+  for (const search::ProposerInfo& p : search::proposers()) titles.emplace_back(p.title);
+  return joined_or(titles);
+}
+
 void print_help(std::ostream& out, const po::options_description& options) {
   out << "Usage: nos search [--config FILE.yaml] [--run-dir DIR] [--workers N] [--budget N] [--seed S]\n"
       << "       nos search --resume RUN_DIR [--workers N] [--budget N]\n\n"
-      << "Searches for update rules: a proposer (RNN controller, random or evolution) suggests rules in batches,\n"
+      << "Searches for update rules: a proposer (" << proposer_titles() << ") suggests rules in batches,\n"
       << "each is trained on the config's task by one of N worker processes, and every result is stored in\n"
       << "RUN_DIR/search.db as it completes (with config.yaml, proposer.pt, progress.csv and best.csv beside it).\n"
       << "Without --config it runs the embedded demo (configs/demo.yaml). Flags override the config's keys.\n"

@@ -11,6 +11,7 @@
 
 #include "dsl/ast.h"
 #include "common/error.h"
+#include "search/proposer.h"
 #include "search/token_space.h"
 #include "common/yaml_reader.h"
 #include "tasks/objectives.h"
@@ -72,7 +73,7 @@ SearchConfig parse_config(const std::string& yaml_text, const std::string& sourc
   constexpr int64_t kBig = int64_t{1} << 40;
   r.each_key(root, "", [&](const std::string& key, const YAML::Node& v, const std::string& path) {
     if (key == "proposer") {
-      c.proposer = r.choice(v, path, {"controller", "random", "evolution"});
+      c.proposer = r.choice(v, path, proposer_names());
     } else if (key == "budget") {
       c.budget = r.integer<int64_t>(v, path, 1, kBig);
     } else if (key == "batch_size") {

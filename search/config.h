@@ -56,7 +56,7 @@ struct EvolutionSettings {
 };
 
 struct SearchConfig {
-  std::string proposer = "controller";  // controller | random | evolution
+  std::string proposer = "controller";  // a proposers() row (search/proposer.h)
   int64_t budget = 160;                  // children in total
   int batch_size = 8;                    // proposals per batch (one controller update per batch)
   int workers = 2;                       // evaluation processes

@@ -8,6 +8,7 @@
 
 #include "dsl/canonical.h"
 #include "common/error.h"
+#include "common/text.h"
 #include "dsl/tokens.h"
 
 namespace nos::search {
@@ -217,19 +218,50 @@ void EvolutionProposer::load(const std::string& state) {
   population_ = std::move(population);
 }
 
+namespace {
+
+std::unique_ptr<Proposer> make_controller(const SearchConfig& config, const std::string& scratch_path) {
+  controller::ControllerOptions options = config.controller;
+  options.units = config.space.units;
+  options.seed = config.seed;
+  return std::make_unique<ControllerProposer>(options, config.space.vocabulary, scratch_path);
+}
+
+std::unique_ptr<Proposer> make_random(const SearchConfig& config, const std::string&) {
+  return std::make_unique<RandomProposer>(TokenSpace(config.space.vocabulary, config.space.units), config.seed);
+}
+
+std::unique_ptr<Proposer> make_evolution(const SearchConfig& config, const std::string&) {
+  return std::make_unique<EvolutionProposer>(TokenSpace(config.space.vocabulary, config.space.units),
+                                             config.evolution, config.seed);
+}
+
+}  // namespace
+
+const std::vector<ProposerInfo>& proposers() {
+  static const std::vector<ProposerInfo> table = {
+      {"controller", "RNN controller", make_controller,
+       "the paper's RNN controller (Bello et al. 2017), trained by REINFORCE or PPO on each batch's rewards"},
+      {"random", "random", make_random, "uniform draws from the token space: the baseline to beat"},
+      {"evolution", "evolution", make_evolution,
+       "regularized evolution (Real et al. 2019): tournament selection, mutation, aging"},
+  };
+  return table;
+}
+
+std::vector<std::string> proposer_names() {
+  std::vector<std::string> names;
+  for (const ProposerInfo& p : proposers()) names.emplace_back(p.name);
+  return names;
+}
+
 std::unique_ptr<Proposer> make_proposer(const SearchConfig& config, const std::string& scratch_path) {
-  TokenSpace space(config.space.vocabulary, config.space.units);
-  if (config.proposer == "controller") {
-    controller::ControllerOptions options = config.controller;
-    options.units = config.space.units;
-    options.seed = config.seed;
-    return std::make_unique<ControllerProposer>(options, config.space.vocabulary, scratch_path);
+  // The token space is checked for every proposer, the controller's too (a vocabulary kind without tokens).
+  const TokenSpace checked(config.space.vocabulary, config.space.units);
+  for (const ProposerInfo& p : proposers()) {
+    if (p.name == config.proposer) return p.make(config, scratch_path);
   }
-  if (config.proposer == "random") return std::make_unique<RandomProposer>(std::move(space), config.seed);
-  if (config.proposer == "evolution") {
-    return std::make_unique<EvolutionProposer>(std::move(space), config.evolution, config.seed);
-  }
-  throw UserError("unknown proposer '" + config.proposer + "' (expected controller, random or evolution)");
+  throw UserError("unknown proposer '" + config.proposer + "' (expected " + joined_or(proposer_names()) + ")");
 }
 
 }  // namespace nos::search

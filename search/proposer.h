@@ -4,6 +4,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "controller/controller.h"
@@ -24,7 +25,7 @@ struct Proposal {
 class Proposer {
  public:
   virtual ~Proposer() = default;
-  virtual std::string kind() const = 0;  // "controller", "random", "evolution"
+  virtual std::string kind() const = 0;  // its row's name in proposers()
   virtual std::vector<Proposal> propose(int n) = 0;
   // The rewards of the last propose()'s proposals, in the same order (0 for invalid, rejected, diverged, ...).
   virtual void feedback(const std::vector<Proposal>& proposals, const std::vector<double>& rewards) = 0;
@@ -99,7 +100,24 @@ class EvolutionProposer : public Proposer {
   std::deque<Individual> population_;
 };
 
-// The proposer `config.proposer` names, seeded with config.seed. `scratch_path` as for ControllerProposer.
+// One proposer: a row of the proposer registry. Config validation (the `proposer` key), make_proposer, `nos search
+// --help` and the docs read these rows; adding a proposer is adding a row (and its test).
+struct ProposerInfo {
+  std::string_view name;   // the config value, and the proposer's kind()
+  std::string_view title;  // in help texts: "RNN controller"
+  // Built from the config (seeded with config.seed); `scratch_path` as for ControllerProposer.
+  std::unique_ptr<Proposer> (*make)(const SearchConfig& config, const std::string& scratch_path);
+  std::string_view doc;    // one line
+};
+
+// The registry, in documentation order.
+const std::vector<ProposerInfo>& proposers();
+
+// The rows' names: what the config's `proposer` key accepts.
+std::vector<std::string> proposer_names();
+
+// The proposer `config.proposer` names, seeded with config.seed. `scratch_path` as for ControllerProposer. Throws
+// nos::UserError for a name that is no row.
 std::unique_ptr<Proposer> make_proposer(const SearchConfig& config, const std::string& scratch_path);
 
 }  // namespace nos::search

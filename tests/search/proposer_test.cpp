@@ -3,6 +3,7 @@
 
 #include <set>
 
+#include "common/error.h"
 #include "dsl/dsl.h"
 #include "search/search.h"
 #include "tests/temp_dir.h"
@@ -167,6 +168,38 @@ TEST(Proposers, MadeFromTheConfig) {
     c.proposer = kind;
     testing::TempDir dir;
     EXPECT_EQ(make_proposer(c, dir.file("scratch"))->kind(), kind);
+  }
+}
+
+TEST(ProposerRegistry, ConfigAcceptsExactlyTheRowsAndEachRowMakesItsKind) {
+  std::vector<std::string> names;
+  for (const ProposerInfo& row : proposers()) {
+    names.emplace_back(row.name);
+    const SearchConfig c = parse_config("proposer: " + std::string(row.name) + "\n", "test.yaml");
+    EXPECT_EQ(c.proposer, row.name);
+    testing::TempDir dir;
+    EXPECT_EQ(make_proposer(c, dir.file("scratch"))->kind(), row.name);
+    EXPECT_FALSE(row.title.empty());
+    EXPECT_FALSE(row.doc.empty());
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"controller", "random", "evolution"}));
+  EXPECT_EQ(proposer_names(), names);
+  try {
+    parse_config("proposer: annealing\n", "test.yaml");
+    FAIL() << "no error";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("expected one of controller, random, evolution, got 'annealing'"),
+              std::string::npos)
+        << e.what();
+  }
+  SearchConfig c;
+  c.proposer = "annealing";
+  testing::TempDir dir;
+  try {
+    make_proposer(c, dir.file("scratch"));
+    FAIL() << "no error";
+  } catch (const UserError& e) {
+    EXPECT_EQ(std::string(e.what()), "unknown proposer 'annealing' (expected controller, random or evolution)");
   }
 }
 
