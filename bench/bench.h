@@ -1,0 +1,9 @@
+// nos::bench — benchmarks: nos's training step beside Python PyTorch (`nos bench train`), and a rule's optimizer
+// step (fused and reference paths) beside LibTorch's Adam and SGD and a memory floor (`nos bench step`).
+#pragma once
+
+#include "bench/python_runner.h"
+#include "bench/random_rule.h"
+#include "bench/step_bench.h"
+#include "bench/timing.h"
+#include "bench/train_bench.h"

@@ -1,0 +1,196 @@
+// Tests of the benchmark module: random rules from the token space, the Python twin's model list, the runner's
+// reading of the script's output, and tiny runs of both benchmarks.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bench/bench.h"
+#include "common/error.h"
+#include "dsl/ast.h"
+#include "dsl/parse.h"
+#include "tasks/datasets.h"
+#include "tasks/models.h"
+
+namespace nos::bench {
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The lines `command` prints on stdout.
+std::vector<std::string> output_lines(const std::string& command) {
+  std::vector<std::string> lines;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return lines;
+  std::string output;
+  char buffer[4096];
+  size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, n);
+  ::pclose(pipe);
+  std::istringstream in(output);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+std::string error_of(const std::string& spec) {
+  try {
+    bench_rule_text(spec, "--rule " + spec);
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// --- random rules ---------------------------------------------------------------------------------------------
+
+TEST(RandomRule, SameSeedSameRuleOtherSeedOtherRule) {
+  EXPECT_EQ(random_rule(5, 1), random_rule(5, 1));
+  EXPECT_NE(random_rule(5, 1), random_rule(5, 2));
+}
+
+TEST(RandomRule, DeterministicAndAsDeepAsAsked) {
+  for (int depth = 1; depth <= kMaxRandomDepth; ++depth) {
+    for (uint64_t seed = 1; seed <= 5; ++seed) {
+      const std::string text = random_rule(depth, seed);
+      const dsl::NodePtr rule = dsl::parse(text);
+      EXPECT_FALSE(dsl::is_random(*rule)) << text;
+      // Every unit is live: `depth` binary functions nest, each over a unary one, above the operands.
+      EXPECT_GE(dsl::depth(*rule), depth + 1) << "depth " << depth << ": " << text;
+    }
+  }
+}
+
+TEST(RandomRule, SpecsResolveOrNameTheProblem) {
+  EXPECT_EQ(bench_rule_text("adam", "--rule adam"), "adam");
+  EXPECT_EQ(bench_rule_text("random:4:3", "--rule random:4:3"), random_rule(4, 3));
+  EXPECT_EQ(bench_rule_text("random:4", "--rule random:4"), random_rule(4, 1));
+  EXPECT_EQ(error_of("random:13:1"), "--rule random:13:1: depth must be at most 12");
+  EXPECT_EQ(error_of("random:x:1"),
+            "--rule random:x:1: expected a depth (random:DEPTH:SEED) (a whole number >= 1), got 'x'");
+  EXPECT_EQ(error_of("random:3:0"), "--rule random:3:0: expected a seed ≥ 1 (a whole number >= 1), got '0'");
+}
+
+TEST(RandomRule, DefaultStepRulesResolve) {
+  const std::vector<BenchRule> rules = resolve_step_rules(default_step_rules());
+  ASSERT_EQ(rules.size(), 4u);
+  EXPECT_EQ(rules[3].spec, "random:5:1");
+  EXPECT_EQ(rules[3].text, random_rule(5, 1));
+  for (const BenchRule& r : rules) EXPECT_GE(r.shape.passes, 1) << r.spec;
+}
+
+// --- the Python twin ------------------------------------------------------------------------------------------
+
+TEST(PythonTwin, ListsExactlyTheModelRegistry) {
+  const std::string script = std::string(NOS_SOURCE_DIR) + "/scripts/bench_train.py";
+  const std::vector<std::string> listed = output_lines(std::string(NOS_PYTHON) + " " + script + " --list-models");
+  std::vector<std::string> registry;
+  for (const tasks::ModelInfo& m : tasks::models()) registry.emplace_back(m.name);
+  EXPECT_EQ(listed, registry);
+}
+
+TEST(PythonTwin, CompiledInScriptIsTheFile) {
+  EXPECT_EQ(std::string(bench_train_script()), read_file(std::string(NOS_SOURCE_DIR) + "/scripts/bench_train.py"));
+}
+
+TEST(PythonRunner, ReadsFiguresAndReasons) {
+  PythonFigure f = parse_python_output(
+      "torch_version=2.1\nthreads=1\nseconds=2.0\ncpu_seconds=1.5\nsamples_per_second=64.0\n", "py");
+  EXPECT_TRUE(f.ok);
+  EXPECT_EQ(f.version, "2.1");
+  EXPECT_EQ(f.seconds, 2.0);
+  EXPECT_EQ(f.cpu_seconds, 1.5);
+  EXPECT_EQ(f.samples_per_second, 64.0);
+  f = parse_python_output("import_error=No module named 'torch'\n", "py");
+  EXPECT_FALSE(f.ok);
+  EXPECT_EQ(f.why, "'import torch' failed in py: No module named 'torch'");
+  f = parse_python_output("unsupported_model=resnet\n", "py");
+  EXPECT_EQ(f.why, "the Python side has no model 'resnet'");
+  f = parse_python_output("Traceback: boom\n", "py");
+  EXPECT_EQ(f.why, "py gave no figure: Traceback: boom\n");
+}
+
+TEST(PythonRunner, MissingInterpreterIsAReasonNotAnError) {
+  PythonRequest request;
+  request.python = "/nonexistent/python3";
+  request.model = "logreg";
+  const PythonFigure f = run_python_bench(request);
+  EXPECT_FALSE(f.ok);
+  EXPECT_NE(f.why.find("/nonexistent/python3"), std::string::npos) << f.why;
+}
+
+// --- the benchmarks, tiny -------------------------------------------------------------------------------------
+
+TEST(TrainBench, SyntheticDataHasTheRegistryShape) {
+  for (const tasks::DatasetInfo& d : tasks::datasets()) {
+    const tasks::DataSplits data = synthetic_data(std::string(d.name), 16);
+    EXPECT_EQ(data.train.images.sizes().vec(), (std::vector<int64_t>{16, d.channels, d.side, d.side})) << d.name;
+    EXPECT_EQ(data.num_classes, d.classes);
+    EXPECT_LT(data.train.labels.max().item<int64_t>(), d.classes);
+  }
+}
+
+TEST(TrainBench, NosAloneGivesAFigure) {
+  TrainBenchOptions o;
+  o.task = tasks::parse_task_name("fmnist-logreg");
+  o.rule = optimizers::resolve_rule("adam");
+  o.steps = 2;
+  o.warmup = 0;
+  o.batch = 8;
+  o.python = false;
+  const TrainBenchResult r = run_train_bench(o);
+  EXPECT_GT(r.nos.samples_per_second, 0);
+  EXPECT_FALSE(r.python.ok);
+  EXPECT_EQ(r.provenance, "synthetic fmnist-shaped data");
+}
+
+TEST(StepBench, ReportsEverySizeAndRule) {
+  StepBenchOptions o;
+  o.sizes = {1000, 2000};
+  o.reps = 1;
+  o.steps = 1;
+  const std::vector<BenchRule> rules = resolve_step_rules({"adam", "random:2:1"});
+  std::vector<int64_t> sizes;
+  std::vector<std::string> seen;
+  StepBenchObserver observer;
+  observer.on_size = [&](const SizeFigures& s) {
+    sizes.push_back(s.params);
+    EXPECT_GT(s.adam_ns, 0);
+    EXPECT_GT(s.sgd_ns, 0);
+  };
+  observer.on_rule = [&](const BenchRule& r, const SizeFigures& s, const RuleFigures& f) {
+    seen.push_back(r.spec + "@" + std::to_string(s.params));
+    EXPECT_GT(f.fused, 0);
+    EXPECT_GT(f.reference, 0);
+    EXPECT_GT(f.floor, 0);
+  };
+  run_step_bench(o, rules, observer);
+  EXPECT_EQ(sizes, (std::vector<int64_t>{1000, 2000}));
+  EXPECT_EQ(seen, (std::vector<std::string>{"adam@1000", "random:2:1@1000", "adam@2000", "random:2:1@2000"}));
+}
+
+TEST(StepBench, BytesPerParameterCountTheAverages) {
+  StepBenchOptions o;
+  o.sizes = {100};
+  o.reps = 1;
+  o.steps = 1;
+  std::vector<int64_t> bytes;
+  StepBenchObserver observer;
+  observer.on_rule = [&](const BenchRule&, const SizeFigures&, const RuleFigures& f) {
+    bytes.push_back(f.bytes_per_param);
+  };
+  // sgd reads w and g and writes w; adam also reads and writes m and v.
+  run_step_bench(o, resolve_step_rules({"g", "adam"}), observer);
+  EXPECT_EQ(bytes, (std::vector<int64_t>{3 * 4, 7 * 4}));
+}
+
+}  // namespace
+}  // namespace nos::bench
