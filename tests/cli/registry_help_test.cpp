@@ -1,7 +1,9 @@
 // The help texts list exactly the registries' rows: data sets and models (`nos eval --help`), proposers
-// (`nos search --help`).
+// (`nos search --help`); the README names every row.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -74,6 +76,21 @@ TEST(RegistryHelp, SearchListsExactlyTheProposers) {
   std::vector<std::string> titles;
   for (const search::ProposerInfo& p : search::proposers()) titles.emplace_back(p.title);
   EXPECT_EQ(items(between(help, "a proposer (", ") suggests")), titles) << help;
+}
+
+TEST(RegistryDocs, ReadmeNamesEveryRow) {
+  std::ifstream in(std::string(NOS_SOURCE_DIR) + "/README.md");
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string readme = text.str();
+  ASSERT_FALSE(readme.empty());
+  std::vector<std::string> names;
+  for (const tasks::DatasetInfo& d : tasks::datasets()) names.emplace_back(d.name);
+  for (const tasks::ModelInfo& m : tasks::models()) names.emplace_back(m.name);
+  for (const search::ProposerInfo& p : search::proposers()) names.emplace_back(p.name);
+  for (const std::string& name : names) {
+    EXPECT_NE(readme.find("`" + name + "`"), std::string::npos) << "README.md does not name `" << name << "`";
+  }
 }
 
 }  // namespace
