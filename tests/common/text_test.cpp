@@ -44,5 +44,12 @@ TEST(Text, JoinedAndShellQuote) {
   EXPECT_EQ(shell_quote("it's"), "'it'\\''s'");
 }
 
+TEST(Text, JoinedOr) {
+  EXPECT_EQ(joined_or({"a", "b", "c"}), "a, b or c");
+  EXPECT_EQ(joined_or({"a", "b"}), "a or b");
+  EXPECT_EQ(joined_or({"a"}), "a");
+  EXPECT_EQ(joined_or({}), "");
+}
+
 }  // namespace
 }  // namespace nos
