@@ -182,7 +182,6 @@ class ThreeC3DImpl : public ClassifierImpl {
 
   // Side length after conv5 VALID → pool → conv3 VALID → pool → conv3 SAME → pool (32 → 3); < 1 if too small.
   static int64_t final_size(int64_t side) { return ceil_div(ceil_div(ceil_div(side - 4, 2) - 2, 2), 2); }
-  static bool fits(int64_t side) { return side - 4 >= 1 && ceil_div(side - 4, 2) - 2 >= 1; }
 
   torch::Tensor forward(torch::Tensor x) override {
     // ReLU after pooling, as in 2c2d: equal results on a quarter of the elements.
@@ -396,7 +395,8 @@ std::vector<torch::Tensor> ClassifierImpl::decayed_parameters() const {
 }
 
 const std::vector<ModelInfo>& models() {
-  // 3c3d's VALID convolutions and pooling need 9×9 images (ThreeC3DImpl::fits); the ConvNet's two poolings 4×4.
+  // Smallest sides: the ConvNet's two 2×2 poolings need 4; 3c3d's VALID convolutions need 9 (conv5 leaves 5, the
+  // SAME pool 3, conv3 VALID 1). The registry test builds each model at its min side and fails one below it.
   static const std::vector<ModelInfo> table = {
       {"convnet", "convnet", "the NOS child", true, 4, "", nullptr, nullptr, make_conv<ConvNetImpl>,
        "Bello et al. 2017's child: two conv3x3-32 + batch norm + ReLU + max-pool blocks, a linear head"},
