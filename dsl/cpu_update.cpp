@@ -89,8 +89,8 @@ FusedShape fused_shape(const Program& program, bool weight_decay) {
   at::Generator gen = at::globalContext().defaultGenerator(at::kCPU).clone();
   const StepContext ctx{0, /*total_steps=*/2, /*bias_correction=*/true, &gen};
   std::vector<at::Tensor> keep_alive;
-  const cpu::Plan plan = cpu::make_plan(program, w, g, averages, ctx, UpdateArgs{1.0, weight_decay ? 0.1 : 0.0},
-                                     keep_alive);
+  const cpu::Plan plan =
+      cpu::make_plan(program, w, g, averages, ctx, UpdateArgs{1.0, weight_decay ? 0.1 : 0.0}, keep_alive);
   FusedShape shape;
   shape.buffers = plan.slots;
   for (const cpu::KernelInstr& in : plan.code) {
