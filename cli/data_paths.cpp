@@ -25,15 +25,6 @@ std::string env(const char* name) {
 
 }  // namespace
 
-std::string executable_dir() {
-  char buffer[4096];
-  const ssize_t n = ::readlink("/proc/self/exe", buffer, sizeof buffer - 1);
-  if (n <= 0) return "";
-  std::string path(buffer, static_cast<size_t>(n));
-  const size_t slash = path.rfind('/');
-  return slash == std::string::npos ? "" : path.substr(0, slash);
-}
-
 std::vector<std::string> cifar10_candidates() {
   const std::string relative = "shared/data/cifar10-jpeg";
   std::vector<std::string> candidates = {"../" + relative};

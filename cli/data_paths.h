@@ -4,10 +4,9 @@
 #include <string>
 #include <vector>
 
-namespace nos::cli {
+#include "common/executable.h"  // executable_dir
 
-// The folder of the running executable (from /proc/self/exe), or "" when unknown.
-std::string executable_dir();
+namespace nos::cli {
 
 // Candidate CIFAR-10 folders, in order: ../shared/data/cifar10-jpeg from the current directory, then from the
 // repository the executable was built in (<exe dir>/../.. and <exe dir>/..).

@@ -11,13 +11,14 @@
 #include <sstream>
 #include <string>
 
-#include "common/text.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/data_paths.h"
 #include "cli/search_report.h"
 #include "cli/stop_signals.h"
 #include "common/error.h"
+#include "common/executable.h"
+#include "common/text.h"
 #include "search/proposer.h"
 #include "search/search.h"
 
@@ -43,10 +44,9 @@ Int parse_whole(const std::string& text, const char* flag, Int min) {
 
 // The running executable, which the workers are started from (the library never looks at argv or /proc).
 std::string own_executable() {
-  char buffer[4096];
-  const ssize_t n = readlink("/proc/self/exe", buffer, sizeof buffer - 1);
-  if (n <= 0) throw UserError("cannot find the nos executable (/proc/self/exe) to start workers; use --in-process");
-  return std::string(buffer, static_cast<size_t>(n));
+  const std::string path = executable_path();
+  if (path.empty()) throw UserError("cannot find the nos executable (/proc/self/exe) to start workers; use --in-process");
+  return path;
 }
 
 std::string default_run_dir(const std::string& proposer) {

@@ -30,12 +30,6 @@ std::string first_line_of(const std::string& command) {
 
 }  // namespace
 
-std::string executable_path() {
-  char buffer[4096];
-  const ssize_t n = ::readlink("/proc/self/exe", buffer, sizeof buffer - 1);
-  return n <= 0 ? std::string() : std::string(buffer, static_cast<size_t>(n));
-}
-
 std::string cpu_model() {
   std::ifstream cpuinfo("/proc/cpuinfo");
   std::string line;

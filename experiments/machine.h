@@ -4,12 +4,10 @@
 
 #include <string>
 
+#include "common/executable.h"  // executable_path
 #include "experiments/report.h"
 
 namespace nos::experiments {
-
-// The running executable (/proc/self/exe), or "" when unknown.
-std::string executable_path();
 
 // The CPU's model name (/proc/cpuinfo), or "".
 std::string cpu_model();
