@@ -1,4 +1,8 @@
 // nos::search — search jobs: propose, dedupe, prefilter, evaluate in parallel, store, resume.
+//
+// Module line: common → dsl → optimizers → tasks → controller → search → experiments → bench → cli; a module
+// includes only modules to its left (ctest `layout` checks it).
+// Uses the controller and tasks; experiments, bench and cli use it. Comparisons are not here (experiments/).
 #pragma once
 
 #include "search/config.h"
