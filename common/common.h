@@ -8,5 +8,6 @@
 
 #include "common/error.h"
 #include "common/executable.h"
+#include "common/files.h"
 #include "common/json_text.h"
 #include "common/text.h"

@@ -3,6 +3,8 @@
 
 #include <string>
 
+#include "common/files.h"  // write_atomically
+
 namespace nos::experiments {
 
 bool exists(const std::string& path);
@@ -13,9 +15,6 @@ void make_directories(const std::string& path);
 
 // The whole file; a UserError when it cannot be opened.
 std::string read_text(const std::string& path);
-
-// Writes PATH.tmp and renames it over `path`, so a reader never sees half a file.
-void write_text(const std::string& path, const std::string& text);
 
 // An exclusive lock on DIR/.lock for the lifetime of one comparison: two processes appending to one journal would
 // train the same runs twice. A folder locked by another process is a UserError.

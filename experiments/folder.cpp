@@ -33,7 +33,7 @@ void check_or_record_config(const CompareConfig& config, const std::vector<Compa
   const std::string path = config.out + "/" + kCompareConfig;
   const CompareConfig now = recorded_config(config, rows);
   if (!exists(path)) {
-    write_text(path, "# The comparison this folder holds (rules expanded). Rerun or resume it with:\n"
+    write_atomically(path, "# The comparison this folder holds (rules expanded). Rerun or resume it with:\n"
                      "#   nos compare --config " + path + " --out " + config.out + "\n" + to_yaml(now, false));
     return;
   }

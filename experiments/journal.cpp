@@ -64,7 +64,7 @@ std::vector<CompareRun> read_journal(const std::string& path) {
     runs.push_back(run);
     kept += line + "\n";
   }
-  if (kept.size() != text.size()) write_text(path, kept);
+  if (kept.size() != text.size()) write_atomically(path, kept);
   return runs;
 }
 

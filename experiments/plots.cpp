@@ -118,13 +118,13 @@ std::vector<std::string> write_plots(const CompareConfig& config, const std::vec
   std::vector<int> plotted;
   for (size_t i = 0; i < rows.size(); ++i) {
     int lines = 0;
-    write_text(dir + "/row-" + std::to_string(i + 1) + ".dat", row_dat(config, rows[i], data[i], lines));
+    write_atomically(dir + "/row-" + std::to_string(i + 1) + ".dat", row_dat(config, rows[i], data[i], lines));
     if (lines > 0) plotted.push_back(static_cast<int>(i));
   }
   std::map<std::string, int> color_of;  // in order of first appearance among the plotted rows
   for (int i : plotted) color_of.emplace(family_of(rows[static_cast<size_t>(i)]), static_cast<int>(color_of.size()));
   const std::string subtitle = config.task + ", " + std::to_string(config.seeds) + " seeds (band: min..max)";
-  write_text(dir + "/plots.gp",
+  write_atomically(dir + "/plots.gp",
              plot_preamble(config) +
                  plot_commands(rows, plotted, color_of, "test_acc.png", "test accuracy per epoch: " + subtitle,
                                "test accuracy", 2) +

@@ -193,12 +193,12 @@ ReportFiles write_compare_report(const CompareConfig& config, const std::vector<
     data.push_back(row_data(config, row, finished));
     files.summary.push_back(summarize(config, row, data.back()));
   }
-  write_text(config.out + "/results.csv", results_csv(rows, data));
-  write_text(config.out + "/tuning.csv", tuning_csv(config, rows, data));
-  write_text(config.out + "/summary.csv", summary_csv(files.summary));
+  write_atomically(config.out + "/results.csv", results_csv(rows, data));
+  write_atomically(config.out + "/tuning.csv", tuning_csv(config, rows, data));
+  write_atomically(config.out + "/summary.csv", summary_csv(files.summary));
   files.notes = write_plots(config, rows, data, context);
   const MarkdownInputs inputs{config, rows, data, files.summary, files.notes, journal, context, session_seconds};
-  write_text(config.out + "/report.md", report_markdown(inputs));
+  write_atomically(config.out + "/report.md", report_markdown(inputs));
   return files;
 }
 

@@ -16,6 +16,7 @@
 #include <map>
 #include <sstream>
 
+#include "common/files.h"
 #include "dsl/canonical.h"
 #include "dsl/error.h"
 #include "dsl/parse.h"
@@ -61,19 +62,6 @@ void sync_file(const std::string& path) {
     ::fsync(fd);
     ::close(fd);
   }
-}
-
-// Writes `text` to `path` through a temporary file and a rename, so a reader never sees half of it.
-void write_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.close();
-    if (!out) throw UserError("cannot write " + tmp);
-  }
-  sync_file(tmp);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw UserError("cannot replace " + path);
 }
 
 torch::Tensor bytes_tensor(const std::string& bytes) {
