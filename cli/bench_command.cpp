@@ -1,3 +1,4 @@
+// `nos bench`: picks the benchmark (train here, step in bench_step.cpp) and prints the overview help; then
 // `nos bench train`: its flags and its printing; bench::run_train_bench measures (bench/train_bench.h).
 #include <ATen/Parallel.h>
 #include <torch/version.h>
@@ -11,6 +12,7 @@
 #include "cli/eval_config.h"
 #include "cli/json.h"
 #include "common/error.h"
+#include "common/text.h"
 #include "optimizers/optimizers.h"
 #include "tasks/tasks.h"
 
@@ -88,10 +90,46 @@ void print_text(std::ostream& out, const std::string& task_name, const std::stri
   }
 }
 
+// `nos bench`'s own help: what each benchmark measures and where its options are.
+void print_overview(std::ostream& out) {
+  out << "Usage: nos bench train [options]   training-loop samples/s: nos vs the same loop in Python PyTorch\n"
+      << "       nos bench step [options]    one optimizer step in ns/param: each rule's fused and reference paths,\n"
+      << "                                   LibTorch's Adam and SGD, and a memory-bandwidth floor\n\n"
+      << "Each prints the figures it measured in this run and their ratios. 'nos bench train --help' and\n"
+      << "'nos bench step --help' (or 'nos help bench train', 'nos help bench step') list their options.\n";
+}
+
+int bench_train_command(const Args& args, std::ostream& out, std::ostream& err);
+
 }  // namespace
 
+const std::vector<std::string>& benchmark_names() {
+  static const std::vector<std::string> names = {"train", "step"};
+  return names;
+}
+
 int bench_command(const Args& args, std::ostream& out, std::ostream& err) {
-  if (!args.empty() && args[0] == "step") return bench_step_command(Args(args.begin() + 1, args.end()), out, err);
+  if (args.empty()) {
+    throw UserError("expected what to benchmark: 'nos bench train [options]' or 'nos bench step [options]'");
+  }
+  const std::string& what = args[0];
+  const Args rest(args.begin() + 1, args.end());
+  if (what == "--help" || what == "-h") {
+    print_overview(out);
+    return kExitOk;
+  }
+  if (what == "train") return bench_train_command(rest, out, err);
+  if (what == "step") return bench_step_command(rest, out, err);
+  if (!what.empty() && what[0] == '-') {
+    throw UserError("expected what to benchmark before options: 'nos bench train " + what +
+                    " ...' or 'nos bench step " + what + " ...'");
+  }
+  throw UserError("unknown benchmark '" + what + "' (known: " + joined(benchmark_names()) + ")");
+}
+
+namespace {
+
+int bench_train_command(const Args& args, std::ostream& out, std::ostream& err) {
   po::options_description options("Options");
   options.add_options()
       ("help,h", "show this help")
@@ -110,21 +148,10 @@ int bench_command(const Args& args, std::ostream& out, std::ostream& err) {
       ("python-malloc-tuned", po::bool_switch(),
        "Python runs with nos's allocator settings (glibc's MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_)")
       ("json", po::bool_switch(), "print one JSON object");
-  po::positional_options_description positional;
-  positional.add("what", 1);
-  po::options_description all;
-  all.add(options);
-  all.add_options()("what", po::value<std::string>());
-  po::variables_map vm = parse_options(args, all, positional);
+  po::variables_map vm = parse_options(args, options);
   if (vm.count("help")) {
     print_help(out, options);
     return kExitOk;
-  }
-  if (!vm.count("what")) {
-    throw UserError("expected what to benchmark: 'nos bench train [options]' or 'nos bench step [options]'");
-  }
-  if (vm["what"].as<std::string>() != "train") {
-    throw UserError("unknown benchmark '" + vm["what"].as<std::string>() + "' (known: train, step)");
   }
   auto flag = [&](const char* name) -> const std::string* {
     return vm.count(name) ? &vm[name].as<std::string>() : nullptr;
@@ -157,5 +184,7 @@ int bench_command(const Args& args, std::ostream& out, std::ostream& err) {
   }
   return kExitOk;
 }
+
+}  // namespace
 
 }  // namespace nos::cli

@@ -146,7 +146,8 @@ int bench_step_command(const Args& args, std::ostream& out, std::ostream& err) {
       ("reps", po::value<std::string>()->value_name("R"), "repetitions; the median is reported (default 5)")
       ("dtype", po::value<std::string>()->value_name("T"), "float32 (default) or float64")
       ("kernel", po::value<std::string>()->value_name("K"),
-       "the fused kernel's build: auto (AVX2 where the CPU has it), avx512, avx2 or default (baseline x86-64)")
+       "the fused kernel's build: auto (the widest this CPU runs), avx512, avx2 or default (baseline x86-64); "
+       "one this CPU or build cannot run is an error")
       ("device", po::value<std::string>()->value_name("D"), "cpu (default), cuda or cuda:N")
       ("json", po::bool_switch(), "print one JSON object per size and rule");
   po::variables_map vm = parse_options(args, options);

@@ -26,6 +26,7 @@ struct Command {
   const char* usage;
   const char* summary;
   int (*run)(const Args&, std::ostream&, std::ostream&);
+  bool listed = true;  // false: not in `nos help`'s list (the worker, which nos search starts), still runnable
 };
 
 const std::vector<Command>& commands() {
@@ -42,6 +43,7 @@ const std::vector<Command>& commands() {
       {"compare", "compare [options]", "rules side by side: lr tuned per rule, K seeds, CSV/Markdown/plot report",
        compare_command},
       {"version", "version", "print the version of nos and of LibTorch", version_command},
+      {"worker", "worker", "the evaluation process nos search and nos compare start", worker_command, false},
   };
   return table;
 }
@@ -58,11 +60,12 @@ void print_help(std::ostream& out) {
       << "Usage: nos COMMAND [options]\n\n"
       << "Commands:\n";
   for (const Command& c : commands()) {
+    if (!c.listed) continue;
     std::string usage = c.usage;
     usage.resize(std::max<size_t>(usage.size() + 2, 18), ' ');
     out << "  " << usage << c.summary << "\n";
   }
-  out << "  help [COMMAND]    show this help, or a command's\n\n"
+  out << "  help [COMMAND]    show this help, or a command's (nos help bench step: a benchmark's)\n\n"
       << "Run 'nos COMMAND --help' for a command's options.\n";
 }
 
@@ -83,13 +86,14 @@ int dispatch(const Args& args, std::ostream& out, std::ostream& err) {
       print_help(out);
       return kExitOk;
     }
+    // `nos help CMD [SUB...]` is `nos CMD [SUB...] --help` (`nos help bench step`).
     const Command* command = find_command(rest[0]);
     if (command == nullptr) throw UserError("unknown command '" + rest[0] + "'; run 'nos help' for the list");
-    return command->run({"--help"}, out, err);
+    Args help_args(rest.begin() + 1, rest.end());
+    help_args.push_back("--help");
+    return command->run(help_args, out, err);
   }
   if (name == "--version") return version_command({}, out, err);
-  // Not in the help: the evaluation process `nos search` starts.
-  if (name == "worker") return worker_command(rest, out, err);
   const Command* command = find_command(name);
   if (command == nullptr) throw UserError("unknown command '" + name + "'; run 'nos help' for the list");
   return command->run(rest, out, err);
@@ -131,12 +135,31 @@ int version_command(const Args& args, std::ostream& out, std::ostream& err) {
   return kExitOk;
 }
 
+std::vector<std::vector<std::string>> help_topics() {
+  std::vector<std::vector<std::string>> topics;
+  for (const Command& c : commands()) {
+    topics.push_back({c.name});
+    if (std::string(c.name) == "bench") {
+      for (const std::string& b : benchmark_names()) topics.push_back({c.name, b});
+    }
+  }
+  return topics;
+}
+
 int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
   Args args;
   for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
   const std::string command = args.empty() ? std::string() : args[0];
   try {
     return dispatch(args, out, err);
+  } catch (...) {
+    return report_error(std::current_exception(), command, err);
+  }
+}
+
+int report_error(const std::exception_ptr& error, const std::string& command, std::ostream& err) {
+  try {
+    std::rethrow_exception(error);
   } catch (const dsl::RuleError& e) {
     err << line(e.what());
     return kExitUserError;

@@ -5,7 +5,10 @@
 // Uses every module; only main.cpp uses it. It holds argument parsing and printing, nothing else.
 #pragma once
 
+#include <exception>
 #include <ostream>
+#include <string>
+#include <vector>
 
 namespace nos::cli {
 
@@ -18,5 +21,13 @@ inline constexpr int kExitInternalError = 3;  // a bug in nos
 // `err`. User errors (nos::UserError, bad or unknown options) print their message and return kExitUserError;
 // anything else that escapes prints "internal error" and returns kExitInternalError. Never throws.
 int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err);
+
+// Every help topic, as the words after `nos help`: each command (the unlisted worker too) and each benchmark
+// ({"bench", "step"}). Each is reached both as `nos WORDS --help` and as `nos help WORDS`.
+std::vector<std::vector<std::string>> help_topics();
+
+// What run() does with an exception a command let escape: prints its message to `err` and returns the exit code
+// (kExitUserError for user mistakes, kExitInternalError for anything else).
+int report_error(const std::exception_ptr& error, const std::string& command, std::ostream& err);
 
 }  // namespace nos::cli

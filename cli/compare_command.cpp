@@ -94,6 +94,7 @@ experiments::CompareConfig config_from_flags(const po::variables_map& vm, std::s
   if (const std::string* v = flag("jobs")) config.jobs = parse_threads(*v, "--jobs");
   if (const std::string* v = flag("threads")) config.threads = parse_threads(*v, "--threads");
   if (const std::string* v = flag("data-dir")) config.data_dir = *v;
+  if (const std::string* v = flag("cache-dir")) config.cache_dir = *v;
   if (vm["augment"].as<bool>()) config.augment = true;
   if (vm["no-native"].as<bool>()) config.native_references = false;
   if (const std::string* v = flag("out")) config.out = *v;
@@ -104,7 +105,9 @@ experiments::CompareConfig config_from_flags(const po::variables_map& vm, std::s
   }
   parse_device(config.device, "device");  // fails now, not in every worker, when CUDA is not there
   const tasks::TaskSpec spec = tasks::parse_task_name(config.task);
-  config.data_dir = resolve_data_dir(spec.dataset, config.data_dir);
+  config.data_dir = resolve_data_dir(spec.dataset, config.data_dir,
+                                     config_path ? "--data-dir (or data_dir in " + *config_path + ")"
+                                                 : std::string("--data-dir"));
 
   return config;
 }
@@ -154,8 +157,9 @@ int compare_command(const Args& args, std::ostream& out, std::ostream& err) {
       ("jobs", po::value<std::string>()->value_name("N"), "runs in parallel, one worker process each (jobs; default 2)")
       ("threads", po::value<std::string>()->value_name("N"), "intra-op threads per run (threads; default 1)")
       ("data-dir", po::value<std::string>()->value_name("DIR"), "the data set's folder (data_dir)")
-      ("cache-dir", po::value<std::string>()->value_name("DIR"), "decoded-image caches (default ~/.cache/nos)")
-      ("augment", po::bool_switch(), "random crop and flip for CIFAR-10 (augment)")
+      ("cache-dir", po::value<std::string>()->value_name("DIR"),
+       "decoded-image caches (cache_dir; default ~/.cache/nos)")
+      ("augment", po::bool_switch(), "random crop and flip, CIFAR-10 only (augment)")
       ("no-native", po::bool_switch(), "do not add LibTorch's reference rows (native_references: false)")
       ("out", po::value<std::string>()->value_name("DIR"), "the report folder (out); rerun to resume")
       ("in-process", po::bool_switch(), "run on threads of this process instead of worker processes");
@@ -174,7 +178,7 @@ int compare_command(const Args& args, std::ostream& out, std::ostream& err) {
   runtime.context = experiments::machine_context(command_line(args), NOS_VERSION);
   experiments::WorkerSetup workers;
   workers.in_process = vm["in-process"].as<bool>();
-  workers.cache_dir = resolve_cache_dir(vm.count("cache-dir") ? vm["cache-dir"].as<std::string>() : "");
+  workers.cache_dir = resolve_cache_dir(config.cache_dir);
   const std::unique_ptr<search::EvaluatorPool> pool = experiments::make_worker_pool(config, workers);
   runtime.pool = pool.get();
   runtime.stop = &g_stop_requested;

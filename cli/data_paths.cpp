@@ -37,10 +37,11 @@ std::vector<std::string> cifar10_candidates() {
   return candidates;
 }
 
-std::string resolve_data_dir(const std::string& dataset, const std::string& given) {
+std::string resolve_data_dir(const std::string& dataset, const std::string& given, const std::string& setting,
+                             const std::vector<std::string>& candidates) {
   if (!given.empty() || dataset != "cifar10") return given;
   std::string tried;
-  for (const std::string& candidate : cifar10_candidates()) {
+  for (const std::string& candidate : candidates) {
     if (is_directory(candidate)) {
       // Reports name the folder plainly, not as <exe dir>/../../shared/...
       char resolved[PATH_MAX];
@@ -48,9 +49,9 @@ std::string resolve_data_dir(const std::string& dataset, const std::string& give
     }
     tried += (tried.empty() ? "" : ", ") + candidate;
   }
-  throw UserError("CIFAR-10: no --data-dir given and no copy found (tried " + tried +
-                  "); pass --data-dir DIR with the binary release (data_batch_1.bin ... test_batch.bin) or "
-                  "train/ and test/ JPEG folders");
+  throw UserError("CIFAR-10: no data folder given and no copy found (tried " + tried + "); set " + setting +
+                  " to a folder with the binary release (data_batch_1.bin ... test_batch.bin) or train/ and test/ "
+                  "JPEG folders");
 }
 
 std::string resolve_cache_dir(const std::string& given) {

@@ -242,7 +242,8 @@ int run_network_task(const EvalConfig& config, const tasks::TaskSpec& task, cons
   request.augment = config.augment;
 
   tasks::LocalEvaluatorOptions options;
-  options.data_dirs[task.dataset] = resolve_data_dir(task.dataset, config.data_dir);
+  options.data_dirs[task.dataset] =
+      resolve_data_dir(task.dataset, config.data_dir, "--data-dir (or data_dir in a --config)");
   options.cache_dir = resolve_cache_dir(config.cache_dir);
   options.threads = config.threads;
   // Only a real terminal gets the progress line: tests and pipes see clean output.
@@ -388,7 +389,7 @@ int eval_command(const Args& args, std::ostream& out, std::ostream& err) {
       ("cache-dir", po::value<std::string>()->value_name("DIR"), "networks: where decoded JPEGs are cached")
       ("validation-size", po::value<std::string>()->value_name("N"), "networks: images held out of training")
       ("train-size", po::value<std::string>()->value_name("N"), "networks: train on a seeded subset of N images")
-      ("augment", po::bool_switch(), "networks: random crops and flips of training images")
+      ("augment", po::bool_switch(), "CIFAR-10: random crops and flips of training images")
       ("trace", po::value<std::string>()->value_name("FILE"), "objectives: write step,loss,x0,x1,... to FILE")
       ("csv", po::value<std::string>()->value_name("FILE"), "networks: write the per-epoch metrics to FILE")
       ("json", po::bool_switch(), "print one JSON object instead of the summary");
@@ -477,6 +478,7 @@ int eval_command(const Args& args, std::ostream& out, std::ostream& err) {
       }
     }
   }
+  if (config.augment && !task.analytic) tasks::check_augmentable(task.dataset, config.origins["augment"]);
   if (config.steps && config.epochs) {
     throw UserError(config.origins["steps"] + " and " + config.origins["epochs"] +
                     ": give the budget in steps or in epochs, not both");

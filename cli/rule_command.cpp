@@ -36,7 +36,8 @@ int rule_command(const Args& args, std::ostream& out, std::ostream& err) {
   if (vm.count("help")) {
     out << "Usage: nos rule [--tokens] [--units N] TEXT\n"
         << "       nos rule --cuda-source [--dtype float32|float64] [--weight-decay] TEXT\n\n"
-        << "Parses TEXT (e.g. 'exp(sign(g)*sign(m))*g') and prints four lines:\n"
+        << "Parses TEXT (e.g. 'exp(sign(g)*sign(m))*g', or a named rule from 'nos rules' such as powersign-cd,\n"
+        << "then first a line 'named: NAME = TEXT') and prints four lines:\n"
         << "  canonical: the canonical infix form (what the search caches on)\n"
         << "  tokens:    the rule in the paper's token form\n"
         << "  hash:      64-bit hash of the canonical form\n"
@@ -53,7 +54,17 @@ int rule_command(const Args& args, std::ostream& out, std::ostream& err) {
   const int units = vm["units"].as<int>();
   if (units < 0) throw UserError("--units: expected a number of units >= 0, got " + std::to_string(units));
 
-  const dsl::NodePtr rule = vm["tokens"].as<bool>() ? dsl::from_units(dsl::parse_tokens(text)) : dsl::parse(text);
+  // A named rule ("powersign-cd", or a native row such as "torch-adam") is inspected through its DSL text.
+  std::string named;
+  if (!vm["tokens"].as<bool>()) {
+    if (const optimizers::NamedRule* r = optimizers::find_named_rule(text)) {
+      named = r->name + " = " + r->text;
+    } else if (const optimizers::NativeRule* r = optimizers::find_native_rule(text)) {
+      named = r->name + " = " + r->text + " (LibTorch's own class; below: its compiled twin " + r->twin + ")";
+    }
+  }
+  const dsl::NodePtr rule = vm["tokens"].as<bool>() ? dsl::from_units(dsl::parse_tokens(text))
+                                                    : optimizers::parse_user_rule(optimizers::rule_source_text(text));
   const std::string dtype = vm["dtype"].as<std::string>();
   if (dtype != "float32" && dtype != "float64") throw UserError("--dtype: expected float32 or float64, got '" + dtype + "'");
   if (vm["cuda-source"].as<bool>()) {
@@ -68,6 +79,7 @@ int rule_command(const Args& args, std::ostream& out, std::ostream& err) {
   for (const dsl::Average& average : dsl::required_averages(*canonical)) {
     state += (state.empty() ? "" : " ") + dsl::average_name(average);
   }
+  if (!named.empty()) out << "named: " << named << "\n";
   out << "canonical: " << dsl::canonical_text(rule) << "\n"
       << "tokens: " << tokens << "\n"
       << "hash: " << dsl::hash_hex(dsl::rule_hash(rule)) << "\n"

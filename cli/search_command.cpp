@@ -67,13 +67,15 @@ std::string proposer_titles() {
 
 void print_help(std::ostream& out, const po::options_description& options) {
   out << "Usage: nos search [--config FILE.yaml] [--run-dir DIR] [--workers N] [--budget N] [--seed S]\n"
-      << "       nos search --resume RUN_DIR [--workers N] [--budget N]\n\n"
+      << "       nos search --resume RUN_DIR [--workers N] [--budget N] [--rebuild-proposer]\n\n"
       << "Searches for update rules: a proposer (" << proposer_titles() << ") suggests rules in batches,\n"
       << "each is trained on the config's task by one of N worker processes, and every result is stored in\n"
       << "RUN_DIR/search.db as it completes (with config.yaml, proposer.pt, progress.csv and best.csv beside it).\n"
       << "Without --config it runs the embedded demo (configs/demo.yaml). Flags override the config's keys.\n"
       << "Ctrl-C stops cleanly (exit 130); --resume continues an interrupted run where it stopped, to its budget\n"
-      << "(--budget may raise it). 'nos top RUN_DIR' shows the leaderboard at any time.\n\n"
+      << "(--budget may raise it); if its proposer.pt is damaged, --rebuild-proposer replays the stored children\n"
+      << "through a fresh proposer instead (none is trained again). A full disk stops the search with exit 2 and\n"
+      << "keeps what is stored: free space, then --resume. 'nos top RUN_DIR' shows the leaderboard at any time.\n\n"
       << options;
 }
 
@@ -86,6 +88,8 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err) {
       ("config", po::value<std::string>()->value_name("FILE"), "YAML search config (default: the demo config)")
       ("run-dir", po::value<std::string>()->value_name("DIR"), "the run folder (default: runs/PROPOSER-TIMESTAMP)")
       ("resume", po::value<std::string>()->value_name("RUN_DIR"), "continue the search in RUN_DIR")
+      ("rebuild-proposer", po::bool_switch(), "with --resume: ignore a damaged proposer.pt (kept as "
+                                              "proposer.pt.damaged) and rebuild the proposer from the stored children")
       ("workers", po::value<std::string>()->value_name("N"), "worker processes (config key workers)")
       ("budget", po::value<std::string>()->value_name("N"), "children in total (config key budget)")
       ("seed", po::value<std::string>()->value_name("S"), "the proposer's seed (config key seed)")
@@ -111,21 +115,29 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err) {
     if (flag("seed")) throw UserError("--seed cannot change on --resume: the stored rules were proposed with the "
                                       "recorded seed");
     runtime.run_dir = *flag("resume");
+    runtime.rebuild_proposer = vm["rebuild-proposer"].as<bool>();
     config = search::run_config(runtime.run_dir);
   } else {
+    if (vm["rebuild-proposer"].as<bool>()) throw UserError("--rebuild-proposer goes with --resume RUN_DIR");
     config = flag("config") ? search::load_config(*flag("config"))
                             : search::parse_config(search::demo_config_yaml(), "embedded demo config");
     if (const std::string* v = flag("seed")) config.seed = parse_whole<uint64_t>(*v, "--seed", 0);
     runtime.run_dir = flag("run-dir") ? *flag("run-dir") : default_run_dir(config.proposer);
     // The data folder is found here, once, and recorded in the run's config (a resume reads the same data).
     const tasks::TaskSpec spec = tasks::parse_task_name(config.task.name);
-    if (!spec.dataset.empty()) config.task.data_dir = resolve_data_dir(spec.dataset, config.task.data_dir);
+    if (!spec.dataset.empty()) {
+      config.task.data_dir = resolve_data_dir(spec.dataset, config.task.data_dir,
+                                              flag("config") ? "task.data_dir in " + *flag("config")
+                                                             : std::string("task.data_dir in a --config"));
+    }
+    // So is the element type, so that config.yaml says what the children ran in.
+    if (config.task.dtype.empty()) config.task.dtype = spec.analytic ? "float64" : "float32";
   }
   if (const std::string* v = flag("workers")) config.workers = parse_whole<int>(*v, "--workers", 1);
   if (const std::string* v = flag("budget")) config.budget = parse_whole<int64_t>(*v, "--budget", 1);
 
   runtime.worker_executable = vm["in-process"].as<bool>() ? std::string() : own_executable();
-  runtime.cache_dir = resolve_cache_dir("");
+  runtime.cache_dir = resolve_cache_dir(config.task.cache_dir);
   runtime.nos_version = NOS_VERSION;
   runtime.stop = &g_stop_requested;
   const bool tty = &err == &std::cerr && isatty(STDERR_FILENO);

@@ -27,4 +27,11 @@ std::string joined_or(const std::vector<std::string>& items);
 // `text` in single quotes for a POSIX shell ('it'\''s').
 std::string shell_quote(std::string_view text);
 
+// Levenshtein distance between two names (insertions, deletions and substitutions of one byte each).
+int edit_distance(std::string_view a, std::string_view b);
+
+// The candidate closest to `name` within `max_distance` edits (the first of equals), or "" (for "did you mean").
+std::string closest_name(std::string_view name, const std::vector<std::string_view>& candidates,
+                         int max_distance = 2);
+
 }  // namespace nos

@@ -14,11 +14,32 @@ namespace {
 
 // The capability set_fused_capability asked for: 0 auto, 1 default, 2 avx2, 3 avx512.
 std::atomic<int> requested{0};
+// The widest build the CPU is taken to run (limit_fused_capability_for_testing): 1 default, 2 avx2, 3 avx512.
+std::atomic<int> cpu_limit{3};
 
-bool cpu_has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+bool cpu_has_avx2() {
+  return cpu_limit.load() >= 2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
 bool cpu_has_avx512() {
-  return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  return cpu_limit.load() >= 3 && cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+}
+
+// Why the build `index` (2 avx2, 3 avx512) cannot run here, or "".
+std::string unavailable_reason(int index) {
+  if (index == 3) {
+#ifndef NOS_FUSED_AVX512
+    return "this build of nos has no AVX-512 kernel (its compiler lacked -mavx512f or SLEEF)";
+#endif
+    if (!cpu_has_avx512()) return "this CPU lacks AVX-512 (it needs F, BW, VL and DQ)";
+  }
+  if (index == 2) {
+#ifndef NOS_FUSED_AVX2
+    return "this build of nos has no AVX2 kernel";
+#endif
+    if (!cpu_has_avx2()) return "this CPU lacks AVX2 and FMA";
+  }
+  return "";
 }
 
 // "avx512", "avx2" or "default": what runs now.
@@ -42,11 +63,28 @@ void set_fused_capability(const std::string& choice) {
   const char* names[] = {"auto", "default", "avx2", "avx512"};
   for (int i = 0; i < 4; ++i) {
     if (choice == names[i]) {
+      const std::string why = unavailable_reason(i);
+      if (!why.empty()) {
+        throw UserError("fused kernel '" + choice + "' cannot run: " + why + "; choose " + fused_capability() +
+                        " (what auto runs here) or default");
+      }
       requested.store(i);
       return;
     }
   }
   throw UserError("fused kernel capability: expected auto, default, avx2 or avx512, got '" + choice + "'");
+}
+
+void limit_fused_capability_for_testing(const std::string& widest) {
+  const char* names[] = {"", "default", "avx2", "avx512"};
+  for (int i = 1; i < 4; ++i) {
+    if (widest == names[i]) {
+      cpu_limit.store(i);
+      requested.store(0);
+      return;
+    }
+  }
+  NOS_CHECK(false, "limit_fused_capability_for_testing: expected default, avx2 or avx512, got '" << widest << "'");
 }
 
 std::string fused_unsupported_reason(const at::Tensor& w, const at::Tensor& g,

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "common/text.h"
 #include "dsl/diagnostic_at.h"
 
 namespace nos::dsl {
@@ -31,36 +32,11 @@ bool is_ident_start(char c) { return std::isalpha(static_cast<unsigned char>(c))
 bool is_ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
-// Levenshtein distance, for "did you mean" suggestions.
-int edit_distance(std::string_view a, std::string_view b) {
-  std::vector<int> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = static_cast<int>(j);
-  for (size_t i = 1; i <= a.size(); ++i) {
-    int diag = row[0];
-    row[0] = static_cast<int>(i);
-    for (size_t j = 1; j <= b.size(); ++j) {
-      int up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
 }  // namespace
 
 // Shared with the token reader: the closest known name within distance 2, or "".
 std::string suggest_name(std::string_view name, const std::vector<std::string_view>& candidates) {
-  std::string best;
-  int best_d = 3;
-  for (std::string_view c : candidates) {
-    int d = edit_distance(name, c);
-    if (d < best_d) {
-      best_d = d;
-      best = std::string(c);
-    }
-  }
-  return best;
+  return closest_name(name, candidates);
 }
 
 // Parses a whole string as one number literal (digits, '.', exponent); false if it is not exactly one.

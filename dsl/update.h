@@ -73,8 +73,12 @@ FusedShape fused_shape(const Program& program, bool weight_decay = false);
 std::string fused_capability();
 
 // Process-wide choice, like ATen's ATEN_CPU_CAPABILITY: "auto" (the start-up value: the widest the CPU runs),
-// "avx512", "avx2" or "default"; a build the CPU cannot run falls back to the next one down. Throws UserError for
-// any other name.
+// "avx512", "avx2" or "default". An explicit build that this CPU or this build of nos cannot run is a UserError
+// saying why (never a silent fall-back), as is any other name.
 void set_fused_capability(const std::string& choice);
+
+// For tests: the CPU is taken to run at most `widest` ("default", "avx2" or "avx512"; the latter restores the
+// CPU's own answer), and the choice goes back to auto.
+void limit_fused_capability_for_testing(const std::string& widest);
 
 }  // namespace nos::dsl

@@ -20,7 +20,8 @@ namespace {
 const std::map<std::string, std::vector<std::string>>& compare_sections() {
   static const std::map<std::string, std::vector<std::string>> table = {
       {"", {"rules", "native_references", "task", "epochs", "seeds", "lr_grid", "tune_epochs", "batch_size",
-            "train_size", "validation_size", "augment", "device", "dtype", "data_dir", "threads", "jobs", "out"}},
+            "train_size", "validation_size", "augment", "device", "dtype", "data_dir", "cache_dir", "threads", "jobs",
+            "out"}},
   };
   return table;
 }
@@ -100,6 +101,8 @@ CompareConfig parse_compare_config(const std::string& yaml_text, const std::stri
       c.dtype = r.choice(v, path, {"float32", "float64"});
     } else if (key == "data_dir") {
       c.data_dir = v.IsNull() ? std::string() : r.scalar(v, path);
+    } else if (key == "cache_dir") {
+      c.cache_dir = v.IsNull() ? std::string() : r.scalar(v, path);
     } else if (key == "threads") {
       c.threads = r.integer<int>(v, path, 1, 1024);
     } else if (key == "jobs") {
@@ -126,6 +129,7 @@ void validate(const CompareConfig& c, const std::string& source) {
   };
   const tasks::TaskSpec spec = tasks::parse_task_name(c.task);
   if (spec.analytic) fail("task", "'" + c.task + "' is an analytic objective; compare trains classifiers");
+  if (c.augment) tasks::check_augmentable(spec.dataset, source + ": key 'augment'");
   if (c.epochs < 1) fail("epochs", "must be >= 1");
   if (c.seeds < 1) fail("seeds", "must be >= 1");
   if (c.lr_grid.empty()) fail("lr_grid", "is empty: give the learning rates to tune over");
@@ -163,7 +167,8 @@ std::string to_yaml(const CompareConfig& c, bool with_runtime) {
   y << "data_dir: " << yaml_quoted(c.data_dir) << "\n"
     << "threads: " << c.threads << "\n";
   if (with_runtime) {
-    y << "jobs: " << c.jobs << "\n"
+    y << "cache_dir: " << yaml_quoted(c.cache_dir) << "\n"
+      << "jobs: " << c.jobs << "\n"
       << "out: " << yaml_quoted(c.out) << "\n";
   }
   return y.str();

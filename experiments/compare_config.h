@@ -26,6 +26,7 @@ struct CompareConfig {
   std::string device = "cpu";
   std::string dtype;                    // float32 | float64; empty: float32
   std::string data_dir;                 // the data set's folder; empty: its default
+  std::string cache_dir;                // decoded-image caches; empty: $XDG_CACHE_HOME/nos or ~/.cache/nos
   int threads = 1;                      // intra-op threads per run
   int jobs = 2;                         // runs in parallel (worker processes)
   std::string out;                      // the report folder (required)

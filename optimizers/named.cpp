@@ -3,6 +3,10 @@
 
 #include <torch/optim.h>
 
+#include <algorithm>
+#include <cctype>
+
+#include "common/text.h"
 #include "dsl/error.h"
 #include "dsl/parse.h"
 
@@ -95,6 +99,33 @@ const NamedRule* find_named_rule(std::string_view name) {
   return nullptr;
 }
 
+std::string rule_source_text(std::string_view name_or_text) {
+  if (const NamedRule* named = find_named_rule(name_or_text)) return named->text;
+  if (const NativeRule* native = find_native_rule(name_or_text)) return find_named_rule(native->twin)->text;
+  return std::string(name_or_text);
+}
+
+dsl::NodePtr parse_user_rule(std::string_view text) {
+  dsl::ParseResult parsed = dsl::try_parse(text);
+  if (parsed.rule != nullptr) return parsed.rule;
+  const bool name_like = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+  });
+  std::vector<std::string_view> names;
+  for (const NamedRule& r : named_rules()) names.push_back(r.name);
+  for (const NativeRule& r : native_rules()) names.push_back(r.name);
+  const std::string hint = name_like ? closest_name(text, names) : std::string();
+  if (!hint.empty()) {
+    dsl::Diagnostic d;
+    d.code = "E017";
+    d.message = "unknown rule '" + std::string(text) + "' (did you mean the named rule '" + hint +
+                "'? 'nos rules' lists them)";
+    d.length = static_cast<int>(text.size());
+    throw dsl::RuleError({d}, std::string(text), "rule");
+  }
+  throw dsl::RuleError(std::move(parsed.diagnostics), std::string(text), "rule");
+}
+
 ResolvedRule resolve_rule(std::string_view name_or_text) {
   ResolvedRule resolved;
   if (const NamedRule* named = find_named_rule(name_or_text)) {
@@ -117,7 +148,7 @@ ResolvedRule resolve_rule(std::string_view name_or_text) {
     return resolved;
   }
   resolved.text = std::string(name_or_text);
-  resolved.program = std::make_shared<const dsl::Program>(dsl::compile(dsl::parse(name_or_text)));
+  resolved.program = std::make_shared<const dsl::Program>(dsl::compile(parse_user_rule(name_or_text)));
   return resolved;
 }
 

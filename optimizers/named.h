@@ -57,9 +57,18 @@ struct ResolvedRule {
   bool native = false;  // true: a LibTorch optimizer (NativeRule), not a compiled rule
 };
 
+// The DSL text a rule given by a user stands for: a named rule's text ("powersign-cd" → "exp(cd*sign(g)*sign(m))*g"),
+// a native row's twin's text ("torch-adam" → "adam"), or `name_or_text` itself.
+std::string rule_source_text(std::string_view name_or_text);
+
+// Parses rule text a user gave (after rule_source_text), throwing dsl::RuleError when it does not parse. When the
+// text reads like a name ("powersgn", "torch-adma": letters, digits, '-', '_') and a named or native rule is within
+// two edits of it, the error is E017 naming that rule instead of the DSL's complaints about unknown operands.
+dsl::NodePtr parse_user_rule(std::string_view text);
+
 // A known name resolves to its row (names win over DSL operands of the same spelling: "rmsprop" is the PyTorch
 // RMSprop row, not the operand), then native names ("torch-adam"); anything else is parsed as DSL text, throwing
-// dsl::RuleError when it does not parse.
+// dsl::RuleError when it does not parse (with a named rule suggested, as parse_user_rule does).
 ResolvedRule resolve_rule(std::string_view name_or_text);
 
 // What identifies the rule in records and reports: the compiled rule's canonical text, or the native row's text.

@@ -25,7 +25,7 @@ const std::map<std::string, std::vector<std::string>>& sections() {
       {"", {"proposer", "budget", "batch_size", "workers", "seed", "task", "prefilter", "space", "controller",
             "evolution"}},
       {"task", {"name", "epochs", "steps", "batch_size", "lr", "lr_grid", "train_size", "validation_size", "device",
-                "dtype", "seed", "data_dir", "time_limit", "kill_grace", "threads"}},
+                "dtype", "seed", "data_dir", "cache_dir", "time_limit", "kill_grace", "threads"}},
       {"prefilter", {"enabled", "objective", "steps", "lr_grid"}},
       {"space", {"units", "operands", "unary", "binary"}},
       {"controller", {"hidden", "lr", "baseline_decay", "entropy_weight", "temperature", "algorithm", "ppo_epochs",
@@ -117,6 +117,8 @@ SearchConfig parse_config(const std::string& yaml_text, const std::string& sourc
           t.seed = r.integer<uint64_t>(x, p, 0, UINT64_MAX);
         } else if (k == "data_dir") {
           t.data_dir = x.IsNull() ? std::string() : r.scalar(x, p);
+        } else if (k == "cache_dir") {
+          t.cache_dir = x.IsNull() ? std::string() : r.scalar(x, p);
         } else if (k == "time_limit") {
           t.time_limit = r.number(x, p, 0);
         } else if (k == "kill_grace") {
@@ -247,6 +249,7 @@ std::string to_yaml(const SearchConfig& c) {
   if (!t.dtype.empty()) y << "  dtype: " << t.dtype << "\n";
   y << "  seed: " << t.seed << "\n"
     << "  data_dir: " << yaml_quoted(t.data_dir) << "\n"
+    << "  cache_dir: " << yaml_quoted(t.cache_dir) << "\n"
     << "  time_limit: " << nos::format_number(t.time_limit) << "\n"
     << "  kill_grace: " << nos::format_number(t.kill_grace) << "\n"
     << "  threads: " << t.threads << "\n"

@@ -25,6 +25,7 @@ struct TaskSettings {
   std::string dtype;                   // float32 | float64; empty: float32 for images, float64 for objectives
   uint64_t seed = 0;                   // every child starts from the same initialisation (comparable rewards)
   std::string data_dir;                // the data set's folder; empty: its default (CIFAR-10 needs one)
+  std::string cache_dir;               // decoded-image caches; empty: $XDG_CACHE_HOME/nos or ~/.cache/nos
   double time_limit = 0;               // seconds per child (0: none); past it the child stops with "timeout"
   double kill_grace = 30;              // a worker still busy time_limit + kill_grace seconds in is killed
   int threads = 1;                     // intra-op threads per child, so N workers use N cores

@@ -46,6 +46,8 @@ class ControllerProposer : public Proposer {
   std::string save() const override;
   void load(const std::string& state) override;
   const controller::Controller& controller() const { return controller_; }
+  // The policy's log-probability of a token text in its vocabulary (at temperature 1).
+  double log_prob(const std::string& tokens) const { return controller_.log_prob(controller_.actions_of(tokens)); }
   const controller::UpdateStats& last_update() const { return last_update_; }
 
  private:

@@ -14,9 +14,11 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "common/files.h"
+#include "common/text.h"
 #include "dsl/canonical.h"
 #include "dsl/error.h"
 #include "dsl/parse.h"
@@ -130,6 +132,17 @@ Search::Search(SearchConfig config, Store& store, Proposer& proposer, EvaluatorP
 
 int64_t Search::load_checkpoint() {
   if (checkpoint_.empty() || !file_exists(checkpoint_)) return 0;
+  if (runtime_.rebuild_proposer) {
+    const std::string aside = checkpoint_ + ".damaged";
+    if (std::rename(checkpoint_.c_str(), aside.c_str()) != 0) {
+      throw UserError("cannot move " + checkpoint_ + " aside to " + aside + ": " + std::strerror(errno));
+    }
+    return 0;
+  }
+  const std::string run = runtime_.run_dir.empty() ? std::string("RUN_DIR") : shell_quote(runtime_.run_dir);
+  const std::string way_forward = "; 'nos search --resume " + run +
+                                  " --rebuild-proposer' rebuilds the proposer from the stored children (none is "
+                                  "trained again)";
   torch::serialize::InputArchive archive;
   torch::Tensor format, batches, kind, state;
   try {
@@ -139,17 +152,21 @@ int64_t Search::load_checkpoint() {
     archive.read("kind", kind);
     archive.read("state", state);
   } catch (const c10::Error&) {
-    throw UserError(checkpoint_ + ": the proposer checkpoint cannot be read (damaged?)");
+    throw UserError(checkpoint_ + ": the proposer checkpoint cannot be read (damaged?)" + way_forward);
   }
   if (format.item<int64_t>() != kCheckpointFormat) {
     throw UserError(checkpoint_ + ": checkpoint format " + std::to_string(format.item<int64_t>()) +
-                    " is not the one this nos writes (" + std::to_string(kCheckpointFormat) + ")");
+                    " is not the one this nos writes (" + std::to_string(kCheckpointFormat) + ")" + way_forward);
   }
   if (tensor_bytes(kind) != proposer_.kind()) {
     throw UserError(checkpoint_ + ": a checkpoint of a " + tensor_bytes(kind) + " proposer, but the run's proposer is " +
-                    proposer_.kind());
+                    proposer_.kind() + way_forward);
   }
-  proposer_.load(tensor_bytes(state));
+  try {
+    proposer_.load(tensor_bytes(state));
+  } catch (const c10::Error&) {
+    throw UserError(checkpoint_ + ": the proposer's state in the checkpoint cannot be read (damaged?)" + way_forward);
+  }
   return batches.item<int64_t>();
 }
 
@@ -161,7 +178,15 @@ void Search::save_checkpoint(int64_t batches_done) {
   archive.write("kind", bytes_tensor(proposer_.kind()));
   archive.write("state", bytes_tensor(proposer_.save()));
   const std::string tmp = checkpoint_ + ".tmp";
-  archive.save_to(tmp);
+  try {
+    archive.save_to(tmp);
+  } catch (const c10::Error& e) {
+    std::remove(tmp.c_str());
+    throw UserError("cannot write the proposer checkpoint " + tmp + " (is the disk full?): " +
+                    e.what_without_backtrace() + ". Every child stored so far is kept; free space, then continue "
+                    "with: nos search --resume " +
+                    (runtime_.run_dir.empty() ? std::string("RUN_DIR") : shell_quote(runtime_.run_dir)));
+  }
   sync_file(tmp);
   if (std::rename(tmp.c_str(), checkpoint_.c_str()) != 0) throw UserError("cannot replace " + checkpoint_);
 }
@@ -342,10 +367,17 @@ SearchResult Search::run() {
   csv_best_ = best_;
   csv_best_rule_ = best_canonical_;
   auto stopping = [&] { return runtime_.stop != nullptr && runtime_.stop->load(); };
+  // Batches already summarised are being replayed (a proposer rebuilt from the stored history): their summaries and
+  // CSV lines exist.
+  std::set<int64_t> summarized;
+  for (const BatchSummary& b : store_.batches()) summarized.insert(b.batch);
 
   for (int64_t b = first; proposed < config_.budget; ++b) {
     const Clock::time_point batch_start = Clock::now();
-    const int n = static_cast<int>(std::min<int64_t>(config_.batch_size, config_.budget - proposed));
+    // A replayed batch is proposed with the size it had (a short last batch before a budget was raised).
+    const int n = summarized.count(b) != 0
+                      ? static_cast<int>(store_.batch(b).size())
+                      : static_cast<int>(std::min<int64_t>(config_.batch_size, config_.budget - proposed));
     proposed += n;
     Batch batch;
     batch.index = b;
@@ -362,8 +394,9 @@ SearchResult Search::run() {
       if (found != stored.end()) {
         if (found->second.tokens != p.tokens) {
           throw UserError(store_.path() + ": batch " + std::to_string(b) + " slot " + std::to_string(s) + " holds '" +
-                          found->second.tokens + "' but the restored proposer proposes '" + p.tokens +
-                          "': the run folder does not match its checkpoint (was it written by another nos?)");
+                          found->second.tokens + "' but the " + (first == 0 ? "replayed" : "restored") +
+                          " proposer proposes '" + p.tokens +
+                          "': the run folder does not match its proposer (was it written by another nos or machine?)");
         }
         batch.rewards[s] = found->second.reward;
         batch.done[s] = true;
@@ -409,6 +442,10 @@ SearchResult Search::run() {
     for (int s = 0; s < n; ++s) NOS_CHECK(batch.done[s], "batch " << b << " slot " << s << " never finished");
 
     proposer_.feedback(batch.proposals, batch.rewards);
+    if (summarized.count(b) != 0) {
+      save_checkpoint(b + 1);
+      continue;
+    }
     BatchSummary summary;
     summary.batch = b;
     summary.children = result_.children;

@@ -42,6 +42,11 @@ struct SearchRuntime {
   // Set (e.g. by a SIGINT handler) to stop: workers are killed, what is stored stays, run() returns interrupted.
   const std::atomic<bool>* stop = nullptr;
   std::function<void(const Progress&)> on_progress;
+  // Ignore the proposer checkpoint (a damaged proposer.pt is kept as proposer.pt.damaged) and rebuild the proposer
+  // by replaying the stored history: it starts from its seed, proposes each stored batch again and learns from the
+  // stored rewards, so no stored child is trained again. Its proposals must match the stored ones (they do on the
+  // machine and nos that wrote them); a mismatch is a UserError naming the slot.
+  bool rebuild_proposer = false;
   // Test hook: the debug flag (see Job) for the child in (batch, slot) with this canonical rule; empty for none.
   std::function<std::string(int64_t batch, int64_t slot, const std::string& canonical)> debug_flag;
 };

@@ -4,11 +4,13 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <cmath>
 #include <ctime>
 #include <limits>
 
 #include "common/error.h"
+#include "common/text.h"
 
 namespace nos::search {
 
@@ -204,10 +206,33 @@ void Store::insert(Evaluation& e) {
   try {
     s.step();
   } catch (const UserError& err) {
-    throw InternalError("storing batch " + std::to_string(e.batch) + " slot " + std::to_string(e.slot) + ": " +
-                        err.what());
+    write_failed("storing batch " + std::to_string(e.batch) + " slot " + std::to_string(e.slot),
+                 InternalError("storing batch " + std::to_string(e.batch) + " slot " + std::to_string(e.slot) + ": " +
+                               err.what()));
   }
   e.id = sqlite3_last_insert_rowid(db_);
+}
+
+void Store::write_failed(const std::string& what, const std::exception& other) const {
+  const bool full = sqlite3_errcode(db_) == SQLITE_FULL || sqlite3_system_errno(db_) == ENOSPC;
+  if (!full) {
+    if (const auto* internal = dynamic_cast<const InternalError*>(&other)) throw *internal;
+    throw UserError(other.what());
+  }
+  const size_t slash = path_.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : path_.substr(0, slash);
+  throw UserError(path_ + ": " + what + ": the disk is full (SQLite: " + sqlite3_errmsg(db_) +
+                  "). Every child stored before this one is kept; free space on the disk holding " + dir +
+                  ", then continue with: nos search --resume " + shell_quote(dir));
+}
+
+void Store::limit_size_for_testing() {
+  char* error = nullptr;
+  // max_page_count cannot go below the present size: asking for 1 pins it there.
+  const int rc = sqlite3_exec(db_, "PRAGMA max_page_count = 1", nullptr, nullptr, &error);
+  const std::string why = error ? error : "";
+  sqlite3_free(error);
+  NOS_CHECK(rc == SQLITE_OK, "PRAGMA max_page_count: " << why);
 }
 
 std::map<int64_t, Evaluation> Store::batch(int64_t batch) const {
@@ -241,7 +266,12 @@ void Store::put_batch(const BatchSummary& b) {
               "INSERT OR IGNORE INTO batches (batch, children, mean_reward, best_so_far, cache_hits, seconds) "
               "VALUES (?, ?, ?, ?, ?, ?)");
   s.bind(1, b.batch).bind(2, b.children).bind(3, b.mean_reward).bind(4, b.best_so_far).bind(5, b.cache_hits)
-      .bind(6, b.seconds).step();
+      .bind(6, b.seconds);
+  try {
+    s.step();
+  } catch (const UserError& err) {
+    write_failed("storing the summary of batch " + std::to_string(b.batch), err);
+  }
 }
 
 std::vector<BatchSummary> Store::batches() const {

@@ -76,8 +76,11 @@ class Store {
   void set_meta(const std::string& key, const std::string& value);
   std::optional<std::string> meta(const std::string& key) const;
 
-  // Inserts a row and sets its id; a second row for the same (batch, slot) is a bug (InternalError).
+  // Inserts a row and sets its id; a second row for the same (batch, slot) is a bug (InternalError). A full disk
+  // is a UserError saying what to do (free space, then resume); the rows stored before it stay.
   void insert(Evaluation& e);
+  // For tests: the database may not grow beyond its present size (SQLite's max_page_count), as on a full disk.
+  void limit_size_for_testing();
   // The rows of one batch, by slot.
   std::map<int64_t, Evaluation> batch(int64_t batch) const;
   // The first evaluation (not a cache hit) of a canonical hash.
@@ -93,6 +96,9 @@ class Store {
   StoreCounts counts() const;
 
  private:
+  // Rethrows a failed write: a full disk as the UserError insert() describes, anything else as `other`.
+  [[noreturn]] void write_failed(const std::string& what, const std::exception& other) const;
+
   std::string path_;
   sqlite3* db_ = nullptr;
 };

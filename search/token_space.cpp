@@ -78,8 +78,8 @@ std::string join_words(const std::vector<std::string>& words) {
 
 std::string rule_to_units(const std::string& rule, int units) {
   std::vector<dsl::Unit> found;
-  if (const optimizers::NamedRule* named = optimizers::find_named_rule(rule)) {
-    found = dsl::to_units_fewest(dsl::parse(named->text), units);
+  if (optimizers::find_named_rule(rule) != nullptr || optimizers::find_native_rule(rule) != nullptr) {
+    found = dsl::to_units_fewest(dsl::parse(optimizers::rule_source_text(rule)), units);
   } else {
     dsl::TokenParseResult tokens = dsl::try_parse_tokens(rule);
     if (tokens.diagnostics.empty() && !tokens.units.empty()) {
@@ -89,7 +89,7 @@ std::string rule_to_units(const std::string& rule, int units) {
       }
       found = tokens.units;
     } else {
-      found = dsl::to_units_fewest(dsl::parse(rule), units);
+      found = dsl::to_units_fewest(optimizers::parse_user_rule(rule), units);
     }
   }
   // Dead units in front keep the rule's meaning: from_units ignores units nothing refers to.

@@ -25,6 +25,7 @@
 #include <random>
 #include <system_error>
 
+#include "common/text.h"
 #include "common/error.h"
 
 namespace nos::tasks {
@@ -125,8 +126,8 @@ struct IdxContents {
 
 // One IDX file of unsigned bytes with `ndims` dimensions (magic 0x0000080N). zlib reads gzip and plain files alike.
 IdxContents read_idx(const std::string& path, int ndims, const std::string& kind) {
-  require_file(path, "install Debian's dataset-fashion-mnist, or point --data-dir at the folder that holds the "
-                     "four *-ubyte.gz files");
+  require_file(path, "install Debian's dataset-fashion-mnist, or give the folder that holds the four *-ubyte.gz "
+                     "files (--data-dir; the config key task.data_dir in nos search, data_dir in nos compare)");
   GzCloser f{gzopen(path.c_str(), "rb")};
   if (f.file == nullptr) data_error(path, "cannot be opened (" + errno_text(errno) + ")");
   const uint32_t magic = 0x00000800u + static_cast<uint32_t>(ndims);
@@ -647,12 +648,13 @@ DataSplits load_cifar10(const DataOptions& o) {
   DataSplits s;
   s.name = "cifar10";
   if (o.data_dir.empty()) {
-    throw UserError("CIFAR-10: no data folder; give --data-dir (the binary release's folder with "
-                    "data_batch_1.bin ... test_batch.bin, or a JPEG folder with train/ and test/)");
+    throw UserError("CIFAR-10: no data folder; give the binary release's folder with data_batch_1.bin ... "
+                    "test_batch.bin, or a JPEG folder with train/ and test/ (--data-dir; the config key task.data_dir "
+                    "in nos search, data_dir in nos compare)");
   }
   fs::path dir = o.data_dir;
-  if (!fs::exists(dir)) folder_error(dir.string(), "not found (CIFAR-10's --data-dir)");
-  if (!fs::is_directory(dir)) folder_error(dir.string(), "is not a folder (CIFAR-10's --data-dir)");
+  if (!fs::exists(dir)) folder_error(dir.string(), "not found (CIFAR-10's data folder)");
+  if (!fs::is_directory(dir)) folder_error(dir.string(), "is not a folder (CIFAR-10's data folder)");
   if (fs::is_directory(dir / "cifar-10-batches-bin")) dir /= "cifar-10-batches-bin";
   bool binary = fs::exists(dir / "test_batch.bin");
   for (int i = 1; i <= 5; ++i) binary = binary || fs::exists(dir / ("data_batch_" + std::to_string(i) + ".bin"));
@@ -700,10 +702,10 @@ DataSplits load_cifar10(const DataOptions& o) {
 
 const std::vector<DatasetInfo>& datasets() {
   static const std::vector<DatasetInfo> table = {
-      {"fmnist", "Fashion-MNIST", 1, 28, 10, 10000, load_fmnist,
+      {"fmnist", "Fashion-MNIST", 1, 28, 10, 10000, false, load_fmnist,
        "Fashion-MNIST (Xiao et al. 2017): 60,000 + 10,000 grey 28x28 images, IDX files (default "
        "/usr/share/datasets/fashion-mnist)"},
-      {"cifar10", "CIFAR-10", 3, 32, 10, 5000, load_cifar10,
+      {"cifar10", "CIFAR-10", 3, 32, 10, 5000, true, load_cifar10,
        "CIFAR-10 (Krizhevsky 2009): 50,000 + 10,000 colour 32x32 images, the binary release or JPEG folders"},
   };
   return table;
@@ -714,6 +716,17 @@ const DatasetInfo* find_dataset(std::string_view name) {
     if (d.name == name) return &d;
   }
   return nullptr;
+}
+
+void check_augmentable(std::string_view dataset, const std::string& setting) {
+  const DatasetInfo* d = find_dataset(dataset);
+  if (d == nullptr || d->augmentable) return;
+  std::vector<std::string> which;
+  for (const DatasetInfo& info : datasets()) {
+    if (info.augmentable) which.emplace_back(info.name);
+  }
+  throw UserError(setting + ": " + std::string(d->title) + " has no augmentation (random crops and flips, " +
+                  joined(which) + "'s, lower its accuracy); train " + std::string(d->name) + " tasks without it");
 }
 
 DataSplits load_dataset(const std::string& name, const DataOptions& o) {

@@ -198,6 +198,7 @@ EvalRecord LocalEvaluator::evaluate(const EvalRequest& request) {
     return record;
   }
 
+  if (request.augment) check_augmentable(task.dataset, "augment");
   TrainConfig config;
   config.model = task.model;
   config.epochs = request.epochs;

@@ -147,20 +147,7 @@ class Child {
     options.seed(config.seed);
     options.total_steps(total_steps);
     options.fused(config.fused_kernel);
-    std::vector<optimizers::ParamGroup> groups;
-    const std::vector<torch::Tensor> decayed = model_->decayed_parameters();
-    if (decayed.empty()) {
-      groups.push_back({model_->parameters(), options.weight_decay()});
-    } else {
-      std::vector<torch::Tensor> rest;
-      for (const torch::Tensor& p : model_->parameters()) {
-        bool is_decayed = false;
-        for (const torch::Tensor& q : decayed) is_decayed = is_decayed || p.is_same(q);
-        if (!is_decayed) rest.push_back(p);
-      }
-      groups.push_back({decayed, model_->weight_decay()});
-      groups.push_back({rest, options.weight_decay()});
-    }
+    const std::vector<optimizers::ParamGroup> groups = parameter_groups(*model_, options.weight_decay());
     // A compiled rule runs as a RuleOptimizer; a native reference row ("torch-adam") as LibTorch's own class.
     optimizer_ = optimizers::make_training_optimizer(rule, groups, options);
   }
@@ -325,6 +312,18 @@ std::vector<double> default_lr_grid() { return {1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.
 int64_t steps_per_epoch(int64_t train_size, int64_t batch_size) {
   NOS_CHECK(train_size >= 1 && batch_size >= 1, "steps_per_epoch of " << train_size << " / " << batch_size);
   return std::max<int64_t>(1, train_size / batch_size);
+}
+
+std::vector<optimizers::ParamGroup> parameter_groups(const ClassifierImpl& model, double weight_decay) {
+  const std::vector<torch::Tensor> decayed = model.decayed_parameters();
+  if (decayed.empty()) return {{model.parameters(), weight_decay}};
+  std::vector<torch::Tensor> rest;
+  for (const torch::Tensor& p : model.parameters()) {
+    bool is_decayed = false;
+    for (const torch::Tensor& q : decayed) is_decayed = is_decayed || p.is_same(q);
+    if (!is_decayed) rest.push_back(p);
+  }
+  return {{decayed, model.weight_decay()}, {rest, weight_decay}};
 }
 
 TrainResult train_classifier(const optimizers::ResolvedRule& rule, const DataSplits& data, const TrainConfig& config,

@@ -10,6 +10,7 @@
 
 #include "optimizers/optimizers.h"
 #include "tasks/datasets.h"
+#include "tasks/models.h"
 
 namespace nos::tasks {
 
@@ -98,6 +99,11 @@ using TrainProgressCallback = std::function<void(const TrainProgress&)>;
 // Steps one epoch takes: the last partial batch is dropped (static shapes, no one-sample batch-norm batches),
 // unless the training set is smaller than one batch, which then makes the only batch.
 int64_t steps_per_epoch(int64_t train_size, int64_t batch_size);
+
+// The optimizer's parameter groups for `model`: the weights its definition penalises (3c3d: every weight, at its
+// L2 0.002; biases and batch-norm parameters not) in one group at the model's L2, everything else in a group at
+// `weight_decay` (the rule's own, 0 by default); one group with every parameter for models without a penalty.
+std::vector<optimizers::ParamGroup> parameter_groups(const ClassifierImpl& model, double weight_decay);
 
 // Trains config.model on `data` with `rule` and measures validation and test accuracy after every epoch. The
 // optimizer gets the rule's default options with lr, seed and total_steps (T = the full run's step count, in the

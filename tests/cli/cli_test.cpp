@@ -8,10 +8,14 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cli/cli.h"
+#include "cli/data_paths.h"
+#include "common/error.h"
 #include "dsl/dsl.h"
 #include "tests/cli/helpers.h"
 #include "tests/temp_dir.h"
@@ -113,6 +117,62 @@ TEST(RuleCommand, PrintsTheCudaKernel) {
   Outcome half = nos({"rule", "--cuda-source", "--dtype", "half", "g"});
   EXPECT_EQ(half.code, kExitUserError);
   EXPECT_TRUE(contains(half.err, "--dtype")) << half.err;
+}
+
+// The hash README.md shows for PowerSign: pinned, so a change to hashing (which would invalidate every stored run's
+// cache keys) cannot pass unnoticed.
+TEST(RuleCommand, ReadmesPowerSignHashIsPinned) {
+  Outcome o = nos({"rule", "g*exp(sign(m)*sign(g))"});
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  EXPECT_EQ(lines(o.out)[2], "hash: 92c1d395b14bc362");
+  Outcome named = nos({"rule", "powersign"});
+  ASSERT_EQ(named.code, kExitOk) << named.err;
+  EXPECT_EQ(lines(named.out)[3], "hash: 92c1d395b14bc362") << named.out;
+}
+
+TEST(RuleCommand, TakesNamedRules) {
+  Outcome o = nos({"rule", "powersign-cd"});
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  const std::vector<std::string> got = lines(o.out);
+  ASSERT_EQ(got.size(), 5u) << o.out;
+  EXPECT_EQ(got[0], "named: powersign-cd = exp(cd*sign(g)*sign(m))*g");
+  EXPECT_EQ(got[1], "canonical: exp(cd*sign(g)*sign(m))*g");
+  EXPECT_EQ(got[4], "state: m(0.9)");
+  // A native row is shown through its compiled twin; a name wins over the operand of the same spelling.
+  Outcome native = nos({"rule", "torch-adam"});
+  ASSERT_EQ(native.code, kExitOk) << native.err;
+  EXPECT_TRUE(contains(lines(native.out)[0], "torch::optim::Adam")) << native.out;
+  EXPECT_EQ(lines(native.out)[1], "canonical: adam");
+  EXPECT_EQ(lines(nos({"rule", "rmsprop"}).out)[1], "canonical: g/sqrt(v(0.99))");
+  // Token form is read as tokens, never as a name.
+  EXPECT_EQ(nos({"rule", "--tokens", "powersign"}).code, kExitUserError);
+}
+
+// A misspelt name gets the named rule it is close to, wherever a rule is taken.
+TEST(RuleCommand, MisspeltNamesSuggestTheNamedRule) {
+  const std::vector<std::pair<std::string, std::string>> typos = {
+      {"powersgn", "powersign"}, {"torch-adma", "torch-adam"}, {"addsign_ld", "addsign-ld"}, {"Adam", "adam"}};
+  for (const auto& [typo, name] : typos) {
+    const std::string hint = "did you mean the named rule '" + name + "'";
+    for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+             {"rule", typo},
+             {"eval", "--rule", typo, "--steps", "5"},
+             {"compare", "--rules", "adam," + typo, "--out", "unused-report-folder"},
+             {"bench", "step", "--rule", typo, "--params", "100"},
+             {"bench", "train", "--rule", typo, "--steps", "1", "--no-python"}}) {
+      Outcome o = nos(args);
+      EXPECT_EQ(o.code, kExitUserError) << args[0] << " " << typo;
+      EXPECT_TRUE(contains(o.err, hint)) << args[0] << " " << typo << ": " << o.err;
+      EXPECT_TRUE(contains(o.err, "E017")) << o.err;
+    }
+  }
+  EXPECT_FALSE(std::filesystem::exists("unused-report-folder"));
+  // Far from every name, or not name-like: the DSL's own diagnostics.
+  Outcome dsl_error = nos({"rule", "expp(g)"});
+  EXPECT_TRUE(contains(dsl_error.err, "E012")) << dsl_error.err;
+  EXPECT_FALSE(contains(dsl_error.err, "named rule")) << dsl_error.err;
+  Outcome far = nos({"rule", "zzzz"});
+  EXPECT_TRUE(contains(far.err, "E010")) << far.err;
 }
 
 TEST(RuleCommand, MissingTextIsAUserError) {
@@ -337,12 +397,71 @@ TEST(Dispatch, HelpListsTheSubcommands) {
   }
 }
 
-TEST(Dispatch, EverySubcommandHasHelp) {
-  for (const std::string command : {"rule", "rules", "eval", "version"}) {
-    Outcome o = nos({command, "--help"});
-    EXPECT_EQ(o.code, kExitOk) << command;
-    EXPECT_TRUE(contains(o.out, "Usage: nos " + command)) << o.out;
-    EXPECT_EQ(nos({"help", command}).out, o.out);
+// Every topic of help_topics() — each command, the unlisted worker, each benchmark — both ways, the same text.
+TEST(Dispatch, EverySubcommandsHelpIsReachedBothWays) {
+  const std::vector<std::vector<std::string>> topics = help_topics();
+  std::vector<std::string> names;
+  for (const std::vector<std::string>& topic : topics) names.push_back(topic[0]);
+  for (const char* expected : {"rule", "rules", "eval", "bench", "search", "top", "compare", "version", "worker"}) {
+    EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
+  }
+  int benchmarks = 0;
+  for (const std::vector<std::string>& topic : topics) {
+    std::string words;
+    for (const std::string& w : topic) words += (words.empty() ? "" : " ") + w;
+    std::vector<std::string> direct = topic;
+    direct.push_back("--help");
+    Outcome o = nos(direct);
+    EXPECT_EQ(o.code, kExitOk) << words << ": " << o.err;
+    EXPECT_EQ(o.err, "") << words;
+    EXPECT_TRUE(contains(o.out, "Usage: nos " + words)) << words << ":\n" << o.out;
+    std::vector<std::string> via_help = {"help"};
+    via_help.insert(via_help.end(), topic.begin(), topic.end());
+    Outcome h = nos(via_help);
+    EXPECT_EQ(h.code, kExitOk) << "help " << words << ": " << h.err;
+    EXPECT_EQ(h.out, o.out) << "help " << words;
+    if (topic.size() == 2) ++benchmarks;
+  }
+  EXPECT_EQ(benchmarks, 2);
+  // `nos bench --help` describes every benchmark, not one of them.
+  Outcome bench = nos({"bench", "--help"});
+  EXPECT_TRUE(contains(bench.out, "nos bench train") && contains(bench.out, "nos bench step")) << bench.out;
+  // The worker stays out of the list of commands.
+  EXPECT_FALSE(contains(nos({"help"}).out, "  worker")) << nos({"help"}).out;
+}
+
+TEST(Dispatch, UnknownBenchmarkExit2EvenWithHelp) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"bench", "no-such", "--help"}, {"help", "bench", "no-such"}, {"bench", "no-such"}}) {
+    Outcome o = nos(args);
+    EXPECT_EQ(o.code, kExitUserError) << args[1];
+    EXPECT_EQ(o.out, "");
+    EXPECT_TRUE(contains(o.err, "unknown benchmark 'no-such' (known: train, step)")) << o.err;
+  }
+}
+
+// run()'s mapping of what escapes a command to an exit code: 2 for a user's mistake, 3 for a bug.
+TEST(Dispatch, InternalErrorsExit3AndUserErrorsExit2) {
+  auto code = [](std::exception_ptr e, std::string& message) {
+    std::ostringstream err;
+    const int c = report_error(e, "eval", err);
+    message = err.str();
+    return c;
+  };
+  std::string message;
+  EXPECT_EQ(code(std::make_exception_ptr(InternalError("broken invariant")), message), kExitInternalError);
+  EXPECT_TRUE(contains(message, "broken invariant")) << message;
+  EXPECT_EQ(code(std::make_exception_ptr(std::runtime_error("bad_alloc-like")), message), kExitInternalError);
+  EXPECT_TRUE(contains(message, "internal error (a bug in nos)")) << message;
+  EXPECT_EQ(code(std::make_exception_ptr(42), message), kExitInternalError);
+  EXPECT_EQ(code(std::make_exception_ptr(UserError("no such file")), message), kExitUserError);
+  EXPECT_EQ(message, "nos eval: error: no such file\n");
+  try {
+    dsl::parse("expp(g)");
+    ADD_FAILURE() << "expp(g) parsed";
+  } catch (...) {
+    EXPECT_EQ(code(std::current_exception(), message), kExitUserError);
+    EXPECT_TRUE(contains(message, "error[E012]")) << message;
   }
 }
 

@@ -134,6 +134,12 @@ TEST(Golden, NamedRulesAndHelp) {
       {"help", "bench"},
       {"help", "search"},
       {"help", "compare"},
+      {"help", "worker"},
+      {"help", "bench", "step"},
+      {"bench", "no-such", "--help"},
+      {"rule", "powersign-cd"},
+      {"rule", "torch-adam"},
+      {"rule", "powersgn"},
   };
   std::string all;
   for (const std::vector<std::string>& args : commands) all += record(args, nos(args));

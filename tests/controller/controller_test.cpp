@@ -99,6 +99,60 @@ TEST(Controller, CheckpointRestoresPolicyBaselineAndSampler) {
   EXPECT_THROW(b.load(dir.file("absent.pt")), UserError);
 }
 
+// `rounds` REINFORCE batches of 32 rewarded by reward_for(target); the last update's statistics.
+UpdateStats train_towards(Controller& c, const std::vector<int64_t>& target, int rounds) {
+  UpdateStats last;
+  for (int round = 0; round < rounds; ++round) {
+    std::vector<Sample> batch = c.sample(32);
+    std::vector<double> rewards;
+    for (const Sample& s : batch) rewards.push_back(reward_for(s.actions, target));
+    last = c.update(batch, rewards);
+  }
+  return last;
+}
+
+// The sampling temperature divides the logits: below 1 the policy's favourites are drawn more often, above 1 less
+// (towards uniform), from the very same weights; log_prob stays the policy's own (temperature 1).
+TEST(Controller, TemperatureSharpensOrFlattensTheSampling) {
+  nos::testing::TempDir dir;
+  ControllerOptions o = small(2, 3);
+  Controller trained(o, dsl::default_vocabulary());
+  const std::vector<int64_t> target = trained.actions_of("g m sign sign mul | u0 g exp id mul");
+  train_towards(trained, target, 40);
+  trained.save(dir.file("trained.pt"));
+  auto agreement = [&](double temperature, double* log_p) {
+    ControllerOptions t = o;
+    t.temperature = temperature;
+    Controller c(t, dsl::default_vocabulary());
+    c.load(dir.file("trained.pt"));
+    *log_p = c.log_prob(target);
+    double hits = 0;
+    const std::vector<Sample> samples = c.sample(400);
+    for (const Sample& s : samples) hits += reward_for(s.actions, target);
+    return hits / static_cast<double>(samples.size());
+  };
+  double log_cold = 0, log_plain = 0, log_hot = 0;
+  const double cold = agreement(0.25, &log_cold), plain = agreement(1.0, &log_plain), hot = agreement(4.0, &log_hot);
+  EXPECT_GT(cold, plain + 0.05) << "temperature 0.25: " << cold << ", 1: " << plain;
+  EXPECT_GT(plain, hot + 0.05) << "temperature 1: " << plain << ", 4: " << hot;
+  EXPECT_DOUBLE_EQ(log_cold, log_plain);
+  EXPECT_DOUBLE_EQ(log_hot, log_plain);
+}
+
+// The entropy bonus keeps the policy spread while it learns: with a large weight the batch entropy after the same
+// training stays well above that of the policy trained without it.
+TEST(Controller, EntropyBonusKeepsThePolicySpread) {
+  auto entropy_after = [](double weight) {
+    ControllerOptions o = small(2, 3);
+    o.entropy_weight = weight;
+    Controller c(o, dsl::default_vocabulary());
+    const std::vector<int64_t> target = c.actions_of("g m sign sign mul | u0 g exp id mul");
+    return train_towards(c, target, 60).entropy;
+  };
+  const double without = entropy_after(0.0), with = entropy_after(0.5);
+  EXPECT_GT(with, without + 0.2) << "entropy with the bonus " << with << ", without " << without;
+}
+
 TEST(Controller, RestrictedVocabularyAndBadOptions) {
   dsl::Vocabulary v{{"g", "m", "sign(g)", "sign(m)", "1", "2"}, {"id", "exp", "neg"}, {"add", "mul"}};
   Controller c(small(2), v);

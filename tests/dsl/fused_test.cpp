@@ -12,6 +12,7 @@
 #include <limits>
 #include <map>
 #include <tuple>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -102,7 +103,48 @@ TEST(Fused, BaselineKernelAgreesToo) {
   }
   set_fused_capability("auto");
   EXPECT_THROW(set_fused_capability("avx1024"), UserError);
-  EXPECT_EQ(fused_capability(), "avx2" == fused_capability() ? "avx2" : fused_capability());
+}
+
+// Auto runs the widest build that an explicit choice accepts; a build refused on a CPU that has its instructions
+// (asked of the CPU here, independently of the kernel's probe) is refused for lack of it in this build of nos.
+TEST(Fused, AutoPicksTheWidestBuildThatRuns) {
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  std::string widest = "default";
+  for (const auto& [name, cpu_has] : {std::pair<std::string, bool>{"avx512", avx512}, {"avx2", avx2}}) {
+    try {
+      set_fused_capability(name);
+      EXPECT_EQ(fused_capability(), name);
+      EXPECT_TRUE(cpu_has) << name << " accepted on a CPU without it";
+      if (widest == "default") widest = name;
+    } catch (const UserError& e) {
+      const std::string why = e.what();
+      EXPECT_NE(why.find(cpu_has ? "build of nos" : "CPU lacks"), std::string::npos) << why;
+    }
+  }
+  set_fused_capability("auto");
+  EXPECT_EQ(fused_capability(), widest);
+}
+
+// An explicit build the CPU cannot run is an error, never a silent fall-back to a narrower one (a CPU without
+// AVX-512 is simulated by limiting what the CPU is taken to run).
+TEST(Fused, ExplicitBuildTheCpuLacksIsAnError) {
+  limit_fused_capability_for_testing("avx2");
+  try {
+    set_fused_capability("avx512");
+    ADD_FAILURE() << "avx512 was accepted on a CPU limited to AVX2; it runs " << fused_capability();
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("avx512"), std::string::npos) << e.what();
+  }
+  EXPECT_NE(fused_capability(), "avx512");
+  limit_fused_capability_for_testing("default");
+  EXPECT_THROW(set_fused_capability("avx2"), UserError);
+  EXPECT_EQ(fused_capability(), "default");
+  set_fused_capability("default");
+  EXPECT_EQ(fused_capability(), "default");
+  limit_fused_capability_for_testing("avx512");
+  set_fused_capability("auto");
 }
 
 TEST(Fused, ExactWhereATenHasNoScalarTail) {

@@ -107,7 +107,23 @@ TEST(Program, NoiseAndDropAreReproducibleForASeed) {
 TEST(Program, CommonSubexpressionsAreComputedOnce) {
   Program p = compile(parse("exp(g)*exp(g) + exp(g)"));
   EXPECT_EQ(p.canonical_text(), "exp(g) + exp(g)*exp(g)");
-  // The rule is canonicalised first; exp(g) is one register.
+  // The rule is canonicalised first; exp(g) is one register: the code is g, exp, mul, add, with the product and
+  // the sum both reading that one register.
+  const std::vector<Program::Instr>& code = p.code();
+  ASSERT_EQ(code.size(), 4u);
+  int exps = 0, gs = 0;
+  for (const Program::Instr& i : code) {
+    exps += i.prim == Prim::kExp;
+    gs += i.prim == Prim::kG;
+  }
+  EXPECT_EQ(exps, 1);
+  EXPECT_EQ(gs, 1);
+  const Program::Instr& mul = code[2];
+  EXPECT_EQ(mul.prim, Prim::kMul);
+  EXPECT_EQ(mul.a, 1);
+  EXPECT_EQ(mul.b, 1);
+  EXPECT_EQ(code[3].prim, Prim::kAdd);
+  EXPECT_TRUE((code[3].a == 1 && code[3].b == 2) || (code[3].a == 2 && code[3].b == 1));
   EXPECT_EQ(p.averages().size(), 0u);
   EXPECT_FALSE(p.is_random());
   EXPECT_TRUE(compile(parse("g + noise")).is_random());

@@ -68,6 +68,7 @@ TEST(Config, WritesAndReadsBackEveryKey) {
   c.task.lr_grid = {1e-5, 0.1};
   c.task.dtype = "float32";
   c.task.data_dir = "/data/with \"quotes\"";
+  c.task.cache_dir = "/caches/nos";
   c.space.units = 3;
   c.space.vocabulary.operands = {"g", "sign(m)", "0.001*w", "2"};
   c.controller.algorithm = "ppo";
@@ -75,12 +76,23 @@ TEST(Config, WritesAndReadsBackEveryKey) {
   c.evolution.warm_start = {"adam", "exp(sign(g)*sign(m))*g"};
   const std::string yaml = to_yaml(c);
   EXPECT_EQ(to_yaml(parse_config(yaml, "roundtrip")), yaml);
+  const SearchConfig back = parse_config(yaml, "roundtrip");
+  EXPECT_EQ(back.task.cache_dir, "/caches/nos");
+  EXPECT_EQ(back.task.dtype, "float32");
+  // Every key of the schema is written, so config.yaml shows every setting a run used.
+  for (const std::string& section : {"", "task", "prefilter", "space", "controller", "evolution"}) {
+    for (const std::string& key : config_keys(section)) {
+      const std::string line = (section.empty() ? "" : "  ") + key + ":";
+      EXPECT_NE(("\n" + yaml).find("\n" + line), std::string::npos) << (section.empty() ? key : section + "." + key);
+    }
+  }
 }
 
 TEST(Config, UnknownKeysNameTheirPathAndLine) {
   EXPECT_EQ(error_of("budget: 10\ntask:\n  epoch: 3\n"),
             "test.yaml:3: key 'task.epoch': unknown key (known keys of 'task': name, epochs, steps, batch_size, lr, "
-            "lr_grid, train_size, validation_size, device, dtype, seed, data_dir, time_limit, kill_grace, threads)");
+            "lr_grid, train_size, validation_size, device, dtype, seed, data_dir, cache_dir, time_limit, kill_grace, "
+            "threads)");
   EXPECT_NE(error_of("budgett: 10\n").find("key 'budgett': unknown key"), std::string::npos);
 }
 

@@ -1,6 +1,7 @@
 // The search loop in one process: dedup cache, invalid and rejected rules, the prefilter, the proposers end to end.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -207,6 +208,82 @@ TEST(Search, AStartedRunFolderIsNotStartedAgain) {
   }
   config.seed = 99;
   EXPECT_THROW(resume_search(config, runtime), UserError);
+}
+
+// A full disk while a child is stored: a UserError saying what to do, the rows stored before it kept, and after
+// space is freed (a new connection has no limit) the run resumes to its budget without training them again.
+TEST(Search, AFullDiskStopsWithAMessageAndKeepsWhatIsStored) {
+  testing::TempDir dir;
+  SearchConfig config = analytic_config("random");
+  config.budget = 400;  // enough rows to outgrow the database's pages
+  config.batch_size = 50;
+  SearchRuntime runtime;
+  runtime.run_dir = dir.path();
+  start_search(config, runtime);  // writes the config and meta rows, then searches 400 children
+  config.budget = 4000;
+  int64_t stored = 0;
+  {
+    Store store(store_path(dir.path()), Store::Mode::kOpen);
+    stored = store.counts().total;
+    store.limit_size_for_testing();
+    std::shared_ptr<CountingEvaluator> evaluator = std::make_shared<CountingEvaluator>();
+    ThreadPool pool(evaluator, 1);
+    std::unique_ptr<Proposer> proposer = make_proposer(config, dir.file("scratch"));
+    Search search(config, store, *proposer, pool, nullptr, runtime, "", "");
+    try {
+      search.run();
+      FAIL() << "the search stored 3,600 more children in a database that cannot grow";
+    } catch (const UserError& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find("the disk is full"), std::string::npos) << m;
+      EXPECT_NE(m.find("free space"), std::string::npos) << m;
+      EXPECT_NE(m.find("nos search --resume"), std::string::npos) << m;
+    }
+    EXPECT_FALSE(evaluator->calls().empty());
+  }
+  Store after(store_path(dir.path()), Store::Mode::kReadOnly);
+  EXPECT_GE(after.counts().total, stored);
+  EXPECT_LT(after.counts().total, 4000);
+}
+
+// A damaged proposer.pt stops --resume with the way forward; --rebuild-proposer replays the stored history and
+// completes the run exactly as an uninterrupted one, training only the children not stored.
+TEST(Search, ADamagedCheckpointIsRebuiltFromTheStoredChildren) {
+  testing::TempDir dir;
+  SearchConfig config = analytic_config("controller");
+  config.budget = 40;
+  SearchRuntime runtime;
+  runtime.run_dir = dir.path() + "/full";
+  start_search(config, runtime);
+  const std::vector<Evaluation> expected = Store(store_path(runtime.run_dir), Store::Mode::kReadOnly).all();
+
+  config.budget = 24;  // three batches of 8, then the checkpoint is damaged, then resumed to 40
+  runtime.run_dir = dir.path() + "/damaged";
+  start_search(config, runtime);
+  {
+    std::ofstream damage(checkpoint_path(runtime.run_dir), std::ios::trunc);
+    damage << "not a checkpoint";
+  }
+  config.budget = 40;
+  try {
+    resume_search(config, runtime);
+    FAIL() << "a damaged checkpoint was accepted";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("--rebuild-proposer"), std::string::npos) << e.what();
+  }
+  runtime.rebuild_proposer = true;
+  const SearchResult resumed = resume_search(config, runtime);
+  EXPECT_EQ(resumed.children, 40);
+  EXPECT_LE(resumed.evaluated, 16);  // only the last two batches could need training
+  EXPECT_TRUE(std::ifstream(checkpoint_path(runtime.run_dir) + ".damaged").good());
+  const std::vector<Evaluation> rows = Store(store_path(runtime.run_dir), Store::Mode::kReadOnly).all();
+  ASSERT_EQ(rows.size(), expected.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(rows[i].tokens, expected[i].tokens) << i;
+    EXPECT_EQ(rows[i].status, expected[i].status) << i;
+  }
+  const std::string progress = read(runtime.run_dir + "/progress.csv");
+  EXPECT_EQ(std::count(progress.begin(), progress.end(), '\n'), 1 + 5) << progress;
 }
 
 }  // namespace

@@ -78,6 +78,7 @@ TEST(TaskNames, UnknownNamesSayWhatIsKnown) {
   }
   try {
     parse_task_name("imagenet-convnet");
+    FAIL() << "'imagenet-convnet' accepted";
   } catch (const UserError& e) {
     EXPECT_NE(std::string(e.what()).find("fmnist"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("rosenbrock"), std::string::npos) << e.what();

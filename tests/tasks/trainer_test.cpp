@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "optimizers/optimizers.h"
+#include "tasks/models.h"
 #include "tasks/trainer.h"
 
 namespace nos::tasks {
@@ -67,6 +68,36 @@ void expect_same_metrics(const TrainResult& a, const TrainResult& b) {
   }
   EXPECT_EQ(a.reward, b.reward);
   EXPECT_TRUE(same(a.test_acc, b.test_acc));
+}
+
+// 3c3d's L2 (DeepOBS: 0.002 on the weights) goes to exactly its six weight tensors; biases stay at the rule's own
+// weight decay; a model without a penalty is one group; every parameter is in exactly one group.
+TEST(Trainer, ThreeC3DsL2GoesToItsWeightsOnly) {
+  Classifier model = make_model("3c3d", 3, 32, 32, 10);
+  const std::vector<optimizers::ParamGroup> groups = parameter_groups(*model, 1e-4);
+  ASSERT_EQ(groups.size(), 2u);
+  EXPECT_EQ(groups[0].weight_decay, 0.002);
+  EXPECT_EQ(groups[1].weight_decay, 1e-4);
+  ASSERT_EQ(groups[0].params.size(), 6u);
+  for (const torch::Tensor& w : groups[0].params) EXPECT_GE(w.dim(), 2);
+  ASSERT_EQ(groups[1].params.size(), 6u);
+  for (const torch::Tensor& b : groups[1].params) EXPECT_EQ(b.dim(), 1);
+  for (const auto& item : model->named_parameters()) {
+    int found = 0;
+    for (const optimizers::ParamGroup& g : groups) {
+      for (const torch::Tensor& p : g.params) found += p.is_same(item.value());
+    }
+    EXPECT_EQ(found, 1) << item.key();
+    const bool is_weight = item.key().size() >= 6 && item.key().substr(item.key().size() - 6) == "weight";
+    for (const torch::Tensor& p : groups[0].params) {
+      if (p.is_same(item.value())) EXPECT_TRUE(is_weight) << item.key() << " is decayed";
+    }
+  }
+  Classifier convnet = make_model("convnet", 1, 28, 28, 10);
+  const std::vector<optimizers::ParamGroup> one = parameter_groups(*convnet, 0.0);
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0].weight_decay, 0.0);
+  EXPECT_EQ(one[0].params.size(), convnet->parameters().size());
 }
 
 TEST(Trainer, FixedLrLearnsTheTinyProblem) {
