@@ -21,6 +21,7 @@
 namespace nos::cli {
 namespace {
 
+using nos::search::fixtures::children_of;
 using nos::search::fixtures::run_command;
 using nos::search::fixtures::spawn_nos;
 using nos::search::fixtures::wait_exit_code;
@@ -36,26 +37,6 @@ std::string read(const std::string& path) {
 int64_t lines_in(const std::string& path) {
   const std::string text = read(path);
   return std::count(text.begin(), text.end(), '\n');
-}
-
-// The processes whose parent is `parent` (from /proc/*/stat).
-std::vector<pid_t> children_of(pid_t parent) {
-  std::vector<pid_t> children;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "stat");
-    std::string stat;
-    std::getline(in, stat);
-    const size_t close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(stat.substr(close + 1));
-    char state = 0;
-    pid_t ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == parent) children.push_back(static_cast<pid_t>(std::stol(name)));
-  }
-  return children;
 }
 
 // Waits (up to a minute) until `path` has at least `lines` lines; false if it never did.

@@ -21,6 +21,8 @@ namespace nos::search {
 namespace {
 
 using fixtures::analytic_config;
+using fixtures::children_of;
+using fixtures::running;
 using fixtures::run_command;
 using fixtures::spawn_nos;
 using fixtures::wait_exit_code;
@@ -185,36 +187,6 @@ int64_t stored_rows(const std::string& run_dir) {
   } catch (const UserError&) {
     return 0;
   }
-}
-
-// The processes whose parent is `parent`, read from /proc/*/stat.
-std::vector<pid_t> children_of(pid_t parent) {
-  std::vector<pid_t> children;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "stat");
-    std::string stat;
-    std::getline(in, stat);
-    // pid (comm) state ppid ...: comm may hold spaces, so read after its closing parenthesis.
-    const size_t close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(stat.substr(close + 1));
-    char state = 0;
-    pid_t ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == parent) children.push_back(static_cast<pid_t>(std::stol(name)));
-  }
-  return children;
-}
-
-// Whether `pid` is a running process (a zombie left for a non-reaping init counts as gone).
-bool running(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat;
-  if (!std::getline(in, stat)) return false;
-  const size_t close = stat.rfind(')');
-  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z' && stat[close + 2] != 'X';
 }
 
 // Starts `nos search` on the config and interrupts it with `signal` once `rows` children are stored.
