@@ -51,7 +51,7 @@ void print_run_summary(const search::RunSummary& s, std::ostream& out) {
       << " children, best reward " << fixed(s.best_reward, 4) << "\n";
   out << "  cache hits " << s.cache_hits << " ("
       << fixed(s.children > 0 ? 100.0 * static_cast<double>(s.cache_hits) / static_cast<double>(s.children) : 0.0, 1)
-      << "%)";
+      << "%: " << s.cache_hits - s.equivalence_hits << " same text, " << s.equivalence_hits << " same updates)";
   for (const auto& [status, count] : s.by_status) out << ", " << status << " " << count;
   out << "\n";
   if (std::isfinite(s.first_quarter_mean)) {

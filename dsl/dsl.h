@@ -19,6 +19,7 @@
 #include "dsl/error.h"
 #include "dsl/parse.h"
 #include "dsl/primitives.h"
+#include "dsl/probe.h"
 #include "dsl/program.h"
 #include "dsl/tokens.h"
 #include "dsl/update.h"

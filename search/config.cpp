@@ -22,11 +22,11 @@ namespace {
 
 const std::map<std::string, std::vector<std::string>>& sections() {
   static const std::map<std::string, std::vector<std::string>> table = {
-      {"", {"proposer", "budget", "batch_size", "workers", "seed", "task", "prefilter", "space", "controller",
-            "evolution"}},
+      {"", {"proposer", "budget", "batch_size", "workers", "seed", "fec_cache", "task", "prefilter", "space",
+            "controller", "evolution"}},
       {"task", {"name", "epochs", "steps", "batch_size", "lr", "lr_grid", "train_size", "validation_size", "device",
                 "dtype", "seed", "data_dir", "cache_dir", "time_limit", "kill_grace", "threads"}},
-      {"prefilter", {"enabled", "objective", "steps", "lr_grid"}},
+      {"prefilter", {"enabled", "probe", "objective", "steps", "lr_grid"}},
       {"space", {"units", "operands", "unary", "binary"}},
       {"controller", {"hidden", "lr", "baseline_decay", "entropy_weight", "temperature", "algorithm", "ppo_epochs",
                       "ppo_clip"}},
@@ -82,6 +82,9 @@ SearchConfig parse_config(const std::string& yaml_text, const std::string& sourc
       c.workers = r.integer<int>(v, path, 1, 1024);
     } else if (key == "seed") {
       c.seed = r.integer<uint64_t>(v, path, 0, UINT64_MAX);
+    } else if (key == "fec_cache") {
+      c.fec_cache = r.scalar(v, path);
+      if (c.fec_cache.empty()) r.fail(v, path, "expected run, none or the path of a cache file");
     } else if (key == "task") {
       TaskSettings& t = c.task;
       r.each_key(v, "task", [&](const std::string& k, const YAML::Node& x, const std::string& p) {
@@ -132,8 +135,12 @@ SearchConfig parse_config(const std::string& yaml_text, const std::string& sourc
       r.each_key(v, "prefilter", [&](const std::string& k, const YAML::Node& x, const std::string& p) {
         if (k == "enabled") {
           f.enabled = r.boolean(x, p);
+        } else if (k == "probe") {
+          f.probe = r.boolean(x, p);
         } else if (k == "objective") {
-          f.objective = r.choice(x, p, tasks::objective_names());
+          std::vector<std::string> choices = tasks::objective_names();
+          choices.push_back("none");
+          f.objective = r.choice(x, p, choices);
         } else if (k == "steps") {
           f.steps = r.integer<int64_t>(x, p, 1, 1000000);
         } else if (k == "lr_grid") {
@@ -236,6 +243,7 @@ std::string to_yaml(const SearchConfig& c) {
     << "batch_size: " << c.batch_size << "\n"
     << "workers: " << c.workers << "\n"
     << "seed: " << c.seed << "\n"
+    << "fec_cache: " << yaml_quoted(c.fec_cache) << "\n"
     << "task:\n"
     << "  name: " << yaml_quoted(t.name) << "\n"
     << "  epochs: " << t.epochs << "\n"
@@ -255,6 +263,7 @@ std::string to_yaml(const SearchConfig& c) {
     << "  threads: " << t.threads << "\n"
     << "prefilter:\n"
     << "  enabled: " << (c.prefilter.enabled ? "true" : "false") << "\n"
+    << "  probe: " << (c.prefilter.probe ? "true" : "false") << "\n"
     << "  objective: " << c.prefilter.objective << "\n"
     << "  steps: " << c.prefilter.steps << "\n"
     << "  lr_grid: " << yaml_list(c.prefilter.lr_grid) << "\n"

@@ -35,9 +35,12 @@ struct TaskSettings {
 // lower its loss at one of the learning rates, or it is stored as `rejected` without training.
 struct PrefilterSettings {
   bool enabled = true;
+  // The probe's checks first (dsl::probe_verdict, milliseconds): updates that are not finite, constant, of one sign
+  // only, or pointing away from the gradient are rejected with that reason.
+  bool probe = true;
   // Beale starts near its minimum (2.8, 0.35), so rules that only shrink the weights (w) raise its loss, as does
   // any ascent direction (-g); a descent direction at a small enough step lowers it.
-  std::string objective = "beale";
+  std::string objective = "beale";  // or "none": the probe's checks only
   int64_t steps = 200;
   std::vector<double> lr_grid = {1e-4, 1e-3, 1e-2, 1e-1, 1};
 };
@@ -62,6 +65,10 @@ struct SearchConfig {
   int batch_size = 8;                    // proposals per batch (one controller update per batch)
   int workers = 2;                       // evaluation processes
   uint64_t seed = 0;                     // the proposer's random generator
+  // The functional-equivalence cache: "run" (a rule whose probe fingerprint matches one evaluated earlier in this
+  // run reuses its reward, status cached; rebuilt from the store on resume), "none", or the path of a cache file
+  // shared by runs with the same task settings (SharedEquivalenceCache), consulted after the run's own.
+  std::string fec_cache = "run";
   TaskSettings task;
   PrefilterSettings prefilter;
   SpaceSettings space;

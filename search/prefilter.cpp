@@ -4,19 +4,29 @@
 #include <cmath>
 #include <memory>
 
+#include "common/text.h"
+#include "dsl/probe.h"
 #include "dsl/program.h"
 #include "optimizers/named.h"
 #include "tasks/objective_run.h"
 
 namespace nos::search {
 
-Prefilter::Prefilter(PrefilterSettings settings)
-    : settings_(std::move(settings)), objective_(tasks::make_objective(settings_.objective, 0)) {}
+Prefilter::Prefilter(PrefilterSettings settings) : settings_(std::move(settings)) {
+  if (settings_.objective != "none") objective_ = tasks::make_objective(settings_.objective, 0);
+}
 
 PrefilterVerdict Prefilter::check(const dsl::NodePtr& rule) const {
   optimizers::ResolvedRule resolved;
   resolved.text = "prefilter";
   resolved.program = std::make_shared<const dsl::Program>(dsl::compile(rule));
+  std::string probe_note;
+  if (settings_.probe) {
+    const dsl::ProbeVerdict probe = dsl::probe_verdict(dsl::fingerprint(*resolved.program));
+    if (!probe.pass) return {false, "probe: " + probe.reason};
+    probe_note = "probe: mean cosine with g " + nos::fixed(probe.mean_cosine, 3);
+  }
+  if (settings_.objective == "none") return {true, probe_note};
   double best_ratio = INFINITY;
   double best_lr = 0;
   for (double lr : settings_.lr_grid) {

@@ -27,7 +27,7 @@ class Prefilter {
 
  private:
   PrefilterSettings settings_;
-  tasks::Objective objective_;
+  tasks::Objective objective_;  // unused when settings_.objective is "none"
 };
 
 }  // namespace nos::search

@@ -22,6 +22,7 @@
 #include "dsl/canonical.h"
 #include "dsl/error.h"
 #include "dsl/parse.h"
+#include "dsl/probe.h"
 #include "dsl/program.h"
 #include "dsl/tokens.h"
 #include "optimizers/named.h"
@@ -83,6 +84,24 @@ std::string request_rule(const std::string& canonical) {
   return optimizers::find_named_rule(canonical) ? "(" + canonical + ")" : canonical;
 }
 
+// A cached row's message: the earlier evaluation it reuses, and whether by text or by function.
+std::string same_rule_message(const Evaluation& e) {
+  return "same rule as batch " + std::to_string(e.batch) + " slot " + std::to_string(e.slot);
+}
+std::string same_updates_message(const Evaluation& e) {
+  return kSameUpdatesPrefix + e.canonical + " (batch " + std::to_string(e.batch) + " slot " + std::to_string(e.slot) + ")";
+}
+
+// A cached row: the result of the evaluation it reuses.
+void reuse_result(Evaluation& row, const Evaluation& from) {
+  row.reward = from.reward;
+  row.val_acc = from.val_acc;
+  row.test_acc = from.test_acc;
+  row.lr = from.lr;
+  row.status = from.status;
+  row.cached = true;
+}
+
 std::string csv_number(double x) { return std::isfinite(x) ? nos::format_number(x) : ""; }
 
 std::string csv_text(const std::string& text) {
@@ -115,7 +134,8 @@ struct Search::Batch {
   std::vector<bool> done;
   std::vector<Evaluation> rows;            // what each slot will store (filled as far as known)
   std::map<std::string, int> pending;      // hash → the slot evaluating it in the pool
-  std::map<int, std::vector<int>> waiting;  // that slot → later slots of the same rule
+  std::map<int, std::vector<int>> waiting;  // that slot → later slots of the same rule (or of the same function)
+  std::set<int> equivalent;                 // waiting slots whose rule only computes the same updates
   int64_t cache_hits = 0;
 };
 
@@ -256,6 +276,7 @@ void Search::finish_slot(Batch& batch, int slot, Evaluation row) {
   if (row.cached) {
     ++result_.cache_hits;
     ++batch.cache_hits;
+    if (row.message.rfind(kSameUpdatesPrefix, 0) == 0) ++result_.equivalence_hits;
   }
   if (row.reward > best_) {
     best_ = row.reward;
@@ -270,13 +291,8 @@ void Search::finish_slot(Batch& batch, int slot, Evaluation row) {
   batch.pending.erase(row.hash);
   for (int w : later) {
     Evaluation copy = batch.rows[w];
-    copy.reward = row.reward;
-    copy.val_acc = row.val_acc;
-    copy.test_acc = row.test_acc;
-    copy.lr = row.lr;
-    copy.status = row.status;
-    copy.cached = true;
-    copy.message = "same rule as batch " + std::to_string(row.batch) + " slot " + std::to_string(row.slot);
+    reuse_result(copy, row);
+    copy.message = batch.equivalent.count(w) != 0 ? same_updates_message(row) : same_rule_message(row);
     finish_slot(batch, w, copy);
   }
 }
@@ -308,21 +324,35 @@ void Search::prepare_slot(Batch& batch, int slot) {
     invalid(e.what());
     return;
   }
-  auto pending = batch.pending.find(row.hash);
-  if (pending != batch.pending.end()) {
-    batch.waiting[pending->second].push_back(slot);
-    return;
-  }
-  if (std::optional<Evaluation> earlier = store_.find_hash(row.hash)) {
-    row.reward = earlier->reward;
-    row.val_acc = earlier->val_acc;
-    row.test_acc = earlier->test_acc;
-    row.lr = earlier->lr;
-    row.status = earlier->status;
-    row.cached = true;
-    row.message = "same rule as batch " + std::to_string(earlier->batch) + " slot " + std::to_string(earlier->slot);
+  // The same canonical rule, then the same function (the probe's fingerprint), evaluated or under way earlier.
+  auto reuse = [&](const std::string& hash, bool equivalent) {
+    auto pending = batch.pending.find(hash);
+    if (pending != batch.pending.end()) {
+      batch.waiting[pending->second].push_back(slot);
+      if (equivalent) batch.equivalent.insert(slot);
+      return true;
+    }
+    std::optional<Evaluation> earlier = store_.find_hash(hash);
+    if (!earlier) return false;
+    reuse_result(row, *earlier);
+    row.message = equivalent ? same_updates_message(*earlier) : same_rule_message(*earlier);
     finish_slot(batch, slot, row);
-    return;
+    return true;
+  };
+  if (reuse(row.hash, false)) return;
+  if (config_.fec_cache != "none") {
+    dsl::Fingerprint fingerprint = dsl::fingerprint(dsl::compile(tree));
+    const std::string same = fec_.find(fingerprint);
+    if (!same.empty() && reuse(same, true)) return;
+    if (shared_ != nullptr) {
+      if (std::optional<Evaluation> known = shared_->find(fingerprint)) {
+        reuse_result(row, *known);
+        row.message = kSameUpdatesPrefix + known->canonical + " (" + shared_->path() + ")";
+        finish_slot(batch, slot, row);
+        return;
+      }
+    }
+    fec_.add(std::move(fingerprint), row.hash);
   }
   if (prefilter_ != nullptr) {
     const Clock::time_point start = Clock::now();
@@ -356,6 +386,11 @@ SearchResult Search::run() {
   // proposed so far are counted, not computed from the batch size.
   int64_t proposed = 0;
   for (const Evaluation& e : store_.all()) {
+    if (e.cached && e.message.rfind(kSameUpdatesPrefix, 0) == 0) ++result_.equivalence_hits;
+    // The equivalence cache holds every rule evaluated (not reused) so far, as prepare_slot left it.
+    if (config_.fec_cache != "none" && !e.cached && !e.canonical.empty() && e.status != "invalid") {
+      fec_.add(dsl::fingerprint(dsl::compile(dsl::parse(e.canonical))), e.hash);
+    }
     if (e.reward > best_) {
       best_ = e.reward;
       best_canonical_ = e.canonical;
@@ -432,6 +467,7 @@ SearchResult Search::run() {
         row.worker = r.worker;
         ++result_.evaluated;
         finish_slot(batch, slot, row);
+        if (shared_ != nullptr) shared_->put(dsl::fingerprint(dsl::compile(dsl::parse(row.canonical))), row);
       }
     }
     if (stopping()) {
@@ -503,6 +539,11 @@ SearchResult run_in(const SearchConfig& config, const SearchRuntime& runtime, St
   std::unique_ptr<EvaluatorPool> pool = make_pool(config, runtime);
   Search search(config, store, *proposer, *pool, prefilter.get(), runtime, checkpoint_path(runtime.run_dir),
                 runtime.run_dir);
+  std::unique_ptr<SharedEquivalenceCache> shared;
+  if (config.fec_cache != "run" && config.fec_cache != "none") {
+    shared = std::make_unique<SharedEquivalenceCache>(config.fec_cache, fec_task_key(config.task));
+    search.share_equivalences(shared.get());
+  }
   return search.run();
 }
 

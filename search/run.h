@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "search/equivalence.h"
 #include "search/config.h"
 #include "search/pool.h"
 #include "search/prefilter.h"
@@ -56,6 +57,7 @@ struct SearchResult {
   int64_t children = 0;      // children stored in all
   int64_t evaluated = 0;     // children evaluated by workers in this session
   int64_t cache_hits = 0;    // in all
+  int64_t equivalence_hits = 0;  // of those, rules of another canonical text with the same probe fingerprint
   double best_reward = 0;
   std::string best_canonical;
   double seconds = 0;        // this session
@@ -74,6 +76,9 @@ std::string checkpoint_path(const std::string& run_dir);  // RUN_DIR/proposer.pt
 // the checkpoint is written atomically and the CSVs are extended.
 class Search {
  public:
+  // Consults (and feeds) a cache shared by runs after the run's own (config.fec_cache is a path); null: none.
+  void share_equivalences(SharedEquivalenceCache* cache) { shared_ = cache; }
+
   // `prefilter` may be null (off). `checkpoint` and `csv_dir` may be empty (none written).
   Search(SearchConfig config, Store& store, Proposer& proposer, EvaluatorPool& pool, const Prefilter* prefilter,
          SearchRuntime runtime, std::string checkpoint, std::string csv_dir);
@@ -105,6 +110,8 @@ class Search {
   double csv_best_ = -1;      // the best reward in best.csv
   std::string csv_best_rule_;
   std::chrono::steady_clock::time_point started_;
+  EquivalenceIndex fec_;  // unless config_.fec_cache is "none": the fingerprints of the rules evaluated in this run
+  SharedEquivalenceCache* shared_ = nullptr;
 };
 
 // Starts a new search in runtime.run_dir (created if needed; one that already holds a search is a UserError),

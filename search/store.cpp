@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "common/text.h"
+#include "search/sqlite_statement.h"
 
 namespace nos::search {
 
@@ -56,56 +57,6 @@ constexpr const char* kColumns =
     "id, batch, slot, proposer, tokens, rule, canonical, hash, reward, val_acc, test_acc, lr, status, message, "
     "cached, seconds, worker, time";
 
-// A prepared statement, finalized on scope exit; bind() takes 1-based positions as SQLite does.
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql) : db_(db) {
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
-      throw InternalError(std::string("SQLite cannot prepare '") + sql + "': " + sqlite3_errmsg(db));
-    }
-  }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-
-  Statement& bind(int i, const std::string& v) {
-    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Statement& bind(int i, int64_t v) {
-    sqlite3_bind_int64(stmt_, i, v);
-    return *this;
-  }
-  // NaN and infinities are stored as NULL (SQLite would turn NaN into NULL anyway).
-  Statement& bind(int i, double v) {
-    if (std::isfinite(v)) {
-      sqlite3_bind_double(stmt_, i, v);
-    } else {
-      sqlite3_bind_null(stmt_, i);
-    }
-    return *this;
-  }
-  // true while there is a row.
-  bool step() {
-    const int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    throw UserError(std::string("the search database: ") + sqlite3_errmsg(db_));
-  }
-  std::string text(int col) const {
-    const unsigned char* t = sqlite3_column_text(stmt_, col);
-    return t ? std::string(reinterpret_cast<const char*>(t), static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
-             : std::string();
-  }
-  int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
-  double real(int col) const {
-    return sqlite3_column_type(stmt_, col) == SQLITE_NULL ? kNaN : sqlite3_column_double(stmt_, col);
-  }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-};
 
 Evaluation read_row(const Statement& s) {
   Evaluation e;

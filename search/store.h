@@ -103,6 +103,10 @@ class Store {
   sqlite3* db_ = nullptr;
 };
 
+// How a cached row's message begins when it reuses the reward of a rule with another text and the same probe
+// fingerprint (search/equivalence.h); a row reusing the same canonical rule says "same rule as batch B slot S".
+inline constexpr const char* kSameUpdatesPrefix = "same updates as ";
+
 // The current time, UTC, ISO 8601 with seconds ("2024-05-01T12:34:56Z").
 std::string utc_now();
 

@@ -22,7 +22,10 @@ RunSummary summarize_run(const std::string& run_dir) {
   s.cache_hits = counts.cached;
   s.by_status = counts.by_status;
   const std::vector<Evaluation> rows = store.all();
-  for (const Evaluation& e : rows) s.best_reward = std::max(s.best_reward, e.reward);
+  for (const Evaluation& e : rows) {
+    s.best_reward = std::max(s.best_reward, e.reward);
+    if (e.cached && e.message.rfind(kSameUpdatesPrefix, 0) == 0) ++s.equivalence_hits;
+  }
   // Quarters of the children in proposal order: does the proposer get better as it learns?
   const size_t quarter = rows.size() / 4;
   if (quarter > 0) {

@@ -18,6 +18,7 @@ struct RunSummary {
   int64_t budget = 0;
   int64_t children = 0;
   int64_t cache_hits = 0;
+  int64_t equivalence_hits = 0;  // of the cache hits, those by probe fingerprint (another canonical text)
   std::map<std::string, int64_t> by_status;
   double best_reward = 0;
   // Mean reward over the first and the last quarter of the children in proposal order (NaN below 4 children).

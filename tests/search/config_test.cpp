@@ -116,6 +116,11 @@ TEST(Config, BadValuesNameTheirPath) {
   EXPECT_NE(error_of("budget: [1, 2]\n").find("key 'budget': expected a single value"), std::string::npos);
   EXPECT_NE(error_of("task: [1]\n").find("key 'task': expected a mapping"), std::string::npos);
   EXPECT_NE(error_of("a: [\n").find("test.yaml:2:1: invalid YAML"), std::string::npos);
+  EXPECT_EQ(error_of("fec_cache: ''\n").rfind("test.yaml:1: key 'fec_cache': expected run, none or the path", 0), 0u)
+      << error_of("fec_cache: ''\n");
+  EXPECT_EQ(parse_config("fec_cache: /caches/fec.db\n", "t").fec_cache, "/caches/fec.db");
+  EXPECT_EQ(error_of("prefilter:\n  probe: maybe\n").rfind("test.yaml:2: key 'prefilter.probe'", 0), 0u);
+  EXPECT_EQ(parse_config("prefilter:\n  objective: none\n", "t").prefilter.objective, "none");
 }
 
 TEST(Config, RequestsCarryTheTaskSettings) {

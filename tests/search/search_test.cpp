@@ -5,6 +5,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "dsl/dsl.h"
 #include "search/search.h"
@@ -97,17 +98,25 @@ TEST(Search, InvalidTokensAreStoredAsInvalidWithZeroReward) {
   EXPECT_EQ(proposer.rewards(), (std::vector<double>{0, 0, 0, rows[3].reward}));
 }
 
+// Each layer alone (the probe's checks; the Beale run) and both together (the default, probe first) reject the
+// same junk, each saying which layer did, and keep descent directions.
 TEST(Prefilter, RejectsRulesThatCannotLowerTheLossAndKeepsDescentDirections) {
-  const Prefilter filter{PrefilterSettings{}};
-  for (const char* bad : {"w", "-g", "0.1*w", "-adam", "1", "noise", "exp(g)"}) {
-    const PrefilterVerdict v = filter.check(dsl::parse(bad));
-    EXPECT_FALSE(v.pass) << bad << ": " << v.message;
-    EXPECT_NE(v.message.find("prefilter:"), std::string::npos);
-  }
-  for (const char* good : {"g", "adam", "sign(g)", "exp(sign(g)*sign(m))*g", "(1+sign(g)*sign(m))*g", "m", "rmsprop",
-                           "g*exp(cd)", "10*m"}) {
-    const PrefilterVerdict v = filter.check(dsl::parse(good));
-    EXPECT_TRUE(v.pass) << good << ": " << v.message;
+  PrefilterSettings probe_only, beale_only, both;
+  probe_only.objective = "none";
+  beale_only.probe = false;
+  for (const auto& [settings, layer] : {std::pair<PrefilterSettings, std::string>{probe_only, "probe:"},
+                                        {beale_only, "prefilter:"}, {both, "probe:"}}) {
+    const Prefilter filter{settings};
+    for (const char* bad : {"w", "-g", "0.1*w", "-adam", "1", "noise", "exp(g)"}) {
+      const PrefilterVerdict v = filter.check(dsl::parse(bad));
+      EXPECT_FALSE(v.pass) << layer << " " << bad << ": " << v.message;
+      EXPECT_EQ(v.message.rfind(layer, 0), 0u) << bad << ": " << v.message;
+    }
+    for (const char* good : {"g", "adam", "sign(g)", "exp(sign(g)*sign(m))*g", "(1+sign(g)*sign(m))*g", "m",
+                             "rmsprop", "g*exp(cd)", "10*m"}) {
+      const PrefilterVerdict v = filter.check(dsl::parse(good));
+      EXPECT_TRUE(v.pass) << layer << " " << good << ": " << v.message;
+    }
   }
 }
 
@@ -284,6 +293,98 @@ TEST(Search, ADamagedCheckpointIsRebuiltFromTheStoredChildren) {
   }
   const std::string progress = read(runtime.run_dir + "/progress.csv");
   EXPECT_EQ(std::count(progress.begin(), progress.end(), '\n'), 1 + 5) << progress;
+}
+
+// Rules of different canonical text that compute the same updates are one child: the first trains, the others
+// reuse its reward (cached, "same updates as ..."), in the same batch or a later one; fec_cache none trains each.
+TEST(Search, EquivalentRulesAreEvaluatedOnce) {
+  // sign(m) and sign(m)/1 (`/` adds 1e-8); g²·sign(g) and √(g²)·g (both g·|g|).
+  const std::vector<std::string> script = {"m m sign id keep", "m 1 sign id div", "g2 g id sign mul",
+                                           "g2 g sqrt id mul"};
+  for (const std::string cache : {"run", "none"}) {
+    SearchConfig config = analytic_config();
+    config.budget = 8;
+    config.batch_size = 4;
+    config.fec_cache = cache;
+    ScriptedProposer proposer(script);
+    Scripted run(script, config, proposer);
+    const std::vector<Evaluation> rows = run.store->all();
+    ASSERT_EQ(rows.size(), 8u);
+    EXPECT_EQ(rows[0].canonical, "sign(m)");
+    EXPECT_EQ(rows[1].canonical, "sign(m)/1");
+    EXPECT_NE(rows[2].canonical, rows[3].canonical);
+    if (cache == "run") {
+      EXPECT_TRUE(rows[1].cached);
+      EXPECT_EQ(rows[1].message.rfind("same updates as sign(m)", 0), 0u) << rows[1].message;
+      EXPECT_EQ(rows[1].reward, rows[0].reward);
+      EXPECT_TRUE(rows[3].cached) << rows[3].message;
+      EXPECT_EQ(run.result.evaluated, 2);
+      EXPECT_EQ(run.result.equivalence_hits, 2 + 2);  // the second round: two of its rules by function again
+    } else {
+      EXPECT_FALSE(rows[1].cached);
+      EXPECT_FALSE(rows[3].cached);
+      EXPECT_EQ(run.result.evaluated, 4);
+      EXPECT_EQ(run.result.equivalence_hits, 0);
+    }
+    for (size_t i = 4; i < 8; ++i) EXPECT_TRUE(rows[i].cached) << i;
+  }
+}
+
+// fec_cache: PATH is shared by runs: a second run with the same task settings trains nothing it knows (each reuse
+// names the file), a run with other task settings reuses nothing, and two runs at once lose no entry.
+TEST(SharedEquivalenceCache, RunsWithTheSameTaskSettingsShareResults) {
+  testing::TempDir dir;
+  SearchConfig config = analytic_config("random");
+  config.budget = 32;
+  config.fec_cache = dir.path() + "/fec.db";
+  auto run = [&](const SearchConfig& c, const std::string& name) {
+    SearchRuntime runtime;
+    runtime.run_dir = dir.path() + "/" + name;
+    runtime.evaluator = std::make_shared<CountingEvaluator>();
+    return start_search(c, runtime);
+  };
+  const SearchResult first = run(config, "first");
+  ASSERT_GT(first.evaluated, 0);
+  const SearchResult again = run(config, "again");
+  EXPECT_EQ(again.evaluated, 0);
+  EXPECT_EQ(again.children, 32);
+  const std::vector<Evaluation> rows = Store(store_path(dir.path() + "/again"), Store::Mode::kReadOnly).all();
+  int shared_hits = 0;
+  for (const Evaluation& e : rows) shared_hits += e.message.find(config.fec_cache) != std::string::npos;
+  EXPECT_GT(shared_hits, 0);
+  SearchConfig other = config;
+  other.task.steps = 150;
+  EXPECT_EQ(run(other, "other").evaluated, first.evaluated);  // other task settings: nothing reused
+
+  // Two runs at once on a new file, then a third repeating both: everything either ran was kept.
+  SearchConfig a = config, b = config;
+  a.fec_cache = b.fec_cache = dir.path() + "/concurrent.db";
+  b.seed = 2;
+  SearchResult ra, rb;
+  std::thread ta([&] { ra = run(a, "a"); });
+  std::thread tb([&] { rb = run(b, "b"); });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(run(a, "a2").evaluated, 0);
+  EXPECT_EQ(run(b, "b2").evaluated, 0);
+}
+
+TEST(SharedEquivalenceCache, ADamagedFileIsAUserErrorNamingIt) {
+  testing::TempDir dir;
+  const std::string path = dir.file("fec.db", "this is not an SQLite database, just text that is long enough\n");
+  SearchConfig config = analytic_config("random");
+  config.fec_cache = path;
+  SearchRuntime runtime;
+  runtime.run_dir = dir.path() + "/run";
+  try {
+    start_search(config, runtime);
+    FAIL() << "a damaged cache file was used";
+  } catch (const UserError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find(path), std::string::npos) << m;
+    EXPECT_NE(m.find("delete it"), std::string::npos) << m;
+  }
+  EXPECT_THROW(SharedEquivalenceCache(dir.path() + "/no/such/folder/fec.db", "task"), UserError);
 }
 
 }  // namespace

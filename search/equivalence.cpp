@@ -1,0 +1,165 @@
+// Looking up rules by what they compute: candidates by fingerprint key, then a whole-fingerprint comparison.
+#include "search/equivalence.h"
+
+#include <sqlite3.h>
+
+#include <cstring>
+#include <sstream>
+
+#include "common/error.h"
+#include "common/text.h"
+#include "search/sqlite_statement.h"
+
+namespace nos::search {
+
+std::string EquivalenceIndex::find(const dsl::Fingerprint& f) const {
+  auto found = by_key_.find(f.key);
+  if (found == by_key_.end()) return "";
+  for (const auto& [fingerprint, hash] : found->second) {
+    if (dsl::same_function(fingerprint, f)) return hash;
+  }
+  return "";
+}
+
+void EquivalenceIndex::add(dsl::Fingerprint f, std::string hash) {
+  const uint64_t key = f.key;
+  by_key_[key].emplace_back(std::move(f), std::move(hash));
+  ++size_;
+}
+
+namespace {
+
+constexpr const char* kFormat = "nos functional-equivalence cache 1";
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS fec (
+  id INTEGER PRIMARY KEY,
+  key INTEGER NOT NULL,
+  task TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  fingerprint BLOB NOT NULL,
+  canonical TEXT NOT NULL,
+  reward REAL, val_acc REAL, test_acc REAL, lr REAL,
+  status TEXT NOT NULL,
+  time TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS fec_lookup ON fec (key, version, task);
+)sql";
+
+std::string bytes_of(const dsl::Fingerprint& f) {
+  std::string bytes(f.directions.size() * sizeof(double), '\0');
+  std::memcpy(bytes.data(), f.directions.data(), bytes.size());
+  return bytes;
+}
+
+std::vector<double> directions_of(const std::string& bytes) {
+  std::vector<double> d(bytes.size() / sizeof(double));
+  std::memcpy(d.data(), bytes.data(), d.size() * sizeof(double));
+  return d;
+}
+
+}  // namespace
+
+std::string fec_task_key(const TaskSettings& task) {
+  TaskSettings t = task;
+  t.cache_dir.clear();
+  t.kill_grace = 0;
+  SearchConfig c;
+  c.task = t;
+  // The task section of config.yaml's text, from "task:" to the next section.
+  const std::string yaml = to_yaml(c);
+  const size_t begin = yaml.find("\ntask:\n");
+  const size_t end = yaml.find("\nprefilter:\n");
+  NOS_CHECK(begin != std::string::npos && end != std::string::npos, "config.yaml without a task section");
+  return yaml.substr(begin + 1, end - begin);
+}
+
+SharedEquivalenceCache::SharedEquivalenceCache(const std::string& path, std::string task_key)
+    : path_(path), task_(std::move(task_key)) {
+  const std::string advice = "; delete it (a new one is made) or set fec_cache: run";
+  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) {
+    const std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw UserError(path + ": cannot open the equivalence cache (fec_cache): " + why);
+  }
+  sqlite3_busy_timeout(db_, 30000);
+  char* error = nullptr;
+  const std::string setup = std::string("PRAGMA journal_mode=WAL;") + kSchema;
+  if (sqlite3_exec(db_, setup.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
+    const std::string why = error ? error : "unknown error";
+    sqlite3_free(error);
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw UserError(path + ": not a usable equivalence cache (" + why + ")" + advice);
+  }
+  try {
+    Statement mark(db_, "INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?)");
+    mark.bind(1, std::string(kFormat)).step();
+    Statement format(db_, "SELECT value FROM meta WHERE key = 'format'");
+    if (!format.step() || format.text(0) != kFormat) {
+      throw UserError(path + ": not a nos equivalence cache (format '" + format.text(0) + "')" + advice);
+    }
+  } catch (const UserError&) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw;
+  } catch (const InternalError& e) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw UserError(path + ": not a usable equivalence cache (" + e.what() + ")" + advice);
+  }
+}
+
+SharedEquivalenceCache::~SharedEquivalenceCache() { sqlite3_close(db_); }
+
+std::optional<Evaluation> SharedEquivalenceCache::find(const dsl::Fingerprint& f) const {
+  Statement s(db_,
+              "SELECT fingerprint, canonical, reward, val_acc, test_acc, lr, status FROM fec "
+              "WHERE key = ? AND version = ? AND task = ? ORDER BY id");
+  s.bind(1, static_cast<int64_t>(f.key)).bind(2, static_cast<int64_t>(kFecNumericsVersion)).bind(3, task_);
+  try {
+    while (s.step()) {
+      dsl::Fingerprint stored;
+      stored.directions = directions_of(s.blob(0));
+      stored.key = f.key;
+      if (!dsl::same_function(stored, f)) continue;
+      Evaluation e;
+      e.canonical = s.text(1);
+      e.reward = s.real(2);
+      e.val_acc = s.real(3);
+      e.test_acc = s.real(4);
+      e.lr = s.real(5);
+      e.status = s.text(6);
+      return e;
+    }
+  } catch (const UserError& e) {
+    throw UserError(path_ + ": the equivalence cache cannot be read: " + e.what());
+  }
+  return std::nullopt;
+}
+
+void SharedEquivalenceCache::put(const dsl::Fingerprint& f, const Evaluation& row) {
+  if (row.status != "ok" && row.status != "diverged") return;
+  if (find(f)) return;
+  Statement s(db_,
+              "INSERT INTO fec (key, task, version, fingerprint, canonical, reward, val_acc, test_acc, lr, status, "
+              "time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  s.bind(1, static_cast<int64_t>(f.key)).bind(2, task_).bind(3, static_cast<int64_t>(kFecNumericsVersion))
+      .bind_blob(4, bytes_of(f)).bind(5, row.canonical).bind(6, row.reward).bind(7, row.val_acc)
+      .bind(8, row.test_acc).bind(9, row.lr).bind(10, row.status).bind(11, utc_now());
+  try {
+    s.step();
+  } catch (const UserError& e) {
+    throw UserError(path_ + ": cannot write to the equivalence cache: " + e.what() +
+                    " (every child stored in the run is kept; fec_cache: run continues without it)");
+  }
+}
+
+int64_t SharedEquivalenceCache::size() const {
+  Statement s(db_, "SELECT count(*) FROM fec");
+  return s.step() ? s.integer(0) : 0;
+}
+
+}  // namespace nos::search
