@@ -35,8 +35,8 @@ struct TaskSettings {
 // lower its loss at one of the learning rates, or it is stored as `rejected` without training.
 struct PrefilterSettings {
   bool enabled = true;
-  // The probe's checks first (dsl::probe_verdict, milliseconds): updates that are not finite, constant, of one sign
-  // only, or pointing away from the gradient are rejected with that reason.
+  // The probe's checks first (dsl::probe_verdict, milliseconds): updates that are not finite, constant, or do not
+  // descend (mean cosine with the gradient below 0.15) are rejected with that reason.
   bool probe = true;
   // Beale starts near its minimum (2.8, 0.35), so rules that only shrink the weights (w) raise its loss, as does
   // any ascent direction (-g); a descent direction at a small enough step lowers it.

@@ -67,7 +67,11 @@ TEST(Probe, IsDeterministicAcrossCallsAndThreadCounts) {
 
 TEST(Probe, VerdictRejectsJunkAndKeepsDescentDirections) {
   for (const std::string good : {"g", "adam", "sign(m)", "exp(sign(g)*sign(m))*g", "(1+ld*sign(g)*sign(m))*g",
-                                 "10*m", "rmsprop", "drop(g, 0.3)", "g + noise"}) {
+                                 "10*m", "rmsprop", "drop(g, 0.3)", "g + noise",
+                                 // trained to the best rewards of issue 15's proxy, yet below 0.15 on the whole vector
+                                 "drop(adam, 0.3)", "clip(g2, 1e-05) + drop(adam, 0.3)",
+                                 // one-signed, yet it trained to 0.746 there
+                                 "sign(sign(g) - sign(ld))"}) {
     const ProbeVerdict v = probe_verdict(of(good));
     EXPECT_TRUE(v.pass) << good << ": " << v.reason;
     EXPECT_GE(v.mean_cosine, kMinMeanCosine) << good;
@@ -75,7 +79,7 @@ TEST(Probe, VerdictRejectsJunkAndKeepsDescentDirections) {
   const std::vector<std::pair<std::string, std::string>> bad = {
       {"-g", "away from the gradient"},      {"-adam", "away from the gradient"},
       {"w", "away from the gradient"},       {"1", "constant"},
-      {"g2", "both signs"},                  {"exp(g)", "both signs"},
+      {"g2", "away from the gradient"},
       {"exp(exp(exp(g2)))", "not finite"},
   };
   for (const auto& [rule, why] : bad) {
