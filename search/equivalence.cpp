@@ -4,7 +4,6 @@
 #include <sqlite3.h>
 
 #include <cstring>
-#include <sstream>
 
 #include "common/error.h"
 #include "common/text.h"
@@ -78,38 +77,18 @@ std::string fec_task_key(const TaskSettings& task) {
 SharedEquivalenceCache::SharedEquivalenceCache(const std::string& path, std::string task_key)
     : path_(path), task_(std::move(task_key)) {
   const std::string advice = "; delete it (a new one is made) or set fec_cache: run";
-  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) {
-    const std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
-    sqlite3_close(db_);
-    db_ = nullptr;
-    throw UserError(path + ": cannot open the equivalence cache (fec_cache): " + why);
-  }
-  sqlite3_busy_timeout(db_, 30000);
-  char* error = nullptr;
-  const std::string setup = std::string("PRAGMA journal_mode=WAL;") + kSchema;
-  if (sqlite3_exec(db_, setup.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
-    const std::string why = error ? error : "unknown error";
-    sqlite3_free(error);
-    sqlite3_close(db_);
-    db_ = nullptr;
-    throw UserError(path + ": not a usable equivalence cache (" + why + ")" + advice);
-  }
-  try {
-    Statement mark(db_, "INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?)");
-    mark.bind(1, std::string(kFormat)).step();
-    Statement format(db_, "SELECT value FROM meta WHERE key = 'format'");
-    if (!format.step() || format.text(0) != kFormat) {
-      throw UserError(path + ": not a nos equivalence cache (format '" + format.text(0) + "')" + advice);
-    }
-  } catch (const UserError&) {
-    sqlite3_close(db_);
-    db_ = nullptr;
-    throw;
-  } catch (const InternalError& e) {
-    sqlite3_close(db_);
-    db_ = nullptr;
-    throw UserError(path + ": not a usable equivalence cache (" + e.what() + ")" + advice);
-  }
+  db_ = open_database(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 30000,
+                      std::string("PRAGMA journal_mode=WAL;") + kSchema,
+                      {"equivalence cache (fec_cache)", "equivalence cache", "not a usable equivalence cache", advice},
+                      [&](sqlite3* db) {
+                        Statement mark(db, "INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?)");
+                        mark.bind(1, std::string(kFormat)).step();
+                        Statement format(db, "SELECT value FROM meta WHERE key = 'format'");
+                        if (!format.step() || format.text(0) != kFormat) {
+                          throw UserError(path + ": not a nos equivalence cache (format '" + format.text(0) + "')" +
+                                          advice);
+                        }
+                      });
 }
 
 SharedEquivalenceCache::~SharedEquivalenceCache() { sqlite3_close(db_); }

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <string>
 
@@ -64,12 +65,28 @@ class Statement {
   }
   int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
   double real(int col) const {
-    return sqlite3_column_type(stmt_, col) == SQLITE_NULL ? std::numeric_limits<double>::quiet_NaN() : sqlite3_column_double(stmt_, col);
+    if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::numeric_limits<double>::quiet_NaN();
+    return sqlite3_column_double(stmt_, col);
   }
 
  private:
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
 };
+
+// How open_database names a file in its messages (all prefixed with the path, all ending with `advice`).
+struct DatabaseNames {
+  std::string opening;    // "search database": "PATH: cannot open the search database: WHY"
+  std::string unusable;   // "search database": "PATH: not a usable search database (WHY)" when `setup` fails
+  std::string malformed;  // "not a nos search database": "PATH: not a nos search database (WHY)" when `check`
+                          // meets an SQLite error
+  std::string advice;     // appended to the last two ("; delete it ...")
+};
+
+// Opens `path` with `flags`, waits up to `busy_ms` for other connections' writes, runs `setup` (none when empty),
+// then `check`, which throws UserError when the file is not what it should be. Every failure closes the connection
+// and is a UserError named as `names` says.
+sqlite3* open_database(const std::string& path, int flags, int busy_ms, const std::string& setup,
+                       const DatabaseNames& names, const std::function<void(sqlite3*)>& check);
 
 }  // namespace nos::search

@@ -98,36 +98,16 @@ Store::Store(const std::string& path, Mode mode) : path_(path) {
   if (mode == Mode::kCreate && exists) throw UserError(path + ": a search database already exists here");
   if (mode != Mode::kCreate && !exists) throw UserError(path + ": no search database here (is this a run folder?)");
   const int flags = mode == Mode::kReadOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-  if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
-    const std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
-    sqlite3_close(db_);
-    db_ = nullptr;
-    throw UserError(path + ": cannot open the search database: " + why);
-  }
-  // A reader and the writing search may touch the file at once: wait for each other rather than fail.
-  sqlite3_busy_timeout(db_, 10000);
-  try {
-    if (mode != Mode::kReadOnly) {
-      // WAL lets `nos top` read while the search writes; FULL sync makes each committed row survive power loss.
-      char* error = nullptr;
-      const std::string setup = std::string("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;") + kSchema;
-      if (sqlite3_exec(db_, setup.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
-        const std::string why = error ? error : "unknown error";
-        sqlite3_free(error);
-        throw UserError(path + ": not a usable search database (" + why + ")");
-      }
-    }
-    Statement check(db_, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'evaluations'");
+  // WAL lets `nos top` read while the search writes; FULL sync makes each committed row survive power loss. A
+  // reader and the writing search may touch the file at once: they wait for each other rather than fail.
+  const std::string setup = mode == Mode::kReadOnly
+                                ? std::string()
+                                : std::string("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;") + kSchema;
+  const DatabaseNames names{"search database", "search database", "not a nos search database", ""};
+  db_ = open_database(path, flags, 10000, setup, names, [&](sqlite3* db) {
+    Statement check(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'evaluations'");
     if (!check.step() || check.integer(0) != 1) throw UserError(path + ": not a nos search database");
-  } catch (const UserError&) {
-    sqlite3_close(db_);
-    db_ = nullptr;
-    throw;
-  } catch (const InternalError& e) {
-    sqlite3_close(db_);
-    db_ = nullptr;
-    throw UserError(path + ": not a nos search database (" + e.what() + ")");
-  }
+  });
 }
 
 Store::~Store() { sqlite3_close(db_); }

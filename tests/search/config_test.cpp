@@ -80,7 +80,7 @@ TEST(Config, WritesAndReadsBackEveryKey) {
   EXPECT_EQ(back.task.cache_dir, "/caches/nos");
   EXPECT_EQ(back.task.dtype, "float32");
   // Every key of the schema is written, so config.yaml shows every setting a run used.
-  for (const std::string& section : {"", "task", "prefilter", "space", "controller", "evolution"}) {
+  for (const std::string section : {"", "task", "prefilter", "space", "controller", "evolution"}) {
     for (const std::string& key : config_keys(section)) {
       const std::string line = (section.empty() ? "" : "  ") + key + ":";
       EXPECT_NE(("\n" + yaml).find("\n" + line), std::string::npos) << (section.empty() ? key : section + "." + key);
