@@ -16,13 +16,14 @@ Prefilter::Prefilter(PrefilterSettings settings) : settings_(std::move(settings)
   if (settings_.objective != "none") objective_ = tasks::make_objective(settings_.objective, 0);
 }
 
-PrefilterVerdict Prefilter::check(const dsl::NodePtr& rule) const {
+PrefilterVerdict Prefilter::check(const dsl::NodePtr& rule, const dsl::Fingerprint* fingerprint) const {
   optimizers::ResolvedRule resolved;
   resolved.text = "prefilter";
   resolved.program = std::make_shared<const dsl::Program>(dsl::compile(rule));
   std::string probe_note;
   if (settings_.probe) {
-    const dsl::ProbeVerdict probe = dsl::probe_verdict(dsl::fingerprint(*resolved.program));
+    const dsl::ProbeVerdict probe =
+        dsl::probe_verdict(fingerprint != nullptr ? *fingerprint : dsl::fingerprint(*resolved.program));
     if (!probe.pass) return {false, "probe: " + probe.reason};
     probe_note = "probe: mean cosine with g " + nos::fixed(probe.mean_cosine, 3);
   }

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "dsl/ast.h"
+#include "dsl/probe.h"
 #include "search/config.h"
 #include "tasks/objectives.h"
 
@@ -19,7 +20,8 @@ struct PrefilterVerdict {
 class Prefilter {
  public:
   explicit Prefilter(PrefilterSettings settings);
-  PrefilterVerdict check(const dsl::NodePtr& rule) const;
+  // `fingerprint`: the rule's, when the caller has it (else the probe runs here).
+  PrefilterVerdict check(const dsl::NodePtr& rule, const dsl::Fingerprint* fingerprint = nullptr) const;
 
   // Halving the loss is not enough: shrinking Beale's start (2.8, 0.35) toward 0, what `w` does, reaches 0.556 of
   // its loss at best; plain gradient descent at lr 1e-3 reaches 0.06 within 200 steps.

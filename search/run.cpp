@@ -136,6 +136,7 @@ struct Search::Batch {
   std::map<std::string, int> pending;      // hash → the slot evaluating it in the pool
   std::map<int, std::vector<int>> waiting;  // that slot → later slots of the same rule (or of the same function)
   std::set<int> equivalent;                 // waiting slots whose rule only computes the same updates
+  std::map<int, dsl::Fingerprint> fingerprints;  // slots in the pool, for the shared cache (when there is one)
   int64_t cache_hits = 0;
 };
 
@@ -340,23 +341,25 @@ void Search::prepare_slot(Batch& batch, int slot) {
     return true;
   };
   if (reuse(row.hash, false)) return;
+  // Computed once: the equivalence caches, the prefilter's probe checks and, after training, the shared cache read it.
+  std::optional<dsl::Fingerprint> fingerprint;
   if (config_.fec_cache != "none") {
-    dsl::Fingerprint fingerprint = dsl::fingerprint(dsl::compile(tree));
-    const std::string same = fec_.find(fingerprint);
+    fingerprint = dsl::fingerprint(dsl::compile(tree));
+    const std::string same = fec_.find(*fingerprint);
     if (!same.empty() && reuse(same, true)) return;
     if (shared_ != nullptr) {
-      if (std::optional<Evaluation> known = shared_->find(fingerprint)) {
+      if (std::optional<Evaluation> known = shared_->find(*fingerprint)) {
         reuse_result(row, *known);
         row.message = kSameUpdatesPrefix + known->canonical + " (" + shared_->path() + ")";
         finish_slot(batch, slot, row);
         return;
       }
     }
-    fec_.add(std::move(fingerprint), row.hash);
+    fec_.add(*fingerprint, row.hash);
   }
   if (prefilter_ != nullptr) {
     const Clock::time_point start = Clock::now();
-    PrefilterVerdict verdict = prefilter_->check(tree);
+    PrefilterVerdict verdict = prefilter_->check(tree, fingerprint ? &*fingerprint : nullptr);
     if (!verdict.pass) {
       row.status = "rejected";
       row.message = verdict.message;
@@ -374,6 +377,7 @@ void Search::prepare_slot(Batch& batch, int slot) {
   if (runtime_.debug_flag) job.debug = runtime_.debug_flag(batch.index, slot, row.canonical);
   pool_.submit(std::move(job));
   batch.pending[row.hash] = slot;
+  if (shared_ != nullptr) batch.fingerprints[slot] = std::move(*fingerprint);
 }
 
 SearchResult Search::run() {
@@ -467,7 +471,7 @@ SearchResult Search::run() {
         row.worker = r.worker;
         ++result_.evaluated;
         finish_slot(batch, slot, row);
-        if (shared_ != nullptr) shared_->put(dsl::fingerprint(dsl::compile(dsl::parse(row.canonical))), row);
+        if (shared_ != nullptr) shared_->put(batch.fingerprints.at(slot), row);
       }
     }
     if (stopping()) {
