@@ -94,9 +94,11 @@ void print_text(std::ostream& out, const std::string& task_name, const std::stri
 void print_overview(std::ostream& out) {
   out << "Usage: nos bench train [options]   training-loop samples/s: nos vs the same loop in Python PyTorch\n"
       << "       nos bench step [options]    one optimizer step in ns/param: each rule's fused and reference paths,\n"
-      << "                                   LibTorch's Adam and SGD, and a memory-bandwidth floor\n\n"
-      << "Each prints the figures it measured in this run and their ratios. 'nos bench train --help' and\n"
-      << "'nos bench step --help' (or 'nos help bench train', 'nos help bench step') list their options.\n";
+      << "                                   LibTorch's Adam and SGD, and a memory-bandwidth floor\n"
+      << "       nos bench search [options]  the search-efficiency mechanisms, one stage each: children trained,\n"
+      << "                                   training seconds and quality, on a pinned Fashion-MNIST proxy\n\n"
+      << "Each prints the figures it measured in this run and their ratios. 'nos bench NAME --help' (or\n"
+      << "'nos help bench NAME') lists a benchmark's options.\n";
 }
 
 int bench_train_command(const Args& args, std::ostream& out, std::ostream& err);
@@ -104,7 +106,7 @@ int bench_train_command(const Args& args, std::ostream& out, std::ostream& err);
 }  // namespace
 
 const std::vector<std::string>& benchmark_names() {
-  static const std::vector<std::string> names = {"train", "step"};
+  static const std::vector<std::string> names = {"train", "step", "search"};
   return names;
 }
 
@@ -120,6 +122,7 @@ int bench_command(const Args& args, std::ostream& out, std::ostream& err) {
   }
   if (what == "train") return bench_train_command(rest, out, err);
   if (what == "step") return bench_step_command(rest, out, err);
+  if (what == "search") return bench_search_command(rest, out, err);
   if (!what.empty() && what[0] == '-') {
     throw UserError("expected what to benchmark before options: 'nos bench train " + what +
                     " ...' or 'nos bench step " + what + " ...'");

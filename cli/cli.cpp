@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "common/error.h"
+#include "common/executable.h"
 #include "dsl/error.h"
 
 #ifndef NOS_VERSION
@@ -180,6 +182,12 @@ int report_error(const std::exception_ptr& error, const std::string& command, st
     err << "nos: internal error (a bug in nos): unknown exception\n";
     return kExitInternalError;
   }
+}
+
+std::string own_executable() {
+  const std::string path = executable_path();
+  if (path.empty()) throw UserError("cannot find the nos executable (/proc/self/exe) to start workers; use --in-process");
+  return path;
 }
 
 }  // namespace nos::cli

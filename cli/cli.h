@@ -26,6 +26,10 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
 // ({"bench", "step"}). Each is reached both as `nos WORDS --help` and as `nos help WORDS`.
 std::vector<std::vector<std::string>> help_topics();
 
+// The running executable, which worker processes are started from (the library never looks at argv or /proc);
+// throws UserError when it cannot be found.
+std::string own_executable();
+
 // What run() does with an exception a command let escape: prints its message to `err` and returns the exit code
 // (kExitUserError for user mistakes, kExitInternalError for anything else).
 int report_error(const std::exception_ptr& error, const std::string& command, std::ostream& err);

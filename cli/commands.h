@@ -18,7 +18,8 @@ int rules_command(const Args& args, std::ostream& out, std::ostream& err);
 int eval_command(const Args& args, std::ostream& out, std::ostream& err);
 int bench_command(const Args& args, std::ostream& out, std::ostream& err);
 int bench_step_command(const Args& args, std::ostream& out, std::ostream& err);  // `bench step`, from bench
-const std::vector<std::string>& benchmark_names();  // what `nos bench` runs: train, step
+int bench_search_command(const Args& args, std::ostream& out, std::ostream& err);  // `bench search`
+const std::vector<std::string>& benchmark_names();  // what `nos bench` runs: train, step, search
 int version_command(const Args& args, std::ostream& out, std::ostream& err);
 int search_command(const Args& args, std::ostream& out, std::ostream& err);
 int top_command(const Args& args, std::ostream& out, std::ostream& err);

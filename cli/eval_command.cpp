@@ -234,6 +234,7 @@ int run_network_task(const EvalConfig& config, const tasks::TaskSpec& task, cons
   request.batch_size = config.batch_size;
   request.lr = config.lr.value_or(0.0);
   if (!config.lr_grid.empty()) request.lr_grid = config.lr_grid;
+  request.lr_search = config.lr_search;
   request.seed = config.seed;
   request.device = config.device.str();
   request.dtype = dtype_name(config.dtype.value_or(torch::kFloat32));
@@ -300,6 +301,7 @@ int run_network_task(const EvalConfig& config, const tasks::TaskSpec& task, cons
         .add_number("lr", record.lr)
         .add_string("lr_source", grid ? "grid" : "given")
         .add_numbers("lr_grid", grid ? request.lr_grid : std::vector<double>{})
+        .add_string("lr_search", grid ? request.lr_search : std::string())
         .add_string("dtype", request.dtype)
         .add_uint("seed", request.seed)
         .add_string("device", request.device)
@@ -360,7 +362,8 @@ int run_network_task(const EvalConfig& config, const tasks::TaskSpec& task, cons
 // Keys only child networks take, with the flag that sets each.
 const std::vector<std::pair<std::string, std::string>>& network_only_settings() {
   static const std::vector<std::pair<std::string, std::string>> settings = {
-      {"epochs", "--epochs"},         {"lr_grid", "--lr-grid"},         {"batch_size", "--batch-size"},
+      {"epochs", "--epochs"},         {"lr_grid", "--lr-grid"},         {"lr_search", "--lr-search"},
+      {"batch_size", "--batch-size"},
       {"data_dir", "--data-dir"},     {"cache_dir", "--cache-dir"},     {"validation_size", "--validation-size"},
       {"train_size", "--train-size"}, {"augment", "--augment"},         {"csv", "--csv"},
   };
@@ -380,6 +383,8 @@ int eval_command(const Args& args, std::ostream& out, std::ostream& err) {
       ("epochs", po::value<std::string>()->value_name("E"), "networks: the budget in epochs (default 5)")
       ("lr", po::value<std::string>()->value_name("X"), "learning rate (> 0); networks without it use the grid")
       ("lr-grid", po::value<std::string>()->value_name("X1,X2"), "networks: lrs to try (default 1e-5,...,1)")
+      ("lr-search", po::value<std::string>()->value_name("S"),
+       "networks: full (every lr one epoch, default) or halving (successive halving)")
       ("batch-size", po::value<std::string>()->value_name("B"), "networks: batch size (default 128)")
       ("dtype", po::value<std::string>()->value_name("D"), "float32 or float64")
       ("seed", po::value<std::string>()->value_name("S"), "seed of init, batch order and rule noise")
@@ -437,6 +442,10 @@ int eval_command(const Args& args, std::ostream& out, std::ostream& err) {
   if (const std::string* v = flag("lr-grid")) {
     config.lr_grid = parse_lr_grid(*v, "--lr-grid");
     set_origin("lr_grid", "--lr-grid", "lr");
+  }
+  if (const std::string* v = flag("lr-search")) {
+    config.lr_search = parse_lr_search(*v, "--lr-search");
+    set_origin("lr_search", "--lr-search", "");
   }
   if (const std::string* v = flag("batch-size")) {
     config.batch_size = parse_count(*v, "--batch-size", "a batch size");

@@ -34,10 +34,17 @@ bool parse_integer(std::string_view text, Int& value) {
 
 const std::vector<std::string>& eval_config_keys() {
   static const std::vector<std::string> keys = {
-      "rule",    "task",     "steps",     "epochs",          "lr",         "lr_grid", "batch_size", "dtype",
-      "seed",    "device",   "threads",   "data_dir",        "cache_dir",  "validation_size", "train_size",
-      "augment"};
+      "rule",    "task",     "steps",     "epochs",          "lr",         "lr_grid", "lr_search", "batch_size",
+      "dtype",   "seed",     "device",    "threads",         "data_dir",   "cache_dir", "validation_size",
+      "train_size", "augment"};
   return keys;
+}
+
+std::string parse_lr_search(std::string_view text, const std::string& where) {
+  for (const std::string& name : tasks::lr_search_names()) {
+    if (text == name) return name;
+  }
+  throw UserError(where + ": expected full or halving, got '" + std::string(text) + "'");
 }
 
 int64_t parse_steps(std::string_view text, const std::string& where) {
@@ -206,6 +213,8 @@ void load_eval_config(const std::string& path, EvalConfig& config) {
       config.lr = parse_lr(scalar, where);
     } else if (key == "lr_grid") {
       config.lr_grid = parse_lr_grid(scalar, where);
+    } else if (key == "lr_search") {
+      config.lr_search = parse_lr_search(scalar, where);
     } else if (key == "batch_size") {
       config.batch_size = parse_count(scalar, where, "a batch size");
     } else if (key == "dtype") {

@@ -21,6 +21,7 @@ struct EvalConfig {
   std::optional<int64_t> epochs;   // networks: the budget in epochs (default 5); not for analytic tasks
   std::optional<double> lr;        // analytic: default 1e-3; networks: unset = choose from lr_grid
   std::vector<double> lr_grid;     // networks: the lrs tried when lr is unset (empty: 1e-5 ... 1)
+  std::string lr_search = "full";  // networks: how the grid chooses (tasks::TrainConfig::lr_search)
   std::optional<torch::Dtype> dtype;  // default float64 for analytic tasks, float32 for networks
   uint64_t seed = 0;
   torch::Device device = torch::kCPU;
@@ -53,7 +54,8 @@ void load_eval_config(const std::string& path, EvalConfig& config);
 // prefixes the UserError message of a bad value.
 int64_t parse_steps(std::string_view text, const std::string& where);    // integer ≥ 1
 double parse_lr(std::string_view text, const std::string& where);        // finite number > 0
-std::vector<double> parse_lr_grid(std::string_view text, const std::string& where);  // "1e-4,1e-3": lrs > 0
+std::vector<double> parse_lr_grid(std::string_view text, const std::string& where);
+std::string parse_lr_search(std::string_view text, const std::string& where);  // full or halving  // "1e-4,1e-3": lrs > 0
 torch::Dtype parse_dtype(std::string_view text, const std::string& where);  // float32 | float64
 uint64_t parse_seed(std::string_view text, const std::string& where);    // integer in [0, 2^64)
 torch::Device parse_device(std::string_view text, const std::string& where);  // cpu | cuda | cuda:N (if available)

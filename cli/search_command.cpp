@@ -42,13 +42,6 @@ Int parse_whole(const std::string& text, const char* flag, Int min) {
   return value;
 }
 
-// The running executable, which the workers are started from (the library never looks at argv or /proc).
-std::string own_executable() {
-  const std::string path = executable_path();
-  if (path.empty()) throw UserError("cannot find the nos executable (/proc/self/exe) to start workers; use --in-process");
-  return path;
-}
-
 std::string default_run_dir(const std::string& proposer) {
   const std::time_t now = std::time(nullptr);
   std::tm tm{};

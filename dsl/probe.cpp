@@ -41,7 +41,9 @@ const ProbeStreams& streams() {
     std::vector<double> scale(kProbeSize), sign(kProbeSize), w0(kProbeSize), drift(kProbeSize);
     for (int64_t i = 0; i < kProbeSize; ++i) {
       scale[i] = std::pow(10.0, -4.0 + 0.75 * static_cast<double>(i % 8));
-      sign[i] = rng.uniform() < 0.5 ? -1.0 : 1.0;
+      // Balanced: in each scale group (i mod 8) the persistent signs alternate, so a one-signed update (g2) has no
+      // head start in the cosine check from a chance majority of one sign.
+      sign[i] = (i / 8) % 2 == 0 ? 1.0 : -1.0;
       w0[i] = 0.1 * rng.normal();
       drift[i] = 0.01 * rng.normal();
     }
@@ -52,6 +54,9 @@ const ProbeStreams& streams() {
         const bool fresh_sign = i % 4 == 3;
         double value = fresh_sign ? scale[i] * noise : scale[i] * sign[i] * (1.0 + 0.5 * std::tanh(noise));
         if (i % 16 == 5 && t % 2 == 1) value = 0.0;
+        // A dead coordinate: its gradient is 0 at every step, as for the weights of a ReLU unit that never fires
+        // (common in trained networks), so its averages stay 0 and sign(m), log|m|, 1/m show what they do there.
+        if (i % 64 == 13 || i % 64 == 21) value = 0.0;
         g[i] = value;
         w[i] = w0[i] + drift[i] * static_cast<double>(t);
       }

@@ -14,7 +14,9 @@ namespace nos::dsl {
 // The probe: kProbeSize coordinates over kProbeSteps steps (T = kProbeSteps, so ld, cd and rd run their whole
 // course), in float64 on the reference path (Program::direction), with bias correction. Coordinate i has the
 // gradient scale 10^(-4 + 0.75·(i mod 8)) (1e-4 … 18); three in four keep their gradient's sign from step to step
-// (noise of ±50%), one in four draws a fresh sign each step; one in sixteen has a zero gradient at every other step.
+// (noise of ±50%; half of them positive, half negative, in each scale), one in four draws a fresh sign each step;
+// one in sixteen has a zero gradient at every other step; two (one of each sign) are dead (zero at every step, as a
+// ReLU unit that never fires).
 // The weights are seeded N(0, 0.1²) with a small drift per step and are not moved by the rule (the probe reads
 // directions, not a trajectory). Everything is drawn from a fixed seed by a generator of nos's own (splitmix64), so
 // the probe is the same on every machine and LibTorch. Random primitives (noise, drop) draw from a CPU generator

@@ -3,6 +3,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <fstream>
@@ -22,11 +23,13 @@ namespace {
 
 const std::map<std::string, std::vector<std::string>>& sections() {
   static const std::map<std::string, std::vector<std::string>> table = {
-      {"", {"proposer", "budget", "batch_size", "workers", "seed", "fec_cache", "task", "prefilter", "space",
-            "controller", "evolution"}},
-      {"task", {"name", "epochs", "steps", "batch_size", "lr", "lr_grid", "train_size", "validation_size", "device",
-                "dtype", "seed", "data_dir", "cache_dir", "time_limit", "kill_grace", "threads"}},
+      {"", {"proposer", "budget", "batch_size", "workers", "seed", "fec_cache", "task", "prefilter", "hurdle",
+            "space", "controller", "evolution"}},
+      {"task", {"name", "epochs", "steps", "batch_size", "lr", "lr_grid", "lr_search", "train_size",
+                "validation_size", "test_accuracy", "device", "dtype", "seed", "data_dir", "cache_dir", "time_limit",
+                "kill_grace", "threads"}},
       {"prefilter", {"enabled", "probe", "objective", "steps", "lr_grid"}},
+      {"hurdle", {"enabled", "percentile", "min_children"}},
       {"space", {"units", "operands", "unary", "binary"}},
       {"controller", {"hidden", "lr", "baseline_decay", "entropy_weight", "temperature", "algorithm", "ppo_epochs",
                       "ppo_clip"}},
@@ -105,11 +108,15 @@ SearchConfig parse_config(const std::string& yaml_text, const std::string& sourc
           t.lr = r.number(x, p, 0);
         } else if (k == "lr_grid") {
           t.lr_grid = r.positive_numbers(x, p);
+        } else if (k == "lr_search") {
+          t.lr_search = r.choice(x, p, tasks::lr_search_names());
         } else if (k == "train_size") {
           t.train_size = r.integer<int64_t>(x, p, -1, kBig);
           if (t.train_size == 0) r.fail(x, p, "expected -1 (all) or a count >= 1, got 0");
         } else if (k == "validation_size") {
           t.validation_size = r.integer<int64_t>(x, p, -1, kBig);
+        } else if (k == "test_accuracy") {
+          t.test_accuracy = r.boolean(x, p);
         } else if (k == "device") {
           t.device = r.scalar(x, p);
           const bool cuda = t.device == "cuda" || t.device.rfind("cuda:", 0) == 0;
@@ -145,6 +152,18 @@ SearchConfig parse_config(const std::string& yaml_text, const std::string& sourc
           f.steps = r.integer<int64_t>(x, p, 1, 1000000);
         } else if (k == "lr_grid") {
           f.lr_grid = r.positive_numbers(x, p);
+        }
+      });
+    } else if (key == "hurdle") {
+      HurdleSettings& h = c.hurdle;
+      r.each_key(v, "hurdle", [&](const std::string& k, const YAML::Node& x, const std::string& p) {
+        if (k == "enabled") {
+          h.enabled = r.boolean(x, p);
+        } else if (k == "percentile") {
+          h.percentile = r.number(x, p, 0);
+          if (h.percentile > 100) r.fail(x, p, "must be in [0, 100]");
+        } else if (k == "min_children") {
+          h.min_children = r.integer<int64_t>(x, p, 1, kBig);
         }
       });
     } else if (key == "space") {
@@ -251,8 +270,10 @@ std::string to_yaml(const SearchConfig& c) {
     << "  batch_size: " << t.batch_size << "\n"
     << "  lr: " << nos::format_number(t.lr) << "\n"
     << "  lr_grid: " << yaml_list(t.lr_grid) << "\n"
+    << "  lr_search: " << t.lr_search << "\n"
     << "  train_size: " << t.train_size << "\n"
     << "  validation_size: " << t.validation_size << "\n"
+    << "  test_accuracy: " << (t.test_accuracy ? "true" : "false") << "\n"
     << "  device: " << yaml_quoted(t.device) << "\n";
   if (!t.dtype.empty()) y << "  dtype: " << t.dtype << "\n";
   y << "  seed: " << t.seed << "\n"
@@ -267,6 +288,10 @@ std::string to_yaml(const SearchConfig& c) {
     << "  objective: " << c.prefilter.objective << "\n"
     << "  steps: " << c.prefilter.steps << "\n"
     << "  lr_grid: " << yaml_list(c.prefilter.lr_grid) << "\n"
+    << "hurdle:\n"
+    << "  enabled: " << (c.hurdle.enabled ? "true" : "false") << "\n"
+    << "  percentile: " << nos::format_number(c.hurdle.percentile) << "\n"
+    << "  min_children: " << c.hurdle.min_children << "\n"
     << "space:\n"
     << "  units: " << c.space.units << "\n"
     << "  operands: " << yaml_list(c.space.vocabulary.operands) << "\n"
@@ -289,6 +314,15 @@ std::string to_yaml(const SearchConfig& c) {
   return y.str();
 }
 
+double percentile(std::vector<double> values, double p) {
+  if (values.empty()) return std::nan("");
+  std::sort(values.begin(), values.end());
+  const double at = p / 100.0 * static_cast<double>(values.size() - 1);
+  const auto below = static_cast<size_t>(std::floor(at));
+  const size_t above = std::min(below + 1, values.size() - 1);
+  return values[below] + (at - static_cast<double>(below)) * (values[above] - values[below]);
+}
+
 tasks::EvalRequest make_request(const TaskSettings& t) {
   tasks::EvalRequest r;
   r.task = t.name;
@@ -297,6 +331,7 @@ tasks::EvalRequest make_request(const TaskSettings& t) {
   r.batch_size = t.batch_size;
   r.lr = t.lr;
   r.lr_grid = t.lr_grid;
+  r.lr_search = t.lr_search;
   r.seed = t.seed;
   r.device = t.device;
   r.dtype = t.dtype;
@@ -304,6 +339,7 @@ tasks::EvalRequest make_request(const TaskSettings& t) {
   r.train_size = t.train_size;
   // Test accuracy only after the last epoch: a search reads validation accuracy, and the test pass costs time.
   r.test_every_epoch = false;
+  r.measure_test = t.test_accuracy;
   r.time_limit_seconds = t.time_limit;
   return r;
 }

@@ -19,6 +19,9 @@ struct TaskSettings {
   int64_t batch_size = 128;
   double lr = 0;                       // > 0: every child trains at this lr; 0: the grid protocol over lr_grid
   std::vector<double> lr_grid = tasks::default_lr_grid();
+  // How the grid chooses (tasks::TrainConfig::lr_search): "halving" (successive halving, about half the steps of
+  // "full" on a 4-lr grid) or "full" (every lr trains one epoch: the paper's protocol).
+  std::string lr_search = "halving";
   int64_t train_size = -1;             // -1: every training image not held out; else a fixed subset
   int64_t validation_size = -1;        // -1: the data set's default
   std::string device = "cpu";
@@ -26,6 +29,10 @@ struct TaskSettings {
   uint64_t seed = 0;                   // every child starts from the same initialisation (comparable rewards)
   std::string data_dir;                // the data set's folder; empty: its default (CIFAR-10 needs one)
   std::string cache_dir;               // decoded-image caches; empty: $XDG_CACHE_HOME/nos or ~/.cache/nos
+  // Measure each child's test accuracy after its last epoch (shown by nos top). Off by default: the reward is the
+  // validation accuracy, and the test pass over 10,000 images is a sixth of a proxy child's time; the test set
+  // is for the rules a search finds (nos compare, funnels), not for choosing among them.
+  bool test_accuracy = false;
   double time_limit = 0;               // seconds per child (0: none); past it the child stops with "timeout"
   double kill_grace = 30;              // a worker still busy time_limit + kill_grace seconds in is killed
   int threads = 1;                     // intra-op threads per child, so N workers use N cores
@@ -43,6 +50,17 @@ struct PrefilterSettings {
   std::string objective = "beale";  // or "none": the probe's checks only
   int64_t steps = 200;
   std::vector<double> lr_grid = {1e-4, 1e-3, 1e-2, 1e-1, 1};
+};
+
+// Early stopping of hopeless children (the `hurdle:` section). A child whose best validation accuracy at the hurdle
+// point (tasks::TrainConfig::hurdle: after the first halving rung, after the full grid, or after the first epoch at a
+// fixed lr) is below the `percentile`-th percentile of the hurdle accuracies of the children trained in earlier
+// batches stops there with status `hurdle` and reward = that accuracy. Earlier batches only, so a resumed run and
+// any number of workers decide alike. No hurdle until `min_children` earlier children have a hurdle accuracy.
+struct HurdleSettings {
+  bool enabled = true;
+  double percentile = 50;  // in [0, 100]; linear interpolation between the order statistics (numpy's default)
+  int64_t min_children = 8;
 };
 
 // The token space every proposer draws from (the `space:` section).
@@ -71,6 +89,7 @@ struct SearchConfig {
   std::string fec_cache = "run";
   TaskSettings task;
   PrefilterSettings prefilter;
+  HurdleSettings hurdle;
   SpaceSettings space;
   controller::ControllerOptions controller;  // units and seed come from space.units and seed
   EvolutionSettings evolution;
@@ -92,7 +111,11 @@ void validate(const SearchConfig& config, const std::string& source);
 // The resolved config as YAML, every key written: parse_config(to_yaml(c)) == c.
 std::string to_yaml(const SearchConfig& config);
 
-// The request one child of this config is evaluated with (rule left empty).
+// The p-th percentile (p in [0, 100]) of `values` with linear interpolation between order statistics (numpy's
+// default); NaN for no values.
+double percentile(std::vector<double> values, double p);
+
+// The request one child of this config is evaluated with (rule left empty, no hurdle).
 tasks::EvalRequest make_request(const TaskSettings& task);
 
 }  // namespace nos::search

@@ -32,7 +32,8 @@ class EquivalenceIndex {
 
 // Bumped whenever a change to nos can change a child's reward (training, data, models, the probe): a shared
 // cache never reuses a reward recorded under another value.
-inline constexpr int kFecNumericsVersion = 1;
+// 2: the probe has dead coordinates (fingerprints changed).
+inline constexpr int kFecNumericsVersion = 2;
 
 // What decides a reward besides the rule: the task section as config.yaml writes it, without the keys that only say
 // where caches live or how long to wait for a killed worker (cache_dir, kill_grace).

@@ -137,6 +137,7 @@ struct Search::Batch {
   std::map<int, std::vector<int>> waiting;  // that slot → later slots of the same rule (or of the same function)
   std::set<int> equivalent;                 // waiting slots whose rule only computes the same updates
   std::map<int, dsl::Fingerprint> fingerprints;  // slots in the pool, for the shared cache (when there is one)
+  double hurdle = 0;                        // the hurdle of this batch's children (0: none)
   int64_t cache_hits = 0;
 };
 
@@ -267,13 +268,15 @@ void Search::report(const Batch& batch, bool batch_end, double batch_mean) {
 }
 
 void Search::finish_slot(Batch& batch, int slot, Evaluation row) {
-  // Only a child that trained to the end earns its reward: invalid, rejected, diverged, ... give the proposer 0.
-  if (row.status != "ok" || !std::isfinite(row.reward)) row.reward = 0;
+  // Only a child that trained to the end (or to its hurdle) earns its reward: invalid, rejected, diverged, ... give
+  // the proposer 0.
+  if ((row.status != "ok" && row.status != "hurdle") || !std::isfinite(row.reward)) row.reward = 0;
   store_.insert(row);
   batch.rewards[slot] = row.reward;
   batch.done[slot] = true;
   ++result_.children;
   ++session_children_;
+  if (row.status == "hurdle" && !row.cached) ++result_.hurdles;
   if (row.cached) {
     ++result_.cache_hits;
     ++batch.cache_hits;
@@ -374,10 +377,18 @@ void Search::prepare_slot(Batch& batch, int slot) {
   job.id = slot;
   job.request = make_request(config_.task);
   job.request.rule = request_rule(row.canonical);
+  job.request.hurdle = batch.hurdle;
   if (runtime_.debug_flag) job.debug = runtime_.debug_flag(batch.index, slot, row.canonical);
   pool_.submit(std::move(job));
   batch.pending[row.hash] = slot;
   if (shared_ != nullptr) batch.fingerprints[slot] = std::move(*fingerprint);
+}
+
+double Search::hurdle_for(int64_t batch) const {
+  if (!config_.hurdle.enabled) return 0;
+  const std::vector<double> earlier = store_.hurdle_accuracies(batch);
+  if (static_cast<int64_t>(earlier.size()) < config_.hurdle.min_children) return 0;
+  return percentile(earlier, config_.hurdle.percentile);
 }
 
 SearchResult Search::run() {
@@ -391,6 +402,7 @@ SearchResult Search::run() {
   int64_t proposed = 0;
   for (const Evaluation& e : store_.all()) {
     if (e.cached && e.message.rfind(kSameUpdatesPrefix, 0) == 0) ++result_.equivalence_hits;
+    if (!e.cached && e.status == "hurdle") ++result_.hurdles;
     // The equivalence cache holds every rule evaluated (not reused) so far, as prepare_slot left it.
     if (config_.fec_cache != "none" && !e.cached && !e.canonical.empty() && e.status != "invalid") {
       fec_.add(dsl::fingerprint(dsl::compile(dsl::parse(e.canonical))), e.hash);
@@ -426,6 +438,7 @@ SearchResult Search::run() {
     batch.rewards.assign(n, 0.0);
     batch.done.assign(n, false);
     batch.rows.resize(n);
+    batch.hurdle = hurdle_for(b);
     const std::map<int64_t, Evaluation> stored = store_.batch(b);
     for (int s = 0; s < n; ++s) {
       const Proposal& p = batch.proposals[s];
@@ -462,6 +475,7 @@ SearchResult Search::run() {
         }
         Evaluation row = batch.rows[slot];
         row.reward = rec.reward;
+        row.hurdle_acc = rec.hurdle_acc;
         row.val_acc = rec.val_acc;
         row.test_acc = rec.test_acc;
         row.lr = rec.lr;

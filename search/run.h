@@ -58,6 +58,7 @@ struct SearchResult {
   int64_t evaluated = 0;     // children evaluated by workers in this session
   int64_t cache_hits = 0;    // in all
   int64_t equivalence_hits = 0;  // of those, rules of another canonical text with the same probe fingerprint
+  int64_t hurdles = 0;       // children stopped at their hurdle (status hurdle), in all
   double best_reward = 0;
   std::string best_canonical;
   double seconds = 0;        // this session
@@ -71,7 +72,8 @@ std::string checkpoint_path(const std::string& run_dir);  // RUN_DIR/proposer.pt
 // The loop over batches, given its parts. Each batch proposes min(batch_size, budget − children so far) rules;
 // each slot already in the store keeps its stored row (the proposer, restored from the checkpoint, proposes the same
 // rules again). Others: tokens that do not make a rule → `invalid`; a canonical rule evaluated before (or earlier in
-// this batch) → the same reward, `cached`; a rule the prefilter turns down → `rejected`; the rest go to the pool.
+// this batch) → the same reward, `cached`; a rule the prefilter turns down → `rejected`; the rest go to the pool,
+// with the batch's hurdle (hurdle_for).
 // Each row is committed as it completes; after the batch the proposer gets the rewards, the batch summary is stored,
 // the checkpoint is written atomically and the CSVs are extended.
 class Search {
@@ -88,6 +90,9 @@ class Search {
   struct Batch;
   void prepare_slot(Batch& batch, int slot);
   void finish_slot(Batch& batch, int slot, Evaluation row);
+  // The hurdle of batch `batch`'s children (config.hurdle): a percentile of the stored earlier batches' hurdle
+  // accuracies, so it is the same whenever the batch runs; 0 (none) when off or too few.
+  double hurdle_for(int64_t batch) const;
   void report(const Batch& batch, bool batch_end, double batch_mean);
   int64_t load_checkpoint();
   void save_checkpoint(int64_t batches_done);

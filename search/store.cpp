@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstring>
 #include <cmath>
 #include <ctime>
 #include <limits>
@@ -32,6 +33,7 @@ CREATE TABLE IF NOT EXISTS evaluations (
   hash TEXT NOT NULL,
   reward REAL NOT NULL,
   val_acc REAL,
+  hurdle_acc REAL,
   test_acc REAL,
   lr REAL,
   status TEXT NOT NULL,
@@ -55,7 +57,7 @@ CREATE TABLE IF NOT EXISTS batches (
 
 constexpr const char* kColumns =
     "id, batch, slot, proposer, tokens, rule, canonical, hash, reward, val_acc, test_acc, lr, status, message, "
-    "cached, seconds, worker, time";
+    "cached, seconds, worker, time, hurdle_acc";
 
 
 Evaluation read_row(const Statement& s) {
@@ -78,6 +80,7 @@ Evaluation read_row(const Statement& s) {
   e.seconds = s.real(15);
   e.worker = static_cast<int>(s.integer(16));
   e.time = s.text(17);
+  e.hurdle_acc = s.real(18);
   return e;
 }
 
@@ -92,7 +95,7 @@ std::string utc_now() {
   return buffer;
 }
 
-Store::Store(const std::string& path, Mode mode) : path_(path) {
+Store::Store(const std::string& path, Mode mode) : path_(path), columns_(kColumns) {
   struct stat st{};
   const bool exists = ::stat(path.c_str(), &st) == 0;
   if (mode == Mode::kCreate && exists) throw UserError(path + ": a search database already exists here");
@@ -107,6 +110,15 @@ Store::Store(const std::string& path, Mode mode) : path_(path) {
   db_ = open_database(path, flags, 10000, setup, names, [&](sqlite3* db) {
     Statement check(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'evaluations'");
     if (!check.step() || check.integer(0) != 1) throw UserError(path + ": not a nos search database");
+    // Stores written before hurdles lack their column: a writer adds it, a reader reads NULL for it.
+    Statement column(db, "SELECT count(*) FROM pragma_table_info('evaluations') WHERE name = 'hurdle_acc'");
+    if (column.step() && column.integer(0) == 0) {
+      if (mode == Mode::kReadOnly) {
+        columns_ = std::string(kColumns, std::strlen(kColumns) - std::strlen("hurdle_acc")) + "NULL";
+      } else {
+        Statement(db, "ALTER TABLE evaluations ADD COLUMN hurdle_acc REAL").step();
+      }
+    }
   });
 }
 
@@ -128,12 +140,12 @@ void Store::insert(Evaluation& e) {
   if (e.time.empty()) e.time = utc_now();
   Statement s(db_,
               "INSERT INTO evaluations (batch, slot, proposer, tokens, rule, canonical, hash, reward, val_acc, "
-              "test_acc, lr, status, message, cached, seconds, worker, time) "
-              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+              "test_acc, lr, status, message, cached, seconds, worker, time, hurdle_acc) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   s.bind(1, e.batch).bind(2, e.slot).bind(3, e.proposer).bind(4, e.tokens).bind(5, e.rule).bind(6, e.canonical)
       .bind(7, e.hash).bind(8, e.reward).bind(9, e.val_acc).bind(10, e.test_acc).bind(11, e.lr).bind(12, e.status)
       .bind(13, e.message).bind(14, static_cast<int64_t>(e.cached)).bind(15, e.seconds)
-      .bind(16, static_cast<int64_t>(e.worker)).bind(17, e.time);
+      .bind(16, static_cast<int64_t>(e.worker)).bind(17, e.time).bind(18, e.hurdle_acc);
   try {
     s.step();
   } catch (const UserError& err) {
@@ -167,7 +179,7 @@ void Store::limit_size_for_testing() {
 }
 
 std::map<int64_t, Evaluation> Store::batch(int64_t batch) const {
-  Statement s(db_, (std::string("SELECT ") + kColumns + " FROM evaluations WHERE batch = ? ORDER BY slot").c_str());
+  Statement s(db_, ("SELECT " + columns_ + " FROM evaluations WHERE batch = ? ORDER BY slot").c_str());
   s.bind(1, batch);
   std::map<int64_t, Evaluation> out;
   while (s.step()) {
@@ -178,15 +190,24 @@ std::map<int64_t, Evaluation> Store::batch(int64_t batch) const {
 }
 
 std::optional<Evaluation> Store::find_hash(const std::string& hash) const {
-  Statement s(db_, (std::string("SELECT ") + kColumns +
+  Statement s(db_, ("SELECT " + columns_ +
                     " FROM evaluations WHERE hash = ? AND cached = 0 ORDER BY batch, slot LIMIT 1").c_str());
   s.bind(1, hash);
   if (!s.step()) return std::nullopt;
   return read_row(s);
 }
 
+std::vector<double> Store::hurdle_accuracies(int64_t batch) const {
+  Statement s(db_, "SELECT hurdle_acc FROM evaluations WHERE batch < ? AND cached = 0 AND hurdle_acc IS NOT NULL "
+                   "ORDER BY batch, slot");
+  s.bind(1, batch);
+  std::vector<double> out;
+  while (s.step()) out.push_back(s.real(0));
+  return out;
+}
+
 std::vector<Evaluation> Store::all() const {
-  Statement s(db_, (std::string("SELECT ") + kColumns + " FROM evaluations ORDER BY batch, slot").c_str());
+  Statement s(db_, ("SELECT " + columns_ + " FROM evaluations ORDER BY batch, slot").c_str());
   std::vector<Evaluation> out;
   while (s.step()) out.push_back(read_row(s));
   return out;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -22,10 +23,11 @@ struct Evaluation {
   std::string canonical;  // canonical text ("" when invalid)
   std::string hash;       // dsl::hash_hex of the canonical rule ("" when invalid)
   double reward = 0;      // what the proposer was given
+  double hurdle_acc = std::numeric_limits<double>::quiet_NaN();  // tasks::EvalRecord::hurdle_acc (NULL: none)
   double val_acc = 0;     // NaN (NULL) when not measured
   double test_acc = 0;
   double lr = 0;
-  std::string status;  // ok, diverged, timeout, crashed, invalid, rejected
+  std::string status;  // ok, hurdle, diverged, timeout, crashed, invalid, rejected
   std::string message;
   bool cached = false;  // the reward was reused from an earlier evaluation of the same canonical rule
   double seconds = 0;
@@ -87,6 +89,9 @@ class Store {
   std::optional<Evaluation> find_hash(const std::string& hash) const;
   // Every row in (batch, slot) order.
   std::vector<Evaluation> all() const;
+  // The hurdle accuracies of the children trained (not reused) in batches before `batch`: what its hurdle is
+  // taken from.
+  std::vector<double> hurdle_accuracies(int64_t batch) const;
 
   // Keeps the first summary written for a batch (a resumed run replays a finished batch's feedback).
   void put_batch(const BatchSummary& b);
@@ -100,6 +105,7 @@ class Store {
   [[noreturn]] void write_failed(const std::string& what, const std::exception& other) const;
 
   std::string path_;
+  std::string columns_;  // the columns read_row reads, as a SELECT list
   sqlite3* db_ = nullptr;
 };
 

@@ -291,6 +291,8 @@ std::string encode_job(const Job& job) {
       .integer("batch_size", r.batch_size)
       .num("lr", r.lr)
       .numbers("lr_grid", r.lr_grid)
+      .str("lr_search", r.lr_search)
+      .num("hurdle", r.hurdle)
       .uinteger("seed", r.seed)
       .str("device", r.device)
       .str("dtype", r.dtype)
@@ -298,6 +300,7 @@ std::string encode_job(const Job& job) {
       .integer("train_size", r.train_size)
       .boolean("augment", r.augment)
       .boolean("test_every_epoch", r.test_every_epoch)
+      .boolean("measure_test", r.measure_test)
       .num("time_limit_seconds", r.time_limit_seconds);
   if (!job.debug.empty()) w.str("debug", job.debug);
   return w.str();
@@ -315,6 +318,8 @@ Job decode_job(const std::string& line) {
   read_int(o, "batch_size", r.batch_size);
   read(o, "lr", r.lr);
   read(o, "lr_grid", r.lr_grid);
+  read(o, "lr_search", r.lr_search);
+  read(o, "hurdle", r.hurdle);
   read_int(o, "seed", r.seed);
   read(o, "device", r.device);
   read(o, "dtype", r.dtype);
@@ -322,6 +327,7 @@ Job decode_job(const std::string& line) {
   read_int(o, "train_size", r.train_size);
   read(o, "augment", r.augment);
   read(o, "test_every_epoch", r.test_every_epoch);
+  read(o, "measure_test", r.measure_test);
   read(o, "time_limit_seconds", r.time_limit_seconds);
   read(o, "debug", job.debug);
   return job;
@@ -352,6 +358,7 @@ std::string encode_result(int64_t job_id, const tasks::EvalRecord& r) {
       .str("status", r.status)
       .str("message", r.message)
       .num("reward", r.reward)
+      .num("hurdle_acc", r.hurdle_acc)
       .num("val_acc", r.val_acc)
       .num("test_acc", r.test_acc)
       .num("lr", r.lr)
@@ -378,6 +385,7 @@ JobResult decode_result(const std::string& line) {
   read(o, "status", r.status);
   read(o, "message", r.message);
   read(o, "reward", r.reward);
+  read(o, "hurdle_acc", r.hurdle_acc);
   read(o, "val_acc", r.val_acc);
   read(o, "test_acc", r.test_acc);
   read(o, "lr", r.lr);

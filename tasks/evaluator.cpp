@@ -206,11 +206,14 @@ EvalRecord LocalEvaluator::evaluate(const EvalRequest& request) {
   config.batch_size = request.batch_size;
   config.lr = request.lr;
   config.lr_grid = request.lr_grid;
+  config.lr_search = request.lr_search;
+  config.hurdle = request.hurdle;
   config.seed = request.seed;
   config.device = device_of(request.device);
   config.dtype = dtype_of(request.dtype, false);
   config.augment = request.augment;
   config.test_every_epoch = request.test_every_epoch;
+  config.measure_test = request.measure_test;
   config.time_limit_seconds = request.time_limit_seconds;
   const std::shared_ptr<const DataSplits> data = this->data(task.dataset, request);
   record.data = data->provenance;
@@ -228,6 +231,7 @@ EvalRecord LocalEvaluator::evaluate(const EvalRequest& request) {
   record.status = result.status;
   record.message = result.message;
   record.reward = result.reward;
+  record.hurdle_acc = result.hurdle_acc;
   record.val_acc = result.val_acc;
   record.test_acc = result.test_acc;
   record.lr = result.lr;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -44,6 +45,8 @@ struct EvalRequest {
   int64_t batch_size = 128;
   double lr = 0;            // > 0 fixed; 0: the grid protocol over lr_grid
   std::vector<double> lr_grid = default_lr_grid();
+  std::string lr_search = "full";  // image tasks: TrainConfig::lr_search ("full" or "halving")
+  double hurdle = 0;               // image tasks: TrainConfig::hurdle (0: none)
   uint64_t seed = 0;
   std::string device = "cpu";  // "cpu", "cuda", "cuda:N"
   std::string dtype;           // "float32" or "float64"; empty: float32 for image tasks, float64 for analytic ones
@@ -51,6 +54,7 @@ struct EvalRequest {
   int64_t train_size = -1;       // -1: all the training images not held out
   bool augment = false;
   bool test_every_epoch = true;
+  bool measure_test = true;  // image tasks: false skips every test pass (test_acc NaN)
   double time_limit_seconds = 0;  // 0: none
 };
 
@@ -59,9 +63,14 @@ struct EvalRecord {
   std::string rule;          // as requested
   std::string canonical;     // the rule's canonical text (empty when invalid)
   std::string task;
-  std::string status;        // "ok", "diverged", "timeout" or "invalid" (the rule does not parse or cannot run)
+  // "ok", "diverged", "timeout", "hurdle" (stopped at the hurdle: TrainConfig::hurdle) or "invalid" (the rule
+  // does not parse or cannot run)
+  std::string status;
   std::string message;       // why, for a status other than ok
-  double reward = 0;         // image tasks: final validation accuracy; analytic: 1/(1 + f(x_T) − f*); 0 unless ok
+  // image tasks: final validation accuracy (hurdle: the accuracy at the hurdle); analytic: 1/(1 + f(x_T) − f*);
+  // 0 unless ok or hurdle
+  double reward = 0;
+  double hurdle_acc = std::numeric_limits<double>::quiet_NaN();  // image tasks: TrainResult::hurdle_acc
   double val_acc = 0;        // NaN for analytic tasks
   double test_acc = 0;
   double lr = 0;             // the lr used for the final run

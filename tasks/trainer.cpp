@@ -180,18 +180,29 @@ class Child {
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
 };
 
-// A child and how far its training got: what a grid trial hands to the full run it is the start of.
+// A child and how far its training got: what a grid trial hands to the full run it is the start of. A run can be
+// paused inside an epoch (a halving rung) and continued: the epoch's batch order and loss sum are kept here, so a
+// paused and continued run is bit for bit one that never paused.
 struct ChildRun {
   std::unique_ptr<Child> child;
   double lr = 0;
+  int64_t total_steps = 0;   // T of the run: its last epoch ends here (or after a whole epoch)
   RunOutcome outcome;
   torch::Tensor first_loss;  // the loss of the very first batch: the yardstick of a blow-up
   double bound = kNaN;       // kLossBlowup · max(1, first loss), once read
   double last_val = -1;      // the last validation accuracy, for progress
+  // The epoch under way: its batch order, the steps done in it, its loss sum and what was last reported of it.
+  torch::Tensor order;
+  int64_t epoch_pos = 0;
+  torch::Tensor loss_sum;
+  double reported_sum = 0;
+  int64_t reported_steps = 0;
+  Clock::time_point epoch_start;
 };
 
 // Trains run.child on until it has done `target` steps (T stays what the child was built with), evaluating after
-// every epoch; stops early on divergence or timeout, with the status in run.outcome.
+// every epoch; stops early on divergence or timeout, with the status in run.outcome. A target inside an epoch pauses
+// the run there (its mean loss so far is checked, nothing is evaluated); a later call continues the epoch.
 void advance(ChildRun& run, const DeviceData& d, const TrainConfig& config, int64_t target, bool measure_test,
              const std::string& phase, Job& job) {
   RunOutcome& outcome = run.outcome;
@@ -217,24 +228,30 @@ void advance(ChildRun& run, const DeviceData& d, const TrainConfig& config, int6
   };
 
   while (outcome.status == "ok" && outcome.steps_done < target) {
-    const Clock::time_point epoch_start = Clock::now();
     const int64_t epoch = outcome.steps_done / per_epoch + 1;
-    const int64_t epoch_steps = std::min(per_epoch, target - outcome.steps_done);
-    torch::Tensor order = child.epoch_order();
-    torch::Tensor loss_sum = torch::zeros({}, acc_options);
-    double reported_sum = 0;
-    int64_t reported_steps = 0;
-    for (int64_t s = 0; s < epoch_steps; ++s) {
-      torch::Tensor loss = child.step(order.narrow(0, s * batch, batch));
-      loss_sum.add_(loss);
+    // This epoch ends after a whole epoch or at the end of the run.
+    const int64_t epoch_steps = std::min(per_epoch, run.total_steps - (epoch - 1) * per_epoch);
+    if (run.epoch_pos == 0) {
+      run.epoch_start = Clock::now();
+      run.order = child.epoch_order();
+      run.loss_sum = torch::zeros({}, acc_options);
+      run.reported_sum = 0;
+      run.reported_steps = 0;
+    }
+    const int64_t stop_at = std::min(epoch_steps, run.epoch_pos + (target - outcome.steps_done));
+    while (run.epoch_pos < stop_at) {
+      const int64_t s = run.epoch_pos;
+      torch::Tensor loss = child.step(run.order.narrow(0, s * batch, batch));
+      run.loss_sum.add_(loss);
       if (!run.first_loss.defined()) run.first_loss = loss.clone();
+      ++run.epoch_pos;
       ++outcome.steps_done;
       ++job.steps_done;
-      if ((s + 1) % config.check_every == 0 && s + 1 < epoch_steps) {
-        const double sum = loss_sum.item<double>();
-        const double window = (sum - reported_sum) / static_cast<double>(s + 1 - reported_steps);
-        reported_sum = sum;
-        reported_steps = s + 1;
+      if ((s + 1) % config.check_every == 0 && s + 1 < stop_at) {
+        const double sum = run.loss_sum.item<double>();
+        const double window = (sum - run.reported_sum) / static_cast<double>(s + 1 - run.reported_steps);
+        run.reported_sum = sum;
+        run.reported_steps = s + 1;
         if (!loss_ok(window, outcome.steps_done)) break;
         if (job.progress) {
           job.progress({phase, run.lr, epoch, epochs, outcome.steps_done, target, window, run.last_val,
@@ -248,7 +265,15 @@ void advance(ChildRun& run, const DeviceData& d, const TrainConfig& config, int6
       }
     }
     if (outcome.status != "ok") break;
-    const double mean_loss = loss_sum.item<double>() / static_cast<double>(epoch_steps);
+    if (run.epoch_pos < epoch_steps) {
+      // Paused inside the epoch.
+      const double mean_loss = run.loss_sum.item<double>() / static_cast<double>(run.epoch_pos);
+      outcome.last_train_loss = mean_loss;
+      loss_ok(mean_loss, outcome.steps_done);
+      break;
+    }
+    run.epoch_pos = 0;
+    const double mean_loss = run.loss_sum.item<double>() / static_cast<double>(epoch_steps);
     outcome.last_train_loss = mean_loss;
     if (!loss_ok(mean_loss, outcome.steps_done)) break;
     EpochMetrics m;
@@ -257,11 +282,11 @@ void advance(ChildRun& run, const DeviceData& d, const TrainConfig& config, int6
     m.train_loss = mean_loss;
     m.lr = run.lr;
     m.val_acc = accuracy(child.model(), d, d.val_images, d.val_labels, eval_batch);
-    const bool last = outcome.steps_done == target;
-    m.test_acc = measure_test && (config.test_every_epoch || last)
+    const bool last = outcome.steps_done == run.total_steps;
+    m.test_acc = measure_test && config.measure_test && (config.test_every_epoch || last)
                      ? accuracy(child.model(), d, d.test_images, d.test_labels, eval_batch)
                      : kNaN;
-    m.seconds = seconds_since(epoch_start);
+    m.seconds = seconds_since(run.epoch_start);
     run.last_val = m.val_acc;
     outcome.epochs.push_back(m);
     if (job.progress) {
@@ -275,12 +300,166 @@ void advance(ChildRun& run, const DeviceData& d, const TrainConfig& config, int6
   }
 }
 
+// The validation accuracy where the run stands: its last epoch's, or measured now (on the first
+// rung_validation_size validation images) when it is paused in an epoch.
+double current_val_acc(ChildRun& run, const DeviceData& d, const TrainConfig& config) {
+  const RunOutcome& o = run.outcome;
+  if (!o.epochs.empty() && o.epochs.back().steps == o.steps_done) return o.epochs.back().val_acc;
+  const int64_t eval_batch = config.eval_batch_size > 0 ? config.eval_batch_size : config.batch_size;
+  const int64_t n = d.val_images.size(0);
+  const int64_t k = config.rung_validation_size > 0 ? std::min(n, config.rung_validation_size) : n;
+  run.last_val = accuracy(run.child->model(), d, d.val_images.narrow(0, 0, k), d.val_labels.narrow(0, 0, k),
+                          eval_batch);
+  return run.last_val;
+}
+
 ChildRun fresh_run(const optimizers::ResolvedRule& rule, const DeviceData& d, int64_t classes,
                    const TrainConfig& config, double lr, int64_t total_steps) {
   ChildRun run;
   run.child = std::make_unique<Child>(rule, d, classes, config, lr, total_steps);
   run.lr = lr;
+  run.total_steps = total_steps;
   return run;
+}
+
+// What an lr search hands to the full run: the chosen lr and its run, and where the hurdle point left it.
+struct LrSearch {
+  double lr = kNaN;            // NaN: every lr diverged (or the search timed out, or the run is hurdled)
+  ChildRun run;                // the chosen lr's run, to be continued (empty when none)
+  double hurdle_acc = kNaN;    // the best validation accuracy at the hurdle point
+  int64_t hurdle_steps = 0;    // steps each lr had trained at the hurdle point
+  bool hurdled = false;        // hurdle_acc is below config.hurdle: stop (lr is the best lr at the hurdle point)
+  std::string timeout;         // the message of a trial that timed out
+};
+
+// The steps each lr trains in successive halving: one entry per rung (a target in steps), with the number of lrs
+// that train to it when none diverges.
+std::vector<std::pair<int64_t, size_t>> halving_rungs(size_t lrs, int64_t trial_steps) {
+  std::vector<std::pair<int64_t, size_t>> rungs;
+  double fraction = kHalvingFirstRung;
+  size_t alive = lrs;
+  while (true) {
+    const auto target = std::min<int64_t>(
+        trial_steps, std::max<int64_t>(1, static_cast<int64_t>(std::ceil(fraction * static_cast<double>(trial_steps)))));
+    if (rungs.empty() || target > rungs.back().first) rungs.emplace_back(target, alive);
+    // Two or fewer left: this rung picks the winner.
+    if (alive <= 2 || target == trial_steps) break;
+    alive = (alive + 1) / 2;
+    fraction *= 2;
+  }
+  return rungs;
+}
+
+// The paper's protocol: every lr trains one trial from the same initialisation; the best validation accuracy wins.
+// The hurdle point is after the last trial.
+LrSearch full_grid(const optimizers::ResolvedRule& rule, const DeviceData& d, int64_t classes,
+                   const TrainConfig& config, int64_t total_steps, int64_t trial_steps, std::vector<GridTrial>& grid,
+                   Job& job) {
+  LrSearch out;
+  std::vector<LrTrial> trials;
+  for (size_t i = 0; i < config.lr_grid.size(); ++i) {
+    const double trial_lr = config.lr_grid[i];
+    const Clock::time_point trial_start = Clock::now();
+    const std::string phase = "lr grid " + std::to_string(i + 1) + "/" + std::to_string(config.lr_grid.size());
+    ChildRun run = fresh_run(rule, d, classes, config, trial_lr, total_steps);
+    advance(run, d, config, trial_steps, /*measure_test=*/false, phase, job);
+    GridTrial trial;
+    trial.lr = trial_lr;
+    trial.status = run.outcome.status;
+    trial.steps = run.outcome.steps_done;
+    trial.train_loss = run.outcome.last_train_loss;
+    trial.val_acc = run.outcome.status == "ok" && !run.outcome.epochs.empty() ? run.outcome.epochs.back().val_acc : 0.0;
+    trial.seconds = seconds_since(trial_start);
+    grid.push_back(trial);
+    // Skipped trial steps (a diverged trial) no longer count towards the ETA.
+    job.steps_total -= trial_steps - run.outcome.steps_done;
+    if (run.outcome.status == "timeout") {
+      out.lr = choose_lr(trials);
+      out.timeout = run.outcome.message;
+      return out;
+    }
+    // The choice over the trials so far is the earlier best or this trial: keep the run only when it is this one.
+    trials.push_back({trial_lr, trial.status, trial.val_acc});
+    out.lr = choose_lr(trials);
+    if (out.lr == trial_lr) out.run = std::move(run);
+  }
+  if (!std::isnan(out.lr)) {
+    out.hurdle_acc = out.run.outcome.epochs.back().val_acc;
+    out.hurdle_steps = trial_steps;
+  }
+  return out;
+}
+
+// Successive halving over the grid (see TrainConfig::lr_search). The hurdle point is after the first rung: the best
+// accuracy there decides, before any lr trains further.
+LrSearch halving_grid(const optimizers::ResolvedRule& rule, const DeviceData& d, int64_t classes,
+                      const TrainConfig& config, int64_t total_steps, int64_t trial_steps,
+                      std::vector<GridTrial>& grid, Job& job) {
+  LrSearch out;
+  const size_t n = config.lr_grid.size();
+  std::vector<ChildRun> runs(n);
+  grid.assign(n, GridTrial{});
+  std::vector<size_t> alive(n);
+  for (size_t i = 0; i < n; ++i) {
+    alive[i] = i;
+    grid[i].lr = config.lr_grid[i];
+  }
+  const std::vector<std::pair<int64_t, size_t>> rungs = halving_rungs(n, trial_steps);
+  for (size_t r = 0; r < rungs.size(); ++r) {
+    const int64_t target = rungs[r].first;
+    for (size_t k = 0; k < alive.size(); ++k) {
+      const size_t i = alive[k];
+      const Clock::time_point start = Clock::now();
+      if (!runs[i].child) runs[i] = fresh_run(rule, d, classes, config, config.lr_grid[i], total_steps);
+      ChildRun& run = runs[i];
+      const int64_t before = run.outcome.steps_done;
+      advance(run, d, config, target, /*measure_test=*/false,
+              "lr halving " + std::to_string(r + 1) + "/" + std::to_string(rungs.size()) + " lr " +
+                  std::to_string(k + 1) + "/" + std::to_string(alive.size()),
+              job);
+      GridTrial& trial = grid[i];
+      trial.status = run.outcome.status;
+      trial.steps = run.outcome.steps_done;
+      trial.train_loss = run.outcome.last_train_loss;
+      trial.val_acc = run.outcome.status == "ok" ? current_val_acc(run, d, config) : 0.0;
+      trial.seconds += seconds_since(start);
+      job.steps_total -= (target - before) - (run.outcome.steps_done - before);
+      if (run.outcome.status == "timeout") {
+        out.timeout = run.outcome.message;
+        return out;
+      }
+    }
+    // The lrs still fine, best first (an exact tie: the smaller lr, as choose_lr).
+    std::vector<size_t> ranked;
+    for (size_t i : alive) {
+      if (grid[i].status == "ok" && std::isfinite(grid[i].val_acc)) ranked.push_back(i);
+    }
+    std::sort(ranked.begin(), ranked.end(), [&](size_t a, size_t b) {
+      if (grid[a].val_acc != grid[b].val_acc) return grid[a].val_acc > grid[b].val_acc;
+      return grid[a].lr < grid[b].lr;
+    });
+    if (ranked.empty()) return out;  // every lr diverged
+    if (r == 0) {
+      out.hurdle_acc = grid[ranked.front()].val_acc;
+      out.hurdle_steps = target;
+      if (out.hurdle_acc < config.hurdle) {
+        out.hurdled = true;
+        out.lr = grid[ranked.front()].lr;
+        return out;
+      }
+    }
+    const bool last = ranked.size() == 1 || r + 1 == rungs.size();
+    const size_t keep = last ? 1 : (ranked.size() + 1) / 2;
+    for (size_t k = keep; k < ranked.size(); ++k) {
+      grid[ranked[k]].status = "halved";
+      runs[ranked[k]] = ChildRun();
+    }
+    alive.assign(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(keep));
+    if (last) break;
+  }
+  out.lr = grid[alive.front()].lr;
+  out.run = std::move(runs[alive.front()]);
+  return out;
 }
 
 void validate(const DataSplits& data, const TrainConfig& config) {
@@ -291,12 +470,18 @@ void validate(const DataSplits& data, const TrainConfig& config) {
   if (!(config.lr >= 0) || !std::isfinite(config.lr)) bad("lr must be a finite number > 0 (or 0: use the grid)");
   if (config.lr == 0) {
     if (config.lr_grid.empty()) bad("the lr grid is empty");
+    const std::vector<std::string> searches = lr_search_names();
+    if (std::find(searches.begin(), searches.end(), config.lr_search) == searches.end()) {
+      bad("unknown lr search '" + config.lr_search + "' (expected full or halving)");
+    }
     for (double lr : config.lr_grid) {
       if (!(lr > 0) || !std::isfinite(lr)) bad("the lr grid holds " + number_text(lr) + "; each lr must be > 0");
     }
   }
   if (config.eval_batch_size < 0) bad("evaluation batch size must be >= 0 (0: the training batch size)");
+  if (config.rung_validation_size < 0) bad("rung_validation_size must be >= 0 (0: the whole validation split)");
   if (config.check_every < 1) bad("check_every must be >= 1");
+  if (!(config.hurdle >= 0 && config.hurdle <= 1)) bad("the hurdle must be an accuracy in [0, 1]");
   if (config.dtype != torch::kFloat32 && config.dtype != torch::kFloat64) bad("dtype must be float32 or float64");
   if (data.train.size() < 1) bad("data set '" + data.name + "' has no training images");
   if (data.validation.size() < 1) {
@@ -308,6 +493,8 @@ void validate(const DataSplits& data, const TrainConfig& config) {
 }  // namespace
 
 std::vector<double> default_lr_grid() { return {1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0}; }
+
+std::vector<std::string> lr_search_names() { return {"full", "halving"}; }
 
 int64_t steps_per_epoch(int64_t train_size, int64_t batch_size) {
   NOS_CHECK(train_size >= 1 && batch_size >= 1, "steps_per_epoch of " << train_size << " / " << batch_size);
@@ -344,74 +531,87 @@ TrainResult train_classifier(const optimizers::ResolvedRule& rule, const DataSpl
   result.total_steps = config.steps > 0 ? config.steps : config.epochs * result.steps_per_epoch;
   const int64_t trial_steps = std::min(result.steps_per_epoch, result.total_steps);
   const bool use_grid = config.lr == 0;
-  job.steps_total = result.total_steps + (use_grid ? trial_steps * static_cast<int64_t>(config.lr_grid.size()) : 0);
+  const bool halving = use_grid && config.lr_search == "halving";
+  int64_t grid_steps = 0;
+  if (halving) {
+    int64_t reached = 0;
+    for (const auto& [target, lrs] : halving_rungs(config.lr_grid.size(), trial_steps)) {
+      grid_steps += (target - reached) * static_cast<int64_t>(lrs);
+      reached = target;
+    }
+  } else if (use_grid) {
+    grid_steps = trial_steps * static_cast<int64_t>(config.lr_grid.size());
+  }
+  job.steps_total = result.total_steps + grid_steps;
 
   auto finish = [&](const std::string& status, const std::string& message) {
     result.status = status;
     result.message = message;
-    result.reward = status == "ok" ? result.val_acc : 0.0;
+    result.reward = status == "ok" ? result.val_acc : status == "hurdle" ? result.hurdle_acc : 0.0;
     result.seconds = seconds_since(job.start);
     return result;
   };
+  auto hurdled = [&](double lr, int64_t steps) {
+    result.lr = lr;
+    result.steps_done = steps;
+    result.val_acc = result.hurdle_acc;
+    result.test_acc = kNaN;
+    const std::string where = use_grid ? "after " + std::to_string(steps) + " steps" + (halving ? " at each lr" : "")
+                                       : "after the first epoch";
+    return finish("hurdle", "validation accuracy " + number_text(result.hurdle_acc) + " " + where +
+                                " is below the hurdle " + number_text(config.hurdle));
+  };
 
   double lr = config.lr;
-  // The best trial so far, kept: a trial is bit for bit the first epoch of a fresh run at its lr (same seed, same
-  // initialisation, same batch order, same T), so the full run continues it instead of training that epoch again.
-  ChildRun best_run;
+  // The chosen lr's grid run, kept: a trial is bit for bit the start of a fresh run at its lr (same seed, same
+  // initialisation, same batch order, same T), so the full run continues it instead of training it again.
+  ChildRun run;
   if (use_grid) {
-    std::vector<LrTrial> trials;
-    lr = kNaN;
-    for (size_t i = 0; i < config.lr_grid.size(); ++i) {
-      const double trial_lr = config.lr_grid[i];
-      const Clock::time_point trial_start = Clock::now();
-      const std::string phase =
-          "lr grid " + std::to_string(i + 1) + "/" + std::to_string(config.lr_grid.size());
-      ChildRun run = fresh_run(rule, d, data.num_classes, config, trial_lr, result.total_steps);
-      advance(run, d, config, trial_steps, /*measure_test=*/false, phase, job);
-      GridTrial trial;
-      trial.lr = trial_lr;
-      trial.status = run.outcome.status;
-      trial.steps = run.outcome.steps_done;
-      trial.train_loss = run.outcome.last_train_loss;
-      trial.val_acc = run.outcome.status == "ok" && !run.outcome.epochs.empty() ? run.outcome.epochs.back().val_acc
-                                                                                : 0.0;
-      trial.seconds = seconds_since(trial_start);
-      result.grid.push_back(trial);
-      // Skipped trial steps (a diverged trial) no longer count towards the ETA.
-      job.steps_total -= trial_steps - run.outcome.steps_done;
-      if (run.outcome.status == "timeout") {
-        result.lr = lr;
-        result.val_acc = kNaN;
-        result.test_acc = kNaN;
-        return finish("timeout", "lr grid: " + run.outcome.message);
-      }
-      // The choice over the trials so far is the earlier best or this trial: keep the run only when it is this one.
-      trials.push_back({trial_lr, trial.status, trial.val_acc});
-      lr = choose_lr(trials);
-      if (lr == trial_lr) best_run = std::move(run);
-    }
+    LrSearch search = halving ? halving_grid(rule, d, data.num_classes, config, result.total_steps, trial_steps,
+                                             result.grid, job)
+                              : full_grid(rule, d, data.num_classes, config, result.total_steps, trial_steps,
+                                          result.grid, job);
+    lr = search.lr;
     result.lr = lr;
+    result.hurdle_acc = search.hurdle_acc;
+    if (!search.timeout.empty()) {
+      result.val_acc = kNaN;
+      result.test_acc = kNaN;
+      return finish("timeout", "lr grid: " + search.timeout);
+    }
+    if (search.hurdled) return hurdled(lr, search.hurdle_steps);
     if (std::isnan(lr)) {
       result.val_acc = kNaN;
       result.test_acc = kNaN;
       return finish("diverged", "every lr of the grid diverged");
     }
-  }
-  result.lr = lr;
-
-  ChildRun run;
-  if (best_run.child) {
-    run = std::move(best_run);
+    run = std::move(search.run);
     // The trial's steps are the full run's first steps: they no longer count twice towards the ETA.
     job.steps_total -= run.outcome.steps_done;
+    const bool at_epoch_end = !run.outcome.epochs.empty() && run.outcome.epochs.back().steps == run.outcome.steps_done;
     const bool finished = run.outcome.steps_done == result.total_steps;
-    if (config.test_every_epoch || finished) {
+    if (at_epoch_end && config.measure_test && (config.test_every_epoch || finished)) {
       const int64_t eval_batch = config.eval_batch_size > 0 ? config.eval_batch_size : config.batch_size;
       run.outcome.epochs.back().test_acc =
           accuracy(run.child->model(), d, d.test_images, d.test_labels, eval_batch);
     }
+    // The full grid's hurdle point is its last trial: a hurdle stops the chosen run there, if it has more to train.
+    if (!halving && !finished && result.hurdle_acc < config.hurdle) {
+      result.epochs = run.outcome.epochs;
+      return hurdled(lr, run.outcome.steps_done);
+    }
   } else {
+    result.lr = lr;
     run = fresh_run(rule, d, data.num_classes, config, lr, result.total_steps);
+    // A fixed lr's hurdle point is the end of the first epoch (or of the run, if shorter).
+    advance(run, d, config, trial_steps, /*measure_test=*/true, "train", job);
+    if (run.outcome.status == "ok") {
+      result.hurdle_acc = run.outcome.epochs.back().val_acc;
+      if (trial_steps < result.total_steps && result.hurdle_acc < config.hurdle) {
+        result.epochs = run.outcome.epochs;
+        return hurdled(lr, run.outcome.steps_done);
+      }
+    }
   }
   advance(run, d, config, result.total_steps, /*measure_test=*/true, "train", job);
   result.steps_done = run.outcome.steps_done;

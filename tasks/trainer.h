@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,20 @@ struct TrainConfig {
   // from it rather than computing it again.)
   double lr = 0;
   std::vector<double> lr_grid = default_lr_grid();
+  // How the grid protocol chooses: "full" (every lr of the grid trains one trial: the paper's protocol) or
+  // "halving" (successive halving, kHalvingFirstRung: every lr trains a quarter of the trial, the better half
+  // (rounded up) goes on to half of it, and so on, doubling, until one lr is left or the survivors have trained the
+  // whole trial and the best of them is chosen). Each survivor continues its own run, and the chosen lr's run is
+  // continued into the full run, so the result is bit for bit that of a fixed-lr run at the chosen lr.
+  std::string lr_search = "full";
+  // Halving rungs inside an epoch compare the lrs on the first this many images of the validation split (a seeded
+  // random subset; 0: all of it): an evaluation of 2,000 images costs as much as 17 training steps of the ConvNet,
+  // more than a rung's steps on a small proxy. Rungs at an epoch's end use the epoch's full evaluation.
+  int64_t rung_validation_size = 512;
+  // > 0: the hurdle. At the hurdle point (after the first halving rung; after the full grid's trials; after the
+  // first epoch at a fixed lr) the run's best validation accuracy so far (TrainResult::hurdle_acc) is compared with
+  // it, and a run below it stops there with status "hurdle" and reward = that accuracy.
+  double hurdle = 0;
   uint64_t seed = 0;  // initialisation, batch order, augmentation and the rule's noise
   torch::Device device = torch::kCPU;
   torch::Dtype dtype = torch::kFloat32;
@@ -36,6 +51,7 @@ struct TrainConfig {
   bool channels_last = true;      // NHWC activations and weights for convolutional models (faster with oneDNN)
   bool fused_kernel = true;       // the rule's fused kernel (dsl/fused.h, CPU or CUDA); false: the torch-op path
   bool test_every_epoch = true;   // false: test accuracy only after the last epoch (saves a pass per epoch)
+  bool measure_test = true;       // false: no test pass at all (test accuracy NaN): a search's reward needs none
   // Batch size of validation and test passes; 0: batch_size. Large batches gain little on the CPU and their
   // activations outgrow the allocator's reuse threshold (see cli/main.cpp).
   int64_t eval_batch_size = 0;
@@ -56,20 +72,33 @@ struct EpochMetrics {
   double lr = 0;
 };
 
+// The lr searches TrainConfig::lr_search takes, in documentation order.
+std::vector<std::string> lr_search_names();
+
+// Successive halving's first rung, as a fraction of the trial budget (one epoch, or the run if shorter); each later
+// rung doubles it.
+inline constexpr double kHalvingFirstRung = 0.25;
+
 // One learning rate tried by the grid protocol.
 struct GridTrial {
   double lr = 0;
-  std::string status;        // "ok", "diverged" or "timeout"
+  // "ok", "diverged" or "timeout"; "halved" when successive halving dropped it (after `steps` steps, at `val_acc`)
+  std::string status;
   int64_t steps = 0;
-  double train_loss = 0;
+  double train_loss = 0;     // mean over the steps of its last (possibly partial) epoch
   double val_acc = 0;        // 0 when diverged
   double seconds = 0;
 };
 
 struct TrainResult {
-  std::string status = "ok";  // "ok", "diverged" (loss non-finite or far above its start) or "timeout"
+  // "ok", "diverged" (loss non-finite or far above its start), "timeout" or "hurdle" (stopped at the hurdle)
+  std::string status = "ok";
   std::string message;        // what happened, for a status other than ok
-  double reward = 0;          // the final validation accuracy (Bello et al. 2017); 0 unless status is ok
+  // The final validation accuracy (Bello et al. 2017); for status hurdle, hurdle_acc; otherwise 0 unless ok
+  double reward = 0;
+  // The best validation accuracy at the hurdle point (see TrainConfig::hurdle), measured whether or not a hurdle
+  // was set; NaN when the run did not get there. A search takes its hurdles from the earlier children's values.
+  double hurdle_acc = std::numeric_limits<double>::quiet_NaN();
   double val_acc = 0;         // NaN when no epoch finished
   double test_acc = 0;
   double lr = 0;              // the lr of the full run (chosen by the grid, or given); NaN if the grid found none

@@ -194,3 +194,67 @@ TEST(StepBench, BytesPerParameterCountTheAverages) {
 
 }  // namespace
 }  // namespace nos::bench
+
+namespace nos::bench {
+namespace {
+
+// Each stage of `nos bench search` adds its mechanism to the stage before, and only that: the stages differ from
+// their predecessor in exactly one setting, and the first is nos before the mechanisms.
+TEST(SearchBench, StagesAddOneMechanismEach) {
+  SearchBenchOptions o;
+  o.dir = "/tmp/b";
+  const search::SearchConfig off = search_bench_config("off", o);
+  EXPECT_EQ(off.fec_cache, "none");
+  EXPECT_FALSE(off.prefilter.probe);
+  EXPECT_TRUE(off.prefilter.enabled);
+  EXPECT_EQ(off.task.lr_search, "full");
+  EXPECT_FALSE(off.hurdle.enabled);
+  EXPECT_EQ(off.task.name, "fmnist-convnet");
+  EXPECT_EQ(off.task.train_size, 4000);
+  EXPECT_EQ(off.task.validation_size, 2000);
+  EXPECT_EQ(off.task.lr_grid, (std::vector<double>{0.001, 0.01, 0.1, 1}));
+  search::SearchConfig expected = off;
+  const std::vector<std::string>& stages = search_bench_stages();
+  ASSERT_EQ(stages, (std::vector<std::string>{"off", "fec", "probe", "notest", "halving", "hurdle"}));
+  EXPECT_TRUE(off.task.test_accuracy);
+  for (size_t i = 1; i < stages.size(); ++i) {
+    if (stages[i] == "fec") expected.fec_cache = "run";
+    if (stages[i] == "probe") expected.prefilter.probe = true;
+    if (stages[i] == "notest") expected.task.test_accuracy = false;
+    if (stages[i] == "halving") expected.task.lr_search = "halving";
+    if (stages[i] == "hurdle") expected.hurdle.enabled = true;
+    EXPECT_EQ(search::to_yaml(search_bench_config(stages[i], o)), search::to_yaml(expected)) << stages[i];
+  }
+  // The last stage is the search's defaults for everything the mechanisms touch.
+  const search::SearchConfig defaults;
+  const search::SearchConfig last = search_bench_config("hurdle", o);
+  EXPECT_EQ(last.fec_cache, defaults.fec_cache);
+  EXPECT_EQ(last.prefilter.probe, defaults.prefilter.probe);
+  EXPECT_EQ(last.task.lr_search, defaults.task.lr_search);
+  EXPECT_EQ(last.hurdle.enabled, defaults.hurdle.enabled);
+  EXPECT_EQ(last.task.test_accuracy, defaults.task.test_accuracy);
+  EXPECT_EQ(last.hurdle.percentile, defaults.hurdle.percentile);
+  EXPECT_THROW(search_bench_config("fast", o), UserError);
+  // Another percentile runs in a folder of its own; the default in "hurdle".
+  EXPECT_EQ(stage_dir("hurdle", o), "/tmp/b/hurdle");
+  o.hurdle_percentile = 25;
+  EXPECT_EQ(stage_dir("hurdle", o), "/tmp/b/hurdle-p25");
+  EXPECT_EQ(stage_dir("fec", o), "/tmp/b/fec");
+  EXPECT_EQ(search_bench_config("hurdle", o).hurdle.percentile, 25);
+}
+
+TEST(SearchBench, BadOptionsFailBeforeAnyWork) {
+  SearchBenchOptions o;
+  EXPECT_THROW(run_search_bench(o), UserError);  // no folder
+  o.dir = "/nonexistent/never-created";
+  o.stages = {"off", "turbo"};
+  EXPECT_THROW(run_search_bench(o), UserError);
+  o.stages = {};
+  EXPECT_THROW(run_search_bench(o), UserError);
+  EXPECT_EQ(mean_of({1, 2, 3}), 2);
+  EXPECT_DOUBLE_EQ(stddev_of({1, 2, 3}), 1);
+  EXPECT_EQ(stddev_of({5}), 0);
+}
+
+}  // namespace
+}  // namespace nos::bench

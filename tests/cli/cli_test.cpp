@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cli/cli.h"
+#include "cli/commands.h"
 #include "cli/data_paths.h"
 #include "common/error.h"
 #include "dsl/dsl.h"
@@ -422,12 +423,32 @@ TEST(Dispatch, EverySubcommandsHelpIsReachedBothWays) {
     EXPECT_EQ(h.out, o.out) << "help " << words;
     if (topic.size() == 2) ++benchmarks;
   }
-  EXPECT_EQ(benchmarks, 2);
+  EXPECT_EQ(benchmarks, 3);
   // `nos bench --help` describes every benchmark, not one of them.
   Outcome bench = nos({"bench", "--help"});
-  EXPECT_TRUE(contains(bench.out, "nos bench train") && contains(bench.out, "nos bench step")) << bench.out;
+  for (const std::string& b : benchmark_names()) {
+    EXPECT_TRUE(contains(bench.out, "nos bench " + b)) << b << ":\n" << bench.out;
+  }
   // The worker stays out of the list of commands.
   EXPECT_FALSE(contains(nos({"help"}).out, "  worker")) << nos({"help"}).out;
+}
+
+// `nos bench search` refuses bad options before it trains or creates anything, naming the option.
+TEST(Dispatch, BenchSearchRejectsBadOptionsFirst) {
+  TempDir dir;
+  const std::string where = dir.file("bench");
+  for (const auto& [args, message] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--stages", "off,turbo"}, "unknown stage 'turbo'"},
+           {{"--hurdle-percentile", "101"}, "--hurdle-percentile: expected a number in [0, 100]"},
+           {{"--budget", "0"}, "--budget"},
+           {{"--proposer", "annealing"}, "annealing"}}) {
+    std::vector<std::string> all = {"bench", "search", "--dir", where};
+    all.insert(all.end(), args.begin(), args.end());
+    Outcome o = nos(all);
+    EXPECT_EQ(o.code, kExitUserError) << args[0] << ": " << o.err;
+    EXPECT_TRUE(contains(o.err, message)) << args[0] << ": " << o.err;
+    EXPECT_FALSE(std::filesystem::exists(where + "/off/search.db")) << args[0];
+  }
 }
 
 TEST(Dispatch, UnknownBenchmarkExit2EvenWithHelp) {
@@ -436,7 +457,7 @@ TEST(Dispatch, UnknownBenchmarkExit2EvenWithHelp) {
     Outcome o = nos(args);
     EXPECT_EQ(o.code, kExitUserError) << args[1];
     EXPECT_EQ(o.out, "");
-    EXPECT_TRUE(contains(o.err, "unknown benchmark 'no-such' (known: train, step)")) << o.err;
+    EXPECT_TRUE(contains(o.err, "unknown benchmark 'no-such' (known: train, step, search)")) << o.err;
   }
 }
 

@@ -80,7 +80,7 @@ TEST(Config, WritesAndReadsBackEveryKey) {
   EXPECT_EQ(back.task.cache_dir, "/caches/nos");
   EXPECT_EQ(back.task.dtype, "float32");
   // Every key of the schema is written, so config.yaml shows every setting a run used.
-  for (const std::string section : {"", "task", "prefilter", "space", "controller", "evolution"}) {
+  for (const std::string section : {"", "task", "prefilter", "hurdle", "space", "controller", "evolution"}) {
     for (const std::string& key : config_keys(section)) {
       const std::string line = (section.empty() ? "" : "  ") + key + ":";
       EXPECT_NE(("\n" + yaml).find("\n" + line), std::string::npos) << (section.empty() ? key : section + "." + key);
@@ -91,8 +91,8 @@ TEST(Config, WritesAndReadsBackEveryKey) {
 TEST(Config, UnknownKeysNameTheirPathAndLine) {
   EXPECT_EQ(error_of("budget: 10\ntask:\n  epoch: 3\n"),
             "test.yaml:3: key 'task.epoch': unknown key (known keys of 'task': name, epochs, steps, batch_size, lr, "
-            "lr_grid, train_size, validation_size, device, dtype, seed, data_dir, cache_dir, time_limit, kill_grace, "
-            "threads)");
+            "lr_grid, lr_search, train_size, validation_size, test_accuracy, device, dtype, seed, data_dir, cache_dir, "
+            "time_limit, kill_grace, threads)");
   EXPECT_NE(error_of("budgett: 10\n").find("key 'budgett': unknown key"), std::string::npos);
 }
 

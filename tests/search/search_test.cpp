@@ -1,7 +1,12 @@
 // The search loop in one process: dedup cache, invalid and rejected rules, the prefilter, the proposers end to end.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <functional>
+#include <mutex>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -296,6 +301,134 @@ TEST(Search, ADamagedCheckpointIsRebuiltFromTheStoredChildren) {
   }
   const std::string progress = read(runtime.run_dir + "/progress.csv");
   EXPECT_EQ(std::count(progress.begin(), progress.end(), '\n'), 1 + 5) << progress;
+}
+
+// Stands for a trainer with hurdles: each rule's hurdle accuracy is a fixed function of its text; a child below the
+// request's hurdle stops there (status hurdle, reward its hurdle accuracy), the others finish with 0.1 more.
+class HurdleEvaluator : public tasks::Evaluator {
+ public:
+  tasks::EvalRecord evaluate(const tasks::EvalRequest& request) override {
+    tasks::EvalRecord r;
+    r.rule = request.rule;
+    r.hurdle_acc = static_cast<double>(std::hash<std::string>()(request.rule) % 1000) / 2000.0;
+    r.status = r.hurdle_acc < request.hurdle ? "hurdle" : "ok";
+    r.reward = r.val_acc = r.status == "hurdle" ? r.hurdle_acc : r.hurdle_acc + 0.1;
+    std::lock_guard<std::mutex> lock(mutex_);
+    hurdles_[request.rule] = request.hurdle;
+    return r;
+  }
+  std::map<std::string, double> hurdles() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return hurdles_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::string, double> hurdles_;
+};
+
+// The hurdle of a batch is the percentile of the hurdle accuracies stored by earlier batches (none before
+// min_children of them): a resumed run computes the same. Hurdled children keep their reward and are counted.
+TEST(Search, HurdlesComeFromEarlierBatchesAndHurdledChildrenKeepTheirReward) {
+  EXPECT_EQ(percentile({3, 1, 2, 4}, 50), 2.5);
+  EXPECT_EQ(percentile({3, 1, 2, 4}, 0), 1);
+  EXPECT_EQ(percentile({3, 1, 2, 4}, 100), 4);
+  EXPECT_NEAR(percentile({0, 10}, 25), 2.5, 1e-12);
+  EXPECT_TRUE(std::isnan(percentile({}, 50)));
+
+  // 24 rules of distinct canonical text: sums of two different operands.
+  std::vector<std::string> script;
+  std::set<std::string> seen;
+  const std::vector<std::string> operands = dsl::default_vocabulary().operands;
+  for (size_t i = 0; i < operands.size() && script.size() < 24; ++i) {
+    for (size_t j = i + 1; j < operands.size() && script.size() < 24; ++j) {
+      const std::string tokens = operands[i] + " " + operands[j] + " id id add";
+      const dsl::NodePtr tree = dsl::from_units(dsl::parse_tokens(tokens));
+      if (seen.insert(dsl::canonical_text(tree)).second) script.push_back(tokens);
+    }
+  }
+  ASSERT_EQ(script.size(), 24u);
+  testing::TempDir dir;
+  SearchConfig config = analytic_config();
+  config.fec_cache = "none";
+  config.batch_size = 8;
+  config.hurdle.min_children = 8;
+  config.hurdle.percentile = 50;
+  auto evaluator = std::make_shared<HurdleEvaluator>();
+  Store store(dir.file("search.db"), Store::Mode::kCreate);
+  ScriptedProposer proposer(script);
+  auto run_to = [&](int64_t budget) {
+    config.budget = budget;
+    ThreadPool pool(evaluator, config.workers);
+    Search search(config, store, proposer, pool, nullptr, SearchRuntime{}, dir.file("proposer.pt"), "");
+    return search.run();
+  };
+  run_to(16);
+  const SearchResult result = run_to(24);  // a second session: batch 2's hurdle from the store
+  const std::vector<Evaluation> rows = store.all();
+  ASSERT_EQ(rows.size(), 24u);
+  const std::map<std::string, double> hurdles = evaluator->hurdles();
+  int64_t hurdled = 0;
+  for (const Evaluation& e : rows) {
+    std::vector<double> earlier;
+    for (const Evaluation& f : rows) {
+      if (f.batch < e.batch) earlier.push_back(f.hurdle_acc);
+    }
+    const double expected = e.batch == 0 ? 0.0 : percentile(earlier, 50);
+    EXPECT_EQ(hurdles.at(e.canonical), expected) << e.canonical;
+    EXPECT_EQ(e.status, e.hurdle_acc < expected ? "hurdle" : "ok") << e.canonical;
+    EXPECT_GT(e.reward, 0) << e.canonical;  // a hurdled child's reward is its accuracy, not 0
+    EXPECT_FALSE(std::isnan(e.hurdle_acc));
+    hurdled += e.status == "hurdle";
+  }
+  EXPECT_GT(hurdled, 0);
+  EXPECT_EQ(result.hurdles, hurdled);
+  // Off: no child gets a hurdle.
+  testing::TempDir other;
+  config.hurdle.enabled = false;
+  config.budget = 16;
+  auto fresh = std::make_shared<HurdleEvaluator>();
+  Store off(other.file("search.db"), Store::Mode::kCreate);
+  ScriptedProposer again(script);
+  ThreadPool pool(fresh, config.workers);
+  Search(config, off, again, pool, nullptr, SearchRuntime{}, "", "").run();
+  for (const auto& [rule, hurdle] : fresh->hurdles()) EXPECT_EQ(hurdle, 0.0) << rule;
+}
+
+// A store written before hurdles (no hurdle_acc column) opens: a reader reads NULL, a writer adds the column.
+TEST(Store, StoresFromBeforeHurdlesOpen) {
+  testing::TempDir dir;
+  const std::string path = dir.file("search.db");
+  {
+    Store store(path, Store::Mode::kCreate);
+    Evaluation e;
+    e.proposer = "random";
+    e.status = "ok";
+    e.reward = 0.5;
+    e.hurdle_acc = 0.25;
+    store.insert(e);
+  }
+  // Drop the column: an old nos never had it.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE evaluations DROP COLUMN hurdle_acc", nullptr, nullptr, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  {
+    Store reader(path, Store::Mode::kReadOnly);
+    ASSERT_EQ(reader.all().size(), 1u);
+    EXPECT_TRUE(std::isnan(reader.all()[0].hurdle_acc));
+    EXPECT_EQ(reader.all()[0].reward, 0.5);
+  }
+  Store writer(path, Store::Mode::kOpen);
+  Evaluation e;
+  e.slot = 1;
+  e.proposer = "random";
+  e.status = "hurdle";
+  e.hurdle_acc = 0.125;
+  writer.insert(e);
+  EXPECT_EQ(writer.all()[1].hurdle_acc, 0.125);
+  EXPECT_EQ(writer.hurdle_accuracies(1), std::vector<double>{0.125});
 }
 
 // Rules of different canonical text that compute the same updates are one child: the first trains, the others

@@ -4,7 +4,9 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -90,7 +92,9 @@ TEST(Trainer, ThreeC3DsL2GoesToItsWeightsOnly) {
     EXPECT_EQ(found, 1) << item.key();
     const bool is_weight = item.key().size() >= 6 && item.key().substr(item.key().size() - 6) == "weight";
     for (const torch::Tensor& p : groups[0].params) {
-      if (p.is_same(item.value())) EXPECT_TRUE(is_weight) << item.key() << " is decayed";
+      if (p.is_same(item.value())) {
+        EXPECT_TRUE(is_weight) << item.key() << " is decayed";
+      }
     }
   }
   Classifier convnet = make_model("convnet", 1, 28, 28, 10);
@@ -170,6 +174,100 @@ TEST(Trainer, GridRunEqualsAFreshRunAtTheChosenLr) {
   EXPECT_FALSE(std::isnan(one.test_acc));
   fixed.lr = one.lr;
   expect_same_metrics(one, train_classifier(rule("adam"), data, fixed));
+}
+
+// Successive halving: 8 steps per trial, so rungs at 2 and 4 steps (4 lrs: 4 → 2 → 1) or 2, 4 and 8 steps (6 lrs:
+// 6 → 3 → 2 → 1). Every survivor continues its own run and the chosen run continues into the full run, so the result
+// is bit for bit a fixed-lr run at the chosen lr, whether the choice falls inside the first epoch or at its end.
+TEST(Trainer, HalvingRunEqualsAFreshRunAtTheChosenLrAndSkipsSteps) {
+  const DataSplits data = tiny_data(256, 8);
+  for (const int64_t epochs : {2, 1}) {
+    SCOPED_TRACE(epochs);
+    TrainConfig halving = config("convnet", epochs, 0);
+    halving.lr_grid = {1e-5, 1e-4, 1e-2, 1e-3};
+    halving.lr_search = "halving";
+    halving.seed = 5;
+    TrainResult h = train_classifier(rule("adam"), data, halving);
+    ASSERT_EQ(h.status, "ok") << h.message;
+    ASSERT_EQ(h.grid.size(), 4u);
+    std::map<std::string, std::vector<int64_t>> steps_by_status;
+    for (const GridTrial& t : h.grid) steps_by_status[t.status].push_back(t.steps);
+    std::vector<int64_t> halved = steps_by_status["halved"];
+    std::sort(halved.begin(), halved.end());
+    EXPECT_EQ(halved, (std::vector<int64_t>{2, 2, 4}));
+    EXPECT_EQ(steps_by_status["ok"], std::vector<int64_t>{4});
+    for (const GridTrial& t : h.grid) {
+      if (t.status == "ok") {
+        EXPECT_EQ(t.lr, h.lr);
+      }
+    }
+    TrainConfig fixed = halving;
+    fixed.lr = h.lr;
+    TrainResult f = train_classifier(rule("adam"), data, fixed);
+    expect_same_metrics(h, f);
+    EXPECT_EQ(h.steps_done, f.steps_done);
+    // The full grid chooses the same lr here.
+    TrainConfig full = halving;
+    full.lr_search = "full";
+    EXPECT_EQ(train_classifier(rule("adam"), data, full).lr, h.lr);
+    EXPECT_FALSE(std::isnan(h.hurdle_acc));
+  }
+  // Six lrs: three rungs, the last at the whole trial, where two survivors are compared as the full grid would.
+  TrainConfig six = config("mlp", 2, 0);
+  six.lr_grid = {1e-5, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2};
+  six.lr_search = "halving";
+  TrainResult r = train_classifier(rule("adam"), tiny_data(), six);
+  ASSERT_EQ(r.status, "ok") << r.message;
+  std::vector<int64_t> halved;
+  for (const GridTrial& t : r.grid) {
+    if (t.status == "halved") halved.push_back(t.steps);
+  }
+  std::sort(halved.begin(), halved.end());
+  EXPECT_EQ(halved, (std::vector<int64_t>{2, 2, 2, 4, 8}));
+}
+
+// The hurdle point: after the first epoch at a fixed lr, after the grid's trials, after the first halving rung. A
+// run below the hurdle stops there with status hurdle and its accuracy there as reward; a run at the end of its
+// budget has nothing left to stop.
+TEST(Trainer, HurdlesStopRunsBelowThemAtTheHurdlePoint) {
+  const DataSplits data = tiny_data();
+  TrainConfig fixed = config("mlp", 2, 1e-5);  // slow enough that no accuracy reaches 1
+  const TrainResult free_run = train_classifier(rule("adam"), data, fixed);
+  ASSERT_EQ(free_run.status, "ok") << free_run.message;
+  ASSERT_LT(free_run.hurdle_acc, 1.0);
+  EXPECT_EQ(free_run.hurdle_acc, free_run.epochs[0].val_acc);
+  fixed.hurdle = free_run.hurdle_acc;  // not below: goes on
+  EXPECT_EQ(train_classifier(rule("adam"), data, fixed).status, "ok");
+  fixed.hurdle = std::nextafter(free_run.hurdle_acc, 2.0);
+  TrainResult stopped = train_classifier(rule("adam"), data, fixed);
+  EXPECT_EQ(stopped.status, "hurdle");
+  EXPECT_EQ(stopped.reward, free_run.epochs[0].val_acc);
+  EXPECT_EQ(stopped.steps_done, 8);
+  EXPECT_NE(stopped.message.find("below the hurdle"), std::string::npos) << stopped.message;
+
+  TrainConfig grid = config("mlp", 2, 0);
+  grid.lr_grid = {1e-6, 1e-5};
+  grid.hurdle = 1.0;
+  TrainResult g = train_classifier(rule("adam"), data, grid);
+  EXPECT_EQ(g.status, "hurdle");
+  ASSERT_LT(g.hurdle_acc, 1.0);
+  EXPECT_EQ(g.reward, std::max(g.grid[0].val_acc, g.grid[1].val_acc));
+  EXPECT_EQ(g.lr, g.grid[0].val_acc > g.grid[1].val_acc ? 1e-6 : 1e-5);
+  EXPECT_EQ(g.steps_done, 8);
+  grid.epochs = 1;  // the grid's last trial is the whole run
+  EXPECT_EQ(train_classifier(rule("adam"), data, grid).status, "ok");
+
+  grid.lr_search = "halving";  // stops at the first rung (2 of 8 steps), even with one epoch
+  TrainResult h = train_classifier(rule("adam"), data, grid);
+  EXPECT_EQ(h.status, "hurdle");
+  EXPECT_EQ(h.steps_done, 2);
+  EXPECT_EQ(h.reward, h.hurdle_acc);
+  EXPECT_EQ(h.hurdle_acc, std::max(h.grid[0].val_acc, h.grid[1].val_acc));
+  for (const GridTrial& t : h.grid) EXPECT_EQ(t.steps, 2);
+  grid.hurdle = 0;
+  const TrainResult passed = train_classifier(rule("adam"), data, grid);
+  EXPECT_EQ(passed.status, "ok");
+  EXPECT_EQ(passed.hurdle_acc, h.hurdle_acc);
 }
 
 TEST(Trainer, DivergenceIsAResultWithRewardZero) {
@@ -324,6 +422,12 @@ TEST(Trainer, BadConfigurationsAreUserErrors) {
   c.lr_grid = {0.1, -1};
   EXPECT_THROW(train_classifier(rule("adam"), data, c), UserError);
   c = config("nonet", 1, 0.1);
+  EXPECT_THROW(train_classifier(rule("adam"), data, c), UserError);
+  c = config("logreg", 1, 0);
+  c.lr_search = "thirds";
+  EXPECT_THROW(train_classifier(rule("adam"), data, c), UserError);
+  c = config("logreg", 1, 0.1);
+  c.hurdle = 1.5;
   EXPECT_THROW(train_classifier(rule("adam"), data, c), UserError);
   DataSplits no_validation = data;
   no_validation.validation = Dataset{};
