@@ -60,7 +60,9 @@ std::string proposer_titles() {
 
 void print_help(std::ostream& out, const po::options_description& options) {
   out << "Usage: nos search [--config FILE.yaml] [--run-dir DIR] [--workers N] [--budget N] [--seed S]\n"
-      << "       nos search --resume RUN_DIR [--workers N] [--budget N] [--rebuild-proposer]\n\n"
+      << "                  [--fec-cache run|none|PATH]\n"
+      << "       nos search --resume RUN_DIR [--workers N] [--budget N] [--fec-cache run|none|PATH]\n"
+      << "                  [--rebuild-proposer]\n\n"
       << "Searches for update rules: a proposer (" << proposer_titles() << ") suggests rules in batches,\n"
       << "each is trained on the config's task by one of N worker processes, and every result is stored in\n"
       << "RUN_DIR/search.db as it completes (with config.yaml, proposer.pt, progress.csv and best.csv beside it).\n"
@@ -86,6 +88,8 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err) {
       ("workers", po::value<std::string>()->value_name("N"), "worker processes (config key workers)")
       ("budget", po::value<std::string>()->value_name("N"), "children in total (config key budget)")
       ("seed", po::value<std::string>()->value_name("S"), "the proposer's seed (config key seed)")
+      ("fec-cache", po::value<std::string>()->value_name("PATH"),
+       "the equivalence cache: run, none, or a cache file shared by runs (config key fec_cache)")
       ("top", po::value<std::string>()->value_name("N")->default_value("10"), "rules to list at the end")
       ("in-process", po::bool_switch(), "evaluate on threads of this process instead of worker processes (no "
                                         "isolation: a crash ends the search, a hung child is not killed)");
@@ -128,6 +132,10 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err) {
   }
   if (const std::string* v = flag("workers")) config.workers = parse_whole<int>(*v, "--workers", 1);
   if (const std::string* v = flag("budget")) config.budget = parse_whole<int64_t>(*v, "--budget", 1);
+  if (const std::string* v = flag("fec-cache")) {
+    if (v->empty()) throw UserError("--fec-cache: expected run, none or the path of a cache file");
+    config.fec_cache = *v;
+  }
 
   runtime.worker_executable = vm["in-process"].as<bool>() ? std::string() : own_executable();
   runtime.cache_dir = resolve_cache_dir(config.task.cache_dir);

@@ -27,6 +27,17 @@ std::vector<NamedRule> build_table() {
        "SGD with momentum 0.9: b <- 0.9b + g, w -= lr*b (torch::optim::SGD, momentum 0.9)"},
       {"adam", "adam", with_lr(1e-3),
        "Adam, beta1 0.9, beta2 0.999, eps 1e-8 (Kingma & Ba 2015; torch::optim::Adam)"},
+      // Loshchilov & Hutter 2019: Adam's step plus w <- w(1 - lr*lambda), lambda 0.01 as torch.optim.AdamW.
+      {"adamw", "adam", with_lr(1e-3).decoupled_weight_decay(0.01),
+       "AdamW: Adam with decoupled weight decay 0.01 (Loshchilov & Hutter 2019; torch::optim::AdamW)"},
+      // PyTorch's Nesterov SGD: b <- 0.9b + g, w -= lr*(g + 0.9b); with b = 10m that is g + 9m.
+      {"nesterov", "g + 9*m", raw_averages(0.01),
+       "SGD with Nesterov momentum 0.9: b <- 0.9b + g, w -= lr*(g + 0.9b) (torch::optim::SGD, nesterov)"},
+      // Bernstein et al. 2018: signSGD w -= lr*sign(g); Signum, the sign of the momentum (beta 0.9; the sign of the
+      // bias-corrected average is the sign of the raw one).
+      {"signsgd", "sign(g)", with_lr(1e-3), "signSGD: w -= lr*sign(g) (Bernstein et al. 2018)"},
+      {"signum", "sign(m)", with_lr(1e-3),
+       "Signum: w -= lr*sign(m), m <- 0.9m + 0.1g (Bernstein et al. 2018)"},
       // The DSL's "/" is x/(y + 1e-8): PyTorch's g/(sqrt(v) + eps).
       {"rmsprop", "g/sqrt(v(0.99))", raw_averages(0.01),
        "RMSprop, alpha 0.99, eps 1e-8, no bias correction (torch::optim::RMSprop)"},
@@ -61,6 +72,10 @@ std::vector<NativeRule> build_native_table() {
        "LibTorch's own SGD with momentum 0.9: the reference row for momentum"},
       {"torch-adam", "adam", "torch::optim::Adam(betas=(0.9, 0.999), eps=1e-08)", 1e-3,
        "LibTorch's own Adam: the reference row for adam"},
+      {"torch-adamw", "adamw", "torch::optim::AdamW(betas=(0.9, 0.999), eps=1e-08, weight_decay=0.01)", 1e-3,
+       "LibTorch's own AdamW: the reference row for adamw"},
+      {"torch-nesterov", "nesterov", "torch::optim::SGD(momentum=0.9, dampening=0, nesterov=true)", 0.01,
+       "LibTorch's own SGD with Nesterov momentum 0.9: the reference row for nesterov"},
       {"torch-rmsprop", "rmsprop", "torch::optim::RMSprop(alpha=0.99, eps=1e-08)", 0.01,
        "LibTorch's own RMSprop: the reference row for rmsprop"},
   };
@@ -186,6 +201,17 @@ std::unique_ptr<torch::optim::Optimizer> make_native(const ResolvedRule& rule, c
     } else if (name == "torch-adam") {
       add(g, std::make_unique<optim::AdamOptions>(
                  optim::AdamOptions(lr).betas({0.9, 0.999}).eps(1e-8).weight_decay(g.weight_decay)));
+    } else if (name == "torch-adamw") {
+      // AdamW has no coupled L2: a group with one (a model's penalty, e.g. 3c3d's) cannot be this class.
+      if (g.weight_decay > 0) {
+        throw UserError("torch-adamw cannot add a coupled L2 penalty of " + nos::format_number(g.weight_decay) +
+                        " (this model's); compare adamw, which adds both");
+      }
+      add(g, std::make_unique<optim::AdamWOptions>(
+                 optim::AdamWOptions(lr).betas({0.9, 0.999}).eps(1e-8).weight_decay(0.01)));
+    } else if (name == "torch-nesterov") {
+      add(g, std::make_unique<optim::SGDOptions>(
+                 optim::SGDOptions(lr).momentum(0.9).dampening(0).nesterov(true).weight_decay(g.weight_decay)));
     } else if (name == "torch-rmsprop") {
       add(g, std::make_unique<optim::RMSpropOptions>(
                  optim::RMSpropOptions(lr).alpha(0.99).eps(1e-8).weight_decay(g.weight_decay)));
@@ -194,10 +220,11 @@ std::unique_ptr<torch::optim::Optimizer> make_native(const ResolvedRule& rule, c
     }
   }
   // The first group's options are the defaults of groups added later (none are).
-  if (name == "torch-sgd" || name == "torch-momentum") {
+  if (name == "torch-sgd" || name == "torch-momentum" || name == "torch-nesterov") {
     return std::make_unique<optim::SGD>(std::move(torch_groups), optim::SGDOptions(lr));
   }
   if (name == "torch-adam") return std::make_unique<optim::Adam>(std::move(torch_groups), optim::AdamOptions(lr));
+  if (name == "torch-adamw") return std::make_unique<optim::AdamW>(std::move(torch_groups), optim::AdamWOptions(lr));
   return std::make_unique<optim::RMSprop>(std::move(torch_groups), optim::RMSpropOptions(lr));
 }
 

@@ -23,6 +23,7 @@ namespace nos::optimizers {
 void RuleOptions::serialize(torch::serialize::OutputArchive& archive) const {
   archive.write("lr", c10::IValue(lr()));
   archive.write("weight_decay", c10::IValue(weight_decay()));
+  archive.write("decoupled_weight_decay", c10::IValue(decoupled_weight_decay()));
   archive.write("total_steps", c10::IValue(total_steps()));
   // IValue has no unsigned integer: the seed travels as the int64 with the same bits.
   archive.write("seed", c10::IValue(static_cast<int64_t>(seed())));
@@ -36,6 +37,8 @@ void RuleOptions::serialize(torch::serialize::InputArchive& archive) {
   lr(value.toDouble());
   archive.read("weight_decay", value);
   weight_decay(value.toDouble());
+  // Absent from files saved before decoupled weight decay existed (it was 0 then).
+  decoupled_weight_decay(archive.try_read("decoupled_weight_decay", value) ? value.toDouble() : 0.0);
   archive.read("total_steps", value);
   total_steps(value.toInt());
   archive.read("seed", value);
@@ -48,6 +51,7 @@ void RuleOptions::serialize(torch::serialize::InputArchive& archive) {
 
 bool operator==(const RuleOptions& lhs, const RuleOptions& rhs) {
   return lhs.lr() == rhs.lr() && lhs.weight_decay() == rhs.weight_decay() &&
+         lhs.decoupled_weight_decay() == rhs.decoupled_weight_decay() &&
          lhs.total_steps() == rhs.total_steps() && lhs.seed() == rhs.seed() &&
          lhs.bias_correction() == rhs.bias_correction() && lhs.fused() == rhs.fused();
 }
@@ -130,6 +134,10 @@ void RuleOptimizer::validate(const RuleOptions& options, int64_t group) const {
   if (!(options.weight_decay() >= 0) || !std::isfinite(options.weight_decay())) {
     fail("weight_decay must be a finite number >= 0, got " + nos::format_number(options.weight_decay()));
   }
+  if (!(options.decoupled_weight_decay() >= 0) || !std::isfinite(options.decoupled_weight_decay())) {
+    fail("decoupled_weight_decay must be a finite number >= 0, got " +
+         nos::format_number(options.decoupled_weight_decay()));
+  }
   if (options.total_steps() < 0) {
     fail("total_steps (T) must be >= 0, got " + std::to_string(options.total_steps()));
   }
@@ -202,6 +210,8 @@ torch::Tensor RuleOptimizer::step(LossClosure closure) {
       ctx.total_steps = options.total_steps();
       ctx.bias_correction = options.bias_correction();
       ctx.generator = program.is_random() ? &generator(p.device(), options.seed()) : nullptr;
+      // AdamW's order (torch.optim.AdamW): the weights shrink first, then the rule's step from the same gradient.
+      if (options.decoupled_weight_decay() > 0) p.detach().mul_(1.0 - options.lr() * options.decoupled_weight_decay());
       dsl::UpdateArgs args;
       args.lr = options.lr();
       args.weight_decay = options.weight_decay();

@@ -26,6 +26,9 @@ struct RuleOptions : public torch::optim::OptimizerCloneableOptions<RuleOptions>
   TORCH_ARG(double, lr) = 1e-3;
   // Coupled L2 as in PyTorch's SGD/Adam: g ← g + weight_decay·w before the rule sees g.
   TORCH_ARG(double, weight_decay) = 0;
+  // Decoupled weight decay (Loshchilov & Hutter 2019; PyTorch's AdamW): w ← w·(1 − lr·λ) before the rule's update,
+  // applied by the optimizer, not by the rule, so it never passes through the rule's averages.
+  TORCH_ARG(double, decoupled_weight_decay) = 0;
   // T, the run's number of steps, read by the decays ld, cd, rd (Bello et al. 2017, sec. 3: f(t) over T).
   TORCH_ARG(int64_t, total_steps) = 0;
   // Seed of the generator behind noise, anoise and drop.

@@ -569,6 +569,8 @@ SearchResult run_in(const SearchConfig& config, const SearchRuntime& runtime, St
 std::string comparable(SearchConfig c) {
   c.workers = 1;
   c.budget = 1;
+  // The equivalence cache changes no reward (a reused one is what training would give), so it may change too.
+  c.fec_cache = "run";
   return to_yaml(c);
 }
 
@@ -611,7 +613,7 @@ SearchResult resume_search(const SearchConfig& config, const SearchRuntime& runt
   const SearchConfig before = parse_config(*recorded, store_path(runtime.run_dir) + " (recorded config)");
   if (comparable(before) != comparable(config)) {
     throw UserError(runtime.run_dir + " was started with another config; a resume may change only the number of "
-                    "workers and the budget");
+                    "workers, the budget and the equivalence cache (fec_cache)");
   }
   validate(config, "config");
   const std::string yaml = to_yaml(config);

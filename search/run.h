@@ -126,8 +126,8 @@ SearchResult start_search(const SearchConfig& config, const SearchRuntime& runti
 // The config a run folder was started with (from its store), for resume_search.
 SearchConfig run_config(const std::string& run_dir);
 
-// Continues the search in runtime.run_dir to its budget. `config` is run_config(run_dir) where only workers and
-// budget may differ (a larger budget extends the run); any other change is a UserError, because the rules already
+// Continues the search in runtime.run_dir to its budget. `config` is run_config(run_dir) where only workers,
+// budget and fec_cache may differ (a larger budget extends the run); any other change is a UserError, because the rules already
 // stored were proposed under the recorded config.
 SearchResult resume_search(const SearchConfig& config, const SearchRuntime& runtime);
 

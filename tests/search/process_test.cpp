@@ -254,6 +254,30 @@ TEST(Resume, AKilledSearchTakesItsBusyWorkersWithIt) {
   prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
+// --fec-cache sets the equivalence cache, on a start and on a resume (it changes no reward, so a resume may change
+// it): a PATH makes the shared file, and config.yaml records what the run used.
+TEST(Resume, FecCacheFlagStartsAndChangesOnResume) {
+  testing::TempDir dir;
+  const std::string config = dir.file("config.yaml",
+                                      "proposer: random\nbudget: 8\nbatch_size: 4\nworkers: 1\nseed: 2\n"
+                                      "task:\n  name: rosenbrock\n  steps: 100\n  lr: 0.001\n");
+  const std::string run = dir.path() + "/run";
+  const std::string cache = dir.path() + "/fec.db";
+  fixtures::CommandResult r = run_command(std::string(NOS_EXECUTABLE) + " search --config " + config + " --run-dir " + run +
+                                " --fec-cache " + cache + " --top 0");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(std::filesystem::exists(cache));
+  EXPECT_NE(read(run + "/config.yaml").find("fec_cache: \"" + cache + "\""), std::string::npos)
+      << read(run + "/config.yaml");
+  r = run_command(std::string(NOS_EXECUTABLE) + " search --resume " + run + " --budget 12 --fec-cache none --top 0");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(read(run + "/config.yaml").find("fec_cache: \"none\""), std::string::npos) << read(run + "/config.yaml");
+  EXPECT_EQ(stored_rows(run), 12);
+  r = run_command(std::string(NOS_EXECUTABLE) + " search --resume " + run + " --fec-cache ''");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--fec-cache"), std::string::npos) << r.output;
+}
+
 TEST(Resume, KillNineThenResumeGivesTheUninterruptedRunsRows) {
   testing::TempDir dir;
   const std::string config = dir.file("config.yaml", kResumeConfig);
