@@ -558,6 +558,15 @@ TEST(CompareConfig, ShippedConfigsLoad) {
   EXPECT_EQ(wrn.task, "cifar10-wrn-16-4");
   EXPECT_TRUE(wrn.augment);
   EXPECT_EQ(tasks::parse_task_name(wrn.task).model, "wrn-16-4");
+  // The newer named rules beside their LibTorch twins; signsgd and signum have none.
+  const CompareConfig twins = load_compare_config(std::string(NOS_SOURCE_DIR) + "/configs/compare-twins.yaml");
+  labels.clear();
+  for (const CompareRow& r : resolve_rows(twins, "compare-twins.yaml")) labels.push_back(r.label);
+  EXPECT_EQ(labels, (std::vector<std::string>{"adamw", "torch-adamw", "nesterov", "torch-nesterov", "signsgd",
+                                              "signum"}));
+  const CompareConfig adamw = load_compare_config(std::string(NOS_SOURCE_DIR) + "/configs/compare-twins-adamw.yaml");
+  EXPECT_EQ(adamw.lr_grid, std::vector<double>{1e-3});
+  EXPECT_EQ(resolve_rows(adamw, "compare-twins-adamw.yaml").size(), 2u);
 }
 
 TEST(CompareRows, NativeReferencesFollowTheirTwinsUnlessListedOrOff) {
