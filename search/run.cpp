@@ -599,18 +599,34 @@ SearchResult start_search(const SearchConfig& config, const SearchRuntime& runti
   return run_in(config, runtime, store);
 }
 
+namespace {
+
+// A run folder's recorded config. to_yaml writes every key, so a key missing from it was unknown to the nos that
+// started the run, which ran with that key's behaviour of the time: those keys are set so, not to today's defaults,
+// and a resumed run keeps its protocol (the full lr grid, test accuracy, no hurdles before issue 15).
+SearchConfig parse_recorded_config(const std::string& yaml, const std::string& source) {
+  SearchConfig c = parse_config(yaml, source);
+  const std::string text = "\n" + yaml;
+  if (text.find("\n  lr_search:") == std::string::npos) c.task.lr_search = "full";
+  if (text.find("\n  test_accuracy:") == std::string::npos) c.task.test_accuracy = true;
+  if (text.find("\nhurdle:") == std::string::npos) c.hurdle.enabled = false;
+  return c;
+}
+
+}  // namespace
+
 SearchConfig run_config(const std::string& run_dir) {
   Store store(store_path(run_dir), Store::Mode::kReadOnly);
   std::optional<std::string> yaml = store.meta("config");
   if (!yaml) throw UserError(store_path(run_dir) + ": holds no config (not a nos search run?)");
-  return parse_config(*yaml, store_path(run_dir) + " (recorded config)");
+  return parse_recorded_config(*yaml, store_path(run_dir) + " (recorded config)");
 }
 
 SearchResult resume_search(const SearchConfig& config, const SearchRuntime& runtime) {
   Store store(store_path(runtime.run_dir), Store::Mode::kOpen);
   std::optional<std::string> recorded = store.meta("config");
   if (!recorded) throw UserError(store_path(runtime.run_dir) + ": holds no config (not a nos search run?)");
-  const SearchConfig before = parse_config(*recorded, store_path(runtime.run_dir) + " (recorded config)");
+  const SearchConfig before = parse_recorded_config(*recorded, store_path(runtime.run_dir) + " (recorded config)");
   if (comparable(before) != comparable(config)) {
     throw UserError(runtime.run_dir + " was started with another config; a resume may change only the number of "
                     "workers, the budget and the equivalence cache (fec_cache)");

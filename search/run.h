@@ -123,7 +123,9 @@ class Search {
 // recording the resolved config (config.yaml and the store's meta table), seeds and versions.
 SearchResult start_search(const SearchConfig& config, const SearchRuntime& runtime);
 
-// The config a run folder was started with (from its store), for resume_search.
+// The config a run folder was started with (from its store), for resume_search. Keys its nos did not know yet
+// read as the behaviour it had (task.lr_search full, task.test_accuracy true, hurdle.enabled false), not as today's
+// defaults, so a resumed run keeps its protocol.
 SearchConfig run_config(const std::string& run_dir);
 
 // Continues the search in runtime.run_dir to its budget. `config` is run_config(run_dir) where only workers,

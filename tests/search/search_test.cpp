@@ -395,6 +395,43 @@ TEST(Search, HurdlesComeFromEarlierBatchesAndHurdledChildrenKeepTheirReward) {
   for (const auto& [rule, hurdle] : fresh->hurdles()) EXPECT_EQ(hurdle, 0.0) << rule;
 }
 
+// A run started by a nos before issue 15 recorded a config without lr_search, test_accuracy and hurdle: resumed,
+// it keeps the protocol it ran with (the full grid, test accuracy, no hurdles), not today's defaults.
+TEST(Resume, ARunFromBeforeTheEfficiencyKeysKeepsItsProtocol) {
+  testing::TempDir dir;
+  SearchConfig config = analytic_config("random");
+  config.budget = 4;
+  config.batch_size = 4;
+  SearchRuntime runtime;
+  runtime.run_dir = dir.path() + "/run";
+  start_search(config, runtime);
+  std::string old_yaml;
+  {
+    Store store(store_path(runtime.run_dir), Store::Mode::kOpen);
+    std::istringstream in(*store.meta("config"));
+    bool in_hurdle = false;
+    for (std::string line; std::getline(in, line);) {
+      if (line == "hurdle:") in_hurdle = true;
+      else if (!line.empty() && line[0] != ' ') in_hurdle = false;
+      if (in_hurdle || line.rfind("  lr_search:", 0) == 0 || line.rfind("  test_accuracy:", 0) == 0) continue;
+      old_yaml += line + "\n";
+    }
+    store.set_meta("config", old_yaml);
+  }
+  const SearchConfig recorded = run_config(runtime.run_dir);
+  EXPECT_EQ(recorded.task.lr_search, "full");
+  EXPECT_TRUE(recorded.task.test_accuracy);
+  EXPECT_FALSE(recorded.hurdle.enabled);
+  // A fresh config's defaults are the new ones; the resume takes the recorded config and goes on.
+  EXPECT_EQ(SearchConfig{}.task.lr_search, "halving");
+  SearchConfig more = recorded;
+  more.budget = 8;
+  EXPECT_EQ(resume_search(more, runtime).children, 8);
+  const SearchConfig after = run_config(runtime.run_dir);
+  EXPECT_EQ(after.task.lr_search, "full");
+  EXPECT_FALSE(after.hurdle.enabled);
+}
+
 // A store written before hurdles (no hurdle_acc column) opens: a reader reads NULL, a writer adds the column.
 TEST(Store, StoresFromBeforeHurdlesOpen) {
   testing::TempDir dir;
