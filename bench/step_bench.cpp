@@ -90,8 +90,30 @@ RuleFigures time_rule(const StepTimer& timer, const Parameter& param, Floors& fl
 
 }  // namespace
 
+std::string step_twin(const std::string& rule_name) {
+  if (rule_name == "lion") return "torch-adamw";
+  const optimizers::NativeRule* twin = optimizers::find_native_twin(rule_name);
+  return twin != nullptr ? twin->name : "";
+}
+
+namespace {
+
+// The twin's LibTorch class on the same parameter, at the same lr.
+void time_twin(const StepTimer& timer, const Parameter& param, const BenchRule& rule, RuleFigures& f) {
+  f.twin = step_twin(rule.resolved.name);
+  if (f.twin.empty()) return;
+  optimizers::RuleOptions o;
+  o.lr(1e-3);
+  torch::Tensor p = param.fresh();
+  auto opt = optimizers::make_training_optimizer(optimizers::resolve_rule(f.twin), {{{p}, 0.0}}, o);
+  f.twin_ns = timer.ns_per_param([&] { opt->step(); });
+}
+
+}  // namespace
+
 const std::vector<std::string>& default_step_rules() {
-  static const std::vector<std::string> rules = {"adam", "powersign", "addsign-ld", "random:5:1"};
+  static const std::vector<std::string> rules = {"adam", "adamw", "amsgrad", "lion", "powersign", "addsign-ld",
+                                                 "random:5:1"};
   return rules;
 }
 
@@ -126,7 +148,8 @@ void run_step_bench(const StepBenchOptions& options, const std::vector<BenchRule
     if (observer.on_size) observer.on_size(size);
     Floors floors(n, tensor_options);
     for (const BenchRule& rule : rules) {
-      const RuleFigures figures = time_rule(timer, param, floors, rule, element_bytes);
+      RuleFigures figures = time_rule(timer, param, floors, rule, element_bytes);
+      time_twin(timer, param, rule, figures);
       if (observer.on_rule) observer.on_rule(rule, size, figures);
     }
   }

@@ -48,8 +48,15 @@ struct SizeFigures {
 // Per rule and size, in ns per parameter per step.
 struct RuleFigures {
   double fused = 0, reference = 0, floor = 0, fused_over_floor = 0;
+  // The LibTorch class the rule is compared with (step_twin: its native twin, or torch-adamw for lion), "" if none.
+  std::string twin;
+  double twin_ns = 0;
   int64_t bytes_per_param = 0;  // what the rule must move: w, g and each average read, w and each average written
 };
+
+// The native row (optimizers/named.h) a named rule is timed against: its twin (adamw → torch-adamw, amsgrad →
+// torch-amsgrad), torch-adamw for lion (Chen et al. compare Lion with AdamW), else "".
+std::string step_twin(const std::string& rule_name);
 
 // Called as figures come in (a long run prints as it goes).
 struct StepBenchObserver {

@@ -48,8 +48,11 @@ void print_help(std::ostream& out, const po::options_description& options) {
       << "Times one optimizer step over N parameters, in ns per parameter per step, for: each rule's fused path\n"
       << "(the one-pass CPU kernel), its reference path (a chain of torch ops), LibTorch's torch::optim::Adam and\n"
       << "torch::optim::SGD (momentum 0.9), and a memory floor: a plain copy moving the bytes the rule must move\n"
-      << "(read w, g and each moving average, write w and each average). Prints the ratios measured in the run.\n"
-      << "Defaults: rules adam, powersign, addsign-ld and random:5:1 (a depth-5 random rule, printed), sizes\n"
+      << "(read w, g and each moving average, write w and each average), and a rule's LibTorch twin (adamw:\n"
+      << "torch::optim::AdamW, amsgrad: Adam(amsgrad), adagrad: Adagrad, lion: AdamW; column twin/fused). Prints\n"
+      << "the ratios measured in the run.\n"
+      << "Defaults: rules adam, adamw, amsgrad, lion, powersign, addsign-ld and random:5:1 (a depth-5 random rule,\n"
+      << "printed), sizes\n"
       << "1M,4M,16M, float32, LibTorch's thread count, the CPU. With --device cuda the fused path is the rule's\n"
       << "generated CUDA kernel (compiled with NVRTC at its first step) where the build has it.\n\n"
       << options;
@@ -92,7 +95,8 @@ struct StepPrinter {
         << size.sgd_ns << "\n";
     out << "  " << std::left << std::setw(44) << "rule" << std::right << std::setw(9) << "fused" << std::setw(11)
         << "reference" << std::setw(9) << "floor" << std::setw(8) << "B/param" << std::setw(14) << "Adam/fused"
-        << std::setw(14) << "fused/floor" << std::setw(14) << "ref/fused" << "\n";
+        << std::setw(14) << "fused/floor" << std::setw(14) << "ref/fused" << std::setw(14) << "twin/fused"
+        << "  twin\n";
   }
 
   void table_row(const bench::BenchRule& r, const bench::SizeFigures& size, const bench::RuleFigures& f) const {
@@ -101,7 +105,12 @@ struct StepPrinter {
     out << "  " << std::left << std::setw(44) << name << std::right << std::setprecision(3) << std::setw(9)
         << f.fused << std::setw(11) << f.reference << std::setw(9) << f.floor << std::setw(8) << f.bytes_per_param
         << std::setprecision(2) << std::setw(13) << size.adam_ns / f.fused << "x" << std::setw(13)
-        << f.fused_over_floor << "x" << std::setw(13) << f.reference / f.fused << "x\n";
+        << f.fused_over_floor << "x" << std::setw(13) << f.reference / f.fused << "x";
+    if (f.twin.empty()) {
+      out << std::setw(14) << "-" << "\n";
+    } else {
+      out << std::setw(13) << f.twin_ns / f.fused << "x  " << f.twin << " (" << f.twin_ns << ")\n";
+    }
     out.flush();
   }
 
@@ -125,7 +134,10 @@ struct StepPrinter {
         .add_int("fused_passes", options.device.is_cuda() ? 1 : r.shape.passes)
         .add_number("adam_over_fused", size.adam_ns / f.fused)
         .add_number("fused_over_floor", f.fused_over_floor)
-        .add_number("reference_over_fused", f.reference / f.fused);
+        .add_number("reference_over_fused", f.reference / f.fused)
+        .add_string("twin", f.twin)
+        .add_number("twin_ns", f.twin_ns)
+        .add_number("twin_over_fused", f.twin.empty() ? 0.0 : f.twin_ns / f.fused);
     out << o.str() << "\n";
     out.flush();
   }
@@ -138,8 +150,8 @@ int bench_step_command(const Args& args, std::ostream& out, std::ostream& err) {
   options.add_options()
       ("help,h", "show this help")
       ("rule", po::value<std::vector<std::string>>()->value_name("R"),
-       "a named rule, DSL text or random:DEPTH:SEED; repeat for several (default: adam, powersign, addsign-ld, "
-       "random:5:1)")
+       "a named rule, DSL text or random:DEPTH:SEED; repeat for several (default: adam, adamw, amsgrad, lion, "
+       "powersign, addsign-ld, random:5:1)")
       ("params", po::value<std::string>()->value_name("N,..."), "parameter counts, e.g. 1M,4M,16M (default)")
       ("threads", po::value<std::string>()->value_name("K"), "CPU threads (default: LibTorch's choice)")
       ("steps", po::value<std::string>()->value_name("S"), "steps per repetition (default: about 0.2 s of work)")

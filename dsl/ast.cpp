@@ -75,6 +75,10 @@ bool is_random(const Node& n) {
   return any_node(n, [](const Node& x) { return primitive(x.prim).random; });
 }
 
+bool runs_fused(const Node& n) {
+  return !any_node(n, [](const Node& x) { return !primitive(x.prim).fused; });
+}
+
 bool uses_decay(const Node& n) {
   return any_node(n, [](const Node& x) { return primitive(x.prim).uses_decay; });
 }
@@ -94,7 +98,11 @@ int depth(const Node& n) {
 namespace {
 void collect_averages(const Node& n, std::vector<Average>& out) {
   for (const AverageRead& read : primitive(n.prim).reads) {
-    if (read.moment != Moment::kNone) out.push_back(average_read(read, n.param));
+    if (read.moment == Moment::kNone) continue;
+    const Average a = average_read(read, n.param);
+    out.push_back(a);
+    // vmax(β) is the running maximum of v(β): both are kept.
+    if (a.moment == Moment::kMaxSecond) out.push_back({Moment::kSecond, a.beta});
   }
   for (const NodePtr& a : n.args) collect_averages(*a, out);
 }
@@ -113,8 +121,24 @@ Average average_read(const AverageRead& read, double param) {
 }
 
 std::string average_name(const Average& a) {
-  const char* name = a.moment == Moment::kFirst ? "m" : a.moment == Moment::kSecond ? "v" : "y";
-  return std::string(name) + "(" + format_number(a.beta) + ")";
+  switch (a.moment) {
+    case Moment::kFirst: return "m(" + format_number(a.beta) + ")";
+    case Moment::kSecond: return "v(" + format_number(a.beta) + ")";
+    case Moment::kThird: return "y(" + format_number(a.beta) + ")";
+    case Moment::kMaxSecond: return "vmax(" + format_number(a.beta) + ")";
+    case Moment::kSum: return "s";
+    case Moment::kPrev: return "mp(" + format_number(a.beta) + ")";
+    case Moment::kNone: break;
+  }
+  return "none";
+}
+
+int partner_average(const std::vector<Average>& averages, size_t i) {
+  if (averages[i].moment != Moment::kMaxSecond) return -1;
+  for (size_t j = 0; j < averages.size(); ++j) {
+    if (averages[j].moment == Moment::kSecond && averages[j].beta == averages[i].beta) return static_cast<int>(j);
+  }
+  return -1;
 }
 
 }  // namespace nos::dsl

@@ -43,12 +43,13 @@ bool equal(const Node& a, const Node& b);
 
 // Properties of a whole tree.
 bool is_random(const Node& n);        // contains noise, anoise or drop
-bool uses_decay(const Node& n);       // contains ld, cd or rd
+bool uses_decay(const Node& n);       // contains ld, cd, rd or T
+bool runs_fused(const Node& n);       // contains no primitive the fused paths lack (Primitive::fused)
 int node_count(const Node& n);
 int depth(const Node& n);
 
-// The moving averages a rule reads: m/v/y with their decays, sorted, each once. Operands adam and rmsprop read
-// m(0.9) and v(0.999).
+// The moving averages a rule reads: m/v/y/vmax/s/mp with their decays, sorted, each once (vmax(β) brings v(β), the
+// average it is the maximum of). Operands adam and rmsprop read m(0.9) and v(0.999).
 struct Average {
   Moment moment;
   double beta;
@@ -61,5 +62,7 @@ std::vector<Average> required_averages(const Node& n);
 // The average one of a primitive's reads names, for a node with parameter `param` (the β of m(0.8)).
 Average average_read(const AverageRead& read, double param);
 std::string average_name(const Average& a);  // "m(0.9)"
+// For averages[i] = vmax(β), the index of v(β), which is updated first (sorted before it); -1 for the others.
+int partner_average(const std::vector<Average>& averages, size_t i);
 
 }  // namespace nos::dsl

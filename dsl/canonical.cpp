@@ -94,6 +94,20 @@ void decompose_product(const NodePtr& n, double& coef, std::vector<NodePtr>& fac
     case Prim::kDiv:
     case Prim::kPow:
     case Prim::kKeep:
+    case Prim::kAbs:
+    case Prim::kMax:
+    case Prim::kMin:
+    case Prim::kVMax:
+    case Prim::kS:
+    case Prim::kMP:
+    case Prim::kT:
+    case Prim::kTotal:
+    case Prim::kAMSGrad:
+    case Prim::kAdaGrad:
+    case Prim::kNAdam:
+    case Prim::kRAdam:
+    case Prim::kNorm:
+    case Prim::kTrust:
       factors.push_back(n);
       return;
       // Do not add a default clause: every primitive must be handled here (-Werror=switch names a new one).
@@ -305,6 +319,24 @@ NodePtr canon(const NodePtr& n) {
       if (n->param == 0) return a;
       return make_unary(Prim::kDrop, a, n->param);
     }
+    case Prim::kAbs: {
+      // |c| folds, |-x| = |x|, ||x|| = |x|.
+      NodePtr a = canon(n->args[0]);
+      if (a->is_const()) return make_const(fold(Prim::kAbs, a->param));
+      NodePtr positive;
+      if (split_sign(a, positive)) a = positive;
+      return a->prim == Prim::kAbs ? a : make_unary(Prim::kAbs, a);
+    }
+    case Prim::kMax:
+    case Prim::kMin: {
+      // Commutative: operands in text order; max(x, x) = x; two constants fold.
+      NodePtr a = canon(n->args[0]);
+      NodePtr b = canon(n->args[1]);
+      if (a->is_const() && b->is_const()) return fold_or(fold(n->prim, a->param, b->param), make_binary(n->prim, a, b));
+      const std::string ta = to_infix(*a), tb = to_infix(*b);
+      if (ta == tb) return a;
+      return tb < ta ? make_binary(n->prim, b, a) : make_binary(n->prim, a, b);
+    }
     case Prim::kG:
     case Prim::kG2:
     case Prim::kG3:
@@ -319,7 +351,24 @@ NodePtr canon(const NodePtr& n) {
     case Prim::kLD:
     case Prim::kCD:
     case Prim::kRD:
-    case Prim::kConst: break;  // operands: handled above
+    case Prim::kConst:
+    case Prim::kVMax:
+    case Prim::kS:
+    case Prim::kMP:
+    case Prim::kT:
+    case Prim::kTotal:
+    case Prim::kAMSGrad:
+    case Prim::kAdaGrad:
+    case Prim::kNAdam:
+    case Prim::kRAdam: break;  // operands: handled above
+    case Prim::kNorm: {
+      // norm(-x) = norm(x) (the squares are equal); nothing else (norm(2*x) = 2*norm(x) only up to rounding).
+      NodePtr a = canon(n->args[0]);
+      NodePtr positive;
+      if (split_sign(a, positive)) a = positive;
+      return make_unary(Prim::kNorm, a);
+    }
+    case Prim::kTrust: return make_unary(Prim::kTrust, canon(n->args[0]));
       // Do not add a default clause: every primitive must be handled here (-Werror=switch names a new one).
   }
   NOS_CHECK(false, "canonicalize: unhandled primitive '" << p.token << "'");

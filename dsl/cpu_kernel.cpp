@@ -82,6 +82,16 @@ class BlockRunner {
       sqrt_correction_.emplace_back(static_cast<T>(a.correction.sqrt_scale));
       beta_.emplace_back(static_cast<T>(a.beta));
       rest_.emplace_back(static_cast<T>(1.0 - a.beta));
+      // vmax(β)'s v(β), found once.
+      int partner = -1;
+      for (size_t j = 0; j < plan.averages.size(); ++j) {
+        if (a.moment == Moment::kMaxSecond && plan.averages[j].moment == Moment::kSecond &&
+            plan.averages[j].beta == a.beta) {
+          partner = static_cast<int>(j);
+        }
+      }
+      partner_.push_back(partner);
+      has_previous_ = has_previous_ || a.moment == Moment::kPrev;
     }
     // The three values of every select (σ = −1, 0, +1), each computed by the vector code that computes the
     // instruction per element, from its operand's three values (sign's operand: −1, 0, 1 stand for σ itself).
@@ -145,6 +155,7 @@ class BlockRunner {
       if (k + 1 == plan_.code.size()) {
         // The result: applied to w as it is computed, without a pass through a buffer.
         evaluate(in, g, blk, apply);
+        update_previous(g);
         return;
       }
       T* out = slots_.data() + static_cast<size_t>(in.slot) * kBlock;
@@ -164,13 +175,14 @@ class BlockRunner {
       each(apply, [d](int64_t j) { return V::loadu(d + j); });
     }
     update_g_ = nullptr;
+    update_previous(g);
   }
 
  private:
   using Triple = std::array<V, 3>;  // a select's values for σ = −1, 0, +1
 
   // The moving averages over elements [begin, end) of the block, in place, as Program::direction updates them:
-  // buf·β, then + (1−β)·(g | g·g | g·g·g).
+  // buf·β, then + (1−β)·(g | g·g | g·g·g); vmax after its v (sorted before it); s + g·g; mp later (update_previous).
   void update_averages(int64_t begin, int64_t end) const {
     const T* g = update_g_;
     for (size_t i = 0; i < plan_.averages.size(); ++i) {
@@ -195,7 +207,36 @@ class BlockRunner {
             at::vec::fmadd(gj * gj * gj, rest, V::loadu(buf + j) * beta).store(buf + j);
           }
           break;
+        case Moment::kMaxSecond: {
+          // at::maximum: NaN in either gives NaN.
+          const T* v = averages_[partner_[i]];
+          for (int64_t j = begin; j < end; j += kLanes) {
+            at::vec::maximum(V::loadu(buf + j), V::loadu(v + j)).store(buf + j);
+          }
+          break;
+        }
+        case Moment::kSum:
+          // addcmul with value 1: fma(1·g, g, s).
+          for (int64_t j = begin; j < end; j += kLanes) {
+            const V gj = V::loadu(g + j);
+            at::vec::fmadd(gj, gj, V::loadu(buf + j)).store(buf + j);
+          }
+          break;
+        case Moment::kPrev:
         case Moment::kNone: break;
+      }
+    }
+  }
+
+  // mp's buffers over the whole block, after every instruction has read them: buf·β + (1−β)·g.
+  void update_previous(const T* g) const {
+    if (!has_previous_) return;
+    for (size_t i = 0; i < plan_.averages.size(); ++i) {
+      if (plan_.averages[i].moment != Moment::kPrev) continue;
+      T* buf = averages_[i];
+      const V beta = beta_[i], rest = rest_[i];
+      for (int64_t j = 0; j < kBlock; j += kLanes) {
+        at::vec::fmadd(V::loadu(g + j), rest, V::loadu(buf + j) * beta).store(buf + j);
       }
     }
   }
@@ -259,6 +300,16 @@ class BlockRunner {
         const V s(static_cast<T>(plan_.code[scalar].value + kDivEpsilon));
         return f([s](const V& x) { return x / s; });
       }
+      case Prim::kAbs: return f([](const V& x) { return x.abs(); });
+      // The reference clamps by the scalar side (ATen's clamp keeps NaN).
+      case Prim::kMax: {
+        const V s(scalar_of(scalar));
+        return f([s](const V& x) { return at::vec::clamp_min(x, s); });
+      }
+      case Prim::kMin: {
+        const V s(scalar_of(scalar));
+        return f([s](const V& x) { return at::vec::clamp_max(x, s); });
+      }
       case Prim::kPow: {
         if (scalar_left) {
           const double base = plan_.code[scalar].value;
@@ -286,6 +337,17 @@ class BlockRunner {
       case Prim::kRD:
       case Prim::kConst:
       case Prim::kDrop:
+      case Prim::kVMax:
+      case Prim::kS:
+      case Prim::kMP:
+      case Prim::kT:
+      case Prim::kTotal:
+      case Prim::kAMSGrad:
+      case Prim::kAdaGrad:
+      case Prim::kNAdam:
+      case Prim::kRAdam:
+      case Prim::kNorm:
+      case Prim::kTrust:
         break;
         // Do not add a default clause: every primitive must be handled here (-Werror=switch names a new one).
     }
@@ -379,14 +441,16 @@ class BlockRunner {
     }
   }
 
-  // adam and rmsprop: m̂ / (√v̂ + ε), √v̂ as the reference computes it, sqrt(v) · (1/sqrt(correction)); rmsprop has
-  // g for m̂. Each combination of corrections is its own loop (the branch hoisted out of it).
+  // adam, amsgrad, rmsprop and adagrad: m̂ / (√v̂ + ε), √v̂ as the reference computes it, sqrt(v) ·
+  // (1/sqrt(correction)); amsgrad has vmax for v, rmsprop g for m̂, adagrad both g and s. Each combination of
+  // corrections is its own loop (the branch hoisted out of it).
   template <typename Sink>
   void evaluate_adam(const KernelInstr& in, const T* g, const Block<T>& blk, const Sink& out) const {
-    const V eps(static_cast<T>(kDivEpsilon));
+    const V eps(static_cast<T>(in.param));
+    const bool has_m = in.prim == Prim::kAdam || in.prim == Prim::kAMSGrad;
     const T* v = blk.averages[in.b];
-    const T* m = in.prim == Prim::kAdam ? blk.averages[in.a] : g;
-    const bool m_corrected = in.prim == Prim::kAdam && corrected_[in.a];
+    const T* m = has_m ? blk.averages[in.a] : g;
+    const bool m_corrected = has_m && corrected_[in.a];
     const V cm = m_corrected ? correction_[in.a] : V(T(1));
     const V cv = sqrt_correction_[in.b];
     if (!m_corrected && !corrected_[in.b]) {
@@ -431,7 +495,7 @@ class BlockRunner {
     }
   }
 
-  // / and ^: with a scalar operand, the one-operand function over the tensor side.
+  // /, ^, max and min: with a scalar operand, the one-operand function over the tensor side.
   template <typename Sink>
   void evaluate_div_pow(const KernelInstr& in, const Block<T>& blk, const Sink& out) const {
     const T* pa = is_scalar(in.a) ? nullptr : ptr_[in.a];
@@ -442,6 +506,10 @@ class BlockRunner {
     } else if (in.prim == Prim::kDiv) {
       const V eps(static_cast<T>(kDivEpsilon));
       each(out, [&](int64_t j) { return V::loadu(pa + j) / (V::loadu(pb + j) + eps); });
+    } else if (in.prim == Prim::kMax) {
+      each(out, [&](int64_t j) { return at::vec::maximum(V::loadu(pa + j), V::loadu(pb + j)); });
+    } else if (in.prim == Prim::kMin) {
+      each(out, [&](int64_t j) { return at::vec::minimum(V::loadu(pa + j), V::loadu(pb + j)); });
     } else {
       each(out, [&](int64_t j) { return V::loadu(pa + j).pow(V::loadu(pb + j)); });
     }
@@ -461,14 +529,20 @@ class BlockRunner {
       case Prim::kG3: each(out, [&](int64_t j) { const V x = V::loadu(g + j); return x * x * x; }); break;
       case Prim::kM:
       case Prim::kV:
-      case Prim::kY: with_corrected(blk, in.a, out, [](int64_t, const V& x) { return x; }); break;
+      case Prim::kY:
+      case Prim::kVMax:
+      case Prim::kS:
+      case Prim::kMP: with_corrected(blk, in.a, out, [](int64_t, const V& x) { return x; }); break;
       case Prim::kAdam:
-      case Prim::kRMSProp: evaluate_adam(in, g, blk, out); break;
+      case Prim::kAMSGrad:
+      case Prim::kRMSProp:
+      case Prim::kAdaGrad: evaluate_adam(in, g, blk, out); break;
       case Prim::kNeg:
       case Prim::kExp:
       case Prim::kLog:
       case Prim::kSqrt:
       case Prim::kSign:
+      case Prim::kAbs:
       case Prim::kClip: {
         const T* pa = ptr_[in.a];
         with_unary(in, [&](auto op) { each(out, [&](int64_t j) { return op(V::loadu(pa + j)); }); });
@@ -479,7 +553,9 @@ class BlockRunner {
       case Prim::kSub:
       case Prim::kMul: evaluate_fetching(in, blk, out); break;
       case Prim::kDiv:
-      case Prim::kPow: evaluate_div_pow(in, blk, out); break;
+      case Prim::kPow:
+      case Prim::kMax:
+      case Prim::kMin: evaluate_div_pow(in, blk, out); break;
       // Values that live in memory or are scalars never reach here: the planner made them aliases or folded them.
       case Prim::kG:
       case Prim::kNoise:
@@ -491,7 +567,16 @@ class BlockRunner {
       case Prim::kConst:
       case Prim::kIdentity:
       case Prim::kKeep:
+      case Prim::kT:
+      case Prim::kTotal:
         NOS_CHECK(false, "instruction " << static_cast<int>(in.prim) << " should have been folded or aliased");
+        break;
+      // Program::fused is false for these: dsl::update runs the reference path.
+      case Prim::kNAdam:
+      case Prim::kRAdam:
+      case Prim::kNorm:
+      case Prim::kTrust:
+        NOS_CHECK(false, "instruction " << static_cast<int>(in.prim) << " has no fused form");
         break;
         // Do not add a default clause: every primitive must be handled here (-Werror=switch names a new one).
     }
@@ -500,6 +585,8 @@ class BlockRunner {
   const Plan& plan_;
   std::vector<bool> corrected_;
   std::vector<V> correction_, sqrt_correction_, beta_, rest_;
+  std::vector<int> partner_;  // per average: vmax's v, else -1
+  bool has_previous_ = false;  // an mp average, updated after the rule
   std::vector<T> slots_;
   std::vector<T> gbuf_;
   std::vector<const T*> ptr_;

@@ -97,6 +97,7 @@ void fused_update(const Program& program, const at::Tensor& w, const at::Tensor&
                   const StepContext& ctx, const UpdateArgs& args) {
   const std::string reason = fused_unsupported_reason(w, g, averages);
   NOS_CHECK(reason.empty(), "fused update of rule '" << program.canonical_text() << "' on " << reason);
+  NOS_CHECK(program.fused(), "rule '" << program.canonical_text() << "' has a primitive the fused kernel lacks");
   program.check_step(w, g, averages, ctx);
   if (w.numel() == 0) return;
 

@@ -48,6 +48,11 @@ NOS_FN double nos_sign(double x) { return (double)(0.0 < x) - (double)(x < 0.0);
 // ATen's clamp: NaN stays NaN.
 NOS_FN float nos_clamp(float x, float lo, float hi) { return x != x ? x : (x < lo ? lo : (x > hi ? hi : x)); }
 NOS_FN double nos_clamp(double x, double lo, double hi) { return x != x ? x : (x < lo ? lo : (x > hi ? hi : x)); }
+// at::maximum and at::minimum (and clamp_min/clamp_max with a scalar): NaN in either operand gives NaN.
+NOS_FN float nos_max(float x, float y) { return x != x ? x : (y != y ? y : (x > y ? x : y)); }
+NOS_FN double nos_max(double x, double y) { return x != x ? x : (y != y ? y : (x > y ? x : y)); }
+NOS_FN float nos_min(float x, float y) { return x != x ? x : (y != y ? y : (x < y ? x : y)); }
+NOS_FN double nos_min(double x, double y) { return x != x ? x : (y != y ? y : (x < y ? x : y)); }
 // at::pow(x, e) for a scalar exponent: ATen's special exponents first.
 )";
 const char* kPreludeTail = R"(// at::pow(b, x) for a scalar base: 1 when b is 1.
@@ -157,6 +162,7 @@ class BodyWriter {
     const std::string direction = scalar_[last] ? cast(s(scalar_slot_[last])) : reg(last);
     // reference_update's w.add_(direction, −lr) (update_math.h).
     out_ << "  p.w[i] = " << applied_update<std::string>("w0", direction, cast(s(kScalarLr)), fma()) << ";\n";
+    previous();
     out_ << "}\n";
     entry_points();
     return out_.str();
@@ -207,23 +213,38 @@ class BodyWriter {
   }
 
   // The averages first, as Program::direction updates them: buf.mul_(β), then add_(g, 1 − β) (fused multiply-add),
-  // addcmul_(g, g, 1 − β) ((1 − β)·g·g added) or add_(g·g·g, 1 − β).
+  // addcmul_(g, g, 1 − β) ((1 − β)·g·g added) or add_(g·g·g, 1 − β); vmax the maximum with its v (written before
+  // it), s + g·g; mp is read as it is and written after the rule (previous()).
   void averages() {
     const std::vector<Average>& averages = program_.averages();
     for (int i = 0; i < kernel_.averages; ++i) {
       const std::string beta = cast(s(average_scalar(i, 0))), alpha = cast(s(average_scalar(i, 1)));
-      out_ << "  " << T() << " " << avg(i) << " = p.a[" << i << "][i] * " << beta << ";\n";
+      const std::string old = "p.a[" + std::to_string(i) + "][i]";
+      out_ << "  " << T() << " " << avg(i) << " = ";
       switch (averages[i].moment) {
-        case Moment::kFirst:
-          out_ << "  " << avg(i) << " = " << m_.fma << "(g, " << alpha << ", " << avg(i) << ");\n";
-          break;
-        case Moment::kSecond: out_ << "  " << avg(i) << " = " << avg(i) << " + " << alpha << " * g * g;\n"; break;
+        case Moment::kFirst: out_ << m_.fma << "(g, " << alpha << ", " << old << " * " << beta << ");\n"; break;
+        case Moment::kSecond: out_ << old << " * " << beta << " + " << alpha << " * g * g;\n"; break;
         case Moment::kThird:
-          out_ << "  " << avg(i) << " = " << m_.fma << "(g * g * g, " << alpha << ", " << avg(i) << ");\n";
+          out_ << m_.fma << "(g * g * g, " << alpha << ", " << old << " * " << beta << ");\n";
           break;
+        case Moment::kMaxSecond:
+          out_ << "nos_max(" << old << ", " << avg(partner_average(averages, i)) << ");\n";
+          break;
+        case Moment::kSum: out_ << old << " + g * g;\n"; break;
+        case Moment::kPrev: out_ << old << ";\n"; break;
         case Moment::kNone: NOS_CHECK(false, "average without a moment"); break;
       }
-      out_ << "  p.a[" << i << "][i] = " << avg(i) << ";\n";
+      if (averages[i].moment != Moment::kPrev) out_ << "  " << old << " = " << avg(i) << ";\n";
+    }
+  }
+
+  // mp's buffers after the rule (Program::direction's update_previous): buf.mul_(β).add_(g, 1 − β).
+  void previous() {
+    const std::vector<Average>& averages = program_.averages();
+    for (int i = 0; i < kernel_.averages; ++i) {
+      if (averages[i].moment != Moment::kPrev) continue;
+      const std::string beta = cast(s(average_scalar(i, 0))), alpha = cast(s(average_scalar(i, 1)));
+      out_ << "  p.a[" << i << "][i] = " << m_.fma << "(g, " << alpha << ", " << avg(i) << " * " << beta << ");\n";
     }
   }
 
@@ -247,12 +268,24 @@ class BodyWriter {
       case Prim::kG3: return "g * g * g";
       case Prim::kM:
       case Prim::kV:
-      case Prim::kY: return corrected(in.a);
+      case Prim::kY:
+      case Prim::kVMax:
+      case Prim::kS:
+      case Prim::kMP: return corrected(in.a);
       case Prim::kNoise:
       case Prim::kANoise: return random;
       case Prim::kW: return "w0";
-      case Prim::kAdam: return corrected(in.a) + " / (" + sqrt_corrected(in.b) + " + " + eps() + ")";
-      case Prim::kRMSProp: return "g / (" + sqrt_corrected(in.b) + " + " + eps() + ")";
+      case Prim::kAdam:
+      case Prim::kAMSGrad:
+        return corrected(in.a) + " / (" + sqrt_corrected(in.b) + " + " + cast(literal(in.param)) + ")";
+      case Prim::kRMSProp:
+      case Prim::kAdaGrad: return "g / (" + sqrt_corrected(in.b) + " + " + cast(literal(in.param)) + ")";
+      case Prim::kNAdam:
+      case Prim::kRAdam:
+      case Prim::kNorm:
+      case Prim::kTrust: NOS_CHECK(false, "no generated form (Program::fused is false)"); return "";
+      case Prim::kT:
+      case Prim::kTotal:
       case Prim::kLD:
       case Prim::kCD:
       case Prim::kRD:
@@ -280,6 +313,12 @@ class BodyWriter {
         if (a_scalar) return "nos_pow_base(" + x + ", " + y + ")";
         if (b_scalar) return "nos_pow_scalar(" + x + ", " + y + ")";
         return m_.pow + "(" + x + ", " + y + ")";
+      case Prim::kAbs: return m_.fabs + "(" + x + ")";
+      case Prim::kMax:
+      case Prim::kMin: {
+        const std::string fn = in.prim == Prim::kMax ? "nos_max(" : "nos_min(";
+        return fn + (a_scalar ? cast(x) : x) + ", " + (b_scalar ? cast(y) : y) + ")";
+      }
         // Do not add a default clause: every primitive must be handled here (-Werror=switch names a new one).
     }
     NOS_CHECK(false, "unknown primitive " << static_cast<int>(in.prim));

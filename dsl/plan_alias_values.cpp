@@ -28,6 +28,9 @@ void alias_values(const Program& program, const at::Tensor& w, const at::Tensor&
       case Prim::kM:
       case Prim::kV:
       case Prim::kY:
+      case Prim::kVMax:
+      case Prim::kS:
+      case Prim::kMP:
         if (!plan.averages[src.a].correction.applies()) alias(kSourceAverage, src.a);
         break;
       case Prim::kNoise:
@@ -64,6 +67,17 @@ void alias_values(const Program& program, const at::Tensor& w, const at::Tensor&
       case Prim::kMul:
       case Prim::kDiv:
       case Prim::kPow:
+      case Prim::kAbs:
+      case Prim::kMax:
+      case Prim::kMin:
+      case Prim::kT:
+      case Prim::kTotal:
+      case Prim::kAMSGrad:
+      case Prim::kAdaGrad:
+      case Prim::kNAdam:
+      case Prim::kRAdam:
+      case Prim::kNorm:
+      case Prim::kTrust:
         break;
         // Do not add a default clause: every primitive must be handled here (-Werror=switch names a new one).
     }

@@ -99,7 +99,8 @@ void find_selects(Plan& plan) {
   const int n = static_cast<int>(plan.code.size());
   for (int k = 0; k < n; ++k) {
     KernelInstr& in = plan.code[k];
-    if (in.scalar || in.prim == Prim::kDrop) continue;
+    // drop draws; a primitive the fused paths lack (a reduction) is no elementwise function of σ.
+    if (in.scalar || in.prim == Prim::kDrop || !primitive(in.prim).fused) continue;
     if (in.prim == Prim::kMul && holds_tensor(plan, in.a) && holds_tensor(plan, in.b)) {
       find_odd_pair(plan, in);
       continue;

@@ -46,9 +46,14 @@ using M = Moment;
 constexpr double kBetaFirst = 0.9;
 constexpr double kBetaSecond = 0.999;
 constexpr double kBetaThird = 0.999;
+// Lion's β2, the decay of its state (Chen et al. 2023, Algorithm 2), mp's default.
+constexpr double kBetaLion = 0.99;
+// AdaGrad's ε (PyTorch's Adagrad default).
+constexpr double kAdaGradEpsilon = 1e-10;
 
 ParamSpec none() { return {}; }
 ParamSpec beta(double d) { return {K::kOptional, "beta", d, 0.0, 1.0, true, false, "0 <= beta < 1"}; }
+ParamSpec epsilon(double d) { return {K::kOptional, "eps", d, 0.0, kInf, false, true, "eps > 0"}; }
 ParamSpec periods(double d) { return {K::kOptional, "n", d, 0.0, kInf, false, true, "n > 0"}; }
 
 // Reads columns: nothing, one average with the primitive's own β, or fixed averages into a and b.
@@ -81,12 +86,12 @@ std::vector<Primitive> operand_rows() {
      "annealed Gaussian noise N(0, 1/(1+t)^0.55)"},
     {Prim::kW,        Role::kOperand, "w",       "w",       "",  0, false, none(),       {},         no_reads(),          false, false, nullptr,
      "the parameter (weight) itself"},
-    {Prim::kAdam,     Role::kOperand, "adam",    "adam",    "",  0, false, none(),       {},
+    {Prim::kAdam,     Role::kOperand, "adam",    "adam",    "",  0, false, epsilon(kDivEpsilon), {},
      fixed({M::kFirst, kBetaFirst}, {M::kSecond, kBetaSecond}),                                                     false, false, nullptr,
-     "m/(sqrt(v) + 1e-8), Adam's direction"},
-    {Prim::kRMSProp,  Role::kOperand, "rmsprop", "rmsprop", "",  0, false, none(),       {},
+     "m/(sqrt(v) + eps), Adam's direction (adam(eps), eps 1e-8)"},
+    {Prim::kRMSProp,  Role::kOperand, "rmsprop", "rmsprop", "",  0, false, epsilon(kDivEpsilon), {},
      fixed({}, {M::kSecond, kBetaSecond}),                                                                          false, false, nullptr,
-     "g/(sqrt(v) + 1e-8), RMSProp's direction"},
+     "g/(sqrt(v) + eps), RMSProp's direction (rmsprop(eps), eps 1e-8)"},
     {Prim::kLD,       Role::kOperand, "ld",      "ld",      "",  0, false, none(),       {},         no_reads(),          false, true,
      [](F x) { return linear_decay(x.t, x.total_steps); },
      "linear decay max(0, 1 - min(t,T)/T)"},
@@ -100,6 +105,31 @@ std::vector<Primitive> operand_rows() {
                                                                                          {1.0, 2.0}, no_reads(),          false, false,
      [](F x) { return x.param; },
      "a number literal"},
+    // Added with issue 16; opt-in in a config's vocabulary (default_vocabulary false).
+    {Prim::kVMax,     Role::kOperand, "vmax",    "vmax",    "",  0, false, beta(kBetaSecond), {},    own(M::kMaxSecond),  false, false, nullptr,
+     "running maximum of v(beta), bias-corrected as v (AMSGrad; vmax(beta), beta 0.999)", false},
+    {Prim::kS,        Role::kOperand, "s",       "s",       "",  0, false, none(),       {},         fixed({M::kSum, 0.0}, {}), false, false, nullptr,
+     "sum of g2 over all steps (AdaGrad's accumulator), never bias-corrected", false},
+    {Prim::kMP,       Role::kOperand, "mp",      "mp",      "",  0, false, beta(kBetaLion), {},      own(M::kPrev),       false, false, nullptr,
+     "raw moving average of g before this step's update (Lion's state; mp(beta), beta 0.99)", false},
+    {Prim::kT,        Role::kOperand, "t",       "t",       "",  0, false, none(),       {},         no_reads(),          false, false,
+     [](F x) { return static_cast<double>(x.t + 1); },
+     "the update's number, 1 at the first update", false},
+    {Prim::kTotal,    Role::kOperand, "T",       "T",       "",  0, false, none(),       {},         no_reads(),          false, true,
+     [](F x) { return static_cast<double>(x.total_steps); },
+     "the run's configured number of steps", false},
+    {Prim::kAMSGrad,  Role::kOperand, "amsgrad", "amsgrad", "",  0, false, epsilon(kDivEpsilon), {},
+     fixed({M::kFirst, kBetaFirst}, {M::kMaxSecond, kBetaSecond}),                                                  false, false, nullptr,
+     "m/(sqrt(vmax) + eps), AMSGrad's direction (amsgrad(eps), eps 1e-8)", false},
+    {Prim::kAdaGrad,  Role::kOperand, "adagrad", "adagrad", "",  0, false, epsilon(kAdaGradEpsilon), {},
+     fixed({}, {M::kSum, 0.0}),                                                                                     false, false, nullptr,
+     "g/(sqrt(s) + eps), AdaGrad's direction (adagrad(eps), eps 1e-10)", false},
+    {Prim::kNAdam,    Role::kOperand, "nadam",   "nadam",   "",  0, false, epsilon(kDivEpsilon), {},
+     fixed({M::kFirst, kBetaFirst}, {M::kSecond, kBetaSecond}),                                                     false, false, nullptr,
+     "NAdam's direction as PyTorch 2 computes it (nadam(eps), eps 1e-8)", false, false},
+    {Prim::kRAdam,    Role::kOperand, "radam",   "radam",   "",  0, false, epsilon(kDivEpsilon), {},
+     fixed({M::kFirst, kBetaFirst}, {M::kSecond, kBetaSecond}),                                                     false, false, nullptr,
+     "RAdam's direction as PyTorch computes it (radam(eps), eps 1e-8)", false, false},
   };
   // clang-format on
 }
@@ -134,6 +164,13 @@ std::vector<Primitive> function_rows() {
     {Prim::kDrop,     Role::kUnary,   "drop",    "drop",    "",  0, false, {K::kRequired, "p", kNaN, 0.0, 1.0, true, false, "0 <= p < 1"},
                                                                                          {0.1, 0.3, 0.5}, no_reads(),     true,  false, nullptr,
      "drop(x, p): each element zeroed with probability p, no rescaling"},
+    {Prim::kAbs,      Role::kUnary,   "abs",     "abs",     "",  0, false, none(),       {},         no_reads(),          false, false,
+     [](F x) { return std::fabs(x.a); },
+     "|x|", false},
+    {Prim::kNorm,     Role::kUnary,   "norm",    "norm",    "",  0, false, none(),       {},         no_reads(),          false, false, nullptr,
+     "L2 norm of x over the parameter tensor (or slice), the same for every element", false, false},
+    {Prim::kTrust,    Role::kUnary,   "trust",   "trust",   "",  0, false, none(),       {},         no_reads(),          false, false, nullptr,
+     "x * norm(w)/norm(x), x itself where either norm is 0 (LARS/LAMB's trust ratio)", false, false},
     {Prim::kAdd,      Role::kBinary,  "+",       "add",     "+", 1, true,  none(),       {},         no_reads(),          false, false,
      [](F x) { return x.a + x.b; },
      "x + y"},
@@ -152,6 +189,13 @@ std::vector<Primitive> function_rows() {
     {Prim::kKeep,     Role::kBinary,  "keep",    "keep",    "",  0, false, none(),       {},         no_reads(),          false, false,
      [](F x) { return x.a; },
      "keep(x, y) = x (keep left)"},
+    // NaN in, NaN out, as at::maximum and at::minimum (std::fmax would return the other operand).
+    {Prim::kMax,      Role::kBinary,  "max",     "max",     "",  0, true,  none(),       {},         no_reads(),          false, false,
+     [](F x) { return std::isnan(x.a) || std::isnan(x.b) ? kNaN : std::max(x.a, x.b); },
+     "max(x, y), NaN if either is", false},
+    {Prim::kMin,      Role::kBinary,  "min",     "min",     "",  0, true,  none(),       {},         no_reads(),          false, false,
+     [](F x) { return std::isnan(x.a) || std::isnan(x.b) ? kNaN : std::min(x.a, x.b); },
+     "min(x, y), NaN if either is", false},
   };
   // clang-format on
 }
@@ -190,7 +234,8 @@ const Primitive* find_by_token(std::string_view token) {
 
 bool is_average(Prim p) {
   const Primitive& row = primitive(p);
-  return row.role == Role::kOperand && row.reads[0].moment != Moment::kNone && std::isnan(row.reads[0].beta) &&
+  return row.role == Role::kOperand && row.reads[0].moment != Moment::kNone &&
+         (std::isnan(row.reads[0].beta) || row.param.kind == ParamSpec::Kind::kNone) &&
          row.reads[1].moment == Moment::kNone;
 }
 

@@ -33,6 +33,15 @@ enum class Prim : uint8_t {
   kCD,       // cosine decay, n periods (0.5)
   kRD,       // restart decay, n restarts (1)
   kConst,    // a number literal
+  kVMax,     // v̂max: bias-corrected running maximum of v (AMSGrad), decay β (0.999)
+  kS,        // s: sum of g² over all steps (AdaGrad's accumulator), never bias-corrected
+  kMP,       // mp: the raw moving average of g before this step's update (Lion's state), decay β (0.99)
+  kT,        // t: the update's number, 1 at the first update
+  kTotal,    // T: the run's configured number of steps
+  kAMSGrad,  // m̂/(√v̂max + ε), ε 1e-8
+  kAdaGrad,  // g/(√s + ε), ε 1e-10
+  kNAdam,    // PyTorch's NAdam direction (ε 1e-8)
+  kRAdam,    // PyTorch's RAdam direction (ε 1e-8)
   // unary functions
   kIdentity,  // token form only ("id"); vanishes in the tree
   kNeg,
@@ -42,6 +51,9 @@ enum class Prim : uint8_t {
   kSign,
   kClip,  // clip(x, c) to [−c, c]
   kDrop,  // drop(x, p): zero each element with probability p, no rescaling
+  kAbs,   // |x|
+  kNorm,  // ‖x‖₂ over the parameter tensor (or slice), a reduction
+  kTrust, // trust(x) = x·‖w‖/‖x‖ (1 where either norm is 0): LARS/LAMB's trust ratio, a reduction
   // binary functions
   kAdd,
   kSub,
@@ -49,11 +61,23 @@ enum class Prim : uint8_t {
   kDiv,   // x/(y + 1e-8)
   kPow,   // x^y
   kKeep,  // keep(x, y) = x (the paper's keep-left)
+  kMax,   // max(x, y), NaN if either is
+  kMin,   // min(x, y), NaN if either is
 };
-inline constexpr int kNumPrims = static_cast<int>(Prim::kKeep) + 1;
+inline constexpr int kNumPrims = static_cast<int>(Prim::kMin) + 1;
 
 // Which moving average a primitive needs maintained per parameter.
-enum class Moment : uint8_t { kNone, kFirst /* m of g */, kSecond /* v of g² */, kThird /* y of g³ */ };
+// Each (moment, β) a rule reads is one buffer per parameter, updated before the rule is evaluated, in this order
+// (so vmax(β) sees v(β) of this step), except kPrev, updated after it.
+enum class Moment : uint8_t {
+  kNone,
+  kFirst,      // m ← βm + (1−β)g
+  kSecond,     // v ← βv + (1−β)g²
+  kThird,      // y ← βy + (1−β)g³
+  kMaxSecond,  // vmax ← max(vmax, v(β)) after v(β)'s update (v(β) is kept beside it)
+  kSum,        // s ← s + g² (β 0; never bias-corrected)
+  kPrev,       // mp: read before its update m ← βm + (1−β)g, which follows the rule (never bias-corrected)
+};
 
 // One moving average a primitive reads: its moment and its decay β; β NaN means the primitive's own parameter (m(0.8)
 // reads m with β = 0.8, adam reads m(0.9) and v(0.999) whatever it is written with).
@@ -107,6 +131,12 @@ struct Primitive {
   bool uses_decay;                 // depends on t and T
   Fold fold;                       // its value on plain numbers, or nullptr (see Fold)
   std::string_view doc;            // one line for docs and `nos primitives`
+  // In the default token vocabulary (dsl::default_vocabulary, the paper's lists); primitives added later (abs, max,
+  // min) are opt-in through a config's space section, so old configs keep their search space.
+  bool default_vocabulary = true;
+  // The fused paths run it; false for the reductions (norm, trust) and nadam and radam, which the reference path
+  // runs (dsl::update sends a rule with one of them there).
+  bool fused = true;
 };
 
 // The table, indexed by Prim.
@@ -117,8 +147,8 @@ inline const Primitive& primitive(Prim p) { return primitives()[static_cast<size
 const Primitive* find_by_name(std::string_view name);
 const Primitive* find_by_token(std::string_view token);
 
-// Whether a primitive's value is one moving average, bias-corrected (m, v, y): it reads exactly one average,
-// through Program::Instr::a, with the decay its own parameter gives. The fused paths read it from the buffer.
+// Whether a primitive's value is one moving average, bias-corrected where it applies (m, v, y, vmax, mp, s): it reads
+// exactly one average, through Program::Instr::a, with the decay its own parameter gives (or a fixed one, for s). The fused paths read it from the buffer.
 bool is_average(Prim p);
 
 // Decay values as TensorFlow's sign_decay.py computes them (t clipped to T); the folds of ld, cd and rd.

@@ -53,7 +53,10 @@ std::vector<double> scalar_values(const Program& program, const std::vector<bool
 
 std::vector<BiasCorrection> bias_corrections(const Program& program, const StepContext& ctx) {
   std::vector<BiasCorrection> out;
-  for (const Average& a : program.averages()) out.push_back(bias_correction(a.beta, ctx.t + 1, ctx.bias_correction));
+  // mp is the raw average (s, with β 0, has no correction either).
+  for (const Average& a : program.averages()) {
+    out.push_back(bias_correction(a.beta, ctx.t + 1, ctx.bias_correction && a.moment != Moment::kPrev));
+  }
   return out;
 }
 
@@ -92,6 +95,20 @@ at::Tensor draw_random(const Program::Instr& in, const at::Tensor& like, const S
     case Prim::kDiv:
     case Prim::kPow:
     case Prim::kKeep:
+    case Prim::kAbs:
+    case Prim::kMax:
+    case Prim::kMin:
+    case Prim::kVMax:
+    case Prim::kS:
+    case Prim::kMP:
+    case Prim::kT:
+    case Prim::kTotal:
+    case Prim::kAMSGrad:
+    case Prim::kAdaGrad:
+    case Prim::kNAdam:
+    case Prim::kRAdam:
+    case Prim::kNorm:
+    case Prim::kTrust:
       break;
       // Do not add a default clause: every primitive must be handled here (-Werror=switch names a new one).
   }
@@ -166,6 +183,7 @@ Program compile(const NodePtr& rule) {
   program.averages_ = required_averages(*canonical);
   program.uses_decay_ = uses_decay(*canonical);
   program.random_ = is_random(*canonical);
+  program.fused_ = runs_fused(*canonical);
   Lowering(program.code_, program.averages_).lower(canonical);
   return program;
 }
@@ -188,18 +206,30 @@ void Program::check_step(const at::Tensor& w, const at::Tensor& g, const std::ve
 
 namespace {
 
-// The moving averages first, with the current gradient (as Adam does): m ← βm + (1−β)g, v with g², y with g³.
+// The moving averages first, with the current gradient (as Adam does): m ← βm + (1−β)g, v with g², y with g³,
+// vmax ← max(vmax, v) after v (sorted before it), s ← s + g²; mp waits for update_previous.
 void update_averages(const std::vector<Average>& kinds, std::vector<at::Tensor>& averages, const at::Tensor& g) {
   for (size_t i = 0; i < kinds.size(); ++i) {
     const Average& a = kinds[i];
     at::Tensor& buf = averages[i];
-    buf.mul_(a.beta);
     switch (a.moment) {
-      case Moment::kFirst: buf.add_(g, 1.0 - a.beta); break;
-      case Moment::kSecond: buf.addcmul_(g, g, 1.0 - a.beta); break;
-      case Moment::kThird: buf.add_(g * g * g, 1.0 - a.beta); break;
+      case Moment::kFirst: buf.mul_(a.beta).add_(g, 1.0 - a.beta); break;
+      case Moment::kSecond: buf.mul_(a.beta).addcmul_(g, g, 1.0 - a.beta); break;
+      case Moment::kThird: buf.mul_(a.beta).add_(g * g * g, 1.0 - a.beta); break;
+      // torch.optim.Adam(amsgrad=True): torch.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq).
+      case Moment::kMaxSecond: at::maximum_out(buf, buf, averages[partner_average(kinds, i)]); break;
+      // torch.optim.Adagrad: state_sum.addcmul_(grad, grad, value=1).
+      case Moment::kSum: buf.addcmul_(g, g, 1.0); break;
+      case Moment::kPrev: break;
       case Moment::kNone: NOS_CHECK(false, "average without a moment"); break;
     }
+  }
+}
+
+// mp's buffers after the rule has read them (Lion: c from the previous m, then m ← β2·m + (1−β2)·g).
+void update_previous(const std::vector<Average>& kinds, std::vector<at::Tensor>& averages, const at::Tensor& g) {
+  for (size_t i = 0; i < kinds.size(); ++i) {
+    if (kinds[i].moment == Moment::kPrev) averages[i].mul_(kinds[i].beta).add_(g, 1.0 - kinds[i].beta);
   }
 }
 
@@ -222,8 +252,32 @@ class Evaluator {
       case Prim::kNoise:
       case Prim::kANoise: return tensor(draw_random(in, g_, ctx_));
       case Prim::kW: return tensor(w_);
-      case Prim::kAdam: return tensor(corrected(in.a) / (sqrt_corrected(in.b) + kDivEpsilon));
-      case Prim::kRMSProp: return tensor(g_ / (sqrt_corrected(in.b) + kDivEpsilon));
+      case Prim::kAdam:
+      case Prim::kAMSGrad: return tensor(corrected(in.a) / (sqrt_corrected(in.b) + in.param));
+      case Prim::kRMSProp:
+      case Prim::kAdaGrad: return tensor(g_ / (sqrt_corrected(in.b) + in.param));
+      case Prim::kVMax:
+      case Prim::kS:
+      case Prim::kMP: return tensor(corrected(in.a));
+      case Prim::kNAdam: {
+        // torch/optim/nadam.py: denom = exp_avg_sq.div(bias_correction2).sqrt().add_(eps), always bias-corrected.
+        const int64_t step = ctx_.t + 1;
+        const NAdamFactors f = nadam_factors(step, primitive(in.prim).reads[0].beta);
+        const double correction2 = 1.0 - std::pow(primitive(in.prim).reads[1].beta, static_cast<double>(step));
+        const at::Tensor denom = averages_[in.b].div(correction2).sqrt_().add_(in.param);
+        return tensor((g_ * f.grad + averages_[in.a] * f.momentum) / denom);
+      }
+      case Prim::kRAdam: {
+        // torch/optim/radam.py, always bias-corrected.
+        const int64_t step = ctx_.t + 1;
+        const RAdamFactors f = radam_factors(step, primitive(in.prim).reads[1].beta);
+        const double correction1 = 1.0 - std::pow(primitive(in.prim).reads[0].beta, static_cast<double>(step));
+        const at::Tensor m_hat = averages_[in.a] / correction1;
+        if (!f.rectified) return tensor(m_hat);
+        return tensor(m_hat * (f.sqrt_correction / averages_[in.b].sqrt().add_(in.param)) * f.rect);
+      }
+      case Prim::kT:
+      case Prim::kTotal:
       case Prim::kLD:
       case Prim::kCD:
       case Prim::kRD:
@@ -256,6 +310,24 @@ class Evaluator {
         if (a->scalar()) return tensor(at::pow(a->s, b->t));
         return tensor(b->scalar() ? at::pow(a->t, b->s) : at::pow(a->t, b->t));
       case Prim::kKeep: return *a;
+      case Prim::kAbs: return tensor(a->t.abs());
+      // The reductions, over this tensor (a whole parameter or one slice of a stacked one), as g-shaped tensors.
+      case Prim::kNorm: {
+        const at::Tensor x = as_tensor(*a, g_);
+        return tensor(x.norm().expand_as(g_).contiguous());
+      }
+      case Prim::kTrust: {
+        const at::Tensor x = as_tensor(*a, g_);
+        const at::Tensor nw = w_.norm(), nx = x.norm();
+        return tensor(x * at::where(nw.gt(0).logical_and(nx.gt(0)), nw / nx, at::ones_like(nw)));
+      }
+      // A scalar side clamps (ATen's clamp keeps NaN, as maximum and minimum do).
+      case Prim::kMax:
+        if (a->scalar()) return tensor(at::clamp_min(b->t, a->s));
+        return tensor(b->scalar() ? at::clamp_min(a->t, b->s) : at::maximum(a->t, b->t));
+      case Prim::kMin:
+        if (a->scalar()) return tensor(at::clamp_max(b->t, a->s));
+        return tensor(b->scalar() ? at::clamp_max(a->t, b->s) : at::minimum(a->t, b->t));
         // Do not add a default clause: every primitive must be handled here (-Werror=switch names a new one).
     }
     NOS_CHECK(false, "unknown primitive " << static_cast<int>(in.prim));
@@ -296,13 +368,18 @@ at::Tensor Program::direction(const at::Tensor& w, const at::Tensor& g, std::vec
     r[k] = is_scalar[k] ? scalar(values[k]) : evaluate(in, a, b);
   }
   const Value& result = r.back();
-  if (result.scalar()) return at::full_like(g, result.s);
-  // A result that aliases an input (the rule "g" or "w") is copied, so callers may update w in place.
-  if (result.t.is_same(g) || result.t.is_same(w)) return result.t.clone();
-  for (const at::Tensor& buf : averages) {
-    if (result.t.is_same(buf)) return result.t.clone();
+  at::Tensor out;
+  if (result.scalar()) {
+    out = at::full_like(g, result.s);
+  } else {
+    // A result that aliases an input (the rule "g" or "w") or a buffer is copied, so callers may update w in place
+    // and mp's update below does not change it.
+    bool aliases = result.t.is_same(g) || result.t.is_same(w);
+    for (const at::Tensor& buf : averages) aliases = aliases || result.t.is_same(buf);
+    out = aliases ? result.t.clone() : result.t;
   }
-  return result.t;
+  update_previous(averages_, averages, g);
+  return out;
 }
 
 }  // namespace nos::dsl

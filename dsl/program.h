@@ -26,10 +26,13 @@ class Program {
   const std::vector<Average>& averages() const { return averages_; }
   bool uses_decay() const { return uses_decay_; }
   bool is_random() const { return random_; }
+  // Whether the fused paths run it: false when it has a reduction (norm, trust) or nadam or radam
+  // (Primitive::fused); dsl::update then runs the reference path.
+  bool fused() const { return fused_; }
   const std::string& canonical_text() const { return text_; }
 
-  // Updates each average buffer in place with g (m ← βm + (1−β)g, v with g², y with g³) and then evaluates the
-  // rule. w and g may be any views of the same shape (a whole parameter or one slice of a stacked one). Returns a
+  // Updates each average buffer in place with g (m ← βm + (1−β)g, v with g², y with g³, vmax, s) and then
+  // evaluates the rule; mp's buffers are updated after it (Moment::kPrev). w and g may be any views of the same shape (a whole parameter or one slice of a stacked one). Returns a
   // tensor of g's shape: the caller applies w ← w − lr · direction.
   at::Tensor direction(const at::Tensor& w, const at::Tensor& g, std::vector<at::Tensor>& averages,
                        const StepContext& ctx) const;
@@ -59,6 +62,7 @@ class Program {
   std::vector<Average> averages_;
   bool uses_decay_ = false;
   bool random_ = false;
+  bool fused_ = true;
   std::string text_;
 };
 

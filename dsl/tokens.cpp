@@ -431,6 +431,7 @@ const Vocabulary& default_vocabulary() {
   static const Vocabulary vocab = [] {
     Vocabulary v;
     for (const Primitive& p : primitives()) {
+      if (!p.default_vocabulary) continue;
       switch (p.role) {
         case Role::kOperand:
           if (p.prim == Prim::kConst) {

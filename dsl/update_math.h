@@ -31,6 +31,44 @@ inline BiasCorrection bias_correction(double beta, int64_t step, bool enabled) {
   return c;
 }
 
+// NAdam's two step sizes at update number `step` (Dozat 2016, as PyTorch 2 computes them in torch/optim/nadam.py):
+// μ_k = β1·(1 − ½·0.96^(k·ψ)), ψ = 4e-3 (momentum_decay), Π_t = μ_1···μ_t; the direction is
+// (grad·g + momentum·m)/(√(v/(1 − β2^t)) + ε) with grad = (1 − μ_t)/(1 − Π_t) and momentum = μ_{t+1}/(1 − Π_t·μ_{t+1}).
+// (PyTorch 1.13, Debian's, multiplies μ_t into the second product twice; pytorch/pytorch#92699 fixed it in 2.0.)
+struct NAdamFactors {
+  double grad = 0;
+  double momentum = 0;
+};
+inline NAdamFactors nadam_factors(int64_t step, double beta1, double momentum_decay = 4e-3) {
+  auto mu = [&](int64_t k) { return beta1 * (1.0 - 0.5 * std::pow(0.96, static_cast<double>(k) * momentum_decay)); };
+  double product = 1;
+  for (int64_t k = 1; k <= step; ++k) product *= mu(k);
+  const double next = mu(step + 1);
+  return {(1.0 - mu(step)) / (1.0 - product), next / (1.0 - product * next)};
+}
+
+// RAdam's rectification at update number `step` (Liu et al. 2020, as torch/optim/radam.py computes it):
+// ρ∞ = 2/(1 − β2) − 1, ρ_t = ρ∞ − 2t·β2^t/(1 − β2^t); when ρ_t > 5 the direction is
+// m̂·√(1 − β2^t)/(√v + ε)·r with r = √((ρ_t − 4)(ρ_t − 2)ρ∞/((ρ∞ − 4)(ρ∞ − 2)ρ_t)), else m̂ alone.
+struct RAdamFactors {
+  bool rectified = false;
+  double rect = 1;
+  double sqrt_correction = 1;  // √(1 − β2^t)
+};
+inline RAdamFactors radam_factors(int64_t step, double beta2) {
+  const double power = std::pow(beta2, static_cast<double>(step));
+  const double correction = 1.0 - power;
+  const double rho_inf = 2.0 / (1.0 - beta2) - 1.0;
+  const double rho = rho_inf - 2.0 * static_cast<double>(step) * power / correction;
+  RAdamFactors f;
+  f.sqrt_correction = std::sqrt(correction);
+  if (rho > 5.0) {
+    f.rectified = true;
+    f.rect = std::sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho));
+  }
+  return f;
+}
+
 // at::pow(x, e) for a scalar exponent e does not call pow for these exponents (ATen's
 // pow_tensor_scalar_optimized_kernel and its 0 and 1 shortcuts): a path that computes pow(x, e) for them would
 // differ from the reference in the last bits. Each fused path tests kPowSpecials in this order and spells each

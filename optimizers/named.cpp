@@ -33,6 +33,27 @@ std::vector<NamedRule> build_table() {
       // PyTorch's Nesterov SGD: b <- 0.9b + g, w -= lr*(g + 0.9b); with b = 10m that is g + 9m.
       {"nesterov", "g + 9*m", raw_averages(0.01),
        "SGD with Nesterov momentum 0.9: b <- 0.9b + g, w -= lr*(g + 0.9b) (torch::optim::SGD, nesterov)"},
+      // Reddi et al. 2018, as torch.optim.Adam(amsgrad=True): the running maximum of v, then the bias correction.
+      {"amsgrad", "amsgrad", with_lr(1e-3),
+       "AMSGrad: Adam with the running maximum of v, eps 1e-8 (Reddi et al. 2018; torch::optim::Adam, amsgrad)"},
+      // Duchi et al. 2011, as torch.optim.Adagrad (lr 0.01, eps 1e-10, no lr decay, accumulator from 0).
+      {"adagrad", "adagrad", with_lr(0.01),
+       "AdaGrad: s <- s + g^2, w -= lr*g/(sqrt(s) + 1e-10) (Duchi et al. 2011; torch::optim::Adagrad)"},
+      // Chen et al. 2023, Algorithm 2: c = b1*m + (1 - b1)*g, w -= lr*(sign(c) + lambda*w), m <- b2*m + (1 - b2)*g;
+      // b1 0.9, b2 0.99 (mp's default), lambda 0 (a decoupled_weight_decay option); lr 1e-4 as the paper suggests
+      // (3-10x below AdamW's).
+      {"lion", "sign(0.9*mp + 0.1*g)", with_lr(1e-4),
+       "Lion: sign(0.9*m + 0.1*g) with m <- 0.99m + 0.01g after the step (Chen et al. 2023)"},
+      // Dozat 2016, as torch.optim.NAdam in PyTorch 2 (lr 2e-3, momentum_decay 4e-3).
+      {"nadam", "nadam", with_lr(2e-3),
+       "NAdam: Adam with Nesterov momentum (Dozat 2016; torch.optim.NAdam, PyTorch 2)"},
+      // Liu et al. 2020, as torch.optim.RAdam (lr 1e-3).
+      {"radam", "radam", with_lr(1e-3),
+       "RAdam: Adam with variance rectification, m-hat alone while rho_t <= 5 (Liu et al. 2020; torch.optim.RAdam)"},
+      // You et al. 2020: r = m-hat/(sqrt(v-hat) + 1e-6) + 0.01*w, w -= lr*(|w|/|r|)*r per tensor (ratio 1 where a norm
+      // is 0).
+      {"lamb", "trust(adam(1e-6) + 0.01*w)", with_lr(1e-3),
+       "LAMB: Adam's direction (eps 1e-6) plus 0.01w, scaled by the trust ratio |w|/|r| per tensor (You et al. 2020)"},
       // Bernstein et al. 2018: signSGD w -= lr*sign(g); Signum, the sign of the momentum (beta 0.9; the sign of the
       // bias-corrected average is the sign of the raw one).
       {"signsgd", "sign(g)", with_lr(1e-3), "signSGD: w -= lr*sign(g) (Bernstein et al. 2018)"},
@@ -78,6 +99,10 @@ std::vector<NativeRule> build_native_table() {
        "LibTorch's own SGD with Nesterov momentum 0.9: the reference row for nesterov"},
       {"torch-rmsprop", "rmsprop", "torch::optim::RMSprop(alpha=0.99, eps=1e-08)", 0.01,
        "LibTorch's own RMSprop: the reference row for rmsprop"},
+      {"torch-amsgrad", "amsgrad", "torch::optim::Adam(betas=(0.9, 0.999), eps=1e-08, amsgrad=true)", 1e-3,
+       "LibTorch's own Adam with amsgrad: the reference row for amsgrad"},
+      {"torch-adagrad", "adagrad", "torch::optim::Adagrad(lr_decay=0, eps=1e-10, initial_accumulator_value=0)", 0.01,
+       "LibTorch's own Adagrad: the reference row for adagrad"},
   };
 }
 
@@ -212,6 +237,13 @@ std::unique_ptr<torch::optim::Optimizer> make_native(const ResolvedRule& rule, c
     } else if (name == "torch-nesterov") {
       add(g, std::make_unique<optim::SGDOptions>(
                  optim::SGDOptions(lr).momentum(0.9).dampening(0).nesterov(true).weight_decay(g.weight_decay)));
+    } else if (name == "torch-amsgrad") {
+      add(g, std::make_unique<optim::AdamOptions>(
+                 optim::AdamOptions(lr).betas({0.9, 0.999}).eps(1e-8).amsgrad(true).weight_decay(g.weight_decay)));
+    } else if (name == "torch-adagrad") {
+      add(g, std::make_unique<optim::AdagradOptions>(
+                 optim::AdagradOptions(lr).lr_decay(0).eps(1e-10).initial_accumulator_value(0).weight_decay(
+                     g.weight_decay)));
     } else if (name == "torch-rmsprop") {
       add(g, std::make_unique<optim::RMSpropOptions>(
                  optim::RMSpropOptions(lr).alpha(0.99).eps(1e-8).weight_decay(g.weight_decay)));
@@ -223,7 +255,12 @@ std::unique_ptr<torch::optim::Optimizer> make_native(const ResolvedRule& rule, c
   if (name == "torch-sgd" || name == "torch-momentum" || name == "torch-nesterov") {
     return std::make_unique<optim::SGD>(std::move(torch_groups), optim::SGDOptions(lr));
   }
-  if (name == "torch-adam") return std::make_unique<optim::Adam>(std::move(torch_groups), optim::AdamOptions(lr));
+  if (name == "torch-adam" || name == "torch-amsgrad") {
+    return std::make_unique<optim::Adam>(std::move(torch_groups), optim::AdamOptions(lr));
+  }
+  if (name == "torch-adagrad") {
+    return std::make_unique<optim::Adagrad>(std::move(torch_groups), optim::AdagradOptions(lr));
+  }
   if (name == "torch-adamw") return std::make_unique<optim::AdamW>(std::move(torch_groups), optim::AdamWOptions(lr));
   return std::make_unique<optim::RMSprop>(std::move(torch_groups), optim::RMSpropOptions(lr));
 }

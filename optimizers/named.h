@@ -21,8 +21,8 @@ struct NamedRule {
   std::string description;  // one line for docs and `nos` listings
 };
 
-// Every named rule, in one table (sgd, momentum, adam, adamw, nesterov, signsgd, signum, rmsprop,
-// powersign[-ld|-cd|-rd], addsign[-ld|-cd|-rd]).
+// Every named rule, in one table (sgd, momentum, adam, adamw, nesterov, amsgrad, adagrad, lion, nadam, radam, lamb,
+// signsgd, signum, rmsprop, powersign[-ld|-cd|-rd], addsign[-ld|-cd|-rd]).
 const std::vector<NamedRule>& named_rules();
 
 // The row called `name`, or nullptr.
@@ -38,8 +38,8 @@ struct NativeRule {
   std::string description;  // one line for docs and `nos rules`
 };
 
-// LibTorch's own optimizers (torch-sgd, torch-momentum, torch-nesterov, torch-adam, torch-adamw, torch-rmsprop), in
-// one table.
+// LibTorch's own optimizers (torch-sgd, torch-momentum, torch-nesterov, torch-adam, torch-adamw, torch-rmsprop,
+// torch-amsgrad, torch-adagrad), in one table.
 const std::vector<NativeRule>& native_rules();
 
 // The native row called `name`, or nullptr.

@@ -33,7 +33,8 @@ const std::map<std::string, std::vector<std::string>>& sections() {
       {"space", {"units", "operands", "unary", "binary"}},
       {"controller", {"hidden", "lr", "baseline_decay", "entropy_weight", "temperature", "algorithm", "ppo_epochs",
                       "ppo_clip"}},
-      {"evolution", {"population", "tournament", "unit_mutation", "warm_start"}},
+      {"evolution", {"population", "tournament", "unit_mutation", "constant_mutation", "insert_delete", "restart_after",
+                     "restart_from", "warm_start"}},
   };
   return table;
 }
@@ -215,6 +216,16 @@ SearchConfig parse_config(const std::string& yaml_text, const std::string& sourc
         } else if (k == "unit_mutation") {
           e.unit_mutation = r.number(x, p, 0);
           if (e.unit_mutation > 1) r.fail(x, p, "must be in [0, 1]");
+        } else if (k == "constant_mutation") {
+          e.constant_mutation = r.number(x, p, 0);
+          if (e.constant_mutation > 1) r.fail(x, p, "must be in [0, 1]");
+        } else if (k == "insert_delete") {
+          e.insert_delete = r.number(x, p, 0);
+          if (e.insert_delete > 1) r.fail(x, p, "must be in [0, 1]");
+        } else if (k == "restart_after") {
+          e.restart_after = r.integer<int64_t>(x, p, 0, 1000000000);
+        } else if (k == "restart_from") {
+          e.restart_from = r.choice(x, p, {"best", "warm_start"});
         } else if (k == "warm_start") {
           e.warm_start = x.IsNull() ? std::vector<std::string>{} : r.strings(x, p);
         }
@@ -239,6 +250,12 @@ void validate(const SearchConfig& c, const std::string& source) {
     throw UserError(source + ": key '" + path + "': " + message);
   };
   if (c.task.lr == 0 && c.task.lr_grid.empty()) fail("task.lr_grid", "is empty and task.lr is 0: give one of them");
+  if (c.evolution.unit_mutation + c.evolution.constant_mutation + c.evolution.insert_delete > 1) {
+    fail("evolution.unit_mutation", "unit_mutation + constant_mutation + insert_delete must not exceed 1");
+  }
+  if (c.evolution.restart_from == "warm_start" && c.evolution.restart_after > 0 && c.evolution.warm_start.empty()) {
+    fail("evolution.restart_from", "is warm_start but evolution.warm_start is empty");
+  }
   if (c.evolution.tournament > c.evolution.population) {
     fail("evolution.tournament", "must not exceed evolution.population (" + std::to_string(c.evolution.population) +
                                      "), got " + std::to_string(c.evolution.tournament));
@@ -310,6 +327,10 @@ std::string to_yaml(const SearchConfig& c) {
     << "  population: " << c.evolution.population << "\n"
     << "  tournament: " << c.evolution.tournament << "\n"
     << "  unit_mutation: " << nos::format_number(c.evolution.unit_mutation) << "\n"
+    << "  constant_mutation: " << nos::format_number(c.evolution.constant_mutation) << "\n"
+    << "  insert_delete: " << nos::format_number(c.evolution.insert_delete) << "\n"
+    << "  restart_after: " << c.evolution.restart_after << "\n"
+    << "  restart_from: " << c.evolution.restart_from << "\n"
     << "  warm_start: " << yaml_list(c.evolution.warm_start) << "\n";
   return y.str();
 }

@@ -74,6 +74,10 @@ struct EvolutionSettings {
   int population = 20;
   int tournament = 5;
   double unit_mutation = 0.2;           // chance that a mutation redraws a whole unit instead of one token
+  double constant_mutation = 0.2;       // chance that it scales a number (constant, β, ε, c, p) by 2^N(0,1)
+  double insert_delete = 0.1;           // chance that it inserts or deletes a unit (half each)
+  int64_t restart_after = 0;            // children without a better reward before a restart; 0: never
+  std::string restart_from = "best";    // a restart fills the population with the best so far, or the warm start
   std::vector<std::string> warm_start;  // named rules, DSL text or token text put in the first population
 };
 

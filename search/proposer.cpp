@@ -27,7 +27,6 @@ std::string canonical_of(const std::string& tokens) {
 }
 
 // A double in [0, 1) from the top 53 bits of one draw.
-double uniform_real(Rng& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
 
 std::string rng_state(const Rng& rng) {
   std::ostringstream out;
@@ -133,11 +132,24 @@ Proposal EvolutionProposer::mutate(const Individual& parent) {
   constexpr int kTries = 8;
   for (int attempt = 0; attempt < kTries; ++attempt) {
     std::vector<std::string> mutated = words;
-    if (uniform_real(rng_) < settings_.unit_mutation) {
-      const int unit = static_cast<int>(uniform_index(rng_, static_cast<size_t>(space_.units())));
-      space_.resample_unit(mutated, unit, rng_);
-      child.origin = "mutation (unit " + std::to_string(unit) + ")";
-    } else {
+    const double r = uniform_real(rng_);
+    const double unit = settings_.unit_mutation, number = unit + settings_.constant_mutation;
+    int changed = -1;
+    if (r < unit) {
+      changed = static_cast<int>(uniform_index(rng_, static_cast<size_t>(space_.units())));
+      space_.resample_unit(mutated, changed, rng_);
+      child.origin = "mutation (unit " + std::to_string(changed) + ")";
+    } else if (r < number) {
+      changed = space_.mutate_number(mutated, rng_);
+      child.origin = "mutation (number at token " + std::to_string(changed) + ")";
+    } else if (r < number + settings_.insert_delete) {
+      const bool insert = uniform_real(rng_) < 0.5;
+      changed = insert ? space_.insert_unit(mutated, rng_) : space_.delete_unit(mutated, rng_);
+      child.origin = std::string("mutation (") + (insert ? "insert" : "delete") + " unit " + std::to_string(changed) +
+                     ")";
+    }
+    if (changed < 0) {
+      // One token (also when a number, insertion or deletion found nothing to change).
       const int pos = static_cast<int>(uniform_index(rng_, static_cast<size_t>(space_.positions())));
       space_.replace_token(mutated, pos, rng_);
       child.origin = "mutation (token " + std::to_string(pos) + ")";
@@ -146,6 +158,14 @@ Proposal EvolutionProposer::mutate(const Individual& parent) {
     if (canonical_of(child.tokens) != parent_canonical) break;
   }
   return child;
+}
+
+void EvolutionProposer::restart() {
+  Individual from = best_;
+  if (settings_.restart_from == "warm_start" && !warm_start_.empty()) from = {warm_start_.front(), warm_reward_};
+  population_.assign(static_cast<size_t>(settings_.population), from);
+  since_improvement_ = 0;
+  ++restarts_;
 }
 
 std::vector<Proposal> EvolutionProposer::propose(int n) {
@@ -182,14 +202,29 @@ void EvolutionProposer::feedback(const std::vector<Proposal>& proposals, const s
     population_.push_back({proposals[i].tokens, rewards[i]});
     // Aging: the oldest leaves, whatever its reward (Real et al. 2019).
     while (static_cast<int>(population_.size()) > settings_.population) population_.pop_front();
+    if (!warm_start_.empty() && proposals[i].tokens == warm_start_.front()) warm_reward_ = rewards[i];
+    if (rewards[i] > best_.reward) {
+      best_ = {proposals[i].tokens, rewards[i]};
+      since_improvement_ = 0;
+    } else {
+      ++since_improvement_;
+    }
+    if (settings_.restart_after > 0 && since_improvement_ >= settings_.restart_after &&
+        initial_proposed_ >= settings_.population) {
+      restart();
+    }
   }
 }
 
 std::string EvolutionProposer::save() const {
   std::ostringstream out;
-  out << "nos-evolution-proposer 1\n" << rng_state(rng_) << "\n" << initial_proposed_ << " " << population_.size()
+  out << "nos-evolution-proposer 2\n" << rng_state(rng_) << "\n" << initial_proposed_ << " " << population_.size()
       << "\n";
   for (const Individual& ind : population_) out << nos::format_number(ind.reward) << " " << ind.tokens << "\n";
+  // Version 2: the restart bookkeeping (the best's tokens on a line of their own; "-" before any child).
+  out << (best_.tokens.empty() ? "0" : nos::format_number(best_.reward)) << " " << nos::format_number(warm_reward_) << " " << since_improvement_ << " "
+      << restarts_ << "\n"
+      << (best_.tokens.empty() ? "-" : best_.tokens) << "\n";
   return out.str();
 }
 
@@ -198,7 +233,9 @@ void EvolutionProposer::load(const std::string& state) {
   std::string magic;
   int version = 0;
   in >> magic >> version;
-  if (magic != "nos-evolution-proposer" || version != 1) throw UserError("not an evolution proposer checkpoint");
+  if (magic != "nos-evolution-proposer" || (version != 1 && version != 2)) {
+    throw UserError("not an evolution proposer checkpoint");
+  }
   read_rng(in, rng_, "evolution");
   size_t count = 0;
   in >> initial_proposed_ >> count;
@@ -216,6 +253,17 @@ void EvolutionProposer::load(const std::string& state) {
   }
   if (!in || population.size() != count) throw UserError("evolution proposer checkpoint: the population is damaged");
   population_ = std::move(population);
+  if (version == 2) {
+    std::string best_tokens;
+    std::getline(in, line);
+    std::istringstream numbers(line);
+    numbers >> best_.reward >> warm_reward_ >> since_improvement_ >> restarts_;
+    if (!numbers || !std::getline(in, best_tokens)) {
+      throw UserError("evolution proposer checkpoint: the restart state is damaged");
+    }
+    best_.tokens = best_tokens == "-" ? "" : best_tokens;
+    if (best_.tokens.empty()) best_.reward = -std::numeric_limits<double>::infinity();
+  }
 }
 
 namespace {

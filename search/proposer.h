@@ -2,6 +2,7 @@
 #pragma once
 
 #include <deque>
+#include <limits>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -74,7 +75,9 @@ class RandomProposer : public Proposer {
 // Regularized evolution (Real et al. 2019; Chen et al. 2023 for optimizers): the first `population` proposals are
 // the warm-start rules then uniform samples; afterwards each proposal is a mutation of the best of `tournament`
 // individuals drawn from the population, and each evaluated proposal joins the population as its oldest member
-// leaves.
+// leaves. A mutation redraws a unit, scales a number by 2^N(0,1), inserts or deletes a unit, or replaces one token
+// (EvolutionSettings' chances). After `restart_after` children without a better reward the population is refilled
+// with the best so far (or the first warm-start rule), as Chen et al. restart their search.
 class EvolutionProposer : public Proposer {
  public:
   // Warm-start entries are rule_to_units' input (named rules, DSL or token text); throws nos::UserError for a bad one.
@@ -90,9 +93,11 @@ class EvolutionProposer : public Proposer {
     double reward = 0;
   };
   const std::deque<Individual>& population() const { return population_; }
+  int64_t restarts() const { return restarts_; }  // restarts so far
 
  private:
   Proposal mutate(const Individual& parent);
+  void restart();
 
   TokenSpace space_;
   EvolutionSettings settings_;
@@ -100,6 +105,10 @@ class EvolutionProposer : public Proposer {
   Rng rng_;
   int64_t initial_proposed_ = 0;  // how many of the first population have been proposed
   std::deque<Individual> population_;
+  Individual best_{"", -std::numeric_limits<double>::infinity()};  // the best evaluated so far
+  double warm_reward_ = 0;        // the first warm-start rule's reward, once evaluated
+  int64_t since_improvement_ = 0;  // children evaluated since best_ last improved
+  int64_t restarts_ = 0;
 };
 
 // One proposer: a row of the proposer registry. Config validation (the `proposer` key), make_proposer, `nos search

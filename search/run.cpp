@@ -603,13 +603,17 @@ namespace {
 
 // A run folder's recorded config. to_yaml writes every key, so a key missing from it was unknown to the nos that
 // started the run, which ran with that key's behaviour of the time: those keys are set so, not to today's defaults,
-// and a resumed run keeps its protocol (the full lr grid, test accuracy, no hurdles before issue 15).
+// and a resumed run keeps its protocol (the full lr grid, test accuracy, no hurdles before issue 15; evolution's
+// token and unit mutations alone before issue 16).
 SearchConfig parse_recorded_config(const std::string& yaml, const std::string& source) {
   SearchConfig c = parse_config(yaml, source);
   const std::string text = "\n" + yaml;
   if (text.find("\n  lr_search:") == std::string::npos) c.task.lr_search = "full";
   if (text.find("\n  test_accuracy:") == std::string::npos) c.task.test_accuracy = true;
   if (text.find("\nhurdle:") == std::string::npos) c.hurdle.enabled = false;
+  // Evolution mutated one token or one unit before issue 16.
+  if (text.find("\n  constant_mutation:") == std::string::npos) c.evolution.constant_mutation = 0;
+  if (text.find("\n  insert_delete:") == std::string::npos) c.evolution.insert_delete = 0;
   return c;
 }
 

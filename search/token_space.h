@@ -31,6 +31,19 @@ class TokenSpace {
   // Replaces the token at `pos` by a different choice of its position, if there is one; false otherwise.
   bool replace_token(std::vector<std::string>& words, int pos, Rng& rng) const;
 
+  // Evolution's mutations beyond one token (Chen et al. 2023 mutate constants and insert and delete statements).
+  // Each returns the position or unit it changed, or -1 when the rule has nothing it applies to (words unchanged).
+  // A number of a live token (a constant, a parameter: m(0.9)'s β, clip's c, adam(1e-08)'s ε; a bare m or cd takes its
+  // default) scaled by 2^z, z ~ N(0, 1): β and drop's p through 1 − β (kept in [0, 0.9999]), the others as they are;
+  // rounded to 3 significant digits.
+  int mutate_number(std::vector<std::string>& words, Rng& rng) const;
+  // A new unit in a dead one (rule_to_units' filler), between a live unit and one of its operands: the rule grows.
+  int insert_unit(std::vector<std::string>& words, Rng& rng) const;
+  // A live unit other than the last one bypassed: the units reading it read its first operand instead (it goes dead).
+  int delete_unit(std::vector<std::string>& words, Rng& rng) const;
+  // Which units the rule reads (the last, and every unit a read one refers to).
+  std::vector<bool> live_units(const std::vector<std::string>& words) const;
+
  private:
   int units_;
   std::vector<std::vector<std::string>> choices_;
@@ -42,6 +55,9 @@ std::string join_words(const std::vector<std::string>& words);
 
 // A uniform integer in [0, n) (n > 0) from `rng`, the same on every platform (std's distributions are not).
 size_t uniform_index(Rng& rng, size_t n);
+// A uniform real in [0, 1) and a standard normal (Box-Muller), the same on every platform.
+double uniform_real(Rng& rng);
+double standard_normal(Rng& rng);
 
 // A rule given as a named rule ("adam"), infix DSL text or token text, written as token text of exactly `units`
 // units: a rule that needs fewer gets dead filler units in front (its unit references shifted past them). Throws

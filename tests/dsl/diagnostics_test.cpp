@@ -42,7 +42,9 @@ TEST(Diagnostics, MalformedInfixRules) {
       {"clip(g, 0)", "E015", 9},
       {"cd(0)", "E015", 4},
       {"g(0.5)", "E016", 1},               // operand takes no parameter
-      {"adam(1)", "E016", 1},
+      {"s(1)", "E016", 1},
+      {"adam(0)", "E015", 6},              // ε > 0
+      {"mp(1)", "E015", 4},
       {"w(g)", "E014", 3},
   };
   ASSERT_GE(cases.size(), 20u);

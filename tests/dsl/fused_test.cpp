@@ -252,3 +252,29 @@ TEST(Fused, NamedRulesTakeOnePass) {
 
 }  // namespace
 }  // namespace nos::dsl
+
+namespace nos::dsl {
+namespace {
+
+// A rule with a reduction (norm, trust), nadam or radam is not fused: dsl::update runs the reference path for it,
+// bit for bit, and fused_update refuses it.
+TEST(Fused, RulesWithoutAFusedFormRunTheReferencePath) {
+  for (const std::string& rule : agreement::reference_only_rules()) {
+    SCOPED_TRACE(rule);
+    const Program program = compile(parse(rule));
+    EXPECT_FALSE(program.fused());
+    at::Tensor g = at::randn({37}, at::kDouble);
+    at::Tensor w1 = at::randn({37}, at::kDouble), w2 = w1.clone();
+    std::vector<at::Tensor> a1 = program.zero_averages(w1), a2 = program.zero_averages(w2);
+    at::Generator gen1 = at::globalContext().defaultGenerator(at::kCPU).clone(), gen2 = gen1.clone();
+    for (int64_t t = 0; t < 3; ++t) {
+      update(program, w1, g, a1, {t, 10, true, &gen1}, {0.1, 0.0});
+      reference_update(program, w2, g, a2, {t, 10, true, &gen2}, {0.1, 0.0});
+    }
+    EXPECT_TRUE(at::equal(w1, w2));
+    EXPECT_THROW(fused_update(program, w1, g, a1, {3, 10, true, &gen1}, {0.1, 0.0}), InternalError);
+  }
+}
+
+}  // namespace
+}  // namespace nos::dsl

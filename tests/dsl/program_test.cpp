@@ -149,3 +149,75 @@ TEST(Program, Float32Works) {
 
 }  // namespace
 }  // namespace nos::dsl
+
+namespace nos::dsl {
+namespace {
+
+double at_(const at::Tensor& t, int64_t i = 0) { return t[i].item<double>(); }
+
+// Issue 16's state primitives on hand-computed sequences.
+TEST(Program, VmaxIsTheRunningMaximumOfTheRawAverageThenCorrected) {
+  Stepper r("vmax(0.5)");
+  EXPECT_EQ(r.program.averages().size(), 2u);  // v(0.5) is kept beside it
+  // Step 1, g = 2: v = 0.5·4 = 2, vmax = 2, read 2/(1 − 0.5) = 4.
+  EXPECT_DOUBLE_EQ(at_(r.step(vec({0}), vec({2}), 0)), 4.0);
+  // Step 2, g = 0.1: v = 1 + 0.005 = 1.005 < 2, vmax stays 2, read 2/(1 − 0.25).
+  EXPECT_DOUBLE_EQ(at_(r.step(vec({0}), vec({0.1}), 1)), 2.0 / 0.75);
+  // Step 3, g = 4: v = 0.5025 + 8 = 8.5025 > 2, read 8.5025/(1 − 0.125).
+  EXPECT_DOUBLE_EQ(at_(r.step(vec({0}), vec({4}), 2)), 8.5025 / 0.875);
+}
+
+TEST(Program, SumOfSquaresIsNeverCorrected) {
+  Stepper r("s");
+  EXPECT_DOUBLE_EQ(at_(r.step(vec({0}), vec({2}), 0)), 4.0);
+  EXPECT_DOUBLE_EQ(at_(r.step(vec({0}), vec({3}), 1)), 13.0);
+  Stepper a("adagrad");
+  EXPECT_DOUBLE_EQ(at_(a.step(vec({0}), vec({2}), 0)), 2.0 / (2.0 + 1e-10));
+  EXPECT_DOUBLE_EQ(at_(a.step(vec({0}), vec({3}), 1)), 3.0 / (std::sqrt(13.0) + 1e-10));
+}
+
+TEST(Program, MpIsReadBeforeItsUpdate) {
+  Stepper r("mp(0.5)");
+  at::Tensor w = vec({0});
+  EXPECT_DOUBLE_EQ(at_(r.step(w, vec({2}), 0)), 0.0);  // read 0, then mp = 1
+  EXPECT_DOUBLE_EQ(at_(r.step(w, vec({4}), 1)), 1.0);  // read 1, then mp = 0.5 + 2
+  EXPECT_DOUBLE_EQ(at_(r.step(w, vec({0}), 2)), 2.5);  // never bias-corrected
+  EXPECT_DOUBLE_EQ(at_(r.averages[0]), 1.25);
+  // Lion's interpolation: sign(0.9·mp + 0.1·g).
+  Stepper lion("sign(0.9*mp + 0.1*g)");
+  EXPECT_DOUBLE_EQ(at_(lion.step(w, vec({0.5}), 0)), 1.0);
+  EXPECT_DOUBLE_EQ(at_(lion.step(w, vec({-0.2}), 1)), -1.0);
+}
+
+TEST(Program, StepCountAndTotalSteps) {
+  Stepper r("t/T");
+  EXPECT_DOUBLE_EQ(at_(r.step(vec({0}), vec({1}), 0, 50)), 1.0 / (50.0 + 1e-8));
+  EXPECT_DOUBLE_EQ(at_(r.step(vec({0}), vec({1}), 24, 50)), 25.0 / (50.0 + 1e-8));
+  EXPECT_TRUE(r.program.uses_decay());
+  EXPECT_FALSE(compile(parse("g/sqrt(t)")).uses_decay());
+}
+
+TEST(Program, EpsilonParameters) {
+  Stepper r("adam(0.5)");
+  EXPECT_DOUBLE_EQ(at_(r.step(vec({0}), vec({2}), 0)), 2.0 / 2.5);
+  EXPECT_EQ(to_infix(*canonicalize(parse("adam(1e-08)"))), "adam");
+  EXPECT_EQ(to_infix(*canonicalize(parse("rmsprop(0.001)"))), "rmsprop(0.001)");
+}
+
+TEST(Program, NormsAreOverTheTensorAndTrustIsLambsRatio) {
+  Stepper n("norm(g)");
+  EXPECT_TRUE(at::equal(n.step(vec({1, 1}), vec({3, 4}), 0), vec({5, 5})));
+  EXPECT_FALSE(n.program.fused());
+  Stepper t("trust(g)");
+  // ‖w‖ = 10, ‖g‖ = 5: 2g.
+  EXPECT_TRUE(at::allclose(t.step(vec({6, 8}), vec({3, 4}), 0), vec({6, 8}), 1e-15, 0));
+  // w = 0: the ratio is 1.
+  EXPECT_TRUE(at::equal(t.step(vec({0, 0}), vec({3, 4}), 1), vec({3, 4})));
+  // A slice is its own tensor: the norm of each row of a stacked parameter.
+  at::Tensor g = at::tensor({3.0, 4.0, 0.0, 1.0}, at::kDouble).view({2, 2});
+  Stepper rows("norm(g)");
+  EXPECT_TRUE(at::equal(rows.step(g[1], g[1], 0), vec({1, 1})));
+}
+
+}  // namespace
+}  // namespace nos::dsl

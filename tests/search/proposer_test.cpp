@@ -84,6 +84,8 @@ TEST(EvolutionProposer, StartsFromTheWarmStartThenMutatesTheFittest) {
   EvolutionSettings settings;
   settings.population = 6;
   settings.tournament = 6;  // the whole population: the parent is always the best
+  settings.constant_mutation = 0;  // token and unit mutations only (the others: tests below)
+  settings.insert_delete = 0;
   settings.warm_start = {"adam", "powersign"};
   EvolutionProposer p(space, settings, 3);
   std::vector<Proposal> first = p.propose(6);
@@ -146,6 +148,138 @@ TEST(EvolutionProposer, AgingRemovesTheOldestAndCheckpointsRestoreAll) {
   EXPECT_EQ(restored.population().back().reward, 1.0 / 3);
   const std::vector<Proposal> again = restored.propose(4);
   for (size_t i = 0; i < next.size(); ++i) EXPECT_EQ(again[i].tokens, next[i].tokens);
+}
+
+// Evolution's number mutation: one live number scaled by 2^z, z ~ N(0, 1) (β through 1 − β), rounded to 3 digits.
+TEST(TokenSpace, NumberMutationScalesByAPowerOfTwoOfAStandardNormal) {
+  dsl::Vocabulary v{{"g", "2", "m", "mp"}, {"id"}, {"mul", "add"}};
+  TokenSpace space(v, 1);
+  Rng rng(5);
+  std::vector<double> log_ratio;
+  for (int i = 0; i < 2000; ++i) {
+    std::vector<std::string> words = {"g", "2", "id", "id", "mul"};
+    ASSERT_EQ(space.mutate_number(words, rng), 1);
+    const double x = std::stod(words[1]);
+    ASSERT_GT(x, 0);
+    EXPECT_EQ(nos::format_number(x), words[1]);
+    log_ratio.push_back(std::log2(x / 2));
+  }
+  double mean = 0, var = 0;
+  for (double r : log_ratio) mean += r / log_ratio.size();
+  for (double r : log_ratio) var += (r - mean) * (r - mean) / log_ratio.size();
+  EXPECT_NEAR(mean, 0, 0.1);
+  EXPECT_NEAR(std::sqrt(var), 1, 0.1);
+  // A bare mp takes its default β 0.99; β stays in [0, 0.9999] and moves through 1 − β.
+  std::set<std::string> seen;
+  for (int i = 0; i < 200; ++i) {
+    std::vector<std::string> words = {"mp", "g", "id", "id", "add"};
+    ASSERT_EQ(space.mutate_number(words, rng), 0);
+    ASSERT_EQ(words[0].rfind("mp(", 0), 0u) << words[0];
+    const double beta = std::stod(words[0].substr(3));
+    EXPECT_GE(beta, 0);
+    EXPECT_LE(beta, 0.9999);
+    seen.insert(words[0]);
+    EXPECT_NO_THROW(dsl::parse_tokens(join_words(words)));
+  }
+  EXPECT_GT(seen.size(), 50u);
+  // No number in a live unit: nothing to mutate (g alone; the dead unit's 2 does not count).
+  TokenSpace two(v, 2);
+  std::vector<std::string> words = {"2", "2", "id", "id", "mul", "g", "g", "id", "id", "mul"};
+  EXPECT_EQ(two.mutate_number(words, rng), -1);
+}
+
+TEST(TokenSpace, InsertAndDeleteUnitsChangeTheRulesLength) {
+  TokenSpace space(dsl::default_vocabulary(), 2);
+  Rng rng(9);
+  // Unit 0 is dead filler: an insertion puts a unit there and makes unit 1 read it.
+  const std::vector<std::string> short_rule = split_words(rule_to_units("g*m", 2));
+  for (int i = 0; i < 20; ++i) {
+    std::vector<std::string> words = short_rule;
+    ASSERT_EQ(space.insert_unit(words, rng), 0) << join_words(words);
+    EXPECT_TRUE(words[5] == "u0" || words[6] == "u0") << join_words(words);
+    EXPECT_TRUE(words[0] == "g" || words[0] == "m") << join_words(words);
+    EXPECT_EQ(space.live_units(words), (std::vector<bool>{true, true}));
+    EXPECT_NO_THROW(dsl::compile(dsl::from_units(dsl::parse_tokens(join_words(words)))));
+  }
+  // Every unit live: no room to insert. Deleting unit 0 of PowerSign makes unit 1 read sign(g)'s operand g.
+  std::vector<std::string> powersign = split_words("g m sign sign mul | u0 g exp id mul");
+  EXPECT_EQ(space.insert_unit(powersign, rng), -1);
+  ASSERT_EQ(space.delete_unit(powersign, rng), 0);
+  EXPECT_EQ(join_words(powersign), "g m sign sign mul | g g exp id mul");
+  EXPECT_EQ(space.live_units(powersign), (std::vector<bool>{false, true}));
+  // One live unit: nothing to delete.
+  EXPECT_EQ(space.delete_unit(powersign, rng), -1);
+}
+
+// After `restart_after` children without a better reward, the population is the best so far (or the warm start);
+// checkpoints keep the restart state, and version-1 checkpoints still load.
+TEST(EvolutionProposer, RestartsFromTheBestAfterAPlateau) {
+  TokenSpace space(dsl::default_vocabulary(), 2);
+  EvolutionSettings settings;
+  settings.population = 4;
+  settings.tournament = 2;
+  settings.restart_after = 3;
+  settings.warm_start = {"adam"};
+  EvolutionProposer p(space, settings, 21);
+  std::vector<Proposal> first = p.propose(4);
+  p.feedback(first, {0.5, 0.2, 0.1, 0.9});
+  EXPECT_EQ(p.restarts(), 0);
+  std::vector<Proposal> children = p.propose(3);
+  p.feedback(children, {0.3, 0.4, 0.8});  // none beats 0.9: the third is the plateau's end
+  EXPECT_EQ(p.restarts(), 1);
+  ASSERT_EQ(p.population().size(), 4u);
+  for (const auto& ind : p.population()) {
+    EXPECT_EQ(ind.tokens, first[3].tokens);
+    EXPECT_EQ(ind.reward, 0.9);
+  }
+  const std::string state = p.save();
+  EvolutionProposer restored(space, settings, 0);
+  restored.load(state);
+  EXPECT_EQ(restored.restarts(), 1);
+  const std::vector<Proposal> a = p.propose(2), b = restored.propose(2);
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].tokens, b[i].tokens);
+  // Two more plateaus' worth of feedback, restored the same way: both restart at the same child.
+  p.feedback(a, {0.1, 0.1});
+  restored.feedback(b, {0.1, 0.1});
+  EXPECT_EQ(p.restarts(), restored.restarts());
+  // Version 1 (before issue 16): the population alone.
+  std::string v1 = state;
+  v1.replace(v1.find(" 2\n"), 3, " 1\n");
+  v1.erase(v1.rfind('\n', v1.size() - 2) + 1);
+  v1.erase(v1.rfind('\n', v1.size() - 2) + 1);
+  EvolutionProposer old(space, settings, 0);
+  EXPECT_NO_THROW(old.load(v1));
+  EXPECT_EQ(old.population().size(), 4u);
+  // From the warm start instead.
+  settings.restart_from = "warm_start";
+  EvolutionProposer w(space, settings, 21);
+  std::vector<Proposal> f = w.propose(4);
+  w.feedback(f, {0.5, 0.2, 0.1, 0.9});
+  w.feedback(w.propose(3), {0.3, 0.4, 0.8});
+  ASSERT_EQ(w.restarts(), 1);
+  EXPECT_EQ(w.population().front().tokens, rule_to_units("adam", 2));
+  EXPECT_EQ(w.population().front().reward, 0.5);
+}
+
+// configs/space-modern.yaml reaches adamw (adam + 0.01*w), amsgrad, adagrad and lion: each rule's token form is in
+// its space, and evolution mutates them into rules of the space.
+TEST(EvolutionProposer, SpaceModernReachesAdamwAmsgradAdagradAndLion) {
+  const SearchConfig c = load_config(std::string(NOS_SOURCE_DIR) + "/configs/space-modern.yaml");
+  TokenSpace space(c.space.vocabulary, c.space.units);
+  std::vector<Proposal> rules;
+  for (const char* rule : {"adam + 0.01*w", "amsgrad", "adagrad", "lion", "adam"}) {
+    rules.push_back({rule_to_units(rule, c.space.units), rule});
+  }
+  expect_in_space(rules, space);
+  EXPECT_EQ(dsl::canonical_text(dsl::from_units(dsl::parse_tokens(rules[3].tokens))),
+            dsl::canonical_text(dsl::parse("sign(0.9*mp + 0.1*g)")));
+  EvolutionProposer p(space, c.evolution, 1);
+  std::vector<Proposal> first = p.propose(c.evolution.population);
+  EXPECT_EQ(first[1].tokens, rules[3].tokens);
+  p.feedback(first, std::vector<double>(first.size(), 0.5));
+  for (const Proposal& child : p.propose(100)) {
+    EXPECT_NO_THROW(dsl::compile(dsl::from_units(dsl::parse_tokens(child.tokens)))) << child.tokens;
+  }
 }
 
 // Feedback trains the controller: after batches rewarded by their agreement with PowerSign's tokens, the policy
