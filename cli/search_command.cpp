@@ -174,6 +174,10 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err) {
   }
   out << "search done: " << result.children << " children (" << result.evaluated << " trained in "
       << duration(result.seconds) << " this session), run folder " << runtime.run_dir << "\n";
+  if (result.max_trained_reached) {
+    out << "stopped at max_trained (" << config.max_trained << " children trained) before the budget of "
+        << config.budget << " proposals; raise max_trained and --resume to go on\n";
+  }
   if (top > 0) {
     print_run_summary(search::summarize_run(runtime.run_dir), out);
     print_leaderboard(search::leaderboard(runtime.run_dir, top), out);

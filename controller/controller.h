@@ -24,6 +24,9 @@ struct ControllerOptions {
   double baseline_decay = 0.9;   // EMA of the batch-mean reward used as the REINFORCE baseline
   double entropy_weight = 0.01;  // bonus on the mean per-token entropy (keeps exploring)
   double temperature = 1.0;      // softmax temperature when sampling (1: the policy itself)
+  // The search's controller proposer draws again, up to this many times, a sample whose canonical rule was already
+  // proposed in the run (0: repeats are proposed, as before issue 17).
+  int resample_repeats = 20;
   std::string algorithm = "reinforce";  // or "ppo" (clipped objective, several epochs per batch)
   int ppo_epochs = 4;
   double ppo_clip = 0.2;

@@ -23,7 +23,7 @@ namespace {
 
 const std::map<std::string, std::vector<std::string>>& sections() {
   static const std::map<std::string, std::vector<std::string>> table = {
-      {"", {"proposer", "budget", "batch_size", "workers", "seed", "fec_cache", "task", "prefilter", "hurdle",
+      {"", {"proposer", "budget", "max_trained", "batch_size", "workers", "seed", "fec_cache", "task", "prefilter", "hurdle",
             "space", "controller", "evolution"}},
       {"task", {"name", "epochs", "steps", "batch_size", "lr", "lr_grid", "lr_search", "train_size",
                 "validation_size", "test_accuracy", "device", "dtype", "seed", "data_dir", "cache_dir", "time_limit",
@@ -31,7 +31,8 @@ const std::map<std::string, std::vector<std::string>>& sections() {
       {"prefilter", {"enabled", "probe", "objective", "steps", "lr_grid"}},
       {"hurdle", {"enabled", "percentile", "min_children"}},
       {"space", {"units", "operands", "unary", "binary"}},
-      {"controller", {"hidden", "lr", "baseline_decay", "entropy_weight", "temperature", "algorithm", "ppo_epochs",
+      {"controller", {"hidden", "lr", "baseline_decay", "entropy_weight", "temperature", "resample_repeats", "algorithm",
+                      "ppo_epochs",
                       "ppo_clip"}},
       {"evolution", {"population", "tournament", "unit_mutation", "constant_mutation", "insert_delete", "restart_after",
                      "restart_from", "warm_start"}},
@@ -80,6 +81,8 @@ SearchConfig parse_config(const std::string& yaml_text, const std::string& sourc
       c.proposer = r.choice(v, path, proposer_names());
     } else if (key == "budget") {
       c.budget = r.integer<int64_t>(v, path, 1, kBig);
+    } else if (key == "max_trained") {
+      c.max_trained = r.integer<int64_t>(v, path, 0, kBig);
     } else if (key == "batch_size") {
       c.batch_size = r.integer<int>(v, path, 1, 100000);
     } else if (key == "workers") {
@@ -197,6 +200,8 @@ SearchConfig parse_config(const std::string& yaml_text, const std::string& sourc
           o.entropy_weight = r.number(x, p, 0);
         } else if (k == "temperature") {
           o.temperature = r.number(x, p, 0, false);
+        } else if (k == "resample_repeats") {
+          o.resample_repeats = r.integer<int>(x, p, 0, 100000);
         } else if (k == "algorithm") {
           o.algorithm = r.choice(x, p, {"reinforce", "ppo"});
         } else if (k == "ppo_epochs") {
@@ -276,6 +281,7 @@ std::string to_yaml(const SearchConfig& c) {
   const controller::ControllerOptions& o = c.controller;
   y << "proposer: " << c.proposer << "\n"
     << "budget: " << c.budget << "\n"
+    << "max_trained: " << c.max_trained << "\n"
     << "batch_size: " << c.batch_size << "\n"
     << "workers: " << c.workers << "\n"
     << "seed: " << c.seed << "\n"
@@ -320,6 +326,7 @@ std::string to_yaml(const SearchConfig& c) {
     << "  baseline_decay: " << nos::format_number(o.baseline_decay) << "\n"
     << "  entropy_weight: " << nos::format_number(o.entropy_weight) << "\n"
     << "  temperature: " << nos::format_number(o.temperature) << "\n"
+    << "  resample_repeats: " << o.resample_repeats << "\n"
     << "  algorithm: " << o.algorithm << "\n"
     << "  ppo_epochs: " << o.ppo_epochs << "\n"
     << "  ppo_clip: " << nos::format_number(o.ppo_clip) << "\n"

@@ -83,7 +83,9 @@ struct EvolutionSettings {
 
 struct SearchConfig {
   std::string proposer = "controller";  // a proposers() row (search/proposer.h)
-  int64_t budget = 160;                  // children in total
+  int64_t budget = 160;                  // children in total (proposals, whatever became of them)
+  int64_t max_trained = 0;               // stop once this many children were trained (not cached, invalid or
+                                         // rejected), before the budget is spent; 0: no cap
   int batch_size = 8;                    // proposals per batch (one controller update per batch)
   int workers = 2;                       // evaluation processes
   uint64_t seed = 0;                     // the proposer's random generator

@@ -26,8 +26,6 @@ std::string canonical_of(const std::string& tokens) {
   }
 }
 
-// A double in [0, 1) from the top 53 bits of one draw.
-
 std::string rng_state(const Rng& rng) {
   std::ostringstream out;
   out << rng;
@@ -59,11 +57,24 @@ void write_file(const std::string& path, const std::string& bytes) {
 
 ControllerProposer::ControllerProposer(controller::ControllerOptions options, dsl::Vocabulary vocabulary,
                                        std::string scratch_path)
-    : controller_(std::move(options), std::move(vocabulary)), scratch_path_(std::move(scratch_path)) {}
+    : controller_(options, std::move(vocabulary)),
+      resample_repeats_(options.resample_repeats),
+      scratch_path_(std::move(scratch_path)) {}
 
 std::vector<Proposal> ControllerProposer::propose(int n) {
   std::vector<Proposal> out;
-  for (const controller::Sample& s : controller_.sample(n)) out.push_back({s.tokens, "sample"});
+  for (const controller::Sample& first : controller_.sample(n)) {
+    std::string tokens = first.tokens;
+    std::string canonical = canonical_of(tokens);
+    int draws = 0;
+    while (draws < resample_repeats_ && proposed_.count(canonical) != 0) {
+      tokens = controller_.sample(1).front().tokens;
+      canonical = canonical_of(tokens);
+      ++draws;
+    }
+    proposed_.insert(canonical);
+    out.push_back({tokens, draws == 0 ? "sample" : "sample (drawn again " + std::to_string(draws) + "x: a repeat)"});
+  }
   return out;
 }
 
@@ -79,17 +90,42 @@ void ControllerProposer::feedback(const std::vector<Proposal>& proposals, const 
   last_update_ = controller_.update(samples, rewards);
 }
 
+namespace {
+// Checkpoints since issue 17: this line, the number of proposed rules, one canonical rule per line, then the
+// controller's own file. Older checkpoints are the controller's file alone.
+constexpr const char* kControllerMagic = "nos-controller-proposer 2\n";
+}  // namespace
+
 std::string ControllerProposer::save() const {
   controller_.save(scratch_path_);
   std::string bytes = read_file(scratch_path_);
   std::remove(scratch_path_.c_str());
-  return bytes;
+  std::string out = kControllerMagic + std::to_string(proposed_.size()) + "\n";
+  for (const std::string& c : proposed_) out += c + "\n";
+  return out + bytes;
 }
 
 void ControllerProposer::load(const std::string& state) {
-  write_file(scratch_path_, state);
+  std::string bytes = state;
+  std::set<std::string> proposed;
+  if (state.rfind(kControllerMagic, 0) == 0) {
+    size_t at = std::string(kControllerMagic).size();
+    const size_t line_end = state.find('\n', at);
+    if (line_end == std::string::npos) throw UserError("controller proposer checkpoint: damaged header");
+    const size_t count = std::stoul(state.substr(at, line_end - at));
+    at = line_end + 1;
+    for (size_t i = 0; i < count; ++i) {
+      const size_t end = state.find('\n', at);
+      if (end == std::string::npos) throw UserError("controller proposer checkpoint: the proposed rules are damaged");
+      proposed.insert(state.substr(at, end - at));
+      at = end + 1;
+    }
+    bytes = state.substr(at);
+  }
+  write_file(scratch_path_, bytes);
   controller_.load(scratch_path_);
   std::remove(scratch_path_.c_str());
+  proposed_ = std::move(proposed);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

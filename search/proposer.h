@@ -4,6 +4,7 @@
 #include <deque>
 #include <limits>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,6 +38,9 @@ class Proposer {
 };
 
 // The RNN controller (Bello et al. 2017), trained by REINFORCE or PPO on each batch's rewards.
+// Samples of the controller (controller/). A sample whose canonical rule was proposed before in the run is drawn
+// again, up to `resample_repeats` times (the last draw is kept): the budget counts proposals, and a repeat costs one
+// without teaching anything new. The update uses the kept samples.
 class ControllerProposer : public Proposer {
  public:
   // `scratch_path` is a file the proposer may write and remove: controller::Controller checkpoints only to files.
@@ -50,11 +54,15 @@ class ControllerProposer : public Proposer {
   // The policy's log-probability of a token text in its vocabulary (at temperature 1).
   double log_prob(const std::string& tokens) const { return controller_.log_prob(controller_.actions_of(tokens)); }
   const controller::UpdateStats& last_update() const { return last_update_; }
+  // Canonical rules proposed so far (what resample_repeats avoids); kept by checkpoints.
+  const std::set<std::string>& proposed() const { return proposed_; }
 
  private:
   mutable controller::Controller controller_;
+  int resample_repeats_;
   std::string scratch_path_;
   controller::UpdateStats last_update_;
+  std::set<std::string> proposed_;
 };
 
 // Uniform over the token space: the baseline every learned strategy must beat.

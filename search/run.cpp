@@ -400,7 +400,9 @@ SearchResult Search::run() {
   // Batches before `first` are complete; the last of them may be short (a budget since raised), so the children
   // proposed so far are counted, not computed from the batch size.
   int64_t proposed = 0;
+  int64_t trained_before = 0;  // children trained in earlier sessions (max_trained counts them too)
   for (const Evaluation& e : store_.all()) {
+    if (!e.cached && e.status != "invalid" && e.status != "rejected") ++trained_before;
     if (e.cached && e.message.rfind(kSameUpdatesPrefix, 0) == 0) ++result_.equivalence_hits;
     if (!e.cached && e.status == "hurdle") ++result_.hurdles;
     // The equivalence cache holds every rule evaluated (not reused) so far, as prepare_slot left it.
@@ -423,7 +425,14 @@ SearchResult Search::run() {
   std::set<int64_t> summarized;
   for (const BatchSummary& b : store_.batches()) summarized.insert(b.batch);
 
+  auto capped = [&] {
+    return config_.max_trained > 0 && trained_before + result_.evaluated >= config_.max_trained;
+  };
   for (int64_t b = first; proposed < config_.budget; ++b) {
+    if (capped()) {
+      result_.max_trained_reached = true;
+      break;
+    }
     const Clock::time_point batch_start = Clock::now();
     // A replayed batch is proposed with the size it had (a short last batch before a budget was raised).
     const int n = summarized.count(b) != 0
@@ -569,6 +578,7 @@ SearchResult run_in(const SearchConfig& config, const SearchRuntime& runtime, St
 std::string comparable(SearchConfig c) {
   c.workers = 1;
   c.budget = 1;
+  c.max_trained = 0;
   // The equivalence cache changes no reward (a reused one is what training would give), so it may change too.
   c.fec_cache = "run";
   return to_yaml(c);
@@ -614,6 +624,8 @@ SearchConfig parse_recorded_config(const std::string& yaml, const std::string& s
   // Evolution mutated one token or one unit before issue 16.
   if (text.find("\n  constant_mutation:") == std::string::npos) c.evolution.constant_mutation = 0;
   if (text.find("\n  insert_delete:") == std::string::npos) c.evolution.insert_delete = 0;
+  // The controller proposed repeats before issue 17.
+  if (text.find("\n  resample_repeats:") == std::string::npos) c.controller.resample_repeats = 0;
   return c;
 }
 

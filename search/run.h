@@ -54,6 +54,7 @@ struct SearchRuntime {
 
 struct SearchResult {
   bool interrupted = false;
+  bool max_trained_reached = false;  // stopped by SearchConfig::max_trained before the budget
   int64_t children = 0;      // children stored in all
   int64_t evaluated = 0;     // children evaluated by workers in this session
   int64_t cache_hits = 0;    // in all

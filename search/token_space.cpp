@@ -222,7 +222,14 @@ std::string join_words(const std::vector<std::string>& words) {
 std::string rule_to_units(const std::string& rule, int units) {
   std::vector<dsl::Unit> found;
   if (optimizers::find_named_rule(rule) != nullptr || optimizers::find_native_rule(rule) != nullptr) {
-    found = dsl::to_units_fewest(dsl::parse(optimizers::rule_source_text(rule)), units);
+    std::string text = optimizers::rule_source_text(rule);
+    // A decoupled weight decay λ (adamw's) is an optimizer option a search's child does not have: written into the
+    // rule as + λ·w, which is the same step (w − lr·λ·w − lr·rule).
+    const optimizers::NativeRule* native = optimizers::find_native_rule(rule);
+    const optimizers::NamedRule* named = optimizers::find_named_rule(native != nullptr ? native->twin : rule);
+    const double lambda = named != nullptr ? named->defaults.decoupled_weight_decay() : 0.0;
+    if (lambda > 0) text = "(" + text + ") + " + format_number(lambda) + "*w";
+    found = dsl::to_units_fewest(dsl::parse(text), units);
   } else {
     dsl::TokenParseResult tokens = dsl::try_parse_tokens(rule);
     if (tokens.diagnostics.empty() && !tokens.units.empty()) {

@@ -60,7 +60,8 @@ double uniform_real(Rng& rng);
 double standard_normal(Rng& rng);
 
 // A rule given as a named rule ("adam"), infix DSL text or token text, written as token text of exactly `units`
-// units: a rule that needs fewer gets dead filler units in front (its unit references shifted past them). Throws
+// units: a rule that needs fewer gets dead filler units in front (its unit references shifted past them). A named
+// rule with a decoupled weight decay λ is written with + λ·w (adamw: adam + 0.01*w, the same step). Throws
 // nos::UserError (dsl::RuleError for text that does not parse) when it does not parse or needs more units.
 std::string rule_to_units(const std::string& rule, int units);
 

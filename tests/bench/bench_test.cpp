@@ -81,10 +81,20 @@ TEST(RandomRule, SpecsResolveOrNameTheProblem) {
 
 TEST(RandomRule, DefaultStepRulesResolve) {
   const std::vector<BenchRule> rules = resolve_step_rules(default_step_rules());
-  ASSERT_EQ(rules.size(), 4u);
-  EXPECT_EQ(rules[3].spec, "random:5:1");
-  EXPECT_EQ(rules[3].text, random_rule(5, 1));
+  ASSERT_EQ(rules.size(), 7u);
+  EXPECT_EQ(rules[6].spec, "random:5:1");
+  EXPECT_EQ(rules[6].text, random_rule(5, 1));
   for (const BenchRule& r : rules) EXPECT_GE(r.shape.passes, 1) << r.spec;
+}
+
+// The LibTorch class each rule is timed against (twin/fused).
+TEST(StepBench, TwinsAreTheNativeRowsAndAdamwForLion) {
+  EXPECT_EQ(step_twin("adamw"), "torch-adamw");
+  EXPECT_EQ(step_twin("amsgrad"), "torch-amsgrad");
+  EXPECT_EQ(step_twin("adam"), "torch-adam");
+  EXPECT_EQ(step_twin("lion"), "torch-adamw");
+  EXPECT_EQ(step_twin("powersign"), "");
+  EXPECT_EQ(step_twin(""), "");
 }
 
 // --- the Python twin ------------------------------------------------------------------------------------------

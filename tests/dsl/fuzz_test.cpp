@@ -22,9 +22,25 @@ void expect_round_trip(const NodePtr& rule, const std::string& origin) {
   ASSERT_EQ(rule_hash(back), rule_hash(rule)) << origin;
 }
 
+// The default vocabulary plus every opt-in primitive of the table (issue 16's) and some non-default parameters.
+Vocabulary every_token() {
+  Vocabulary v = default_vocabulary();
+  for (const Primitive& p : primitives()) {
+    if (p.default_vocabulary) continue;
+    if (p.role == Role::kOperand) v.operands.emplace_back(p.name);
+    if (p.role == Role::kUnary) v.unary.emplace_back(p.name);
+    if (p.role == Role::kBinary) v.binary.emplace_back(p.token);
+  }
+  for (const char* t : {"mp(0.5)", "vmax(0.99)", "adam(1e-06)", "rmsprop(0.001)", "adagrad(0.001)"}) {
+    v.operands.emplace_back(t);
+  }
+  return v;
+}
+
 TEST(Fuzz, RandomTokenSequences) {
   std::mt19937_64 rng(12345);
-  const Vocabulary& v = default_vocabulary();
+  const Vocabulary v = every_token();
+  ASSERT_GT(v.operands.size(), default_vocabulary().operands.size() + 10);
   const std::vector<std::string> junk = {"u9", "expp", "(", ")", "|", "-", "1e", "clip", "drop(1)", "+", "g+",
                                          "sign(", "m(2)", "0", "-3.5", "keep", "sign", "u0"};
   int valid = 0;

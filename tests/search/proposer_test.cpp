@@ -271,6 +271,9 @@ TEST(EvolutionProposer, SpaceModernReachesAdamwAmsgradAdagradAndLion) {
     rules.push_back({rule_to_units(rule, c.space.units), rule});
   }
   expect_in_space(rules, space);
+  // adamw as a warm start carries its decoupled decay into the rule.
+  EXPECT_EQ(rule_to_units("adamw", c.space.units), rules[0].tokens);
+  EXPECT_EQ(rule_to_units("torch-adamw", c.space.units), rules[0].tokens);
   EXPECT_EQ(dsl::canonical_text(dsl::from_units(dsl::parse_tokens(rules[3].tokens))),
             dsl::canonical_text(dsl::parse("sign(0.9*mp + 0.1*g)")));
   EvolutionProposer p(space, c.evolution, 1);
@@ -279,6 +282,62 @@ TEST(EvolutionProposer, SpaceModernReachesAdamwAmsgradAdagradAndLion) {
   p.feedback(first, std::vector<double>(first.size(), 0.5));
   for (const Proposal& child : p.propose(100)) {
     EXPECT_NO_THROW(dsl::compile(dsl::from_units(dsl::parse_tokens(child.tokens)))) << child.tokens;
+  }
+}
+
+// resample_repeats: a sample whose canonical rule was proposed before is drawn again. In a small space (one unit of
+// g, m, id, neg, add, sub, mul, keep) plain sampling repeats often; with resampling the first proposals are all
+// different, and a checkpoint keeps the rules proposed so far.
+TEST(ControllerProposer, ResamplesRepeats) {
+  testing::TempDir dir;
+  dsl::Vocabulary v{{"g", "m"}, {"id", "neg"}, {"add", "sub", "mul", "keep"}};
+  TokenSpace space(v, 1);
+  std::set<std::string> distinct;
+  for (const std::string& a : v.operands)
+    for (const std::string& b : v.operands)
+      for (const std::string& u1 : v.unary)
+        for (const std::string& u2 : v.unary)
+          for (const std::string& f : v.binary) {
+            distinct.insert(dsl::canonical_text(dsl::from_units(dsl::parse_tokens(join_words({a, b, u1, u2, f})))));
+          }
+  ASSERT_GE(distinct.size(), 12u);
+  auto repeats = [&](int resample, int n, int* first_repeat) {
+    controller::ControllerOptions o;
+    o.units = 1;
+    o.hidden = 8;
+    o.seed = 3;
+    o.resample_repeats = resample;
+    ControllerProposer p(o, v, dir.file("scratch" + std::to_string(resample)));
+    std::set<std::string> seen;
+    int count = 0;
+    *first_repeat = -1;
+    for (int i = 0; i < n; ++i) {
+      const std::string c = dsl::canonical_text(dsl::from_units(dsl::parse_tokens(p.propose(1)[0].tokens)));
+      if (!seen.insert(c).second) {
+        ++count;
+        if (*first_repeat < 0) *first_repeat = i;
+      }
+    }
+    return count;
+  };
+  int first_plain = 0, first_resampled = 0;
+  const int plain = repeats(0, 30, &first_plain);
+  const int resampled = repeats(20, 30, &first_resampled);
+  EXPECT_GE(plain, 10);
+  EXPECT_LT(resampled, plain);
+  EXPECT_TRUE(first_resampled < 0 || first_resampled >= static_cast<int>(distinct.size()) / 2) << first_resampled;
+  // The checkpoint carries the proposed rules: a restored proposer does not propose them again.
+  controller::ControllerOptions o;
+  o.units = 1;
+  o.hidden = 8;
+  o.resample_repeats = 50;
+  ControllerProposer p(o, v, dir.file("scratch-a"));
+  std::vector<Proposal> before = p.propose(4);
+  ControllerProposer restored(o, v, dir.file("scratch-b"));
+  restored.load(p.save());
+  EXPECT_EQ(restored.proposed(), p.proposed());
+  for (const Proposal& q : restored.propose(4)) {
+    EXPECT_EQ(p.proposed().count(dsl::canonical_text(dsl::from_units(dsl::parse_tokens(q.tokens)))), 0u) << q.tokens;
   }
 }
 

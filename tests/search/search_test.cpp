@@ -562,3 +562,37 @@ TEST(SharedEquivalenceCache, ADamagedFileIsAUserErrorNamingIt) {
 
 }  // namespace
 }  // namespace nos::search
+
+namespace nos::search {
+namespace {
+
+// max_trained stops the search at a batch boundary once that many children were trained (cached, invalid and
+// rejected ones do not count), counting earlier sessions; a resume may raise it.
+TEST(Search, MaxTrainedCapsTheChildrenTrained) {
+  testing::TempDir dir;
+  SearchConfig config = fixtures::analytic_config("random");
+  config.budget = 40;
+  config.max_trained = 10;
+  config.prefilter.enabled = false;  // on Rosenbrock it rejects most random rules
+  SearchRuntime runtime;
+  runtime.run_dir = dir.path();
+  const SearchResult first = start_search(config, runtime);
+  EXPECT_TRUE(first.max_trained_reached);
+  auto trained = [&] {
+    Store store(store_path(dir.path()), Store::Mode::kReadOnly);
+    int64_t n = 0;
+    for (const Evaluation& e : store.all()) n += !e.cached && e.status != "invalid" && e.status != "rejected";
+    return std::make_pair(n, static_cast<int64_t>(store.all().size()));
+  };
+  auto [n1, children1] = trained();
+  EXPECT_GE(n1, 10);
+  EXPECT_LT(n1, 10 + config.batch_size);  // checked before each batch
+  EXPECT_LT(children1, 40);
+  config.max_trained = 0;
+  const SearchResult rest = resume_search(config, runtime);
+  EXPECT_FALSE(rest.max_trained_reached);
+  EXPECT_EQ(rest.children, 40);
+}
+
+}  // namespace
+}  // namespace nos::search
