@@ -10,6 +10,8 @@
 #include "cli/commands.h"
 #include "cli/search_report.h"
 #include "common/error.h"
+#include "experiments/machine.h"
+#include "experiments/search_plots.h"
 #include "search/summary.h"
 
 namespace nos::cli {
@@ -65,23 +67,38 @@ int top_command(const Args& args, std::ostream& out, std::ostream& err) {
   options.add_options()
       ("help,h", "show this help")
       ("n,n", po::value<int>()->default_value(20)->value_name("N"), "how many rules to list per run")
+      ("plot", po::value<std::string>()->value_name("DIR"),
+       "also write PNGs (gnuplot) into DIR: best-so-far per proposer, rewards per batch")
       ("run-dir", po::value<std::vector<std::string>>()->value_name("RUN_DIR"), "run folders");
   po::positional_options_description positional;
   positional.add("run-dir", -1);
   po::variables_map vm = parse_options(args, options, positional);
   if (vm.count("help")) {
-    out << "Usage: nos top RUN_DIR... [-n N]\n\n"
+    out << "Usage: nos top [GROUP=]RUN_DIR... [-n N] [--plot DIR]\n\n"
         << "Prints a search run's summary (children, cache hits, statuses, mean reward of the first and last\n"
         << "quarter) and its leaderboard: one line per canonical rule with its best reward, the test accuracy and lr\n"
         << "of that evaluation, how often it was proposed and its status. Works while the search runs. With several\n"
-        << "run folders (e.g. one per proposer at equal budget) it prints a comparison first.\n\n"
+        << "run folders (e.g. one per proposer at equal budget) it prints a comparison first. --plot DIR writes\n"
+        << "best_so_far.png (the best reward among the first k proposals, per proposer: the mean over its runs\n"
+        << "with a band from the lowest to the highest) and rewards.png (every child's reward by batch), with\n"
+        << "their data files and plots.gp, into DIR. A run given as GROUP=RUN_DIR joins the curve GROUP (default:\n"
+        << "its proposer's).\n\n"
         << options;
     return kExitOk;
   }
   if (!vm.count("run-dir")) throw UserError("give a run folder: nos top RUN_DIR");
   const int n = vm["n"].as<int>();
   if (n < 1) throw UserError("-n: expected a number >= 1");
-  const std::vector<std::string> dirs = vm["run-dir"].as<std::vector<std::string>>();
+  // GROUP=RUN_DIR names the curve a run belongs to in --plot (runs of one group are averaged).
+  std::vector<experiments::PlottedRun> plotted;
+  std::vector<std::string> dirs;
+  for (const std::string& arg : vm["run-dir"].as<std::vector<std::string>>()) {
+    const size_t eq = arg.find('=');
+    experiments::PlottedRun r{"", arg};
+    if (eq != std::string::npos && eq > 0) r = {arg.substr(0, eq), arg.substr(eq + 1)};
+    plotted.push_back(r);
+    dirs.push_back(r.dir);
+  }
   std::vector<search::RunSummary> summaries;
   for (const std::string& dir : dirs) summaries.push_back(search::summarize_run(dir));
   if (dirs.size() > 1) {
@@ -98,6 +115,13 @@ int top_command(const Args& args, std::ostream& out, std::ostream& err) {
     if (i > 0) out << "\n";
     print_run_summary(summaries[i], out);
     print_leaderboard(search::leaderboard(dirs[i], n), out);
+  }
+  if (vm.count("plot")) {
+    const std::string dir = vm["plot"].as<std::string>();
+    for (const std::string& note : experiments::write_search_plots(plotted, dir, experiments::find_on_path("gnuplot"))) {
+      err << "note: " << note << "\n";
+    }
+    out << "\nplots: " << dir << "/best_so_far.png, " << dir << "/rewards.png\n";
   }
   return kExitOk;
 }

@@ -1,0 +1,148 @@
+// Search-run plots: best-so-far per proposer (mean and band over runs) and rewards per batch, through gnuplot.
+#include "experiments/search_plots.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <sstream>
+
+#include "common/error.h"
+#include "common/text.h"
+#include "experiments/csv.h"
+#include "experiments/files.h"
+#include "experiments/machine.h"
+#include "experiments/report.h"
+#include "search/run.h"
+#include "search/store.h"
+#include "search/summary.h"
+
+namespace nos::experiments {
+
+namespace {
+
+const char* const kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
+                               "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"};
+
+std::string color(size_t i) { return kColors[i % (sizeof(kColors) / sizeof(kColors[0]))]; }
+
+std::string gp_string(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+struct RunData {
+  std::string dir, proposer;
+  std::vector<search::Evaluation> rows;  // in proposal order
+};
+
+// The best reward among the first k proposals, k = 1..n.
+std::vector<double> best_so_far(const std::vector<search::Evaluation>& rows) {
+  std::vector<double> out;
+  double best = 0;
+  for (const search::Evaluation& e : rows) {
+    best = std::max(best, e.reward);
+    out.push_back(best);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> write_search_plots(const std::vector<PlottedRun>& plotted, const std::string& out_dir,
+                                            const std::string& gnuplot) {
+  std::vector<RunData> runs;
+  for (const PlottedRun& p : plotted) {
+    const std::string& dir = p.dir;
+    RunData r;
+    r.dir = dir;
+    const std::string proposer = search::summarize_run(dir).proposer;  // a UserError when it is no search run
+    r.proposer = p.group.empty() ? proposer : p.group;
+    search::Store store(search::store_path(dir), search::Store::Mode::kReadOnly);
+    r.rows = store.all();
+    std::sort(r.rows.begin(), r.rows.end(), [](const search::Evaluation& a, const search::Evaluation& b) {
+      return a.batch != b.batch ? a.batch < b.batch : a.slot < b.slot;
+    });
+    runs.push_back(std::move(r));
+  }
+  make_directories(out_dir);
+  // Best so far per proposer: columns k, then mean min max per proposer (in order of first appearance).
+  std::vector<std::string> proposers;
+  std::map<std::string, std::vector<std::vector<double>>> curves;
+  size_t longest = 0;
+  for (const RunData& r : runs) {
+    if (curves.find(r.proposer) == curves.end()) proposers.push_back(r.proposer);
+    curves[r.proposer].push_back(best_so_far(r.rows));
+    longest = std::max(longest, r.rows.size());
+  }
+  std::ostringstream best;
+  best << "# best reward among the first k proposals; per group: mean min max over its runs (runs:";
+  for (const std::string& p : proposers) best << " " << p << " " << curves[p].size();
+  best << ")\n# k";
+  for (const std::string& p : proposers) best << " " << p << "_mean " << p << "_min " << p << "_max";
+  best << "\n";
+  for (size_t k = 0; k < longest; ++k) {
+    best << k + 1;
+    for (const std::string& p : proposers) {
+      std::vector<double> at;
+      for (const std::vector<double>& c : curves[p]) {
+        if (k < c.size()) at.push_back(c[k]);
+      }
+      const Stat s = stat_of(at);
+      if (s.n == 0) {
+        best << " NaN NaN NaN";
+      } else {
+        best << " " << csv_number(s.mean) << " " << csv_number(s.min) << " " << csv_number(s.max);
+      }
+    }
+    best << "\n";
+  }
+  write_atomically(out_dir + "/best_so_far.dat", best.str());
+  // Rewards per batch: one block per run (blank-line separated, gnuplot's index).
+  std::ostringstream rewards;
+  rewards << "# batch reward, one block per run (gnuplot index i = run i)\n";
+  for (const RunData& r : runs) {
+    rewards << "# " << r.dir << " (" << r.proposer << ")\n";
+    for (const search::Evaluation& e : r.rows) rewards << e.batch << " " << csv_number(e.reward) << "\n";
+    rewards << "\n\n";
+  }
+  write_atomically(out_dir + "/rewards.dat", rewards.str());
+  std::ostringstream gp;
+  gp << "# Made by nos top --plot. Run from this folder: gnuplot plots.gp\n"
+     << "if (strstrt(GPVAL_TERMINALS, \"pngcairo\") > 0) {\n"
+     << "  set terminal pngcairo size 1000,640 noenhanced font \",11\"\n"
+     << "} else {\n"
+     << "  set terminal png size 1000,640 noenhanced\n"
+     << "}\n"
+     << "set key outside right top\nset grid\nset style fill transparent solid 0.15 noborder\n"
+     << "set output \"best_so_far.png\"\nset title \"best reward so far (mean over runs, band: lowest to highest)\"\n"
+     << "set xlabel \"proposals\"\nset ylabel \"reward\"\nplot \\\n";
+  for (size_t i = 0; i < proposers.size(); ++i) {
+    const int mean = 2 + 3 * static_cast<int>(i);
+    gp << "  \"best_so_far.dat\" using 1:" << mean + 1 << ":" << mean + 2 << " with filledcurves lc rgb \""
+       << color(i) << "\" notitle, \\\n"
+       << "  \"best_so_far.dat\" using 1:" << mean << " with lines lw 2 lc rgb \"" << color(i) << "\" title "
+       << gp_string(proposers[i] + " (" + std::to_string(curves[proposers[i]].size()) + " runs)")
+       << (i + 1 < proposers.size() ? ", \\\n" : "\n");
+  }
+  gp << "set output \"rewards.png\"\nset title \"reward of every child by batch\"\nset xlabel \"batch\"\n"
+     << "plot \\\n";
+  for (size_t i = 0; i < runs.size(); ++i) {
+    gp << "  \"rewards.dat\" index " << i << " using 1:2 with points pt 7 ps 0.5 lc rgb \"" << color(i)
+       << "\" title " << gp_string(runs[i].dir) << (i + 1 < runs.size() ? ", \\\n" : "\n");
+  }
+  write_atomically(out_dir + "/plots.gp", gp.str());
+  if (gnuplot.empty()) return {"gnuplot is not installed: the data and plots.gp are written, the PNGs are not"};
+  const std::string command =
+      "cd " + shell_quote(out_dir) + " && " + shell_quote(gnuplot) + " plots.gp > gnuplot.log 2>&1";
+  const int status = std::system(command.c_str());
+  if (status != 0) {
+    return {"gnuplot failed (exit status " + std::to_string(status) + "): see " + out_dir + "/gnuplot.log"};
+  }
+  return {};
+}
+
+}  // namespace nos::experiments
