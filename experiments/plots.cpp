@@ -12,13 +12,12 @@
 
 namespace nos::experiments {
 
-namespace {
-
 const char* const kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
                                "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"};
 
-// A gnuplot string literal (double quotes; backslash and quote escaped).
-std::string gp_string(const std::string& text) {
+std::string plot_color(size_t i) { return kColors[i % (sizeof(kColors) / sizeof(kColors[0]))]; }
+
+std::string gnuplot_string(const std::string& text) {
   std::string out = "\"";
   for (char c : text) {
     if (c == '"' || c == '\\') out += '\\';
@@ -26,6 +25,10 @@ std::string gp_string(const std::string& text) {
   }
   return out + "\"";
 }
+
+namespace {
+
+std::string gp_string(const std::string& text) { return gnuplot_string(text); }
 
 // One row's data file: a line per epoch with at least one ok seed. `lines` gets the number of epoch lines.
 std::string row_dat(const CompareConfig& config, const CompareRow& row, const RowData& data, int& lines) {
@@ -89,7 +92,7 @@ std::string plot_commands(const std::vector<CompareRow>& rows, const std::vector
   for (size_t k = 0; k < plotted.size(); ++k) {
     const int i = plotted[k];
     const CompareRow& row = rows[static_cast<size_t>(i)];
-    const std::string color = kColors[color_of.at(family_of(row)) % 10];
+    const std::string color = plot_color(static_cast<size_t>(color_of.at(family_of(row))));
     const std::string data_file = "\"plots/row-" + std::to_string(i + 1) + ".dat\"";
     const int dash = row.kind == "native" ? 2 : 1;
     gp << "  " << data_file << " using 1:" << mean_col + 1 << ":" << mean_col + 2

@@ -11,6 +11,7 @@
 #include "experiments/csv.h"
 #include "experiments/files.h"
 #include "experiments/machine.h"
+#include "experiments/plots.h"
 #include "experiments/report.h"
 #include "search/run.h"
 #include "search/store.h"
@@ -20,19 +21,8 @@ namespace nos::experiments {
 
 namespace {
 
-const char* const kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
-                               "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"};
-
-std::string color(size_t i) { return kColors[i % (sizeof(kColors) / sizeof(kColors[0]))]; }
-
-std::string gp_string(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
+std::string color(size_t i) { return plot_color(i); }
+std::string gp_string(const std::string& text) { return gnuplot_string(text); }
 
 struct RunData {
   std::string dir, proposer;
