@@ -40,6 +40,37 @@ std::vector<double> best_so_far(const std::vector<search::Evaluation>& rows) {
   return out;
 }
 
+// The gnuplot script: best_so_far.png (a band and a line per group) and rewards.png (points per run).
+std::string plot_script(const std::vector<std::string>& proposers,
+                        const std::map<std::string, std::vector<std::vector<double>>>& curves,
+                        const std::vector<RunData>& runs) {
+  std::ostringstream gp;
+  gp << "# Made by nos top --plot. Run from this folder: gnuplot plots.gp\n"
+     << "if (strstrt(GPVAL_TERMINALS, \"pngcairo\") > 0) {\n"
+     << "  set terminal pngcairo size 1000,640 noenhanced font \",11\"\n"
+     << "} else {\n"
+     << "  set terminal png size 1000,640 noenhanced\n"
+     << "}\n"
+     << "set key outside right top\nset grid\nset style fill transparent solid 0.15 noborder\n"
+     << "set output \"best_so_far.png\"\nset title \"best reward so far (mean over runs, band: lowest to highest)\"\n"
+     << "set xlabel \"proposals\"\nset ylabel \"reward\"\nplot \\\n";
+  for (size_t i = 0; i < proposers.size(); ++i) {
+    const int mean = 2 + 3 * static_cast<int>(i);
+    gp << "  \"best_so_far.dat\" using 1:" << mean + 1 << ":" << mean + 2 << " with filledcurves lc rgb \""
+       << color(i) << "\" notitle, \\\n"
+       << "  \"best_so_far.dat\" using 1:" << mean << " with lines lw 2 lc rgb \"" << color(i) << "\" title "
+       << gp_string(proposers[i] + " (" + std::to_string(curves.at(proposers[i]).size()) + " runs)")
+       << (i + 1 < proposers.size() ? ", \\\n" : "\n");
+  }
+  gp << "set output \"rewards.png\"\nset title \"reward of every child by batch\"\nset xlabel \"batch\"\n"
+     << "plot \\\n";
+  for (size_t i = 0; i < runs.size(); ++i) {
+    gp << "  \"rewards.dat\" index " << i << " using 1:2 with points pt 7 ps 0.5 lc rgb \"" << color(i)
+       << "\" title " << gp_string(runs[i].dir) << (i + 1 < runs.size() ? ", \\\n" : "\n");
+  }
+  return gp.str();
+}
+
 }  // namespace
 
 std::vector<std::string> write_search_plots(const std::vector<PlottedRun>& plotted, const std::string& out_dir,
@@ -100,31 +131,7 @@ std::vector<std::string> write_search_plots(const std::vector<PlottedRun>& plott
     rewards << "\n\n";
   }
   write_atomically(out_dir + "/rewards.dat", rewards.str());
-  std::ostringstream gp;
-  gp << "# Made by nos top --plot. Run from this folder: gnuplot plots.gp\n"
-     << "if (strstrt(GPVAL_TERMINALS, \"pngcairo\") > 0) {\n"
-     << "  set terminal pngcairo size 1000,640 noenhanced font \",11\"\n"
-     << "} else {\n"
-     << "  set terminal png size 1000,640 noenhanced\n"
-     << "}\n"
-     << "set key outside right top\nset grid\nset style fill transparent solid 0.15 noborder\n"
-     << "set output \"best_so_far.png\"\nset title \"best reward so far (mean over runs, band: lowest to highest)\"\n"
-     << "set xlabel \"proposals\"\nset ylabel \"reward\"\nplot \\\n";
-  for (size_t i = 0; i < proposers.size(); ++i) {
-    const int mean = 2 + 3 * static_cast<int>(i);
-    gp << "  \"best_so_far.dat\" using 1:" << mean + 1 << ":" << mean + 2 << " with filledcurves lc rgb \""
-       << color(i) << "\" notitle, \\\n"
-       << "  \"best_so_far.dat\" using 1:" << mean << " with lines lw 2 lc rgb \"" << color(i) << "\" title "
-       << gp_string(proposers[i] + " (" + std::to_string(curves[proposers[i]].size()) + " runs)")
-       << (i + 1 < proposers.size() ? ", \\\n" : "\n");
-  }
-  gp << "set output \"rewards.png\"\nset title \"reward of every child by batch\"\nset xlabel \"batch\"\n"
-     << "plot \\\n";
-  for (size_t i = 0; i < runs.size(); ++i) {
-    gp << "  \"rewards.dat\" index " << i << " using 1:2 with points pt 7 ps 0.5 lc rgb \"" << color(i)
-       << "\" title " << gp_string(runs[i].dir) << (i + 1 < runs.size() ? ", \\\n" : "\n");
-  }
-  write_atomically(out_dir + "/plots.gp", gp.str());
+  write_atomically(out_dir + "/plots.gp", plot_script(proposers, curves, runs));
   if (gnuplot.empty()) return {"gnuplot is not installed: the data and plots.gp are written, the PNGs are not"};
   const std::string command =
       "cd " + shell_quote(out_dir) + " && " + shell_quote(gnuplot) + " plots.gp > gnuplot.log 2>&1";

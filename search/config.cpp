@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cmath>
 #include <fstream>
+#include <iomanip>
 #include <map>
 #include <sstream>
 
@@ -23,7 +24,7 @@ namespace {
 
 const std::map<std::string, std::vector<std::string>>& sections() {
   static const std::map<std::string, std::vector<std::string>> table = {
-      {"", {"proposer", "budget", "max_trained", "batch_size", "workers", "seed", "fec_cache", "task", "prefilter", "hurdle",
+      {"", {"proposer", "budget", "max_trained", "batch_size", "workers", "seed", "fec_cache", "task", "prefilter", "hurdle", "fitness",
             "space", "controller", "evolution"}},
       {"task", {"name", "epochs", "steps", "batch_size", "lr", "lr_grid", "lr_search", "train_size",
                 "validation_size", "test_accuracy", "device", "dtype", "seed", "data_dir", "cache_dir", "time_limit",
@@ -34,6 +35,7 @@ const std::map<std::string, std::vector<std::string>>& sections() {
       {"controller", {"hidden", "lr", "baseline_decay", "entropy_weight", "temperature", "resample_repeats", "algorithm",
                       "ppo_epochs",
                       "ppo_clip"}},
+      {"fitness", {"seeds", "aggregate"}},
       {"evolution", {"population", "tournament", "unit_mutation", "constant_mutation", "insert_delete", "restart_after",
                      "restart_from", "warm_start"}},
   };
@@ -211,6 +213,15 @@ SearchConfig parse_config(const std::string& yaml_text, const std::string& sourc
           if (o.ppo_clip >= 1) r.fail(x, p, "must be in (0, 1)");
         }
       });
+    } else if (key == "fitness") {
+      FitnessSettings& f = c.fitness;
+      r.each_key(v, "fitness", [&](const std::string& k, const YAML::Node& x, const std::string& p) {
+        if (k == "seeds") {
+          f.seeds = r.integer<int>(x, p, 1, 1000);
+        } else if (k == "aggregate") {
+          f.aggregate = r.choice(x, p, {"mean", "median"});
+        }
+      });
     } else if (key == "evolution") {
       EvolutionSettings& e = c.evolution;
       r.each_key(v, "evolution", [&](const std::string& k, const YAML::Node& x, const std::string& p) {
@@ -315,6 +326,9 @@ std::string to_yaml(const SearchConfig& c) {
     << "  enabled: " << (c.hurdle.enabled ? "true" : "false") << "\n"
     << "  percentile: " << nos::format_number(c.hurdle.percentile) << "\n"
     << "  min_children: " << c.hurdle.min_children << "\n"
+    << "fitness:\n"
+    << "  seeds: " << c.fitness.seeds << "\n"
+    << "  aggregate: " << c.fitness.aggregate << "\n"
     << "space:\n"
     << "  units: " << c.space.units << "\n"
     << "  operands: " << yaml_list(c.space.vocabulary.operands) << "\n"
@@ -349,6 +363,60 @@ double percentile(std::vector<double> values, double p) {
   const auto below = static_cast<size_t>(std::floor(at));
   const size_t above = std::min(below + 1, values.size() - 1);
   return values[below] + (at - static_cast<double>(below)) * (values[above] - values[below]);
+}
+
+tasks::EvalRecord aggregate_fitness(const std::vector<tasks::EvalRecord>& seeds, const FitnessSettings& fitness) {
+  NOS_CHECK(!seeds.empty(), "aggregate_fitness of no seeds");
+  if (seeds.size() == 1) return seeds.front();
+  tasks::EvalRecord out = seeds.front();
+  std::vector<double> rewards;
+  bool earned = false, hurdled = false;
+  std::ostringstream message;
+  message << std::setprecision(4) << "seeds";
+  auto mean_of_finite = [&](double tasks::EvalRecord::*field) {
+    double sum = 0;
+    int n = 0;
+    for (const tasks::EvalRecord& r : seeds) {
+      if (std::isfinite(r.*field)) {
+        sum += r.*field;
+        ++n;
+      }
+    }
+    return n > 0 ? sum / n : std::nan("");
+  };
+  out.seconds = 0;
+  for (const tasks::EvalRecord& r : seeds) {
+    const bool counts = (r.status == "ok" || r.status == "hurdle") && std::isfinite(r.reward);
+    rewards.push_back(counts ? r.reward : 0.0);
+    earned = earned || counts;
+    hurdled = hurdled || r.status == "hurdle";
+    message << " ";
+    if (counts) {
+      message << r.reward;
+    } else {
+      message << r.status;
+    }
+    out.seconds += r.seconds;
+  }
+  double reward = 0;
+  if (fitness.aggregate == "median") {
+    std::vector<double> sorted = rewards;
+    std::sort(sorted.begin(), sorted.end());
+    const size_t m = sorted.size() / 2;
+    reward = sorted.size() % 2 == 1 ? sorted[m] : 0.5 * (sorted[m - 1] + sorted[m]);
+  } else {
+    for (double x : rewards) reward += x;
+    reward /= static_cast<double>(rewards.size());
+  }
+  out.reward = earned ? reward : 0.0;
+  out.status = !earned ? seeds.front().status : hurdled ? "hurdle" : "ok";
+  message << ": " << fitness.aggregate << " " << out.reward;
+  if (!earned && !seeds.front().message.empty()) message << " (" << seeds.front().message << ")";
+  out.message = message.str();
+  out.val_acc = mean_of_finite(&tasks::EvalRecord::val_acc);
+  out.test_acc = mean_of_finite(&tasks::EvalRecord::test_acc);
+  out.hurdle_acc = mean_of_finite(&tasks::EvalRecord::hurdle_acc);
+  return out;
 }
 
 tasks::EvalRequest make_request(const TaskSettings& t) {

@@ -81,6 +81,14 @@ struct EvolutionSettings {
   std::vector<std::string> warm_start;  // named rules, DSL text or token text put in the first population
 };
 
+// How a child's reward is made from its evaluations (the `fitness:` section): one evaluation per seed (task seeds
+// task.seed, task.seed + 1, ...), each through the (rule, task, budget, seed) → record interface, then the mean or
+// the median of their rewards (a seed that failed counts 0).
+struct FitnessSettings {
+  int seeds = 1;
+  std::string aggregate = "mean";  // or "median"
+};
+
 struct SearchConfig {
   std::string proposer = "controller";  // a proposers() row (search/proposer.h)
   int64_t budget = 160;                  // children in total (proposals, whatever became of them)
@@ -96,6 +104,7 @@ struct SearchConfig {
   TaskSettings task;
   PrefilterSettings prefilter;
   HurdleSettings hurdle;
+  FitnessSettings fitness;
   SpaceSettings space;
   controller::ControllerOptions controller;  // units and seed come from space.units and seed
   EvolutionSettings evolution;
@@ -123,5 +132,12 @@ double percentile(std::vector<double> values, double p);
 
 // The request one child of this config is evaluated with (rule left empty, no hurdle).
 tasks::EvalRequest make_request(const TaskSettings& task);
+
+// A child's record from its seeds' records (fitness.seeds of them, in seed order). One seed: that record. Several:
+// the reward is the mean or median of the seeds' rewards, a seed that did not end ok or at its hurdle counting 0;
+// the status is ok when some seed earned a reward and none stopped at its hurdle, hurdle when one did, and the
+// first seed's status when none earned one; accuracies are the means of the finite ones, the lr the first seed's,
+// seconds the sum; the message lists every seed's reward (or status).
+tasks::EvalRecord aggregate_fitness(const std::vector<tasks::EvalRecord>& seeds, const FitnessSettings& fitness);
 
 }  // namespace nos::search

@@ -137,6 +137,7 @@ struct Search::Batch {
   std::map<int, std::vector<int>> waiting;  // that slot → later slots of the same rule (or of the same function)
   std::set<int> equivalent;                 // waiting slots whose rule only computes the same updates
   std::map<int, dsl::Fingerprint> fingerprints;  // slots in the pool, for the shared cache (when there is one)
+  std::map<int, std::vector<tasks::EvalRecord>> seeds;  // slots in the pool: their seeds' records so far (fitness)
   double hurdle = 0;                        // the hurdle of this batch's children (0: none)
   int64_t cache_hits = 0;
 };
@@ -373,13 +374,18 @@ void Search::prepare_slot(Batch& batch, int slot) {
       return;
     }
   }
-  Job job;
-  job.id = slot;
-  job.request = make_request(config_.task);
-  job.request.rule = request_rule(row.canonical);
-  job.request.hurdle = batch.hurdle;
-  if (runtime_.debug_flag) job.debug = runtime_.debug_flag(batch.index, slot, row.canonical);
-  pool_.submit(std::move(job));
+  // One job per fitness seed: job id slot·seeds + k evaluates task seed task.seed + k.
+  const int seeds = config_.fitness.seeds;
+  for (int k = 0; k < seeds; ++k) {
+    Job job;
+    job.id = static_cast<int64_t>(slot) * seeds + k;
+    job.request = make_request(config_.task);
+    job.request.rule = request_rule(row.canonical);
+    job.request.hurdle = batch.hurdle;
+    job.request.seed = config_.task.seed + static_cast<uint64_t>(k);
+    if (runtime_.debug_flag) job.debug = runtime_.debug_flag(batch.index, slot, row.canonical);
+    pool_.submit(std::move(job));
+  }
   batch.pending[row.hash] = slot;
   if (shared_ != nullptr) batch.fingerprints[slot] = std::move(*fingerprint);
 }
@@ -475,13 +481,21 @@ SearchResult Search::run() {
     }
     while (pool_.outstanding() > 0 && !stopping()) {
       for (JobResult& r : pool_.wait(kPollSeconds)) {
-        const int slot = static_cast<int>(r.id);
+        const int seeds = config_.fitness.seeds;
+        const int slot = static_cast<int>(r.id / seeds);
         NOS_CHECK(slot >= 0 && slot < n && !batch.done[slot], "a result for slot " << slot << " that is not waiting");
-        const tasks::EvalRecord& rec = r.record;
-        if (rec.status == "error") {
+        if (r.record.status == "error") {
           pool_.shutdown();
-          throw UserError("a child could not be evaluated: " + rec.message);
+          throw UserError("a child could not be evaluated: " + r.record.message);
         }
+        std::vector<tasks::EvalRecord>& records = batch.seeds[slot];
+        records.resize(static_cast<size_t>(seeds));
+        records[static_cast<size_t>(r.id % seeds)] = r.record;
+        const int in = static_cast<int>(std::count_if(records.begin(), records.end(),
+                                                      [](const tasks::EvalRecord& x) { return !x.status.empty(); }));
+        if (in < seeds) continue;
+        const tasks::EvalRecord rec = aggregate_fitness(records, config_.fitness);
+        batch.seeds.erase(slot);
         Evaluation row = batch.rows[slot];
         row.reward = rec.reward;
         row.hurdle_acc = rec.hurdle_acc;
@@ -568,7 +582,12 @@ SearchResult run_in(const SearchConfig& config, const SearchRuntime& runtime, St
                 runtime.run_dir);
   std::unique_ptr<SharedEquivalenceCache> shared;
   if (config.fec_cache != "run" && config.fec_cache != "none") {
-    shared = std::make_unique<SharedEquivalenceCache>(config.fec_cache, fec_task_key(config.task));
+    // A reward over several fitness seeds is another reward than one seed's: its own key.
+    std::string key = fec_task_key(config.task);
+    if (config.fitness.seeds > 1) {
+      key += " fitness " + std::to_string(config.fitness.seeds) + " " + config.fitness.aggregate;
+    }
+    shared = std::make_unique<SharedEquivalenceCache>(config.fec_cache, key);
     search.share_equivalences(shared.get());
   }
   return search.run();

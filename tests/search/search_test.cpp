@@ -596,3 +596,93 @@ TEST(Search, MaxTrainedCapsTheChildrenTrained) {
 
 }  // namespace
 }  // namespace nos::search
+
+namespace nos::search {
+namespace {
+
+// Each seed's record from its seed alone: 5 → 0.1, 6 → 0.5, 7 → diverged (a failed seed counts 0).
+class SeedEvaluator : public tasks::Evaluator {
+ public:
+  tasks::EvalRecord evaluate(const tasks::EvalRequest& request) override {
+    tasks::EvalRecord r;
+    r.rule = request.rule;
+    r.task = request.task;
+    r.seed = request.seed;
+    r.status = request.seed == 7 ? "diverged" : "ok";
+    r.reward = request.seed == 5 ? 0.1 : request.seed == 6 ? 0.5 : 0.0;
+    r.val_acc = r.reward;
+    r.lr = 0.01;
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++calls_[request.seed];
+    return r;
+  }
+  std::map<uint64_t, int> calls() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return calls_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<uint64_t, int> calls_;
+};
+
+TEST(Fitness, AggregatesSeedsByMeanOrMedian) {
+  auto record = [](const std::string& status, double reward) {
+    tasks::EvalRecord r;
+    r.status = status;
+    r.reward = reward;
+    r.val_acc = reward;
+    r.seconds = 1;
+    return r;
+  };
+  const std::vector<tasks::EvalRecord> three = {record("ok", 0.1), record("ok", 0.5), record("diverged", 0)};
+  FitnessSettings mean{3, "mean"}, median{3, "median"};
+  const tasks::EvalRecord m = aggregate_fitness(three, mean);
+  EXPECT_NEAR(m.reward, 0.2, 1e-15);
+  EXPECT_EQ(m.status, "ok");
+  EXPECT_EQ(m.message, "seeds 0.1 0.5 diverged: mean 0.2");
+  EXPECT_NEAR(m.val_acc, 0.2, 1e-15);  // the mean of the finite accuracies
+  EXPECT_EQ(m.seconds, 3);
+  EXPECT_NEAR(aggregate_fitness(three, median).reward, 0.1, 1e-15);
+  // A seed stopped at its hurdle: the child is hurdled; no seed earned a reward: the first seed's status.
+  EXPECT_EQ(aggregate_fitness({record("ok", 0.4), record("hurdle", 0.2)}, mean).status, "hurdle");
+  const tasks::EvalRecord none = aggregate_fitness({record("timeout", 0), record("diverged", 0)}, mean);
+  EXPECT_EQ(none.status, "timeout");
+  EXPECT_EQ(none.reward, 0);
+  // One seed: its record unchanged.
+  EXPECT_EQ(aggregate_fitness({record("ok", 0.3)}, mean).message, "");
+}
+
+// fitness.seeds: every trained child is evaluated once per seed (task.seed, +1, +2), and stored with the aggregate.
+TEST(Fitness, ASearchEvaluatesEveryChildOnEachSeed) {
+  for (const char* aggregate : {"mean", "median"}) {
+    testing::TempDir dir;
+    SearchConfig config = fixtures::analytic_config("random");
+    config.budget = 8;
+    config.prefilter.enabled = false;
+    config.task.seed = 5;
+    config.fitness = {3, aggregate};
+    auto evaluator = std::make_shared<SeedEvaluator>();
+    SearchRuntime runtime;
+    runtime.run_dir = dir.path();
+    runtime.evaluator = evaluator;
+    start_search(config, runtime);
+    Store store(store_path(dir.path()), Store::Mode::kReadOnly);
+    int trained = 0;
+    for (const Evaluation& e : store.all()) {
+      if (e.cached || e.status == "invalid") continue;
+      ++trained;
+      EXPECT_EQ(e.status, "ok") << e.message;
+      EXPECT_NEAR(e.reward, std::string(aggregate) == "mean" ? 0.2 : 0.1, 1e-12) << e.message;
+      EXPECT_EQ(e.message, std::string("seeds 0.1 0.5 diverged: ") + aggregate + " " +
+                               (std::string(aggregate) == "mean" ? "0.2" : "0.1"));
+    }
+    ASSERT_GT(trained, 0);
+    const std::map<uint64_t, int> calls = evaluator->calls();
+    ASSERT_EQ(calls.size(), 3u);
+    for (const auto& [seed, n] : calls) EXPECT_EQ(n, trained) << "seed " << seed;
+  }
+}
+
+}  // namespace
+}  // namespace nos::search
