@@ -464,6 +464,28 @@ class BlockRunner {
     }
   }
 
+  // nadam and radam with their per-step factors (KernelInstr::factors), each op as Program::direction's case:
+  // nadam (g·f0 + m·f1)/(√(v/f2) + ε); radam m/f3, times reciprocal(√v + ε)·f2 and f1 once rectified (f0 = 1).
+  template <typename Sink>
+  void evaluate_schedule(const KernelInstr& in, const T* g, const Block<T>& blk, const Sink& out) const {
+    const T* m = blk.averages[in.a];
+    const T* v = blk.averages[in.b];
+    const V eps(static_cast<T>(in.param));
+    const V f0(static_cast<T>(in.factors[0])), f1(static_cast<T>(in.factors[1])), f2(static_cast<T>(in.factors[2])),
+        f3(static_cast<T>(in.factors[3]));
+    if (in.prim == Prim::kNAdam) {
+      each(out, [&](int64_t j) {
+        return (V::loadu(g + j) * f0 + V::loadu(m + j) * f1) / ((V::loadu(v + j) / f2).sqrt() + eps);
+      });
+    } else if (in.factors[0] == 0) {
+      each(out, [&](int64_t j) { return V::loadu(m + j) / f3; });
+    } else {
+      each(out, [&](int64_t j) {
+        return V::loadu(m + j) / f3 * ((V::loadu(v + j).sqrt() + eps).reciprocal() * f2) * f1;
+      });
+    }
+  }
+
   // drop(x, p): x times the keep mask drawn before the pass.
   template <typename Sink>
   void evaluate_drop(const KernelInstr& in, const Block<T>& blk, const Sink& out) const {
@@ -571,9 +593,9 @@ class BlockRunner {
       case Prim::kTotal:
         NOS_CHECK(false, "instruction " << static_cast<int>(in.prim) << " should have been folded or aliased");
         break;
-      // Program::fused is false for these: dsl::update runs the reference path.
       case Prim::kNAdam:
-      case Prim::kRAdam:
+      case Prim::kRAdam: evaluate_schedule(in, g, blk, out); break;
+      // Program::fused is false for these: dsl::update runs the reference path.
       case Prim::kNorm:
       case Prim::kTrust:
         NOS_CHECK(false, "instruction " << static_cast<int>(in.prim) << " has no fused form");

@@ -2,6 +2,7 @@
 // questions its passes ask of it.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -19,6 +20,7 @@ inline constexpr int64_t kGrainBlocks = 16;
 struct KernelInstr {
   Prim prim = Prim::kG;
   double param = 0;
+  std::array<double, 4> factors{};  // nadam and radam: step_factors at this step
   int a = -1, b = -1;    // operand instructions (for m/v/y/adam/rmsprop: average indices, as in Program::Instr)
   bool scalar = false;   // a value known before the pass (constants, decays and what is computed from them only)
   double value = 0;      // the value when scalar (double, as the reference path keeps scalars)

@@ -37,6 +37,11 @@ Plan make_plan(const Program& program, const at::Tensor& w, const at::Tensor& g,
                const StepContext& ctx, const UpdateArgs& args, std::vector<at::Tensor>& keep_alive) {
   Plan plan = plan_memory(program, w, g, averages, ctx, args);
   fold_scalars(program, ctx, plan);
+  // nadam's and radam's per-step factors, computed once as every path computes them.
+  for (size_t k = 0; k < plan.code.size(); ++k) {
+    const Prim p = program.code()[k].prim;
+    if (p == Prim::kNAdam || p == Prim::kRAdam) plan.code[k].factors = step_factors(program.code()[k], ctx);
+  }
   alias_values(program, w, g, ctx, plan, keep_alive);
   find_selects(plan);
   choose_fetches(plan);

@@ -18,6 +18,9 @@ namespace {
 constexpr int kScalarLr = 0;
 constexpr int kScalarWeightDecay = 1;
 constexpr int kScalarsPerAverage = 4;
+// nadam and radam take four per-step factors (step_factors) in scalar slots.
+bool has_step_factors(Prim p) { return p == Prim::kNAdam || p == Prim::kRAdam; }
+
 int average_scalar(int average, int which) { return 2 + kScalarsPerAverage * average + which; }
 
 // A double as a C++ literal that reads back to the same value.
@@ -137,9 +140,17 @@ class BodyWriter {
     scalar_slot_.assign(code_.size(), -1);
     random_slot_.assign(code_.size(), -1);
     int next_scalar = average_scalar(kernel_.averages, 0);
+    factor_slot_.assign(code_.size(), -1);
     for (size_t k = 0; k < code_.size(); ++k) {
       if (scalar_[k]) scalar_slot_[k] = next_scalar++;
       if (primitive(code_[k].prim).random) random_slot_[k] = kernel_.randoms++;
+    }
+    // nadam's and radam's step_factors, four slots each, after the scalars.
+    for (size_t k = 0; k < code_.size(); ++k) {
+      if (has_step_factors(code_[k].prim)) {
+        factor_slot_[k] = next_scalar;
+        next_scalar += 4;
+      }
     }
     kernel_.scalars = next_scalar;
   }
@@ -281,7 +292,18 @@ class BodyWriter {
       case Prim::kRMSProp:
       case Prim::kAdaGrad: return "g / (" + sqrt_corrected(in.b) + " + " + cast(literal(in.param)) + ")";
       case Prim::kNAdam:
-      case Prim::kRAdam:
+      case Prim::kRAdam: {
+        // Program::direction's cases with step_factors f0..f3 (p.s slots).
+        auto f = [&](int j) { return cast(s(factor_slot_[k] + j)); };
+        const std::string eps = cast(literal(in.param));
+        if (in.prim == Prim::kNAdam) {
+          return "(g * " + f(0) + " + " + avg(in.a) + " * " + f(1) + ") / (" + m_.sqrt + "(" + avg(in.b) + " / " +
+                 f(2) + ") + " + eps + ")";
+        }
+        const std::string m_hat = avg(in.a) + " / " + f(3);
+        return "(" + s(factor_slot_[k]) + " != 0.0 ? " + m_hat + " * ((" + cast("1") + " / (" + m_.sqrt + "(" +
+               avg(in.b) + ") + " + eps + ")) * " + f(2) + ") * " + f(1) + " : " + m_hat + ")";
+      }
       case Prim::kNorm:
       case Prim::kTrust: NOS_CHECK(false, "no generated form (Program::fused is false)"); return "";
       case Prim::kT:
@@ -349,7 +371,7 @@ class BodyWriter {
   const Math m_;
   const bool weight_decay_;
   ElementwiseKernel& kernel_;
-  std::vector<int> scalar_slot_, random_slot_;
+  std::vector<int> scalar_slot_, random_slot_, factor_slot_;
   std::ostringstream out_;
 };
 
@@ -385,7 +407,8 @@ ElementwiseLaunch elementwise_launch(const ElementwiseKernel& kernel, const Prog
     s[average_scalar(i, 2)] = corrections[i].scale;
     s[average_scalar(i, 3)] = corrections[i].sqrt_scale;
   }
-  // Scalars in their slots and random tensors drawn in code order, as Program::direction does.
+  // Scalars in their slots and random tensors drawn in code order, as Program::direction does; then nadam's and
+  // radam's step factors.
   int slot = average_scalar(kernel.averages, 0);
   for (size_t k = 0; k < code.size(); ++k) {
     if (scalar[k]) {
@@ -393,6 +416,10 @@ ElementwiseLaunch elementwise_launch(const ElementwiseKernel& kernel, const Prog
     } else if (primitive(code[k].prim).random) {
       launch.draws.push_back(laid_out_like(draw_random(code[k], dense.g, ctx), dense.w));
     }
+  }
+  for (size_t k = 0; k < code.size(); ++k) {
+    if (!has_step_factors(code[k].prim)) continue;
+    for (double f : step_factors(code[k], ctx)) s[slot++] = f;
   }
   NOS_CHECK(slot == kernel.scalars && static_cast<int>(launch.draws.size()) == kernel.randoms,
             "kernel " << kernel.entry << " does not match rule '" << program.canonical_text() << "'");

@@ -126,10 +126,10 @@ std::vector<Primitive> operand_rows() {
      "g/(sqrt(s) + eps), AdaGrad's direction (adagrad(eps), eps 1e-10)", false},
     {Prim::kNAdam,    Role::kOperand, "nadam",   "nadam",   "",  0, false, epsilon(kDivEpsilon), {},
      fixed({M::kFirst, kBetaFirst}, {M::kSecond, kBetaSecond}),                                                     false, false, nullptr,
-     "NAdam's direction as PyTorch 2 computes it (nadam(eps), eps 1e-8)", false, false},
+     "NAdam's direction as PyTorch 2 computes it (nadam(eps), eps 1e-8)", false},
     {Prim::kRAdam,    Role::kOperand, "radam",   "radam",   "",  0, false, epsilon(kDivEpsilon), {},
      fixed({M::kFirst, kBetaFirst}, {M::kSecond, kBetaSecond}),                                                     false, false, nullptr,
-     "RAdam's direction as PyTorch computes it (radam(eps), eps 1e-8)", false, false},
+     "RAdam's direction as PyTorch computes it (radam(eps), eps 1e-8)", false},
   };
   // clang-format on
 }

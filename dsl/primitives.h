@@ -134,8 +134,8 @@ struct Primitive {
   // In the default token vocabulary (dsl::default_vocabulary, the paper's lists); primitives added later (abs, max,
   // min) are opt-in through a config's space section, so old configs keep their search space.
   bool default_vocabulary = true;
-  // The fused paths run it; false for the reductions (norm, trust) and nadam and radam, which the reference path
-  // runs (dsl::update sends a rule with one of them there).
+  // The fused paths run it; false for the reductions (norm, trust), which the reference path runs (dsl::update
+  // sends a rule with one of them there).
   bool fused = true;
 };
 

@@ -60,6 +60,18 @@ std::vector<BiasCorrection> bias_corrections(const Program& program, const StepC
   return out;
 }
 
+std::array<double, 4> step_factors(const Program::Instr& in, const StepContext& ctx) {
+  const int64_t step = ctx.t + 1;
+  const double beta1 = primitive(in.prim).reads[0].beta, beta2 = primitive(in.prim).reads[1].beta;
+  if (in.prim == Prim::kNAdam) {
+    const NAdamFactors f = nadam_factors(step, beta1);
+    return {f.grad, f.momentum, 1.0 - std::pow(beta2, static_cast<double>(step)), 0.0};
+  }
+  NOS_CHECK(in.prim == Prim::kRAdam, "step factors of " << primitive(in.prim).token);
+  const RAdamFactors f = radam_factors(step, beta2);
+  return {f.rectified ? 1.0 : 0.0, f.rect, f.sqrt_correction, 1.0 - std::pow(beta1, static_cast<double>(step))};
+}
+
 at::Tensor draw_random(const Program::Instr& in, const at::Tensor& like, const StepContext& ctx) {
   NOS_CHECK(ctx.generator != nullptr, "random instruction " << primitive(in.prim).token << " without a generator");
   switch (in.prim) {
@@ -261,20 +273,16 @@ class Evaluator {
       case Prim::kMP: return tensor(corrected(in.a));
       case Prim::kNAdam: {
         // torch/optim/nadam.py: denom = exp_avg_sq.div(bias_correction2).sqrt().add_(eps), always bias-corrected.
-        const int64_t step = ctx_.t + 1;
-        const NAdamFactors f = nadam_factors(step, primitive(in.prim).reads[0].beta);
-        const double correction2 = 1.0 - std::pow(primitive(in.prim).reads[1].beta, static_cast<double>(step));
-        const at::Tensor denom = averages_[in.b].div(correction2).sqrt_().add_(in.param);
-        return tensor((g_ * f.grad + averages_[in.a] * f.momentum) / denom);
+        const std::array<double, 4> f = step_factors(in, ctx_);
+        const at::Tensor denom = averages_[in.b].div(f[2]).sqrt_().add_(in.param);
+        return tensor((g_ * f[0] + averages_[in.a] * f[1]) / denom);
       }
       case Prim::kRAdam: {
-        // torch/optim/radam.py, always bias-corrected.
-        const int64_t step = ctx_.t + 1;
-        const RAdamFactors f = radam_factors(step, primitive(in.prim).reads[1].beta);
-        const double correction1 = 1.0 - std::pow(primitive(in.prim).reads[0].beta, static_cast<double>(step));
-        const at::Tensor m_hat = averages_[in.a] / correction1;
-        if (!f.rectified) return tensor(m_hat);
-        return tensor(m_hat * (f.sqrt_correction / averages_[in.b].sqrt().add_(in.param)) * f.rect);
+        // torch/optim/radam.py, always bias-corrected: m̂ · √(1 − β2^t)/(√v + ε) · r once rectified, else m̂.
+        const std::array<double, 4> f = step_factors(in, ctx_);
+        const at::Tensor m_hat = averages_[in.a] / f[3];
+        if (f[0] == 0) return tensor(m_hat);
+        return tensor(m_hat * at::reciprocal(averages_[in.b].sqrt().add_(in.param)).mul_(f[2]) * f[1]);
       }
       case Prim::kT:
       case Prim::kTotal:

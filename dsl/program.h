@@ -3,6 +3,7 @@
 
 #include <ATen/ATen.h>
 
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,7 +27,7 @@ class Program {
   const std::vector<Average>& averages() const { return averages_; }
   bool uses_decay() const { return uses_decay_; }
   bool is_random() const { return random_; }
-  // Whether the fused paths run it: false when it has a reduction (norm, trust) or nadam or radam
+  // Whether the fused paths run it: false when it has a reduction (norm, trust)
   // (Primitive::fused); dsl::update then runs the reference path.
   bool fused() const { return fused_; }
   const std::string& canonical_text() const { return text_; }
@@ -85,6 +86,10 @@ std::vector<bool> scalar_instructions(const Program& program);
 // The scalar instructions' values at this step (fold_scalar in code order; 0 for the others). Every evaluation path
 // folds its scalars through these two.
 std::vector<double> scalar_values(const Program& program, const std::vector<bool>& scalar, const StepContext& ctx);
+
+// The per-step factors of nadam and radam (update_math.h's formulas at update t + 1), the same for every path:
+// nadam {grad, momentum, 1 − β2^t, 0}; radam {1 when rectified else 0, r, √(1 − β2^t), 1 − β1^t}.
+std::array<double, 4> step_factors(const Program::Instr& in, const StepContext& ctx);
 
 // Each average's bias correction at this step (update_math.h), in averages() order: every path takes these.
 std::vector<BiasCorrection> bias_corrections(const Program& program, const StepContext& ctx);

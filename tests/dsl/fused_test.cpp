@@ -278,3 +278,30 @@ TEST(Fused, RulesWithoutAFusedFormRunTheReferencePath) {
 
 }  // namespace
 }  // namespace nos::dsl
+
+namespace nos::dsl {
+namespace {
+
+// radam's rectified branch starts at update 6 (ρ_t > 5), after the three steps of the agreement rules: ten steps of
+// the fused kernel against the reference, both dtypes, within the same ulp bound.
+TEST(Fused, RadamAndNadamAgreeOverTenSteps) {
+  for (const char* rule : {"radam", "nadam", "radam(1e-6)*sign(m)"}) {
+    for (at::ScalarType dtype : {at::kFloat, at::kDouble}) {
+      SCOPED_TRACE(std::string(rule) + " " + c10::toString(dtype));
+      const Program program = compile(parse(rule));
+      ASSERT_TRUE(program.fused());
+      at::Tensor w1 = at::randn({1029}, at::TensorOptions().dtype(dtype)), w2 = w1.clone();
+      std::vector<at::Tensor> a1 = program.zero_averages(w1), a2 = program.zero_averages(w2);
+      for (int64_t t = 0; t < 10; ++t) {
+        const at::Tensor g = at::randn({1029}, at::TensorOptions().dtype(dtype));
+        fused_update(program, w1, g, a1, {t, 10, true, nullptr}, {0.01, 0.0});
+        reference_update(program, w2, g, a2, {t, 10, true, nullptr}, {0.01, 0.0});
+      }
+      EXPECT_LE(agreement::max_ulp(w1, w2), 4);
+      for (size_t i = 0; i < a1.size(); ++i) EXPECT_LE(agreement::max_ulp(a1[i], a2[i]), 4);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace nos::dsl
