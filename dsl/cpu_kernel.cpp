@@ -82,15 +82,6 @@ class BlockRunner {
       sqrt_correction_.emplace_back(static_cast<T>(a.correction.sqrt_scale));
       beta_.emplace_back(static_cast<T>(a.beta));
       rest_.emplace_back(static_cast<T>(1.0 - a.beta));
-      // vmax(β)'s v(β), found once.
-      int partner = -1;
-      for (size_t j = 0; j < plan.averages.size(); ++j) {
-        if (a.moment == Moment::kMaxSecond && plan.averages[j].moment == Moment::kSecond &&
-            plan.averages[j].beta == a.beta) {
-          partner = static_cast<int>(j);
-        }
-      }
-      partner_.push_back(partner);
       has_previous_ = has_previous_ || a.moment == Moment::kPrev;
     }
     // The three values of every select (σ = −1, 0, +1), each computed by the vector code that computes the
@@ -209,7 +200,7 @@ class BlockRunner {
           break;
         case Moment::kMaxSecond: {
           // at::maximum: NaN in either gives NaN.
-          const T* v = averages_[partner_[i]];
+          const T* v = averages_[plan_.averages[i].partner];
           for (int64_t j = begin; j < end; j += kLanes) {
             at::vec::maximum(V::loadu(buf + j), V::loadu(v + j)).store(buf + j);
           }
@@ -607,7 +598,6 @@ class BlockRunner {
   const Plan& plan_;
   std::vector<bool> corrected_;
   std::vector<V> correction_, sqrt_correction_, beta_, rest_;
-  std::vector<int> partner_;  // per average: vmax's v, else -1
   bool has_previous_ = false;  // an mp average, updated after the rule
   std::vector<T> slots_;
   std::vector<T> gbuf_;

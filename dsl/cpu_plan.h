@@ -68,6 +68,7 @@ enum Source : int { kSourceGrad = 0, kSourceWeight = 1, kSourceAverage = 2, kSou
 struct KernelAverage {
   Moment moment = Moment::kFirst;
   double beta = 0;
+  int partner = -1;           // vmax(β): the index of v(β) (partner_average), else -1
   BiasCorrection correction;  // at this step
 };
 

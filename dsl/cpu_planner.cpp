@@ -25,7 +25,7 @@ Plan plan_memory(const Program& program, const at::Tensor& w, const at::Tensor& 
   const std::vector<BiasCorrection> corrections = bias_corrections(program, ctx);
   for (size_t i = 0; i < averages.size(); ++i) {
     const Average& a = program.averages()[i];
-    plan.averages.push_back({a.moment, a.beta, corrections[i]});
+    plan.averages.push_back({a.moment, a.beta, partner_average(program.averages(), i), corrections[i]});
     plan.average_data.push_back(averages[i].data_ptr());
   }
   return plan;
@@ -39,8 +39,7 @@ Plan make_plan(const Program& program, const at::Tensor& w, const at::Tensor& g,
   fold_scalars(program, ctx, plan);
   // nadam's and radam's per-step factors, computed once as every path computes them.
   for (size_t k = 0; k < plan.code.size(); ++k) {
-    const Prim p = program.code()[k].prim;
-    if (p == Prim::kNAdam || p == Prim::kRAdam) plan.code[k].factors = step_factors(program.code()[k], ctx);
+    if (has_step_factors(program.code()[k].prim)) plan.code[k].factors = step_factors(program.code()[k], ctx);
   }
   alias_values(program, w, g, ctx, plan, keep_alive);
   find_selects(plan);

@@ -18,9 +18,6 @@ namespace {
 constexpr int kScalarLr = 0;
 constexpr int kScalarWeightDecay = 1;
 constexpr int kScalarsPerAverage = 4;
-// nadam and radam take four per-step factors (step_factors) in scalar slots.
-bool has_step_factors(Prim p) { return p == Prim::kNAdam || p == Prim::kRAdam; }
-
 int average_scalar(int average, int which) { return 2 + kScalarsPerAverage * average + which; }
 
 // A double as a C++ literal that reads back to the same value.

@@ -131,8 +131,8 @@ struct Primitive {
   bool uses_decay;                 // depends on t and T
   Fold fold;                       // its value on plain numbers, or nullptr (see Fold)
   std::string_view doc;            // one line for docs and `nos primitives`
-  // In the default token vocabulary (dsl::default_vocabulary, the paper's lists); primitives added later (abs, max,
-  // min) are opt-in through a config's space section, so old configs keep their search space.
+  // In the default token vocabulary (dsl::default_vocabulary, the paper's lists); the primitives added later (issue
+  // 16's) are opt-in through a config's space section, so old configs keep their search space.
   bool default_vocabulary = true;
   // The fused paths run it; false for the reductions (norm, trust), which the reference path runs (dsl::update
   // sends a rule with one of them there).
@@ -147,8 +147,9 @@ inline const Primitive& primitive(Prim p) { return primitives()[static_cast<size
 const Primitive* find_by_name(std::string_view name);
 const Primitive* find_by_token(std::string_view token);
 
-// Whether a primitive's value is one moving average, bias-corrected where it applies (m, v, y, vmax, mp, s): it reads
-// exactly one average, through Program::Instr::a, with the decay its own parameter gives (or a fixed one, for s). The fused paths read it from the buffer.
+// Whether a primitive's value is one moving average, bias-corrected where it applies (m, v, y, vmax, mp, s): it
+// reads exactly one average, through Program::Instr::a, with the decay its own parameter gives (or a fixed one, for
+// s). The fused paths read it from the buffer.
 bool is_average(Prim p);
 
 // Decay values as TensorFlow's sign_decay.py computes them (t clipped to T); the folds of ld, cd and rd.

@@ -27,13 +27,14 @@ class Program {
   const std::vector<Average>& averages() const { return averages_; }
   bool uses_decay() const { return uses_decay_; }
   bool is_random() const { return random_; }
-  // Whether the fused paths run it: false when it has a reduction (norm, trust)
-  // (Primitive::fused); dsl::update then runs the reference path.
+  // Whether the fused paths run it: false when it has a reduction (norm, trust; Primitive::fused), for which
+  // dsl::update runs the reference path.
   bool fused() const { return fused_; }
   const std::string& canonical_text() const { return text_; }
 
   // Updates each average buffer in place with g (m ← βm + (1−β)g, v with g², y with g³, vmax, s) and then
-  // evaluates the rule; mp's buffers are updated after it (Moment::kPrev). w and g may be any views of the same shape (a whole parameter or one slice of a stacked one). Returns a
+  // evaluates the rule; mp's buffers are updated after it (Moment::kPrev). w and g may be any views of the same
+  // shape (a whole parameter or one slice of a stacked one). Returns a
   // tensor of g's shape: the caller applies w ← w − lr · direction.
   at::Tensor direction(const at::Tensor& w, const at::Tensor& g, std::vector<at::Tensor>& averages,
                        const StepContext& ctx) const;
@@ -90,6 +91,8 @@ std::vector<double> scalar_values(const Program& program, const std::vector<bool
 // The per-step factors of nadam and radam (update_math.h's formulas at update t + 1), the same for every path:
 // nadam {grad, momentum, 1 − β2^t, 0}; radam {1 when rectified else 0, r, √(1 − β2^t), 1 − β1^t}.
 std::array<double, 4> step_factors(const Program::Instr& in, const StepContext& ctx);
+// Whether a primitive takes step_factors (nadam, radam).
+inline bool has_step_factors(Prim p) { return p == Prim::kNAdam || p == Prim::kRAdam; }
 
 // Each average's bias correction at this step (update_math.h), in averages() order: every path takes these.
 std::vector<BiasCorrection> bias_corrections(const Program& program, const StepContext& ctx);

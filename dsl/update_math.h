@@ -41,8 +41,10 @@ struct NAdamFactors {
 };
 inline NAdamFactors nadam_factors(int64_t step, double beta1, double momentum_decay = 4e-3) {
   auto mu = [&](int64_t k) { return beta1 * (1.0 - 0.5 * std::pow(0.96, static_cast<double>(k) * momentum_decay)); };
+  // Π_t only enters as 1 − Π_t and 1 − Π_t·μ_{t+1}; once it is below 2^-60 both are exactly 1 in double and stay
+  // so, so the product stops there (the same factors, and a bounded loop on every step of a long run).
   double product = 1;
-  for (int64_t k = 1; k <= step; ++k) product *= mu(k);
+  for (int64_t k = 1; k <= step && product >= 0x1p-60; ++k) product *= mu(k);
   const double next = mu(step + 1);
   return {(1.0 - mu(step)) / (1.0 - product), next / (1.0 - product * next)};
 }

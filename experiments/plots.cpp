@@ -28,8 +28,6 @@ std::string gnuplot_string(const std::string& text) {
 
 namespace {
 
-std::string gp_string(const std::string& text) { return gnuplot_string(text); }
-
 // One row's data file: a line per epoch with at least one ok seed. `lines` gets the number of epoch lines.
 std::string row_dat(const CompareConfig& config, const CompareRow& row, const RowData& data, int& lines) {
   std::ostringstream dat;
@@ -82,7 +80,7 @@ std::string plot_commands(const std::vector<CompareRow>& rows, const std::vector
                           const std::map<std::string, int>& color_of, const std::string& file, const std::string& title,
                           const std::string& ylabel, int mean_col) {
   std::ostringstream gp;
-  gp << "set output \"" << file << "\"\nset title " << gp_string(title) << "\nset ylabel \"" << ylabel << "\"\n";
+  gp << "set output \"" << file << "\"\nset title " << gnuplot_string(title) << "\nset ylabel \"" << ylabel << "\"\n";
   if (plotted.empty()) {
     gp << "set label 1 \"no finished seeds yet\" at graph 0.5, graph 0.5 center\n"
        << "plot [1:2] [0:1] NaN notitle\nunset label 1\n";
@@ -98,7 +96,8 @@ std::string plot_commands(const std::vector<CompareRow>& rows, const std::vector
     gp << "  " << data_file << " using 1:" << mean_col + 1 << ":" << mean_col + 2
        << " with filledcurves lc rgb \"" << color << "\" notitle, \\\n"
        << "  " << data_file << " using 1:" << mean_col << " with linespoints lw 2 pt 7 ps 0.6 dt " << dash
-       << " lc rgb \"" << color << "\" title " << gp_string(row.label) << (k + 1 < plotted.size() ? ", \\\n" : "\n");
+       << " lc rgb \"" << color << "\" title " << gnuplot_string(row.label)
+       << (k + 1 < plotted.size() ? ", \\\n" : "\n");
   }
   return gp.str();
 }

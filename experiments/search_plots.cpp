@@ -21,9 +21,6 @@ namespace nos::experiments {
 
 namespace {
 
-std::string color(size_t i) { return plot_color(i); }
-std::string gp_string(const std::string& text) { return gnuplot_string(text); }
-
 struct RunData {
   std::string dir, proposer;
   std::vector<search::Evaluation> rows;  // in proposal order
@@ -57,16 +54,16 @@ std::string plot_script(const std::vector<std::string>& proposers,
   for (size_t i = 0; i < proposers.size(); ++i) {
     const int mean = 2 + 3 * static_cast<int>(i);
     gp << "  \"best_so_far.dat\" using 1:" << mean + 1 << ":" << mean + 2 << " with filledcurves lc rgb \""
-       << color(i) << "\" notitle, \\\n"
-       << "  \"best_so_far.dat\" using 1:" << mean << " with lines lw 2 lc rgb \"" << color(i) << "\" title "
-       << gp_string(proposers[i] + " (" + std::to_string(curves.at(proposers[i]).size()) + " runs)")
+       << plot_color(i) << "\" notitle, \\\n"
+       << "  \"best_so_far.dat\" using 1:" << mean << " with lines lw 2 lc rgb \"" << plot_color(i) << "\" title "
+       << gnuplot_string(proposers[i] + " (" + std::to_string(curves.at(proposers[i]).size()) + " runs)")
        << (i + 1 < proposers.size() ? ", \\\n" : "\n");
   }
   gp << "set output \"rewards.png\"\nset title \"reward of every child by batch\"\nset xlabel \"batch\"\n"
      << "plot \\\n";
   for (size_t i = 0; i < runs.size(); ++i) {
-    gp << "  \"rewards.dat\" index " << i << " using 1:2 with points pt 7 ps 0.5 lc rgb \"" << color(i)
-       << "\" title " << gp_string(runs[i].dir) << (i + 1 < runs.size() ? ", \\\n" : "\n");
+    gp << "  \"rewards.dat\" index " << i << " using 1:2 with points pt 7 ps 0.5 lc rgb \"" << plot_color(i)
+       << "\" title " << gnuplot_string(runs[i].dir) << (i + 1 < runs.size() ? ", \\\n" : "\n");
   }
   return gp.str();
 }

@@ -24,16 +24,16 @@ namespace {
 
 const std::map<std::string, std::vector<std::string>>& sections() {
   static const std::map<std::string, std::vector<std::string>> table = {
-      {"", {"proposer", "budget", "max_trained", "batch_size", "workers", "seed", "fec_cache", "task", "prefilter", "hurdle", "fitness",
-            "space", "controller", "evolution"}},
+      {"", {"proposer", "budget", "max_trained", "batch_size", "workers", "seed", "fec_cache", "task", "prefilter",
+            "hurdle", "fitness", "space", "controller", "evolution"}},
       {"task", {"name", "epochs", "steps", "batch_size", "lr", "lr_grid", "lr_search", "train_size",
                 "validation_size", "test_accuracy", "device", "dtype", "seed", "data_dir", "cache_dir", "time_limit",
                 "kill_grace", "threads"}},
       {"prefilter", {"enabled", "probe", "objective", "steps", "lr_grid"}},
       {"hurdle", {"enabled", "percentile", "min_children"}},
       {"space", {"units", "operands", "unary", "binary"}},
-      {"controller", {"hidden", "lr", "baseline_decay", "entropy_weight", "temperature", "resample_repeats", "algorithm",
-                      "ppo_epochs",
+      {"controller", {"hidden", "lr", "baseline_decay", "entropy_weight", "temperature", "resample_repeats",
+                      "algorithm", "ppo_epochs",
                       "ppo_clip"}},
       {"fitness", {"seeds", "aggregate"}},
       {"evolution", {"population", "tournament", "unit_mutation", "constant_mutation", "insert_delete", "restart_after",

@@ -2,6 +2,7 @@
 #include "search/proposer.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -111,14 +112,17 @@ void ControllerProposer::load(const std::string& state) {
   if (state.rfind(kControllerMagic, 0) == 0) {
     size_t at = std::string(kControllerMagic).size();
     const size_t line_end = state.find('\n', at);
-    if (line_end == std::string::npos) throw UserError("controller proposer checkpoint: damaged header");
-    const size_t count = std::stoul(state.substr(at, line_end - at));
+    char* end = nullptr;
+    const unsigned long long count = std::strtoull(state.c_str() + at, &end, 10);
+    if (line_end == std::string::npos || end != state.c_str() + line_end) {
+      throw UserError("controller proposer checkpoint: damaged header");
+    }
     at = line_end + 1;
     for (size_t i = 0; i < count; ++i) {
-      const size_t end = state.find('\n', at);
-      if (end == std::string::npos) throw UserError("controller proposer checkpoint: the proposed rules are damaged");
-      proposed.insert(state.substr(at, end - at));
-      at = end + 1;
+      const size_t stop = state.find('\n', at);
+      if (stop == std::string::npos) throw UserError("controller proposer checkpoint: the proposed rules are damaged");
+      proposed.insert(state.substr(at, stop - at));
+      at = stop + 1;
     }
     bytes = state.substr(at);
   }
@@ -258,7 +262,8 @@ std::string EvolutionProposer::save() const {
       << "\n";
   for (const Individual& ind : population_) out << nos::format_number(ind.reward) << " " << ind.tokens << "\n";
   // Version 2: the restart bookkeeping (the best's tokens on a line of their own; "-" before any child).
-  out << (best_.tokens.empty() ? "0" : nos::format_number(best_.reward)) << " " << nos::format_number(warm_reward_) << " " << since_improvement_ << " "
+  out << (best_.tokens.empty() ? "0" : nos::format_number(best_.reward)) << " " << nos::format_number(warm_reward_)
+      << " " << since_improvement_ << " "
       << restarts_ << "\n"
       << (best_.tokens.empty() ? "-" : best_.tokens) << "\n";
   return out.str();

@@ -376,15 +376,16 @@ void Search::prepare_slot(Batch& batch, int slot) {
   }
   // One job per fitness seed: job id slot·seeds + k evaluates task seed task.seed + k.
   const int seeds = config_.fitness.seeds;
+  Job job;
+  job.request = make_request(config_.task);
+  job.request.rule = request_rule(row.canonical);
+  job.request.hurdle = batch.hurdle;
+  if (runtime_.debug_flag) job.debug = runtime_.debug_flag(batch.index, slot, row.canonical);
   for (int k = 0; k < seeds; ++k) {
-    Job job;
-    job.id = static_cast<int64_t>(slot) * seeds + k;
-    job.request = make_request(config_.task);
-    job.request.rule = request_rule(row.canonical);
-    job.request.hurdle = batch.hurdle;
-    job.request.seed = config_.task.seed + static_cast<uint64_t>(k);
-    if (runtime_.debug_flag) job.debug = runtime_.debug_flag(batch.index, slot, row.canonical);
-    pool_.submit(std::move(job));
+    Job seed_job = job;
+    seed_job.id = static_cast<int64_t>(slot) * seeds + k;
+    seed_job.request.seed = config_.task.seed + static_cast<uint64_t>(k);
+    pool_.submit(std::move(seed_job));
   }
   batch.pending[row.hash] = slot;
   if (shared_ != nullptr) batch.fingerprints[slot] = std::move(*fingerprint);

@@ -119,14 +119,13 @@ std::vector<bool> TokenSpace::live_units(const std::vector<std::string>& words) 
 
 int TokenSpace::mutate_number(std::vector<std::string>& words, Rng& rng) const {
   const std::vector<bool> live = live_units(words);
-  std::vector<int> candidates;
-  NumberToken found;
+  std::vector<std::pair<int, NumberToken>> candidates;
+  NumberToken token;
   for (int pos = 0; pos < positions(); ++pos) {
-    if (live[pos / 5] && pos % 5 != 4 && number_token(words[pos], found)) candidates.push_back(pos);
+    if (live[pos / 5] && pos % 5 != 4 && number_token(words[pos], token)) candidates.emplace_back(pos, token);
   }
   if (candidates.empty()) return -1;
-  const int pos = candidates[uniform_index(rng, candidates.size())];
-  number_token(words[pos], found);
+  const auto& [pos, found] = candidates[uniform_index(rng, candidates.size())];
   const double factor = std::exp2(standard_normal(rng));
   double x = found.value;
   if (found.kind == "beta" || found.kind == "p") {

@@ -80,7 +80,8 @@ TEST(Config, WritesAndReadsBackEveryKey) {
   EXPECT_EQ(back.task.cache_dir, "/caches/nos");
   EXPECT_EQ(back.task.dtype, "float32");
   // Every key of the schema is written, so config.yaml shows every setting a run used.
-  for (const std::string section : {"", "task", "prefilter", "hurdle", "space", "controller", "evolution"}) {
+  for (const std::string section :
+       {"", "task", "prefilter", "hurdle", "fitness", "space", "controller", "evolution"}) {
     for (const std::string& key : config_keys(section)) {
       const std::string line = (section.empty() ? "" : "  ") + key + ":";
       EXPECT_NE(("\n" + yaml).find("\n" + line), std::string::npos) << (section.empty() ? key : section + "." + key);
@@ -121,6 +122,19 @@ TEST(Config, BadValuesNameTheirPath) {
   EXPECT_EQ(parse_config("fec_cache: /caches/fec.db\n", "t").fec_cache, "/caches/fec.db");
   EXPECT_EQ(error_of("prefilter:\n  probe: maybe\n").rfind("test.yaml:2: key 'prefilter.probe'", 0), 0u);
   EXPECT_EQ(parse_config("prefilter:\n  objective: none\n", "t").prefilter.objective, "none");
+  // Issue 16's and 17's keys.
+  EXPECT_EQ(error_of("fitness:\n  aggregate: max\n").rfind("test.yaml:2: key 'fitness.aggregate': expected one of", 0),
+            0u);
+  EXPECT_EQ(error_of("fitness:\n  seeds: 0\n").rfind("test.yaml:2: key 'fitness.seeds'", 0), 0u);
+  EXPECT_EQ(error_of("max_trained: -1\n").rfind("test.yaml:1: key 'max_trained'", 0), 0u);
+  const std::string repeats = error_of("controller:\n  resample_repeats: -2\n");
+  EXPECT_EQ(repeats.rfind("test.yaml:2: key 'controller.resample_repeats'", 0), 0u) << repeats;
+  EXPECT_EQ(error_of("evolution:\n  unit_mutation: 0.5\n  constant_mutation: 0.4\n  insert_delete: 0.2\n"),
+            "test.yaml: key 'evolution.unit_mutation': unit_mutation + constant_mutation + insert_delete must not "
+            "exceed 1");
+  EXPECT_EQ(error_of("evolution:\n  restart_after: 10\n  restart_from: warm_start\n"),
+            "test.yaml: key 'evolution.restart_from': is warm_start but evolution.warm_start is empty");
+  EXPECT_EQ(error_of("evolution:\n  restart_from: worst\n").rfind("test.yaml:2: key 'evolution.restart_from'", 0), 0u);
 }
 
 TEST(Config, RequestsCarryTheTaskSettings) {

@@ -336,6 +336,9 @@ TEST(ControllerProposer, ResamplesRepeats) {
   ControllerProposer restored(o, v, dir.file("scratch-b"));
   restored.load(p.save());
   EXPECT_EQ(restored.proposed(), p.proposed());
+  // A damaged header or list is a clear error, not a crash.
+  EXPECT_THROW(restored.load("nos-controller-proposer 2\nmany\n"), UserError);
+  EXPECT_THROW(restored.load("nos-controller-proposer 2\n3\ng\n"), UserError);
   for (const Proposal& q : restored.propose(4)) {
     EXPECT_EQ(p.proposed().count(dsl::canonical_text(dsl::from_units(dsl::parse_tokens(q.tokens)))), 0u) << q.tokens;
   }
