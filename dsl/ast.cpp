@@ -75,8 +75,8 @@ bool is_random(const Node& n) {
   return any_node(n, [](const Node& x) { return primitive(x.prim).random; });
 }
 
-bool runs_fused(const Node& n) {
-  return !any_node(n, [](const Node& x) { return !primitive(x.prim).fused; });
+bool has_reduction(const Node& n) {
+  return any_node(n, [](const Node& x) { return primitive(x.prim).reduction; });
 }
 
 bool uses_decay(const Node& n) {

@@ -44,7 +44,7 @@ bool equal(const Node& a, const Node& b);
 // Properties of a whole tree.
 bool is_random(const Node& n);        // contains noise, anoise or drop
 bool uses_decay(const Node& n);       // contains ld, cd, rd or T
-bool runs_fused(const Node& n);       // contains no primitive the fused paths lack (Primitive::fused)
+bool has_reduction(const Node& n);    // contains a reduction (norm, trust: Primitive::reduction)
 int node_count(const Node& n);
 int depth(const Node& n);
 

@@ -30,6 +30,7 @@ struct Block {
   const T* g_in;
   std::vector<T*> averages;
   std::vector<const T*> random;
+  std::vector<T*> reductions;  // the operands of reductions, written by their stage
 };
 
 // ATen's sign kernel, (0 < x) − (x < 0), so sign(NaN) = 0 as in the reference path. The comparisons give
@@ -119,6 +120,7 @@ class BlockRunner {
       g = gbuf_.data();
     }
     averages_ = blk.averages.data();
+    if (plan_.stages > 1) return run_stage(blk, g);
     const bool has_averages = !plan_.averages.empty();
     // The result's sink: w ← w − lr·direction, as reference_update computes it (update_math.h).
     T* w = blk.w;
@@ -132,14 +134,7 @@ class BlockRunner {
       const KernelInstr& in = plan_.code[k];
       if (in.scalar || in.inlined) continue;
       if (in.alias >= 0) {
-        switch (plan_.alias_source[k]) {
-          case kSourceGrad: ptr_[k] = g; break;
-          case kSourceWeight: ptr_[k] = blk.w; break;
-          case kSourceAverage: ptr_[k] = blk.averages[in.alias]; break;
-          case kSourceRandom: ptr_[k] = blk.random[in.alias]; break;
-          case kSourceInstr: ptr_[k] = ptr_[in.alias]; break;
-          default: NOS_CHECK(false, "unknown alias source");
-        }
+        set_alias(k, g, blk);
         continue;
       }
       update_g_ = has_averages && static_cast<int>(k) == plan_.update_averages_at ? g : nullptr;
@@ -171,6 +166,75 @@ class BlockRunner {
 
  private:
   using Triple = std::array<V, 3>;  // a select's values for σ = −1, 0, +1
+
+  // One stage of a rule with reductions (Plan::stages): the first updates the averages over the whole block before
+  // anything reads them; each writes the operands of its level's reductions, the last applies the update.
+  void run_stage(const Block<T>& blk, const T* g) {
+    const int stage = plan_.stage;
+    const bool last = stage == plan_.stages - 1;
+    const std::vector<char>& evaluates = plan_.evaluates[static_cast<size_t>(stage)];
+    if (stage == 0 && !plan_.averages.empty()) {
+      update_g_ = g;
+      update_averages(0, kBlock);
+    }
+    update_g_ = nullptr;
+    T* w = blk.w;
+    const V minus_lr(static_cast<T>(-plan_.lr));
+    auto apply = [w, minus_lr](int64_t j, const V& d) {
+      applied_update(V::loadu(w + j), d, minus_lr, [](const V& x, const V& a, const V& y) {
+        return at::vec::fmadd(x, a, y);
+      }).store(w + j);
+    };
+    for (size_t k = 0; k < plan_.code.size(); ++k) {
+      const KernelInstr& in = plan_.code[k];
+      if (in.alias >= 0) {
+        set_alias(k, g, blk);
+        continue;
+      }
+      if (!evaluates[k]) continue;
+      if (in.reduction >= 0 && in.level == stage) {
+        // The operand, whole, to the memory ATen reduces.
+        T* to = blk.reductions[in.reduction];
+        if (is_scalar(in.a)) {
+          std::fill(to, to + kBlock, scalar_of(in.a));
+        } else {
+          std::copy(ptr_[in.a], ptr_[in.a] + kBlock, to);
+        }
+        continue;
+      }
+      if (last && k + 1 == plan_.code.size()) {
+        evaluate(in, g, blk, apply);
+        update_previous(g);
+        return;
+      }
+      T* out = slots_.data() + static_cast<size_t>(in.slot) * kBlock;
+      evaluate(in, g, blk, [out](int64_t j, const V& x) { x.store(out + j); });
+      ptr_[k] = out;
+    }
+    if (!last) return;
+    const KernelInstr& result = plan_.code.back();
+    if (result.scalar) {
+      const V d(static_cast<T>(result.value));
+      each(apply, [d](int64_t) { return d; });
+    } else {
+      const T* d = ptr_.back();
+      each(apply, [d](int64_t j) { return V::loadu(d + j); });
+    }
+    update_previous(g);
+  }
+
+  // Where aliasing instruction k's value lives in this block.
+  void set_alias(size_t k, const T* g, const Block<T>& blk) {
+    const KernelInstr& in = plan_.code[k];
+    switch (plan_.alias_source[k]) {
+      case kSourceGrad: ptr_[k] = g; break;
+      case kSourceWeight: ptr_[k] = blk.w; break;
+      case kSourceAverage: ptr_[k] = blk.averages[in.alias]; break;
+      case kSourceRandom: ptr_[k] = blk.random[in.alias]; break;
+      case kSourceInstr: ptr_[k] = ptr_[in.alias]; break;
+      default: NOS_CHECK(false, "unknown alias source");
+    }
+  }
 
   // The moving averages over elements [begin, end) of the block, in place, as Program::direction updates them:
   // buf·β, then + (1−β)·(g | g·g | g·g·g); vmax after its v (sorted before it); s + g·g; mp later (update_previous).
@@ -586,11 +650,23 @@ class BlockRunner {
         break;
       case Prim::kNAdam:
       case Prim::kRAdam: evaluate_schedule(in, g, blk, out); break;
-      // Program::fused is false for these: dsl::update runs the reference path.
-      case Prim::kNorm:
-      case Prim::kTrust:
-        NOS_CHECK(false, "instruction " << static_cast<int>(in.prim) << " has no fused form");
+      // Known from an earlier stage (Plan::stages): ‖x‖ for every element, or x times the ratio.
+      case Prim::kNorm: {
+        const V c(static_cast<T>(in.value));
+        each(out, [c](int64_t) { return c; });
         break;
+      }
+      case Prim::kTrust: {
+        const V ratio(static_cast<T>(in.value));
+        if (is_scalar(in.a)) {
+          const V x = V(scalar_of(in.a)) * ratio;
+          each(out, [x](int64_t) { return x; });
+        } else {
+          const T* pa = ptr_[in.a];
+          each(out, [pa, ratio](int64_t j) { return V::loadu(pa + j) * ratio; });
+        }
+        break;
+      }
         // Do not add a default clause: every primitive must be handled here (-Werror=switch names a new one).
     }
   }
@@ -615,6 +691,7 @@ Block<T> block_at(const Plan& plan, int64_t begin) {
   b.g_in = static_cast<const T*>(plan.g) + begin;
   for (void* a : plan.average_data) b.averages.push_back(static_cast<T*>(a) + begin);
   for (const void* r : plan.random_data) b.random.push_back(static_cast<const T*>(r) + begin);
+  for (void* r : plan.reduction_data) b.reductions.push_back(static_cast<T*>(r) + begin);
   return b;
 }
 
@@ -630,6 +707,7 @@ void run_typed(const Plan& plan) {
       blk.g_in += kBlock;
       for (T*& a : blk.averages) a += kBlock;
       for (const T*& r : blk.random) r += kBlock;
+      for (T*& r : blk.reductions) r += kBlock;
     }
   });
   // The last, partial block runs on copies padded to a whole block (zeros: any value the padding produces is
@@ -637,7 +715,7 @@ void run_typed(const Plan& plan) {
   const int64_t begin = full_blocks * kBlock;
   const int64_t rest = plan.numel - begin;
   if (rest == 0) return;
-  const size_t nbuf = 2 + plan.average_data.size() + plan.random_data.size();
+  const size_t nbuf = 2 + plan.average_data.size() + plan.random_data.size() + plan.reduction_data.size();
   std::vector<T> staging(nbuf * kBlock, T(0));
   Block<T> src = block_at<T>(plan, begin);
   Block<T> tmp;
@@ -652,9 +730,13 @@ void run_typed(const Plan& plan) {
   tmp.g_in = stage(src.g_in);
   for (T* a : src.averages) tmp.averages.push_back(stage(a));
   for (const T* r : src.random) tmp.random.push_back(stage(r));
+  for (T* r : src.reductions) tmp.reductions.push_back(stage(r));
   BlockRunner<T>(plan).run(tmp);
   std::copy(tmp.w, tmp.w + rest, src.w);
   for (size_t i = 0; i < src.averages.size(); ++i) std::copy(tmp.averages[i], tmp.averages[i] + rest, src.averages[i]);
+  for (size_t i = 0; i < src.reductions.size(); ++i) {
+    std::copy(tmp.reductions[i], tmp.reductions[i] + rest, src.reductions[i]);
+  }
 }
 
 }  // namespace

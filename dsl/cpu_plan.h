@@ -46,6 +46,10 @@ struct KernelInstr {
   // A computing instruction no evaluated instruction reads (it is recomputed where it is read, or its value is
   // a select its readers take from the sources): not evaluated into a buffer.
   bool inlined = false;
+  // norm and trust (Primitive::reduction): the stage whose pass writes the operand into reduction_data[reduction]
+  // (ATen reduces it there); from the next stage on, `value` holds ‖x‖ (norm) or the ratio ‖w‖/‖x‖, or 1 (trust).
+  int reduction = -1;
+  int level = 0;
   // How + − × read each operand (fetch_a, fetch_b): directly, or through an instruction recomputed per element.
   struct Fetch {
     enum Kind : int {
@@ -82,6 +86,13 @@ struct Plan {
   // The instruction whose pass also updates the moving averages (vector by vector, before it reads them): the
   // first evaluated one, or −1 for the pass that applies a result held in memory or a scalar.
   int update_averages_at = -1;
+  // Reductions (norm, trust) split the update into stages: stage s < stages − 1 writes the operands of the reductions
+  // of level s into reduction_data (the first also updates the moving averages, whole blocks at a time), the last
+  // applies the update; each evaluates only what it needs (evaluates[s][k]). One stage (evaluates empty) without.
+  int stages = 1;
+  int stage = 0;  // the one `run` makes now: the caller reduces the operands and sets the values between stages
+  std::vector<std::vector<char>> evaluates;
+  std::vector<void*> reduction_data;
   double lr = 0;
   double weight_decay = 0;
   bool is_double = false;

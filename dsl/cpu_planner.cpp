@@ -7,6 +7,7 @@
 #include "dsl/plan_find_selects.h"
 #include "dsl/plan_fold_scalars.h"
 #include "dsl/plan_mark_inlined.h"
+#include "dsl/plan_stage_reductions.h"
 
 namespace nos::dsl::cpu {
 
@@ -46,6 +47,7 @@ Plan make_plan(const Program& program, const at::Tensor& w, const at::Tensor& g,
   choose_fetches(plan);
   mark_inlined(plan);
   assign_slots(plan);
+  stage_reductions(plan);
   return plan;
 }
 

@@ -55,6 +55,36 @@ const char* active_capability() {
   return "default";
 }
 
+// A rule with reductions (cpu::Plan::stages): each stage but the last writes the operands of its reductions to
+// memory laid out as `dense_w`, which ATen reduces exactly as Program::direction does (x.norm(); trust's
+// where(‖w‖ > 0 ∧ ‖x‖ > 0, ‖w‖/‖x‖, 1) with ‖w‖ of the parameter `w` before the update), so the values agree to the
+// bit with the reference's for the same operand; the last applies the update.
+void run_in_stages(cpu::Plan& plan, const at::Tensor& w, const at::Tensor& dense_w, void (*run)(const cpu::Plan&)) {
+  std::vector<at::Tensor> operands;
+  for (void*& data : plan.reduction_data) {
+    operands.push_back(at::empty_like(dense_w));
+    data = operands.back().data_ptr();
+  }
+  at::Tensor w_norm;
+  for (const cpu::KernelInstr& in : plan.code) {
+    if (in.reduction >= 0 && in.prim == Prim::kTrust && !w_norm.defined()) w_norm = w.norm();
+  }
+  for (int s = 0; s < plan.stages; ++s) {
+    plan.stage = s;
+    run(plan);
+    for (cpu::KernelInstr& in : plan.code) {
+      if (in.reduction < 0 || in.level != s) continue;
+      const at::Tensor x_norm = operands[static_cast<size_t>(in.reduction)].norm();
+      if (in.prim == Prim::kNorm) {
+        in.value = x_norm.item<double>();
+      } else {
+        in.value = at::where(w_norm.gt(0).logical_and(x_norm.gt(0)), w_norm / x_norm, at::ones_like(w_norm))
+                       .item<double>();
+      }
+    }
+  }
+}
+
 }  // namespace
 
 std::string fused_capability() { return active_capability(); }
@@ -97,7 +127,6 @@ void fused_update(const Program& program, const at::Tensor& w, const at::Tensor&
                   const StepContext& ctx, const UpdateArgs& args) {
   const std::string reason = fused_unsupported_reason(w, g, averages);
   NOS_CHECK(reason.empty(), "fused update of rule '" << program.canonical_text() << "' on " << reason);
-  NOS_CHECK(program.fused(), "rule '" << program.canonical_text() << "' has a primitive the fused kernel lacks");
   program.check_step(w, g, averages, ctx);
   if (w.numel() == 0) return;
 
@@ -105,7 +134,7 @@ void fused_update(const Program& program, const at::Tensor& w, const at::Tensor&
   // channels-last, ...). Otherwise it runs on contiguous copies that are copied back.
   DenseOperands dense = dense_operands(w, g, averages);
   std::vector<at::Tensor> keep_alive;
-  const cpu::Plan plan = cpu::make_plan(program, dense.w, dense.g, dense.averages, ctx, args, keep_alive);
+  cpu::Plan plan = cpu::make_plan(program, dense.w, dense.g, dense.averages, ctx, args, keep_alive);
   // The build of the kernel for this CPU (or the one set_fused_capability asked for).
   void (*run)(const cpu::Plan&) = cpu::DEFAULT::run;
   const std::string capability = active_capability();
@@ -115,7 +144,11 @@ void fused_update(const Program& program, const at::Tensor& w, const at::Tensor&
 #ifdef NOS_FUSED_AVX2
   if (capability == "avx2") run = cpu::AVX2::run;
 #endif
-  run(plan);
+  if (plan.stages == 1) {
+    run(plan);
+  } else {
+    run_in_stages(plan, w, dense.w, run);
+  }
 
   write_back(dense, w, averages);
 }
@@ -132,12 +165,23 @@ FusedShape fused_shape(const Program& program, bool weight_decay) {
       cpu::make_plan(program, w, g, averages, ctx, UpdateArgs{1.0, weight_decay ? 0.1 : 0.0}, keep_alive);
   FusedShape shape;
   shape.buffers = plan.slots;
-  for (const cpu::KernelInstr& in : plan.code) {
-    if (in.evaluated()) ++shape.passes;
+  shape.stages = plan.stages;
+  if (plan.stages == 1) {
+    for (const cpu::KernelInstr& in : plan.code) {
+      if (in.evaluated()) ++shape.passes;
+    }
+  } else {
+    // Each stage's evaluations (a reduction's own stage copies its operand out), ATen's pass over each operand, and
+    // the averages' update of the first stage.
+    for (const std::vector<char>& stage : plan.evaluates) {
+      for (char e : stage) shape.passes += e;
+    }
+    shape.passes += static_cast<int>(plan.reduction_data.size());
+    if (!plan.averages.empty()) ++shape.passes;
   }
   const cpu::KernelInstr& last = plan.code.back();
   if (last.scalar || last.alias >= 0) ++shape.passes;
-  if (weight_decay) ++shape.passes;
+  if (weight_decay) shape.passes += plan.stages;
   return shape;
 }
 

@@ -302,7 +302,7 @@ class BodyWriter {
                avg(in.b) + ") + " + eps + ")) * " + f(2) + ") * " + f(1) + " : " + m_hat + ")";
       }
       case Prim::kNorm:
-      case Prim::kTrust: NOS_CHECK(false, "no generated form (Program::fused is false)"); return "";
+      case Prim::kTrust: NOS_CHECK(false, "no generated form (elementwise_kernel refuses a reduction)"); return "";
       case Prim::kT:
       case Prim::kTotal:
       case Prim::kLD:
@@ -378,6 +378,11 @@ ElementwiseKernel elementwise_kernel(const Program& program, at::ScalarType dtyp
                                      const std::string& entry) {
   NOS_CHECK(dtype == at::kFloat || dtype == at::kDouble,
             "elementwise kernels are float32 or float64, not " << c10::toString(dtype));
+  if (program.has_reduction()) {
+    throw UserError("rule '" + program.canonical_text() +
+                    "' has a reduction (norm or trust), which an elementwise kernel cannot compute: on CUDA it runs "
+                    "the reference path (the fused CPU kernel runs it in stages)");
+  }
   ElementwiseKernel kernel;
   kernel.entry = entry;
   kernel.prelude = prelude();

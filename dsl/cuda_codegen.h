@@ -43,6 +43,7 @@ struct ElementwiseKernel {
 // The kernel of `program` for float32 or float64 tensors, with or without weight decay (coupled L2, as in
 // reference_update). The source depends on nothing else (not on lr, the step, T or the seed), so callers may cache
 // the compiled kernel by its source text.
+// A rule with a reduction (norm, trust) has no such kernel: UserError.
 ElementwiseKernel elementwise_kernel(const Program& program, at::ScalarType dtype, bool weight_decay,
                                      const std::string& entry = "nos_update");
 

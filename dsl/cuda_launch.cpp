@@ -138,7 +138,7 @@ std::string cuda_fused_unsupported_reason(const at::Tensor& w, const at::Tensor&
 bool cuda_fused_update(const Program& program, const at::Tensor& w, const at::Tensor& g,
                        std::vector<at::Tensor>& averages, const StepContext& ctx, const UpdateArgs& args) {
   const std::string reason = cuda_fused_unsupported_reason(w, g, averages);
-  if (!reason.empty() || !program.fused()) return false;
+  if (!reason.empty() || program.has_reduction()) return false;
   const c10::cuda::CUDAGuard guard(w.device());
   const int device = w.get_device();
   const bool weight_decay = args.weight_decay != 0;

@@ -99,8 +99,8 @@ void find_selects(Plan& plan) {
   const int n = static_cast<int>(plan.code.size());
   for (int k = 0; k < n; ++k) {
     KernelInstr& in = plan.code[k];
-    // drop draws; a primitive the fused paths lack (a reduction) is no elementwise function of σ.
-    if (in.scalar || in.prim == Prim::kDrop || !primitive(in.prim).fused) continue;
+    // drop draws; a reduction (norm, trust) is no elementwise function of σ.
+    if (in.scalar || in.prim == Prim::kDrop || primitive(in.prim).reduction) continue;
     if (in.prim == Prim::kMul && holds_tensor(plan, in.a) && holds_tensor(plan, in.b)) {
       find_odd_pair(plan, in);
       continue;

@@ -134,9 +134,10 @@ struct Primitive {
   // In the default token vocabulary (dsl::default_vocabulary, the paper's lists); the primitives added later (issue
   // 16's) are opt-in through a config's space section, so old configs keep their search space.
   bool default_vocabulary = true;
-  // The fused paths run it; false for the reductions (norm, trust), which the reference path runs (dsl::update
-  // sends a rule with one of them there).
-  bool fused = true;
+  // A reduction over the whole tensor (norm, trust): the fused CPU kernel materialises its operand in a pass of its own
+  // and reduces it with ATen (docs/dsl.md, "Fused kernel"); the generated CUDA kernel has no form for it, so on CUDA
+  // a rule with one runs the reference path.
+  bool reduction = false;
 };
 
 // The table, indexed by Prim.

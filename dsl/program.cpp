@@ -195,7 +195,7 @@ Program compile(const NodePtr& rule) {
   program.averages_ = required_averages(*canonical);
   program.uses_decay_ = uses_decay(*canonical);
   program.random_ = is_random(*canonical);
-  program.fused_ = runs_fused(*canonical);
+  program.has_reduction_ = has_reduction(*canonical);
   Lowering(program.code_, program.averages_).lower(canonical);
   return program;
 }

@@ -27,9 +27,9 @@ class Program {
   const std::vector<Average>& averages() const { return averages_; }
   bool uses_decay() const { return uses_decay_; }
   bool is_random() const { return random_; }
-  // Whether the fused paths run it: false when it has a reduction (norm, trust; Primitive::fused), for which
-  // dsl::update runs the reference path.
-  bool fused() const { return fused_; }
+  // Whether it has a reduction (norm, trust; Primitive::reduction): the fused CPU kernel runs it in stages, the
+  // generated CUDA kernel not at all (dsl::update runs the reference path there).
+  bool has_reduction() const { return has_reduction_; }
   const std::string& canonical_text() const { return text_; }
 
   // Updates each average buffer in place with g (m ← βm + (1−β)g, v with g², y with g³, vmax, s) and then
@@ -64,7 +64,7 @@ class Program {
   std::vector<Average> averages_;
   bool uses_decay_ = false;
   bool random_ = false;
-  bool fused_ = true;
+  bool has_reduction_ = false;
   std::string text_;
 };
 

@@ -46,13 +46,12 @@ void reference_update(const Program& program, const at::Tensor& w, const at::Ten
 
 void update(const Program& program, const at::Tensor& w, const at::Tensor& g, std::vector<at::Tensor>& averages,
             const StepContext& ctx, const UpdateArgs& args, bool fused) {
-  // A rule with a reduction (norm, trust) runs the reference path (Program::fused).
-  const bool can_fuse = fused && program.fused();
-  if (can_fuse && fused_unsupported_reason(w, g, averages).empty()) {
+  // A rule with a reduction (norm, trust) runs the reference path on CUDA (cuda_fused_update declines it).
+  if (fused && fused_unsupported_reason(w, g, averages).empty()) {
     fused_update(program, w, g, averages, ctx, args);
     return;
   }
-  if (can_fuse && w.is_cuda() && cuda_fused_update(program, w, g, averages, ctx, args)) return;
+  if (fused && w.is_cuda() && cuda_fused_update(program, w, g, averages, ctx, args)) return;
   reference_update(program, w, g, averages, ctx, args);
 }
 

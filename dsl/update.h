@@ -27,7 +27,9 @@ std::string fused_unsupported_reason(const at::Tensor& w, const at::Tensor& g, c
 // once and writes w and each average once, in blocks that stay in cache, vectorised (AVX2 when the CPU has it, chosen
 // at run time) and split over at::parallel_for. Computes what `reference_update` computes, to the last bit or within
 // a few ulp (see docs/dsl.md, "Fused kernel"). Random primitives draw from ctx.generator exactly the tensors the
-// reference draws, in the same order. Throws InternalError when fused_unsupported_reason is not empty.
+// reference draws, in the same order. A rule with reductions (norm, trust) takes a pass per level of them first
+// (FusedShape), its operands reduced by ATen as the reference reduces them. Throws InternalError when
+// fused_unsupported_reason is not empty.
 void fused_update(const Program& program, const at::Tensor& w, const at::Tensor& g, std::vector<at::Tensor>& averages,
                   const StepContext& ctx, const UpdateArgs& args);
 
@@ -54,17 +56,20 @@ bool cuda_fused_update(const Program& program, const at::Tensor& w, const at::Te
 void reference_update(const Program& program, const at::Tensor& w, const at::Tensor& g,
                       std::vector<at::Tensor>& averages, const StepContext& ctx, const UpdateArgs& args);
 
-// The fused path where it applies (the CPU kernel, or the CUDA kernel where built), else the reference path;
-// `fused` false forces the reference path.
+// The fused path where it applies (the CPU kernel, or the CUDA kernel where built and the rule has no reduction),
+// else the reference path; `fused` false forces the reference path.
 void update(const Program& program, const at::Tensor& w, const at::Tensor& g, std::vector<at::Tensor>& averages,
             const StepContext& ctx, const UpdateArgs& args, bool fused = true);
 
 // How the fused kernel runs a rule: the passes it makes over each block (each evaluated instruction is one; the
 // moving averages are updated inside the first; a result held in memory or a scalar adds one to apply it; weight
-// decay adds one) and the block buffers it needs. PowerSign, AddSign, Adam and momentum take one pass.
+// decay adds one) and the block buffers it needs. PowerSign, AddSign, Adam and momentum take one pass. A rule with
+// reductions (norm, trust) runs in stages, one per level of nesting and one to apply the update: each evaluates
+// what it needs, ATen's reduction of each operand is a pass, the averages' update is one, weight decay one per stage.
 struct FusedShape {
   int passes = 0;
   int buffers = 0;
+  int stages = 1;
 };
 FusedShape fused_shape(const Program& program, bool weight_decay = false);
 

@@ -163,20 +163,20 @@ inline std::vector<std::string> rules_for_every_primitive() {
                         "radam + nadam", "radam(1e-6)*g"}) {
     rules.push_back(r);
   }
-  // The fused paths run the rules without a reduction (Program::fused); dsl::update sends those to the reference
-  // path (fused_test.cpp tests that).
-  std::vector<std::string> fused;
-  for (const std::string& r : rules) {
-    if (compile(parse(r)).fused()) fused.push_back(r);
+  // Reductions (the fused CPU kernel's stages): LARS's and LAMB's shapes, several at one level, nested ones (three
+  // and four stages), one read only through trust, reductions beside mp (updated after the rule) and beside
+  // selects, and one whose value is dropped by keep.
+  for (const char* r : {"norm(g)*g", "trust(adam)", "trust(adam(1e-6) + 0.01*w)", "norm(w)/norm(g)*g",
+                        "nadam*norm(g)", "radam + norm(mp)", "norm(norm(g)*m)*g", "trust(norm(v)*m + g)",
+                        "norm(trust(norm(g)*g))*sign(m)", "trust(sign(g)*sign(m))", "exp(sign(g)*sign(m))*trust(g)",
+                        "keep(g, norm(m))", "norm(ld*g)*cd", "sign(mp)*trust(m) + norm(mp)"}) {
+    rules.push_back(r);
   }
-  return fused;
+  return rules;
 }
 
-// Rules the fused paths do not run: every primitive whose row has fused = false.
-inline std::vector<std::string> reference_only_rules() {
-  return {"norm(g)*g", "trust(adam)", "trust(adam(1e-6) + 0.01*w)", "norm(w)/norm(g)*g", "nadam*norm(g)",
-          "radam + norm(mp)"};
-}
+// Whether the generated CUDA kernel has a form for the rule: every rule but those with a reduction.
+inline bool elementwise(const std::string& rule) { return !compile(parse(rule)).has_reduction(); }
 
 struct Compared {
   int64_t direction_ulp = 0;  // after one step from w = 0 with lr = 1: w = −direction

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "dsl/cuda_codegen.h"
 #include "dsl/dsl.h"
 #include "dsl/update.h"
 #include "tests/dsl/agreement.h"
@@ -256,23 +257,39 @@ TEST(Fused, NamedRulesTakeOnePass) {
 namespace nos::dsl {
 namespace {
 
-// A rule with a reduction (norm, trust), nadam or radam is not fused: dsl::update runs the reference path for it,
-// bit for bit, and fused_update refuses it.
-TEST(Fused, RulesWithoutAFusedFormRunTheReferencePath) {
-  for (const std::string& rule : agreement::reference_only_rules()) {
-    SCOPED_TRACE(rule);
-    const Program program = compile(parse(rule));
-    EXPECT_FALSE(program.fused());
-    at::Tensor g = at::randn({37}, at::kDouble);
-    at::Tensor w1 = at::randn({37}, at::kDouble), w2 = w1.clone();
-    std::vector<at::Tensor> a1 = program.zero_averages(w1), a2 = program.zero_averages(w2);
-    at::Generator gen1 = at::globalContext().defaultGenerator(at::kCPU).clone(), gen2 = gen1.clone();
-    for (int64_t t = 0; t < 3; ++t) {
-      update(program, w1, g, a1, {t, 10, true, &gen1}, {0.1, 0.0});
-      reference_update(program, w2, g, a2, {t, 10, true, &gen2}, {0.1, 0.0});
-    }
+// A rule with reductions (norm, trust) runs in stages, one per level of nesting and one that applies the update;
+// its reductions are ATen's over the same operand, so a norm is the reference's to the bit (w = 0, lr = 1: the
+// update is −‖g‖ everywhere, over several blocks and threads). The generated CUDA kernel has no form for them:
+// elementwise_kernel refuses the rule with a UserError (on CUDA, dsl::update runs the reference path).
+TEST(Fused, ReductionsRunInStages) {
+  EXPECT_EQ(fused_shape(compile(parse("g*m"))).stages, 1);
+  EXPECT_EQ(fused_shape(compile(parse("norm(g)*g"))).stages, 2);
+  EXPECT_EQ(fused_shape(compile(parse("trust(adam(1e-6) + 0.01*w)"))).stages, 2);
+  EXPECT_EQ(fused_shape(compile(parse("norm(w)/norm(g)*g"))).stages, 2);
+  EXPECT_EQ(fused_shape(compile(parse("norm(norm(g)*m)*g"))).stages, 3);
+  EXPECT_EQ(fused_shape(compile(parse("norm(trust(norm(g)*g))*sign(m)"))).stages, 4);
+  // keep drops its second operand: no reduction is evaluated.
+  EXPECT_EQ(fused_shape(compile(parse("keep(g, norm(m))"))).stages, 1);
+  // Stage 1 copies g out, ATen reads it, stage 2 fills ‖g‖ and multiplies (applied as computed).
+  EXPECT_EQ(fused_shape(compile(parse("norm(g)*g"))).passes, 4);
+  for (at::ScalarType dtype : {at::kFloat, at::kDouble}) {
+    SCOPED_TRACE(c10::toString(dtype));
+    const Program program = compile(parse("norm(g)"));
+    const at::Tensor g = agreement::gradient({(1 << 18) + 5}, dtype, 3);
+    at::Tensor w1 = at::zeros_like(g), w2 = at::zeros_like(g);
+    std::vector<at::Tensor> a1, a2;
+    fused_update(program, w1, g, a1, {0, 10, true, nullptr}, {1.0, 0.0});
+    reference_update(program, w2, g, a2, {0, 10, true, nullptr}, {1.0, 0.0});
     EXPECT_TRUE(at::equal(w1, w2));
-    EXPECT_THROW(fused_update(program, w1, g, a1, {3, 10, true, &gen1}, {0.1, 0.0}), InternalError);
+    EXPECT_TRUE(at::equal(w1, at::full_like(g, -g.norm().item<double>())));
+  }
+  for (const char* rule : {"norm(g)*g", "trust(adam(1e-6) + 0.01*w)"}) {
+    try {
+      elementwise_kernel(compile(parse(rule)), at::kFloat, false);
+      ADD_FAILURE() << rule << ": expected a UserError";
+    } catch (const UserError& e) {
+      EXPECT_NE(std::string(e.what()).find("reduction"), std::string::npos) << e.what();
+    }
   }
 }
 
@@ -289,7 +306,7 @@ TEST(Fused, RadamAndNadamAgreeOverTenSteps) {
     for (at::ScalarType dtype : {at::kFloat, at::kDouble}) {
       SCOPED_TRACE(std::string(rule) + " " + c10::toString(dtype));
       const Program program = compile(parse(rule));
-      ASSERT_TRUE(program.fused());
+      ASSERT_FALSE(program.has_reduction());
       at::Tensor w1 = at::randn({1029}, at::TensorOptions().dtype(dtype)), w2 = w1.clone();
       std::vector<at::Tensor> a1 = program.zero_averages(w1), a2 = program.zero_averages(w2);
       for (int64_t t = 0; t < 10; ++t) {

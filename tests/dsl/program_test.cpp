@@ -207,7 +207,8 @@ TEST(Program, EpsilonParameters) {
 TEST(Program, NormsAreOverTheTensorAndTrustIsLambsRatio) {
   Stepper n("norm(g)");
   EXPECT_TRUE(at::equal(n.step(vec({1, 1}), vec({3, 4}), 0), vec({5, 5})));
-  EXPECT_FALSE(n.program.fused());
+  EXPECT_TRUE(n.program.has_reduction());
+  EXPECT_FALSE(Stepper("g*m").program.has_reduction());
   Stepper t("trust(g)");
   // ‖w‖ = 10, ‖g‖ = 5: 2g.
   EXPECT_TRUE(at::allclose(t.step(vec({6, 8}), vec({3, 4}), 0), vec({6, 8}), 1e-15, 0));
