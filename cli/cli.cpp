@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "common/error.h"
 #include "common/executable.h"
+#include "common/text.h"
 #include "dsl/error.h"
 
 #ifndef NOS_VERSION
@@ -182,6 +183,15 @@ int report_error(const std::exception_ptr& error, const std::string& command, st
     err << "nos: internal error (a bug in nos): unknown exception\n";
     return kExitInternalError;
   }
+}
+
+std::string command_line(const std::string& command, const std::vector<std::string>& args) {
+  std::string text = command;
+  for (const std::string& a : args) {
+    const bool plain = a.find_first_of(" \t'\"*()|&;<>$`\\,") == std::string::npos && !a.empty();
+    text += " " + (plain ? a : shell_quote(a));
+  }
+  return text;
 }
 
 std::string own_executable() {

@@ -30,6 +30,9 @@ std::vector<std::vector<std::string>> help_topics();
 // throws UserError when it cannot be found.
 std::string own_executable();
 
+// The command as a shell would take it back ("nos compare --rules 'clip(g,0.001),adam'"), for reports.
+std::string command_line(const std::string& command, const std::vector<std::string>& args);
+
 // What run() does with an exception a command let escape: prints its message to `err` and returns the exit code
 // (kExitUserError for user mistakes, kExitInternalError for anything else).
 int report_error(const std::exception_ptr& error, const std::string& command, std::ostream& err);

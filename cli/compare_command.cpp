@@ -30,15 +30,6 @@ namespace {
 
 constexpr int kExitRunsFailed = 1;     // some runs crashed: the report is partial, a rerun retries them
 
-std::string command_line(const Args& args) {
-  std::string text = "nos compare";
-  for (const std::string& a : args) {
-    const bool plain = a.find_first_of(" \t'\"*()|&;<>$`\\,") == std::string::npos && !a.empty();
-    text += " " + (plain ? a : shell_quote(a));
-  }
-  return text;
-}
-
 void print_help(std::ostream& out, const po::options_description& options) {
   out << "Usage: nos compare [--config FILE.yaml] [--rules R1,R2,...] [--out DIR] [options]\n\n"
       << "Compares update rules on one task the way papers report them. For each rule: one run per lr of the grid\n"
@@ -175,7 +166,7 @@ int compare_command(const Args& args, std::ostream& out, std::ostream& err) {
   const std::vector<experiments::CompareRow> rows = experiments::resolve_rows(config, source);
 
   experiments::CompareRuntime runtime;
-  runtime.context = experiments::machine_context(command_line(args), NOS_VERSION);
+  runtime.context = experiments::machine_context(command_line("nos compare", args), NOS_VERSION);
   experiments::WorkerSetup workers;
   workers.in_process = vm["in-process"].as<bool>();
   workers.cache_dir = resolve_cache_dir(config.cache_dir);

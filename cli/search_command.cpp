@@ -19,6 +19,9 @@
 #include "common/error.h"
 #include "common/executable.h"
 #include "common/text.h"
+#include "experiments/funnel.h"
+#include "experiments/machine.h"
+#include "experiments/workers.h"
 #include "search/proposer.h"
 #include "search/search.h"
 
@@ -70,8 +73,49 @@ void print_help(std::ostream& out, const po::options_description& options) {
       << "Ctrl-C stops cleanly (exit 130); --resume continues an interrupted run where it stopped, to its budget\n"
       << "(--budget may raise it); if its proposer.pt is damaged, --rebuild-proposer replays the stored children\n"
       << "through a fresh proposer instead (none is trained again). A full disk stops the search with exit 2 and\n"
-      << "keeps what is stored: free space, then --resume. 'nos top RUN_DIR' shows the leaderboard at any time.\n\n"
+      << "keeps what is stored: free space, then --resume. 'nos top RUN_DIR' shows the leaderboard at any time.\n"
+      << "A config with a funnel: list then sends the search's best rules through its stages (each a comparison\n"
+      << "against a baseline in RUN_DIR/funnel/STAGE, as nos compare writes it, gated in seed standard deviations);\n"
+      << "--resume continues an interrupted funnel and trains nothing twice.\n\n"
       << options;
+}
+
+// The funnel after the search (experiments/funnel.h): each stage's comparison on worker processes (or threads), its
+// progress on err, the stages' table on out. Exit 130 when interrupted, 1 when runs crashed (a --resume retries).
+int run_funnel_stages(const search::SearchConfig& config, const std::string& run_dir, bool in_process,
+                      const std::string& command, std::ostream& out, std::ostream& err) {
+  experiments::FunnelRuntime runtime;
+  runtime.context = experiments::machine_context(command, NOS_VERSION);
+  runtime.make_pool = [in_process](const experiments::CompareConfig& cc) {
+    experiments::WorkerSetup workers;
+    workers.in_process = in_process;
+    workers.cache_dir = resolve_cache_dir(cc.cache_dir);
+    return experiments::make_worker_pool(cc, workers);
+  };
+  runtime.stop = &g_stop_requested;
+  runtime.on_progress = [&err](const experiments::CompareProgress& p) {
+    err << experiments::progress_line(p) << "\n" << std::flush;
+  };
+  runtime.on_stage = [&err](const std::string& line) { err << line << "\n" << std::flush; };
+  experiments::FunnelResult result;
+  {
+    StopOnSignals signals;
+    result = experiments::run_funnel(config, run_dir, runtime);
+  }
+  for (const std::string& note : result.notes) err << "note: " << note << "\n";
+  if (result.interrupted) {
+    err << "interrupted: finished funnel runs are kept in " << run_dir << "/funnel; continue with: nos search --resume "
+        << run_dir << "\n";
+    return kExitInterrupted;
+  }
+  print_funnel(result.rows, out);
+  if (result.failed > 0) {
+    err << "nos search: " << result.failed << " funnel run(s) crashed (see " << run_dir
+        << "/funnel/*/workers.log); the funnel stopped at that stage. 'nos search --resume " << run_dir
+        << "' retries them.\n";
+    return 1;
+  }
+  return kExitOk;
 }
 
 }  // namespace
@@ -126,6 +170,14 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err) {
       config.task.data_dir = resolve_data_dir(spec.dataset, config.task.data_dir,
                                               flag("config") ? "task.data_dir in " + *flag("config")
                                                              : std::string("task.data_dir in a --config"));
+    }
+    // And those of fitness tasks on other data sets.
+    for (size_t i = 0; i < config.fitness.tasks.size(); ++i) {
+      search::FitnessTask& f = config.fitness.tasks[i];
+      const std::string dataset = tasks::parse_task_name(f.name).dataset;
+      if (dataset.empty() || dataset == spec.dataset || f.data_dir) continue;
+      const std::string dir = resolve_data_dir(dataset, "", "fitness.tasks[" + std::to_string(i) + "].data_dir");
+      if (!dir.empty()) f.data_dir = dir;
     }
     // So is the element type, so that config.yaml says what the children ran in.
     if (config.task.dtype.empty()) config.task.dtype = spec.analytic ? "float64" : "float32";
@@ -182,7 +234,9 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err) {
     print_run_summary(search::summarize_run(runtime.run_dir), out);
     print_leaderboard(search::leaderboard(runtime.run_dir, top), out);
   }
-  return kExitOk;
+  if (config.funnel.empty()) return kExitOk;
+  return run_funnel_stages(config, runtime.run_dir, vm["in-process"].as<bool>(),
+                           command_line("nos search", args), out, err);
 }
 
 }  // namespace nos::cli

@@ -48,6 +48,28 @@ void print_leaderboard(const std::vector<search::Leader>& leaders, std::ostream&
   }
 }
 
+void print_funnel(const std::vector<search::FunnelRow>& rows, std::ostream& out) {
+  auto stat = [](double mean, double sd) {
+    if (!std::isfinite(mean)) return std::string("-");
+    return fixed(mean, 4) + (std::isfinite(sd) ? " ± " + fixed(sd, 4) : std::string());
+  };
+  int64_t stage = -1;
+  for (const search::FunnelRow& r : rows) {
+    if (r.stage != stage) {
+      stage = r.stage;
+      out << "funnel stage " << stage + 1 << " '" << r.stage_name << "':\n"
+          << "  rank  val_acc            test_acc           lr      seeds  gate               rule\n";
+    }
+    std::string gate = r.baseline ? "baseline" : r.passed ? "passed" : "failed";
+    if (!r.baseline && std::isfinite(r.threshold)) gate += " (> " + fixed(r.threshold, 4) + ")";
+    if (r.promoted) gate += ", next";
+    out << "  " << padded(r.baseline ? "-" : std::to_string(r.position + 1), 4, true) << "  "
+        << padded(stat(r.val_mean, r.val_std), 17) << "  " << padded(stat(r.test_mean, r.test_std), 17) << "  "
+        << padded(general(r.lr), 6) << "  " << padded(std::to_string(r.seeds_ok), 5, true) << "  " << padded(gate, 17)
+        << "  " << r.rule << "\n";
+  }
+}
+
 void print_run_summary(const search::RunSummary& s, std::ostream& out) {
   out << "run " << s.run_dir << ": " << s.proposer << " on " << s.task << ", " << s.children << "/" << s.budget
       << " children, best reward " << fixed(s.best_reward, 4) << "\n";
@@ -68,7 +90,7 @@ int top_command(const Args& args, std::ostream& out, std::ostream& err) {
       ("help,h", "show this help")
       ("n,n", po::value<int>()->default_value(20)->value_name("N"), "how many rules to list per run")
       ("plot", po::value<std::string>()->value_name("DIR"),
-       "also write PNGs (gnuplot) into DIR: best-so-far per proposer, rewards per batch")
+       "also write PNGs (gnuplot) into DIR: best-so-far per proposer, rewards per batch, funnel stages")
       ("run-dir", po::value<std::vector<std::string>>()->value_name("RUN_DIR"), "run folders");
   po::positional_options_description positional;
   positional.add("run-dir", -1);
@@ -81,8 +103,9 @@ int top_command(const Args& args, std::ostream& out, std::ostream& err) {
         << "run folders (e.g. one per proposer at equal budget) it prints a comparison first. --plot DIR writes\n"
         << "best_so_far.png (the best reward among the first k proposals, per proposer: the mean over its runs\n"
         << "with a band from the lowest to the highest) and rewards.png (every child's reward by batch), with\n"
-        << "their data files and plots.gp, into DIR. A run given as GROUP=RUN_DIR joins the curve GROUP (default:\n"
-        << "its proposer's).\n\n"
+        << "their data files and plots.gp, into DIR, and funnel.png when a run has funnel stages. A run given as\n"
+        << "GROUP=RUN_DIR joins the curve GROUP (default: its proposer's). A run with a funnel also gets a table per\n"
+        << "stage: each rule's validation and test accuracy (mean ± sd over its seeds), lr, seeds and gate.\n\n"
         << options;
     return kExitOk;
   }
@@ -115,13 +138,17 @@ int top_command(const Args& args, std::ostream& out, std::ostream& err) {
     if (i > 0) out << "\n";
     print_run_summary(summaries[i], out);
     print_leaderboard(search::leaderboard(dirs[i], n), out);
+    print_funnel(search::funnel_rows(dirs[i]), out);
   }
   if (vm.count("plot")) {
     const std::string dir = vm["plot"].as<std::string>();
     for (const std::string& note : experiments::write_search_plots(plotted, dir, experiments::find_on_path("gnuplot"))) {
       err << "note: " << note << "\n";
     }
-    out << "\nplots: " << dir << "/best_so_far.png, " << dir << "/rewards.png\n";
+    bool funnel = false;
+    for (const std::string& d : dirs) funnel = funnel || !search::funnel_rows(d).empty();
+    out << "\nplots: " << dir << "/best_so_far.png, " << dir << "/rewards.png"
+        << (funnel ? ", " + dir + "/funnel.png" : std::string()) << "\n";
   }
   return kExitOk;
 }

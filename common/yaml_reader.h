@@ -108,21 +108,23 @@ class YamlReader {
   // Calls `on_key(key, value, path)` for every key of the mapping `node` (the section `section`), after checking
   // that the key is known there.
   template <typename F>
-  void each_key(const YAML::Node& node, const std::string& section, F on_key) const {
+  void each_key(const YAML::Node& node, const std::string& section, F on_key, const std::string& at = "") const {
     const std::vector<std::string>& known = sections_.at(section);
+    // Where the mapping is, in messages and key paths: `at` (an entry of a list: "funnel[1]"), else the section.
+    const std::string where = at.empty() ? section : at;
     if (!node.IsMap()) {
-      if (section.empty()) {
+      if (where.empty()) {
         throw UserError(source_ + ": expected a mapping of keys (" + joined(known) + ") at the top");
       }
-      fail(node, section, "expected a mapping of keys (" + joined(known) + ")");
+      fail(node, where, "expected a mapping of keys (" + joined(known) + ")");
     }
     for (const auto& entry : node) {
       const std::string key = entry.first.IsScalar() ? entry.first.Scalar() : std::string("?");
-      const std::string path = section.empty() ? key : section + "." + key;
+      const std::string path = where.empty() ? key : where + "." + key;
       bool found = false;
       for (const std::string& k : known) found = found || k == key;
       if (!found) {
-        fail(entry.first, path, "unknown key (known keys" + (section.empty() ? "" : " of '" + section + "'") +
+        fail(entry.first, path, "unknown key (known keys" + (where.empty() ? "" : " of '" + where + "'") +
                                     ": " + joined(known) + ")");
       }
       on_key(key, entry.second, path);

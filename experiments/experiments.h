@@ -9,6 +9,7 @@
 #include "experiments/compare_config.h"
 #include "experiments/csv.h"
 #include "experiments/folder.h"
+#include "experiments/funnel.h"
 #include "experiments/journal.h"
 #include "experiments/machine.h"
 #include "experiments/plan.h"

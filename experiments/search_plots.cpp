@@ -2,6 +2,8 @@
 #include "experiments/search_plots.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <cstdlib>
 #include <map>
 #include <sstream>
@@ -24,12 +26,54 @@ namespace {
 struct RunData {
   std::string dir, proposer;
   std::vector<search::Evaluation> rows;  // in proposal order
+  std::vector<search::FunnelRow> funnel;
 };
+
+// funnel.dat: one block per run with a funnel: stage (from 1, candidates spread around it by rank), mean and sd
+// of the validation accuracy, 1 for the baseline, and the rule. Empty when no run has a funnel.
+std::string funnel_data(const std::vector<RunData>& runs) {
+  std::ostringstream d;
+  bool any = false;
+  d << "# x (stage + offset by rank) val_mean val_sd baseline rule; one block per run with a funnel\n";
+  for (const RunData& r : runs) {
+    if (r.funnel.empty()) continue;
+    any = true;
+    d << "# " << r.dir << "\n";
+    for (const search::FunnelRow& f : r.funnel) {
+      const double x = static_cast<double>(f.stage + 1) + (f.baseline ? 0.0 : 0.05 * static_cast<double>(f.position + 1));
+      d << x << " " << (std::isfinite(f.val_mean) ? csv_number(f.val_mean) : "NaN") << " "
+        << (std::isfinite(f.val_std) ? csv_number(f.val_std) : "0") << " " << (f.baseline ? 1 : 0) << " "
+        << gnuplot_string(f.rule) << "\n";
+    }
+    d << "\n\n";
+  }
+  return any ? d.str() : std::string();
+}
+
+// The funnel.png part of the script: each run's candidates with error bars (one seed sd), its baselines as squares.
+std::string funnel_script(const std::vector<RunData>& runs) {
+  std::ostringstream gp;
+  gp << "set output \"funnel.png\"\nset title \"funnel: mean validation accuracy per stage (bars: one seed sd; "
+        "squares: the baseline)\"\nset xlabel \"stage\"\nset ylabel \"validation accuracy\"\nset xtics 1\n"
+     << "plot \\\n";
+  size_t block = 0;
+  std::vector<std::string> parts;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    if (runs[i].funnel.empty()) continue;
+    const std::string index = " index " + std::to_string(block++);
+    parts.push_back("  \"funnel.dat\"" + index + " using 1:($4 == 0 ? $2 : NaN):3 with yerrorbars pt 7 lc rgb \"" +
+                    std::string(plot_color(i)) + "\" title " + gnuplot_string(runs[i].dir));
+    parts.push_back("  \"funnel.dat\"" + index + " using 1:($4 == 1 ? $2 : NaN) with points pt 5 ps 1.5 lc rgb \"" +
+                    std::string(plot_color(i)) + "\" notitle");
+  }
+  for (size_t i = 0; i < parts.size(); ++i) gp << parts[i] << (i + 1 < parts.size() ? ", \\\n" : "\n");
+  return gp.str();
+}
 
 // The best reward among the first k proposals, k = 1..n.
 std::vector<double> best_so_far(const std::vector<search::Evaluation>& rows) {
   std::vector<double> out;
-  double best = 0;
+  double best = -std::numeric_limits<double>::infinity();  // rewards normalised by a baseline may be negative
   for (const search::Evaluation& e : rows) {
     best = std::max(best, e.reward);
     out.push_back(best);
@@ -81,6 +125,7 @@ std::vector<std::string> write_search_plots(const std::vector<PlottedRun>& plott
     r.proposer = p.group.empty() ? proposer : p.group;
     search::Store store(search::store_path(dir), search::Store::Mode::kReadOnly);
     r.rows = store.all();
+    r.funnel = store.funnel();
     std::sort(r.rows.begin(), r.rows.end(), [](const search::Evaluation& a, const search::Evaluation& b) {
       return a.batch != b.batch ? a.batch < b.batch : a.slot < b.slot;
     });
@@ -128,7 +173,13 @@ std::vector<std::string> write_search_plots(const std::vector<PlottedRun>& plott
     rewards << "\n\n";
   }
   write_atomically(out_dir + "/rewards.dat", rewards.str());
-  write_atomically(out_dir + "/plots.gp", plot_script(proposers, curves, runs));
+  const std::string funnel = funnel_data(runs);
+  std::string script = plot_script(proposers, curves, runs);
+  if (!funnel.empty()) {
+    write_atomically(out_dir + "/funnel.dat", funnel);
+    script += funnel_script(runs);
+  }
+  write_atomically(out_dir + "/plots.gp", script);
   if (gnuplot.empty()) return {"gnuplot is not installed: the data and plots.gp are written, the PNGs are not"};
   const std::string command =
       "cd " + shell_quote(out_dir) + " && " + shell_quote(gnuplot) + " plots.gp > gnuplot.log 2>&1";

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "dsl/ast.h"
+#include "optimizers/optimizers.h"
 #include "common/error.h"
 #include "search/proposer.h"
 #include "search/token_space.h"
@@ -25,7 +26,7 @@ namespace {
 const std::map<std::string, std::vector<std::string>>& sections() {
   static const std::map<std::string, std::vector<std::string>> table = {
       {"", {"proposer", "budget", "max_trained", "batch_size", "workers", "seed", "fec_cache", "task", "prefilter",
-            "hurdle", "fitness", "space", "controller", "evolution"}},
+            "hurdle", "fitness", "space", "controller", "evolution", "funnel"}},
       {"task", {"name", "epochs", "steps", "batch_size", "lr", "lr_grid", "lr_search", "train_size",
                 "validation_size", "test_accuracy", "device", "dtype", "seed", "data_dir", "cache_dir", "time_limit",
                 "kill_grace", "threads"}},
@@ -35,7 +36,11 @@ const std::map<std::string, std::vector<std::string>>& sections() {
       {"controller", {"hidden", "lr", "baseline_decay", "entropy_weight", "temperature", "resample_repeats",
                       "algorithm", "ppo_epochs",
                       "ppo_clip"}},
-      {"fitness", {"seeds", "aggregate"}},
+      {"fitness", {"seeds", "aggregate", "tasks", "baseline"}},
+      {"fitness.tasks", {"name", "epochs", "steps", "batch_size", "lr", "lr_grid", "train_size", "validation_size",
+                         "data_dir"}},
+      {"funnel", {"name", "top_k", "task", "epochs", "batch_size", "train_size", "validation_size", "seeds",
+                  "protocol", "lr_grid", "tune_epochs", "lr", "baseline", "margin", "data_dir"}},
       {"evolution", {"population", "tournament", "unit_mutation", "constant_mutation", "insert_delete", "restart_after",
                      "restart_from", "warm_start"}},
   };
@@ -59,6 +64,109 @@ std::string token_problem(const std::string& token, int kind) {
     if (at != std::string::npos) suggestion = " " + m.substr(at);
   }
   return "'" + token + "' is not " + kKinds[kind] + " token" + suggestion;
+}
+
+// fitness.tasks: one mapping per task, each key's path naming its entry ("fitness.tasks[0].epochs").
+std::vector<FitnessTask> parse_fitness_tasks(const YamlReader& r, const YAML::Node& v, const std::string& path) {
+  constexpr int64_t kBig = int64_t{1} << 40;
+  std::vector<FitnessTask> out;
+  if (v.IsNull()) return out;
+  if (!v.IsSequence()) r.fail(v, path, "expected a list of tasks (each a mapping with at least name)");
+  for (size_t i = 0; i < v.size(); ++i) {
+    FitnessTask t;
+    const std::string at = path + "[" + std::to_string(i) + "]";
+    r.each_key(v[i], "fitness.tasks", [&](const std::string& k, const YAML::Node& x, const std::string& p) {
+      if (k == "name") {
+        t.name = r.scalar(x, p);
+        try {
+          tasks::parse_task_name(t.name);
+        } catch (const UserError& e) {
+          r.fail(x, p, e.what());
+        }
+      } else if (k == "epochs") {
+        t.epochs = r.integer<int64_t>(x, p, 1, kBig);
+      } else if (k == "steps") {
+        t.steps = r.integer<int64_t>(x, p, 0, kBig);
+      } else if (k == "batch_size") {
+        t.batch_size = r.integer<int64_t>(x, p, 1, kBig);
+      } else if (k == "lr") {
+        t.lr = r.number(x, p, 0);
+      } else if (k == "lr_grid") {
+        t.lr_grid = r.positive_numbers(x, p);
+      } else if (k == "train_size") {
+        t.train_size = r.integer<int64_t>(x, p, -1, kBig);
+        if (*t.train_size == 0) r.fail(x, p, "expected -1 (all) or a count >= 1, got 0");
+      } else if (k == "validation_size") {
+        t.validation_size = r.integer<int64_t>(x, p, -1, kBig);
+      } else if (k == "data_dir") {
+        t.data_dir = x.IsNull() ? std::string() : r.scalar(x, p);
+      }
+    }, at);
+    if (t.name.empty()) r.fail(v[i], at + ".name", "is required (the task's name, e.g. fmnist-mlp)");
+    out.push_back(t);
+  }
+  return out;
+}
+
+// The `funnel:` list: one mapping per stage, each key's path naming its entry ("funnel[1].seeds").
+std::vector<FunnelStage> parse_funnel(const YamlReader& r, const YAML::Node& v, const std::string& path) {
+  constexpr int64_t kBig = int64_t{1} << 40;
+  std::vector<FunnelStage> stages;
+  if (v.IsNull()) return stages;
+  if (!v.IsSequence()) r.fail(v, path, "expected a list of stages (each a mapping of funnel keys)");
+  for (size_t i = 0; i < v.size(); ++i) {
+    FunnelStage s;
+    const std::string at = path + "[" + std::to_string(i) + "]";
+    r.each_key(v[i], "funnel", [&](const std::string& k, const YAML::Node& x, const std::string& p) {
+      if (k == "name") {
+        s.name = r.scalar(x, p);
+        const bool plain = !s.name.empty() && std::all_of(s.name.begin(), s.name.end(), [](char ch) {
+          return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.';
+        });
+        if (!s.name.empty() && (!plain || s.name[0] == '.')) {
+          r.fail(x, p, "expected letters, digits, '-', '_' or '.' (it names a folder)");
+        }
+      } else if (k == "top_k") {
+        s.top_k = r.integer<int>(x, p, 1, 1000);
+      } else if (k == "task") {
+        s.task = r.scalar(x, p);
+        bool analytic = false;
+        try {
+          analytic = !s.task.empty() && tasks::parse_task_name(s.task).analytic;
+        } catch (const UserError& e) {
+          r.fail(x, p, e.what());
+        }
+        if (analytic) r.fail(x, p, "expected an image task (<dataset>-<model>), got '" + s.task + "'");
+      } else if (k == "epochs") {
+        s.epochs = r.integer<int64_t>(x, p, 1, kBig);
+      } else if (k == "batch_size") {
+        s.batch_size = r.integer<int64_t>(x, p, 1, kBig);
+      } else if (k == "train_size") {
+        s.train_size = r.integer<int64_t>(x, p, -1, kBig);
+        if (s.train_size == 0) r.fail(x, p, "expected -1 (all) or a count >= 1, got 0");
+      } else if (k == "validation_size") {
+        s.validation_size = r.integer<int64_t>(x, p, -1, kBig);
+      } else if (k == "seeds") {
+        s.seeds = r.integer<int>(x, p, 1, 1000);
+      } else if (k == "protocol") {
+        s.protocol = r.choice(x, p, {"tune", "fixed"});
+      } else if (k == "lr_grid") {
+        s.lr_grid = r.positive_numbers(x, p);
+      } else if (k == "tune_epochs") {
+        s.tune_epochs = r.integer<int64_t>(x, p, 1, kBig);
+      } else if (k == "lr") {
+        s.lr = r.number(x, p, 0);
+      } else if (k == "baseline") {
+        s.baseline = r.scalar(x, p);
+      } else if (k == "margin") {
+        s.margin = r.number(x, p, 0);
+      } else if (k == "data_dir") {
+        s.data_dir = x.IsNull() ? std::string() : r.scalar(x, p);
+      }
+    }, at);
+    stages.push_back(s);
+  }
+  return stages;
 }
 
 }  // namespace
@@ -220,8 +328,14 @@ SearchConfig parse_config(const std::string& yaml_text, const std::string& sourc
           f.seeds = r.integer<int>(x, p, 1, 1000);
         } else if (k == "aggregate") {
           f.aggregate = r.choice(x, p, {"mean", "median"});
+        } else if (k == "tasks") {
+          f.tasks = parse_fitness_tasks(r, x, p);
+        } else if (k == "baseline") {
+          f.baseline = x.IsNull() ? std::string() : r.scalar(x, p);
         }
       });
+    } else if (key == "funnel") {
+      c.funnel = parse_funnel(r, v, path);
     } else if (key == "evolution") {
       EvolutionSettings& e = c.evolution;
       r.each_key(v, "evolution", [&](const std::string& k, const YAML::Node& x, const std::string& p) {
@@ -276,7 +390,49 @@ void validate(const SearchConfig& c, const std::string& source) {
     fail("evolution.tournament", "must not exceed evolution.population (" + std::to_string(c.evolution.population) +
                                      "), got " + std::to_string(c.evolution.tournament));
   }
-  tasks::parse_task_name(c.task.name);
+  const bool analytic = tasks::parse_task_name(c.task.name).analytic;
+  for (size_t i = 0; i < c.fitness.tasks.size(); ++i) {
+    const std::string at = "fitness.tasks[" + std::to_string(i) + "]";
+    if (tasks::parse_task_name(c.fitness.tasks[i].name).analytic != analytic) {
+      fail(at + ".name", "'" + c.fitness.tasks[i].name + "' is " + (analytic ? "an image task" : "an analytic objective") +
+                             " but task.name '" + c.task.name + "' is not: a child's tasks share their element type");
+    }
+    const TaskSettings t = fitness_task(c, i + 1);
+    if (t.lr == 0 && t.lr_grid.empty()) fail(at + ".lr_grid", "is empty and lr is 0: give one of them");
+  }
+  if (!c.fitness.baseline.empty()) {
+    try {
+      optimizers::resolve_rule(c.fitness.baseline);
+    } catch (const UserError& e) {
+      fail("fitness.baseline", "'" + c.fitness.baseline + "' is not a named rule (see 'nos rules') nor valid rule "
+                               "text: " + e.what());
+    }
+  }
+  for (size_t i = 0; i < c.funnel.size(); ++i) {
+    const FunnelStage& s = c.funnel[i];
+    const std::string at = "funnel[" + std::to_string(i) + "]";
+    if (s.protocol == "fixed" && s.lr <= 0) fail(at + ".lr", "protocol fixed needs an lr > 0");
+    if (s.protocol == "tune" && s.lr_grid.empty()) fail(at + ".lr_grid", "protocol tune needs at least one lr");
+    if (s.protocol == "tune" && s.tune_epochs > s.epochs) {
+      fail(at + ".tune_epochs", "must not exceed epochs (" + std::to_string(s.epochs) + ")");
+    }
+    const std::string task = s.task.empty() ? c.task.name : s.task;
+    if (tasks::parse_task_name(task).analytic) {
+      fail(at + ".task", "the funnel trains image tasks; the search's task '" + task + "' is analytic: name one");
+    }
+    if (s.baseline.empty()) fail(at + ".baseline", "expected a named rule, DSL text or none");
+    if (s.baseline != "none") {
+      try {
+        optimizers::resolve_rule(s.baseline);
+      } catch (const UserError& e) {
+        fail(at + ".baseline", "'" + s.baseline + "' is not a named rule (see 'nos rules') nor valid rule text: " +
+                                   e.what());
+      }
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (!s.name.empty() && s.name == c.funnel[j].name) fail(at + ".name", "'" + s.name + "' names two stages");
+    }
+  }
   for (size_t i = 0; i < c.evolution.warm_start.size(); ++i) {
     try {
       rule_to_units(c.evolution.warm_start[i], c.space.units);
@@ -329,6 +485,20 @@ std::string to_yaml(const SearchConfig& c) {
     << "fitness:\n"
     << "  seeds: " << c.fitness.seeds << "\n"
     << "  aggregate: " << c.fitness.aggregate << "\n"
+    << "  baseline: " << yaml_quoted(c.fitness.baseline) << "\n"
+    << "  tasks:" << (c.fitness.tasks.empty() ? " []" : "") << "\n";
+  for (const FitnessTask& t : c.fitness.tasks) {
+    y << "    - name: " << yaml_quoted(t.name) << "\n";
+    if (t.epochs) y << "      epochs: " << *t.epochs << "\n";
+    if (t.steps) y << "      steps: " << *t.steps << "\n";
+    if (t.batch_size) y << "      batch_size: " << *t.batch_size << "\n";
+    if (t.lr) y << "      lr: " << nos::format_number(*t.lr) << "\n";
+    if (t.lr_grid) y << "      lr_grid: " << yaml_list(*t.lr_grid) << "\n";
+    if (t.train_size) y << "      train_size: " << *t.train_size << "\n";
+    if (t.validation_size) y << "      validation_size: " << *t.validation_size << "\n";
+    if (t.data_dir) y << "      data_dir: " << yaml_quoted(*t.data_dir) << "\n";
+  }
+  y
     << "space:\n"
     << "  units: " << c.space.units << "\n"
     << "  operands: " << yaml_list(c.space.vocabulary.operands) << "\n"
@@ -353,6 +523,24 @@ std::string to_yaml(const SearchConfig& c) {
     << "  restart_after: " << c.evolution.restart_after << "\n"
     << "  restart_from: " << c.evolution.restart_from << "\n"
     << "  warm_start: " << yaml_list(c.evolution.warm_start) << "\n";
+  y << "funnel:" << (c.funnel.empty() ? " []" : "") << "\n";
+  for (const FunnelStage& s : c.funnel) {
+    y << "  - name: " << yaml_quoted(s.name) << "\n"
+      << "    top_k: " << s.top_k << "\n"
+      << "    task: " << yaml_quoted(s.task) << "\n"
+      << "    epochs: " << s.epochs << "\n"
+      << "    batch_size: " << s.batch_size << "\n"
+      << "    train_size: " << s.train_size << "\n"
+      << "    validation_size: " << s.validation_size << "\n"
+      << "    seeds: " << s.seeds << "\n"
+      << "    protocol: " << s.protocol << "\n"
+      << "    lr_grid: " << yaml_list(s.lr_grid) << "\n"
+      << "    tune_epochs: " << s.tune_epochs << "\n"
+      << "    lr: " << nos::format_number(s.lr) << "\n"
+      << "    baseline: " << yaml_quoted(s.baseline) << "\n"
+      << "    margin: " << nos::format_number(s.margin) << "\n"
+      << "    data_dir: " << yaml_quoted(s.data_dir) << "\n";
+  }
   return y.str();
 }
 
@@ -363,6 +551,72 @@ double percentile(std::vector<double> values, double p) {
   const auto below = static_cast<size_t>(std::floor(at));
   const size_t above = std::min(below + 1, values.size() - 1);
   return values[below] + (at - static_cast<double>(below)) * (values[above] - values[below]);
+}
+
+namespace {
+
+// The mean or the median of `values` (not empty).
+double aggregate_of(std::vector<double> values, const std::string& aggregate) {
+  if (aggregate == "median") {
+    std::sort(values.begin(), values.end());
+    const size_t m = values.size() / 2;
+    return values.size() % 2 == 1 ? values[m] : 0.5 * (values[m - 1] + values[m]);
+  }
+  double sum = 0;
+  for (double x : values) sum += x;
+  return sum / static_cast<double>(values.size());
+}
+
+}  // namespace
+
+double fitness_floor(const FitnessSettings& fitness, const std::vector<double>& baselines) {
+  if (baselines.empty()) return 0;
+  std::vector<double> negated;
+  for (double b : baselines) negated.push_back(-b);
+  return aggregate_of(negated, fitness.aggregate);
+}
+
+tasks::EvalRecord combine_fitness(const std::vector<tasks::EvalRecord>& records, const SearchConfig& config,
+                                  const std::vector<double>& baselines) {
+  const size_t tasks = fitness_task_count(config);
+  const auto seeds = static_cast<size_t>(config.fitness.seeds);
+  NOS_CHECK(records.size() == tasks * seeds, "combine_fitness: " << records.size() << " records for " << tasks
+                                                                   << " tasks x " << seeds << " seeds");
+  NOS_CHECK(baselines.empty() || baselines.size() == tasks, "combine_fitness: a baseline per task");
+  auto task_record = [&](size_t t) {
+    return aggregate_fitness(std::vector<tasks::EvalRecord>(records.begin() + static_cast<std::ptrdiff_t>(t * seeds),
+                                                            records.begin() + static_cast<std::ptrdiff_t>((t + 1) * seeds)),
+                             config.fitness);
+  };
+  const tasks::EvalRecord first = task_record(0);
+  if (tasks == 1 && baselines.empty()) return first;
+  tasks::EvalRecord out = first;
+  std::vector<double> normalised;
+  bool earned = false;
+  std::ostringstream message;
+  message << std::setprecision(4) << "tasks";
+  out.seconds = 0;
+  for (size_t t = 0; t < tasks; ++t) {
+    const tasks::EvalRecord r = t == 0 ? first : task_record(t);
+    const bool counts = (r.status == "ok" || r.status == "hurdle") && std::isfinite(r.reward);
+    earned = earned || counts;
+    const double reward = counts ? r.reward : 0.0;
+    const double baseline = baselines.empty() ? 0.0 : baselines[t];
+    normalised.push_back(reward - baseline);
+    message << (t == 0 ? " " : ", ") << fitness_task(config, t).name << " ";
+    if (counts) {
+      message << reward;
+    } else {
+      message << r.status;
+    }
+    if (!baselines.empty()) message << " - " << config.fitness.baseline << " " << baseline;
+    out.seconds += r.seconds;
+  }
+  out.reward = aggregate_of(normalised, config.fitness.aggregate);
+  message << ": " << config.fitness.aggregate << " " << out.reward;
+  if (earned && out.status != "hurdle") out.status = "ok";
+  out.message = message.str();
+  return out;
 }
 
 tasks::EvalRecord aggregate_fitness(const std::vector<tasks::EvalRecord>& seeds, const FitnessSettings& fitness) {
@@ -398,16 +652,7 @@ tasks::EvalRecord aggregate_fitness(const std::vector<tasks::EvalRecord>& seeds,
     }
     out.seconds += r.seconds;
   }
-  double reward = 0;
-  if (fitness.aggregate == "median") {
-    std::vector<double> sorted = rewards;
-    std::sort(sorted.begin(), sorted.end());
-    const size_t m = sorted.size() / 2;
-    reward = sorted.size() % 2 == 1 ? sorted[m] : 0.5 * (sorted[m - 1] + sorted[m]);
-  } else {
-    for (double x : rewards) reward += x;
-    reward /= static_cast<double>(rewards.size());
-  }
+  const double reward = aggregate_of(rewards, fitness.aggregate);
   out.reward = earned ? reward : 0.0;
   out.status = !earned ? seeds.front().status : hurdled ? "hurdle" : "ok";
   message << ": " << fitness.aggregate << " " << out.reward;
@@ -417,6 +662,28 @@ tasks::EvalRecord aggregate_fitness(const std::vector<tasks::EvalRecord>& seeds,
   out.test_acc = mean_of_finite(&tasks::EvalRecord::test_acc);
   out.hurdle_acc = mean_of_finite(&tasks::EvalRecord::hurdle_acc);
   return out;
+}
+
+size_t fitness_task_count(const SearchConfig& config) { return 1 + config.fitness.tasks.size(); }
+
+TaskSettings fitness_task(const SearchConfig& config, size_t index) {
+  if (index == 0) return config.task;
+  const FitnessTask& f = config.fitness.tasks.at(index - 1);
+  TaskSettings t = config.task;
+  t.name = f.name;
+  if (f.epochs) t.epochs = *f.epochs;
+  if (f.steps) t.steps = *f.steps;
+  if (f.batch_size) t.batch_size = *f.batch_size;
+  if (f.lr) t.lr = *f.lr;
+  if (f.lr_grid) t.lr_grid = *f.lr_grid;
+  if (f.train_size) t.train_size = *f.train_size;
+  if (f.validation_size) t.validation_size = *f.validation_size;
+  if (f.data_dir) {
+    t.data_dir = *f.data_dir;
+  } else if (tasks::parse_task_name(f.name).dataset != tasks::parse_task_name(config.task.name).dataset) {
+    t.data_dir.clear();  // another data set: its default folder
+  }
+  return t;
 }
 
 tasks::EvalRequest make_request(const TaskSettings& t) {

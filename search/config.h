@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -81,12 +82,49 @@ struct EvolutionSettings {
   std::vector<std::string> warm_start;  // named rules, DSL text or token text put in the first population
 };
 
-// How a child's reward is made from its evaluations (the `fitness:` section): one evaluation per seed (task seeds
-// task.seed, task.seed + 1, ...), each through the (rule, task, budget, seed) → record interface, then the mean or
-// the median of their rewards (a seed that failed counts 0).
+// A further task a child's fitness is measured on (an entry of fitness.tasks): the search's task: section with the
+// keys given here replaced (name is required; the others keep the task: section's values when absent).
+struct FitnessTask {
+  std::string name;
+  std::optional<int64_t> epochs, steps, batch_size, train_size, validation_size;
+  std::optional<double> lr;
+  std::optional<std::vector<double>> lr_grid;
+  std::optional<std::string> data_dir;
+};
+
+// How a child's reward is made from its evaluations (the `fitness:` section): one evaluation per task (task:, then
+// each of `tasks`) and seed (task seeds task.seed, task.seed + 1, ...), each through the (rule, task, budget, seed)
+// → record interface; per task the mean or the median of the seeds' rewards (a seed that failed counts 0), minus the
+// baseline rule's on that task when `baseline` is set (evaluated once per run on the same tasks and seeds); then
+// the mean or the median over the tasks.
 struct FitnessSettings {
   int seeds = 1;
   std::string aggregate = "mean";  // or "median"
+  std::vector<FitnessTask> tasks;
+  std::string baseline;            // a named rule or DSL text; empty: rewards are not normalised
+};
+
+// One stage of funnel selection (the `funnel:` list; experiments/funnel.h runs it after the search, as `nos compare`
+// runs a comparison): its top_k rules — the search's best distinct rules with status ok for the first stage, the
+// survivors of the stage before for the others — and the baseline, each tuned (or at a fixed lr) and run with
+// `seeds` seeds. A rule passes the gate when its mean validation accuracy exceeds the baseline's by more than
+// margin · sd, sd = √((sd_rule² + sd_baseline²)/2) over the seeds; the passers, best first, go on.
+struct FunnelStage {
+  std::string name;               // shown by nos top and naming its folder (RUN_DIR/funnel/NAME); empty: stage-N
+  int top_k = 5;                  // rules that enter the stage
+  std::string task;               // <dataset>-<model>; empty: the search's task.name
+  int64_t epochs = 1;             // each seed's budget
+  int64_t batch_size = 128;
+  int64_t train_size = -1;        // -1: every training image not held out
+  int64_t validation_size = -1;   // -1: the data set's default
+  int seeds = 3;                  // seeds 0 … seeds − 1 at the chosen lr
+  std::string protocol = "tune";  // tune: lr_grid with seed 0 for tune_epochs each (nos compare); fixed: lr
+  std::vector<double> lr_grid = {1e-4, 1e-3, 1e-2, 1e-1, 1};
+  int64_t tune_epochs = 1;
+  double lr = 0;                  // protocol fixed: every rule at this lr
+  std::string baseline = "adam";  // a named rule or DSL text run beside, alike; "none": no gate (the best go on)
+  double margin = 0;              // in seed standard deviations (see above)
+  std::string data_dir;           // empty: task.data_dir when the data set is the search's, else its default
 };
 
 struct SearchConfig {
@@ -108,7 +146,12 @@ struct SearchConfig {
   SpaceSettings space;
   controller::ControllerOptions controller;  // units and seed come from space.units and seed
   EvolutionSettings evolution;
+  std::vector<FunnelStage> funnel;  // empty: no funnel
 };
+
+// The settings of fitness task `index`: 0 is config.task, i ≥ 1 config.fitness.tasks[i − 1] over config.task.
+size_t fitness_task_count(const SearchConfig& config);
+TaskSettings fitness_task(const SearchConfig& config, size_t index);
 
 // The keys of each section, in documentation order (top-level keys under "").
 const std::vector<std::string>& config_keys(const std::string& section);
@@ -139,5 +182,17 @@ tasks::EvalRequest make_request(const TaskSettings& task);
 // first seed's status when none earned one; accuracies are the means of the finite ones, the lr the first seed's,
 // seconds the sum; the message lists every seed's reward (or status).
 tasks::EvalRecord aggregate_fitness(const std::vector<tasks::EvalRecord>& seeds, const FitnessSettings& fitness);
+
+// A child's record from its records per fitness task and seed, task by task (task t's seeds at t·seeds …): each
+// task's aggregate_fitness reward (0 when no seed earned one) minus baselines[t] (baselines empty: not normalised),
+// then the mean or the median over the tasks. Status, accuracies, lr and hurdle accuracy are the first task's
+// (status ok when some task earned a reward, hurdle when the first task stopped at its hurdle); seconds the sum; the
+// message lists each task. One task without a baseline: aggregate_fitness itself.
+tasks::EvalRecord combine_fitness(const std::vector<tasks::EvalRecord>& records, const SearchConfig& config,
+                                  const std::vector<double>& baselines);
+
+// The reward of a child that earns none (invalid, rejected, diverged on every task): 0, or with baselines what a
+// child with accuracy 0 on every task scores (the mean or median of −baselines).
+double fitness_floor(const FitnessSettings& fitness, const std::vector<double>& baselines);
 
 }  // namespace nos::search

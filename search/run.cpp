@@ -13,6 +13,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iomanip>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -220,7 +222,7 @@ void Search::rewrite_csvs() {
   for (const BatchSummary& b : store_.batches()) progress += progress_line(b);
   write_atomically(csv_dir_ + "/progress.csv", progress);
   std::string best = kBestHeader;
-  double best_reward = -1;
+  double best_reward = -std::numeric_limits<double>::infinity();
   std::string best_rule;
   int64_t child = 0;
   for (const Evaluation& e : store_.all()) {
@@ -258,7 +260,7 @@ void Search::report(const Batch& batch, bool batch_end, double batch_mean) {
   p.batch = batch.index;
   p.batch_end = batch_end;
   p.batch_mean = batch_mean;
-  p.best_reward = std::max(0.0, best_);
+  p.best_reward = shown_best();
   p.best_canonical = best_canonical_;
   p.cache_hits = result_.cache_hits;
   p.elapsed_seconds = seconds_since(started_);
@@ -271,7 +273,7 @@ void Search::report(const Batch& batch, bool batch_end, double batch_mean) {
 void Search::finish_slot(Batch& batch, int slot, Evaluation row) {
   // Only a child that trained to the end (or to its hurdle) earns its reward: invalid, rejected, diverged, ... give
   // the proposer 0.
-  if ((row.status != "ok" && row.status != "hurdle") || !std::isfinite(row.reward)) row.reward = 0;
+  if ((row.status != "ok" && row.status != "hurdle") || !std::isfinite(row.reward)) row.reward = floor_reward_;
   store_.insert(row);
   batch.rewards[slot] = row.reward;
   batch.done[slot] = true;
@@ -374,18 +376,23 @@ void Search::prepare_slot(Batch& batch, int slot) {
       return;
     }
   }
-  // One job per fitness seed: job id slot·seeds + k evaluates task seed task.seed + k.
+  // One job per fitness task and seed: job id slot·jobs + t·seeds + k evaluates task t with seed task.seed + k; the
+  // hurdle applies to the first task (the one its accuracies come from).
   const int seeds = config_.fitness.seeds;
-  Job job;
-  job.request = make_request(config_.task);
-  job.request.rule = request_rule(row.canonical);
-  job.request.hurdle = batch.hurdle;
-  if (runtime_.debug_flag) job.debug = runtime_.debug_flag(batch.index, slot, row.canonical);
-  for (int k = 0; k < seeds; ++k) {
-    Job seed_job = job;
-    seed_job.id = static_cast<int64_t>(slot) * seeds + k;
-    seed_job.request.seed = config_.task.seed + static_cast<uint64_t>(k);
-    pool_.submit(std::move(seed_job));
+  const int jobs = seeds * static_cast<int>(fitness_task_count(config_));
+  const std::string debug = runtime_.debug_flag ? runtime_.debug_flag(batch.index, slot, row.canonical) : "";
+  for (size_t t = 0; t < fitness_task_count(config_); ++t) {
+    const TaskSettings task = fitness_task(config_, t);
+    for (int k = 0; k < seeds; ++k) {
+      Job job;
+      job.request = make_request(task);
+      job.request.rule = request_rule(row.canonical);
+      job.request.hurdle = t == 0 ? batch.hurdle : 0;
+      job.debug = debug;
+      job.id = static_cast<int64_t>(slot) * jobs + static_cast<int64_t>(t) * seeds + k;
+      job.request.seed = task.seed + static_cast<uint64_t>(k);
+      pool_.submit(std::move(job));
+    }
   }
   batch.pending[row.hash] = slot;
   if (shared_ != nullptr) batch.fingerprints[slot] = std::move(*fingerprint);
@@ -398,8 +405,71 @@ double Search::hurdle_for(int64_t batch) const {
   return percentile(earlier, config_.hurdle.percentile);
 }
 
+double Search::shown_best() const { return std::isfinite(best_) ? best_ : 0.0; }
+
+bool Search::load_or_evaluate_baseline() {
+  const std::string& rule = config_.fitness.baseline;
+  if (rule.empty()) return true;
+  const size_t tasks = fitness_task_count(config_);
+  const int seeds = config_.fitness.seeds;
+  if (std::optional<std::string> stored = store_.meta("fitness_baseline")) {
+    std::istringstream in(*stored);
+    std::vector<double> values;
+    for (double x; in >> x;) values.push_back(x);
+    NOS_CHECK(values.size() == tasks,
+              "the store " << store_.path() << ": fitness_baseline holds " << values.size() << " rewards for " << tasks << " tasks");
+    baselines_ = values;
+  } else {
+    std::vector<tasks::EvalRecord> records(tasks * static_cast<size_t>(seeds));
+    for (size_t t = 0; t < tasks; ++t) {
+      const TaskSettings task = fitness_task(config_, t);
+      for (int k = 0; k < seeds; ++k) {
+        Job job;
+        job.id = static_cast<int64_t>(t) * seeds + k;
+        job.request = make_request(task);
+        job.request.rule = rule;
+        job.request.seed = task.seed + static_cast<uint64_t>(k);
+        pool_.submit(std::move(job));
+      }
+    }
+    while (pool_.outstanding() > 0) {
+      if (runtime_.stop != nullptr && runtime_.stop->load()) {
+        pool_.shutdown();
+        return false;
+      }
+      for (JobResult& r : pool_.wait(kPollSeconds)) {
+        if (r.record.status == "error") {
+          pool_.shutdown();
+          throw UserError("the fitness baseline '" + rule + "' could not be evaluated: " + r.record.message);
+        }
+        records[static_cast<size_t>(r.id)] = r.record;
+      }
+    }
+    std::ostringstream text, message;
+    text << std::setprecision(17);
+    for (size_t t = 0; t < tasks; ++t) {
+      const auto begin = records.begin() + static_cast<std::ptrdiff_t>(t) * seeds;
+      const tasks::EvalRecord rec = aggregate_fitness(std::vector<tasks::EvalRecord>(begin, begin + seeds),
+                                                      config_.fitness);
+      const bool counts = (rec.status == "ok" || rec.status == "hurdle") && std::isfinite(rec.reward);
+      baselines_.push_back(counts ? rec.reward : 0.0);
+      text << (t == 0 ? "" : " ") << baselines_.back();
+      message << (t == 0 ? "" : "; ") << fitness_task(config_, t).name << ": " << rec.status << " "
+              << baselines_.back() << (rec.message.empty() ? "" : " (" + rec.message + ")");
+    }
+    store_.set_meta("fitness_baseline", text.str());
+    store_.set_meta("fitness_baseline_detail", rule + " on " + message.str());
+  }
+  floor_reward_ = fitness_floor(config_.fitness, baselines_);
+  return true;
+}
+
 SearchResult Search::run() {
   started_ = Clock::now();
+  if (!load_or_evaluate_baseline()) {
+    result_.interrupted = true;
+    return result_;
+  }
   const int64_t first = load_checkpoint();
   const StoreCounts counts = store_.counts();
   result_.children = counts.total;
@@ -482,20 +552,20 @@ SearchResult Search::run() {
     }
     while (pool_.outstanding() > 0 && !stopping()) {
       for (JobResult& r : pool_.wait(kPollSeconds)) {
-        const int seeds = config_.fitness.seeds;
-        const int slot = static_cast<int>(r.id / seeds);
+        const int jobs = config_.fitness.seeds * static_cast<int>(fitness_task_count(config_));
+        const int slot = static_cast<int>(r.id / jobs);
         NOS_CHECK(slot >= 0 && slot < n && !batch.done[slot], "a result for slot " << slot << " that is not waiting");
         if (r.record.status == "error") {
           pool_.shutdown();
           throw UserError("a child could not be evaluated: " + r.record.message);
         }
         std::vector<tasks::EvalRecord>& records = batch.seeds[slot];
-        records.resize(static_cast<size_t>(seeds));
-        records[static_cast<size_t>(r.id % seeds)] = r.record;
+        records.resize(static_cast<size_t>(jobs));
+        records[static_cast<size_t>(r.id % jobs)] = r.record;
         const int in = static_cast<int>(std::count_if(records.begin(), records.end(),
                                                       [](const tasks::EvalRecord& x) { return !x.status.empty(); }));
-        if (in < seeds) continue;
-        const tasks::EvalRecord rec = aggregate_fitness(records, config_.fitness);
+        if (in < jobs) continue;
+        const tasks::EvalRecord rec = combine_fitness(records, config_, baselines_);
         batch.seeds.erase(slot);
         Evaluation row = batch.rows[slot];
         row.reward = rec.reward;
@@ -530,7 +600,7 @@ SearchResult Search::run() {
     double sum = 0;
     for (double r : batch.rewards) sum += r;
     summary.mean_reward = sum / n;
-    summary.best_so_far = std::max(0.0, best_);
+    summary.best_so_far = shown_best();
     summary.cache_hits = batch.cache_hits;
     summary.seconds = seconds_since(batch_start);
     store_.put_batch(summary);
@@ -538,7 +608,7 @@ SearchResult Search::run() {
     append_csvs(summary);
     report(batch, true, summary.mean_reward);
   }
-  result_.best_reward = std::max(0.0, best_);
+  result_.best_reward = shown_best();
   result_.best_canonical = best_canonical_;
   result_.seconds = seconds_since(started_);
   return result_;
@@ -549,14 +619,24 @@ SearchResult Search::run() {
 
 namespace {
 
+// The data folder of each data set the fitness tasks read (the first task naming one wins).
+std::map<std::string, std::string> data_dirs(const SearchConfig& config) {
+  std::map<std::string, std::string> dirs;
+  for (size_t t = 0; t < fitness_task_count(config); ++t) {
+    const TaskSettings task = fitness_task(config, t);
+    const tasks::TaskSpec spec = tasks::parse_task_name(task.name);
+    if (!task.data_dir.empty() && !spec.dataset.empty()) dirs.emplace(spec.dataset, task.data_dir);
+  }
+  return dirs;
+}
+
 std::unique_ptr<EvaluatorPool> make_pool(const SearchConfig& config, const SearchRuntime& runtime) {
-  const tasks::TaskSpec spec = tasks::parse_task_name(config.task.name);
   if (!runtime.worker_executable.empty()) {
     ProcessPoolOptions o;
     o.executable = runtime.worker_executable;
     o.args = {"worker", "--threads", std::to_string(config.task.threads)};
-    if (!config.task.data_dir.empty() && !spec.dataset.empty()) {
-      o.args.insert(o.args.end(), {"--data-dir", spec.dataset + "=" + config.task.data_dir});
+    for (const auto& [dataset, dir] : data_dirs(config)) {
+      o.args.insert(o.args.end(), {"--data-dir", dataset + "=" + dir});
     }
     if (!runtime.cache_dir.empty()) o.args.insert(o.args.end(), {"--cache-dir", runtime.cache_dir});
     o.workers = config.workers;
@@ -567,7 +647,7 @@ std::unique_ptr<EvaluatorPool> make_pool(const SearchConfig& config, const Searc
   std::shared_ptr<tasks::Evaluator> evaluator = runtime.evaluator;
   if (!evaluator) {
     tasks::LocalEvaluatorOptions o;
-    if (!config.task.data_dir.empty() && !spec.dataset.empty()) o.data_dirs[spec.dataset] = config.task.data_dir;
+    for (const auto& [dataset, dir] : data_dirs(config)) o.data_dirs[dataset] = dir;
     o.cache_dir = runtime.cache_dir;
     evaluator = std::make_shared<tasks::LocalEvaluator>(o);
   }
@@ -585,8 +665,10 @@ SearchResult run_in(const SearchConfig& config, const SearchRuntime& runtime, St
   if (config.fec_cache != "run" && config.fec_cache != "none") {
     // A reward over several fitness seeds is another reward than one seed's: its own key.
     std::string key = fec_task_key(config.task);
-    if (config.fitness.seeds > 1) {
+    if (config.fitness.seeds > 1 || fitness_task_count(config) > 1 || !config.fitness.baseline.empty()) {
       key += " fitness " + std::to_string(config.fitness.seeds) + " " + config.fitness.aggregate;
+      for (size_t t = 1; t < fitness_task_count(config); ++t) key += " + " + fec_task_key(fitness_task(config, t));
+      if (!config.fitness.baseline.empty()) key += " - " + config.fitness.baseline;
     }
     shared = std::make_unique<SharedEquivalenceCache>(config.fec_cache, key);
     search.share_equivalences(shared.get());

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -99,6 +100,11 @@ class Search {
   void save_checkpoint(int64_t batches_done);
   void rewrite_csvs();
   void append_csvs(const BatchSummary& summary);
+  // fitness.baseline's reward per fitness task: read from the store's meta table, or evaluated on the workers (once
+  // per run) and stored there. False when stopped before it finished.
+  bool load_or_evaluate_baseline();
+  // The best reward so far, or 0 before any.
+  double shown_best() const;
 
   SearchConfig config_;
   Store& store_;
@@ -109,11 +115,13 @@ class Search {
   std::string checkpoint_;
   std::string csv_dir_;
   SearchResult result_;
-  double best_ = -1;
+  double best_ = -std::numeric_limits<double>::infinity();
+  std::vector<double> baselines_;  // fitness.baseline per fitness task (empty: not normalised)
+  double floor_reward_ = 0;        // the reward of a child that earns none (fitness_floor)
   std::string best_canonical_;
   int64_t session_children_ = 0;
   int64_t csv_children_ = 0;  // rows in best.csv
-  double csv_best_ = -1;      // the best reward in best.csv
+  double csv_best_ = -std::numeric_limits<double>::infinity();  // the best reward in best.csv
   std::string csv_best_rule_;
   std::chrono::steady_clock::time_point started_;
   EquivalenceIndex fec_;  // unless config_.fec_cache is "none": the fingerprints of the rules evaluated in this run

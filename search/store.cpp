@@ -45,6 +45,23 @@ CREATE TABLE IF NOT EXISTS evaluations (
   UNIQUE (batch, slot)
 );
 CREATE INDEX IF NOT EXISTS evaluations_hash ON evaluations (hash);
+CREATE TABLE IF NOT EXISTS funnel (
+  stage INTEGER NOT NULL,
+  stage_name TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  rule TEXT NOT NULL,
+  baseline INTEGER NOT NULL,
+  val_mean REAL,
+  val_std REAL,
+  test_mean REAL,
+  test_std REAL,
+  lr REAL,
+  seeds_ok INTEGER NOT NULL,
+  threshold REAL,
+  passed INTEGER NOT NULL,
+  promoted INTEGER NOT NULL,
+  PRIMARY KEY (stage, position)
+);
 CREATE TABLE IF NOT EXISTS batches (
   batch INTEGER PRIMARY KEY,
   children INTEGER NOT NULL,
@@ -238,6 +255,64 @@ std::vector<BatchSummary> Store::batches() const {
     b.cache_hits = s.integer(4);
     b.seconds = s.real(5);
     out.push_back(b);
+  }
+  return out;
+}
+
+void Store::put_funnel_stage(int64_t stage, const std::vector<FunnelRow>& rows) {
+  auto exec = [&](const char* sql) {
+    char* error = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+      const std::string message = error != nullptr ? error : "unknown error";
+      sqlite3_free(error);
+      throw UserError(std::string("the search database: ") + message);
+    }
+  };
+  try {
+    exec("BEGIN IMMEDIATE");
+    Statement erase(db_, "DELETE FROM funnel WHERE stage = ?");
+    erase.bind(1, stage).step();
+    for (const FunnelRow& r : rows) {
+      Statement s(db_,
+                  "INSERT INTO funnel (stage, stage_name, position, rule, baseline, val_mean, val_std, test_mean, "
+                  "test_std, lr, seeds_ok, threshold, passed, promoted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      s.bind(1, stage).bind(2, r.stage_name).bind(3, r.position).bind(4, r.rule)
+          .bind(5, static_cast<int64_t>(r.baseline)).bind(6, r.val_mean).bind(7, r.val_std).bind(8, r.test_mean)
+          .bind(9, r.test_std).bind(10, r.lr).bind(11, r.seeds_ok).bind(12, r.threshold)
+          .bind(13, static_cast<int64_t>(r.passed)).bind(14, static_cast<int64_t>(r.promoted));
+      s.step();
+    }
+    exec("COMMIT");
+  } catch (const UserError& err) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    write_failed("storing funnel stage " + std::to_string(stage), err);
+  }
+}
+
+std::vector<FunnelRow> Store::funnel() const {
+  Statement table(db_, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'funnel'");
+  if (!table.step() || table.integer(0) == 0) return {};
+  Statement s(db_,
+              "SELECT stage, stage_name, position, rule, baseline, val_mean, val_std, test_mean, test_std, lr, "
+              "seeds_ok, threshold, passed, promoted FROM funnel ORDER BY stage, position");
+  std::vector<FunnelRow> out;
+  while (s.step()) {
+    FunnelRow r;
+    r.stage = s.integer(0);
+    r.stage_name = s.text(1);
+    r.position = s.integer(2);
+    r.rule = s.text(3);
+    r.baseline = s.integer(4) != 0;
+    r.val_mean = s.real(5);
+    r.val_std = s.real(6);
+    r.test_mean = s.real(7);
+    r.test_std = s.real(8);
+    r.lr = s.real(9);
+    r.seeds_ok = s.integer(10);
+    r.threshold = s.real(11);
+    r.passed = s.integer(12) != 0;
+    r.promoted = s.integer(13) != 0;
+    out.push_back(r);
   }
   return out;
 }

@@ -56,6 +56,25 @@ struct Leader {
   std::string tokens;    // of its best evaluation
 };
 
+// One row of `funnel`: one rule in one stage of funnel selection (experiments/funnel.h), written when the stage
+// ends. Accuracies are over the seeds with status ok (NaN when none).
+struct FunnelRow {
+  int64_t stage = 0;       // from 0, in the config's order
+  std::string stage_name;
+  int64_t position = 0;    // 0 = the best by mean validation accuracy; the baseline comes after the candidates
+  std::string rule;        // what ran: a candidate's canonical text, or the baseline as configured
+  bool baseline = false;
+  double val_mean = std::numeric_limits<double>::quiet_NaN();
+  double val_std = std::numeric_limits<double>::quiet_NaN();
+  double test_mean = std::numeric_limits<double>::quiet_NaN();
+  double test_std = std::numeric_limits<double>::quiet_NaN();
+  double lr = std::numeric_limits<double>::quiet_NaN();
+  int64_t seeds_ok = 0;
+  double threshold = std::numeric_limits<double>::quiet_NaN();  // the gate: beat this mean (NaN: no gate)
+  bool passed = false;
+  bool promoted = false;   // entered the next stage
+};
+
 // Counts over the whole store.
 struct StoreCounts {
   int64_t total = 0;
@@ -98,6 +117,11 @@ class Store {
   std::vector<BatchSummary> batches() const;
 
   std::vector<Leader> leaderboard(int n) const;
+
+  // Replaces the rows of one funnel stage, in one transaction.
+  void put_funnel_stage(int64_t stage, const std::vector<FunnelRow>& rows);
+  // Every funnel row in (stage, position) order; none in a store written before funnels existed.
+  std::vector<FunnelRow> funnel() const;
   StoreCounts counts() const;
 
  private:

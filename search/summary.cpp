@@ -2,6 +2,7 @@
 #include "search/summary.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "search/config.h"
 #include "search/run.h"
@@ -22,6 +23,8 @@ RunSummary summarize_run(const std::string& run_dir) {
   s.cache_hits = counts.cached;
   s.by_status = counts.by_status;
   const std::vector<Evaluation> rows = store.all();
+  // Rewards normalised by a fitness baseline may all be negative.
+  if (!rows.empty()) s.best_reward = -std::numeric_limits<double>::infinity();
   for (const Evaluation& e : rows) {
     s.best_reward = std::max(s.best_reward, e.reward);
     if (e.cached && e.message.rfind(kSameUpdatesPrefix, 0) == 0) ++s.equivalence_hits;
@@ -43,6 +46,11 @@ RunSummary summarize_run(const std::string& run_dir) {
 std::vector<Leader> leaderboard(const std::string& run_dir, int n) {
   Store store(store_path(run_dir), Store::Mode::kReadOnly);
   return store.leaderboard(n);
+}
+
+std::vector<FunnelRow> funnel_rows(const std::string& run_dir) {
+  Store store(store_path(run_dir), Store::Mode::kReadOnly);
+  return store.funnel();
 }
 
 }  // namespace nos::search

@@ -32,4 +32,7 @@ RunSummary summarize_run(const std::string& run_dir);
 // The `n` best canonical rules of the run.
 std::vector<Leader> leaderboard(const std::string& run_dir, int n);
 
+// The run's funnel stages finished so far (Store::funnel), in (stage, position) order.
+std::vector<FunnelRow> funnel_rows(const std::string& run_dir);
+
 }  // namespace nos::search

@@ -126,6 +126,21 @@ TEST(Config, BadValuesNameTheirPath) {
   EXPECT_EQ(error_of("fitness:\n  aggregate: max\n").rfind("test.yaml:2: key 'fitness.aggregate': expected one of", 0),
             0u);
   EXPECT_EQ(error_of("fitness:\n  seeds: 0\n").rfind("test.yaml:2: key 'fitness.seeds'", 0), 0u);
+  // fitness.tasks and fitness.baseline: entries named in messages, a round trip writing only the keys given.
+  const SearchConfig tasks = parse_config(
+      "task: {name: rosenbrock, steps: 100}\nfitness:\n  baseline: adam\n  tasks:\n    - {name: beale, steps: 50}\n",
+      "t");
+  ASSERT_EQ(tasks.fitness.tasks.size(), 1u);
+  EXPECT_EQ(fitness_task(tasks, 1).steps, 50);
+  EXPECT_EQ(fitness_task(tasks, 1).name, "beale");
+  EXPECT_EQ(tasks.fitness.baseline, "adam");
+  EXPECT_EQ(to_yaml(parse_config(to_yaml(tasks), "again")), to_yaml(tasks));
+  EXPECT_EQ(error_of("fitness:\n  tasks:\n    - {steps: 5}\n").rfind("test.yaml:3: key 'fitness.tasks[0].name'", 0),
+            0u) << error_of("fitness:\n  tasks:\n    - {steps: 5}\n");
+  EXPECT_NE(error_of("fitness:\n  tasks:\n    - {name: beale, colour: 1}\n").find("fitness.tasks[0].colour"),
+            std::string::npos);
+  EXPECT_NE(error_of("fitness:\n  tasks:\n    - {name: rosenbrock}\n").find("a child's tasks share"), std::string::npos);
+  EXPECT_NE(error_of("fitness:\n  baseline: 'sign(('\n").find("key 'fitness.baseline'"), std::string::npos);
   EXPECT_EQ(error_of("max_trained: -1\n").rfind("test.yaml:1: key 'max_trained'", 0), 0u);
   const std::string repeats = error_of("controller:\n  resample_repeats: -2\n");
   EXPECT_EQ(repeats.rfind("test.yaml:2: key 'controller.resample_repeats'", 0), 0u) << repeats;

@@ -684,5 +684,132 @@ TEST(Fitness, ASearchEvaluatesEveryChildOnEachSeed) {
   }
 }
 
+// Per task and seed: rosenbrock 0.6 + 0.1·(seed − 5), beale 0.2 + 0.1·(seed − 5); the baseline "adam" 0.1 lower on
+// each. Counts the calls per (rule is adam, task).
+class TaskEvaluator : public tasks::Evaluator {
+ public:
+  tasks::EvalRecord evaluate(const tasks::EvalRequest& request) override {
+    tasks::EvalRecord r;
+    r.rule = request.rule;
+    r.task = request.task;
+    r.seed = request.seed;
+    r.status = "ok";
+    const bool baseline = request.rule == "adam";
+    r.reward = (request.task == "rosenbrock" ? 0.6 : 0.2) + 0.1 * (static_cast<double>(request.seed) - 5) -
+               (baseline ? 0.1 : 0.0);
+    r.val_acc = r.reward;
+    r.lr = 0.01;
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++calls_[{baseline, request.task}];
+    return r;
+  }
+  int calls(bool baseline, const std::string& task) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = calls_.find({baseline, task});
+    return found == calls_.end() ? 0 : found->second;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::pair<bool, std::string>, int> calls_;
+};
+
+// fitness.tasks and fitness.baseline: per task the seeds' aggregate minus the baseline's, then the mean or median
+// over the tasks; a child that earns nothing gets what accuracy 0 would.
+TEST(Fitness, CombinesTasksAgainstABaseline) {
+  auto record = [](const std::string& status, double reward) {
+    tasks::EvalRecord r;
+    r.status = status;
+    r.reward = reward;
+    r.val_acc = reward;
+    r.seconds = 1;
+    return r;
+  };
+  SearchConfig config = fixtures::analytic_config("random");
+  config.fitness.seeds = 2;
+  FitnessTask beale;
+  beale.name = "beale";
+  FitnessTask rosen;
+  rosen.name = "rosenbrock";
+  rosen.steps = 50;
+  config.fitness.tasks = {beale, rosen};
+  config.fitness.baseline = "adam";
+  ASSERT_EQ(fitness_task_count(config), 3u);
+  EXPECT_EQ(fitness_task(config, 2).steps, 50);
+  EXPECT_EQ(fitness_task(config, 1).steps, config.task.steps);  // the task: section's where the entry is silent
+  // Task 0: seeds 0.8 and 0.6 (0.7); task 1: 0.3 and diverged (0.15); task 2: 0.5 and 0.5.
+  const std::vector<tasks::EvalRecord> records = {record("ok", 0.8), record("ok", 0.6), record("ok", 0.3),
+                                                  record("diverged", 0), record("ok", 0.5), record("ok", 0.5)};
+  const std::vector<double> baselines = {0.6, 0.1, 0.55};
+  const tasks::EvalRecord mean = combine_fitness(records, config, baselines);
+  EXPECT_NEAR(mean.reward, (0.1 + 0.05 - 0.05) / 3, 1e-12);
+  EXPECT_EQ(mean.status, "ok");
+  EXPECT_NEAR(mean.val_acc, 0.7, 1e-12);  // the first task's
+  EXPECT_EQ(mean.seconds, 6);
+  EXPECT_NE(mean.message.find("beale 0.15 - adam"), std::string::npos) << mean.message;
+  config.fitness.aggregate = "median";
+  EXPECT_NEAR(combine_fitness(records, config, baselines).reward, 0.05, 1e-12);
+  // Without a baseline: the tasks' rewards themselves.
+  config.fitness.aggregate = "mean";
+  EXPECT_NEAR(combine_fitness(records, config, {}).reward, (0.7 + 0.15 + 0.5) / 3, 1e-12);
+  // Nothing earned anywhere: the floor, the first task's status.
+  const std::vector<tasks::EvalRecord> failed(6, record("diverged", 0));
+  const tasks::EvalRecord none = combine_fitness(failed, config, baselines);
+  EXPECT_EQ(none.status, "diverged");
+  EXPECT_NEAR(none.reward, fitness_floor(config.fitness, baselines), 1e-12);
+  EXPECT_NEAR(fitness_floor(config.fitness, baselines), -1.25 / 3, 1e-12);
+  EXPECT_EQ(fitness_floor(config.fitness, {}), 0);
+}
+
+// A search with two tasks and a baseline: every trained child is evaluated on each task and seed, the baseline once
+// per task and seed for the whole run (kept in the store: a resume evaluates it no more), rewards are normalised
+// (the child is 0.1 better than adam on each: reward 0.1), and a child that earns nothing gets the floor.
+TEST(Fitness, ASearchEvaluatesEachTaskAgainstTheBaseline) {
+  testing::TempDir dir;
+  SearchConfig config = fixtures::analytic_config("random");
+  config.budget = 8;
+  config.prefilter.enabled = false;
+  config.task.seed = 5;
+  config.fitness.seeds = 2;
+  FitnessTask beale;
+  beale.name = "beale";
+  config.fitness.tasks = {beale};
+  config.fitness.baseline = "adam";
+  auto evaluator = std::make_shared<TaskEvaluator>();
+  SearchRuntime runtime;
+  runtime.run_dir = dir.path();
+  runtime.evaluator = evaluator;
+  start_search(config, runtime);
+  EXPECT_EQ(evaluator->calls(true, "rosenbrock"), 2);
+  EXPECT_EQ(evaluator->calls(true, "beale"), 2);
+  int trained = 0, floored = 0;
+  {
+    Store store(store_path(dir.path()), Store::Mode::kReadOnly);
+    std::istringstream stored(store.meta("fitness_baseline").value_or(""));
+    double rosenbrock = 0, beale_reward = 0;
+    stored >> rosenbrock >> beale_reward;
+    EXPECT_NEAR(rosenbrock, 0.55, 1e-12);  // adam on seeds 5 and 6
+    EXPECT_NEAR(beale_reward, 0.15, 1e-12);
+    for (const Evaluation& e : store.all()) {
+      if (e.cached) continue;
+      if (e.status == "invalid") {
+        ++floored;
+        EXPECT_NEAR(e.reward, -(0.55 + 0.15) / 2, 1e-12);
+        continue;
+      }
+      ++trained;
+      EXPECT_NEAR(e.reward, 0.1, 1e-12) << e.message;
+      EXPECT_NEAR(e.val_acc, 0.65, 1e-12);  // rosenbrock's seeds
+    }
+  }
+  ASSERT_GT(trained, 0);
+  EXPECT_EQ(evaluator->calls(false, "rosenbrock"), 2 * trained);
+  EXPECT_EQ(evaluator->calls(false, "beale"), 2 * trained);
+  config.budget = 16;
+  resume_search(config, runtime);
+  EXPECT_EQ(evaluator->calls(true, "rosenbrock"), 2);  // not evaluated again
+  (void)floored;
+}
+
 }  // namespace
 }  // namespace nos::search
