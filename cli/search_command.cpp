@@ -174,10 +174,12 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err) {
     // And those of fitness tasks on other data sets.
     for (size_t i = 0; i < config.fitness.tasks.size(); ++i) {
       search::FitnessTask& f = config.fitness.tasks[i];
-      const std::string dataset = tasks::parse_task_name(f.name).dataset;
-      if (dataset.empty() || dataset == spec.dataset || f.data_dir) continue;
+      const std::string dataset = tasks::parse_task_name(f.name()).dataset;
+      if (dataset.empty() || dataset == spec.dataset || f.has("data_dir")) continue;
       const std::string dir = resolve_data_dir(dataset, "", "fitness.tasks[" + std::to_string(i) + "].data_dir");
-      if (!dir.empty()) f.data_dir = dir;
+      if (dir.empty()) continue;
+      f.settings.data_dir = dir;
+      f.keys.push_back("data_dir");
     }
     // So is the element type, so that config.yaml says what the children ran in.
     if (config.task.dtype.empty()) config.task.dtype = spec.analytic ? "float64" : "float32";

@@ -66,9 +66,83 @@ std::string token_problem(const std::string& token, int kind) {
   return "'" + token + "' is not " + kKinds[kind] + " token" + suggestion;
 }
 
+// One key of a task section (task:, an entry of fitness.tasks) read into t.
+void read_task_key(const YamlReader& r, const std::string& k, const YAML::Node& x, const std::string& p,
+                   TaskSettings& t) {
+  constexpr int64_t kBig = int64_t{1} << 40;
+  if (k == "name") {
+    t.name = r.scalar(x, p);
+    try {
+      tasks::parse_task_name(t.name);
+    } catch (const UserError& e) {
+      r.fail(x, p, e.what());
+    }
+  } else if (k == "epochs") {
+    t.epochs = r.integer<int64_t>(x, p, 1, kBig);
+  } else if (k == "steps") {
+    t.steps = r.integer<int64_t>(x, p, 0, kBig);
+  } else if (k == "batch_size") {
+    t.batch_size = r.integer<int64_t>(x, p, 1, kBig);
+  } else if (k == "lr") {
+    t.lr = r.number(x, p, 0);
+  } else if (k == "lr_grid") {
+    t.lr_grid = r.positive_numbers(x, p);
+  } else if (k == "lr_search") {
+    t.lr_search = r.choice(x, p, tasks::lr_search_names());
+  } else if (k == "train_size") {
+    t.train_size = r.integer<int64_t>(x, p, -1, kBig);
+    if (t.train_size == 0) r.fail(x, p, "expected -1 (all) or a count >= 1, got 0");
+  } else if (k == "validation_size") {
+    t.validation_size = r.integer<int64_t>(x, p, -1, kBig);
+  } else if (k == "test_accuracy") {
+    t.test_accuracy = r.boolean(x, p);
+  } else if (k == "device") {
+    t.device = r.scalar(x, p);
+    const bool cuda = t.device == "cuda" || t.device.rfind("cuda:", 0) == 0;
+    if (t.device != "cpu" && !cuda) r.fail(x, p, "expected cpu, cuda or cuda:N, got '" + t.device + "'");
+  } else if (k == "dtype") {
+    t.dtype = r.choice(x, p, {"float32", "float64"});
+  } else if (k == "seed") {
+    t.seed = r.integer<uint64_t>(x, p, 0, UINT64_MAX);
+  } else if (k == "data_dir") {
+    t.data_dir = x.IsNull() ? std::string() : r.scalar(x, p);
+  } else if (k == "cache_dir") {
+    t.cache_dir = x.IsNull() ? std::string() : r.scalar(x, p);
+  } else if (k == "time_limit") {
+    t.time_limit = r.number(x, p, 0);
+  } else if (k == "kill_grace") {
+    t.kill_grace = r.number(x, p, 0);
+  } else if (k == "threads") {
+    t.threads = r.integer<int>(x, p, 1, 1024);
+  }
+}
+
+// One key of a task section as YAML text (its value; "" for an empty dtype, which is not written).
+std::string task_value_yaml(const TaskSettings& t, const std::string& k) {
+  if (k == "name") return yaml_quoted(t.name);
+  if (k == "epochs") return std::to_string(t.epochs);
+  if (k == "steps") return std::to_string(t.steps);
+  if (k == "batch_size") return std::to_string(t.batch_size);
+  if (k == "lr") return nos::format_number(t.lr);
+  if (k == "lr_grid") return yaml_list(t.lr_grid);
+  if (k == "lr_search") return t.lr_search;
+  if (k == "train_size") return std::to_string(t.train_size);
+  if (k == "validation_size") return std::to_string(t.validation_size);
+  if (k == "test_accuracy") return t.test_accuracy ? "true" : "false";
+  if (k == "device") return yaml_quoted(t.device);
+  if (k == "dtype") return t.dtype;
+  if (k == "seed") return std::to_string(t.seed);
+  if (k == "data_dir") return yaml_quoted(t.data_dir);
+  if (k == "cache_dir") return yaml_quoted(t.cache_dir);
+  if (k == "time_limit") return nos::format_number(t.time_limit);
+  if (k == "kill_grace") return nos::format_number(t.kill_grace);
+  if (k == "threads") return std::to_string(t.threads);
+  NOS_CHECK(false, "no task key '" << k << "'");
+  return "";
+}
+
 // fitness.tasks: one mapping per task, each key's path naming its entry ("fitness.tasks[0].epochs").
 std::vector<FitnessTask> parse_fitness_tasks(const YamlReader& r, const YAML::Node& v, const std::string& path) {
-  constexpr int64_t kBig = int64_t{1} << 40;
   std::vector<FitnessTask> out;
   if (v.IsNull()) return out;
   if (!v.IsSequence()) r.fail(v, path, "expected a list of tasks (each a mapping with at least name)");
@@ -76,33 +150,10 @@ std::vector<FitnessTask> parse_fitness_tasks(const YamlReader& r, const YAML::No
     FitnessTask t;
     const std::string at = path + "[" + std::to_string(i) + "]";
     r.each_key(v[i], "fitness.tasks", [&](const std::string& k, const YAML::Node& x, const std::string& p) {
-      if (k == "name") {
-        t.name = r.scalar(x, p);
-        try {
-          tasks::parse_task_name(t.name);
-        } catch (const UserError& e) {
-          r.fail(x, p, e.what());
-        }
-      } else if (k == "epochs") {
-        t.epochs = r.integer<int64_t>(x, p, 1, kBig);
-      } else if (k == "steps") {
-        t.steps = r.integer<int64_t>(x, p, 0, kBig);
-      } else if (k == "batch_size") {
-        t.batch_size = r.integer<int64_t>(x, p, 1, kBig);
-      } else if (k == "lr") {
-        t.lr = r.number(x, p, 0);
-      } else if (k == "lr_grid") {
-        t.lr_grid = r.positive_numbers(x, p);
-      } else if (k == "train_size") {
-        t.train_size = r.integer<int64_t>(x, p, -1, kBig);
-        if (*t.train_size == 0) r.fail(x, p, "expected -1 (all) or a count >= 1, got 0");
-      } else if (k == "validation_size") {
-        t.validation_size = r.integer<int64_t>(x, p, -1, kBig);
-      } else if (k == "data_dir") {
-        t.data_dir = x.IsNull() ? std::string() : r.scalar(x, p);
-      }
+      read_task_key(r, k, x, p, t.settings);
+      t.keys.push_back(k);
     }, at);
-    if (t.name.empty()) r.fail(v[i], at + ".name", "is required (the task's name, e.g. fmnist-mlp)");
+    if (!t.has("name")) r.fail(v[i], at + ".name", "is required (the task's name, e.g. fmnist-mlp)");
     out.push_back(t);
   }
   return out;
@@ -203,53 +254,8 @@ SearchConfig parse_config(const std::string& yaml_text, const std::string& sourc
       c.fec_cache = r.scalar(v, path);
       if (c.fec_cache.empty()) r.fail(v, path, "expected run, none or the path of a cache file");
     } else if (key == "task") {
-      TaskSettings& t = c.task;
       r.each_key(v, "task", [&](const std::string& k, const YAML::Node& x, const std::string& p) {
-        if (k == "name") {
-          t.name = r.scalar(x, p);
-          try {
-            tasks::parse_task_name(t.name);
-          } catch (const UserError& e) {
-            r.fail(x, p, e.what());
-          }
-        } else if (k == "epochs") {
-          t.epochs = r.integer<int64_t>(x, p, 1, kBig);
-        } else if (k == "steps") {
-          t.steps = r.integer<int64_t>(x, p, 0, kBig);
-        } else if (k == "batch_size") {
-          t.batch_size = r.integer<int64_t>(x, p, 1, kBig);
-        } else if (k == "lr") {
-          t.lr = r.number(x, p, 0);
-        } else if (k == "lr_grid") {
-          t.lr_grid = r.positive_numbers(x, p);
-        } else if (k == "lr_search") {
-          t.lr_search = r.choice(x, p, tasks::lr_search_names());
-        } else if (k == "train_size") {
-          t.train_size = r.integer<int64_t>(x, p, -1, kBig);
-          if (t.train_size == 0) r.fail(x, p, "expected -1 (all) or a count >= 1, got 0");
-        } else if (k == "validation_size") {
-          t.validation_size = r.integer<int64_t>(x, p, -1, kBig);
-        } else if (k == "test_accuracy") {
-          t.test_accuracy = r.boolean(x, p);
-        } else if (k == "device") {
-          t.device = r.scalar(x, p);
-          const bool cuda = t.device == "cuda" || t.device.rfind("cuda:", 0) == 0;
-          if (t.device != "cpu" && !cuda) r.fail(x, p, "expected cpu, cuda or cuda:N, got '" + t.device + "'");
-        } else if (k == "dtype") {
-          t.dtype = r.choice(x, p, {"float32", "float64"});
-        } else if (k == "seed") {
-          t.seed = r.integer<uint64_t>(x, p, 0, UINT64_MAX);
-        } else if (k == "data_dir") {
-          t.data_dir = x.IsNull() ? std::string() : r.scalar(x, p);
-        } else if (k == "cache_dir") {
-          t.cache_dir = x.IsNull() ? std::string() : r.scalar(x, p);
-        } else if (k == "time_limit") {
-          t.time_limit = r.number(x, p, 0);
-        } else if (k == "kill_grace") {
-          t.kill_grace = r.number(x, p, 0);
-        } else if (k == "threads") {
-          t.threads = r.integer<int>(x, p, 1, 1024);
-        }
+        read_task_key(r, k, x, p, c.task);
       });
     } else if (key == "prefilter") {
       PrefilterSettings& f = c.prefilter;
@@ -393,8 +399,8 @@ void validate(const SearchConfig& c, const std::string& source) {
   const bool analytic = tasks::parse_task_name(c.task.name).analytic;
   for (size_t i = 0; i < c.fitness.tasks.size(); ++i) {
     const std::string at = "fitness.tasks[" + std::to_string(i) + "]";
-    if (tasks::parse_task_name(c.fitness.tasks[i].name).analytic != analytic) {
-      fail(at + ".name", "'" + c.fitness.tasks[i].name + "' is " + (analytic ? "an image task" : "an analytic objective") +
+    if (tasks::parse_task_name(c.fitness.tasks[i].name()).analytic != analytic) {
+      fail(at + ".name", "'" + c.fitness.tasks[i].name() + "' is " + (analytic ? "an image task" : "an analytic objective") +
                              " but task.name '" + c.task.name + "' is not: a child's tasks share their element type");
     }
     const TaskSettings t = fitness_task(c, i + 1);
@@ -453,26 +459,12 @@ std::string to_yaml(const SearchConfig& c) {
     << "workers: " << c.workers << "\n"
     << "seed: " << c.seed << "\n"
     << "fec_cache: " << yaml_quoted(c.fec_cache) << "\n"
-    << "task:\n"
-    << "  name: " << yaml_quoted(t.name) << "\n"
-    << "  epochs: " << t.epochs << "\n"
-    << "  steps: " << t.steps << "\n"
-    << "  batch_size: " << t.batch_size << "\n"
-    << "  lr: " << nos::format_number(t.lr) << "\n"
-    << "  lr_grid: " << yaml_list(t.lr_grid) << "\n"
-    << "  lr_search: " << t.lr_search << "\n"
-    << "  train_size: " << t.train_size << "\n"
-    << "  validation_size: " << t.validation_size << "\n"
-    << "  test_accuracy: " << (t.test_accuracy ? "true" : "false") << "\n"
-    << "  device: " << yaml_quoted(t.device) << "\n";
-  if (!t.dtype.empty()) y << "  dtype: " << t.dtype << "\n";
-  y << "  seed: " << t.seed << "\n"
-    << "  data_dir: " << yaml_quoted(t.data_dir) << "\n"
-    << "  cache_dir: " << yaml_quoted(t.cache_dir) << "\n"
-    << "  time_limit: " << nos::format_number(t.time_limit) << "\n"
-    << "  kill_grace: " << nos::format_number(t.kill_grace) << "\n"
-    << "  threads: " << t.threads << "\n"
-    << "prefilter:\n"
+    << "task:\n";
+  for (const std::string& k : config_keys("task")) {
+    const std::string value = task_value_yaml(t, k);
+    if (!value.empty()) y << "  " << k << ": " << value << "\n";
+  }
+  y << "prefilter:\n"
     << "  enabled: " << (c.prefilter.enabled ? "true" : "false") << "\n"
     << "  probe: " << (c.prefilter.probe ? "true" : "false") << "\n"
     << "  objective: " << c.prefilter.objective << "\n"
@@ -488,15 +480,9 @@ std::string to_yaml(const SearchConfig& c) {
     << "  baseline: " << yaml_quoted(c.fitness.baseline) << "\n"
     << "  tasks:" << (c.fitness.tasks.empty() ? " []" : "") << "\n";
   for (const FitnessTask& t : c.fitness.tasks) {
-    y << "    - name: " << yaml_quoted(t.name) << "\n";
-    if (t.epochs) y << "      epochs: " << *t.epochs << "\n";
-    if (t.steps) y << "      steps: " << *t.steps << "\n";
-    if (t.batch_size) y << "      batch_size: " << *t.batch_size << "\n";
-    if (t.lr) y << "      lr: " << nos::format_number(*t.lr) << "\n";
-    if (t.lr_grid) y << "      lr_grid: " << yaml_list(*t.lr_grid) << "\n";
-    if (t.train_size) y << "      train_size: " << *t.train_size << "\n";
-    if (t.validation_size) y << "      validation_size: " << *t.validation_size << "\n";
-    if (t.data_dir) y << "      data_dir: " << yaml_quoted(*t.data_dir) << "\n";
+    for (size_t i = 0; i < t.keys.size(); ++i) {
+      y << (i == 0 ? "    - " : "      ") << t.keys[i] << ": " << task_value_yaml(t.settings, t.keys[i]) << "\n";
+    }
   }
   y
     << "space:\n"
@@ -664,23 +650,28 @@ tasks::EvalRecord aggregate_fitness(const std::vector<tasks::EvalRecord>& seeds,
   return out;
 }
 
+bool FitnessTask::has(const std::string& key) const {
+  return std::find(keys.begin(), keys.end(), key) != keys.end();
+}
+
 size_t fitness_task_count(const SearchConfig& config) { return 1 + config.fitness.tasks.size(); }
 
 TaskSettings fitness_task(const SearchConfig& config, size_t index) {
   if (index == 0) return config.task;
   const FitnessTask& f = config.fitness.tasks.at(index - 1);
+  const TaskSettings& from = f.settings;
   TaskSettings t = config.task;
-  t.name = f.name;
-  if (f.epochs) t.epochs = *f.epochs;
-  if (f.steps) t.steps = *f.steps;
-  if (f.batch_size) t.batch_size = *f.batch_size;
-  if (f.lr) t.lr = *f.lr;
-  if (f.lr_grid) t.lr_grid = *f.lr_grid;
-  if (f.train_size) t.train_size = *f.train_size;
-  if (f.validation_size) t.validation_size = *f.validation_size;
-  if (f.data_dir) {
-    t.data_dir = *f.data_dir;
-  } else if (tasks::parse_task_name(f.name).dataset != tasks::parse_task_name(config.task.name).dataset) {
+  t.name = from.name;
+  if (f.has("epochs")) t.epochs = from.epochs;
+  if (f.has("steps")) t.steps = from.steps;
+  if (f.has("batch_size")) t.batch_size = from.batch_size;
+  if (f.has("lr")) t.lr = from.lr;
+  if (f.has("lr_grid")) t.lr_grid = from.lr_grid;
+  if (f.has("train_size")) t.train_size = from.train_size;
+  if (f.has("validation_size")) t.validation_size = from.validation_size;
+  if (f.has("data_dir")) {
+    t.data_dir = from.data_dir;
+  } else if (tasks::parse_task_name(from.name).dataset != tasks::parse_task_name(config.task.name).dataset) {
     t.data_dir.clear();  // another data set: its default folder
   }
   return t;

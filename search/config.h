@@ -2,7 +2,6 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -85,11 +84,10 @@ struct EvolutionSettings {
 // A further task a child's fitness is measured on (an entry of fitness.tasks): the search's task: section with the
 // keys given here replaced (name is required; the others keep the task: section's values when absent).
 struct FitnessTask {
-  std::string name;
-  std::optional<int64_t> epochs, steps, batch_size, train_size, validation_size;
-  std::optional<double> lr;
-  std::optional<std::vector<double>> lr_grid;
-  std::optional<std::string> data_dir;
+  TaskSettings settings;          // the values of the keys given (the rest unused)
+  std::vector<std::string> keys;  // the keys given, in order
+  const std::string& name() const { return settings.name; }
+  bool has(const std::string& key) const;
 };
 
 // How a child's reward is made from its evaluations (the `fitness:` section): one evaluation per task (task:, then

@@ -728,10 +728,12 @@ TEST(Fitness, CombinesTasksAgainstABaseline) {
   SearchConfig config = fixtures::analytic_config("random");
   config.fitness.seeds = 2;
   FitnessTask beale;
-  beale.name = "beale";
+  beale.settings.name = "beale";
+  beale.keys = {"name"};
   FitnessTask rosen;
-  rosen.name = "rosenbrock";
-  rosen.steps = 50;
+  rosen.settings.name = "rosenbrock";
+  rosen.settings.steps = 50;
+  rosen.keys = {"name", "steps"};
   config.fitness.tasks = {beale, rosen};
   config.fitness.baseline = "adam";
   ASSERT_EQ(fitness_task_count(config), 3u);
@@ -772,7 +774,8 @@ TEST(Fitness, ASearchEvaluatesEachTaskAgainstTheBaseline) {
   config.task.seed = 5;
   config.fitness.seeds = 2;
   FitnessTask beale;
-  beale.name = "beale";
+  beale.settings.name = "beale";
+  beale.keys = {"name"};
   config.fitness.tasks = {beale};
   config.fitness.baseline = "adam";
   auto evaluator = std::make_shared<TaskEvaluator>();
