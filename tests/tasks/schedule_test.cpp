@@ -1,0 +1,90 @@
+// Learning-rate schedules (tasks/schedule.h) against PyTorch's torch.optim.lr_scheduler and TensorFlow's formulas
+// (tests/tasks/data/schedule_golden.txt, made by make_schedule_golden.py), the noisy schedule's seed, and errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "tasks/schedule.h"
+
+namespace nos::tasks {
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(Schedule, MatchesPyTorchAndTensorFlow) {
+  std::ifstream in(std::string(NOS_SOURCE_DIR) + "/tests/tasks/data/schedule_golden.txt");
+  ASSERT_TRUE(in.good());
+  int cases = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream fields(line);
+    std::string text;
+    int64_t steps = 0, per_epoch = 0;
+    fields >> text >> steps >> per_epoch;
+    SCOPED_TRACE(text);
+    const Schedule s = parse_schedule(text);
+    EXPECT_EQ(schedule_text(s), text);  // the golden file writes each schedule as schedule_text does
+    check_schedule(s, steps, per_epoch);
+    const std::vector<double> got = schedule_factors(s, steps, per_epoch);
+    ASSERT_EQ(got.size(), static_cast<size_t>(steps));
+    for (int64_t t = 0; t < steps; ++t) {
+      double want = 0;
+      ASSERT_TRUE(static_cast<bool>(fields >> want));
+      EXPECT_NEAR(got[static_cast<size_t>(t)], want, 1e-12) << "step " << t;
+    }
+    ++cases;
+  }
+  EXPECT_EQ(cases, 12);
+}
+
+// The noisy schedule: its deterministic part is linear_cosine (no variance), a seed gives the same noise, and the
+// noise shrinks as (1 + t)^-0.55.
+TEST(Schedule, NoisyLinearCosineIsReproducibleForASeed) {
+  const std::vector<double> plain = schedule_factors(parse_schedule("linear_cosine"), 200, 10);
+  const std::vector<double> quiet = schedule_factors(parse_schedule("noisy_linear_cosine,initial_variance=0"), 200, 10);
+  for (size_t t = 0; t < plain.size(); ++t) EXPECT_NEAR(quiet[t], plain[t], 1e-15);
+  const Schedule noisy = parse_schedule("noisy_linear_cosine");
+  EXPECT_EQ(schedule_factors(noisy, 200, 10, 7), schedule_factors(noisy, 200, 10, 7));
+  EXPECT_NE(schedule_factors(noisy, 200, 10, 7), schedule_factors(noisy, 200, 10, 8));
+  double early = 0, late = 0;
+  const std::vector<double> a = schedule_factors(noisy, 2000, 10, 3);
+  const std::vector<double> base = schedule_factors(parse_schedule("linear_cosine"), 2000, 10);
+  early = 0;
+  for (size_t t = 0; t < 100; ++t) early += std::fabs(a[t] - base[t]);
+  for (size_t t = 1000; t < 1100; ++t) late += std::fabs(a[t] - base[t]);
+  EXPECT_GT(early, 2 * late);
+}
+
+TEST(Schedule, BadValuesAreUserErrorsNamingTheKey) {
+  EXPECT_NE(error_of([] { parse_schedule("cosinus"); }).find("unknown schedule 'cosinus'"), std::string::npos);
+  EXPECT_NE(error_of([] { parse_schedule("cosine,gamma=0.1"); }).find("takes no key 'gamma'"), std::string::npos);
+  EXPECT_NE(error_of([] { parse_schedule("cosine,t_mult=x"); }).find("t_mult: expected a number"), std::string::npos);
+  EXPECT_NE(error_of([] { parse_schedule("step,colour=1"); }).find("unknown key 'colour'"), std::string::npos);
+  auto check = [](const std::string& text, int64_t steps = 100) {
+    return error_of([&] { check_schedule(parse_schedule(text), steps, 10); });
+  };
+  EXPECT_NE(check("cosine,warmup=-0.1").find("warmup: must be >= 0"), std::string::npos);
+  EXPECT_NE(check("cosine,warmup=200").find("warmup: longer than the run"), std::string::npos);
+  EXPECT_NE(check("cosine,t_mult=0.5").find("t_mult: must be a whole number"), std::string::npos);
+  EXPECT_NE(check("cosine,t0=500").find("t0: longer than the run"), std::string::npos);
+  EXPECT_NE(check("step").find("step_size: is required"), std::string::npos);
+  EXPECT_NE(check("exponential").find("gamma: is required"), std::string::npos);
+  EXPECT_NE(check("step,step_size=20,per_epoch=true").find("longer than the run (10 epochs)"), std::string::npos);
+  EXPECT_EQ(check("cosine,warmup=0.05,t0=0.25,t_mult=2,eta_min=0.01"), "no error");
+}
+
+}  // namespace
+}  // namespace nos::tasks
