@@ -150,6 +150,12 @@ class Child {
     const std::vector<optimizers::ParamGroup> groups = parameter_groups(*model_, options.weight_decay());
     // A compiled rule runs as a RuleOptimizer; a native reference row ("torch-adam") as LibTorch's own class.
     optimizer_ = optimizers::make_training_optimizer(rule, groups, options);
+    const Schedule& s = config.schedule;
+    if (s.name != "constant" || s.warmup > 0) {
+      factors_ = schedule_factors(s, total_steps, steps_per_epoch(d.train_images.size(0), config.batch_size),
+                                  config.seed);
+    }
+    peak_lr_ = lr;
   }
 
   // A fresh random order of the training set for one epoch.
@@ -166,6 +172,11 @@ class Child {
     torch::Tensor loss = torch::nn::functional::cross_entropy(logits, d_.train_labels.index_select(0, index));
     optimizer_->zero_grad();
     loss.backward();
+    if (!factors_.empty()) {
+      const size_t t = std::min(static_cast<size_t>(step_), factors_.size() - 1);
+      for (torch::optim::OptimizerParamGroup& g : optimizer_->param_groups()) g.options().set_lr(peak_lr_ * factors_[t]);
+    }
+    ++step_;
     optimizer_->step();
     return loss.detach();
   }
@@ -178,6 +189,9 @@ class Child {
   Classifier model_;
   at::Generator data_gen_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::vector<double> factors_;  // the schedule's factor per step (empty: constant)
+  double peak_lr_ = 0;
+  int64_t step_ = 0;             // steps taken
 };
 
 // A child and how far its training got: what a grid trial hands to the full run it is the start of. A run can be
@@ -529,6 +543,7 @@ TrainResult train_classifier(const optimizers::ResolvedRule& rule, const DataSpl
   const DeviceData d = to_device(data, config);
   result.steps_per_epoch = steps_per_epoch(data.train.size(), config.batch_size);
   result.total_steps = config.steps > 0 ? config.steps : config.epochs * result.steps_per_epoch;
+  check_schedule(config.schedule, result.total_steps, result.steps_per_epoch, "schedule");
   const int64_t trial_steps = std::min(result.steps_per_epoch, result.total_steps);
   const bool use_grid = config.lr == 0;
   const bool halving = use_grid && config.lr_search == "halving";

@@ -12,6 +12,7 @@
 #include "optimizers/optimizers.h"
 #include "tasks/datasets.h"
 #include "tasks/models.h"
+#include "tasks/schedule.h"
 
 namespace nos::tasks {
 
@@ -36,6 +37,10 @@ struct TrainConfig {
   // whole trial and the best of them is chosen). Each survivor continues its own run, and the chosen lr's run is
   // continued into the full run, so the result is bit for bit that of a fixed-lr run at the chosen lr.
   std::string lr_search = "full";
+  // The learning-rate schedule: the lr of step t is the run's peak lr (given, or chosen by the grid) times the
+  // schedule's factor at t, over the full run's steps (T, as the decay operands count them); a grid trial follows
+  // the full run's schedule, truncated. Constant by default.
+  Schedule schedule;
   // Halving rungs inside an epoch compare the lrs on the first this many images of the validation split (a seeded
   // random subset; 0: all of it): an evaluation of 2,000 images costs as much as 17 training steps of the ConvNet,
   // more than a rung's steps on a small proxy. Rungs at an epoch's end use the epoch's full evaluation.

@@ -349,6 +349,34 @@ TEST(Trainer, DecayHorizonIsTheFullRunStepCount) {
   EXPECT_EQ(g.grid[0].train_loss, c.epochs[0].train_loss);
 }
 
+// A schedule multiplies the lr: SGD under the cosine schedule is the DSL's cosine decay operand at a constant lr
+// (cd(0.5)*g: the same factor on the direction instead of the lr; float64, so only the rounding differs); a grid
+// trial is the scheduled full run's first epoch; a schedule longer than the run is a UserError.
+TEST(Trainer, ScheduleMultipliesTheLr) {
+  const DataSplits data = tiny_data();
+  TrainConfig c = config("logreg", 2, 0.5);
+  c.dtype = torch::kFloat64;
+  TrainConfig scheduled = c;
+  scheduled.schedule = parse_schedule("cosine");
+  const TrainResult by_operand = train_classifier(rule("cd(0.5)*g"), data, c);
+  const TrainResult by_schedule = train_classifier(rule("g"), data, scheduled);
+  ASSERT_EQ(by_operand.epochs.size(), 2u);
+  ASSERT_EQ(by_schedule.epochs.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_NEAR(by_operand.epochs[i].train_loss, by_schedule.epochs[i].train_loss, 1e-9) << "epoch " << i + 1;
+    EXPECT_NEAR(by_operand.epochs[i].val_acc, by_schedule.epochs[i].val_acc, 1.0 / 128) << "epoch " << i + 1;
+  }
+  EXPECT_GT(std::fabs(train_classifier(rule("g"), data, c).epochs[1].train_loss - by_schedule.epochs[1].train_loss),
+            1e-6);
+  TrainConfig grid = scheduled;
+  grid.lr = 0;
+  grid.lr_grid = {0.5};
+  EXPECT_EQ(train_classifier(rule("g"), data, grid).grid[0].train_loss, by_schedule.epochs[0].train_loss);
+  TrainConfig bad = scheduled;
+  bad.schedule = parse_schedule("cosine,warmup=1000");
+  EXPECT_THROW(train_classifier(rule("g"), data, bad), UserError);
+}
+
 TEST(Trainer, StepBudgetsEndWithAPartialEpoch) {
   TrainConfig c = config("logreg", 99, 0.1);
   c.steps = 12;

@@ -1,0 +1,85 @@
+#!/usr/bin/python3
+"""Issue 18's tables from the run folders and the funnel stage (written to tables.md; README.md quotes them).
+
+    /usr/bin/python3 docs/results/search-fmnist/report.py docs/results/search-fmnist
+"""
+import csv
+import glob
+import io
+import math
+import os
+import sqlite3
+import statistics
+import sys
+from contextlib import redirect_stdout
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "exploration"))
+import summarize  # noqa: E402  (docs/results/exploration/summarize.py: repeats and best-so-far)
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import family  # noqa: E402
+
+PROPOSERS = ["random", "controller", "ppo", "evolution"]
+
+
+def ms(values, digits=4):
+    if not values:
+        return "-"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return "%.*f ± %.*f" % (digits, statistics.mean(values), digits, sd)
+
+
+def main():
+    folder = sys.argv[1]
+    out = io.StringIO()
+    runs = {p: sorted(glob.glob(os.path.join(folder, p + "-seed*"))) for p in PROPOSERS}
+    print("## Searches: best-so-far at 25/50/100% of the budget (mean ± sd over the seeds)\n", file=out)
+    groups = {p: r for p, r in runs.items() if r}
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        summarize.aggregate(groups)
+    out.write(buf.getvalue())
+    print("\n## Per run\n", file=out)
+    print("| run | trained | best | best rule | search seconds |\n|---|---|---|---|---|", file=out)
+    total = 0.0
+    for p in PROPOSERS:
+        for run in runs[p]:
+            n, _, _, _, trained, best, rule = summarize.summarize(run)
+            con = sqlite3.connect(f"file:{run}/search.db?mode=ro", uri=True)
+            seconds = con.execute("SELECT COALESCE(SUM(seconds), 0) FROM batches").fetchone()[0]
+            con.close()
+            total += seconds
+            print("| %s | %d | %.4f | `%s` | %.0f |" % (os.path.basename(run), trained, best[2], rule, seconds),
+                  file=out)
+    print("\nAll searches: %.0f s (%.1f min) of batch time." % (total, total / 60), file=out)
+    print("\n## PowerSign/AddSign-family rules (a product sign(g)·sign(m))\n", file=out)
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        sys.argv = ["family.py", folder]
+        family.main()
+    out.write(buf.getvalue())
+    summary = os.path.join(folder, "funnel", "summary.csv")
+    if os.path.exists(summary):
+        rows = list(csv.DictReader(open(summary)))
+        adam = next((r for r in rows if r["rule"] == "adam"), None)
+        print("\n## Funnel stage: 20,000 images, 3 epochs, lr tuned, 5 seeds (mean ± sd over the seeds)\n", file=out)
+        print("| rule | lr | val acc | test acc | test − adam (pooled sds) |\n|---|---|---|---|---|", file=out)
+        for r in sorted(rows, key=lambda r: -float(r["final_test_mean"] or "nan")):
+            gap = ""
+            if adam and r is not adam and r["final_test_mean"]:
+                d = float(r["final_test_mean"]) - float(adam["final_test_mean"])
+                pooled = math.sqrt((float(r["final_test_std"] or 0) ** 2 + float(adam["final_test_std"] or 0) ** 2) / 2)
+                gap = "%+.4f (%+.1f)" % (d, d / pooled if pooled > 0 else float("nan"))
+            print("| `%s` | %s | %s ± %s | %s ± %s | %s |" % (
+                r["rule"], r["lr"], r["final_val_mean"][:6], r["final_val_std"][:6], r["final_test_mean"][:6],
+                r["final_test_std"][:6], gap), file=out)
+        sessions = os.path.join(folder, "funnel", "sessions.csv")
+        if os.path.exists(sessions):
+            secs = sum(float(s.get("wall_seconds", 0) or 0) for s in csv.DictReader(open(sessions)))
+            print("\nFunnel stage: %.0f s (%.1f min) of wall time over its sessions." % (secs, secs / 60), file=out)
+    open(os.path.join(folder, "tables.md"), "w").write(out.getvalue())
+    print(out.getvalue())
+
+
+if __name__ == "__main__":
+    main()
