@@ -122,12 +122,7 @@ class BlockRunner {
     averages_ = blk.averages.data();
     if (plan_.stages > 1) return run_stage(blk, g);
     const bool has_averages = !plan_.averages.empty();
-    // The result's sink: w ← w − lr·direction, as reference_update computes it (update_math.h).
-    T* w = blk.w;
-    const V minus_lr(static_cast<T>(-plan_.lr));
-    auto apply = [w, minus_lr, fma](int64_t j, const V& d) {
-      applied_update(V::loadu(w + j), d, minus_lr, fma).store(w + j);
-    };
+    const auto apply = applier(blk.w);
     // The rule, instruction by instruction over the block. The pass of plan_.update_averages_at first updates
     // the moving averages, chunk by chunk (see each), so the averages are read and written once.
     for (size_t k = 0; k < plan_.code.size(); ++k) {
@@ -152,14 +147,7 @@ class BlockRunner {
     // A result in memory or a scalar: w ← w − lr·direction in a pass of its own (which updates the averages
     // when no instruction is evaluated).
     update_g_ = has_averages && plan_.update_averages_at < 0 ? g : nullptr;
-    const KernelInstr& last = plan_.code.back();
-    if (last.scalar) {
-      const V d(static_cast<T>(last.value));
-      each(apply, [d](int64_t) { return d; });
-    } else {
-      const T* d = ptr_.back();
-      each(apply, [d](int64_t j) { return V::loadu(d + j); });
-    }
+    apply_result(apply);
     update_g_ = nullptr;
     update_previous(g);
   }
@@ -178,13 +166,7 @@ class BlockRunner {
       update_averages(0, kBlock);
     }
     update_g_ = nullptr;
-    T* w = blk.w;
-    const V minus_lr(static_cast<T>(-plan_.lr));
-    auto apply = [w, minus_lr](int64_t j, const V& d) {
-      applied_update(V::loadu(w + j), d, minus_lr, [](const V& x, const V& a, const V& y) {
-        return at::vec::fmadd(x, a, y);
-      }).store(w + j);
-    };
+    const auto apply = applier(blk.w);
     for (size_t k = 0; k < plan_.code.size(); ++k) {
       const KernelInstr& in = plan_.code[k];
       if (in.alias >= 0) {
@@ -212,6 +194,24 @@ class BlockRunner {
       ptr_[k] = out;
     }
     if (!last) return;
+    apply_result(apply);
+    update_previous(g);
+  }
+
+  // The result's sink: w ← w − lr·direction, as reference_update computes it (update_math.h), with ATen's
+  // add-with-alpha fused multiply-add.
+  auto applier(T* w) const {
+    const V minus_lr(static_cast<T>(-plan_.lr));
+    return [w, minus_lr](int64_t j, const V& d) {
+      applied_update(V::loadu(w + j), d, minus_lr, [](const V& x, const V& a, const V& y) {
+        return at::vec::fmadd(x, a, y);
+      }).store(w + j);
+    };
+  }
+
+  // A result held in memory or a scalar, applied in a pass of its own.
+  template <typename Sink>
+  void apply_result(const Sink& apply) const {
     const KernelInstr& result = plan_.code.back();
     if (result.scalar) {
       const V d(static_cast<T>(result.value));
@@ -220,7 +220,6 @@ class BlockRunner {
       const T* d = ptr_.back();
       each(apply, [d](int64_t j) { return V::loadu(d + j); });
     }
-    update_previous(g);
   }
 
   // Where aliasing instruction k's value lives in this block.

@@ -376,24 +376,8 @@ void Search::prepare_slot(Batch& batch, int slot) {
       return;
     }
   }
-  // One job per fitness task and seed: job id slot·jobs + t·seeds + k evaluates task t with seed task.seed + k; the
-  // hurdle applies to the first task (the one its accuracies come from).
-  const int seeds = config_.fitness.seeds;
-  const int jobs = seeds * static_cast<int>(fitness_task_count(config_));
   const std::string debug = runtime_.debug_flag ? runtime_.debug_flag(batch.index, slot, row.canonical) : "";
-  for (size_t t = 0; t < fitness_task_count(config_); ++t) {
-    const TaskSettings task = fitness_task(config_, t);
-    for (int k = 0; k < seeds; ++k) {
-      Job job;
-      job.request = make_request(task);
-      job.request.rule = request_rule(row.canonical);
-      job.request.hurdle = t == 0 ? batch.hurdle : 0;
-      job.debug = debug;
-      job.id = static_cast<int64_t>(slot) * jobs + static_cast<int64_t>(t) * seeds + k;
-      job.request.seed = task.seed + static_cast<uint64_t>(k);
-      pool_.submit(std::move(job));
-    }
-  }
+  submit_fitness_jobs(request_rule(row.canonical), slot, batch.hurdle, debug);
   batch.pending[row.hash] = slot;
   if (shared_ != nullptr) batch.fingerprints[slot] = std::move(*fingerprint);
 }
@@ -403,6 +387,24 @@ double Search::hurdle_for(int64_t batch) const {
   const std::vector<double> earlier = store_.hurdle_accuracies(batch);
   if (static_cast<int64_t>(earlier.size()) < config_.hurdle.min_children) return 0;
   return percentile(earlier, config_.hurdle.percentile);
+}
+
+void Search::submit_fitness_jobs(const std::string& rule, int slot, double hurdle, const std::string& debug) {
+  const int seeds = config_.fitness.seeds;
+  const int jobs = seeds * static_cast<int>(fitness_task_count(config_));
+  for (size_t t = 0; t < fitness_task_count(config_); ++t) {
+    const TaskSettings task = fitness_task(config_, t);
+    for (int k = 0; k < seeds; ++k) {
+      Job job;
+      job.id = static_cast<int64_t>(slot) * jobs + static_cast<int64_t>(t) * seeds + k;
+      job.request = make_request(task);
+      job.request.rule = rule;
+      job.request.hurdle = t == 0 ? hurdle : 0;
+      job.request.seed = task.seed + static_cast<uint64_t>(k);
+      job.debug = debug;
+      pool_.submit(std::move(job));
+    }
+  }
 }
 
 double Search::shown_best() const { return std::isfinite(best_) ? best_ : 0.0; }
@@ -421,17 +423,7 @@ bool Search::load_or_evaluate_baseline() {
     baselines_ = values;
   } else {
     std::vector<tasks::EvalRecord> records(tasks * static_cast<size_t>(seeds));
-    for (size_t t = 0; t < tasks; ++t) {
-      const TaskSettings task = fitness_task(config_, t);
-      for (int k = 0; k < seeds; ++k) {
-        Job job;
-        job.id = static_cast<int64_t>(t) * seeds + k;
-        job.request = make_request(task);
-        job.request.rule = rule;
-        job.request.seed = task.seed + static_cast<uint64_t>(k);
-        pool_.submit(std::move(job));
-      }
-    }
+    submit_fitness_jobs(rule, 0, 0, "");
     while (pool_.outstanding() > 0) {
       if (runtime_.stop != nullptr && runtime_.stop->load()) {
         pool_.shutdown();

@@ -103,6 +103,9 @@ class Search {
   // fitness.baseline's reward per fitness task: read from the store's meta table, or evaluated on the workers (once
   // per run) and stored there. False when stopped before it finished.
   bool load_or_evaluate_baseline();
+  // One job per fitness task and seed for `rule`: job id slot·jobs + t·seeds + k evaluates task t with seed
+  // task.seed + k; the hurdle applies to the first task (the one its accuracies come from).
+  void submit_fitness_jobs(const std::string& rule, int slot, double hurdle, const std::string& debug);
   // The best reward so far, or 0 before any.
   double shown_best() const;
 
