@@ -63,16 +63,34 @@ def main():
         rows = list(csv.DictReader(open(summary)))
         adam = next((r for r in rows if r["rule"] == "adam"), None)
         print("\n## Funnel stage: 20,000 images, 3 epochs, lr tuned, 5 seeds (mean ± sd over the seeds)\n", file=out)
-        print("| rule | lr | val acc | test acc | test − adam (pooled sds) |\n|---|---|---|---|---|", file=out)
+        # Final test accuracy per seed (the last epoch of each seed run), for the paired differences: every rule's seed
+        # k starts from the same initialisation and sees the same batches (common random numbers).
+        final = {}
+        for r in csv.DictReader(open(os.path.join(folder, "funnel", "results.csv"))):
+            key = (r["rule"], r["seed"])
+            if r["status"] == "ok" and (key not in final or int(r["epoch"]) > final[key][0]):
+                final[key] = (int(r["epoch"]), float(r["test_acc"]), float(r["lr"]))
+        print("| rule | lr | val acc | test acc | test − adam (in pooled sds) | paired test − adam (mean ± sd over seeds) |",
+              file=out)
+        print("|---|---|---|---|---|---|", file=out)
         for r in sorted(rows, key=lambda r: -float(r["final_test_mean"] or "nan")):
-            gap = ""
+            gap = paired = ""
             if adam and r is not adam and r["final_test_mean"]:
                 d = float(r["final_test_mean"]) - float(adam["final_test_mean"])
                 pooled = math.sqrt((float(r["final_test_std"] or 0) ** 2 + float(adam["final_test_std"] or 0) ** 2) / 2)
                 gap = "%+.4f (%+.1f)" % (d, d / pooled if pooled > 0 else float("nan"))
-            print("| `%s` | %s | %s ± %s | %s ± %s | %s |" % (
-                r["rule"], r["lr"], r["final_val_mean"][:6], r["final_val_std"][:6], r["final_test_mean"][:6],
-                r["final_test_std"][:6], gap), file=out)
+                diffs = []  # results.csv holds the seed runs (at the chosen lr) only
+                for seed in range(0, 100):
+                    a, b = final.get((r["rule"], str(seed))), final.get(("adam", str(seed)))
+                    if a and b:
+                        diffs.append(a[1] - b[1])
+                if len(diffs) >= 2:
+                    mean = sum(diffs) / len(diffs)
+                    sd = math.sqrt(sum((x - mean) ** 2 for x in diffs) / (len(diffs) - 1))
+                    paired = "%+.4f ± %.4f (%d seeds)" % (mean, sd, len(diffs))
+            print("| `%s` | %s | %.4f ± %.4f | %.4f ± %.4f | %s | %s |" % (
+                r["rule"], r["lr"], float(r["final_val_mean"]), float(r["final_val_std"]), float(r["final_test_mean"]),
+                float(r["final_test_std"]), gap, paired), file=out)
         sessions = os.path.join(folder, "funnel", "sessions.csv")
         if os.path.exists(sessions):
             secs = sum(float(s.get("wall_seconds", 0) or 0) for s in csv.DictReader(open(sessions)))
