@@ -19,6 +19,6 @@ for proposer in random controller ppo evolution; do
     fi
   done
 done
-/usr/bin/python3 "$DIR/select.py" "$DIR"
+/usr/bin/python3 "$DIR/select.py" "$DIR" "$NOS"
 "$NOS" compare --config "$DIR/funnel.yaml"
 /usr/bin/python3 "$DIR/report.py" "$DIR"
