@@ -3,6 +3,7 @@
 
 #include <torch/version.h>
 
+#include <algorithm>
 #include <exception>
 #include <sstream>
 #include <string>
@@ -103,6 +104,32 @@ int dispatch(const Args& args, std::ostream& out, std::ostream& err) {
 }
 
 }  // namespace
+
+void add_recipe_options(po::options_description& options) {
+  options.add_options()
+      ("schedule", po::value<std::string>()->value_name("S"),
+       "lr schedule, e.g. cosine,warmup=0.05 (schedule; default constant; see README)")
+      ("weight-decay", po::value<std::string>()->value_name("L"),
+       "weight decay L, replacing the rule's own (weight_decay)")
+      ("weight-decay-mode", po::value<std::string>()->value_name("M"),
+       "coupled (L2 added to g) or decoupled (AdamW's w -= lr*L*w) (weight_decay_mode; default coupled)")
+      ("weight-decay-mask", po::value<std::string>()->value_name("M"),
+       "weights (not biases or batch norm) or all (weight_decay_mask; default weights)")
+      ("clip-norm", po::value<std::string>()->value_name("C"), "clip gradients to global L2 norm C (clip_norm)")
+      ("clip-value", po::value<std::string>()->value_name("C"), "clip gradient elements to [-C, C] (clip_value)");
+}
+
+std::vector<std::string> apply_recipe_flags(const po::variables_map& vm, tasks::Recipe& recipe) {
+  std::vector<std::string> given;
+  for (const std::string& key : tasks::recipe_keys()) {
+    std::string flag = key;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    if (!vm.count(flag)) continue;
+    tasks::set_recipe_key(recipe, key, vm[flag].as<std::string>(), "--" + flag);
+    given.push_back("--" + flag);
+  }
+  return given;
+}
 
 po::variables_map parse_options(const Args& args, const po::options_description& options,
                                 const po::positional_options_description& positional) {

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "tasks/recipe.h"
+
 namespace nos::cli {
 
 using Args = std::vector<std::string>;
@@ -25,6 +27,12 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err);
 int top_command(const Args& args, std::ostream& out, std::ostream& err);
 int compare_command(const Args& args, std::ostream& out, std::ostream& err);
 int worker_command(const Args& args, std::ostream& out, std::ostream& err);  // hidden: started by search
+
+// The training recipe's flags, shared by eval, compare and search: --schedule, --weight-decay, --weight-decay-mode,
+// --weight-decay-mask, --clip-norm, --clip-value (tasks/recipe.h; each the config key with '_' for '-').
+void add_recipe_options(boost::program_options::options_description& options);
+// Sets each recipe flag given onto `recipe` (a bad value is a UserError naming the flag); returns the flags given.
+std::vector<std::string> apply_recipe_flags(const boost::program_options::variables_map& vm, tasks::Recipe& recipe);
 
 // Parses `args` against `options` (and `positional`, if given) with long options only as written in full (no
 // guessing of abbreviations); throws boost::program_options::error on unknown or malformed options.

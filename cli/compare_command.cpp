@@ -81,6 +81,7 @@ experiments::CompareConfig config_from_flags(const po::variables_map& vm, std::s
   if (const std::string* v = flag("validation-size")) {
     config.validation_size = parse_count(*v, "--validation-size", "images");
   }
+  apply_recipe_flags(vm, config.recipe);
   if (const std::string* v = flag("device")) config.device = *v;
   if (const std::string* v = flag("jobs")) config.jobs = parse_threads(*v, "--jobs");
   if (const std::string* v = flag("threads")) config.threads = parse_threads(*v, "--threads");
@@ -154,6 +155,7 @@ int compare_command(const Args& args, std::ostream& out, std::ostream& err) {
       ("no-native", po::bool_switch(), "do not add LibTorch's reference rows (native_references: false)")
       ("out", po::value<std::string>()->value_name("DIR"), "the report folder (out); rerun to resume")
       ("in-process", po::bool_switch(), "run on threads of this process instead of worker processes");
+  add_recipe_options(options);
   po::variables_map vm = parse_options(args, options);
   if (vm.count("help")) {
     print_help(out, options);

@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <algorithm>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -241,6 +242,7 @@ int run_network_task(const EvalConfig& config, const tasks::TaskSpec& task, cons
   request.validation_size = config.validation_size;
   request.train_size = config.train_size;
   request.augment = config.augment;
+  request.recipe = config.recipe;
 
   tasks::LocalEvaluatorOptions options;
   options.data_dirs[task.dataset] =
@@ -307,6 +309,7 @@ int run_network_task(const EvalConfig& config, const tasks::TaskSpec& task, cons
         .add_string("device", request.device)
         .add_int("threads", threads)
         .add_bool("augment", request.augment)
+        .add_string("recipe", tasks::recipe_text(request.recipe))
         .add_string("status", record.status)
         .add_string("message", record.message)
         .add_number("reward", record.reward)
@@ -332,7 +335,8 @@ int run_network_task(const EvalConfig& config, const tasks::TaskSpec& task, cons
   }
   out << " of batch " << request.batch_size << " (" << request.dtype << ", seed " << request.seed << ", "
       << request.device << ", " << threads << (threads == 1 ? " thread" : " threads")
-      << (request.augment ? ", augmented" : "") << ")\n";
+      << (request.augment ? ", augmented" : "") << ")\n"
+      << "training:  " << tasks::describe_recipe(request.recipe) << "\n";
   if (grid) {
     out << "lr grid:   ";
     for (size_t i = 0; i < record.grid.size(); ++i) {
@@ -366,6 +370,8 @@ const std::vector<std::pair<std::string, std::string>>& network_only_settings() 
       {"batch_size", "--batch-size"},
       {"data_dir", "--data-dir"},     {"cache_dir", "--cache-dir"},     {"validation_size", "--validation-size"},
       {"train_size", "--train-size"}, {"augment", "--augment"},         {"csv", "--csv"},
+      {"schedule", "--schedule"},     {"weight_decay", "--weight-decay"}, {"weight_decay_mode", "--weight-decay-mode"},
+      {"weight_decay_mask", "--weight-decay-mask"}, {"clip_norm", "--clip-norm"}, {"clip_value", "--clip-value"},
   };
   return settings;
 }
@@ -398,6 +404,7 @@ int eval_command(const Args& args, std::ostream& out, std::ostream& err) {
       ("trace", po::value<std::string>()->value_name("FILE"), "objectives: write step,loss,x0,x1,... to FILE")
       ("csv", po::value<std::string>()->value_name("FILE"), "networks: write the per-epoch metrics to FILE")
       ("json", po::bool_switch(), "print one JSON object instead of the summary");
+  add_recipe_options(options);
   po::variables_map vm = parse_options(args, options);
   if (vm.count("help")) {
     print_help(out, options);
@@ -450,6 +457,11 @@ int eval_command(const Args& args, std::ostream& out, std::ostream& err) {
   if (const std::string* v = flag("batch-size")) {
     config.batch_size = parse_count(*v, "--batch-size", "a batch size");
     set_origin("batch_size", "--batch-size", "");
+  }
+  for (const std::string& given : apply_recipe_flags(vm, config.recipe)) {
+    std::string key = given.substr(2);
+    std::replace(key.begin(), key.end(), '-', '_');
+    set_origin(key, given, "");
   }
   if (const std::string* v = flag("dtype")) config.dtype = parse_dtype(*v, "--dtype");
   if (const std::string* v = flag("seed")) config.seed = parse_seed(*v, "--seed");

@@ -3,6 +3,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <fstream>
@@ -36,7 +37,8 @@ const std::vector<std::string>& eval_config_keys() {
   static const std::vector<std::string> keys = {
       "rule",    "task",     "steps",     "epochs",          "lr",         "lr_grid", "lr_search", "batch_size",
       "dtype",   "seed",     "device",    "threads",         "data_dir",   "cache_dir", "validation_size",
-      "train_size", "augment"};
+      "train_size", "augment", "schedule", "weight_decay", "weight_decay_mode", "weight_decay_mask", "clip_norm",
+      "clip_value"};
   return keys;
 }
 
@@ -195,6 +197,15 @@ void load_eval_config(const std::string& path, EvalConfig& config) {
       }
       if (joined.empty()) bad_value(where, "expected at least one learning rate");
       config.lr_grid = parse_lr_grid(joined, where);
+      continue;
+    }
+    const std::vector<std::string>& recipe = tasks::recipe_keys();
+    if (std::find(recipe.begin(), recipe.end(), key) != recipe.end()) {
+      static const std::map<std::string, std::vector<std::string>> kNoSections;
+      const YamlReader reader(path, kNoSections);
+      reader.at_node(value, key, [&] {
+        tasks::set_recipe_key(config.recipe, key, reader.options_text(value, key), "value");
+      });
       continue;
     }
     if (!value.IsScalar()) bad_value(where, value.IsNull() ? "has no value" : "expected a single value");

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tasks/recipe.h"
+
 namespace nos::cli {
 
 // What `nos eval` runs. Defaults (the embedded example, `nos eval` with no arguments): PowerSign on Rosenbrock.
@@ -32,6 +34,7 @@ struct EvalConfig {
   int64_t validation_size = -1;    // -1: the data set's default
   int64_t train_size = -1;         // -1: every training image not held out
   bool augment = false;
+  tasks::Recipe recipe;            // networks: schedule, weight decay, clipping (tasks/recipe.h)
   // Where `rule` came from, for messages: "--rule", "FILE: key 'rule'" or "default".
   std::string rule_origin = "default";
   // Where each setting was last set, by key ("epochs" → "--epochs" or "FILE: key 'epochs'"), for messages about

@@ -137,6 +137,7 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err) {
       ("top", po::value<std::string>()->value_name("N")->default_value("10"), "rules to list at the end")
       ("in-process", po::bool_switch(), "evaluate on threads of this process instead of worker processes (no "
                                         "isolation: a crash ends the search, a hung child is not killed)");
+  add_recipe_options(options);
   po::variables_map vm = parse_options(args, options);
   if (vm.count("help")) {
     print_help(out, options);
@@ -157,12 +158,21 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err) {
                                       "recorded seed");
     runtime.run_dir = *flag("resume");
     runtime.rebuild_proposer = vm["rebuild-proposer"].as<bool>();
+    tasks::Recipe unused;
+    const std::vector<std::string> recipe_flags = apply_recipe_flags(vm, unused);
+    if (!recipe_flags.empty()) {
+      throw UserError(recipe_flags.front() + " cannot change on --resume: the stored children were trained with the "
+                      "recorded task settings");
+    }
     config = search::run_config(runtime.run_dir);
   } else {
     if (vm["rebuild-proposer"].as<bool>()) throw UserError("--rebuild-proposer goes with --resume RUN_DIR");
     config = flag("config") ? search::load_config(*flag("config"))
                             : search::parse_config(search::demo_config_yaml(), "embedded demo config");
     if (const std::string* v = flag("seed")) config.seed = parse_whole<uint64_t>(*v, "--seed", 0);
+    if (!apply_recipe_flags(vm, config.task.recipe).empty()) {
+      search::validate(config, flag("config") ? *flag("config") + " (with the flags)" : std::string("the flags"));
+    }
     runtime.run_dir = flag("run-dir") ? *flag("run-dir") : default_run_dir(config.proposer);
     // The data folder is found here, once, and recorded in the run's config (a resume reads the same data).
     const tasks::TaskSpec spec = tasks::parse_task_name(config.task.name);

@@ -131,6 +131,30 @@ class YamlReader {
     }
   }
 
+  // A setting with a flag form "NAME,KEY=VALUE,...": a scalar as it is, or a mapping {name: NAME, KEY: VALUE, ...}
+  // written in that form (e.g. schedule: {name: cosine, warmup: 0.05} → "cosine,warmup=0.05").
+  std::string options_text(const YAML::Node& node, const std::string& path) const {
+    if (!node.IsMap()) return scalar(node, path);
+    if (!node["name"]) fail(node, path, "a mapping here needs a 'name' (e.g. {name: cosine, warmup: 0.05})");
+    std::string out = scalar(node["name"], path + ".name");
+    for (const auto& entry : node) {
+      const std::string key = entry.first.IsScalar() ? entry.first.Scalar() : std::string("?");
+      if (key != "name") out += "," + key + "=" + scalar(entry.second, path + "." + key);
+    }
+    return out;
+  }
+
+  // Runs f(); a UserError from it is rethrown with the source, the node's line and the key path in front (for
+  // values checked by a parser that knows nothing of YAML).
+  template <typename F>
+  void at_node(const YAML::Node& node, const std::string& path, F f) const {
+    try {
+      f();
+    } catch (const UserError& e) {
+      fail(node, path, e.what());
+    }
+  }
+
   const std::string& source() const { return source_; }
 
  private:

@@ -20,6 +20,7 @@ namespace {
 const std::map<std::string, std::vector<std::string>>& compare_sections() {
   static const std::map<std::string, std::vector<std::string>> table = {
       {"", {"rules", "native_references", "task", "epochs", "seeds", "lr_grid", "tune_epochs", "batch_size",
+            "schedule", "weight_decay", "weight_decay_mode", "weight_decay_mask", "clip_norm", "clip_value",
             "train_size", "validation_size", "augment", "device", "dtype", "data_dir", "cache_dir", "threads", "jobs",
             "out"}},
   };
@@ -85,6 +86,9 @@ CompareConfig parse_compare_config(const std::string& yaml_text, const std::stri
       c.tune_epochs = r.integer<int64_t>(v, path, 1, kBig);
     } else if (key == "batch_size") {
       c.batch_size = r.integer<int64_t>(v, path, 1, kBig);
+    } else if (std::find(tasks::recipe_keys().begin(), tasks::recipe_keys().end(), key) !=
+               tasks::recipe_keys().end()) {
+      r.at_node(v, path, [&] { tasks::set_recipe_key(c.recipe, key, r.options_text(v, path), "value"); });
     } else if (key == "train_size") {
       c.train_size = r.integer<int64_t>(v, path, -1, kBig);
       if (c.train_size == 0) r.fail(v, path, "expected -1 (all) or a count >= 1, got 0");
@@ -147,6 +151,12 @@ void validate(const CompareConfig& c, const std::string& source) {
   if (c.threads < 1) fail("threads", "must be >= 1");
   if (c.jobs < 1) fail("jobs", "must be >= 1");
   if (c.validation_size == 0) fail("validation_size", "must not be 0: lr tuning reads the validation accuracy");
+  try {
+    // What can be checked before the run's length is known (the rest when the first run starts).
+    tasks::check_recipe(c.recipe, int64_t{1} << 40, 1);
+  } catch (const UserError& e) {
+    throw UserError(source + ": " + e.what());
+  }
 }
 
 std::string to_yaml(const CompareConfig& c, bool with_runtime) {
@@ -158,8 +168,12 @@ std::string to_yaml(const CompareConfig& c, bool with_runtime) {
     << "seeds: " << c.seeds << "\n"
     << "lr_grid: " << yaml_list(c.lr_grid) << "\n"
     << "tune_epochs: " << c.tune_epochs << "\n"
-    << "batch_size: " << c.batch_size << "\n"
-    << "train_size: " << c.train_size << "\n"
+    << "batch_size: " << c.batch_size << "\n";
+  for (const std::string& key : tasks::recipe_keys()) {
+    const std::string value = tasks::recipe_value(c.recipe, key);
+    if (!value.empty()) y << key << ": " << (key == "schedule" ? yaml_quoted(value) : value) << "\n";
+  }
+  y << "train_size: " << c.train_size << "\n"
     << "validation_size: " << c.validation_size << "\n"
     << "augment: " << (c.augment ? "true" : "false") << "\n"
     << "device: " << yaml_quoted(c.device) << "\n";

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "tasks/recipe.h"
+
 namespace nos::experiments {
 
 // The settings of a comparison: plain data with documented defaults, read from YAML (parse_compare_config) or
@@ -20,6 +22,10 @@ struct CompareConfig {
   std::vector<double> lr_grid = {1e-4, 1e-3, 1e-2, 1e-1, 1};  // tried with seed 0 for tune_epochs each
   int64_t tune_epochs = 1;              // the tuning budget of each lr (at most epochs)
   int64_t batch_size = 128;
+  // The training recipe: schedule, weight_decay, weight_decay_mode, weight_decay_mask, clip_norm, clip_value keys
+  // (tasks/recipe.h); the lr grid tunes the schedule's peak lr. Written only when set, so report folders made
+  // before these keys existed read as constant lr, the rule's own decay, no clipping.
+  tasks::Recipe recipe;
   int64_t train_size = -1;              // -1: every training image not held out
   int64_t validation_size = -1;         // -1: the data set's default
   bool augment = false;

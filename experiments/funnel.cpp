@@ -86,6 +86,7 @@ CompareConfig funnel_compare_config(const search::SearchConfig& config, size_t i
     cc.tune_epochs = s.tune_epochs;
   }
   cc.batch_size = s.batch_size;
+  cc.recipe = t.recipe;  // the search's training recipe: the funnel compares rules as the search trained them
   cc.train_size = s.train_size;
   cc.validation_size = s.validation_size;
   cc.device = t.device;

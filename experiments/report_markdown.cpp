@@ -140,8 +140,26 @@ void protocol_section(std::ostream& md, const MarkdownInputs& in) {
                                              : "")
      << "\n3. **Aggregation.** Mean and sample standard deviation (n − 1) over the seeds with status ok; diverged "
         "seeds are counted in the last column. Test accuracy plays no part in any choice.\n"
-     << "\nThe decays of powersign/addsign variants (ld, cd, rd) use T = the run's total step count, so a tuning run "
-        "sees the first part of a decay over its own, shorter budget.\n";
+     << (tasks::recipe_value(config.recipe, "schedule").empty()
+             ? "\nThe decays of powersign/addsign variants (ld, cd, rd) use T = the run's total step count, so a "
+               "tuning run sees the first part of a decay over its own, shorter budget.\n"
+             : "\nThe lr schedule and the decays of powersign/addsign variants (ld, cd, rd) run over T = the full "
+               "run's step count in every run: a tuning run follows the full run's schedule, truncated after its "
+               "tune_epochs, and the tuned lr is the schedule's peak.\n");
+}
+
+std::string weight_decay_cell(const tasks::Recipe& r) {
+  if (std::isnan(r.weight_decay)) return "each rule's own (adamw: 0.01 decoupled on every parameter; others none)";
+  return nos::format_number(r.weight_decay) + " " + r.weight_decay_mode + ", on " +
+         (r.weight_decay_mask == "all" ? "every parameter" : "weights only (not biases or batch norm)") +
+         ", replacing each rule's own";
+}
+
+std::string clipping_cell(const tasks::Recipe& r) {
+  std::string out;
+  if (r.clip_norm > 0) out = "global norm " + nos::format_number(r.clip_norm);
+  if (r.clip_value > 0) out += (out.empty() ? "" : ", then ") + std::string("value ±") + nos::format_number(r.clip_value);
+  return out.empty() ? "none" : out;
 }
 
 void settings_section(std::ostream& md, const MarkdownInputs& in, const std::string& provenance) {
@@ -156,6 +174,12 @@ void settings_section(std::ostream& md, const MarkdownInputs& in, const std::str
      << "| training images | " << (config.train_size < 0 ? std::string("all not held out") : std::to_string(config.train_size)) << " |\n"
      << "| validation images | " << (config.validation_size < 0 ? std::string("the data set's default") : std::to_string(config.validation_size)) << " |\n"
      << "| augmentation | " << (config.augment ? "random crop (pad 4) and horizontal flip" : "none") << " |\n"
+     << "| lr schedule | " << md_cell(tasks::recipe_value(config.recipe, "schedule").empty()
+                                         ? std::string("constant")
+                                         : tasks::schedule_text(config.recipe.schedule))
+     << (tasks::recipe_value(config.recipe, "schedule").empty() ? "" : " (the tuned lr is its peak)") << " |\n"
+     << "| weight decay | " << md_cell(weight_decay_cell(config.recipe)) << " |\n"
+     << "| gradient clipping | " << md_cell(clipping_cell(config.recipe)) << " |\n"
      << "| device, dtype | " << config.device << ", " << (config.dtype.empty() ? "float32" : config.dtype) << " |\n"
      << "| threads per run × parallel runs | " << config.threads << " × " << config.jobs << " |\n";
   if (provenance.find("JPEG") != std::string::npos) {

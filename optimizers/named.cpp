@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 
 #include "common/text.h"
 #include "dsl/error.h"
@@ -218,6 +219,11 @@ std::unique_ptr<torch::optim::Optimizer> make_native(const ResolvedRule& rule, c
   };
   const std::string& name = rule.name;
   for (const ParamGroup& g : groups) {
+    const bool decoupled = !std::isnan(g.decoupled_weight_decay);
+    if (decoupled && name != "torch-adamw" && g.decoupled_weight_decay > 0) {
+      throw UserError(name + " has no decoupled weight decay in LibTorch (only torch-adamw has): use the DSL rule '" +
+                      name.substr(6) + "' or coupled weight decay");
+    }
     if (name == "torch-sgd") {
       add(g, std::make_unique<optim::SGDOptions>(optim::SGDOptions(lr).weight_decay(g.weight_decay)));
     } else if (name == "torch-momentum") {
@@ -233,7 +239,8 @@ std::unique_ptr<torch::optim::Optimizer> make_native(const ResolvedRule& rule, c
                         " (this model's); compare adamw, which adds both");
       }
       add(g, std::make_unique<optim::AdamWOptions>(
-                 optim::AdamWOptions(lr).betas({0.9, 0.999}).eps(1e-8).weight_decay(0.01)));
+                 optim::AdamWOptions(lr).betas({0.9, 0.999}).eps(1e-8).weight_decay(
+                     decoupled ? g.decoupled_weight_decay : 0.01)));
     } else if (name == "torch-nesterov") {
       add(g, std::make_unique<optim::SGDOptions>(
                  optim::SGDOptions(lr).momentum(0.9).dampening(0).nesterov(true).weight_decay(g.weight_decay)));
@@ -277,10 +284,14 @@ std::unique_ptr<torch::optim::Optimizer> make_training_optimizer(const ResolvedR
   for (const ParamGroup& g : groups) {
     RuleOptions group_options = options;
     group_options.weight_decay(g.weight_decay);
+    if (!std::isnan(g.decoupled_weight_decay)) group_options.decoupled_weight_decay(g.decoupled_weight_decay);
     torch_groups.emplace_back(g.params, std::make_unique<RuleOptions>(group_options));
   }
   RuleOptions defaults = options;
   defaults.weight_decay(groups.front().weight_decay);
+  if (!std::isnan(groups.front().decoupled_weight_decay)) {
+    defaults.decoupled_weight_decay(groups.front().decoupled_weight_decay);
+  }
   return std::make_unique<RuleOptimizer>(std::move(torch_groups), rule.program, defaults);
 }
 

@@ -3,6 +3,7 @@
 
 #include <torch/types.h>
 
+#include <limits>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -82,15 +83,18 @@ std::string canonical_text(const ResolvedRule& rule);
 std::unique_ptr<RuleOptimizer> make_optimizer(const ResolvedRule& rule, std::vector<torch::Tensor> params,
                                               const RuleOptions& options);
 
-// Parameters sharing one L2 weight decay (PyTorch-style: added to the gradient).
+// Parameters sharing one weight decay: L2 added to the gradient (PyTorch-style), and a decoupled λ (AdamW-style,
+// w ← w − lr·λ·w before the rule's step); NaN: the options' own decoupled_weight_decay (adamw's 0.01).
 struct ParamGroup {
   std::vector<torch::Tensor> params;
   double weight_decay = 0;
+  double decoupled_weight_decay = std::numeric_limits<double>::quiet_NaN();
 };
 
 // The optimizer a training loop runs `rule` with: a RuleOptimizer for a compiled rule (options as for
-// make_optimizer, each group's weight_decay replacing options.weight_decay), or for a native row LibTorch's own
-// class with options.lr and each group's weight decay (total_steps and seed do not apply to it).
+// make_optimizer, each group's weight_decay and decoupled_weight_decay (unless NaN) replacing the options'), or for a
+// native row LibTorch's own class with options.lr and each group's weight decay (total_steps and seed do not apply
+// to it; a decoupled λ only for torch-adamw, whose own is 0.01: any other native row refuses one, a UserError).
 std::unique_ptr<torch::optim::Optimizer> make_training_optimizer(const ResolvedRule& rule,
                                                                  const std::vector<ParamGroup>& groups,
                                                                  const RuleOptions& options);

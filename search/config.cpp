@@ -27,7 +27,8 @@ const std::map<std::string, std::vector<std::string>>& sections() {
   static const std::map<std::string, std::vector<std::string>> table = {
       {"", {"proposer", "budget", "max_trained", "batch_size", "workers", "seed", "fec_cache", "task", "prefilter",
             "hurdle", "fitness", "space", "controller", "evolution", "funnel"}},
-      {"task", {"name", "epochs", "steps", "batch_size", "lr", "lr_grid", "lr_search", "train_size",
+      {"task", {"name", "epochs", "steps", "batch_size", "lr", "lr_grid", "lr_search", "schedule", "weight_decay",
+                "weight_decay_mode", "weight_decay_mask", "clip_norm", "clip_value", "train_size",
                 "validation_size", "test_accuracy", "device", "dtype", "seed", "data_dir", "cache_dir", "time_limit",
                 "kill_grace", "threads"}},
       {"prefilter", {"enabled", "probe", "objective", "steps", "lr_grid"}},
@@ -70,7 +71,11 @@ std::string token_problem(const std::string& token, int kind) {
 void read_task_key(const YamlReader& r, const std::string& k, const YAML::Node& x, const std::string& p,
                    TaskSettings& t) {
   constexpr int64_t kBig = int64_t{1} << 40;
-  if (k == "name") {
+  const std::vector<std::string>& recipe = tasks::recipe_keys();
+  if (std::find(recipe.begin(), recipe.end(), k) != recipe.end()) {
+    // The value's own message names the setting; the place in the file is added in front.
+    r.at_node(x, p, [&] { tasks::set_recipe_key(t.recipe, k, r.options_text(x, p), "value"); });
+  } else if (k == "name") {
     t.name = r.scalar(x, p);
     try {
       tasks::parse_task_name(t.name);
@@ -126,6 +131,12 @@ std::string task_value_yaml(const TaskSettings& t, const std::string& k) {
   if (k == "lr") return nos::format_number(t.lr);
   if (k == "lr_grid") return yaml_list(t.lr_grid);
   if (k == "lr_search") return t.lr_search;
+  const std::vector<std::string>& recipe = tasks::recipe_keys();
+  if (std::find(recipe.begin(), recipe.end(), k) != recipe.end()) {
+    // Written only when set, so a run's key (fec_task_key) is what it was before these settings existed.
+    const std::string value = tasks::recipe_value(t.recipe, k);
+    return k == "schedule" && !value.empty() ? yaml_quoted(value) : value;
+  }
   if (k == "train_size") return std::to_string(t.train_size);
   if (k == "validation_size") return std::to_string(t.validation_size);
   if (k == "test_accuracy") return t.test_accuracy ? "true" : "false";
@@ -397,6 +408,16 @@ void validate(const SearchConfig& c, const std::string& source) {
                                      "), got " + std::to_string(c.evolution.tournament));
   }
   const bool analytic = tasks::parse_task_name(c.task.name).analytic;
+  if (analytic && !tasks::is_default(c.task.recipe)) {
+    fail("task", "the training recipe (" + tasks::recipe_text(c.task.recipe) + ") applies to image tasks; '" +
+                     c.task.name + "' is an analytic objective");
+  }
+  try {
+    // What can be checked before the run's length is known (the rest is checked when a child starts).
+    tasks::check_recipe(c.task.recipe, int64_t{1} << 40, 1);
+  } catch (const UserError& e) {
+    fail("task", e.what());
+  }
   for (size_t i = 0; i < c.fitness.tasks.size(); ++i) {
     const std::string at = "fitness.tasks[" + std::to_string(i) + "]";
     if (tasks::parse_task_name(c.fitness.tasks[i].name()).analytic != analytic) {
@@ -686,6 +707,7 @@ tasks::EvalRequest make_request(const TaskSettings& t) {
   r.lr = t.lr;
   r.lr_grid = t.lr_grid;
   r.lr_search = t.lr_search;
+  r.recipe = t.recipe;
   r.seed = t.seed;
   r.device = t.device;
   r.dtype = t.dtype;

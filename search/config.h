@@ -22,6 +22,9 @@ struct TaskSettings {
   // How the grid chooses (tasks::TrainConfig::lr_search): "halving" (successive halving, about half the steps of
   // "full" on a 4-lr grid) or "full" (every lr trains one epoch: the paper's protocol).
   std::string lr_search = "halving";
+  // The training recipe (tasks::Recipe: schedule, weight_decay, weight_decay_mode, weight_decay_mask, clip_norm,
+  // clip_value keys of the section): image tasks only; written to config.yaml only when set.
+  tasks::Recipe recipe;
   int64_t train_size = -1;             // -1: every training image not held out; else a fixed subset
   int64_t validation_size = -1;        // -1: the data set's default
   std::string device = "cpu";

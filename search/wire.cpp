@@ -290,9 +290,11 @@ std::string encode_job(const Job& job) {
       .integer("steps", r.steps)
       .integer("batch_size", r.batch_size)
       .num("lr", r.lr)
+      .integer("horizon_epochs", r.horizon_epochs)
       .numbers("lr_grid", r.lr_grid)
       .str("lr_search", r.lr_search)
       .num("hurdle", r.hurdle)
+      .str("recipe", tasks::recipe_text(r.recipe))
       .uinteger("seed", r.seed)
       .str("device", r.device)
       .str("dtype", r.dtype)
@@ -317,9 +319,13 @@ Job decode_job(const std::string& line) {
   read_int(o, "steps", r.steps);
   read_int(o, "batch_size", r.batch_size);
   read(o, "lr", r.lr);
+  read_int(o, "horizon_epochs", r.horizon_epochs);
   read(o, "lr_grid", r.lr_grid);
   read(o, "lr_search", r.lr_search);
   read(o, "hurdle", r.hurdle);
+  std::string recipe;
+  read(o, "recipe", recipe);
+  r.recipe = tasks::parse_recipe_text(recipe, "worker protocol: recipe");
   read_int(o, "seed", r.seed);
   read(o, "device", r.device);
   read(o, "dtype", r.dtype);

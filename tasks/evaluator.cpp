@@ -194,6 +194,10 @@ EvalRecord LocalEvaluator::evaluate(const EvalRequest& request) {
   record.canonical = optimizers::canonical_text(rule);
 
   if (task.analytic) {
+    if (!is_default(request.recipe)) {
+      throw UserError("the training recipe (" + recipe_text(request.recipe) + ") applies to image tasks; " +
+                      task.name + " is an analytic objective");
+    }
     evaluate_objective(rule, task, request, record);
     return record;
   }
@@ -205,8 +209,10 @@ EvalRecord LocalEvaluator::evaluate(const EvalRequest& request) {
   config.steps = request.steps;
   config.batch_size = request.batch_size;
   config.lr = request.lr;
+  config.horizon_epochs = request.horizon_epochs;
   config.lr_grid = request.lr_grid;
   config.lr_search = request.lr_search;
+  config.recipe = request.recipe;
   config.hurdle = request.hurdle;
   config.seed = request.seed;
   config.device = device_of(request.device);

@@ -44,9 +44,11 @@ struct EvalRequest {
   int64_t steps = 0;        // image tasks: > 0 gives the budget in steps; analytic tasks: steps (0 → 1000)
   int64_t batch_size = 128;
   double lr = 0;            // > 0 fixed; 0: the grid protocol over lr_grid
+  int64_t horizon_epochs = 0;  // image tasks: TrainConfig::horizon_epochs (T of a longer run this one starts)
   std::vector<double> lr_grid = default_lr_grid();
   std::string lr_search = "full";  // image tasks: TrainConfig::lr_search ("full" or "halving")
   double hurdle = 0;               // image tasks: TrainConfig::hurdle (0: none)
+  Recipe recipe;                   // image tasks: schedule, weight decay, clipping (TrainConfig::recipe)
   uint64_t seed = 0;
   std::string device = "cpu";  // "cpu", "cuda", "cuda:N"
   std::string dtype;           // "float32" or "float64"; empty: float32 for image tasks, float64 for analytic ones

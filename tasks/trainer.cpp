@@ -147,10 +147,10 @@ class Child {
     options.seed(config.seed);
     options.total_steps(total_steps);
     options.fused(config.fused_kernel);
-    const std::vector<optimizers::ParamGroup> groups = parameter_groups(*model_, options.weight_decay());
+    const std::vector<optimizers::ParamGroup> groups = parameter_groups(*model_, options, config.recipe);
     // A compiled rule runs as a RuleOptimizer; a native reference row ("torch-adam") as LibTorch's own class.
     optimizer_ = optimizers::make_training_optimizer(rule, groups, options);
-    const Schedule& s = config.schedule;
+    const Schedule& s = config.recipe.schedule;
     if (s.name != "constant" || s.warmup > 0) {
       factors_ = schedule_factors(s, total_steps, steps_per_epoch(d.train_images.size(0), config.batch_size),
                                   config.seed);
@@ -172,6 +172,9 @@ class Child {
     torch::Tensor loss = torch::nn::functional::cross_entropy(logits, d_.train_labels.index_select(0, index));
     optimizer_->zero_grad();
     loss.backward();
+    const Recipe& recipe = config_.recipe;
+    if (recipe.clip_norm > 0) torch::nn::utils::clip_grad_norm_(model_->parameters(), recipe.clip_norm);
+    if (recipe.clip_value > 0) torch::nn::utils::clip_grad_value_(model_->parameters(), recipe.clip_value);
     if (!factors_.empty()) {
       const size_t t = std::min(static_cast<size_t>(step_), factors_.size() - 1);
       for (torch::optim::OptimizerParamGroup& g : optimizer_->param_groups()) g.options().set_lr(peak_lr_ * factors_[t]);
@@ -200,7 +203,8 @@ class Child {
 struct ChildRun {
   std::unique_ptr<Child> child;
   double lr = 0;
-  int64_t total_steps = 0;   // T of the run: its last epoch ends here (or after a whole epoch)
+  int64_t total_steps = 0;   // T of the run (for its decays and schedule)
+  int64_t budget = 0;        // the steps it trains at most: its last epoch ends here (<= total_steps)
   RunOutcome outcome;
   torch::Tensor first_loss;  // the loss of the very first batch: the yardstick of a blow-up
   double bound = kNaN;       // kLossBlowup · max(1, first loss), once read
@@ -244,7 +248,7 @@ void advance(ChildRun& run, const DeviceData& d, const TrainConfig& config, int6
   while (outcome.status == "ok" && outcome.steps_done < target) {
     const int64_t epoch = outcome.steps_done / per_epoch + 1;
     // This epoch ends after a whole epoch or at the end of the run.
-    const int64_t epoch_steps = std::min(per_epoch, run.total_steps - (epoch - 1) * per_epoch);
+    const int64_t epoch_steps = std::min(per_epoch, run.budget - (epoch - 1) * per_epoch);
     if (run.epoch_pos == 0) {
       run.epoch_start = Clock::now();
       run.order = child.epoch_order();
@@ -296,7 +300,7 @@ void advance(ChildRun& run, const DeviceData& d, const TrainConfig& config, int6
     m.train_loss = mean_loss;
     m.lr = run.lr;
     m.val_acc = accuracy(child.model(), d, d.val_images, d.val_labels, eval_batch);
-    const bool last = outcome.steps_done == run.total_steps;
+    const bool last = outcome.steps_done == run.budget;
     m.test_acc = measure_test && config.measure_test && (config.test_every_epoch || last)
                      ? accuracy(child.model(), d, d.test_images, d.test_labels, eval_batch)
                      : kNaN;
@@ -333,6 +337,8 @@ ChildRun fresh_run(const optimizers::ResolvedRule& rule, const DeviceData& d, in
   run.child = std::make_unique<Child>(rule, d, classes, config, lr, total_steps);
   run.lr = lr;
   run.total_steps = total_steps;
+  const int64_t per_epoch = steps_per_epoch(d.train_images.size(0), config.batch_size);
+  run.budget = std::min(total_steps, config.steps > 0 ? config.steps : config.epochs * per_epoch);
   return run;
 }
 
@@ -515,16 +521,34 @@ int64_t steps_per_epoch(int64_t train_size, int64_t batch_size) {
   return std::max<int64_t>(1, train_size / batch_size);
 }
 
-std::vector<optimizers::ParamGroup> parameter_groups(const ClassifierImpl& model, double weight_decay) {
-  const std::vector<torch::Tensor> decayed = model.decayed_parameters();
-  if (decayed.empty()) return {{model.parameters(), weight_decay}};
-  std::vector<torch::Tensor> rest;
+std::vector<optimizers::ParamGroup> parameter_groups(const ClassifierImpl& model,
+                                                     const optimizers::RuleOptions& options, const Recipe& recipe) {
+  const std::vector<torch::Tensor> penalised = model.decayed_parameters();
+  const bool own = std::isnan(recipe.weight_decay);
+  const bool decoupled = recipe.weight_decay_mode == "decoupled";
+  std::vector<optimizers::ParamGroup> groups;
   for (const torch::Tensor& p : model.parameters()) {
-    bool is_decayed = false;
-    for (const torch::Tensor& q : decayed) is_decayed = is_decayed || p.is_same(q);
-    if (!is_decayed) rest.push_back(p);
+    bool has_l2 = false;
+    for (const torch::Tensor& q : penalised) has_l2 = has_l2 || p.is_same(q);
+    const double l2 = has_l2 ? model.weight_decay() : 0.0;
+    const bool masked = recipe.weight_decay_mask == "all" || p.dim() >= 2;
+    optimizers::ParamGroup key;
+    if (own) {
+      key.weight_decay = has_l2 ? l2 : options.weight_decay();
+    } else {
+      key.weight_decay = l2 + (masked && !decoupled ? recipe.weight_decay : 0.0);
+      key.decoupled_weight_decay = masked && decoupled ? recipe.weight_decay : 0.0;
+    }
+    auto same = [&](const optimizers::ParamGroup& g) {
+      const bool both_nan = std::isnan(g.decoupled_weight_decay) && std::isnan(key.decoupled_weight_decay);
+      return g.weight_decay == key.weight_decay &&
+             (both_nan || g.decoupled_weight_decay == key.decoupled_weight_decay);
+    };
+    auto found = std::find_if(groups.begin(), groups.end(), same);
+    if (found == groups.end()) found = groups.insert(groups.end(), key);
+    found->params.push_back(p);
   }
-  return {{decayed, model.weight_decay()}, {rest, weight_decay}};
+  return groups;
 }
 
 TrainResult train_classifier(const optimizers::ResolvedRule& rule, const DataSplits& data, const TrainConfig& config,
@@ -543,7 +567,11 @@ TrainResult train_classifier(const optimizers::ResolvedRule& rule, const DataSpl
   const DeviceData d = to_device(data, config);
   result.steps_per_epoch = steps_per_epoch(data.train.size(), config.batch_size);
   result.total_steps = config.steps > 0 ? config.steps : config.epochs * result.steps_per_epoch;
-  check_schedule(config.schedule, result.total_steps, result.steps_per_epoch, "schedule");
+  // T of every run here: the budget, or the longer run this one stands for.
+  const int64_t horizon = config.horizon_epochs > 0
+                              ? std::max(result.total_steps, config.horizon_epochs * result.steps_per_epoch)
+                              : result.total_steps;
+  check_recipe(config.recipe, horizon, result.steps_per_epoch);
   const int64_t trial_steps = std::min(result.steps_per_epoch, result.total_steps);
   const bool use_grid = config.lr == 0;
   const bool halving = use_grid && config.lr_search == "halving";
@@ -582,10 +610,8 @@ TrainResult train_classifier(const optimizers::ResolvedRule& rule, const DataSpl
   // initialisation, same batch order, same T), so the full run continues it instead of training it again.
   ChildRun run;
   if (use_grid) {
-    LrSearch search = halving ? halving_grid(rule, d, data.num_classes, config, result.total_steps, trial_steps,
-                                             result.grid, job)
-                              : full_grid(rule, d, data.num_classes, config, result.total_steps, trial_steps,
-                                          result.grid, job);
+    LrSearch search = halving ? halving_grid(rule, d, data.num_classes, config, horizon, trial_steps, result.grid, job)
+                              : full_grid(rule, d, data.num_classes, config, horizon, trial_steps, result.grid, job);
     lr = search.lr;
     result.lr = lr;
     result.hurdle_acc = search.hurdle_acc;
@@ -617,7 +643,7 @@ TrainResult train_classifier(const optimizers::ResolvedRule& rule, const DataSpl
     }
   } else {
     result.lr = lr;
-    run = fresh_run(rule, d, data.num_classes, config, lr, result.total_steps);
+    run = fresh_run(rule, d, data.num_classes, config, lr, horizon);
     // A fixed lr's hurdle point is the end of the first epoch (or of the run, if shorter).
     advance(run, d, config, trial_steps, /*measure_test=*/true, "train", job);
     if (run.outcome.status == "ok") {

@@ -12,7 +12,7 @@
 #include "optimizers/optimizers.h"
 #include "tasks/datasets.h"
 #include "tasks/models.h"
-#include "tasks/schedule.h"
+#include "tasks/recipe.h"
 
 namespace nos::tasks {
 
@@ -30,6 +30,10 @@ struct TrainConfig {
   // from a fresh initialisation. (The winning trial is that run's first epoch bit for bit, so the full run goes on
   // from it rather than computing it again.)
   double lr = 0;
+  // > 0: this run stands for the first part of a run of horizon_epochs epochs (a tuning run of nos compare with a
+  // schedule): T, for the rule's decay operands and the schedule, is that run's step count, and training stops at
+  // this run's own budget, so the run follows the longer run's schedule, truncated. 0: T is this run's budget.
+  int64_t horizon_epochs = 0;
   std::vector<double> lr_grid = default_lr_grid();
   // How the grid protocol chooses: "full" (every lr of the grid trains one trial: the paper's protocol) or
   // "halving" (successive halving, kHalvingFirstRung: every lr trains a quarter of the trial, the better half
@@ -37,10 +41,12 @@ struct TrainConfig {
   // whole trial and the best of them is chosen). Each survivor continues its own run, and the chosen lr's run is
   // continued into the full run, so the result is bit for bit that of a fixed-lr run at the chosen lr.
   std::string lr_search = "full";
-  // The learning-rate schedule: the lr of step t is the run's peak lr (given, or chosen by the grid) times the
-  // schedule's factor at t, over the full run's steps (T, as the decay operands count them); a grid trial follows
-  // the full run's schedule, truncated. Constant by default.
-  Schedule schedule;
+  // The training recipe (tasks/recipe.h). Its schedule: the lr of step t is the run's peak lr (given, or chosen by
+  // the grid) times the schedule's factor at t, over the full run's steps (T, as the decay operands count them); a
+  // grid trial follows the full run's schedule, truncated. Its weight decay: see parameter_groups. Its clipping: of
+  // the loss's gradients, before the optimizer adds a coupled decay and before the rule sees them. The default:
+  // constant lr, the rule's and model's own decay, no clipping.
+  Recipe recipe;
   // Halving rungs inside an epoch compare the lrs on the first this many images of the validation split (a seeded
   // random subset; 0: all of it): an evaluation of 2,000 images costs as much as 17 training steps of the ConvNet,
   // more than a rung's steps on a small proxy. Rungs at an epoch's end use the epoch's full evaluation.
@@ -107,7 +113,7 @@ struct TrainResult {
   double val_acc = 0;         // NaN when no epoch finished
   double test_acc = 0;
   double lr = 0;              // the lr of the full run (chosen by the grid, or given); NaN if the grid found none
-  int64_t total_steps = 0;    // the full run's step budget: T for the rule's decays
+  int64_t total_steps = 0;    // the full run's step budget: T for the rule's decays (unless horizon_epochs)
   int64_t steps_done = 0;     // steps of the full run actually done
   int64_t steps_per_epoch = 0;
   std::vector<GridTrial> grid;
@@ -134,10 +140,16 @@ using TrainProgressCallback = std::function<void(const TrainProgress&)>;
 // unless the training set is smaller than one batch, which then makes the only batch.
 int64_t steps_per_epoch(int64_t train_size, int64_t batch_size);
 
-// The optimizer's parameter groups for `model`: the weights its definition penalises (3c3d: every weight, at its
-// L2 0.002; biases and batch-norm parameters not) in one group at the model's L2, everything else in a group at
-// `weight_decay` (the rule's own, 0 by default); one group with every parameter for models without a penalty.
-std::vector<optimizers::ParamGroup> parameter_groups(const ClassifierImpl& model, double weight_decay);
+// The optimizer's parameter groups for `model` under `options` (the rule's) and `recipe`, grouping parameters with
+// equal decays, in model order. recipe.weight_decay unset: the weights the model's definition penalises (3c3d:
+// every weight, at its L2 0.002; biases and batch-norm parameters not) at the model's L2, everything else at the
+// rule's own coupled weight_decay, and every parameter at the rule's own decoupled λ. Set to λ: the rule's own
+// decays are replaced: a parameter of the mask gets λ coupled or decoupled (weight_decay_mode), on top of the
+// model's L2 where it has one (which stays coupled: it is part of the objective); others get the model's L2 only.
+// A DSL rule reading `w` reads the weights after this step's decoupled shrink: its own w term is the rule's, never
+// merged with this decay nor counted as it.
+std::vector<optimizers::ParamGroup> parameter_groups(const ClassifierImpl& model,
+                                                     const optimizers::RuleOptions& options, const Recipe& recipe);
 
 // Trains config.model on `data` with `rule` and measures validation and test accuracy after every epoch. The
 // optimizer gets the rule's default options with lr, seed and total_steps (T = the full run's step count, in the

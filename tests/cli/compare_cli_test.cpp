@@ -72,6 +72,9 @@ TEST(CompareCommand, UserMistakesExit2WithAMessage) {
       {{"compare", "--rules", "adam", "--out", out, "--frobnicate"}, "frobnicate"},
       {{"compare", "--config", config, "--out", out}, "bad.yaml:2: key 'sedes': unknown key"},
       {{"compare", "--config", dir.path() + "/missing.yaml"}, "missing.yaml: cannot open"},
+      {{"compare", "--rules", "adam", "--schedule", "cosin", "--out", out}, "--schedule"},
+      {{"compare", "--rules", "adam", "--weight-decay-mode", "decoupled", "--out", out}, "needs a weight_decay"},
+      {{"compare", "--rules", "adam", "--clip-value", "-1", "--out", out}, "--clip-value"},
   };
   for (const Case& c : cases) {
     Outcome o = nos(c.args);

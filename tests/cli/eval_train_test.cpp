@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -157,6 +158,33 @@ TEST_F(EvalTrain, ConfigFileKeysForNetworks) {
   EXPECT_EQ(fixed_json["steps"].as<int>(), 2);
 }
 
+// The recipe from the config file (the schedule as a mapping) and from flags, shown in the text and JSON output;
+// clipping to a tiny norm holds the run still.
+TEST_F(EvalTrain, RecipeKeysAndFlagsAreAppliedAndShown) {
+  TempDir files;
+  const std::string path = files.file("recipe.yaml");
+  std::ofstream(path) << "rule: sgd\ntask: fmnist-logreg\nlr: 0.5\nepochs: 2\nbatch_size: 32\ndata_dir: " << dir_->path()
+                      << "\nvalidation_size: 40\nthreads: 1\nschedule: {name: cosine, warmup: 0.1}\n"
+                      << "weight_decay: 0.001\nweight_decay_mode: decoupled\n";
+  Outcome o = nos({"eval", "--config", path, "--json"});
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  YAML::Node json = json_object(o.out);
+  EXPECT_EQ(json["recipe"].as<std::string>(),
+            "schedule: cosine,warmup=0.1; weight_decay: 0.001; weight_decay_mode: decoupled");
+  Outcome text = nos({"eval", "--config", path, "--clip-norm", "1e-12"});
+  ASSERT_EQ(text.code, kExitOk) << text.err;
+  EXPECT_TRUE(contains(text.out, "training:  schedule cosine,warmup=0.1; weight decay 0.001 decoupled on weights "
+                                 "(not biases or batch norm); gradients clipped to global norm 1e-12"))
+      << text.out;
+  Outcome held = nos({"eval", "--config", path, "--clip-norm", "1e-12", "--weight-decay", "0", "--json"});
+  ASSERT_EQ(held.code, kExitOk) << held.err;
+  YAML::Node epochs = json_object(held.out)["epoch_metrics"];
+  ASSERT_EQ(epochs.size(), 2u);
+  EXPECT_NEAR(epochs[0]["train_loss"].as<double>(), epochs[1]["train_loss"].as<double>(), 1e-4);
+  EXPECT_GT(std::fabs(json["epoch_metrics"][1]["train_loss"].as<double>() - epochs[1]["train_loss"].as<double>()),
+            1e-3);
+}
+
 TEST_F(EvalTrain, ShippedNetworkConfigsRun) {
   for (const char* name : {"eval-fmnist-convnet.yaml", "eval-cifar10-convnet.yaml"}) {
     const std::string path = std::string(NOS_SOURCE_DIR) + "/configs/" + name;
@@ -207,6 +235,14 @@ TEST_F(EvalTrain, BadFlagsExit2NamingTheFlag) {
       {{"--trace", "/tmp/x.csv"}, "--trace"},
       {{"--train-size", "100000"}, "train_size"},
       {{"--csv", "/nonexistent-nos-dir/e.csv", "--steps", "1"}, "/nonexistent-nos-dir/e.csv"},
+      {{"--schedule", "cosine,t_mult=0.5"}, "--schedule"},
+      {{"--schedule", "cosine,warmup=1000", "--steps", "3"}, "schedule"},
+      {{"--weight-decay", "-1"}, "--weight-decay"},
+      {{"--weight-decay-mode", "decoupled"}, "weight_decay_mode: decoupled needs a weight_decay"},
+      {{"--weight-decay-mask", "bias"}, "--weight-decay-mask"},
+      {{"--clip-norm", "x"}, "--clip-norm"},
+      {{"--rule", "torch-adam", "--weight-decay", "0.1", "--weight-decay-mode", "decoupled", "--steps", "1"},
+       "torch-adam has no decoupled weight decay"},
   };
   for (const auto& [flags, name] : cases) {
     Outcome o = nos(tiny(flags));
@@ -219,7 +255,7 @@ TEST_F(EvalTrain, BadFlagsExit2NamingTheFlag) {
 TEST(EvalNetworkFlags, AnalyticTasksRejectNetworkSettings) {
   for (const std::vector<std::string>& flags : std::vector<std::vector<std::string>>{
            {"--epochs", "2"}, {"--batch-size", "8"}, {"--lr-grid", "0.1,1"}, {"--augment"}, {"--csv", "/tmp/x"},
-           {"--data-dir", "/tmp"}}) {
+           {"--data-dir", "/tmp"}, {"--schedule", "cosine"}, {"--weight-decay", "0.1"}, {"--clip-value", "1"}}) {
     std::vector<std::string> args = {"eval", "--task", "sphere", "--steps", "5"};
     args.insert(args.end(), flags.begin(), flags.end());
     Outcome o = nos(args);

@@ -213,6 +213,34 @@ TEST(CompareProtocol, TunesThenRunsSeedsAtTheBestLr) {
   }
 }
 
+// Every run gets the config's recipe; with a schedule a tuning run stands for the first tune_epochs of the full run
+// (horizon_epochs = epochs: its schedule truncated, not compressed), without one it is its own run, as before.
+TEST(CompareProtocol, WithAScheduleTuningRunsFollowTheFullRunsSchedule) {
+  for (const bool scheduled : {true, false}) {
+    TempDir dir;
+    CompareConfig config = known_config(dir.path() + "/report");
+    config.recipe = tasks::parse_recipe_text(scheduled ? "schedule: cosine,warmup=0.1; clip_norm: 1" : "clip_norm: 1",
+                                             "test");
+    auto evaluator = std::make_shared<KnownEvaluator>();
+    ThreadPool pool(evaluator, config.jobs);
+    CompareRuntime runtime;
+    runtime.pool = &pool;
+    run_compare(config, resolve_rows(config, "test"), runtime);
+    int tuning = 0;
+    for (const tasks::EvalRequest& r : evaluator->requests()) {
+      EXPECT_EQ(tasks::recipe_text(r.recipe), tasks::recipe_text(config.recipe));
+      const bool tune = r.epochs == config.tune_epochs;
+      tuning += tune;
+      EXPECT_EQ(r.horizon_epochs, tune && scheduled ? config.epochs : 0) << r.rule << " lr " << r.lr;
+    }
+    EXPECT_EQ(tuning, 8);
+    const std::string md = read(config.out + "/report.md");
+    EXPECT_EQ(contains(md, "| lr schedule | cosine,warmup=0.1 (the tuned lr is its peak) |"), scheduled) << md;
+    EXPECT_EQ(contains(md, "a tuning run follows the full run's schedule, truncated"), scheduled) << md;
+    EXPECT_TRUE(contains(md, "| gradient clipping | global norm 1 |")) << md;
+  }
+}
+
 TEST(CompareProtocol, EveryLrDivergedGivesNoSeeds) {
   TempDir dir;
   CompareConfig config = known_config(dir.path() + "/report");
@@ -439,6 +467,9 @@ TEST(CompareReport, MarkdownHasTheTableSettingsProtocolAndProvenance) {
   EXPECT_TRUE(contains(md, "Test CPU 9000, 2 cores")) << md;
   EXPECT_TRUE(contains(md, "git abc1234")) << md;
   EXPECT_TRUE(contains(md, "1.13.1")) << md;
+  EXPECT_TRUE(contains(md, "| lr schedule | constant |")) << md;
+  EXPECT_TRUE(contains(md, "| weight decay | each rule's own")) << md;
+  EXPECT_TRUE(contains(md, "| gradient clipping | none |")) << md;
   EXPECT_FALSE(contains(md, "Incomplete")) << md;
   EXPECT_FALSE(contains(md, "JPEG")) << md;
   // Without gnuplot the note says so, and the data and script are still written.
@@ -515,6 +546,21 @@ TEST(CompareConfig, YamlRoundTripsAndDefaults) {
   EXPECT_EQ(to_yaml(back), to_yaml(c));
   EXPECT_FALSE(contains(to_yaml(c, false), "jobs"));
   EXPECT_EQ(compare_config_keys().front(), "rules");
+  // The training recipe: written only when set (a folder made before these keys existed is the same comparison),
+  // read as flag text or a mapping, and a difference that sets two folders apart.
+  EXPECT_FALSE(contains(to_yaml(c), "schedule"));
+  EXPECT_FALSE(contains(to_yaml(c), "weight_decay"));
+  const CompareConfig cosine = parse_compare_config(
+      "rules: [adam]\nschedule: {name: cosine, warmup: 0.05}\nweight_decay: 0.0005\nweight_decay_mode: decoupled\n"
+      "clip_norm: 5\n",
+      "cosine.yaml");
+  EXPECT_EQ(tasks::recipe_text(cosine.recipe),
+            "schedule: cosine,warmup=0.05; weight_decay: 0.0005; weight_decay_mode: decoupled; clip_norm: 5");
+  EXPECT_EQ(to_yaml(parse_compare_config(to_yaml(cosine), "round trip")), to_yaml(cosine));
+  CompareConfig constant = cosine;
+  constant.recipe.schedule = tasks::Schedule{};
+  EXPECT_TRUE(contains(config_differences(constant, cosine), "schedule: (absent) in the folder, \"cosine,warmup=0.05\""))
+      << config_differences(constant, cosine);
 }
 
 TEST(CompareConfig, UnknownKeysAndBadValuesNameTheKeyAndLine) {
@@ -537,6 +583,10 @@ TEST(CompareConfig, UnknownKeysAndBadValuesNameTheKeyAndLine) {
   EXPECT_TRUE(contains(message("device: tpu\n"), "key 'device'"));
   EXPECT_TRUE(contains(message("rules: adam\n"), "key 'rules': expected a list"));
   EXPECT_TRUE(contains(message("rules: [adam\n"), "invalid YAML"));
+  EXPECT_TRUE(contains(message("schedule: cosine,t_mult=0.5\n"), "c.yaml:1: key 'schedule'"));
+  EXPECT_TRUE(contains(message("schedule: warmup\n"), "c.yaml:1: key 'schedule'"));
+  EXPECT_TRUE(contains(message("weight_decay: -0.1\n"), "c.yaml:1: key 'weight_decay'"));
+  EXPECT_TRUE(contains(message("weight_decay_mask: all\n"), "needs a weight_decay"));
 }
 
 TEST(CompareConfig, ShippedConfigsLoad) {

@@ -1,10 +1,12 @@
 // The search config: defaults, the shipped configs, YAML round trip, and errors that name the key path.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
 #include "common/error.h"
+#include "search/equivalence.h"
 #include "search/search.h"
 
 namespace nos::search {
@@ -83,6 +85,9 @@ TEST(Config, WritesAndReadsBackEveryKey) {
   for (const std::string section :
        {"", "task", "prefilter", "hurdle", "fitness", "space", "controller", "evolution"}) {
     for (const std::string& key : config_keys(section)) {
+      const std::vector<std::string>& recipe = tasks::recipe_keys();
+      // The training recipe's keys are written only when set (RecipeKeysAreWrittenOnlyWhenSet).
+      if (section == "task" && std::find(recipe.begin(), recipe.end(), key) != recipe.end()) continue;
       const std::string line = (section.empty() ? "" : "  ") + key + ":";
       EXPECT_NE(("\n" + yaml).find("\n" + line), std::string::npos) << (section.empty() ? key : section + "." + key);
     }
@@ -92,7 +97,8 @@ TEST(Config, WritesAndReadsBackEveryKey) {
 TEST(Config, UnknownKeysNameTheirPathAndLine) {
   EXPECT_EQ(error_of("budget: 10\ntask:\n  epoch: 3\n"),
             "test.yaml:3: key 'task.epoch': unknown key (known keys of 'task': name, epochs, steps, batch_size, lr, "
-            "lr_grid, lr_search, train_size, validation_size, test_accuracy, device, dtype, seed, data_dir, cache_dir, "
+            "lr_grid, lr_search, schedule, weight_decay, weight_decay_mode, weight_decay_mask, clip_norm, clip_value, "
+            "train_size, validation_size, test_accuracy, device, dtype, seed, data_dir, cache_dir, "
             "time_limit, kill_grace, threads)");
   EXPECT_NE(error_of("budgett: 10\n").find("key 'budgett': unknown key"), std::string::npos);
 }
@@ -150,6 +156,38 @@ TEST(Config, BadValuesNameTheirPath) {
   EXPECT_EQ(error_of("evolution:\n  restart_after: 10\n  restart_from: warm_start\n"),
             "test.yaml: key 'evolution.restart_from': is warm_start but evolution.warm_start is empty");
   EXPECT_EQ(error_of("evolution:\n  restart_from: worst\n").rfind("test.yaml:2: key 'evolution.restart_from'", 0), 0u);
+}
+
+// The recipe's keys in the task section: the schedule as flag text or a mapping; written only when set, so the
+// equivalence cache's key of a run without them is what it was before they existed; carried into the requests.
+TEST(Config, RecipeKeysAreWrittenOnlyWhenSet) {
+  const SearchConfig plain = parse_config("task:\n  name: fmnist-mlp\n", "plain.yaml");
+  EXPECT_EQ(to_yaml(plain).find("schedule"), std::string::npos);
+  EXPECT_EQ(to_yaml(plain).find("weight_decay"), std::string::npos);
+  const SearchConfig c = parse_config(
+      "task:\n  name: fmnist-mlp\n  schedule: {name: cosine, warmup: 0.05, t_mult: 2, t0: 0.25}\n"
+      "  weight_decay: 0.1\n  weight_decay_mode: decoupled\n  clip_norm: 1\n",
+      "recipe.yaml");
+  EXPECT_EQ(tasks::recipe_text(c.task.recipe),
+            "schedule: cosine,warmup=0.05,t0=0.25,t_mult=2; weight_decay: 0.1; weight_decay_mode: decoupled; "
+            "clip_norm: 1");
+  const std::string yaml = to_yaml(c);
+  EXPECT_EQ(to_yaml(parse_config(yaml, "roundtrip")), yaml);
+  EXPECT_NE(fec_task_key(c.task), fec_task_key(plain.task));
+  const SearchConfig flat = parse_config("task:\n  name: fmnist-mlp\n  schedule: cosine,warmup=0.05,t0=0.25,t_mult=2\n"
+                                         "  weight_decay: 0.1\n  weight_decay_mode: decoupled\n  clip_norm: 1\n",
+                                         "flat.yaml");
+  EXPECT_EQ(fec_task_key(flat.task), fec_task_key(c.task));
+  EXPECT_EQ(tasks::recipe_text(make_request(c.task).recipe), tasks::recipe_text(c.task.recipe));
+  EXPECT_EQ(error_of("task:\n  name: fmnist-mlp\n  schedule: cosine,t_mult=0.5\n").substr(0, 35),
+            "test.yaml:3: key 'task.schedule': v");
+  EXPECT_NE(error_of("task:\n  name: fmnist-mlp\n  schedule: {warmup: 0.1}\n").find("needs a 'name'"),
+            std::string::npos);
+  EXPECT_NE(error_of("task:\n  name: fmnist-mlp\n  weight_decay: -1\n").find("key 'task.weight_decay'"),
+            std::string::npos);
+  EXPECT_NE(error_of("task:\n  name: fmnist-mlp\n  weight_decay_mode: decoupled\n").find("needs a weight_decay"),
+            std::string::npos);
+  EXPECT_NE(error_of("task:\n  name: rosenbrock\n  clip_norm: 1\n").find("analytic objective"), std::string::npos);
 }
 
 TEST(Config, RequestsCarryTheTaskSettings) {

@@ -276,6 +276,14 @@ TEST(Resume, FecCacheFlagStartsAndChangesOnResume) {
   r = run_command(std::string(NOS_EXECUTABLE) + " search --resume " + run + " --fec-cache ''");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("--fec-cache"), std::string::npos) << r.output;
+  // The training recipe is fixed for a run; on an analytic objective it is refused from the start.
+  r = run_command(std::string(NOS_EXECUTABLE) + " search --resume " + run + " --schedule cosine");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--schedule cannot change on --resume"), std::string::npos) << r.output;
+  r = run_command(std::string(NOS_EXECUTABLE) + " search --config " + config + " --run-dir " + dir.path() +
+                  "/clipped --clip-norm 1 --top 0");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("analytic objective"), std::string::npos) << r.output;
 }
 
 TEST(Resume, KillNineThenResumeGivesTheUninterruptedRunsRows) {

@@ -23,6 +23,8 @@ TEST(Wire, JobsRoundTrip) {
   job.request.train_size = 4000;
   job.request.test_every_epoch = false;
   job.request.time_limit_seconds = 2.5;
+  job.request.recipe = tasks::parse_recipe_text("schedule: cosine,warmup=0.1,t_mult=2; weight_decay: 0.30000000000000004",
+                                                "test");
   const std::string line = encode_job(job);
   EXPECT_EQ(line.find('\n'), std::string::npos);
   const Job back = decode_job(line);
@@ -37,7 +39,17 @@ TEST(Wire, JobsRoundTrip) {
   EXPECT_EQ(back.request.train_size, 4000);
   EXPECT_FALSE(back.request.test_every_epoch);
   EXPECT_EQ(back.request.time_limit_seconds, 2.5);
+  EXPECT_EQ(back.request.recipe.weight_decay, 0.1 + 0.2);  // bit for bit
+  EXPECT_EQ(back.request.recipe.schedule.t_mult, 2);
   EXPECT_EQ(encode_job(back), line);
+  // A job from before the recipe existed reads as the default recipe.
+  Job old;
+  old.request.rule = "adam";
+  std::string old_line = encode_job(old);
+  const size_t at = old_line.find(",\"recipe\":\"\"");
+  ASSERT_NE(at, std::string::npos) << old_line;
+  old_line.erase(at, std::string(",\"recipe\":\"\"").size());
+  EXPECT_TRUE(tasks::is_default(decode_job(old_line).request.recipe));
 }
 
 TEST(Wire, RecordsRoundTripWithNonFiniteNumbersAsNaN) {

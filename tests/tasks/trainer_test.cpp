@@ -76,7 +76,9 @@ void expect_same_metrics(const TrainResult& a, const TrainResult& b) {
 // weight decay; a model without a penalty is one group; every parameter is in exactly one group.
 TEST(Trainer, ThreeC3DsL2GoesToItsWeightsOnly) {
   Classifier model = make_model("3c3d", 3, 32, 32, 10);
-  const std::vector<optimizers::ParamGroup> groups = parameter_groups(*model, 1e-4);
+  const Recipe own;  // the rule's and model's own decay
+  const std::vector<optimizers::ParamGroup> groups =
+      parameter_groups(*model, optimizers::RuleOptions(0.1).weight_decay(1e-4), own);
   ASSERT_EQ(groups.size(), 2u);
   EXPECT_EQ(groups[0].weight_decay, 0.002);
   EXPECT_EQ(groups[1].weight_decay, 1e-4);
@@ -98,7 +100,7 @@ TEST(Trainer, ThreeC3DsL2GoesToItsWeightsOnly) {
     }
   }
   Classifier convnet = make_model("convnet", 1, 28, 28, 10);
-  const std::vector<optimizers::ParamGroup> one = parameter_groups(*convnet, 0.0);
+  const std::vector<optimizers::ParamGroup> one = parameter_groups(*convnet, optimizers::RuleOptions(0.1), own);
   ASSERT_EQ(one.size(), 1u);
   EXPECT_EQ(one[0].weight_decay, 0.0);
   EXPECT_EQ(one[0].params.size(), convnet->parameters().size());
@@ -357,7 +359,7 @@ TEST(Trainer, ScheduleMultipliesTheLr) {
   TrainConfig c = config("logreg", 2, 0.5);
   c.dtype = torch::kFloat64;
   TrainConfig scheduled = c;
-  scheduled.schedule = parse_schedule("cosine");
+  scheduled.recipe.schedule = parse_schedule("cosine");
   const TrainResult by_operand = train_classifier(rule("cd(0.5)*g"), data, c);
   const TrainResult by_schedule = train_classifier(rule("g"), data, scheduled);
   ASSERT_EQ(by_operand.epochs.size(), 2u);
@@ -373,8 +375,127 @@ TEST(Trainer, ScheduleMultipliesTheLr) {
   grid.lr_grid = {0.5};
   EXPECT_EQ(train_classifier(rule("g"), data, grid).grid[0].train_loss, by_schedule.epochs[0].train_loss);
   TrainConfig bad = scheduled;
-  bad.schedule = parse_schedule("cosine,warmup=1000");
+  bad.recipe.schedule = parse_schedule("cosine,warmup=1000");
   EXPECT_THROW(train_classifier(rule("g"), data, bad), UserError);
+  // horizon_epochs: a 1-epoch run standing for the 2-epoch run is that run's first epoch, bit for bit (schedule and
+  // decay operand alike), and not the 1-epoch run's own (whose cosine reaches 0 within the epoch).
+  TrainConfig first = scheduled;
+  first.epochs = 1;
+  first.horizon_epochs = 2;
+  const TrainResult truncated = train_classifier(rule("g"), data, first);
+  ASSERT_EQ(truncated.epochs.size(), 1u);
+  EXPECT_EQ(truncated.epochs[0].train_loss, by_schedule.epochs[0].train_loss);
+  EXPECT_EQ(truncated.steps_done, 8);
+  const Recipe constant;
+  first.recipe = constant;
+  EXPECT_EQ(train_classifier(rule("cd(0.5)*g"), data, first).epochs[0].train_loss, by_operand.epochs[0].train_loss);
+  first.horizon_epochs = 0;
+  EXPECT_NE(train_classifier(rule("cd(0.5)*g"), data, first).epochs[0].train_loss, by_operand.epochs[0].train_loss);
+}
+
+// Decoupled and coupled decay with mask `weights`: one step of plain SGD on zero gradients leaves every bias and
+// batch-norm parameter of the ConvNet as it was and shrinks every weight by exactly (1 − lr·λ); mask `all` shrinks
+// them too. 3c3d keeps its own L2 on its weights in decoupled mode, beside the decoupled λ.
+TEST(Trainer, WeightDecayMaskSkipsBiasesAndBatchNorm) {
+  for (const std::string mode : {"decoupled", "coupled"}) {
+    for (const std::string mask : {"weights", "all"}) {
+      Classifier model = make_model("convnet", 1, 12, 12, 4);
+      model->to(torch::kFloat64);
+      Recipe recipe;
+      recipe.weight_decay = 0.1;
+      recipe.weight_decay_mode = mode;
+      recipe.weight_decay_mask = mask;
+      const optimizers::RuleOptions options = optimizers::RuleOptions(0.5);
+      auto optimizer = optimizers::make_training_optimizer(rule("sgd"), parameter_groups(*model, options, recipe),
+                                                           options);
+      std::vector<torch::Tensor> before;
+      for (const torch::Tensor& p : model->parameters()) {
+        before.push_back(p.detach().clone());
+        p.mutable_grad() = torch::zeros_like(p);
+      }
+      optimizer->step();
+      int shrunk = 0, kept = 0;
+      for (const auto& item : model->named_parameters()) {
+        const torch::Tensor& p = item.value();
+        const torch::Tensor& b = before[static_cast<size_t>(shrunk + kept)];
+        const bool decayed = mask == "all" || p.dim() >= 2;
+        const torch::Tensor expected = decayed ? b * (1 - 0.5 * 0.1) : b;
+        EXPECT_LE((p.detach() - expected).abs().max().item<double>(), 1e-15) << mode << " " << mask << " "
+                                                                              << item.key();
+        (decayed ? shrunk : kept) += 1;
+      }
+      EXPECT_GT(shrunk, 0);
+      EXPECT_EQ(kept > 0, mask == "weights") << mode << " " << mask;  // biases and bn1/bn2 weight and bias
+    }
+  }
+  Classifier three = make_model("3c3d", 3, 32, 32, 10);
+  Recipe decoupled;
+  decoupled.weight_decay = 0.01;
+  decoupled.weight_decay_mode = "decoupled";
+  const std::vector<optimizers::ParamGroup> groups =
+      parameter_groups(*three, optimizers::RuleOptions(0.1), decoupled);
+  ASSERT_EQ(groups.size(), 2u);
+  EXPECT_EQ(groups[0].weight_decay, 0.002);  // the model's L2 stays coupled
+  EXPECT_EQ(groups[0].decoupled_weight_decay, 0.01);
+  EXPECT_EQ(groups[1].weight_decay, 0.0);    // biases: neither
+  EXPECT_EQ(groups[1].decoupled_weight_decay, 0.0);
+}
+
+// adam with decoupled decay 0.01 on every parameter is torch.optim.AdamW's trajectory (LibTorch's own class), and
+// the named adamw rule's; with mask `weights` both follow the mask alike; a native row without a decoupled decay
+// refuses one.
+TEST(Trainer, AdamWithDecoupledDecayIsTorchAdamW) {
+  const DataSplits data = tiny_data();
+  TrainConfig c = config("mlp", 2, 0.01);
+  c.dtype = torch::kFloat64;
+  TrainConfig all = c;
+  all.recipe.weight_decay = 0.01;
+  all.recipe.weight_decay_mode = "decoupled";
+  all.recipe.weight_decay_mask = "all";
+  const TrainResult native = train_classifier(rule("torch-adamw"), data, c);
+  const TrainResult by_recipe = train_classifier(rule("adam"), data, all);
+  const TrainResult named = train_classifier(rule("adamw"), data, c);
+  ASSERT_EQ(native.epochs.size(), 2u);
+  ASSERT_EQ(by_recipe.epochs.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_NEAR(by_recipe.epochs[i].train_loss, native.epochs[i].train_loss,
+                1e-9 * std::fabs(native.epochs[i].train_loss)) << "epoch " << i + 1;
+    EXPECT_EQ(by_recipe.epochs[i].train_loss, named.epochs[i].train_loss) << "epoch " << i + 1;
+  }
+  TrainConfig weights = all;
+  weights.recipe.weight_decay = 1.0;  // large, so that sparing the biases shows
+  weights.recipe.weight_decay_mask = "weights";
+  const TrainResult native_masked = train_classifier(rule("torch-adamw"), data, weights);
+  const TrainResult masked = train_classifier(rule("adam"), data, weights);
+  all.recipe.weight_decay = 1.0;
+  const TrainResult unmasked = train_classifier(rule("adam"), data, all);
+  EXPECT_NEAR(masked.epochs[1].train_loss, native_masked.epochs[1].train_loss,
+              1e-9 * std::fabs(native_masked.epochs[1].train_loss));
+  EXPECT_GT(std::fabs(masked.epochs[1].train_loss - unmasked.epochs[1].train_loss), 1e-9);
+  EXPECT_THROW(train_classifier(rule("torch-adam"), data, weights), UserError);
+  weights.recipe.weight_decay_mode = "coupled";
+  EXPECT_NO_THROW(train_classifier(rule("torch-adam"), data, weights));
+}
+
+// Clipping acts on the gradient before the rule: a tiny bound (by global norm or by value) holds SGD at lr 1 almost
+// still, a bound far above the gradients changes nothing, bit for bit.
+TEST(Trainer, ClippingBoundsTheGradient) {
+  const DataSplits data = tiny_data();
+  TrainConfig c = config("logreg", 2, 1.0);
+  c.dtype = torch::kFloat64;
+  const TrainResult free = train_classifier(rule("sgd"), data, c);
+  ASSERT_EQ(free.epochs.size(), 2u);
+  EXPECT_LT(free.epochs[1].train_loss, free.epochs[0].train_loss - 0.01);
+  for (const std::string key : {"clip_norm", "clip_value"}) {
+    TrainConfig tiny = c;
+    set_recipe_key(tiny.recipe, key, "1e-9", key);
+    const TrainResult held = train_classifier(rule("sgd"), data, tiny);
+    ASSERT_EQ(held.epochs.size(), 2u) << key;
+    EXPECT_NEAR(held.epochs[1].train_loss, held.epochs[0].train_loss, 1e-6) << key;
+    TrainConfig loose = c;
+    set_recipe_key(loose.recipe, key, "1e30", key);
+    EXPECT_EQ(train_classifier(rule("sgd"), data, loose).epochs[1].train_loss, free.epochs[1].train_loss) << key;
+  }
 }
 
 TEST(Trainer, StepBudgetsEndWithAPartialEpoch) {
