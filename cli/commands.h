@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "search/mpi.h"
 #include "tasks/recipe.h"
 
 namespace nos::cli {
@@ -27,6 +28,13 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err);
 int top_command(const Args& args, std::ostream& out, std::ostream& err);
 int compare_command(const Args& args, std::ostream& out, std::ostream& err);
 int worker_command(const Args& args, std::ostream& out, std::ostream& err);  // hidden: started by search
+
+// MPI for search and compare (search/mpi.h). Under an MPI launcher that started more than one rank: the session
+// (MPI_Init; a UserError when nos was built without MPI, or with --in-process); otherwise null, and
+// --rank0-evaluates is a UserError. A caller on a rank other than 0 serves (search::mpi_serve) and returns.
+std::unique_ptr<search::MpiSession> start_mpi(bool in_process, bool rank0_evaluates);
+// The pool factory for SearchRuntime / WorkerSetup under `session`.
+search::ProcessPoolFactory mpi_pool_factory(search::MpiSession& session, bool rank0_evaluates);
 
 // The training recipe's flags, shared by eval, compare and search: --schedule, --weight-decay, --weight-decay-mode,
 // --weight-decay-mask, --clip-norm, --clip-value (tasks/recipe.h; each the config key with '_' for '-').

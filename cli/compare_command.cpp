@@ -154,13 +154,18 @@ int compare_command(const Args& args, std::ostream& out, std::ostream& err) {
       ("augment", po::bool_switch(), "random crop and flip, CIFAR-10 only (augment)")
       ("no-native", po::bool_switch(), "do not add LibTorch's reference rows (native_references: false)")
       ("out", po::value<std::string>()->value_name("DIR"), "the report folder (out); rerun to resume")
-      ("in-process", po::bool_switch(), "run on threads of this process instead of worker processes");
+      ("in-process", po::bool_switch(), "run on threads of this process instead of worker processes")
+      ("rank0-evaluates", po::bool_switch(), "under mpirun/srun: rank 0 also trains runs, beside the other ranks");
   add_recipe_options(options);
   po::variables_map vm = parse_options(args, options);
   if (vm.count("help")) {
     print_help(out, options);
     return kExitOk;
   }
+  // Under mpirun or srun, ranks other than 0 only train the runs rank 0 sends them.
+  const bool rank0_evaluates = vm["rank0-evaluates"].as<bool>();
+  const std::unique_ptr<search::MpiSession> mpi = start_mpi(vm["in-process"].as<bool>(), rank0_evaluates);
+  if (mpi && mpi->rank() != 0) return search::mpi_serve(*mpi);
   std::string source;
   experiments::CompareConfig config = config_from_flags(vm, source);
 
@@ -172,6 +177,7 @@ int compare_command(const Args& args, std::ostream& out, std::ostream& err) {
   experiments::WorkerSetup workers;
   workers.in_process = vm["in-process"].as<bool>();
   workers.cache_dir = resolve_cache_dir(config.cache_dir);
+  if (mpi) workers.process_pool = mpi_pool_factory(*mpi, rank0_evaluates);
   const std::unique_ptr<search::EvaluatorPool> pool = experiments::make_worker_pool(config, workers);
   runtime.pool = pool.get();
   runtime.stop = &g_stop_requested;

@@ -83,12 +83,14 @@ void print_help(std::ostream& out, const po::options_description& options) {
 // The funnel after the search (experiments/funnel.h): each stage's comparison on worker processes (or threads), its
 // progress on err, the stages' table on out. Exit 130 when interrupted, 1 when runs crashed (a --resume retries).
 int run_funnel_stages(const search::SearchConfig& config, const std::string& run_dir, bool in_process,
-                      const std::string& command, std::ostream& out, std::ostream& err) {
+                      const search::ProcessPoolFactory& process_pool, const std::string& command, std::ostream& out,
+                      std::ostream& err) {
   experiments::FunnelRuntime runtime;
   runtime.context = experiments::machine_context(command, NOS_VERSION);
-  runtime.make_pool = [in_process](const experiments::CompareConfig& cc) {
+  runtime.make_pool = [in_process, process_pool](const experiments::CompareConfig& cc) {
     experiments::WorkerSetup workers;
     workers.in_process = in_process;
+    workers.process_pool = process_pool;
     workers.cache_dir = resolve_cache_dir(cc.cache_dir);
     return experiments::make_worker_pool(cc, workers);
   };
@@ -136,13 +138,19 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err) {
        "the equivalence cache: run, none, or a cache file shared by runs (config key fec_cache)")
       ("top", po::value<std::string>()->value_name("N")->default_value("10"), "rules to list at the end")
       ("in-process", po::bool_switch(), "evaluate on threads of this process instead of worker processes (no "
-                                        "isolation: a crash ends the search, a hung child is not killed)");
+                                        "isolation: a crash ends the search, a hung child is not killed)")
+      ("rank0-evaluates", po::bool_switch(), "under mpirun/srun: rank 0 also evaluates children, beside the "
+                                             "other ranks");
   add_recipe_options(options);
   po::variables_map vm = parse_options(args, options);
   if (vm.count("help")) {
     print_help(out, options);
     return kExitOk;
   }
+  // Under mpirun or srun, ranks other than 0 only evaluate the children rank 0 sends them.
+  const bool rank0_evaluates = vm["rank0-evaluates"].as<bool>();
+  const std::unique_ptr<search::MpiSession> mpi = start_mpi(vm["in-process"].as<bool>(), rank0_evaluates);
+  if (mpi && mpi->rank() != 0) return search::mpi_serve(*mpi);
   auto flag = [&](const char* name) -> const std::string* {
     return vm.count(name) ? &vm[name].as<std::string>() : nullptr;
   };
@@ -202,6 +210,7 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err) {
   }
 
   runtime.worker_executable = vm["in-process"].as<bool>() ? std::string() : own_executable();
+  if (mpi) runtime.process_pool = mpi_pool_factory(*mpi, rank0_evaluates);
   runtime.cache_dir = resolve_cache_dir(config.task.cache_dir);
   runtime.nos_version = NOS_VERSION;
   runtime.stop = &g_stop_requested;
@@ -247,7 +256,7 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err) {
     print_leaderboard(search::leaderboard(runtime.run_dir, top), out);
   }
   if (config.funnel.empty()) return kExitOk;
-  return run_funnel_stages(config, runtime.run_dir, vm["in-process"].as<bool>(),
+  return run_funnel_stages(config, runtime.run_dir, vm["in-process"].as<bool>(), runtime.process_pool,
                            command_line("nos search", args), out, err);
 }
 

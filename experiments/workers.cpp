@@ -26,6 +26,7 @@ std::unique_ptr<search::EvaluatorPool> make_worker_pool(const CompareConfig& con
   if (!setup.cache_dir.empty()) o.args.insert(o.args.end(), {"--cache-dir", setup.cache_dir});
   o.workers = config.jobs;
   o.log_path = config.out + "/workers.log";
+  if (setup.process_pool) return setup.process_pool(o);
   return std::make_unique<search::ProcessPool>(o);
 }
 

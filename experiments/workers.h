@@ -13,6 +13,7 @@ namespace nos::experiments {
 struct WorkerSetup {
   bool in_process = false;  // threads of this process instead of worker processes
   std::string cache_dir;    // decoded-image caches; empty: none
+  search::ProcessPoolFactory process_pool;  // set: makes the worker processes' pool (MPI) instead of a local one
 };
 
 // config.jobs workers of config.threads intra-op threads each, reading config.data_dir for the task's data set.

@@ -7,6 +7,7 @@ packages=(
   libtorch-dev libboost-program-options-dev libyaml-cpp-dev libgtest-dev
   zlib1g-dev libsqlite3-dev libsleef-dev libjpeg62-turbo-dev
   dataset-fashion-mnist python3-torch gnuplot-nox
+  libopenmpi-dev openmpi-bin
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

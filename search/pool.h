@@ -3,6 +3,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <istream>
 #include <memory>
 #include <mutex>
@@ -44,6 +45,10 @@ struct ProcessPoolOptions {
   std::string log_path;            // the workers' stderr is appended here; empty: inherited
   double kill_grace = 30;          // a job with a time limit is killed this many seconds past it
 };
+
+// Makes the pool of worker processes for these options: a local ProcessPool, or under MPI a pool over the ranks
+// (search/mpi.h), each of which runs such a worker.
+using ProcessPoolFactory = std::function<std::unique_ptr<EvaluatorPool>(const ProcessPoolOptions&)>;
 
 // Runs each worker as a child process speaking the protocol of wire.h over a socket on its stdin and stdout. Workers
 // start on first need; each is in its own process group (a terminal's Ctrl-C reaches only the search, which then

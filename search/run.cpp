@@ -634,6 +634,7 @@ std::unique_ptr<EvaluatorPool> make_pool(const SearchConfig& config, const Searc
     o.workers = config.workers;
     o.log_path = runtime.run_dir + "/workers.log";
     o.kill_grace = config.task.kill_grace;
+    if (runtime.process_pool) return runtime.process_pool(o);
     return std::make_unique<ProcessPool>(o);
   }
   std::shared_ptr<tasks::Evaluator> evaluator = runtime.evaluator;

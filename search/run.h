@@ -38,6 +38,8 @@ struct SearchRuntime {
   // The nos executable, started as `EXE worker ...` for each of config.workers processes. Empty: evaluate on
   // threads of this process with `evaluator` (or a tasks::LocalEvaluator when that is null).
   std::string worker_executable;
+  // Set: makes the pool of worker processes instead of a local ProcessPool (nos search under MPI).
+  ProcessPoolFactory process_pool;
   std::shared_ptr<tasks::Evaluator> evaluator;
   std::string cache_dir;    // decoded-image caches (tasks::LocalEvaluatorOptions::cache_dir)
   std::string nos_version;  // recorded in the store's meta table

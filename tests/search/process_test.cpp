@@ -13,6 +13,7 @@
 #include <thread>
 #include <tuple>
 
+#include "search/mpi.h"
 #include "search/search.h"
 #include "tests/search/helpers.h"
 #include "tests/temp_dir.h"
@@ -376,6 +377,185 @@ TEST(Cli, ConfigMistakesExitTwoNamingTheKey) {
   r = run_command(std::string(NOS_EXECUTABLE) + " search --resume " + dir.path() + "/none");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("no search database here"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace nos::search
+
+// --- MPI (issue 20): mpirun on this machine, ranks oversubscribed ------------------------------------------------
+
+namespace nos::search {
+namespace {
+
+#ifdef NOS_MPIEXEC
+// mpirun as CI runs it: as root, more ranks than cores, no single-copy shared memory (it fails in containers), and
+// idle ranks yielding the core.
+std::string mpirun(int ranks) {
+  return std::string("env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+                     "OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_mpi_yield_when_idle=1 ") +
+         NOS_MPIEXEC + " --oversubscribe -np " + std::to_string(ranks) + " " + NOS_EXECUTABLE;
+}
+#endif
+
+const char* kMpiConfig = R"(proposer: random
+budget: 24
+batch_size: 6
+workers: 2
+seed: 3
+task:
+  name: rosenbrock
+  steps: 400
+  lr: 0.001
+)";
+
+std::set<int> workers_of(const std::string& run_dir) {
+  Store store(store_path(run_dir), Store::Mode::kReadOnly);
+  std::set<int> workers;
+  for (const Evaluation& e : store.all()) {
+    if (e.worker >= 0) workers.insert(e.worker);
+  }
+  return workers;
+}
+
+// The same search on 2 local workers and under mpirun with 3 ranks (2 evaluating) stores the same children: the same
+// rules, rewards, statuses and cache hits in the same slots; the workers recorded are the evaluating ranks. With
+// --rank0-evaluates rank 0 evaluates too.
+TEST(Mpi, SearchOnThreeRanksStoresTheRowsOfLocalWorkers) {
+#ifndef NOS_MPIEXEC
+  GTEST_SKIP() << "nos was built without MPI (CMake found none): nothing here can run";
+#else
+  ASSERT_TRUE(mpi_built());
+  testing::TempDir dir;
+  const std::string config = dir.file("config.yaml", kMpiConfig);
+  const std::string local = dir.path() + "/local";
+  const CommandResult l = run_command(std::string(NOS_EXECUTABLE) + " search --config " + config + " --run-dir " +
+                                      local + " --top 0");
+  ASSERT_EQ(l.exit_code, 0) << l.output;
+  const std::string mpi = dir.path() + "/mpi";
+  const CommandResult m = run_command(mpirun(3) + " search --config " + config + " --run-dir " + mpi + " --top 0");
+  ASSERT_EQ(m.exit_code, 0) << m.output;
+  EXPECT_EQ(rows_of(mpi), rows_of(local));
+  EXPECT_EQ(workers_of(mpi), (std::set<int>{1, 2})) << m.output;
+  const std::string both = dir.path() + "/rank0";
+  const CommandResult r = run_command(mpirun(2) + " search --config " + config + " --run-dir " + both +
+                                      " --rank0-evaluates --top 0");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(rows_of(both), rows_of(local));
+  EXPECT_EQ(workers_of(both), (std::set<int>{0, 1})) << r.output;
+#endif
+}
+
+// SIGTERM to mpirun (what Slurm sends at the time limit) midway: every rank exits, and mpirun ... --resume stores
+// the uninterrupted run's rows, none twice.
+TEST(Mpi, TerminatedJobResumesToTheUninterruptedRows) {
+#ifndef NOS_MPIEXEC
+  GTEST_SKIP() << "nos was built without MPI (CMake found none): nothing here can run";
+#else
+  testing::TempDir dir;
+  const std::string config = dir.file("config.yaml", kResumeConfig);
+  const std::string reference = dir.path() + "/reference";
+  const CommandResult full = run_command(std::string(NOS_EXECUTABLE) + " search --config " + config +
+                                         " --run-dir " + reference + " --top 0");
+  ASSERT_EQ(full.exit_code, 0) << full.output;
+  const std::vector<Row> expected = rows_of(reference);
+  const std::string run = dir.path() + "/run";
+  const std::string log = dir.path() + "/mpi.log";
+  std::fflush(stdout);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const std::string command = "exec " + mpirun(3) + " search --config " + config + " --run-dir " + run +
+                                " --top 0 > " + log + " 2>&1";
+    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (stored_rows(run) < 20 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  kill(pid, SIGTERM);
+  const int code = wait_exit_code(pid);
+  const int64_t at_term = stored_rows(run);
+  EXPECT_NE(code, 0) << read(log);
+  EXPECT_LT(at_term, 96) << "the search finished before it was stopped; the test proves less";
+  // No rank and no worker of the job is left: each nos process under the run folder has exited.
+  // ('[-]' keeps the pattern from matching the shell that runs pgrep.)
+  EXPECT_EQ(run_command("pgrep -f -- '[-]-run-dir " + run + "'").output, "");
+  const CommandResult resumed = run_command(mpirun(3) + " search --resume " + run + " --top 0");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_EQ(rows_of(run), expected);
+#endif
+}
+
+// results.csv without its seconds column (wall time differs between runs).
+std::string without_seconds(const std::string& csv) {
+  std::istringstream in(csv);
+  std::string line, out;
+  while (std::getline(in, line)) {
+    std::vector<std::string> fields;
+    std::string field;
+    bool quoted = false;
+    for (char c : line) {
+      if (c == '"') quoted = !quoted;
+      if (c == ',' && !quoted) {
+        fields.push_back(field);
+        field.clear();
+      } else {
+        field += c;
+      }
+    }
+    fields.push_back(field);
+    fields.erase(fields.end() - 2);  // ..., seconds, status
+    for (size_t i = 0; i < fields.size(); ++i) out += (i ? "," : "") + fields[i];
+    out += "\n";
+  }
+  return out;
+}
+
+// nos compare under mpirun: the runs go to the ranks and the report's results are those of local workers.
+TEST(Mpi, CompareOnThreeRanksWritesTheResultsOfLocalWorkers) {
+#ifndef NOS_MPIEXEC
+  GTEST_SKIP() << "nos was built without MPI (CMake found none): nothing here can run";
+#else
+  const std::string fmnist = "/usr/share/datasets/fashion-mnist";
+  if (!std::filesystem::exists(fmnist + "/train-images-idx3-ubyte.gz")) {
+    GTEST_SKIP() << "Fashion-MNIST is not installed at " << fmnist << " (scripts/setup.sh installs it)";
+  }
+  testing::TempDir dir;
+  const std::string flags = " compare --rules adam,sgd --no-native --task fmnist-logreg --epochs 2 --seeds 2 "
+                            "--lr-grid 0.01,0.1 --train-size 512 --validation-size 256 --threads 1 --out ";
+  const CommandResult local = run_command(std::string(NOS_EXECUTABLE) + flags + dir.path() + "/local");
+  ASSERT_EQ(local.exit_code, 0) << local.output;
+  const CommandResult mpi = run_command(mpirun(3) + flags + dir.path() + "/mpi");
+  ASSERT_EQ(mpi.exit_code, 0) << mpi.output;
+  EXPECT_NE(mpi.output.find("(8 runs in"), std::string::npos) << mpi.output;
+  const std::string expected = without_seconds(read(dir.path() + "/local/results.csv"));
+  EXPECT_EQ(std::count(expected.begin(), expected.end(), '\n'), 1 + 2 * 2 * 2);
+  EXPECT_EQ(without_seconds(read(dir.path() + "/mpi/results.csv")), expected);
+  // NOS_MPI_DATA_DIR gives the serving ranks their own data folder (here one that does not exist: their runs fail
+  // naming it, while rank 0 found its own).
+  const CommandResult moved = run_command("env NOS_MPI_DATA_DIR=fmnist=/nonexistent-rank-data " + mpirun(2) + flags +
+                                          dir.path() + "/moved");
+  EXPECT_NE(moved.exit_code, 0) << moved.output;
+  EXPECT_NE(moved.output.find("/nonexistent-rank-data"), std::string::npos) << moved.output;
+#endif
+}
+
+// The build without MPI, or a search started by a launcher it cannot join, says so (exit 2); --rank0-evaluates
+// outside mpirun is a mistake.
+TEST(Mpi, RankZeroFlagOutsideMpiIsAUserError) {
+  testing::TempDir dir;
+  const std::string config = dir.file("config.yaml", kMpiConfig);
+  const CommandResult r = run_command(std::string(NOS_EXECUTABLE) + " search --config " + config + " --run-dir " +
+                                      dir.path() + "/run --rank0-evaluates --top 0");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--rank0-evaluates: this process was not started by mpirun or srun"), std::string::npos)
+      << r.output;
+  if (!mpi_built()) {
+    const CommandResult m = run_command("env OMPI_COMM_WORLD_SIZE=3 " + std::string(NOS_EXECUTABLE) +
+                                        " search --config " + config + " --run-dir " + dir.path() + "/m --top 0");
+    EXPECT_EQ(m.exit_code, 2) << m.output;
+    EXPECT_NE(m.output.find("built without MPI"), std::string::npos) << m.output;
+  }
 }
 
 }  // namespace
