@@ -46,6 +46,8 @@ const std::vector<Command>& commands() {
       {"top", "top RUN_DIR", "the leaderboard of a search run, -n N rules (works while it runs)", top_command},
       {"compare", "compare [options]", "rules side by side: lr tuned per rule, K seeds, CSV/Markdown/plot report",
        compare_command},
+      {"learn", "learn --config FILE", "meta-train the LSTM optimizer (Andrychowicz et al. 2016) and evaluate it",
+       learn_command},
       {"version", "version", "print the version of nos and of LibTorch", version_command},
       {"worker", "worker", "the evaluation process nos search and nos compare start", worker_command, false},
   };

@@ -27,6 +27,7 @@ int version_command(const Args& args, std::ostream& out, std::ostream& err);
 int search_command(const Args& args, std::ostream& out, std::ostream& err);
 int top_command(const Args& args, std::ostream& out, std::ostream& err);
 int compare_command(const Args& args, std::ostream& out, std::ostream& err);
+int learn_command(const Args& args, std::ostream& out, std::ostream& err);
 int worker_command(const Args& args, std::ostream& out, std::ostream& err);  // hidden: started by search
 
 // MPI for search and compare (search/mpi.h). Under an MPI launcher that started more than one rank: the session

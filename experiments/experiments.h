@@ -11,6 +11,7 @@
 #include "experiments/folder.h"
 #include "experiments/funnel.h"
 #include "experiments/journal.h"
+#include "experiments/learn.h"
 #include "experiments/machine.h"
 #include "experiments/plan.h"
 #include "experiments/progress.h"
