@@ -77,7 +77,7 @@ CompareRow rule_row(const std::string& entry, size_t index, const std::string& w
   row.rule = entry;
   row.label = entry;
   row.canonical = optimizers::canonical_text(resolved);
-  row.kind = resolved.native ? "native" : "dsl";
+  row.kind = resolved.native ? "native" : !resolved.lstm_path.empty() ? "learned" : "dsl";
   row.origin = "rules[" + std::to_string(index) + "]";
   return row;
 }

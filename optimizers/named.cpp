@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
+#include <fstream>
 
 #include "common/text.h"
 #include "dsl/error.h"
@@ -167,8 +169,38 @@ dsl::NodePtr parse_user_rule(std::string_view text) {
   throw dsl::RuleError(std::move(parsed.diagnostics), std::string(text), "rule");
 }
 
+namespace {
+
+// FNV-1a (64 bits) of a file's bytes, in hex; the file must exist.
+std::string file_hash(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  uint64_t h = 1469598103934665603ull;
+  char buffer[65536];
+  while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+    for (std::streamsize i = 0; i < in.gcount(); ++i) {
+      h = (h ^ static_cast<unsigned char>(buffer[i])) * 1099511628211ull;
+    }
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return hex;
+}
+
+}  // namespace
+
 ResolvedRule resolve_rule(std::string_view name_or_text) {
   ResolvedRule resolved;
+  if (name_or_text.rfind(kLstmRulePrefix, 0) == 0) {
+    const std::string path(name_or_text.substr(std::string_view(kLstmRulePrefix).size()));
+    if (path.empty()) throw UserError("rule 'lstm:': give the network's file, e.g. lstm:runs/learn/best.pt");
+    load_lstm_net(path);  // a missing, corrupt or mismatched file fails here, naming it
+    resolved.name = std::string(name_or_text);
+    resolved.text = std::string(name_or_text);
+    resolved.lstm_path = path;
+    resolved.lstm_hash = file_hash(path);
+    resolved.defaults = RuleOptions(1.0);
+    return resolved;
+  }
   if (const NamedRule* named = find_named_rule(name_or_text)) {
     resolved.name = named->name;
     resolved.text = named->text;
@@ -203,6 +235,7 @@ std::unique_ptr<RuleOptimizer> make_optimizer(const ResolvedRule& rule, std::vec
 
 std::string canonical_text(const ResolvedRule& rule) {
   if (rule.native) return rule.text;
+  if (!rule.lstm_path.empty()) return kLstmRulePrefix + rule.lstm_hash;
   NOS_CHECK(rule.program != nullptr, "canonical_text needs a resolved rule with a program");
   return rule.program->canonical_text();
 }
@@ -279,6 +312,19 @@ std::unique_ptr<torch::optim::Optimizer> make_training_optimizer(const ResolvedR
                                                                  const RuleOptions& options) {
   NOS_CHECK(!groups.empty(), "make_training_optimizer needs at least one parameter group");
   if (rule.native) return make_native(rule, groups, options.lr());
+  if (!rule.lstm_path.empty()) {
+    std::vector<torch::optim::OptimizerParamGroup> lstm_groups;
+    for (const ParamGroup& g : groups) {
+      if (g.weight_decay > 0 || g.decoupled_weight_decay > 0) {
+        throw UserError(rule.name + ": a learned optimizer takes no weight decay (this run asks for " +
+                        nos::format_number(std::max(g.weight_decay, g.decoupled_weight_decay)) + ")");
+      }
+      lstm_groups.emplace_back(g.params);
+    }
+    // Each optimizer reads its own copy of the network: children on threads of one process never share one.
+    return std::make_unique<LstmOptimizer>(std::move(lstm_groups), load_lstm_net(rule.lstm_path),
+                                           LstmOptions(options.lr()));
+  }
   NOS_CHECK(rule.program != nullptr, "make_training_optimizer needs a resolved rule with a program");
   std::vector<torch::optim::OptimizerParamGroup> torch_groups;
   for (const ParamGroup& g : groups) {

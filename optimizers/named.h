@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "dsl/program.h"
+#include "optimizers/lstm_optimizer.h"
 #include "optimizers/rule_optimizer.h"
 
 namespace nos::optimizers {
@@ -58,7 +59,15 @@ struct ResolvedRule {
   std::shared_ptr<const dsl::Program> program;
   RuleOptions defaults;
   bool native = false;  // true: a LibTorch optimizer (NativeRule), not a compiled rule
+  // "lstm:PATH" (a network written by nos learn): the file, and the FNV-1a hash of its bytes that identifies the rule
+  // (its canonical text is "lstm:HASH"). program is null; make_training_optimizer runs an LstmOptimizer from the
+  // file, whose lr scales the network's update (1: as trained).
+  std::string lstm_path;
+  std::string lstm_hash;
 };
+
+// The prefix of a learned-optimizer rule: "lstm:PATH".
+inline constexpr const char* kLstmRulePrefix = "lstm:";
 
 // The DSL text a rule given by a user stands for: a named rule's text ("powersign-cd" → "exp(cd*sign(g)*sign(m))*g"),
 // a native row's twin's text ("torch-adam" → "adam"), or `name_or_text` itself.

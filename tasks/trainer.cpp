@@ -554,7 +554,7 @@ std::vector<optimizers::ParamGroup> parameter_groups(const ClassifierImpl& model
 TrainResult train_classifier(const optimizers::ResolvedRule& rule, const DataSplits& data, const TrainConfig& config,
                              const TrainProgressCallback& progress) {
   validate(data, config);
-  NOS_CHECK(rule.program != nullptr, "rule '" << rule.name << "' has no compiled program");
+  NOS_CHECK(rule.program != nullptr || !rule.lstm_path.empty(), "rule '" << rule.name << "' has no compiled program");
   // Fails early, before any data moves, for an unknown model or a shape it cannot take.
   make_model(config.model, data.train.images.size(1), data.train.images.size(2), data.train.images.size(3),
              data.num_classes);

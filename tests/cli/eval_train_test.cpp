@@ -243,6 +243,9 @@ TEST_F(EvalTrain, BadFlagsExit2NamingTheFlag) {
       {{"--clip-norm", "x"}, "--clip-norm"},
       {{"--rule", "torch-adam", "--weight-decay", "0.1", "--weight-decay-mode", "decoupled", "--steps", "1"},
        "torch-adam has no decoupled weight decay"},
+      {{"--rule", "lstm:/nonexistent-nos/best.pt", "--steps", "1"}, "/nonexistent-nos/best.pt: no such file"},
+      {{"--rule", "lstm:" + std::string(NOS_SOURCE_DIR) + "/README.md", "--steps", "1"},
+       "README.md: not an LSTM optimizer file"},
   };
   for (const auto& [flags, name] : cases) {
     Outcome o = nos(tiny(flags));

@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "optimizers/lstm_optimizer.h"
+#include "optimizers/named.h"
 #include "tests/temp_dir.h"
 
 namespace nos::optimizers {
@@ -111,6 +112,36 @@ TEST(LstmOptimizer, BadFilesAreUserErrorsNamingThem) {
   }
   lying.save_to(dir.path() + "/lying.pt");
   EXPECT_NE(error_of(dir.path() + "/lying.pt").find("has the wrong shape"), std::string::npos);
+}
+
+// "lstm:PATH" resolves to the network in the file, identified by the file's hash; it trains like any rule through
+// make_training_optimizer (lr scaling its update), refuses weight decay, and a bad file is a UserError naming it.
+TEST(LstmOptimizer, LstmRulesResolveByTheFilesHash) {
+  testing::TempDir dir;
+  torch::manual_seed(5);
+  save_lstm_net(LstmNet(LstmNetOptions{}), dir.path() + "/a.pt");
+  torch::manual_seed(6);
+  save_lstm_net(LstmNet(LstmNetOptions{}), dir.path() + "/b.pt");
+  const ResolvedRule a = resolve_rule("lstm:" + dir.path() + "/a.pt");
+  const ResolvedRule b = resolve_rule("lstm:" + dir.path() + "/b.pt");
+  EXPECT_EQ(canonical_text(a).rfind("lstm:", 0), 0u);
+  EXPECT_EQ(canonical_text(a).size(), 5u + 16u);
+  EXPECT_NE(canonical_text(a), canonical_text(b));
+  std::filesystem::copy_file(dir.path() + "/a.pt", dir.path() + "/copy.pt");
+  EXPECT_EQ(canonical_text(resolve_rule("lstm:" + dir.path() + "/copy.pt")), canonical_text(a));
+  torch::Tensor w = torch::ones({3});
+  w.requires_grad_(true);
+  auto optimizer = make_training_optimizer(a, {{{w}, 0.0}}, RuleOptions(0.5));
+  w.mutable_grad() = torch::full({3}, 0.1);
+  optimizer->step();
+  EXPECT_FALSE(torch::equal(w.detach(), torch::ones({3})));
+  EXPECT_THROW(make_training_optimizer(a, {{{w}, 0.01}}, RuleOptions(0.5)), UserError);
+  try {
+    resolve_rule("lstm:" + dir.path() + "/missing.pt");
+    ADD_FAILURE() << "a missing file resolved";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("missing.pt: no such file"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
