@@ -53,6 +53,10 @@ def mlp(nn, C, H, W, classes):
                          nn.Linear(100, classes))
 
 
+def mlp20(nn, C, H, W, classes):
+    return nn.Sequential(nn.Flatten(), nn.Linear(C * H * W, 20), nn.Sigmoid(), nn.Linear(20, classes))
+
+
 def logreg(nn, C, H, W, classes):
     return nn.Sequential(nn.Flatten(), nn.Linear(C * H * W, classes))
 
@@ -85,7 +89,7 @@ def wide_resnet(nn, C, H, W, classes, depth, widen):
 
 
 # The model names, as nos's model registry (tasks/models.cpp) writes them; wrn-D-K is a family.
-MODELS = {"convnet": convnet, "2c2d": two_c2d, "3c3d": three_c3d, "mlp": mlp, "logreg": logreg,
+MODELS = {"convnet": convnet, "2c2d": two_c2d, "3c3d": three_c3d, "mlp": mlp, "mlp20": mlp20, "logreg": logreg,
           "wrn-D-K": wide_resnet}
 
 

@@ -208,8 +208,10 @@ class ThreeC3DImpl : public ClassifierImpl {
 // A stack of dense layers with ReLU between them; no hidden layer is logistic regression.
 class DenseImpl : public ClassifierImpl {
  public:
-  DenseImpl(std::string name, int64_t inputs, const std::vector<int64_t>& hidden, int64_t classes, double stddev)
-      : ClassifierImpl(std::move(name), 0.0), stddev_(stddev) {
+  // Hidden layers of ReLU units, or of sigmoid units with `sigmoid`.
+  DenseImpl(std::string name, int64_t inputs, const std::vector<int64_t>& hidden, int64_t classes, double stddev,
+            bool sigmoid = false)
+      : ClassifierImpl(std::move(name), 0.0), stddev_(stddev), sigmoid_(sigmoid) {
     int64_t width = inputs;
     for (size_t i = 0; i <= hidden.size(); ++i) {
       const int64_t next = i < hidden.size() ? hidden[i] : classes;
@@ -222,7 +224,7 @@ class DenseImpl : public ClassifierImpl {
     x = x.flatten(1);
     for (size_t i = 0; i < layers_.size(); ++i) {
       x = layers_[i](x);
-      if (i + 1 < layers_.size()) x = x.relu_();
+      if (i + 1 < layers_.size()) x = sigmoid_ ? x.sigmoid_() : x.relu_();
     }
     return x;
   }
@@ -242,6 +244,7 @@ class DenseImpl : public ClassifierImpl {
 
  private:
   double stddev_;
+  bool sigmoid_ = false;
   std::vector<torch::nn::Linear> layers_;
 };
 
@@ -362,6 +365,12 @@ Classifier make_mlp(std::string_view, const ModelShape& s) {
                                      s.classes, 0.03);
 }
 
+// Andrychowicz et al. 2016's MNIST optimizee: one hidden layer of 20 sigmoid units.
+Classifier make_mlp20(std::string_view, const ModelShape& s) {
+  return std::make_shared<DenseImpl>("mlp20", s.channels * s.height * s.width, std::vector<int64_t>{20}, s.classes,
+                                     0.1, /*sigmoid=*/true);
+}
+
 Classifier make_logreg(std::string_view, const ModelShape& s) {
   return std::make_shared<DenseImpl>("logreg", s.channels * s.height * s.width, std::vector<int64_t>{}, s.classes,
                                      0.0);
@@ -406,6 +415,8 @@ const std::vector<ModelInfo>& models() {
        "DeepOBS cifar10_3c3d: three conv + max-pool layers, dense 512, 256, dense; L2 0.002 on weights"},
       {"mlp", "mlp", "", false, 1, "", nullptr, nullptr, make_mlp,
        "DeepOBS mnist_mlp: dense 1000, 500, 100 (ReLU), dense"},
+      {"mlp20", "mlp20", "", false, 1, "", nullptr, nullptr, make_mlp20,
+       "Andrychowicz et al. 2016's optimizee: dense 20 (sigmoid), dense"},
       {"logreg", "logreg", "", false, 1, "", nullptr, nullptr, make_logreg,
        "logistic regression: one dense layer on the flattened image, zero init (DeepOBS mnist_logreg)"},
       {"wrn-D-K", "wrn-16-4", "", true, 1, "D = 6n+4, K >= 1", is_wrn, check_wrn, make_wrn,

@@ -154,8 +154,9 @@ TEST(ModelRegistry, CheckAcceptsExactlyTheRows) {
     if (m.member == nullptr) EXPECT_EQ(m.name, m.example);
     if (m.member != nullptr) EXPECT_TRUE(m.member(m.example)) << m.name;
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"convnet", "2c2d", "3c3d", "mlp", "logreg", "wrn-D-K"}));
-  EXPECT_EQ(model_names(), (std::vector<std::string>{"convnet", "2c2d", "3c3d", "mlp", "logreg", "wrn-16-4"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"convnet", "2c2d", "3c3d", "mlp", "mlp20", "logreg", "wrn-D-K"}));
+  EXPECT_EQ(model_names(),
+            (std::vector<std::string>{"convnet", "2c2d", "3c3d", "mlp", "mlp20", "logreg", "wrn-16-4"}));
   EXPECT_EQ(find_model("resnet"), nullptr);
   EXPECT_EQ(find_model("wrn-x-4"), nullptr);
   EXPECT_EQ(find_model("wrn-28-10")->name, "wrn-D-K");
@@ -164,9 +165,26 @@ TEST(ModelRegistry, CheckAcceptsExactlyTheRows) {
     FAIL() << "no error";
   } catch (const UserError& e) {
     EXPECT_EQ(std::string(e.what()),
-              "unknown model 'resnet' (known: convnet, 2c2d, 3c3d, mlp, logreg, wrn-16-4 (any wrn-D-K with D = 6n+4, "
-              "K >= 1))");
+              "unknown model 'resnet' (known: convnet, 2c2d, 3c3d, mlp, mlp20, logreg, wrn-16-4 (any wrn-D-K with D = "
+              "6n+4, K >= 1))");
   }
+}
+
+// Andrychowicz et al. 2016's optimizee: 784 → 20 sigmoid units → 10, 15,910 parameters; a sigmoid layer's output
+// lies in (0, 1), so scaling the hidden layer's bias far up saturates it (a ReLU layer would grow without bound).
+TEST(ModelRegistry, Mlp20IsThePapersSigmoidMlp) {
+  Classifier model = make_model("mlp20", 1, 28, 28, 10);
+  int64_t count = 0;
+  for (const torch::Tensor& p : model->parameters()) count += p.numel();
+  EXPECT_EQ(count, 784 * 20 + 20 + 20 * 10 + 10);
+  torch::NoGradGuard no_grad;
+  auto params = model->named_parameters();
+  params["fc1.weight"].zero_();
+  params["fc1.bias"].fill_(1000);
+  params["fc2.weight"].fill_(1);
+  params["fc2.bias"].zero_();
+  const torch::Tensor out = model->forward(torch::zeros({1, 1, 28, 28}));
+  EXPECT_NEAR(out[0][0].item<double>(), 20.0, 1e-4);  // 20 saturated units of 1
 }
 
 }  // namespace
