@@ -71,7 +71,7 @@ std::vector<CompareRun> read_journal(const std::string& path) {
 FinishedRuns finished_runs(const std::vector<CompareRun>& journal) {
   FinishedRuns finished;
   for (const CompareRun& run : journal) {
-    finished[key_of(run.record.rule, run.epochs, run.record.lr, run.record.seed)] = run.record;
+    finished[key_of(rule_key(run.record), run.epochs, run.record.lr, run.record.seed)] = run.record;
   }
   return finished;
 }

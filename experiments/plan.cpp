@@ -3,20 +3,30 @@
 
 #include <cmath>
 
+#include "optimizers/named.h"
 #include "tasks/lr_choice.h"
 
 namespace nos::experiments {
 
 RunKey key_of(const std::string& rule, int64_t epochs, double lr, uint64_t seed) { return {rule, epochs, lr, seed}; }
 
+namespace {
+std::string rule_key_of(const std::string& rule, const std::string& canonical) {
+  return canonical.rfind(optimizers::kLstmRulePrefix, 0) == 0 ? rule + " " + canonical : rule;
+}
+}  // namespace
+
+std::string rule_key(const CompareRow& row) { return rule_key_of(row.rule, row.canonical); }
+std::string rule_key(const tasks::EvalRecord& record) { return rule_key_of(record.rule, record.canonical); }
+
 RunKey key_of(const std::vector<CompareRow>& rows, const PlannedRun& run) {
-  return key_of(rows[run.row].rule, run.epochs, run.lr, run.seed);
+  return key_of(rule_key(rows[run.row]), run.epochs, run.lr, run.seed);
 }
 
 RowTuning row_tuning(const CompareConfig& config, const CompareRow& row, const FinishedRuns& finished) {
   std::vector<tasks::LrTrial> trials;
   for (double lr : config.lr_grid) {
-    auto found = finished.find(key_of(row.rule, config.tune_epochs, lr, 0));
+    auto found = finished.find(key_of(rule_key(row), config.tune_epochs, lr, 0));
     if (found == finished.end()) return {false, std::nan("")};
     trials.push_back({lr, found->second.status, found->second.val_acc});
   }

@@ -18,6 +18,11 @@ namespace nos::experiments {
 using RunKey = std::tuple<std::string, int64_t, double, uint64_t>;
 RunKey key_of(const std::string& rule, int64_t epochs, double lr, uint64_t seed);
 
+// The rule part of a run's key: the rule as given, and for a learned optimizer ("lstm:PATH", canonical "lstm:HASH")
+// its file's hash too, so that a network replaced in the same file is another rule, never a finished run.
+std::string rule_key(const CompareRow& row);
+std::string rule_key(const tasks::EvalRecord& record);
+
 // The finished runs' records by key.
 using FinishedRuns = std::map<RunKey, tasks::EvalRecord>;
 

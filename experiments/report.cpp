@@ -126,7 +126,7 @@ Stat stat_of(const std::vector<double>& values) {
 RowData row_data(const CompareConfig& config, const CompareRow& row, const FinishedRuns& finished) {
   RowData d;
   for (double lr : config.lr_grid) {
-    auto found = finished.find(key_of(row.rule, config.tune_epochs, lr, 0));
+    auto found = finished.find(key_of(rule_key(row), config.tune_epochs, lr, 0));
     d.tuning.push_back({lr, found == finished.end() ? nullptr : &found->second});
   }
   const RowTuning tuning = row_tuning(config, row, finished);
@@ -138,7 +138,7 @@ RowData row_data(const CompareConfig& config, const CompareRow& row, const Finis
   d.tuning_state = std::isnan(d.lr) ? "every lr diverged" : "chosen";
   if (std::isnan(d.lr)) return d;
   for (int seed = 0; seed < config.seeds; ++seed) {
-    auto found = finished.find(key_of(row.rule, config.epochs, d.lr, static_cast<uint64_t>(seed)));
+    auto found = finished.find(key_of(rule_key(row), config.epochs, d.lr, static_cast<uint64_t>(seed)));
     d.seeds.push_back({static_cast<uint64_t>(seed), found == finished.end() ? nullptr : &found->second});
   }
   return d;

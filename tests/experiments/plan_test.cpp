@@ -111,3 +111,32 @@ TEST(ComparePlan, AFinishedComparisonHasNothingLeft) {
 
 }  // namespace
 }  // namespace nos::experiments
+
+namespace nos::experiments {
+namespace {
+
+// A learned optimizer's runs are keyed by its rule text and its file's hash: the same file keeps its finished runs,
+// another network written to the same path does not; other rules keep the key they always had (old journals).
+TEST(ComparePlan, LearnedRulesAreKeyedByTheirFilesHash) {
+  CompareRow row;
+  row.rule = "lstm:runs/l/best.pt";
+  row.canonical = "lstm:00000000000000aa";
+  row.kind = "learned";
+  tasks::EvalRecord same, other;
+  same.rule = other.rule = row.rule;
+  same.canonical = "lstm:00000000000000aa";
+  other.canonical = "lstm:00000000000000bb";
+  EXPECT_EQ(rule_key(row), rule_key(same));
+  EXPECT_NE(rule_key(row), rule_key(other));
+  CompareRow dsl;
+  dsl.rule = "powersign";
+  dsl.canonical = "exp(sign(g)*sign(m))*g";
+  EXPECT_EQ(rule_key(dsl), "powersign");
+  tasks::EvalRecord record;
+  record.rule = "powersign";
+  record.canonical = dsl.canonical;
+  EXPECT_EQ(rule_key(record), "powersign");
+}
+
+}  // namespace
+}  // namespace nos::experiments
