@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/eval_config.h"
 #include "cli/stop_signals.h"
 #include "common/error.h"
 #include "common/text.h"
@@ -41,12 +42,7 @@ int learn_command(const Args& args, std::ostream& out, std::ostream& err) {
   if (!vm.count("config")) throw UserError("nos learn needs --config FILE (e.g. configs/learn-quadratic.yaml)");
   experiments::LearnConfig config = experiments::load_learn_config(vm["config"].as<std::string>());
   if (vm.count("out")) config.out = vm["out"].as<std::string>();
-  if (vm.count("episodes")) {
-    const std::string& v = vm["episodes"].as<std::string>();
-    const long long n = std::atoll(v.c_str());
-    if (n < 1 || std::to_string(n) != v) throw UserError("--episodes: expected a whole number >= 1, got '" + v + "'");
-    config.episodes = n;
-  }
+  if (vm.count("episodes")) config.episodes = parse_count(vm["episodes"].as<std::string>(), "--episodes", "episodes");
   if (config.out.empty()) throw UserError("no run folder: give --out DIR (or the config key out)");
   if (!vm["evaluate-only"].as<bool>()) {
     experiments::LearnRuntime runtime;

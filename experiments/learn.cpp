@@ -18,6 +18,7 @@
 #include "common/error.h"
 #include "common/text.h"
 #include "common/yaml_reader.h"
+#include "experiments/files.h"
 #include "experiments/plots.h"
 #include "optimizers/named.h"
 
@@ -44,23 +45,6 @@ uint64_t stream_seed(uint64_t seed, uint64_t stream, uint64_t index) {
   return x;
 }
 constexpr uint64_t kTrainStream = 1, kValidationStream = 2, kTestStream = 3;
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void write_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << text;
-    if (!out) throw UserError(tmp + ": cannot write");
-  }
-  fs::rename(tmp, path);
-}
 
 double mean_over_steps(const LossCurve& c) {
   double sum = 0;
