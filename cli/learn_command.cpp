@@ -30,12 +30,14 @@ int learn_command(const Args& args, std::ostream& out, std::ostream& err) {
   if (vm.count("help")) {
     out << "Usage: nos learn --config FILE [--out DIR] [--episodes N] [--evaluate-only]\n\n"
         << "Meta-trains the coordinatewise LSTM optimizer of Andrychowicz et al. 2016 by truncated backpropagation\n"
-        << "through unrolled optimization on a problem family (the paper's random quadratics), keeping the network\n"
-        << "with the best meta-validation loss in DIR/best.pt, then evaluates it against hand-designed optimizers\n"
-        << "(each at its best lr) on held-out instances: DIR/report.md, evaluation.csv, loss_per_step.csv, loss.png.\n"
+        << "through unrolled optimization on a problem family (family: quadratic, the paper's random quadratics, or\n"
+        << "mlp, small MLPs on Fashion-MNIST), keeping the network with the best meta-validation loss in DIR/best.pt,\n"
+        << "then evaluates it against hand-designed optimizers (each at its best lr) on held-out instances (and, for\n"
+        << "mlp, on the generalization architectures): DIR/report.md, evaluation.csv, loss_per_step*.csv, loss.png.\n"
         << "DIR/checkpoint.pt is replaced every validate_every episodes: rerunning the command resumes the run.\n"
         << "A trained network is an optimizer for any loop: optimizers::load_lstm_net(PATH) and LstmOptimizer.\n\n"
-        << "Example: nos learn --config configs/learn-quadratic.yaml --out runs/learn\n\n"
+        << "Examples: nos learn --config configs/learn-quadratic.yaml --out runs/learn\n"
+        << "          nos learn --config configs/learn-fmnist.yaml --out runs/learn-fmnist\n\n"
         << options;
     return kExitOk;
   }

@@ -44,7 +44,8 @@ int rule_command(const Args& args, std::ostream& out, std::ostream& err) {
         << "  state:     the moving averages the rule keeps per parameter, or 'none'\n"
         << "Several TEXT arguments are joined with spaces; put -- before a TEXT that starts with '-'.\n"
         << "--cuda-source prints instead the rule's whole update (moving averages, rule, w -= lr*d) as the one\n"
-        << "elementwise CUDA kernel the fused CUDA path compiles with NVRTC; its comments say what to pass.\n\n"
+        << "elementwise CUDA kernel the fused CUDA path compiles with NVRTC; its comments say what to pass.\n"
+        << "A learned optimizer, lstm:PATH (nos learn's best.pt), prints its file's hash, its network and state.\n\n"
         << options;
     return kExitOk;
   }
@@ -54,6 +55,25 @@ int rule_command(const Args& args, std::ostream& out, std::ostream& err) {
   const int units = vm["units"].as<int>();
   if (units < 0) throw UserError("--units: expected a number of units >= 0, got " + std::to_string(units));
 
+  if (text.rfind(optimizers::kLstmRulePrefix, 0) == 0) {
+    if (vm["tokens"].as<bool>() || vm["cuda-source"].as<bool>()) {
+      throw UserError("'" + text +
+                      "' is a learned optimizer (an LSTM network): it has no token form and no CUDA source");
+    }
+    const optimizers::ResolvedRule r = optimizers::resolve_rule(text);
+    const optimizers::LstmNet net = optimizers::load_lstm_net(r.lstm_path);
+    const optimizers::LstmNetOptions& o = net->options();
+    int64_t weights = 0;
+    for (const torch::Tensor& p : net->parameters()) weights += p.numel();
+    out << "learned: the coordinatewise LSTM optimizer of Andrychowicz et al. 2016, read from " << r.lstm_path << "\n"
+        << "canonical: " << optimizers::kLstmRulePrefix << r.lstm_hash << "\n"
+        << "hash: " << r.lstm_hash << " (FNV-1a of the file's bytes)\n"
+        << "network: " << o.layers << " LSTM layers of " << o.hidden << " units and a linear read-out, " << weights
+        << " weights; gradient preprocessing p = " << nos::format_number(o.preprocess_p) << ", output scale "
+        << nos::format_number(o.output_scale) << "\n"
+        << "state: h c (" << o.layers << " x " << o.hidden << " each, per coordinate)\n";
+    return kExitOk;
+  }
   // A named rule ("powersign-cd", or a native row such as "torch-adam") is inspected through its DSL text.
   std::string named;
   if (!vm["tokens"].as<bool>()) {

@@ -33,17 +33,12 @@ const std::map<std::string, std::vector<std::string>>& learn_sections() {
   static const std::map<std::string, std::vector<std::string>> table = {
       {"", {"family", "dims", "horizon", "unroll", "batch", "episodes", "meta_lr", "validate_every",
             "validation_instances", "test_instances", "lr_grid", "baselines", "seed", "hidden", "layers",
-            "preprocess_p", "output_scale", "out"}},
+            "preprocess_p", "output_scale", "architecture", "minibatch", "data_dir", "generalization", "out"}},
   };
   return table;
 }
 
-// Streams of instances: training episodes, validation and test never share a seed.
-uint64_t stream_seed(uint64_t seed, uint64_t stream, uint64_t index) {
-  uint64_t x = seed * 0x9E3779B97F4A7C15ull + stream * 0xBF58476D1CE4E5B9ull + index * 0x94D049BB133111EBull;
-  x ^= x >> 31;
-  return x;
-}
+// Streams of instances (stream_seed): training episodes, validation and test never share a seed.
 constexpr uint64_t kTrainStream = 1, kValidationStream = 2, kTestStream = 3;
 
 double mean_over_steps(const LossCurve& c) {
@@ -62,8 +57,19 @@ LearnConfig parse_learn_config(const std::string& yaml_text, const std::string& 
   if (root.IsNull()) return c;
   const YamlReader r(source, learn_sections());
   constexpr int64_t kBig = int64_t{1} << 30;
+  std::vector<std::string> mlp_keys;
   r.each_key(root, "", [&](const std::string& k, const YAML::Node& v, const std::string& p) {
-    if (k == "family") c.family = r.choice(v, p, {"quadratic"});
+    if (k == "family") c.family = r.choice(v, p, {"quadratic", "mlp"});
+    if (k == "architecture") {
+      r.at_node(v, p, [&] { c.architecture = architecture_text(parse_architecture(r.scalar(v, p))); });
+    }
+    if (k == "minibatch") c.minibatch = r.integer<int64_t>(v, p, 1, kBig);
+    if (k == "data_dir") c.data_dir = v.IsNull() ? std::string() : r.scalar(v, p);
+    if (k == "generalization") {
+      c.generalization = r.strings(v, p);
+      for (std::string& g : c.generalization) r.at_node(v, p, [&] { g = architecture_text(parse_architecture(g)); });
+    }
+    if (k == "architecture" || k == "minibatch" || k == "data_dir" || k == "generalization") mlp_keys.push_back(k);
     if (k == "dims") c.dims = r.integer<int64_t>(v, p, 1, 10000);
     if (k == "horizon") c.horizon = r.integer<int64_t>(v, p, 1, kBig);
     if (k == "unroll") c.unroll = r.integer<int64_t>(v, p, 1, kBig);
@@ -82,6 +88,10 @@ LearnConfig parse_learn_config(const std::string& yaml_text, const std::string& 
     if (k == "output_scale") c.net.output_scale = r.number(v, p, 0, false);
     if (k == "out") c.out = v.IsNull() ? std::string() : r.scalar(v, p);
   });
+  if (c.family != "mlp" && !mlp_keys.empty()) {
+    throw UserError(source + ": key '" + mlp_keys.front() + "' applies to family mlp only (family is " + c.family +
+                    ")");
+  }
   if (c.horizon % c.unroll != 0) {
     throw UserError(source + ": key 'unroll': " + std::to_string(c.unroll) + " does not divide horizon " +
                     std::to_string(c.horizon));
@@ -109,60 +119,55 @@ std::string to_yaml(const LearnConfig& c) {
     << "\ntest_instances: " << c.test_instances << "\nlr_grid: " << yaml_list(c.lr_grid)
     << "\nbaselines: " << yaml_list(c.baselines) << "\nseed: " << c.seed << "\nhidden: " << c.net.hidden
     << "\nlayers: " << c.net.layers << "\npreprocess_p: " << format_number(c.net.preprocess_p)
-    << "\noutput_scale: " << format_number(c.net.output_scale) << "\nout: " << yaml_quoted(c.out) << "\n";
+    << "\noutput_scale: " << format_number(c.net.output_scale) << "\n";
+  if (c.family == "mlp") {
+    y << "architecture: " << c.architecture << "\nminibatch: " << c.minibatch
+      << "\ndata_dir: " << yaml_quoted(c.data_dir) << "\ngeneralization: " << yaml_list(c.generalization) << "\n";
+  }
+  y << "out: " << yaml_quoted(c.out) << "\n";
   return y.str();
 }
 
-torch::Tensor QuadraticBatch::loss(const torch::Tensor& theta) const {
-  const torch::Tensor r = torch::bmm(w, theta.unsqueeze(2)).squeeze(2) - y;
-  return (r * r).sum(1);
+void LossCurve::add(const torch::Tensor& losses) {
+  mean.push_back(losses.mean().item<double>());
+  sd.push_back(losses.numel() > 1 ? losses.std().item<double>() : 0.0);
 }
 
-torch::Tensor QuadraticBatch::gradient(const torch::Tensor& theta) const {
-  const torch::Tensor r = torch::bmm(w, theta.unsqueeze(2)).squeeze(2) - y;
-  return 2 * torch::bmm(w.transpose(1, 2), r.unsqueeze(2)).squeeze(2);
+LossCurve LossCurve::first(int64_t steps) const {
+  LossCurve c;
+  c.mean.assign(mean.begin(), mean.begin() + steps + 1);
+  c.sd.assign(sd.begin(), sd.begin() + steps + 1);
+  return c;
 }
 
-QuadraticBatch quadratic_batch(int64_t n, int64_t dims, uint64_t seed, torch::Dtype dtype) {
-  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  const auto options = torch::TensorOptions().dtype(torch::kFloat64);
-  QuadraticBatch b;
-  b.w = torch::randn({n, dims, dims}, gen, options).to(dtype);
-  b.y = torch::randn({n, dims}, gen, options).to(dtype);
-  b.theta0 = torch::randn({n, dims}, gen, options).to(dtype);
-  return b;
-}
-
-torch::Tensor unrolled_loss(optimizers::LstmNet& net, const QuadraticBatch& batch, torch::Tensor& theta,
-                            optimizers::LstmCoordinateState& state, int64_t steps,
+torch::Tensor unrolled_loss(optimizers::LstmNet& net, const ProblemBatch& batch, torch::Tensor& theta,
+                            optimizers::LstmCoordinateState& state, int64_t first_step, int64_t steps,
                             std::vector<torch::Tensor>* gradients, const std::vector<torch::Tensor>& given) {
   torch::Tensor total = torch::zeros({}, theta.options());
   for (int64_t t = 0; t < steps; ++t) {
-    const torch::Tensor g = given.empty() ? batch.gradient(theta.detach()) : given.at(static_cast<size_t>(t));
+    const int64_t step = first_step + t;
+    const torch::Tensor g = given.empty() ? batch.gradient(theta, step) : given.at(static_cast<size_t>(t));
     if (gradients != nullptr) gradients->push_back(g);
     theta = theta + net->forward(g, state);
-    total = total + batch.loss(theta).mean();
+    total = total + batch.loss(theta, step + 1).mean();
   }
   return total / static_cast<double>(steps);
 }
 
-LossCurve lstm_curve(optimizers::LstmNet& net, const QuadraticBatch& batch, int64_t horizon) {
+LossCurve lstm_curve(optimizers::LstmNet& net, const ProblemBatch& batch, int64_t horizon) {
   torch::NoGradGuard no_grad;
   LossCurve c;
   torch::Tensor theta = batch.theta0.clone();
   optimizers::LstmCoordinateState state;
-  c.mean.push_back(batch.loss(theta).mean().item<double>());
-  torch::Tensor last;
+  c.add(batch.loss(theta, 0));
   for (int64_t t = 0; t < horizon; ++t) {
-    theta = theta + net->forward(batch.gradient(theta), state);
-    last = batch.loss(theta);
-    c.mean.push_back(last.mean().item<double>());
+    theta = theta + net->forward(batch.gradient(theta, t), state);
+    c.add(batch.loss(theta, t + 1));
   }
-  c.final_sd = last.std().item<double>();
   return c;
 }
 
-LossCurve rule_curve(const std::string& rule, double lr, const QuadraticBatch& batch, int64_t horizon) {
+LossCurve rule_curve(const std::string& rule, double lr, const ProblemBatch& batch, int64_t horizon) {
   const optimizers::ResolvedRule resolved = optimizers::resolve_rule(rule);
   torch::Tensor theta = batch.theta0.clone().requires_grad_(true);
   optimizers::RuleOptions options = resolved.defaults;
@@ -170,16 +175,16 @@ LossCurve rule_curve(const std::string& rule, double lr, const QuadraticBatch& b
   options.total_steps(horizon);
   auto optimizer = optimizers::make_training_optimizer(resolved, {{{theta}, 0.0}}, options);
   LossCurve c;
-  torch::Tensor last = batch.loss(theta.detach());
-  c.mean.push_back(last.mean().item<double>());
-  for (int64_t t = 0; t < horizon; ++t) {
-    optimizer->zero_grad();
-    batch.loss(theta).sum().backward();  // each instance's loss depends on its own row only
-    optimizer->step();
-    last = batch.loss(theta.detach());
-    c.mean.push_back(last.mean().item<double>());
+  {
+    torch::NoGradGuard no_grad;
+    c.add(batch.loss(theta, 0));
   }
-  c.final_sd = last.std().item<double>();
+  for (int64_t t = 0; t < horizon; ++t) {
+    theta.mutable_grad() = batch.gradient(theta, t);  // each instance's loss depends on its own row only
+    optimizer->step();
+    torch::NoGradGuard no_grad;
+    c.add(batch.loss(theta, t + 1));
+  }
   return c;
 }
 
@@ -259,6 +264,28 @@ void prepare_folder(const LearnConfig& config) {
   write_atomically(path, to_yaml(mine));
 }
 
+// The configured family's instances: training episodes on the training data, validation and test instances (other
+// seeds) on held-out data (the MLP family: Fashion-MNIST's test split).
+class Instances {
+ public:
+  explicit Instances(const LearnConfig& config) : config_(config) {
+    if (config.family == "mlp") data_ = load_mlp_data(config.data_dir);
+  }
+  // n instances of `stream` number `index`; `architecture` empty: the trained one.
+  std::unique_ptr<ProblemBatch> draw(uint64_t stream, uint64_t index, int64_t n,
+                                     const std::string& architecture = "") const {
+    const uint64_t seed = stream_seed(config_.seed, stream, index);
+    if (config_.family == "quadratic") return std::make_unique<QuadraticBatch>(quadratic_batch(n, config_.dims, seed));
+    return std::make_unique<MlpBatch>(stream == kTrainStream ? data_.train : data_.test,
+                                      parse_architecture(architecture.empty() ? config_.architecture : architecture),
+                                      n, config_.minibatch, seed);
+  }
+
+ private:
+  const LearnConfig& config_;
+  MlpSplits data_;
+};
+
 }  // namespace
 
 LearnResult learn(const LearnConfig& config, const LearnRuntime& runtime) {
@@ -271,8 +298,8 @@ LearnResult learn(const LearnConfig& config, const LearnRuntime& runtime) {
   Checkpoint state;
   if (fs::exists(checkpoint)) state = load_checkpoint(checkpoint, net, meta);
   trim_progress(progress, state.episode);
-  const QuadraticBatch validation =
-      quadratic_batch(config.validation_instances, config.dims, stream_seed(config.seed, kValidationStream, 0));
+  const Instances instances(config);
+  const auto validation = instances.draw(kValidationStream, 0, config.validation_instances);
   LearnResult result;
   const Clock::time_point start = Clock::now();
   const int64_t first = state.episode;
@@ -282,12 +309,12 @@ LearnResult learn(const LearnConfig& config, const LearnRuntime& runtime) {
       result.interrupted = true;
       break;
     }
-    const QuadraticBatch batch = quadratic_batch(config.batch, config.dims, stream_seed(config.seed, kTrainStream, e));
-    torch::Tensor theta = batch.theta0.clone();
+    const auto batch = instances.draw(kTrainStream, static_cast<uint64_t>(e), config.batch);
+    torch::Tensor theta = batch->theta0.clone();
     optimizers::LstmCoordinateState hc;
     meta_loss = 0;
     for (int64_t s = 0; s < config.horizon / config.unroll; ++s) {
-      torch::Tensor loss = unrolled_loss(net, batch, theta, hc, config.unroll);
+      torch::Tensor loss = unrolled_loss(net, *batch, theta, hc, s * config.unroll, config.unroll);
       meta.zero_grad();
       loss.backward();
       meta.step();
@@ -299,7 +326,7 @@ LearnResult learn(const LearnConfig& config, const LearnRuntime& runtime) {
     state.episode = e + 1;
     const bool validate = state.episode % config.validate_every == 0 || state.episode == config.episodes;
     if (validate) {
-      val = mean_over_steps(lstm_curve(net, validation, config.horizon));
+      val = mean_over_steps(lstm_curve(net, *validation, config.horizon));
       if (std::isfinite(val) && val < state.best_val) {
         state.best_val = val;
         optimizers::save_lstm_net(net, best);
@@ -328,11 +355,11 @@ namespace {
 struct Entry {
   std::string name;
   double lr = 0;  // NaN for the LSTM (its own scale)
-  LossCurve at_horizon, at_double;
+  LossCurve at_horizon, at_double;  // at_double: only for the trained architecture
 };
 
 // The baseline's lr with the lowest mean final loss on the validation instances (non-finite losses lose).
-double best_lr(const LearnConfig& config, const std::string& rule, const QuadraticBatch& validation) {
+double best_lr(const LearnConfig& config, const std::string& rule, const ProblemBatch& validation) {
   double best = config.lr_grid.front(), best_loss = std::numeric_limits<double>::infinity();
   for (double lr : config.lr_grid) {
     const double loss = rule_curve(rule, lr, validation, config.horizon).mean.back();
@@ -342,6 +369,24 @@ double best_lr(const LearnConfig& config, const std::string& rule, const Quadrat
     }
   }
   return best;
+}
+
+// The LSTM and each baseline (at its best lr on the validation instances) on the test instances of one
+// architecture (empty: the trained one, also run to twice the horizon).
+std::vector<Entry> evaluate_on(const LearnConfig& config, optimizers::LstmNet& net, const Instances& instances,
+                               const std::string& architecture) {
+  const auto validation = instances.draw(kValidationStream, 0, config.validation_instances, architecture);
+  const auto test = instances.draw(kTestStream, 0, config.test_instances, architecture);
+  const bool doubled = architecture.empty();
+  std::vector<Entry> entries;
+  const LossCurve lstm = lstm_curve(net, *test, (doubled ? 2 : 1) * config.horizon);
+  entries.push_back({"lstm", std::nan(""), lstm.first(config.horizon), doubled ? lstm : LossCurve{}});
+  for (const std::string& rule : config.baselines) {
+    const double lr = best_lr(config, rule, *validation);
+    entries.push_back({rule, lr, rule_curve(rule, lr, *test, config.horizon),
+                       doubled ? rule_curve(rule, lr, *test, 2 * config.horizon) : LossCurve{}});
+  }
+  return entries;
 }
 
 void write_curves(const std::string& path, const std::vector<Entry>& entries, bool doubled) {
@@ -358,66 +403,135 @@ void write_curves(const std::string& path, const std::vector<Entry>& entries, bo
   write_atomically(path, csv.str());
 }
 
-std::string plot_script(const LearnConfig& config, const std::vector<Entry>& entries) {
+std::string curves_file(const std::string& architecture) {
+  std::string name = architecture;
+  for (char& ch : name) ch = ch == ':' ? '-' : ch;
+  return "loss_per_step_" + name + ".csv";
+}
+
+std::string plot_lines(const std::string& csv, const std::vector<Entry>& entries) {
+  std::ostringstream gp;
+  gp << "plot ";
+  for (size_t i = 0; i < entries.size(); ++i) {
+    gp << (i ? ", " : "") << gnuplot_string(csv) << " using 1:" << i + 2 << " with lines lw 2 lc rgb "
+       << gnuplot_string(plot_color(i)) << " title " << gnuplot_string(entries[i].name);
+  }
+  return gp.str() + "\n";
+}
+
+std::string instances_text(const LearnConfig& c) {
+  return c.family == "quadratic" ? "held-out quadratics" : "held-out MLPs";
+}
+
+std::string plot_script(const LearnConfig& config, const std::vector<Entry>& entries,
+                        const std::vector<std::vector<Entry>>& others) {
   std::ostringstream gp;
   gp << "set terminal pngcairo size 900,560\nset output " << gnuplot_string(config.out + "/loss.png")
      << "\nset datafile separator ','\nset logscale y\nset xlabel 'optimizee step'\nset ylabel 'mean loss over "
-     << config.test_instances << " held-out quadratics'\nset key top right\nset grid\nset arrow from "
-     << config.horizon << ", graph 0 to " << config.horizon << ", graph 1 nohead dt 2\nplot ";
-  for (size_t i = 0; i < entries.size(); ++i) {
-    gp << (i ? ", " : "") << gnuplot_string(config.out + "/loss_per_step_2x.csv") << " using 1:" << i + 2
-       << " with lines lw 2 lc rgb " << gnuplot_string(plot_color(i)) << " title "
-       << gnuplot_string(entries[i].name);
+     << config.test_instances << " " << instances_text(config) << "'\nset key top right\nset grid\nset arrow from "
+     << config.horizon << ", graph 0 to " << config.horizon << ", graph 1 nohead dt 2\n"
+     << plot_lines(config.out + "/loss_per_step_2x.csv", entries);
+  if (others.empty()) return gp.str();
+  gp << "unset arrow\nset terminal pngcairo size " << 420 * others.size() << ",420\nset output "
+     << gnuplot_string(config.out + "/generalization.png") << "\nset multiplot layout 1," << others.size() << "\n";
+  for (size_t i = 0; i < others.size(); ++i) {
+    gp << "set title " << gnuplot_string(config.generalization[i]) << "\n"
+       << plot_lines(config.out + "/" + curves_file(config.generalization[i]), others[i]);
   }
-  return gp.str() + "\n";
+  return gp.str() + "unset multiplot\n";
+}
+
+std::string family_text(const LearnConfig& c, const Instances& instances) {
+  std::ostringstream t;
+  t << c.test_instances << " " << instances_text(c);
+  if (c.family == "quadratic") {
+    t << ", f(θ) = ‖Wθ − y‖² (" << c.dims << "-D, W, y, θ₀ ~ N(0, 1))";
+  } else {
+    const auto one = instances.draw(kTestStream, 0, 1);
+    t << " (" << c.architecture << ", " << static_cast<const MlpBatch&>(*one).dims()
+      << " parameters, weights ~ N(0, 0.1²) truncated at 2σ, biases 0) training on Fashion-MNIST's test split "
+      << "(held out from meta-training, which used the training split), " << c.minibatch
+      << " examples per step drawn with replacement; the loss is the step's minibatch cross-entropy";
+  }
+  return t.str();
+}
+
+void table_row(std::ostream& md, const Entry& e, bool doubled) {
+  md << "| " << e.name << " | " << (std::isnan(e.lr) ? std::string("(learned)") : format_number(e.lr)) << " | "
+     << fixed(e.at_horizon.mean.back(), 4) << " ± " << fixed(e.at_horizon.final_sd(), 4) << " | "
+     << fixed(mean_over_steps(e.at_horizon), 3);
+  if (doubled) md << " | " << fixed(e.at_double.mean.back(), 4) << " ± " << fixed(e.at_double.final_sd(), 4);
+  md << " |\n";
+}
+
+std::string grid_text(const LearnConfig& config) {
+  std::string g;
+  for (double lr : config.lr_grid) g += (g.empty() ? "" : ", ") + format_number(lr);
+  return g;
+}
+
+void generalization_section(std::ostream& md, const LearnConfig& config,
+                            const std::vector<std::vector<Entry>>& others) {
+  if (others.empty()) return;
+  md << "\n## Other architectures\n\nThe network trained on " << config.architecture
+     << ", run on MLPs it never saw (the paper's Figure 5 asks the same); baselines tuned again on each. At the "
+     << "trained horizon, " << config.horizon << " steps.\n\n| architecture | optimizer | lr | loss at step "
+     << config.horizon << " | mean loss over steps 1–" << config.horizon << " |\n|---|---|---|---|---|\n";
+  for (size_t i = 0; i < others.size(); ++i) {
+    for (const Entry& e : others[i]) {
+      md << "| " << config.generalization[i] << " ";
+      table_row(md, e, false);
+    }
+  }
+  md << "\n![other architectures](generalization.png)\n";
 }
 
 }  // namespace
 
 std::string evaluate_learned(const LearnConfig& config) {
   optimizers::LstmNet net = optimizers::load_lstm_net(config.out + "/best.pt");
-  const QuadraticBatch validation =
-      quadratic_batch(config.validation_instances, config.dims, stream_seed(config.seed, kValidationStream, 0));
-  const QuadraticBatch test =
-      quadratic_batch(config.test_instances, config.dims, stream_seed(config.seed, kTestStream, 0));
-  std::vector<Entry> entries;
-  entries.push_back({"lstm", std::nan(""), lstm_curve(net, test, config.horizon),
-                     lstm_curve(net, test, 2 * config.horizon)});
-  for (const std::string& rule : config.baselines) {
-    const double lr = best_lr(config, rule, validation);
-    entries.push_back({rule, lr, rule_curve(rule, lr, test, config.horizon),
-                       rule_curve(rule, lr, test, 2 * config.horizon)});
-  }
+  const Instances instances(config);
+  const std::vector<Entry> entries = evaluate_on(config, net, instances, "");
   write_curves(config.out + "/loss_per_step.csv", entries, false);
   write_curves(config.out + "/loss_per_step_2x.csv", entries, true);
-  std::ostringstream csv, md;
-  csv << "optimizer,lr,final_mean,final_sd,mean_over_steps,final_mean_2x,final_sd_2x\n";
-  md << "# The learned LSTM optimizer on held-out quadratics\n\n"
-     << config.test_instances << " held-out instances of f(θ) = ‖Wθ − y‖² (" << config.dims << "-D, W, y, θ₀ ~ "
-     << "N(0, 1)); each baseline at the lr of {" << [&] {
-          std::string g;
-          for (double lr : config.lr_grid) g += (g.empty() ? "" : ", ") + format_number(lr);
-          return g;
-        }() << "} with the lowest mean final loss on " << config.validation_instances
-     << " validation instances. Loss after " << config.horizon << " steps (the trained horizon) and after "
-     << 2 * config.horizon << " (twice it), mean ± sd over the instances.\n\n"
-     << "| optimizer | lr | loss at step " << config.horizon << " | mean loss over steps 1–" << config.horizon
-     << " | loss at step " << 2 * config.horizon << " |\n|---|---|---|---|---|\n";
-  for (const Entry& e : entries) {
-    const double over = mean_over_steps(e.at_horizon);
-    csv << e.name << "," << (std::isnan(e.lr) ? std::string() : format_number(e.lr)) << ","
-        << e.at_horizon.mean.back() << "," << e.at_horizon.final_sd << "," << over << ","
-        << e.at_double.mean.back() << "," << e.at_double.final_sd << "\n";
-    md << "| " << e.name << " | " << (std::isnan(e.lr) ? std::string("(learned)") : format_number(e.lr)) << " | "
-       << fixed(e.at_horizon.mean.back(), 4) << " ± " << fixed(e.at_horizon.final_sd, 4) << " | " << fixed(over, 3)
-       << " | " << fixed(e.at_double.mean.back(), 4) << " ± " << fixed(e.at_double.final_sd, 4) << " |\n";
+  std::vector<std::vector<Entry>> others;
+  for (const std::string& a : config.generalization) {
+    others.push_back(evaluate_on(config, net, instances, a));
+    write_curves(config.out + "/" + curves_file(a), others.back(), false);
   }
+  std::ostringstream csv, md;
+  csv << "architecture,optimizer,lr,final_mean,final_sd,mean_over_steps,final_mean_2x,final_sd_2x\n";
+  md << "# The learned LSTM optimizer on " << instances_text(config) << "\n\n" << family_text(config, instances)
+     << "; each baseline at the lr of {" << grid_text(config) << "} with the lowest mean final loss on "
+     << config.validation_instances << " validation instances. Loss after " << config.horizon
+     << " steps (the trained horizon) and after " << 2 * config.horizon
+     << " (twice it), mean ± sd over the instances.\n\n| optimizer | lr | loss at step " << config.horizon
+     << " | mean loss over steps 1–" << config.horizon << " | loss at step " << 2 * config.horizon
+     << " |\n|---|---|---|---|---|\n";
+  auto csv_row = [&csv](const std::string& architecture, const Entry& e) {
+    const bool doubled = !e.at_double.mean.empty();
+    csv << architecture << "," << e.name << "," << (std::isnan(e.lr) ? std::string() : format_number(e.lr)) << ","
+        << e.at_horizon.mean.back() << "," << e.at_horizon.final_sd() << "," << mean_over_steps(e.at_horizon) << ","
+        << (doubled ? format_number(e.at_double.mean.back()) : "") << ","
+        << (doubled ? format_number(e.at_double.final_sd()) : "") << "\n";
+  };
+  const std::string trained = config.family == "mlp" ? config.architecture : "";
+  for (const Entry& e : entries) {
+    csv_row(trained, e);
+    table_row(md, e, true);
+  }
+  for (size_t i = 0; i < others.size(); ++i) {
+    for (const Entry& e : others[i]) csv_row(config.generalization[i], e);
+  }
+  md << "\n![loss per step](loss.png)\n";
+  generalization_section(md, config, others);
+  md << "\nData: evaluation.csv, loss_per_step.csv (steps 0–" << config.horizon
+     << "), loss_per_step_2x.csv (steps 0–" << 2 * config.horizon << ")"
+     << (others.empty() ? "" : ", loss_per_step_<architecture>.csv") << "; meta-training: progress.csv.\n";
   write_atomically(config.out + "/evaluation.csv", csv.str());
-  write_atomically(config.out + "/plots.gp", plot_script(config, entries));
-  md << "\n![loss per step](loss.png)\n\nData: evaluation.csv, loss_per_step.csv (steps 0–" << config.horizon
-     << "), loss_per_step_2x.csv (steps 0–" << 2 * config.horizon << "); meta-training: progress.csv.\n";
+  write_atomically(config.out + "/plots.gp", plot_script(config, entries, others));
   const bool plotted = std::system(("gnuplot " + shell_quote(config.out + "/plots.gp") + " 2>/dev/null").c_str()) == 0;
-  if (!plotted) md << "\ngnuplot was not found or failed: run `gnuplot plots.gp` for loss.png.\n";
+  if (!plotted) md << "\ngnuplot was not found or failed: run `gnuplot plots.gp` for the plots.\n";
   write_atomically(config.out + "/report.md", md.str());
   return config.out + "/report.md";
 }

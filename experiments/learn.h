@@ -10,14 +10,19 @@
 #include <string>
 #include <vector>
 
+#include "experiments/learn_family.h"
 #include "optimizers/lstm_optimizer.h"
 
 namespace nos::experiments {
 
 // The settings of a meta-training run (configs/learn-quadratic.yaml). Plain data with the paper's values.
 struct LearnConfig {
-  std::string family = "quadratic";  // the paper's random quadratics f(θ) = ‖Wθ − y‖², W and y ~ N(0, 1)
-  int64_t dims = 10;                 // θ's dimension
+  std::string family = "quadratic";  // quadratic: ‖Wθ − y‖², W, y ~ N(0, 1); mlp: MLPs on Fashion-MNIST
+  int64_t dims = 10;                 // θ's dimension (quadratic)
+  std::string architecture = "sigmoid:20";  // the MLP trained on (mlp; learn_family.h's MlpArchitecture)
+  int64_t minibatch = 128;                  // examples per optimizee step (mlp)
+  std::string data_dir;                     // Fashion-MNIST folder (mlp; empty: Debian's dataset-fashion-mnist)
+  std::vector<std::string> generalization;  // other architectures the evaluation also runs (mlp)
   int64_t horizon = 100;             // optimizee steps of an episode (and of the evaluation)
   int64_t unroll = 20;               // steps per truncated-BPTT segment: one meta-update each
   int64_t batch = 128;               // instances per episode
@@ -39,34 +44,28 @@ LearnConfig parse_learn_config(const std::string& yaml_text, const std::string& 
 LearnConfig load_learn_config(const std::string& path);
 std::string to_yaml(const LearnConfig& config);
 
-// A batch of instances of the family: f_i(θ_i) = ‖W_i θ_i − y_i‖², θ [n, dims].
-struct QuadraticBatch {
-  torch::Tensor w, y, theta0;  // [n, dims, dims], [n, dims], [n, dims]
-  torch::Tensor loss(const torch::Tensor& theta) const;      // [n]
-  torch::Tensor gradient(const torch::Tensor& theta) const;  // [n, dims], exact
-};
-// n instances drawn from `seed` (the same seed, the same instances), in `dtype`.
-QuadraticBatch quadratic_batch(int64_t n, int64_t dims, uint64_t seed, torch::Dtype dtype = torch::kFloat32);
-
-// One truncated segment of meta-training: `steps` LSTM steps from θ (and the LSTM state), the optimizee's
-// gradients treated as inputs (detached: the paper's first-order approximation). Returns the meta-loss (the mean
-// over instances of the sum of the losses after each step, divided by steps), with θ and the state advanced (still
-// attached to the graph; the caller detaches them between segments). `gradients`, when not null, receives each
-// step's gradient; `given`, when not empty, is used instead of computing them (the finite-difference check).
-torch::Tensor unrolled_loss(optimizers::LstmNet& net, const QuadraticBatch& batch, torch::Tensor& theta,
-                            optimizers::LstmCoordinateState& state, int64_t steps,
+// One truncated segment of meta-training: `steps` LSTM steps from θ at step `first_step` (and the LSTM state), the
+// optimizee's gradients treated as inputs (detached: the paper's first-order approximation). Returns the meta-loss
+// (the mean over instances of the sum of the losses after each step, divided by steps), with θ and the state
+// advanced (still attached to the graph; the caller detaches them between segments). `gradients`, when not null,
+// receives each step's gradient; `given`, when not empty, is used instead of computing them (the finite-difference
+// check).
+torch::Tensor unrolled_loss(optimizers::LstmNet& net, const ProblemBatch& batch, torch::Tensor& theta,
+                            optimizers::LstmCoordinateState& state, int64_t first_step, int64_t steps,
                             std::vector<torch::Tensor>* gradients = nullptr,
                             const std::vector<torch::Tensor>& given = {});
 
-// The mean loss over the instances after each step 0 … horizon (index 0: before any step) of the network, and the
-// standard deviation over instances of the final one.
+// The mean loss over the instances after each step 0 … horizon (index 0: before any step; step t's loss on step
+// t's data) of the network, and the standard deviation over the instances.
 struct LossCurve {
-  std::vector<double> mean;
-  double final_sd = 0;
+  std::vector<double> mean, sd;  // per step 0 … horizon: over the instances
+  double final_sd() const { return sd.back(); }
+  LossCurve first(int64_t steps) const;  // steps 0 … steps
+  void add(const torch::Tensor& losses);  // the next step's loss per instance
 };
-LossCurve lstm_curve(optimizers::LstmNet& net, const QuadraticBatch& batch, int64_t horizon);
+LossCurve lstm_curve(optimizers::LstmNet& net, const ProblemBatch& batch, int64_t horizon);
 // The same for a named rule at `lr` (nos's compiled rule, on all instances at once: each has its own gradient).
-LossCurve rule_curve(const std::string& rule, double lr, const QuadraticBatch& batch, int64_t horizon);
+LossCurve rule_curve(const std::string& rule, double lr, const ProblemBatch& batch, int64_t horizon);
 
 struct LearnProgress {
   int64_t episode = 0, episodes = 0;
@@ -95,7 +94,9 @@ LearnResult learn(const LearnConfig& config, const LearnRuntime& runtime);
 
 // Evaluates best.pt against config.baselines on config.test_instances held-out instances (each baseline at the lr
 // of config.lr_grid with the lowest mean final loss on the validation instances), at the trained horizon and at
-// twice it: writes evaluation.csv, loss_per_step.csv, report.md and, with gnuplot, loss.png. Returns report.md.
+// twice it, and on each of config.generalization's architectures (mlp) at the trained horizon: writes
+// evaluation.csv, loss_per_step.csv, loss_per_step_2x.csv, loss_per_step_<architecture>.csv, report.md and, with
+// gnuplot, loss.png and generalization.png. Returns report.md.
 std::string evaluate_learned(const LearnConfig& config);
 
 }  // namespace nos::experiments

@@ -1,6 +1,7 @@
 // Meta-training the LSTM optimizer (experiments/learn.h): the meta-gradient against finite differences, a tiny
 // run that lowers the meta-loss, resume after an interruption, the config's checks.
 #include <gtest/gtest.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include <atomic>
@@ -10,7 +11,11 @@
 #include <vector>
 
 #include "common/error.h"
+#include "experiments/files.h"
 #include "experiments/learn.h"
+#include "tasks/datasets.h"
+#include "tasks/models.h"
+#include "tests/tasks/fixtures.h"
 #include "tests/temp_dir.h"
 
 namespace nos::experiments {
@@ -33,14 +38,14 @@ TEST(Learn, MetaGradientMatchesFiniteDifferencesWithTheGradientsHeldFixed) {
   torch::Tensor theta = batch.theta0.clone();
   optimizers::LstmCoordinateState state;
   std::vector<torch::Tensor> gradients;
-  torch::Tensor loss = unrolled_loss(net, batch, theta, state, 4, &gradients);
+  torch::Tensor loss = unrolled_loss(net, batch, theta, state, 0, 4, &gradients);
   net->zero_grad();
   loss.backward();
   auto held = [&]() {
     torch::NoGradGuard no_grad;
     torch::Tensor t = batch.theta0.clone();
     optimizers::LstmCoordinateState s;
-    return unrolled_loss(net, batch, t, s, 4, nullptr, gradients).item<double>();
+    return unrolled_loss(net, batch, t, s, 0, 4, nullptr, gradients).item<double>();
   };
   int checked = 0;
   for (auto& item : net->named_parameters()) {
@@ -144,8 +149,111 @@ TEST(Learn, ConfigMistakesNameTheKey) {
   EXPECT_NE(message("horizon: 100\nunroll: 30\n").find("key 'unroll'"), std::string::npos);
   EXPECT_NE(message("episodez: 3\n").find("l.yaml:1: key 'episodez': unknown key"), std::string::npos);
   EXPECT_NE(message("baselines: [adma]\n").find("key 'baselines'"), std::string::npos);
-  EXPECT_NE(message("family: mlp\n").find("key 'family'"), std::string::npos);
+  EXPECT_NE(message("family: mlps\n").find("key 'family'"), std::string::npos);
+  EXPECT_NE(message("architecture: relu:20\n").find("key 'architecture' applies to family mlp only"),
+            std::string::npos);
+  EXPECT_NE(message("family: mlp\narchitecture: tanh:20\n").find("l.yaml:2: key 'architecture'"), std::string::npos);
+  EXPECT_NE(message("family: mlp\ngeneralization: [relu:0]\n").find("'0' is not a width"), std::string::npos);
+  EXPECT_EQ(message("family: mlp\narchitecture: relu:40-20\ngeneralization: [sigmoid:20]\n"), "(accepted)");
   EXPECT_EQ(message("episodes: 5\n"), "(accepted)");
+}
+
+TEST(Learn, ArchitecturesReadAndPrint) {
+  const MlpArchitecture a = parse_architecture("relu:40-20");
+  EXPECT_EQ(a.activation, "relu");
+  EXPECT_EQ(a.hidden, (std::vector<int64_t>{40, 20}));
+  EXPECT_EQ(architecture_text(a), "relu:40-20");
+  for (const char* bad : {"sigmoid", "tanh:20", "relu:", "relu:20-", "relu:2x", "relu:-3"}) {
+    EXPECT_THROW(parse_architecture(bad), UserError) << bad;
+  }
+}
+
+// A small Fashion-MNIST-shaped data set: 300 training and 100 test images of the fixture's row-band pattern.
+MlpSplits fixture_data(const std::string& dir) {
+  tasks::fixtures::write_fmnist_pair(dir, "train", 300, 1);
+  tasks::fixtures::write_fmnist_pair(dir, "t10k", 100, 2);
+  return load_mlp_data(dir);
+}
+
+// An instance of the MLP family is nos's mlp20 model: with the model's weights laid into θ, the loss of a step is
+// the model's cross-entropy on that step's minibatch (float64, 1e-12), and each instance's loss and gradient depend
+// on its own row of θ only.
+TEST(Learn, MlpInstancesAreTheMlp20Model) {
+  testing::TempDir dir;
+  const MlpSplits data = fixture_data(dir.path());
+  const MlpBatch batch(data.train, parse_architecture("sigmoid:20"), 3, 16, 5, torch::kFloat64);
+  EXPECT_EQ(batch.dims(), 784 * 20 + 20 + 20 * 10 + 10);
+  tasks::Classifier model = tasks::make_model("mlp20", 1, 28, 28, 10);
+  model->to(torch::kFloat64);
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(3);
+  model->initialize(gen);
+  std::vector<torch::Tensor> parts;
+  for (const auto& p : model->named_parameters()) {
+    if (p.key().find("bias") != std::string::npos) {
+      torch::NoGradGuard no_grad;
+      p.value().uniform_(-0.5, 0.5);  // non-zero biases, so their place in θ is checked too
+    }
+  }
+  const auto params = model->named_parameters();
+  for (size_t i = 0; i < params.size(); i += 2) {
+    parts.push_back(params[i].value().detach().t().reshape({-1}));  // Linear weight [out, in] → θ's [in, out]
+    parts.push_back(params[i + 1].value().detach());
+  }
+  torch::Tensor theta = batch.theta0.clone();
+  theta[1] = torch::cat(parts);
+  const torch::Tensor losses = batch.loss(theta, 7);
+  const torch::Tensor rows = batch.rows(3, 7)[1];
+  const torch::Tensor x = data.train->features.index_select(0, rows).to(torch::kFloat64).view({-1, 1, 28, 28});
+  const double expected =
+      torch::nn::functional::cross_entropy(model->forward(x), data.train->labels.index_select(0, rows)).item<double>();
+  EXPECT_NEAR(losses[1].item<double>(), expected, 1e-12);
+  const torch::Tensor g = batch.gradient(theta, 7);
+  torch::Tensor moved = theta.clone();
+  moved[1] += 0.01;
+  const torch::Tensor after = batch.loss(moved, 7);
+  EXPECT_EQ(after[0].item<double>(), losses[0].item<double>());
+  EXPECT_EQ(after[2].item<double>(), losses[2].item<double>());
+  EXPECT_TRUE(torch::equal(batch.gradient(moved, 7)[0], g[0]));
+  EXPECT_FALSE(torch::equal(batch.rows(3, 7), batch.rows(3, 8)));
+}
+
+// Meta-training on a tiny MLP family (the fixture's data) lowers the held-out instances' mean loss over the horizon
+// well below the untrained network's, and the report covers the other architectures.
+TEST(Learn, MlpMetaTrainingLowersTheLossAndReportsOtherArchitectures) {
+  testing::TempDir dir;
+  fixture_data(dir.path());
+  LearnConfig c = tiny_config(dir.path() + "/run");
+  c.family = "mlp";
+  c.architecture = "sigmoid:5";
+  c.minibatch = 16;
+  c.batch = 2;
+  c.episodes = 30;
+  c.validation_instances = 8;
+  c.test_instances = 8;
+  c.data_dir = dir.path();
+  c.lr_grid = {0.01, 0.1, 1};
+  c.baselines = {"adam", "sgd"};
+  c.generalization = {"relu:5", "sigmoid:5-5"};
+  torch::manual_seed(c.seed);
+  optimizers::LstmNet untrained(c.net);
+  const MlpSplits data = load_mlp_data(dir.path());
+  const MlpBatch held_out(data.test, parse_architecture(c.architecture), 16, 16, 99);
+  auto mean_loss = [&](optimizers::LstmNet& net) {
+    const LossCurve curve = lstm_curve(net, held_out, c.horizon);
+    double sum = 0;
+    for (size_t t = 1; t < curve.mean.size(); ++t) sum += curve.mean[t];
+    return sum / static_cast<double>(c.horizon);
+  };
+  const double before = mean_loss(untrained);
+  const LearnResult r = learn(c, {});
+  optimizers::LstmNet trained = optimizers::load_lstm_net(r.best_path);
+  const double after = mean_loss(trained);
+  EXPECT_LT(after, 0.8 * before) << before << " -> " << after;
+  const std::string report = read_text(evaluate_learned(c));
+  EXPECT_NE(report.find("| relu:5 | lstm |"), std::string::npos) << report;
+  EXPECT_NE(report.find("| sigmoid:5-5 | sgd |"), std::string::npos) << report;
+  EXPECT_TRUE(std::filesystem::exists(c.out + "/loss_per_step_relu-5.csv"));
+  EXPECT_NE(read_text(c.out + "/config.yaml").find("architecture: sigmoid:5"), std::string::npos);
 }
 
 }  // namespace

@@ -1,0 +1,82 @@
+// The problem families of nos learn (learn.h): batches of optimizee instances, each a row of θ [n, d] optimized side
+// by side, with a loss per instance. The paper's two (Andrychowicz et al. 2016): random quadratics and a small MLP
+// (here on Fashion-MNIST, the paper used MNIST).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace nos::experiments {
+
+// n instances of a family: θ [n, d], one row per instance. Each instance's loss depends on its own row only.
+struct ProblemBatch {
+  torch::Tensor theta0;  // [n, d]: the instances' starting points
+  virtual ~ProblemBatch() = default;
+  // Each instance's loss [n] at θ on step `step`'s data (a deterministic family ignores the step), differentiable.
+  virtual torch::Tensor loss(const torch::Tensor& theta, int64_t step) const = 0;
+  // Its gradient [n, d], detached. By default autograd of loss(θ, step).sum().
+  virtual torch::Tensor gradient(const torch::Tensor& theta, int64_t step) const;
+};
+
+// The paper's random quadratics: f_i(θ_i) = ‖W_i θ_i − y_i‖², W, y and θ₀ ~ N(0, 1).
+struct QuadraticBatch : ProblemBatch {
+  torch::Tensor w, y;  // [n, dims, dims], [n, dims]
+  torch::Tensor loss(const torch::Tensor& theta, int64_t step = 0) const override;      // [n]
+  torch::Tensor gradient(const torch::Tensor& theta, int64_t step = 0) const override;  // [n, dims], exact
+};
+// n instances drawn from `seed` (the same seed, the same instances), in `dtype`.
+QuadraticBatch quadratic_batch(int64_t n, int64_t dims, uint64_t seed, torch::Dtype dtype = torch::kFloat32);
+
+// The MLP family's optimizee: fully connected hidden layers of one activation, then a linear read-out; written
+// "sigmoid:20" (the paper's), "relu:20", "sigmoid:40", "sigmoid:20-20" (two hidden layers).
+struct MlpArchitecture {
+  std::string activation = "sigmoid";  // sigmoid | relu
+  std::vector<int64_t> hidden = {20};
+};
+// Throws UserError saying what is wrong with `text`.
+MlpArchitecture parse_architecture(const std::string& text);
+std::string architecture_text(const MlpArchitecture& a);
+
+// A classification data set as the MLP family reads it: normalised features [N, F] (float32) and labels [N].
+struct MlpData {
+  torch::Tensor features, labels;
+  int64_t classes = 10;
+};
+
+// n MLPs of one architecture, each with its own initialisation (weights ~ N(0, 0.1²) truncated at 2σ, biases 0,
+// as nos's mlp20 model) and its own minibatches: the loss at step t is each instance's mean cross-entropy on its
+// t-th minibatch of `minibatch` examples drawn with replacement (a function of the seed and t only).
+class MlpBatch : public ProblemBatch {
+ public:
+  MlpBatch(std::shared_ptr<const MlpData> data, MlpArchitecture architecture, int64_t n, int64_t minibatch,
+           uint64_t seed, torch::Dtype dtype = torch::kFloat32);
+  torch::Tensor loss(const torch::Tensor& theta, int64_t step) const override;
+  // The data rows of step `step`'s minibatches, [n, minibatch].
+  torch::Tensor rows(int64_t n, int64_t step) const;
+  // Parameters per instance (d): per layer the weights [in, out] row-major, then the biases [out].
+  int64_t dims() const { return dims_; }
+
+ private:
+  std::shared_ptr<const MlpData> data_;
+  MlpArchitecture architecture_;
+  std::vector<int64_t> widths_;  // features, hidden…, classes
+  int64_t minibatch_;
+  uint64_t seed_;
+  int64_t dims_ = 0;
+};
+
+// Fashion-MNIST's training and test splits flattened for the MLP family (`data_dir` empty: Debian's
+// dataset-fashion-mnist folder); the test split's normalisation is the training split's.
+struct MlpSplits {
+  std::shared_ptr<const MlpData> train, test;
+};
+MlpSplits load_mlp_data(const std::string& data_dir);
+
+// Well-mixed seeds for the streams of instances (training episodes, validation, test never share one).
+uint64_t stream_seed(uint64_t seed, uint64_t stream, uint64_t index);
+
+}  // namespace nos::experiments
