@@ -96,7 +96,9 @@ void print_overview(std::ostream& out) {
       << "       nos bench step [options]    one optimizer step in ns/param: each rule's fused and reference paths,\n"
       << "                                   LibTorch's Adam and SGD, and a memory-bandwidth floor\n"
       << "       nos bench search [options]  the search-efficiency mechanisms, one stage each: children trained,\n"
-      << "                                   training seconds and quality, on a pinned Fashion-MNIST proxy\n\n"
+      << "                                   training seconds and quality, on a pinned Fashion-MNIST proxy\n"
+      << "       nos bench children [options] children-steps/s of K children trained as one stacked model\n"
+      << "                                   (a population) against one child alone, for each K\n\n"
       << "Each prints the figures it measured in this run and their ratios. 'nos bench NAME --help' (or\n"
       << "'nos help bench NAME') lists a benchmark's options.\n";
 }
@@ -106,7 +108,7 @@ int bench_train_command(const Args& args, std::ostream& out, std::ostream& err);
 }  // namespace
 
 const std::vector<std::string>& benchmark_names() {
-  static const std::vector<std::string> names = {"train", "step", "search"};
+  static const std::vector<std::string> names = {"train", "step", "search", "children"};
   return names;
 }
 
@@ -123,6 +125,7 @@ int bench_command(const Args& args, std::ostream& out, std::ostream& err) {
   if (what == "train") return bench_train_command(rest, out, err);
   if (what == "step") return bench_step_command(rest, out, err);
   if (what == "search") return bench_search_command(rest, out, err);
+  if (what == "children") return bench_children_command(rest, out, err);
   if (!what.empty() && what[0] == '-') {
     throw UserError("expected what to benchmark before options: 'nos bench train " + what +
                     " ...' or 'nos bench step " + what + " ...'");

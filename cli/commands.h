@@ -22,6 +22,7 @@ int eval_command(const Args& args, std::ostream& out, std::ostream& err);
 int bench_command(const Args& args, std::ostream& out, std::ostream& err);
 int bench_step_command(const Args& args, std::ostream& out, std::ostream& err);  // `bench step`, from bench
 int bench_search_command(const Args& args, std::ostream& out, std::ostream& err);  // `bench search`
+int bench_children_command(const Args& args, std::ostream& out, std::ostream& err);  // `bench children`
 const std::vector<std::string>& benchmark_names();  // what `nos bench` runs: train, step, search
 int version_command(const Args& args, std::ostream& out, std::ostream& err);
 int search_command(const Args& args, std::ostream& out, std::ostream& err);

@@ -15,6 +15,16 @@ namespace {
 
 namespace F = torch::nn::functional;
 
+}  // namespace
+
+const torch::Tensor& StackedTensors::at(const std::string& name) const {
+  const auto found = tensors.find(name);
+  NOS_CHECK(found != tensors.end(), "stacked model: no tensor '" << name << "'");
+  return found->second;
+}
+
+namespace {
+
 // ---- initialisers drawing from an explicit generator (torch::nn::init only uses the global one) -------------------
 
 struct Fans {
@@ -100,6 +110,60 @@ torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t padding,
       torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(bias));
 }
 
+// ---- stacked layers: K children in one op (ClassifierImpl::forward_stacked) ----------------------------------------
+
+// A convolution of the shared input with every child's filters: w [K, O, I, kh, kw] → [N, K·O, H', W'].
+torch::Tensor conv_shared(const torch::Tensor& x, const StackedTensors& s, const std::string& name, int64_t padding,
+                          int64_t stride = 1) {
+  const torch::Tensor& w = s.at(name + ".weight");
+  const auto bias = s.tensors.find(name + ".bias");
+  return F::conv2d(x, w.flatten(0, 1), F::Conv2dFuncOptions()
+                                           .bias(bias == s.tensors.end() ? torch::Tensor() : bias->second.flatten())
+                                           .stride(stride)
+                                           .padding(padding));
+}
+
+// A convolution of each child's channels with its own filters: x [N, K·I, H, W] → [N, K·O, H', W'] (groups = K).
+torch::Tensor conv_grouped(const torch::Tensor& x, const StackedTensors& s, const std::string& name, int64_t padding,
+                           int64_t stride = 1) {
+  const torch::Tensor& w = s.at(name + ".weight");
+  const auto bias = s.tensors.find(name + ".bias");
+  return F::conv2d(x, w.flatten(0, 1), F::Conv2dFuncOptions()
+                                           .bias(bias == s.tensors.end() ? torch::Tensor() : bias->second.flatten())
+                                           .stride(stride)
+                                           .padding(padding)
+                                           .groups(s.k));
+}
+
+// Batch norm over the K·C channels: per channel, hence per child; the running statistics are views of the stacked
+// buffers, updated in place in training (BatchNorm2d's defaults: momentum 0.1, eps 1e-5).
+torch::Tensor batch_norm_stacked(const torch::Tensor& x, const StackedTensors& s, const std::string& name) {
+  if (s.training) {
+    torch::NoGradGuard no_grad;
+    s.at(name + ".num_batches_tracked").add_(1);
+  }
+  return torch::batch_norm(x, s.at(name + ".weight").flatten(), s.at(name + ".bias").flatten(),
+                           s.at(name + ".running_mean").view({-1}), s.at(name + ".running_var").view({-1}),
+                           s.training, 0.1, 1e-5, at::globalContext().userEnabledCuDNN());
+}
+
+// [N, K·C, h, w] → [K, N, C·h·w]: each child's flattened features.
+torch::Tensor per_child(const torch::Tensor& x, int64_t k) {
+  return x.reshape({x.size(0), k, -1}).transpose(0, 1);
+}
+
+// A dense layer of every child on the shared input x [N, F]: one matrix product with the K·out rows → [K, N, out].
+torch::Tensor linear_shared(const torch::Tensor& x, const StackedTensors& s, const std::string& name) {
+  const torch::Tensor& w = s.at(name + ".weight");  // [K, out, F]
+  const torch::Tensor y = torch::matmul(x, w.flatten(0, 1).t());  // [N, K·out]
+  return y.view({x.size(0), s.k, w.size(1)}).transpose(0, 1) + s.at(name + ".bias").unsqueeze(1);
+}
+
+// Each child's dense layer on its own features x [K, N, F] → [K, N, out].
+torch::Tensor linear_stacked(const torch::Tensor& x, const StackedTensors& s, const std::string& name) {
+  return torch::baddbmm(s.at(name + ".bias").unsqueeze(1), x, s.at(name + ".weight").transpose(1, 2));
+}
+
 // ---- the models -------------------------------------------------------------------------------------------------
 
 class ConvNetImpl : public ClassifierImpl {
@@ -118,6 +182,15 @@ class ConvNetImpl : public ClassifierImpl {
     x = F::max_pool2d(bn1_(conv1_(x)), F::MaxPool2dFuncOptions(2)).relu_();
     x = F::max_pool2d(bn2_(conv2_(x)), F::MaxPool2dFuncOptions(2)).relu_();
     return fc_(x.flatten(1));
+  }
+
+  bool has_stacked_forward() const override { return true; }
+  torch::Tensor forward_stacked(const torch::Tensor& images, const StackedTensors& s) const override {
+    torch::Tensor x = F::max_pool2d(batch_norm_stacked(conv_shared(images, s, "conv1", 1), s, "bn1"),
+                                    F::MaxPool2dFuncOptions(2)).relu_();
+    x = F::max_pool2d(batch_norm_stacked(conv_grouped(x, s, "conv2", 1), s, "bn2"), F::MaxPool2dFuncOptions(2))
+            .relu_();
+    return linear_stacked(per_child(x, s.k), s, "fc");
   }
 
   void initialize(at::Generator& gen) override {
@@ -154,6 +227,13 @@ class TwoC2DImpl : public ClassifierImpl {
     x = tf_same_max_pool(conv1_(x), 2, 2).relu_();
     x = tf_same_max_pool(conv2_(x), 2, 2).relu_();
     return fc2_(fc1_(x.flatten(1)).relu_());
+  }
+
+  bool has_stacked_forward() const override { return true; }
+  torch::Tensor forward_stacked(const torch::Tensor& images, const StackedTensors& s) const override {
+    torch::Tensor x = tf_same_max_pool(conv_shared(images, s, "conv1", 2), 2, 2).relu_();
+    x = tf_same_max_pool(conv_grouped(x, s, "conv2", 2), 2, 2).relu_();
+    return linear_stacked(linear_stacked(per_child(x, s.k), s, "fc1").relu_(), s, "fc2");
   }
 
   void initialize(at::Generator& gen) override {
@@ -193,6 +273,16 @@ class ThreeC3DImpl : public ClassifierImpl {
     return fc3_(x);
   }
 
+  bool has_stacked_forward() const override { return true; }
+  torch::Tensor forward_stacked(const torch::Tensor& images, const StackedTensors& s) const override {
+    torch::Tensor x = tf_same_max_pool(conv_shared(images, s, "conv1", 0), 3, 2).relu_();
+    x = tf_same_max_pool(conv_grouped(x, s, "conv2", 0), 3, 2).relu_();
+    x = tf_same_max_pool(conv_grouped(x, s, "conv3", 1), 3, 2).relu_();
+    x = linear_stacked(per_child(x, s.k), s, "fc1").relu_();
+    x = linear_stacked(x, s, "fc2").relu_();
+    return linear_stacked(x, s, "fc3");
+  }
+
   void initialize(at::Generator& gen) override {
     torch::NoGradGuard no_grad;
     for (torch::Tensor w : {conv1_->weight, conv2_->weight, conv3_->weight}) xavier_normal(w, gen);
@@ -225,6 +315,16 @@ class DenseImpl : public ClassifierImpl {
     for (size_t i = 0; i < layers_.size(); ++i) {
       x = layers_[i](x);
       if (i + 1 < layers_.size()) x = sigmoid_ ? x.sigmoid_() : x.relu_();
+    }
+    return x;
+  }
+
+  bool has_stacked_forward() const override { return true; }
+  torch::Tensor forward_stacked(const torch::Tensor& images, const StackedTensors& s) const override {
+    torch::Tensor x = linear_shared(images.flatten(1), s, "fc1");
+    for (size_t i = 1; i < layers_.size(); ++i) {
+      x = sigmoid_ ? x.sigmoid_() : x.relu_();
+      x = linear_stacked(x, s, "fc" + std::to_string(i + 1));
     }
     return x;
   }

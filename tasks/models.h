@@ -6,6 +6,7 @@
 #include <ATen/core/Generator.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -13,11 +14,29 @@
 
 namespace nos::tasks {
 
+// K children of one model stacked (a population, tasks/population.h): every parameter and buffer of the model,
+// named as named_parameters() and named_buffers() name them, with a leading dimension of K; child k's slice [k] is
+// its own tensor.
+struct StackedTensors {
+  int64_t k = 1;
+  bool training = true;
+  std::map<std::string, torch::Tensor> tensors;
+  const torch::Tensor& at(const std::string& name) const;  // a missing name is an internal error
+};
+
 // A classifier: forward maps float images [N, C, H, W] to logits [N, classes]. Models hold no optimizer, data or
-// training loop, so a trainer (or, later, a stacked trainer of K children) can drive any of them.
+// training loop, so a trainer (or a population of K children, tasks/population.h) can drive any of them.
 class ClassifierImpl : public torch::nn::Module {
  public:
   virtual torch::Tensor forward(torch::Tensor images) = 0;
+
+  // K children at once: images [N, C, H, W] shared by every child, the weights and batch-norm buffers in `s`;
+  // returns logits [K, N, classes], child k's being forward() of a model holding slice k (the first convolution or
+  // dense layer as one layer of K times the outputs, later convolutions grouped by child, dense layers batched;
+  // batch norm per channel, so per child, its running statistics updated in place when s.training). Returns an
+  // undefined tensor for a model without a stacked form (has_stacked_forward() false).
+  virtual bool has_stacked_forward() const { return false; }
+  virtual torch::Tensor forward_stacked(const torch::Tensor& images, const StackedTensors& s) const { return {}; }
 
   // Redraws every parameter from `generator` (a CPU generator) and resets batch-norm statistics: the same
   // generator state gives the same weights bit for bit, independent of the global random state.

@@ -12,4 +12,5 @@
 #include "tasks/models.h"
 #include "tasks/objective_run.h"
 #include "tasks/objectives.h"
+#include "tasks/population.h"
 #include "tasks/trainer.h"

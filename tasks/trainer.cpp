@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "tasks/device_data.h"
 #include "tasks/lr_choice.h"
 #include "tasks/models.h"
 
@@ -25,79 +26,10 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// SplitMix64: independent seeds for the streams of one run (initialisation, batch order) from the user's seed.
-uint64_t mix_seed(uint64_t seed, uint64_t stream) {
-  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (stream + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 std::string number_text(double x) {
   std::ostringstream s;
   s << x;
   return s.str();
-}
-
-// Channels-last helps convolutions only (the model registry says which models have them).
-bool has_convolutions(const std::string& model) {
-  const ModelInfo* info = find_model(model);
-  return info == nullptr || info->convolutional;
-}
-
-// The data of one run on its device (still uint8: a quarter of the bytes of floats), normalised batch by batch.
-struct DeviceData {
-  torch::Tensor train_images, train_labels;
-  torch::Tensor val_images, val_labels;
-  torch::Tensor test_images, test_labels;
-  Normalization normalization;
-  torch::MemoryFormat memory_format = torch::MemoryFormat::Contiguous;
-  torch::Device device = torch::kCPU;
-  torch::Dtype dtype = torch::kFloat32;
-  int64_t channels = 0, height = 0, width = 0;
-
-  // uint8 images [B, C, H, W] → normalised floats.
-  torch::Tensor normalise(const torch::Tensor& images) const {
-    return to_float_batch(images, normalization, device, dtype, memory_format);
-  }
-};
-
-DeviceData to_device(const DataSplits& data, const TrainConfig& config) {
-  DeviceData d;
-  const torch::Tensor& train = data.train.images;
-  d.channels = train.size(1);
-  d.height = train.size(2);
-  d.width = train.size(3);
-  d.normalization = channel_stats(data.train);
-  d.device = config.device;
-  d.dtype = config.dtype;
-  // Channels-last (NHWC) lets oneDNN run convolutions, batch norm and pooling without reordering: measured about 4x
-  // faster per step than NCHW for the ConvNet on the CPU. Models without convolutions gain nothing from it.
-  if (config.channels_last && has_convolutions(config.model)) d.memory_format = torch::MemoryFormat::ChannelsLast;
-  d.train_images = train.to(config.device);
-  d.train_labels = data.train.labels.to(config.device);
-  d.val_images = data.validation.images.to(config.device);
-  d.val_labels = data.validation.labels.to(config.device);
-  d.test_images = data.test.images.to(config.device);
-  d.test_labels = data.test.labels.to(config.device);
-  return d;
-}
-
-// Accuracy of `model` on uint8 `images`, in inference mode; NaN for an empty set. One host sync.
-double accuracy(ClassifierImpl& model, const DeviceData& d, const torch::Tensor& images, const torch::Tensor& labels,
-                int64_t batch_size) {
-  const int64_t n = images.size(0);
-  if (n == 0) return kNaN;
-  c10::InferenceMode inference;
-  model.eval();
-  torch::Tensor correct = torch::zeros({}, labels.options());
-  for (int64_t start = 0; start < n; start += batch_size) {
-    const int64_t b = std::min(batch_size, n - start);
-    torch::Tensor logits = model.forward(d.normalise(images.narrow(0, start, b)));
-    correct.add_(logits.argmax(1).eq(labels.narrow(0, start, b)).sum());
-  }
-  model.train();
-  return static_cast<double>(correct.item<int64_t>()) / static_cast<double>(n);
 }
 
 // Where one run (a grid trial or the full run) stands relative to the whole job, for progress and ETA.
@@ -482,7 +414,9 @@ LrSearch halving_grid(const optimizers::ResolvedRule& rule, const DeviceData& d,
   return out;
 }
 
-void validate(const DataSplits& data, const TrainConfig& config) {
+}  // namespace
+
+void check_training_config(const DataSplits& data, const TrainConfig& config) {
   auto bad = [](const std::string& what) { throw UserError("training configuration: " + what); };
   if (config.batch_size < 1) bad("batch size must be >= 1, got " + std::to_string(config.batch_size));
   if (config.steps < 0) bad("steps must be >= 0 (0: use epochs), got " + std::to_string(config.steps));
@@ -509,8 +443,6 @@ void validate(const DataSplits& data, const TrainConfig& config) {
   }
   if (data.train.images.dim() != 4) bad("training images must be [N, C, H, W]");
 }
-
-}  // namespace
 
 std::vector<double> default_lr_grid() { return {1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0}; }
 
@@ -553,7 +485,7 @@ std::vector<optimizers::ParamGroup> parameter_groups(const ClassifierImpl& model
 
 TrainResult train_classifier(const optimizers::ResolvedRule& rule, const DataSplits& data, const TrainConfig& config,
                              const TrainProgressCallback& progress) {
-  validate(data, config);
+  check_training_config(data, config);
   NOS_CHECK(rule.program != nullptr || !rule.lstm_path.empty(), "rule '" << rule.name << "' has no compiled program");
   // Fails early, before any data moves, for an unknown model or a shape it cannot take.
   make_model(config.model, data.train.images.size(1), data.train.images.size(2), data.train.images.size(3),
@@ -664,7 +596,7 @@ TrainResult train_classifier(const optimizers::ResolvedRule& rule, const DataSpl
 
 Throughput measure_training_throughput(const optimizers::ResolvedRule& rule, const DataSplits& data,
                                        const TrainConfig& config, int64_t warmup, int64_t steps) {
-  validate(data, config);
+  check_training_config(data, config);
   if (!(config.lr > 0)) throw UserError("training configuration: the benchmark needs a fixed lr > 0");
   if (warmup < 0 || steps < 1) throw UserError("training configuration: the benchmark needs steps >= 1");
   const DeviceData d = to_device(data, config);

@@ -18,6 +18,7 @@
 #include "cli/data_paths.h"
 #include "common/error.h"
 #include "dsl/dsl.h"
+#include "optimizers/named.h"
 #include "tests/cli/helpers.h"
 #include "tests/temp_dir.h"
 
@@ -84,6 +85,28 @@ TEST(RuleCommand, StatelessRuleSaysNone) {
   Outcome o = nos({"rule", "sign(g)"});
   ASSERT_EQ(o.code, kExitOk) << o.err;
   EXPECT_EQ(lines(o.out)[3], "state: none");
+}
+
+// A learned optimizer prints its file's hash (the canonical text journals and caches key on), network and state; a
+// token form or CUDA source of it is refused.
+TEST(RuleCommand, LearnedOptimizerPrintsItsHashAndNetwork) {
+  TempDir dir;
+  optimizers::LstmNetOptions options;
+  options.hidden = 7;
+  optimizers::save_lstm_net(optimizers::LstmNet(options), dir.path() + "/net.pt");
+  const std::string rule = "lstm:" + dir.path() + "/net.pt";
+  Outcome o = nos({"rule", rule});
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  const optimizers::ResolvedRule resolved = optimizers::resolve_rule(rule);
+  const std::vector<std::string> l = lines(o.out);
+  ASSERT_EQ(l.size(), 5u) << o.out;
+  EXPECT_EQ(l[1], "canonical: lstm:" + resolved.lstm_hash);
+  EXPECT_TRUE(contains(l[3], "2 LSTM layers of 7 units")) << l[3];
+  EXPECT_TRUE(contains(l[3], std::to_string(4 * 7 * (2 + 7 + 2) + 4 * 7 * (7 + 7 + 2) + 7 + 1) + " weights")) << l[3];
+  EXPECT_EQ(l[4], "state: h c (2 x 7 each, per coordinate)");
+  Outcome cuda = nos({"rule", "--cuda-source", rule});
+  EXPECT_EQ(cuda.code, kExitUserError);
+  EXPECT_TRUE(contains(cuda.err, "no token form and no CUDA source")) << cuda.err;
 }
 
 TEST(RuleCommand, BadRuleIsADiagnosticAndExit2) {
@@ -423,7 +446,7 @@ TEST(Dispatch, EverySubcommandsHelpIsReachedBothWays) {
     EXPECT_EQ(h.out, o.out) << "help " << words;
     if (topic.size() == 2) ++benchmarks;
   }
-  EXPECT_EQ(benchmarks, 3);
+  EXPECT_EQ(benchmarks, 4);
   // `nos bench --help` describes every benchmark, not one of them.
   Outcome bench = nos({"bench", "--help"});
   for (const std::string& b : benchmark_names()) {
@@ -457,7 +480,7 @@ TEST(Dispatch, UnknownBenchmarkExit2EvenWithHelp) {
     Outcome o = nos(args);
     EXPECT_EQ(o.code, kExitUserError) << args[1];
     EXPECT_EQ(o.out, "");
-    EXPECT_TRUE(contains(o.err, "unknown benchmark 'no-such' (known: train, step, search)")) << o.err;
+    EXPECT_TRUE(contains(o.err, "unknown benchmark 'no-such' (known: train, step, search, children)")) << o.err;
   }
 }
 

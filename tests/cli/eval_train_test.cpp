@@ -381,6 +381,39 @@ TEST(BenchTrain, BadUsageExit2) {
   EXPECT_TRUE(contains(help.out, "Usage: nos bench train")) << help.out;
 }
 
+// --- nos bench children -----------------------------------------------------------------------------------------
+
+// One line per K with the children-steps per second and the ratio over the solo child, measured in this run.
+TEST(BenchChildren, PrintsEachSizeAndItsRatio) {
+  Outcome o = nos({"bench", "children", "--task", "fmnist-logreg", "--k", "1,3", "--steps", "2", "--warmup", "0",
+                   "--batch-size", "8", "--threads", "1", "--json"});
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  std::istringstream lines(o.out);
+  std::string line;
+  std::vector<int64_t> ks;
+  while (std::getline(lines, line)) {
+    YAML::Node json = json_object(line);
+    ks.push_back(json["k"].as<int64_t>());
+    const double per_second = json["children_steps_per_second"].as<double>();
+    EXPECT_GT(per_second, 0.0);
+    EXPECT_NEAR(json["ratio"].as<double>(), per_second / json["solo_steps_per_second"].as<double>(), 1e-9);
+  }
+  EXPECT_EQ(ks, (std::vector<int64_t>{1, 3}));
+  Outcome text = nos({"bench", "children", "--task", "fmnist-logreg", "--k", "2", "--steps", "1", "--warmup", "0",
+                      "--batch-size", "8"});
+  ASSERT_EQ(text.code, kExitOk) << text.err;
+  EXPECT_TRUE(contains(text.out, "solo child: ")) << text.out;
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"bench", "children", "--k", "0"},
+           {"bench", "children", "--k", "1,x"},
+           {"bench", "children", "--task", "cifar10-wrn-16-1"},
+           {"bench", "children", "--task", "rosenbrock"}}) {
+    Outcome bad = nos(args);
+    EXPECT_EQ(bad.code, kExitUserError) << args.back();
+    EXPECT_EQ(bad.out, "") << args.back();
+  }
+}
+
 // --- nos bench step ---------------------------------------------------------------------------------------------
 
 TEST(BenchStep, PrintsEveryPathAndTheRatios) {

@@ -1,0 +1,400 @@
+// Population training (population.h): K children as one stacked model, each exactly its solo run.
+#include "tasks/population.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <limits>
+#include <memory>
+#include <sstream>
+
+#include "common/error.h"
+#include "tasks/device_data.h"
+#include "tasks/models.h"
+#include "tasks/schedule.h"
+
+namespace nos::tasks {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string number_text(double x) {
+  std::ostringstream s;
+  s << x;
+  return s.str();
+}
+
+// One child: its model (whose parameters and buffers are views of the population's stacked tensors), optimizer,
+// schedule and where its run stands.
+struct Member {
+  Classifier model;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::vector<torch::Tensor> params;  // model->parameters(), in the order of Population::names_
+  std::vector<double> factors;        // the schedule's factor per step (empty: constant)
+  double lr = 0;
+  bool live = true;
+  TrainResult result;
+  double first_loss = kNaN, bound = kNaN;
+  double reported_sum = 0;
+  int64_t reported_steps = 0;
+};
+
+// The stacked model, the members and the shared batch-order generator.
+class Population {
+ public:
+  Population(const std::vector<PopulationMember>& members, const DeviceData& d, int64_t classes,
+             const TrainConfig& config, int64_t total_steps)
+      : d_(d), config_(config), data_gen_(at::make_generator<at::CPUGeneratorImpl>(mix_seed(config.seed, 2))) {
+    stacked_.k = static_cast<int64_t>(members.size());
+    for (const PopulationMember& pm : members) {
+      auto m = std::make_unique<Member>();
+      m->model = make_model(config.model, d.channels, d.height, d.width, classes);
+      at::Generator init_gen = at::make_generator<at::CPUGeneratorImpl>(mix_seed(config.seed, 1));
+      m->model->initialize(init_gen);
+      m->model->to(config.device, config.dtype);
+      m->model->train();
+      m->lr = pm.lr;
+      members_.push_back(std::move(m));
+    }
+    stack(members, total_steps);
+  }
+
+  int64_t size() const { return stacked_.k; }
+  Member& member(size_t k) { return *members_[k]; }
+
+  torch::Tensor epoch_order() {
+    return torch::randperm(d_.train_images.size(0), data_gen_, torch::TensorOptions().dtype(torch::kInt64))
+        .to(config_.device);
+  }
+
+  // One step of every live child on the images at `index`; returns each child's batch loss [K] (on the device).
+  torch::Tensor step(const torch::Tensor& index, const torch::Tensor& live_index) {
+    torch::Tensor images = d_.normalise(d_.train_images.index_select(0, index));
+    if (config_.augment) images = augment_batch(images, data_gen_);
+    const torch::Tensor logits = members_[0]->model->forward_stacked(images, stacked_);  // [K, N, classes]
+    const int64_t k = logits.size(0), n = logits.size(1);
+    const torch::Tensor labels = d_.train_labels.index_select(0, index);
+    const torch::Tensor losses = torch::nn::functional::cross_entropy(
+                                     logits.reshape({k * n, -1}), labels.repeat({k}),
+                                     torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone))
+                                     .view({k, n})
+                                     .mean(1);
+    for (torch::Tensor& t : leaves_) t.mutable_grad() = torch::Tensor();
+    losses.index_select(0, live_index).sum().backward();
+    const Recipe& recipe = config_.recipe;
+    for (size_t c = 0; c < members_.size(); ++c) {
+      Member& m = *members_[c];
+      if (!m.live) continue;
+      for (size_t j = 0; j < m.params.size(); ++j) m.params[j].mutable_grad() = leaves_[j].grad()[c];
+      if (recipe.clip_norm > 0) torch::nn::utils::clip_grad_norm_(m.params, recipe.clip_norm);
+      if (recipe.clip_value > 0) torch::nn::utils::clip_grad_value_(m.params, recipe.clip_value);
+      if (!m.factors.empty()) {
+        const size_t t = std::min(static_cast<size_t>(step_), m.factors.size() - 1);
+        for (torch::optim::OptimizerParamGroup& g : m.optimizer->param_groups()) {
+          g.options().set_lr(m.lr * m.factors[t]);
+        }
+      }
+      m.optimizer->step();
+    }
+    ++step_;
+    return losses.detach();
+  }
+
+  // Each child's accuracy on uint8 `images` [K] (NaN for an empty set), in inference mode.
+  std::vector<double> accuracies(const torch::Tensor& images, const torch::Tensor& labels, int64_t batch_size) {
+    const int64_t n = images.size(0);
+    if (n == 0) return std::vector<double>(members_.size(), kNaN);
+    c10::InferenceMode inference;
+    stacked_.training = false;
+    torch::Tensor correct = torch::zeros({stacked_.k}, labels.options());
+    for (int64_t start = 0; start < n; start += batch_size) {
+      const int64_t b = std::min(batch_size, n - start);
+      const torch::Tensor logits = members_[0]->model->forward_stacked(d_.normalise(images.narrow(0, start, b)),
+                                                                       stacked_);
+      correct.add_(logits.argmax(2).eq(labels.narrow(0, start, b).unsqueeze(0)).sum(1));
+    }
+    stacked_.training = true;
+    const torch::Tensor c = correct.cpu();
+    std::vector<double> out;
+    for (int64_t k = 0; k < stacked_.k; ++k) {
+      out.push_back(static_cast<double>(c[k].item<int64_t>()) / static_cast<double>(n));
+    }
+    return out;
+  }
+
+ private:
+  // Stacks every parameter and buffer of the members' models ([K, ...]), makes each member's tensors views of its
+  // slices, and builds each member's optimizer on them.
+  void stack(const std::vector<PopulationMember>& members, int64_t total_steps) {
+    torch::NoGradGuard no_grad;
+    for (const auto& item : members_[0]->model->named_parameters()) names_.push_back(item.key());
+    for (const std::string& name : names_) {
+      std::vector<torch::Tensor> slices;
+      for (auto& m : members_) slices.push_back(m->model->named_parameters()[name].contiguous());
+      torch::Tensor t = torch::stack(slices).requires_grad_(true);
+      leaves_.push_back(t);
+      stacked_.tensors[name] = t;
+    }
+    for (const auto& item : members_[0]->model->named_buffers()) {
+      std::vector<torch::Tensor> slices;
+      for (auto& m : members_) slices.push_back(m->model->named_buffers()[item.key()].contiguous());
+      stacked_.tensors[item.key()] = torch::stack(slices);
+    }
+    const int64_t per_epoch = steps_per_epoch(d_.train_images.size(0), config_.batch_size);
+    for (size_t c = 0; c < members_.size(); ++c) {
+      Member& m = *members_[c];
+      for (size_t j = 0; j < names_.size(); ++j) {
+        torch::Tensor p = m.model->named_parameters()[names_[j]];
+        p.set_data(leaves_[j].detach()[static_cast<int64_t>(c)]);
+        m.params.push_back(p);
+      }
+      for (auto& item : m.model->named_buffers()) {
+        item.value().set_data(stacked_.tensors[item.key()][static_cast<int64_t>(c)]);
+      }
+      const optimizers::ResolvedRule& rule = *members[c].rule;
+      optimizers::RuleOptions options = rule.defaults;
+      options.lr(m.lr);
+      options.seed(config_.seed);
+      options.total_steps(total_steps);
+      options.fused(config_.fused_kernel);
+      m.optimizer = optimizers::make_training_optimizer(rule, parameter_groups(*m.model, options, config_.recipe),
+                                                        options);
+      const Schedule& s = config_.recipe.schedule;
+      if (s.name != "constant" || s.warmup > 0) m.factors = schedule_factors(s, total_steps, per_epoch, config_.seed);
+    }
+  }
+
+  const DeviceData& d_;
+  const TrainConfig& config_;
+  at::Generator data_gen_;
+  std::vector<std::unique_ptr<Member>> members_;
+  std::vector<std::string> names_;
+  std::vector<torch::Tensor> leaves_;  // the stacked parameters, in names_ order
+  StackedTensors stacked_;
+  int64_t step_ = 0;
+};
+
+void check_members(const std::vector<PopulationMember>& members, const TrainConfig& config) {
+  if (members.empty()) throw UserError("training configuration: a population needs at least one child");
+  for (const PopulationMember& m : members) {
+    NOS_CHECK(m.rule != nullptr, "population member without a rule");
+    if (!(m.lr > 0) || !std::isfinite(m.lr)) {
+      throw UserError("training configuration: each child of a population needs a fixed lr > 0, got " +
+                      number_text(m.lr));
+    }
+  }
+  if (!has_population_form(config.model)) {
+    throw UserError("training configuration: model '" + config.model + "' has no stacked form (populations: " +
+                    "convnet, 2c2d, 3c3d, mlp, mlp20, logreg)");
+  }
+}
+
+}  // namespace
+
+bool has_population_form(const std::string& model) {
+  const ModelInfo* info = find_model(model);
+  if (info == nullptr) return false;
+  return make_model(model, 1, 32, 32, 10)->has_stacked_forward();
+}
+
+std::vector<TrainResult> train_population(const std::vector<PopulationMember>& members, const DataSplits& data,
+                                          const TrainConfig& config) {
+  TrainConfig checked = config;
+  checked.lr = members.empty() ? 1.0 : members.front().lr;
+  check_training_config(data, checked);
+  check_members(members, config);
+  const Clock::time_point start = Clock::now();
+  const DeviceData d = to_device(data, config);
+  const int64_t n = data.train.size();
+  const int64_t per_epoch = steps_per_epoch(n, config.batch_size);
+  const int64_t total = config.steps > 0 ? config.steps : config.epochs * per_epoch;
+  const int64_t horizon =
+      config.horizon_epochs > 0 ? std::max(total, config.horizon_epochs * per_epoch) : total;
+  check_recipe(config.recipe, horizon, per_epoch);
+  Population pop(members, d, data.num_classes, config, horizon);
+  const int64_t k = pop.size();
+  const int64_t batch = std::min(config.batch_size, n);
+  const int64_t trial_steps = std::min(per_epoch, total);
+  const int64_t eval_batch = config.eval_batch_size > 0 ? config.eval_batch_size : config.batch_size;
+  for (int64_t c = 0; c < k; ++c) {
+    TrainResult& r = pop.member(c).result;
+    r.lr = members[c].lr;
+    r.total_steps = total;
+    r.steps_per_epoch = per_epoch;
+  }
+  auto stop = [&](Member& m, const std::string& status, const std::string& message) {
+    m.live = false;
+    m.result.status = status;
+    m.result.message = message;
+  };
+  // Judges a child's mean loss read back, as the solo run does: false (and the child stopped) on divergence.
+  auto loss_ok = [&](Member& m, double mean_loss) {
+    if (std::isnan(m.bound)) m.bound = kLossBlowup * std::max(1.0, m.first_loss);
+    if (std::isfinite(mean_loss) && mean_loss <= m.bound) return true;
+    stop(m, "diverged", "training loss " + number_text(mean_loss) + " at step " +
+                            std::to_string(m.result.steps_done) +
+                            (std::isfinite(mean_loss) ? " (above " + number_text(m.bound) + ")" : ""));
+    return false;
+  };
+  auto live_index = [&] {
+    std::vector<int64_t> live;
+    for (int64_t c = 0; c < k; ++c) {
+      if (pop.member(c).live) live.push_back(c);
+    }
+    return torch::tensor(live, torch::TensorOptions().dtype(torch::kInt64)).to(config.device);
+  };
+  torch::Tensor live = live_index();
+  const auto acc_options = torch::TensorOptions().dtype(torch::kFloat64).device(config.device);
+  for (int64_t epoch = 1; live.numel() > 0 && (epoch - 1) * per_epoch < total; ++epoch) {
+    const Clock::time_point epoch_start = Clock::now();
+    const int64_t epoch_steps = std::min(per_epoch, total - (epoch - 1) * per_epoch);
+    const torch::Tensor order = pop.epoch_order();
+    torch::Tensor loss_sum = torch::zeros({k}, acc_options);
+    for (int64_t c = 0; c < k; ++c) {
+      pop.member(c).reported_sum = 0;
+      pop.member(c).reported_steps = 0;
+    }
+    for (int64_t s = 0; s < epoch_steps && live.numel() > 0; ++s) {
+      const torch::Tensor losses = pop.step(order.narrow(0, s * batch, batch), live);
+      loss_sum.add_(losses.to(torch::kFloat64));
+      const bool first = s == 0 && epoch == 1;
+      const torch::Tensor first_losses = first ? losses.to(torch::kFloat64).cpu() : torch::Tensor();
+      const bool check = (s + 1) % config.check_every == 0 && s + 1 < epoch_steps;
+      const torch::Tensor sums = check ? loss_sum.cpu() : torch::Tensor();
+      bool changed = false;
+      for (int64_t c = 0; c < k; ++c) {
+        Member& m = pop.member(c);
+        if (!m.live) continue;
+        if (first) m.first_loss = first_losses[c].item<double>();
+        ++m.result.steps_done;
+        if (!check) continue;
+        const double sum = sums[c].item<double>();
+        const double window = (sum - m.reported_sum) / static_cast<double>(s + 1 - m.reported_steps);
+        m.reported_sum = sum;
+        m.reported_steps = s + 1;
+        changed = !loss_ok(m, window) || changed;
+      }
+      if (check && config.time_limit_seconds > 0 && seconds_since(start) > config.time_limit_seconds) {
+        for (int64_t c = 0; c < k; ++c) {
+          Member& m = pop.member(c);
+          if (m.live) {
+            stop(m, "timeout", "time limit of " + number_text(config.time_limit_seconds) + " s reached at step " +
+                                   std::to_string(m.result.steps_done));
+          }
+        }
+        changed = true;
+      }
+      if (changed) live = live_index();
+    }
+    if (live.numel() == 0) break;
+    const torch::Tensor sums = loss_sum.cpu();
+    for (int64_t c = 0; c < k; ++c) {
+      Member& m = pop.member(c);
+      if (m.live) loss_ok(m, sums[c].item<double>() / static_cast<double>(epoch_steps));
+    }
+    live = live_index();
+    if (live.numel() == 0) break;
+    const int64_t steps_now = (epoch - 1) * per_epoch + epoch_steps;
+    const bool last = steps_now == total;
+    const std::vector<double> val = pop.accuracies(d.val_images, d.val_labels, eval_batch);
+    const bool measure_test = config.measure_test && (config.test_every_epoch || last);
+    const std::vector<double> test = measure_test ? pop.accuracies(d.test_images, d.test_labels, eval_batch)
+                                                  : std::vector<double>(static_cast<size_t>(k), kNaN);
+    for (int64_t c = 0; c < k; ++c) {
+      Member& m = pop.member(c);
+      if (!m.live) continue;
+      EpochMetrics e;
+      e.epoch = epoch;
+      e.steps = steps_now;
+      e.train_loss = sums[c].item<double>() / static_cast<double>(epoch_steps);
+      e.val_acc = val[c];
+      e.test_acc = test[c];
+      e.seconds = seconds_since(epoch_start) / static_cast<double>(k);
+      e.lr = m.lr;
+      m.result.epochs.push_back(e);
+      if (steps_now != trial_steps) continue;
+      // A fixed lr's hurdle point: the end of the first epoch (or of the run, if shorter).
+      m.result.hurdle_acc = e.val_acc;
+      if (trial_steps < total && m.result.hurdle_acc < config.hurdle) {
+        stop(m, "hurdle", "validation accuracy " + number_text(m.result.hurdle_acc) +
+                              " after the first epoch is below the hurdle " + number_text(config.hurdle));
+      }
+    }
+    if (!last && config.time_limit_seconds > 0 && seconds_since(start) > config.time_limit_seconds) {
+      for (int64_t c = 0; c < k; ++c) {
+        Member& m = pop.member(c);
+        if (m.live) {
+          stop(m, "timeout", "time limit of " + number_text(config.time_limit_seconds) + " s reached after epoch " +
+                                 std::to_string(epoch));
+        }
+      }
+    }
+    live = live_index();
+  }
+  std::vector<TrainResult> results;
+  const double seconds = seconds_since(start) / static_cast<double>(k);
+  for (int64_t c = 0; c < k; ++c) {
+    TrainResult r = pop.member(c).result;
+    if (r.status == "hurdle") {
+      r.val_acc = r.hurdle_acc;
+      r.test_acc = kNaN;
+      r.reward = r.hurdle_acc;
+    } else {
+      r.val_acc = r.epochs.empty() ? kNaN : r.epochs.back().val_acc;
+      r.test_acc = r.epochs.empty() ? kNaN : r.epochs.back().test_acc;
+      r.reward = r.status == "ok" ? r.val_acc : 0.0;
+    }
+    r.seconds = seconds;
+    results.push_back(std::move(r));
+  }
+  return results;
+}
+
+Throughput measure_population_throughput(const std::vector<PopulationMember>& members, const DataSplits& data,
+                                         const TrainConfig& config, int64_t warmup, int64_t steps) {
+  TrainConfig checked = config;
+  checked.lr = members.empty() ? 1.0 : members.front().lr;
+  check_training_config(data, checked);
+  check_members(members, config);
+  if (warmup < 0 || steps < 1) throw UserError("training configuration: the benchmark needs steps >= 1");
+  const DeviceData d = to_device(data, config);
+  Population pop(members, d, data.num_classes, config, warmup + steps);
+  const int64_t n = data.train.size();
+  const int64_t per_epoch = steps_per_epoch(n, config.batch_size);
+  const int64_t batch = std::min(config.batch_size, n);
+  std::vector<int64_t> all(static_cast<size_t>(pop.size()));
+  for (size_t c = 0; c < all.size(); ++c) all[c] = static_cast<int64_t>(c);
+  const torch::Tensor live = torch::tensor(all, torch::TensorOptions().dtype(torch::kInt64)).to(config.device);
+  const auto sum_options = torch::TensorOptions().dtype(torch::kFloat64).device(config.device);
+  torch::Tensor loss_sum = torch::zeros({pop.size()}, sum_options);
+  torch::Tensor order;
+  Clock::time_point start = Clock::now();
+  std::clock_t cpu_start = std::clock();
+  for (int64_t i = 0; i < warmup + steps; ++i) {
+    if (i == warmup) {
+      loss_sum.sum().item<double>();  // waits for the warm-up steps (a GPU runs ahead of the host)
+      start = Clock::now();
+      cpu_start = std::clock();
+    }
+    if (i % per_epoch == 0) order = pop.epoch_order();
+    loss_sum.add_(pop.step(order.narrow(0, (i % per_epoch) * batch, batch), live).to(torch::kFloat64));
+  }
+  loss_sum.sum().item<double>();
+  Throughput t;
+  t.steps = steps;
+  t.seconds = seconds_since(start);
+  t.cpu_seconds = static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC;
+  t.samples_per_second = static_cast<double>(steps * batch * pop.size()) / t.seconds;
+  return t;
+}
+
+}  // namespace nos::tasks

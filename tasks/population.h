@@ -1,0 +1,50 @@
+// Population training: K children of one task trained at once as one stacked model (HFTA, Wang et al. MLSys 2021;
+// torch.func's model ensembling), each child exactly its solo run.
+//
+// The children share the seed, so they start from the same initialisation and see the same minibatches (common
+// random numbers) and the same rule noise stream as their solo runs; they differ in rule and lr. The model's
+// parameters are stacked with a leading K dimension (ClassifierImpl::forward_stacked: the first layer one layer of
+// K times the outputs, later convolutions grouped, dense layers batched, batch norm per channel); each child's
+// parameters are views of its slices, and its own optimizer (its rule's, any kind: compiled, native or learned)
+// updates them, with its own lr, schedule factor, clipping and state. The loss is the sum of the live children's
+// mean losses, so each child's gradient is its solo gradient: nothing else in a step mixes children.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "optimizers/optimizers.h"
+#include "tasks/datasets.h"
+#include "tasks/trainer.h"
+
+namespace nos::tasks {
+
+// One child of a population: its rule and its lr (> 0).
+struct PopulationMember {
+  const optimizers::ResolvedRule* rule = nullptr;
+  double lr = 0;
+};
+
+// Whether `model` has a stacked form (ClassifierImpl::has_stacked_forward): convnet, 2c2d, 3c3d, mlp, mlp20, logreg.
+bool has_population_form(const std::string& model);
+
+// Trains the members as one population under `config` (its lr and lr grid are not used: each member has its lr) and
+// returns one TrainResult per member, in order: what train_classifier at the member's fixed lr returns (float64:
+// per-epoch losses and accuracies equal to rounding; float32: equal up to the order of floating-point sums).
+// Divergence: a child whose loss is non-finite or blows up (the solo run's checks, at the same steps) stops there,
+// status "diverged", and is masked: its slices are no longer updated and its loss leaves the sum, so the others go on
+// exactly as without it. Hurdle: after the first epoch, as a solo run at a fixed lr; a child below it stops (status
+// "hurdle"). The time limit is the population's: past it every child still training stops with status "timeout".
+// TrainResult::seconds is the population's wall time divided by K. Throws nos::UserError for a bad configuration (as
+// train_classifier), an empty population, a member lr <= 0 or a model without a stacked form.
+std::vector<TrainResult> train_population(const std::vector<PopulationMember>& members, const DataSplits& data,
+                                          const TrainConfig& config);
+
+// The speed of the population's training step alone (gather, normalise, stacked forward, K losses, backward, K
+// optimizer steps), as measure_training_throughput: `steps` timed after `warmup`; samples_per_second counts K
+// children's samples.
+Throughput measure_population_throughput(const std::vector<PopulationMember>& members, const DataSplits& data,
+                                         const TrainConfig& config, int64_t warmup, int64_t steps);
+
+}  // namespace nos::tasks

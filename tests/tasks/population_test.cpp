@@ -1,0 +1,196 @@
+// Population training (tasks/population.h): K children trained as one stacked model are their solo runs, a
+// diverging child leaves the others as they were without it, and the hurdle and the mistakes a caller can make.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "optimizers/optimizers.h"
+#include "tasks/population.h"
+#include "tasks/trainer.h"
+
+namespace nos::tasks {
+namespace {
+
+// n images channels×side×side of 4 classes: noise, and quadrant k of an image of class k brightened.
+Dataset images(int64_t n, int64_t channels, int64_t side, uint64_t seed) {
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  Dataset d;
+  d.labels = torch::randint(0, 4, {n}, gen, torch::kInt64);
+  torch::Tensor x = torch::randint(0, 90, {n, channels, side, side}, gen, torch::kInt64);
+  const int64_t half = side / 2;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t k = d.labels[i].item<int64_t>();
+    x[i].narrow(1, (k / 2) * half, half).narrow(2, (k % 2) * half, half).add_(120);
+  }
+  d.images = x.to(torch::kUInt8);
+  return d;
+}
+
+DataSplits data(int64_t channels, int64_t side) {
+  DataSplits s;
+  s.name = "quadrants";
+  s.num_classes = 4;
+  s.train = images(64, channels, side, 1);
+  s.validation = images(48, channels, side, 2);
+  s.test = images(48, channels, side, 3);
+  return s;
+}
+
+TrainConfig config(const std::string& model) {
+  TrainConfig c;
+  c.model = model;
+  c.epochs = 2;
+  c.batch_size = 16;
+  c.check_every = 2;
+  c.dtype = torch::kFloat64;
+  return c;
+}
+
+// Same status, steps and accuracies; losses to 1e-9 relative (float64: only the order of sums differs).
+void expect_equal_runs(const TrainResult& a, const TrainResult& b, const std::string& what) {
+  EXPECT_EQ(a.status, b.status) << what << ": " << a.message << " | " << b.message;
+  EXPECT_EQ(a.message, b.message) << what;
+  EXPECT_EQ(a.steps_done, b.steps_done) << what;
+  ASSERT_EQ(a.epochs.size(), b.epochs.size()) << what;
+  for (size_t e = 0; e < a.epochs.size(); ++e) {
+    const double x = a.epochs[e].train_loss, y = b.epochs[e].train_loss;
+    EXPECT_NEAR(x, y, 1e-9 * std::fabs(y)) << what << ", epoch " << e + 1;
+    EXPECT_EQ(a.epochs[e].val_acc, b.epochs[e].val_acc) << what << ", epoch " << e + 1;
+    EXPECT_TRUE(a.epochs[e].test_acc == b.epochs[e].test_acc ||
+                (std::isnan(a.epochs[e].test_acc) && std::isnan(b.epochs[e].test_acc)))
+        << what << ", epoch " << e + 1;
+  }
+  EXPECT_EQ(a.reward, b.reward) << what;
+  EXPECT_TRUE(a.hurdle_acc == b.hurdle_acc || (std::isnan(a.hurdle_acc) && std::isnan(b.hurdle_acc))) << what;
+}
+
+struct Child {
+  optimizers::ResolvedRule rule;
+  double lr;
+};
+
+std::vector<TrainResult> population(const std::vector<Child>& children, const DataSplits& d, const TrainConfig& c) {
+  std::vector<PopulationMember> members;
+  for (const Child& child : children) members.push_back({&child.rule, child.lr});
+  return train_population(members, d, c);
+}
+
+TrainResult solo(const Child& child, const DataSplits& d, TrainConfig c) {
+  c.lr = child.lr;
+  return train_classifier(child.rule, d, c);
+}
+
+std::vector<Child> three_rules() {
+  return {{optimizers::resolve_rule("adam"), 1e-3},
+          {optimizers::resolve_rule("momentum"), 0.02},
+          {optimizers::resolve_rule("powersign"), 3e-3}};
+}
+
+// Every model with a stacked form, three rules at their own lrs: each child equals its solo run (float64).
+class PopulationModel : public testing::TestWithParam<std::string> {};
+
+TEST_P(PopulationModel, EachChildIsItsSoloRunInFloat64) {
+  const std::string model = GetParam();
+  const std::vector<Child> children = three_rules();
+  // Small images keep float64 convolutions cheap: 3c3d's VALID convolutions need 16 pixels, the rest take 12.
+  const bool cifar = model == "3c3d";
+  const DataSplits d = data(cifar ? 3 : 1, cifar ? 16 : 12);
+  const TrainConfig c = config(model);
+  const std::vector<TrainResult> together = population(children, d, c);
+  ASSERT_EQ(together.size(), children.size());
+  for (size_t i = 0; i < children.size(); ++i) {
+    expect_equal_runs(together[i], solo(children[i], d, c), model + " child " + std::to_string(i));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Population, PopulationModel,
+                         testing::Values("convnet", "2c2d", "3c3d", "mlp", "mlp20", "logreg"));
+
+// The recipe goes to every child as to its solo run: a cosine schedule with warm-up, decoupled weight decay on the
+// weights, gradient clipping by norm; and NCHW activations as well as channels-last.
+TEST(Population, RecipeAndLayoutsAreTheSoloRuns) {
+  const std::vector<Child> children = three_rules();
+  const DataSplits d = data(1, 28);
+  TrainConfig c = config("convnet");
+  c.recipe.schedule = parse_schedule("cosine,warmup=2");
+  c.recipe.weight_decay = 1e-2;
+  c.recipe.weight_decay_mode = "decoupled";
+  c.recipe.clip_norm = 0.5;
+  for (const bool channels_last : {true, false}) {
+    c.channels_last = channels_last;
+    const std::vector<TrainResult> together = population(children, d, c);
+    for (size_t i = 0; i < children.size(); ++i) {
+      expect_equal_runs(together[i], solo(children[i], d, c), "child " + std::to_string(i));
+    }
+  }
+}
+
+// A child that diverges stops at the step its solo run stops, with the same record, and is masked: the others are
+// as in the population without it.
+TEST(Population, ADivergingChildIsMaskedAndTheOthersAreAsWithoutIt) {
+  const DataSplits d = data(1, 28);
+  const TrainConfig c = config("convnet");
+  const Child diverging{optimizers::resolve_rule("sgd"), 1e5};
+  const std::vector<Child> all = {three_rules()[0], diverging, three_rules()[1]};
+  const std::vector<Child> without = {three_rules()[0], three_rules()[1]};
+  const std::vector<TrainResult> a = population(all, d, c);
+  const std::vector<TrainResult> b = population(without, d, c);
+  const TrainResult alone = solo(diverging, d, c);
+  ASSERT_EQ(alone.status, "diverged");
+  expect_equal_runs(a[1], alone, "the diverging child");
+  EXPECT_LT(a[1].steps_done, a[0].steps_done);
+  expect_equal_runs(a[0], b[0], "child 0");
+  expect_equal_runs(a[2], b[1], "child 2");
+}
+
+// The hurdle after the first epoch stops the children below it, as their solo runs.
+TEST(Population, TheHurdleStopsTheChildrenBelowIt) {
+  const DataSplits d = data(1, 28);
+  TrainConfig c = config("mlp20");
+  c.epochs = 3;
+  const std::vector<Child> children = {{optimizers::resolve_rule("adam"), 1e-2},
+                                       {optimizers::resolve_rule("sgd"), 1e-6}};
+  const TrainResult good = solo(children[0], d, c), poor = solo(children[1], d, c);
+  c.hurdle = (good.hurdle_acc + poor.hurdle_acc) / 2;
+  ASSERT_GT(good.hurdle_acc, poor.hurdle_acc);
+  const std::vector<TrainResult> together = population(children, d, c);
+  EXPECT_EQ(together[0].status, "ok");
+  EXPECT_EQ(together[1].status, "hurdle");
+  expect_equal_runs(together[0], solo(children[0], d, c), "above the hurdle");
+  expect_equal_runs(together[1], solo(children[1], d, c), "below the hurdle");
+}
+
+// On a GPU (scripts/gpu-check.sh runs it there): each child equals its solo run on the GPU (float64).
+TEST(PopulationCuda, EachChildIsItsSoloRunOnTheGpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device: run on a GPU machine (scripts/gpu-check.sh)";
+  const std::vector<Child> children = three_rules();
+  for (const std::string model : {"convnet", "mlp20"}) {
+    const DataSplits d = data(1, 28);
+    TrainConfig c = config(model);
+    c.device = torch::kCUDA;
+    const std::vector<TrainResult> together = population(children, d, c);
+    for (size_t i = 0; i < children.size(); ++i) {
+      expect_equal_runs(together[i], solo(children[i], d, c), model + " child " + std::to_string(i));
+    }
+  }
+}
+
+TEST(Population, MistakesAreUserErrors) {
+  const DataSplits d = data(3, 32);
+  const optimizers::ResolvedRule adam = optimizers::resolve_rule("adam");
+  EXPECT_THROW(train_population({}, d, config("convnet")), UserError);
+  EXPECT_THROW(train_population({{&adam, 0.0}}, d, config("convnet")), UserError);
+  EXPECT_THROW(train_population({{&adam, 1e-3}}, d, config("wrn-16-1")), UserError);
+  EXPECT_TRUE(has_population_form("convnet"));
+  EXPECT_FALSE(has_population_form("wrn-16-4"));
+  EXPECT_FALSE(has_population_form("nonesuch"));
+}
+
+}  // namespace
+}  // namespace nos::tasks
