@@ -4,7 +4,8 @@
 // state, or the diagnostics), `nos rules`, every subcommand's help, and `nos eval --json` on analytic tasks and a
 // tiny image task. Times (`"seconds"`) are removed and numbers in eval output are rounded (6 significant digits on
 // the analytic tasks, 4 on the image tasks, whose float32 convolutions may round differently on another CPU), so
-// the corpus holds on any x86-64 CPU (ctest runs it with ATEN_CPU_CAPABILITY=default).
+// the corpus holds on any x86-64 CPU (ctest runs it with ATEN_CPU_CAPABILITY=default and, for OpenBLAS's matrix
+// products, OPENBLAS_CORETYPE=Prescott; regenerate under the same settings).
 //
 // A change of output on purpose: rerun with NOS_UPDATE_GOLDEN=1 (rewrites the .expected files), review the diff,
 // and commit it with the change, saying so in the commit message.
