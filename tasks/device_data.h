@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -12,6 +13,11 @@
 #include "tasks/trainer.h"
 
 namespace nos::tasks {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point start);
+// A number as the run's messages print it (std::ostream's default format).
+std::string number_text(double x);
 
 // SplitMix64: independent seeds for the streams of one run (initialisation 1, batch order 2) from the user's seed.
 uint64_t mix_seed(uint64_t seed, uint64_t stream);

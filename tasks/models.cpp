@@ -112,27 +112,24 @@ torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t padding,
 
 // ---- stacked layers: K children in one op (ClassifierImpl::forward_stacked) ----------------------------------------
 
-// A convolution of the shared input with every child's filters: w [K, O, I, kh, kw] → [N, K·O, H', W'].
-torch::Tensor conv_shared(const torch::Tensor& x, const StackedTensors& s, const std::string& name, int64_t padding,
-                          int64_t stride = 1) {
+// A convolution of every child: x [N, C, H, W] the shared input (grouped false) or [N, K·I, H, W] each child's own
+// channels (grouped: groups = K); w [K, O, I, kh, kw] → [N, K·O, H', W'].
+torch::Tensor conv_stacked(const torch::Tensor& x, const StackedTensors& s, const std::string& name, int64_t padding,
+                           bool grouped) {
   const torch::Tensor& w = s.at(name + ".weight");
   const auto bias = s.tensors.find(name + ".bias");
   return F::conv2d(x, w.flatten(0, 1), F::Conv2dFuncOptions()
                                            .bias(bias == s.tensors.end() ? torch::Tensor() : bias->second.flatten())
-                                           .stride(stride)
-                                           .padding(padding));
+                                           .padding(padding)
+                                           .groups(grouped ? s.k : 1));
 }
 
-// A convolution of each child's channels with its own filters: x [N, K·I, H, W] → [N, K·O, H', W'] (groups = K).
-torch::Tensor conv_grouped(const torch::Tensor& x, const StackedTensors& s, const std::string& name, int64_t padding,
-                           int64_t stride = 1) {
-  const torch::Tensor& w = s.at(name + ".weight");
-  const auto bias = s.tensors.find(name + ".bias");
-  return F::conv2d(x, w.flatten(0, 1), F::Conv2dFuncOptions()
-                                           .bias(bias == s.tensors.end() ? torch::Tensor() : bias->second.flatten())
-                                           .stride(stride)
-                                           .padding(padding)
-                                           .groups(s.k));
+torch::Tensor conv_shared(const torch::Tensor& x, const StackedTensors& s, const std::string& name, int64_t padding) {
+  return conv_stacked(x, s, name, padding, false);
+}
+
+torch::Tensor conv_grouped(const torch::Tensor& x, const StackedTensors& s, const std::string& name, int64_t padding) {
+  return conv_stacked(x, s, name, padding, true);
 }
 
 // Batch norm over the K·C channels: per channel, hence per child; the running statistics are views of the stacked

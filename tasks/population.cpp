@@ -20,18 +20,7 @@ namespace nos::tasks {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-std::string number_text(double x) {
-  std::ostringstream s;
-  s << x;
-  return s.str();
-}
 
 // One child: its model (whose parameters and buffers are views of the population's stacked tensors), optimizer,
 // schedule and where its run stands.

@@ -19,18 +19,7 @@ namespace nos::tasks {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-std::string number_text(double x) {
-  std::ostringstream s;
-  s << x;
-  return s.str();
-}
 
 // Where one run (a grid trial or the full run) stands relative to the whole job, for progress and ETA.
 struct Job {
