@@ -49,8 +49,8 @@ int bench_children_command(const Args& args, std::ostream& out, std::ostream& er
   po::variables_map vm = parse_options(args, options);
   if (vm.count("help")) {
     out << "Usage: nos bench children [--task T] [--k 1,2,4,...] [--steps N] [--device cuda] [options]\n\n"
-        << "Measures children-steps per second of populations of K children trained as one stacked model (what\n"
-        << "task.population uses) against one child trained alone, on synthetic data of the task's shape, in one\n"
+        << "Measures children-steps per second of populations of K children trained as one stacked model\n"
+        << "(tasks/population.h) against one child trained alone, on synthetic data of the task's shape, in one\n"
         << "run, and prints each K's figure and its ratio over the solo child.\n\n"
         << options;
     return kExitOk;
