@@ -195,6 +195,137 @@ bool has_population_form(const std::string& model) {
   return make_model(model, 1, 32, 32, 10)->has_stacked_forward();
 }
 
+namespace {
+
+void stop(Member& m, const std::string& status, const std::string& message) {
+  m.live = false;
+  m.result.status = status;
+  m.result.message = message;
+}
+
+// Judges a child's mean loss read back, as the solo run does: false (and the child stopped) on divergence.
+bool loss_ok(Member& m, double mean_loss) {
+  if (std::isnan(m.bound)) m.bound = kLossBlowup * std::max(1.0, m.first_loss);
+  if (std::isfinite(mean_loss) && mean_loss <= m.bound) return true;
+  stop(m, "diverged", "training loss " + number_text(mean_loss) + " at step " + std::to_string(m.result.steps_done) +
+                          (std::isfinite(mean_loss) ? " (above " + number_text(m.bound) + ")" : ""));
+  return false;
+}
+
+// The children still training, as indices on the device (the loss sums only theirs).
+torch::Tensor live_index(Population& pop, torch::Device device) {
+  std::vector<int64_t> live;
+  for (int64_t c = 0; c < pop.size(); ++c) {
+    if (pop.member(c).live) live.push_back(c);
+  }
+  return torch::tensor(live, torch::TensorOptions().dtype(torch::kInt64)).to(device);
+}
+
+// Past the population's time limit every child still training stops with status timeout ("… reached `where`").
+bool time_up(Population& pop, const TrainConfig& config, Clock::time_point start, const std::string& where) {
+  if (!(config.time_limit_seconds > 0) || seconds_since(start) <= config.time_limit_seconds) return false;
+  for (int64_t c = 0; c < pop.size(); ++c) {
+    Member& m = pop.member(c);
+    if (m.live) {
+      stop(m, "timeout", "time limit of " + number_text(config.time_limit_seconds) + " s reached " + where +
+                             (where == "at step" ? " " + std::to_string(m.result.steps_done) : ""));
+    }
+  }
+  return true;
+}
+
+// One epoch's steps of the live children, with the solo run's checks every check_every steps and the time limit;
+// returns each child's loss sum over the epoch [K] on the CPU.
+torch::Tensor train_epoch(Population& pop, const TrainConfig& config, const torch::Tensor& order, int64_t epoch_steps,
+                          int64_t batch, bool first_epoch, Clock::time_point start, torch::Tensor& live) {
+  const int64_t k = pop.size();
+  torch::Tensor loss_sum = torch::zeros({k}, torch::TensorOptions().dtype(torch::kFloat64).device(config.device));
+  for (int64_t c = 0; c < k; ++c) {
+    pop.member(c).reported_sum = 0;
+    pop.member(c).reported_steps = 0;
+  }
+  for (int64_t s = 0; s < epoch_steps && live.numel() > 0; ++s) {
+    const torch::Tensor losses = pop.step(order.narrow(0, s * batch, batch), live).to(torch::kFloat64);
+    loss_sum.add_(losses);
+    const torch::Tensor first_losses = first_epoch && s == 0 ? losses.cpu() : torch::Tensor();
+    const bool check = (s + 1) % config.check_every == 0 && s + 1 < epoch_steps;
+    const torch::Tensor sums = check ? loss_sum.cpu() : torch::Tensor();
+    bool changed = false;
+    for (int64_t c = 0; c < k; ++c) {
+      Member& m = pop.member(c);
+      if (!m.live) continue;
+      if (first_losses.defined()) m.first_loss = first_losses[c].item<double>();
+      ++m.result.steps_done;
+      if (!check) continue;
+      const double sum = sums[c].item<double>();
+      const double window = (sum - m.reported_sum) / static_cast<double>(s + 1 - m.reported_steps);
+      m.reported_sum = sum;
+      m.reported_steps = s + 1;
+      changed = !loss_ok(m, window) || changed;
+    }
+    if (check && time_up(pop, config, start, "at step")) changed = true;
+    if (changed) live = live_index(pop, config.device);
+  }
+  return loss_sum.cpu();
+}
+
+// The end of a whole epoch for the children still training: its metrics (validation and test accuracy of all of
+// them at once) and, at the first epoch's end, the hurdle.
+void end_epoch(Population& pop, const DeviceData& d, const TrainConfig& config, int64_t epoch, int64_t steps_now,
+               int64_t total, int64_t trial_steps, const torch::Tensor& sums, int64_t epoch_steps,
+               Clock::time_point epoch_start) {
+  const int64_t k = pop.size();
+  const bool last = steps_now == total;
+  const int64_t eval_batch = config.eval_batch_size > 0 ? config.eval_batch_size : config.batch_size;
+  const std::vector<double> val = pop.accuracies(d.val_images, d.val_labels, eval_batch);
+  const bool measure_test = config.measure_test && (config.test_every_epoch || last);
+  const std::vector<double> test = measure_test ? pop.accuracies(d.test_images, d.test_labels, eval_batch)
+                                                : std::vector<double>(static_cast<size_t>(k), kNaN);
+  const double seconds = seconds_since(epoch_start);  // evaluation included, as a solo run's
+  for (int64_t c = 0; c < k; ++c) {
+    Member& m = pop.member(c);
+    if (!m.live) continue;
+    EpochMetrics e;
+    e.epoch = epoch;
+    e.steps = steps_now;
+    e.train_loss = sums[c].item<double>() / static_cast<double>(epoch_steps);
+    e.val_acc = val[c];
+    e.test_acc = test[c];
+    e.seconds = seconds / static_cast<double>(k);
+    e.lr = m.lr;
+    m.result.epochs.push_back(e);
+    if (steps_now != trial_steps) continue;
+    // A fixed lr's hurdle point: the end of the first epoch (or of the run, if shorter).
+    m.result.hurdle_acc = e.val_acc;
+    if (trial_steps < total && m.result.hurdle_acc < config.hurdle) {
+      stop(m, "hurdle", "validation accuracy " + number_text(m.result.hurdle_acc) +
+                            " after the first epoch is below the hurdle " + number_text(config.hurdle));
+    }
+  }
+}
+
+// What each child's run comes to (as train_classifier's fixed-lr path fills it).
+std::vector<TrainResult> results_of(Population& pop, double seconds) {
+  std::vector<TrainResult> results;
+  for (int64_t c = 0; c < pop.size(); ++c) {
+    TrainResult r = pop.member(c).result;
+    if (r.status == "hurdle") {
+      r.val_acc = r.hurdle_acc;
+      r.test_acc = kNaN;
+      r.reward = r.hurdle_acc;
+    } else {
+      r.val_acc = r.epochs.empty() ? kNaN : r.epochs.back().val_acc;
+      r.test_acc = r.epochs.empty() ? kNaN : r.epochs.back().test_acc;
+      r.reward = r.status == "ok" ? r.val_acc : 0.0;
+    }
+    r.seconds = seconds / static_cast<double>(pop.size());
+    results.push_back(std::move(r));
+  }
+  return results;
+}
+
+}  // namespace
+
 std::vector<TrainResult> train_population(const std::vector<PopulationMember>& members, const DataSplits& data,
                                           const TrainConfig& config) {
   TrainConfig checked = config;
@@ -206,146 +337,35 @@ std::vector<TrainResult> train_population(const std::vector<PopulationMember>& m
   const int64_t n = data.train.size();
   const int64_t per_epoch = steps_per_epoch(n, config.batch_size);
   const int64_t total = config.steps > 0 ? config.steps : config.epochs * per_epoch;
-  const int64_t horizon =
-      config.horizon_epochs > 0 ? std::max(total, config.horizon_epochs * per_epoch) : total;
+  const int64_t horizon = config.horizon_epochs > 0 ? std::max(total, config.horizon_epochs * per_epoch) : total;
   check_recipe(config.recipe, horizon, per_epoch);
   Population pop(members, d, data.num_classes, config, horizon);
-  const int64_t k = pop.size();
-  const int64_t batch = std::min(config.batch_size, n);
-  const int64_t trial_steps = std::min(per_epoch, total);
-  const int64_t eval_batch = config.eval_batch_size > 0 ? config.eval_batch_size : config.batch_size;
-  for (int64_t c = 0; c < k; ++c) {
+  for (int64_t c = 0; c < pop.size(); ++c) {
     TrainResult& r = pop.member(c).result;
     r.lr = members[c].lr;
     r.total_steps = total;
     r.steps_per_epoch = per_epoch;
   }
-  auto stop = [&](Member& m, const std::string& status, const std::string& message) {
-    m.live = false;
-    m.result.status = status;
-    m.result.message = message;
-  };
-  // Judges a child's mean loss read back, as the solo run does: false (and the child stopped) on divergence.
-  auto loss_ok = [&](Member& m, double mean_loss) {
-    if (std::isnan(m.bound)) m.bound = kLossBlowup * std::max(1.0, m.first_loss);
-    if (std::isfinite(mean_loss) && mean_loss <= m.bound) return true;
-    stop(m, "diverged", "training loss " + number_text(mean_loss) + " at step " +
-                            std::to_string(m.result.steps_done) +
-                            (std::isfinite(mean_loss) ? " (above " + number_text(m.bound) + ")" : ""));
-    return false;
-  };
-  auto live_index = [&] {
-    std::vector<int64_t> live;
-    for (int64_t c = 0; c < k; ++c) {
-      if (pop.member(c).live) live.push_back(c);
-    }
-    return torch::tensor(live, torch::TensorOptions().dtype(torch::kInt64)).to(config.device);
-  };
-  torch::Tensor live = live_index();
-  const auto acc_options = torch::TensorOptions().dtype(torch::kFloat64).device(config.device);
+  const int64_t batch = std::min(config.batch_size, n);
+  torch::Tensor live = live_index(pop, config.device);
   for (int64_t epoch = 1; live.numel() > 0 && (epoch - 1) * per_epoch < total; ++epoch) {
     const Clock::time_point epoch_start = Clock::now();
     const int64_t epoch_steps = std::min(per_epoch, total - (epoch - 1) * per_epoch);
-    const torch::Tensor order = pop.epoch_order();
-    torch::Tensor loss_sum = torch::zeros({k}, acc_options);
-    for (int64_t c = 0; c < k; ++c) {
-      pop.member(c).reported_sum = 0;
-      pop.member(c).reported_steps = 0;
-    }
-    for (int64_t s = 0; s < epoch_steps && live.numel() > 0; ++s) {
-      const torch::Tensor losses = pop.step(order.narrow(0, s * batch, batch), live);
-      loss_sum.add_(losses.to(torch::kFloat64));
-      const bool first = s == 0 && epoch == 1;
-      const torch::Tensor first_losses = first ? losses.to(torch::kFloat64).cpu() : torch::Tensor();
-      const bool check = (s + 1) % config.check_every == 0 && s + 1 < epoch_steps;
-      const torch::Tensor sums = check ? loss_sum.cpu() : torch::Tensor();
-      bool changed = false;
-      for (int64_t c = 0; c < k; ++c) {
-        Member& m = pop.member(c);
-        if (!m.live) continue;
-        if (first) m.first_loss = first_losses[c].item<double>();
-        ++m.result.steps_done;
-        if (!check) continue;
-        const double sum = sums[c].item<double>();
-        const double window = (sum - m.reported_sum) / static_cast<double>(s + 1 - m.reported_steps);
-        m.reported_sum = sum;
-        m.reported_steps = s + 1;
-        changed = !loss_ok(m, window) || changed;
-      }
-      if (check && config.time_limit_seconds > 0 && seconds_since(start) > config.time_limit_seconds) {
-        for (int64_t c = 0; c < k; ++c) {
-          Member& m = pop.member(c);
-          if (m.live) {
-            stop(m, "timeout", "time limit of " + number_text(config.time_limit_seconds) + " s reached at step " +
-                                   std::to_string(m.result.steps_done));
-          }
-        }
-        changed = true;
-      }
-      if (changed) live = live_index();
-    }
+    const torch::Tensor sums =
+        train_epoch(pop, config, pop.epoch_order(), epoch_steps, batch, epoch == 1, start, live);
     if (live.numel() == 0) break;
-    const torch::Tensor sums = loss_sum.cpu();
-    for (int64_t c = 0; c < k; ++c) {
+    for (int64_t c = 0; c < pop.size(); ++c) {
       Member& m = pop.member(c);
       if (m.live) loss_ok(m, sums[c].item<double>() / static_cast<double>(epoch_steps));
     }
-    live = live_index();
+    live = live_index(pop, config.device);
     if (live.numel() == 0) break;
     const int64_t steps_now = (epoch - 1) * per_epoch + epoch_steps;
-    const bool last = steps_now == total;
-    const std::vector<double> val = pop.accuracies(d.val_images, d.val_labels, eval_batch);
-    const bool measure_test = config.measure_test && (config.test_every_epoch || last);
-    const std::vector<double> test = measure_test ? pop.accuracies(d.test_images, d.test_labels, eval_batch)
-                                                  : std::vector<double>(static_cast<size_t>(k), kNaN);
-    for (int64_t c = 0; c < k; ++c) {
-      Member& m = pop.member(c);
-      if (!m.live) continue;
-      EpochMetrics e;
-      e.epoch = epoch;
-      e.steps = steps_now;
-      e.train_loss = sums[c].item<double>() / static_cast<double>(epoch_steps);
-      e.val_acc = val[c];
-      e.test_acc = test[c];
-      e.seconds = seconds_since(epoch_start) / static_cast<double>(k);
-      e.lr = m.lr;
-      m.result.epochs.push_back(e);
-      if (steps_now != trial_steps) continue;
-      // A fixed lr's hurdle point: the end of the first epoch (or of the run, if shorter).
-      m.result.hurdle_acc = e.val_acc;
-      if (trial_steps < total && m.result.hurdle_acc < config.hurdle) {
-        stop(m, "hurdle", "validation accuracy " + number_text(m.result.hurdle_acc) +
-                              " after the first epoch is below the hurdle " + number_text(config.hurdle));
-      }
-    }
-    if (!last && config.time_limit_seconds > 0 && seconds_since(start) > config.time_limit_seconds) {
-      for (int64_t c = 0; c < k; ++c) {
-        Member& m = pop.member(c);
-        if (m.live) {
-          stop(m, "timeout", "time limit of " + number_text(config.time_limit_seconds) + " s reached after epoch " +
-                                 std::to_string(epoch));
-        }
-      }
-    }
-    live = live_index();
+    end_epoch(pop, d, config, epoch, steps_now, total, std::min(per_epoch, total), sums, epoch_steps, epoch_start);
+    if (steps_now < total) time_up(pop, config, start, "after epoch " + std::to_string(epoch));
+    live = live_index(pop, config.device);
   }
-  std::vector<TrainResult> results;
-  const double seconds = seconds_since(start) / static_cast<double>(k);
-  for (int64_t c = 0; c < k; ++c) {
-    TrainResult r = pop.member(c).result;
-    if (r.status == "hurdle") {
-      r.val_acc = r.hurdle_acc;
-      r.test_acc = kNaN;
-      r.reward = r.hurdle_acc;
-    } else {
-      r.val_acc = r.epochs.empty() ? kNaN : r.epochs.back().val_acc;
-      r.test_acc = r.epochs.empty() ? kNaN : r.epochs.back().test_acc;
-      r.reward = r.status == "ok" ? r.val_acc : 0.0;
-    }
-    r.seconds = seconds;
-    results.push_back(std::move(r));
-  }
-  return results;
+  return results_of(pop, seconds_since(start));
 }
 
 Throughput measure_population_throughput(const std::vector<PopulationMember>& members, const DataSplits& data,

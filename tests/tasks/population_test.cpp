@@ -166,6 +166,20 @@ TEST(Population, TheHurdleStopsTheChildrenBelowIt) {
   expect_equal_runs(together[1], solo(children[1], d, c), "below the hurdle");
 }
 
+// The time limit is the population's: past it, every child still training stops at the next check, status timeout.
+TEST(Population, TheTimeLimitStopsEveryChild) {
+  const DataSplits d = data(1, 12);
+  TrainConfig c = config("mlp20");
+  c.time_limit_seconds = 1e-9;
+  const std::vector<TrainResult> r = population(three_rules(), d, c);
+  for (const TrainResult& child : r) {
+    EXPECT_EQ(child.status, "timeout") << child.message;
+    EXPECT_EQ(child.steps_done, c.check_every);
+    EXPECT_NE(child.message.find("reached at step 2"), std::string::npos) << child.message;
+    EXPECT_EQ(child.reward, 0.0);
+  }
+}
+
 // On a GPU (scripts/gpu-check.sh runs it there): each child equals its solo run on the GPU (float64).
 TEST(PopulationCuda, EachChildIsItsSoloRunOnTheGpu) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device: run on a GPU machine (scripts/gpu-check.sh)";
