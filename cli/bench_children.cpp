@@ -34,16 +34,10 @@ std::vector<int64_t> parse_ks(const std::string& text) {
 
 int bench_children_command(const Args& args, std::ostream& out, std::ostream& err) {
   po::options_description options("Options");
+  options.add_options()("help,h", "show this help");
+  add_network_bench_options(options, 20, 3, "every child's rule (default adam)");
   options.add_options()
-      ("help,h", "show this help")
-      ("task", po::value<std::string>()->value_name("T"), "a child-network task (default fmnist-convnet)")
       ("k", po::value<std::string>()->value_name("K,..."), "population sizes (default 1,2,4,8,16,32,64)")
-      ("steps", po::value<std::string>()->value_name("N"), "timed steps per size (default 20)")
-      ("warmup", po::value<std::string>()->value_name("W"), "untimed steps first (default 3)")
-      ("batch-size", po::value<std::string>()->value_name("B"), "batch size (default 128)")
-      ("rule", po::value<std::string>()->value_name("R"), "every child's rule (default adam)")
-      ("threads", po::value<std::string>()->value_name("K"), "CPU threads (default: LibTorch's choice)")
-      ("device", po::value<std::string>()->value_name("DEV"), "cpu (default), cuda or cuda:N")
       ("nchw", po::bool_switch(), "NCHW activations (default: channels-last for convolutions, as the trainer)")
       ("json", po::bool_switch(), "print one JSON object per size");
   po::variables_map vm = parse_options(args, options);
@@ -55,23 +49,12 @@ int bench_children_command(const Args& args, std::ostream& out, std::ostream& er
         << options;
     return kExitOk;
   }
-  auto flag = [&](const char* name) -> const std::string* {
-    return vm.count(name) ? &vm[name].as<std::string>() : nullptr;
-  };
-  const std::string task_name = flag("task") ? parse_task(*flag("task"), "--task") : "fmnist-convnet";
+  const NetworkBenchFlags f = read_network_bench_flags(vm);
+  const std::string& task_name = f.task_name;
+  const std::string& rule_text = f.rule_text;
   bench::ChildrenBenchOptions o;
-  o.task = tasks::parse_task_name(task_name);
-  if (o.task.analytic) throw UserError("--task: '" + task_name + "' is an analytic objective; bench a network task");
-  if (const std::string* v = flag("k")) o.ks = parse_ks(*v);
-  if (const std::string* v = flag("steps")) o.steps = parse_count(*v, "--steps", "a number of steps");
-  if (const std::string* v = flag("warmup")) {
-    o.warmup = *v == "0" ? 0 : parse_count(*v, "--warmup", "a number of warm-up steps (or 0)");
-  }
-  if (const std::string* v = flag("batch-size")) o.batch = parse_count(*v, "--batch-size", "a batch size");
-  if (const std::string* v = flag("threads")) at::set_num_threads(parse_threads(*v, "--threads"));
-  const std::string rule_text = flag("rule") ? *flag("rule") : "adam";
-  o.rule = optimizers::resolve_rule(rule_text);
-  if (const std::string* v = flag("device")) o.device = parse_device(*v, "--device");
+  apply_network_bench_flags(f, o);
+  if (vm.count("k")) o.ks = parse_ks(vm["k"].as<std::string>());
   o.channels_last = !vm["nchw"].as<bool>();
   const bench::ChildrenBenchResult r = bench::run_children_bench(o);
   if (vm["json"].as<bool>()) {

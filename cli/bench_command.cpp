@@ -107,6 +107,42 @@ int bench_train_command(const Args& args, std::ostream& out, std::ostream& err);
 
 }  // namespace
 
+void add_network_bench_options(po::options_description& options, int64_t default_steps, int64_t default_warmup,
+                               const std::string& rule_help) {
+  options.add_options()
+      ("task", po::value<std::string>()->value_name("T"), "a child-network task (default fmnist-convnet)")
+      ("steps", po::value<std::string>()->value_name("N"),
+       ("timed steps (default " + std::to_string(default_steps) + ")").c_str())
+      ("warmup", po::value<std::string>()->value_name("W"),
+       ("untimed steps first (default " + std::to_string(default_warmup) + ")").c_str())
+      ("threads", po::value<std::string>()->value_name("K"), "CPU threads (default: LibTorch's choice)")
+      ("batch-size", po::value<std::string>()->value_name("B"), "batch size (default 128)")
+      ("rule", po::value<std::string>()->value_name("R"), rule_help.c_str())
+      ("device", po::value<std::string>()->value_name("DEV"), "nos's device: cpu (default), cuda or cuda:N");
+}
+
+NetworkBenchFlags read_network_bench_flags(const po::variables_map& vm) {
+  auto flag = [&](const char* name) -> const std::string* {
+    return vm.count(name) ? &vm[name].as<std::string>() : nullptr;
+  };
+  NetworkBenchFlags f;
+  if (const std::string* v = flag("task")) f.task_name = parse_task(*v, "--task");
+  f.task = tasks::parse_task_name(f.task_name);
+  if (f.task.analytic) {
+    throw UserError("--task: '" + f.task_name + "' is an analytic objective; bench a network task");
+  }
+  if (const std::string* v = flag("steps")) f.steps = parse_count(*v, "--steps", "a number of steps");
+  if (const std::string* v = flag("warmup")) {
+    f.warmup = *v == "0" ? 0 : parse_count(*v, "--warmup", "a number of warm-up steps (or 0)");
+  }
+  if (const std::string* v = flag("batch-size")) f.batch = parse_count(*v, "--batch-size", "a batch size");
+  if (const std::string* v = flag("threads")) at::set_num_threads(parse_threads(*v, "--threads"));
+  if (const std::string* v = flag("rule")) f.rule_text = *v;
+  f.rule = optimizers::resolve_rule(f.rule_text);
+  if (const std::string* v = flag("device")) f.device = parse_device(*v, "--device");
+  return f;
+}
+
 const std::vector<std::string>& benchmark_names() {
   static const std::vector<std::string> names = {"train", "step", "search", "children"};
   return names;
@@ -137,15 +173,9 @@ namespace {
 
 int bench_train_command(const Args& args, std::ostream& out, std::ostream& err) {
   po::options_description options("Options");
+  options.add_options()("help,h", "show this help");
+  add_network_bench_options(options, 200, 20, "nos's rule (default adam; Python always runs Adam)");
   options.add_options()
-      ("help,h", "show this help")
-      ("task", po::value<std::string>()->value_name("T"), "a child-network task (default fmnist-convnet)")
-      ("steps", po::value<std::string>()->value_name("N"), "timed steps (default 200)")
-      ("warmup", po::value<std::string>()->value_name("W"), "untimed steps first (default 20)")
-      ("threads", po::value<std::string>()->value_name("K"), "CPU threads for both (default: LibTorch's choice)")
-      ("batch-size", po::value<std::string>()->value_name("B"), "batch size (default 128)")
-      ("rule", po::value<std::string>()->value_name("R"), "nos's rule (default adam; Python always runs Adam)")
-      ("device", po::value<std::string>()->value_name("DEV"), "nos's device: cpu or cuda (Python runs on the CPU)")
       ("python", po::value<std::string>()->value_name("EXE"), "the Python to compare with (default /usr/bin/python3)")
       ("no-python", po::bool_switch(), "measure nos only")
       ("nchw", po::bool_switch(), "nos keeps activations in NCHW (default: channels-last for convolutions)")
@@ -162,19 +192,11 @@ int bench_train_command(const Args& args, std::ostream& out, std::ostream& err) 
   auto flag = [&](const char* name) -> const std::string* {
     return vm.count(name) ? &vm[name].as<std::string>() : nullptr;
   };
-  const std::string task_name = flag("task") ? parse_task(*flag("task"), "--task") : "fmnist-convnet";
+  const NetworkBenchFlags f = read_network_bench_flags(vm);
+  const std::string& task_name = f.task_name;
+  const std::string& rule_text = f.rule_text;
   bench::TrainBenchOptions o;
-  o.task = tasks::parse_task_name(task_name);
-  if (o.task.analytic) throw UserError("--task: '" + task_name + "' is an analytic objective; bench a network task");
-  if (const std::string* v = flag("steps")) o.steps = parse_count(*v, "--steps", "a number of steps");
-  if (const std::string* v = flag("warmup")) {
-    o.warmup = *v == "0" ? 0 : parse_count(*v, "--warmup", "a number of warm-up steps (or 0)");
-  }
-  if (const std::string* v = flag("batch-size")) o.batch = parse_count(*v, "--batch-size", "a batch size");
-  if (const std::string* v = flag("threads")) at::set_num_threads(parse_threads(*v, "--threads"));
-  const std::string rule_text = flag("rule") ? *flag("rule") : "adam";
-  o.rule = optimizers::resolve_rule(rule_text);
-  if (const std::string* v = flag("device")) o.device = parse_device(*v, "--device");
+  apply_network_bench_flags(f, o);
   if (const std::string* v = flag("python")) o.python_executable = *v;
   o.nos_channels_last = !vm["nchw"].as<bool>();
   o.python = !vm["no-python"].as<bool>();

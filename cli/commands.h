@@ -3,11 +3,14 @@
 
 #include <boost/program_options.hpp>
 
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
 
+#include "optimizers/named.h"
 #include "search/mpi.h"
+#include "tasks/evaluator.h"
 #include "tasks/recipe.h"
 
 namespace nos::cli {
@@ -37,6 +40,32 @@ int worker_command(const Args& args, std::ostream& out, std::ostream& err);  // 
 std::unique_ptr<search::MpiSession> start_mpi(bool in_process, bool rank0_evaluates);
 // The pool factory for SearchRuntime / WorkerSetup under `session`.
 search::ProcessPoolFactory mpi_pool_factory(search::MpiSession& session, bool rank0_evaluates);
+
+// The flags `nos bench train` and `nos bench children` share: --task, --steps, --warmup, --threads, --batch-size,
+// --rule, --device (the help names `default_steps` and `default_warmup`; `rule_help` says what the rule is for).
+void add_network_bench_options(boost::program_options::options_description& options, int64_t default_steps,
+                               int64_t default_warmup, const std::string& rule_help);
+struct NetworkBenchFlags {
+  std::string task_name = "fmnist-convnet";
+  tasks::TaskSpec task;          // a network task (an analytic objective is a UserError)
+  std::string rule_text = "adam";
+  optimizers::ResolvedRule rule;
+  std::optional<int64_t> steps, warmup, batch;
+  std::optional<torch::Device> device;
+};
+// Reads them (bad values are UserErrors naming the flag) and applies --threads (at::set_num_threads).
+NetworkBenchFlags read_network_bench_flags(const boost::program_options::variables_map& vm);
+// Onto a benchmark's options (bench::TrainBenchOptions, bench::ChildrenBenchOptions): the flags given; the rest keep
+// the options' defaults.
+template <typename BenchOptions>
+void apply_network_bench_flags(const NetworkBenchFlags& f, BenchOptions& o) {
+  o.task = f.task;
+  o.rule = f.rule;
+  o.steps = f.steps.value_or(o.steps);
+  o.warmup = f.warmup.value_or(o.warmup);
+  o.batch = f.batch.value_or(o.batch);
+  o.device = f.device.value_or(o.device);
+}
 
 // The training recipe's flags, shared by eval, compare and search: --schedule, --weight-decay, --weight-decay-mode,
 // --weight-decay-mask, --clip-norm, --clip-value (tasks/recipe.h; each the config key with '_' for '-').
