@@ -1,9 +1,13 @@
 // The shared pieces of training runs (device_data.h).
 #include "tasks/device_data.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <algorithm>
 #include <limits>
 #include <sstream>
+
+#include "tasks/schedule.h"
 
 namespace nos::tasks {
 
@@ -25,6 +29,38 @@ std::string number_text(double x) {
   std::ostringstream s;
   s << x;
   return s.str();
+}
+
+Classifier initialised_model(const DeviceData& d, int64_t classes, const TrainConfig& config) {
+  Classifier model = make_model(config.model, d.channels, d.height, d.width, classes);
+  at::Generator init_gen = at::make_generator<at::CPUGeneratorImpl>(mix_seed(config.seed, 1));
+  model->initialize(init_gen);
+  model->to(config.device, config.dtype);
+  return model;
+}
+
+RunOptimizer::RunOptimizer(const optimizers::ResolvedRule& rule, const ClassifierImpl& model,
+                           const TrainConfig& config, double lr, int64_t total_steps, int64_t steps_per_epoch)
+    : peak_lr(lr) {
+  optimizers::RuleOptions options = rule.defaults;
+  options.lr(lr);
+  options.seed(config.seed);
+  options.total_steps(total_steps);
+  options.fused(config.fused_kernel);
+  // A compiled rule runs as a RuleOptimizer; a native reference row ("torch-adam") as LibTorch's own class.
+  optimizer = optimizers::make_training_optimizer(rule, parameter_groups(model, options, config.recipe), options);
+  const Schedule& s = config.recipe.schedule;
+  if (s.name != "constant" || s.warmup > 0) factors = schedule_factors(s, total_steps, steps_per_epoch, config.seed);
+}
+
+void RunOptimizer::step(const std::vector<torch::Tensor>& params, const Recipe& recipe, int64_t step) {
+  if (recipe.clip_norm > 0) torch::nn::utils::clip_grad_norm_(params, recipe.clip_norm);
+  if (recipe.clip_value > 0) torch::nn::utils::clip_grad_value_(params, recipe.clip_value);
+  if (!factors.empty()) {
+    const size_t t = std::min(static_cast<size_t>(step), factors.size() - 1);
+    for (torch::optim::OptimizerParamGroup& g : optimizer->param_groups()) g.options().set_lr(peak_lr * factors[t]);
+  }
+  optimizer->step();
 }
 
 uint64_t mix_seed(uint64_t seed, uint64_t stream) {

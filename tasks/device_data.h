@@ -6,10 +6,14 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "tasks/datasets.h"
+#include "optimizers/optimizers.h"
 #include "tasks/models.h"
+#include "tasks/recipe.h"
 #include "tasks/trainer.h"
 
 namespace nos::tasks {
@@ -37,6 +41,23 @@ struct DeviceData {
   torch::Tensor normalise(const torch::Tensor& images) const {
     return to_float_batch(images, normalization, device, dtype, memory_format);
   }
+};
+
+// A run's model: built for the data's shape, initialised from the run's seed (stream 1), on config's device and dtype.
+Classifier initialised_model(const DeviceData& d, int64_t classes, const TrainConfig& config);
+
+// What a run's optimizer does around its steps: the rule's optimizer at `lr` over the model's parameter groups (the
+// rule's defaults with lr, the run's seed, T = total_steps and the fused-kernel choice), and the recipe's schedule
+// factors (empty for a constant lr without warm-up).
+struct RunOptimizer {
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::vector<double> factors;
+  double peak_lr = 0;
+  RunOptimizer(const optimizers::ResolvedRule& rule, const ClassifierImpl& model, const TrainConfig& config,
+               double lr, int64_t total_steps, int64_t steps_per_epoch);
+  // Step `step` (0-based) of the run, after the loss's backward: the recipe's clipping of `params`' gradients, the
+  // scheduled lr, the optimizer's step.
+  void step(const std::vector<torch::Tensor>& params, const Recipe& recipe, int64_t step);
 };
 
 // Throws UserError("training configuration: …") for a config or data set a run cannot take.

@@ -14,7 +14,6 @@
 #include "common/error.h"
 #include "tasks/device_data.h"
 #include "tasks/models.h"
-#include "tasks/schedule.h"
 
 namespace nos::tasks {
 
@@ -26,9 +25,8 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // schedule and where its run stands.
 struct Member {
   Classifier model;
-  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::unique_ptr<RunOptimizer> optimizer;
   std::vector<torch::Tensor> params;  // model->parameters(), in the order of Population::names_
-  std::vector<double> factors;        // the schedule's factor per step (empty: constant)
   double lr = 0;
   bool live = true;
   TrainResult result;
@@ -46,10 +44,7 @@ class Population {
     stacked_.k = static_cast<int64_t>(members.size());
     for (const PopulationMember& pm : members) {
       auto m = std::make_unique<Member>();
-      m->model = make_model(config.model, d.channels, d.height, d.width, classes);
-      at::Generator init_gen = at::make_generator<at::CPUGeneratorImpl>(mix_seed(config.seed, 1));
-      m->model->initialize(init_gen);
-      m->model->to(config.device, config.dtype);
+      m->model = initialised_model(d, classes, config);
       m->model->train();
       m->lr = pm.lr;
       members_.push_back(std::move(m));
@@ -79,20 +74,11 @@ class Population {
                                      .mean(1);
     for (torch::Tensor& t : leaves_) t.mutable_grad() = torch::Tensor();
     losses.index_select(0, live_index).sum().backward();
-    const Recipe& recipe = config_.recipe;
     for (size_t c = 0; c < members_.size(); ++c) {
       Member& m = *members_[c];
       if (!m.live) continue;
       for (size_t j = 0; j < m.params.size(); ++j) m.params[j].mutable_grad() = leaves_[j].grad()[c];
-      if (recipe.clip_norm > 0) torch::nn::utils::clip_grad_norm_(m.params, recipe.clip_norm);
-      if (recipe.clip_value > 0) torch::nn::utils::clip_grad_value_(m.params, recipe.clip_value);
-      if (!m.factors.empty()) {
-        const size_t t = std::min(static_cast<size_t>(step_), m.factors.size() - 1);
-        for (torch::optim::OptimizerParamGroup& g : m.optimizer->param_groups()) {
-          g.options().set_lr(m.lr * m.factors[t]);
-        }
-      }
-      m.optimizer->step();
+      m.optimizer->step(m.params, config_.recipe, step_);
     }
     ++step_;
     return losses.detach();
@@ -149,16 +135,7 @@ class Population {
       for (auto& item : m.model->named_buffers()) {
         item.value().set_data(stacked_.tensors[item.key()][static_cast<int64_t>(c)]);
       }
-      const optimizers::ResolvedRule& rule = *members[c].rule;
-      optimizers::RuleOptions options = rule.defaults;
-      options.lr(m.lr);
-      options.seed(config_.seed);
-      options.total_steps(total_steps);
-      options.fused(config_.fused_kernel);
-      m.optimizer = optimizers::make_training_optimizer(rule, parameter_groups(*m.model, options, config_.recipe),
-                                                        options);
-      const Schedule& s = config_.recipe.schedule;
-      if (s.name != "constant" || s.warmup > 0) m.factors = schedule_factors(s, total_steps, per_epoch, config_.seed);
+      m.optimizer = std::make_unique<RunOptimizer>(*members[c].rule, *m.model, config_, m.lr, total_steps, per_epoch);
     }
   }
 

@@ -51,11 +51,8 @@ class Child {
         double lr, int64_t total_steps)
       : d_(d),
         config_(config),
-        model_(make_model(config.model, d.channels, d.height, d.width, classes)),
+        model_(initialised_model(d, classes, config)),
         data_gen_(at::make_generator<at::CPUGeneratorImpl>(mix_seed(config.seed, 2))) {
-    at::Generator init_gen = at::make_generator<at::CPUGeneratorImpl>(mix_seed(config.seed, 1));
-    model_->initialize(init_gen);
-    model_->to(config.device, config.dtype);
     if (d.memory_format == torch::MemoryFormat::ChannelsLast) {
       torch::NoGradGuard no_grad;
       for (torch::Tensor& p : model_->parameters()) {
@@ -63,20 +60,8 @@ class Child {
       }
     }
     model_->train();
-    optimizers::RuleOptions options = rule.defaults;
-    options.lr(lr);
-    options.seed(config.seed);
-    options.total_steps(total_steps);
-    options.fused(config.fused_kernel);
-    const std::vector<optimizers::ParamGroup> groups = parameter_groups(*model_, options, config.recipe);
-    // A compiled rule runs as a RuleOptimizer; a native reference row ("torch-adam") as LibTorch's own class.
-    optimizer_ = optimizers::make_training_optimizer(rule, groups, options);
-    const Schedule& s = config.recipe.schedule;
-    if (s.name != "constant" || s.warmup > 0) {
-      factors_ = schedule_factors(s, total_steps, steps_per_epoch(d.train_images.size(0), config.batch_size),
-                                  config.seed);
-    }
-    peak_lr_ = lr;
+    optimizer_ = std::make_unique<RunOptimizer>(rule, *model_, config, lr, total_steps,
+                                                steps_per_epoch(d.train_images.size(0), config.batch_size));
   }
 
   // A fresh random order of the training set for one epoch.
@@ -91,17 +76,9 @@ class Child {
     if (config_.augment) images = augment_batch(images, data_gen_);
     torch::Tensor logits = model_->forward(images);
     torch::Tensor loss = torch::nn::functional::cross_entropy(logits, d_.train_labels.index_select(0, index));
-    optimizer_->zero_grad();
+    optimizer_->optimizer->zero_grad();
     loss.backward();
-    const Recipe& recipe = config_.recipe;
-    if (recipe.clip_norm > 0) torch::nn::utils::clip_grad_norm_(model_->parameters(), recipe.clip_norm);
-    if (recipe.clip_value > 0) torch::nn::utils::clip_grad_value_(model_->parameters(), recipe.clip_value);
-    if (!factors_.empty()) {
-      const size_t t = std::min(static_cast<size_t>(step_), factors_.size() - 1);
-      for (torch::optim::OptimizerParamGroup& g : optimizer_->param_groups()) g.options().set_lr(peak_lr_ * factors_[t]);
-    }
-    ++step_;
-    optimizer_->step();
+    optimizer_->step(model_->parameters(), config_.recipe, step_++);
     return loss.detach();
   }
 
@@ -112,10 +89,8 @@ class Child {
   const TrainConfig& config_;
   Classifier model_;
   at::Generator data_gen_;
-  std::unique_ptr<torch::optim::Optimizer> optimizer_;
-  std::vector<double> factors_;  // the schedule's factor per step (empty: constant)
-  double peak_lr_ = 0;
-  int64_t step_ = 0;             // steps taken
+  std::unique_ptr<RunOptimizer> optimizer_;
+  int64_t step_ = 0;  // steps taken
 };
 
 // A child and how far its training got: what a grid trial hands to the full run it is the start of. A run can be
