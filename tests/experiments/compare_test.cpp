@@ -22,6 +22,7 @@
 #include "common/error.h"
 #include "experiments/experiments.h"
 #include "search/search.h"
+#include "tests/tasks/quadrants.h"
 #include "tests/temp_dir.h"
 
 namespace nos::experiments {
@@ -706,18 +707,7 @@ TEST(CompareRows, SplitRuleListKeepsCommasInsideParentheses) {
 // --- real training --------------------------------------------------------------------------------------------
 
 // 1×8×8 images of 4 classes told apart by which quadrant is bright (as in the evaluator tests).
-tasks::Dataset quadrants(int64_t n, uint64_t seed) {
-  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  tasks::Dataset d;
-  d.labels = torch::randint(0, 4, {n}, gen, torch::kInt64);
-  torch::Tensor x = torch::randint(0, 60, {n, 1, 8, 8}, gen, torch::kInt64);
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t k = d.labels[i].item<int64_t>();
-    x[i].narrow(1, (k / 2) * 4, 4).narrow(2, (k % 2) * 4, 4).add_(150);
-  }
-  d.images = x.to(torch::kUInt8);
-  return d;
-}
+tasks::Dataset quadrants(int64_t n, uint64_t seed) { return tasks::fixtures::quadrants(n, 1, 8, seed); }
 
 tasks::DataSplits tiny_data(const std::string& dataset, const tasks::DataOptions&) {
   tasks::DataSplits s;

@@ -9,23 +9,13 @@
 
 #include "common/error.h"
 #include "tasks/evaluator.h"
+#include "tests/tasks/quadrants.h"
 
 namespace nos::tasks {
 namespace {
 
 // 1×8×8 images of 4 classes told apart by which quadrant is bright.
-Dataset quadrants(int64_t n, uint64_t seed) {
-  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  Dataset d;
-  d.labels = torch::randint(0, 4, {n}, gen, torch::kInt64);
-  torch::Tensor x = torch::randint(0, 60, {n, 1, 8, 8}, gen, torch::kInt64);
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t k = d.labels[i].item<int64_t>();
-    x[i].narrow(1, (k / 2) * 4, 4).narrow(2, (k % 2) * 4, 4).add_(150);
-  }
-  d.images = x.to(torch::kUInt8);
-  return d;
-}
+Dataset quadrants(int64_t n, uint64_t seed) { return fixtures::quadrants(n, 1, 8, seed); }
 
 struct CountingLoader {
   int* calls;

@@ -13,23 +13,14 @@
 #include "optimizers/optimizers.h"
 #include "tasks/population.h"
 #include "tasks/trainer.h"
+#include "tests/tasks/quadrants.h"
 
 namespace nos::tasks {
 namespace {
 
-// n images channels×side×side of 4 classes: noise, and quadrant k of an image of class k brightened.
+// n images channels×side×side of 4 classes, noisier than the trainer tests' (tests/tasks/quadrants.h).
 Dataset images(int64_t n, int64_t channels, int64_t side, uint64_t seed) {
-  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  Dataset d;
-  d.labels = torch::randint(0, 4, {n}, gen, torch::kInt64);
-  torch::Tensor x = torch::randint(0, 90, {n, channels, side, side}, gen, torch::kInt64);
-  const int64_t half = side / 2;
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t k = d.labels[i].item<int64_t>();
-    x[i].narrow(1, (k / 2) * half, half).narrow(2, (k % 2) * half, half).add_(120);
-  }
-  d.images = x.to(torch::kUInt8);
-  return d;
+  return fixtures::quadrants(n, channels, side, seed, 90, 120);
 }
 
 DataSplits data(int64_t channels, int64_t side) {

@@ -14,25 +14,13 @@
 #include "optimizers/optimizers.h"
 #include "tasks/models.h"
 #include "tasks/trainer.h"
+#include "tests/tasks/quadrants.h"
 
 namespace nos::tasks {
 namespace {
 
-// n images 1×side×side of 4 classes: noise in [0, 60), and quadrant k of an image of class k raised by 150. A
-// linear model separates them perfectly.
-Dataset quadrants(int64_t n, int64_t side, uint64_t seed) {
-  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  Dataset d;
-  d.labels = torch::randint(0, 4, {n}, gen, torch::kInt64);
-  torch::Tensor x = torch::randint(0, 60, {n, 1, side, side}, gen, torch::kInt64);
-  const int64_t half = side / 2;
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t k = d.labels[i].item<int64_t>();
-    x[i].narrow(1, (k / 2) * half, half).narrow(2, (k % 2) * half, half).add_(150);
-  }
-  d.images = x.to(torch::kUInt8);
-  return d;
-}
+// n images 1×side×side of 4 classes (tests/tasks/quadrants.h).
+Dataset quadrants(int64_t n, int64_t side, uint64_t seed) { return fixtures::quadrants(n, 1, side, seed); }
 
 DataSplits tiny_data(int64_t train = 256, int64_t side = 6) {
   DataSplits s;
