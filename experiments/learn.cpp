@@ -166,17 +166,17 @@ LossCurve lstm_curve(optimizers::LstmNet& net, const ProblemBatch& batch, int64_
   const int64_t n = theta.size(0);
   const int64_t rows = std::max<int64_t>(1, kCoordinatesPerCall / std::max<int64_t>(1, theta.size(1)));
   std::vector<optimizers::LstmCoordinateState> states(static_cast<size_t>((n + rows - 1) / rows));
-  c.add(batch.loss(theta, 0));
   for (int64_t t = 0; t < horizon; ++t) {
-    const torch::Tensor g = batch.gradient(theta, t);
+    const auto [losses, g] = batch.loss_and_gradient(theta, t);  // one evaluation: step t's loss and gradient
+    c.add(losses);
     std::vector<torch::Tensor> updates;
     for (size_t i = 0; i < states.size(); ++i) {
       const int64_t first = static_cast<int64_t>(i) * rows;
       updates.push_back(net->forward(g.narrow(0, first, std::min(rows, n - first)), states[i]));
     }
     theta = theta + torch::cat(updates, 0);
-    c.add(batch.loss(theta, t + 1));
   }
+  c.add(batch.loss(theta, horizon));
   return c;
 }
 
@@ -188,16 +188,15 @@ LossCurve rule_curve(const std::string& rule, double lr, const ProblemBatch& bat
   options.total_steps(horizon);
   auto optimizer = optimizers::make_training_optimizer(resolved, {{{theta}, 0.0}}, options);
   LossCurve c;
-  {
-    torch::NoGradGuard no_grad;
-    c.add(batch.loss(theta, 0));
-  }
   for (int64_t t = 0; t < horizon; ++t) {
-    theta.mutable_grad() = batch.gradient(theta, t);  // each instance's loss depends on its own row only
+    // One evaluation: step t's loss and gradient (each instance's loss depends on its own row only).
+    auto [losses, g] = batch.loss_and_gradient(theta, t);
+    c.add(losses);
+    theta.mutable_grad() = g;
     optimizer->step();
-    torch::NoGradGuard no_grad;
-    c.add(batch.loss(theta, t + 1));
   }
+  torch::NoGradGuard no_grad;
+  c.add(batch.loss(theta, horizon));
   return c;
 }
 

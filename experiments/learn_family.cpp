@@ -18,10 +18,12 @@ uint64_t stream_seed(uint64_t seed, uint64_t stream, uint64_t index) {
   return x;
 }
 
-torch::Tensor ProblemBatch::gradient(const torch::Tensor& theta, int64_t step) const {
+std::pair<torch::Tensor, torch::Tensor> ProblemBatch::loss_and_gradient(const torch::Tensor& theta,
+                                                                        int64_t step) const {
   torch::Tensor x = theta.detach().requires_grad_(true);
   torch::AutoGradMode enable(true);
-  return torch::autograd::grad({loss(x, step).sum()}, {x})[0].detach();
+  const torch::Tensor losses = loss(x, step);
+  return {losses.detach(), torch::autograd::grad({losses.sum()}, {x})[0].detach()};
 }
 
 torch::Tensor QuadraticBatch::loss(const torch::Tensor& theta, int64_t /*step*/) const {
@@ -29,9 +31,10 @@ torch::Tensor QuadraticBatch::loss(const torch::Tensor& theta, int64_t /*step*/)
   return (r * r).sum(1);
 }
 
-torch::Tensor QuadraticBatch::gradient(const torch::Tensor& theta, int64_t /*step*/) const {
+std::pair<torch::Tensor, torch::Tensor> QuadraticBatch::loss_and_gradient(const torch::Tensor& theta,
+                                                                          int64_t /*step*/) const {
   const torch::Tensor r = torch::bmm(w, theta.detach().unsqueeze(2)).squeeze(2) - y;
-  return 2 * torch::bmm(w.transpose(1, 2), r.unsqueeze(2)).squeeze(2);
+  return {(r * r).sum(1), 2 * torch::bmm(w.transpose(1, 2), r.unsqueeze(2)).squeeze(2)};
 }
 
 QuadraticBatch quadratic_batch(int64_t n, int64_t dims, uint64_t seed, torch::Dtype dtype) {
@@ -78,7 +81,8 @@ std::string architecture_text(const MlpArchitecture& a) {
 
 namespace {
 
-// N(0, σ²) truncated at 2σ (redrawn beyond), as tasks' truncated_normal.
+// N(0, σ²) truncated at 2σ, draws beyond redrawn (the distribution of tasks/models.cpp's truncated_normal, which
+// inverts the CDF instead: the same law, other samples).
 torch::Tensor truncated_normal(std::vector<int64_t> shape, double stddev, at::Generator& gen) {
   const auto options = torch::TensorOptions().dtype(torch::kFloat64);
   torch::Tensor x = torch::randn(shape, gen, options);

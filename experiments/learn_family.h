@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace nos::experiments {
@@ -18,15 +19,21 @@ struct ProblemBatch {
   virtual ~ProblemBatch() = default;
   // Each instance's loss [n] at θ on step `step`'s data (a deterministic family ignores the step), differentiable.
   virtual torch::Tensor loss(const torch::Tensor& theta, int64_t step) const = 0;
-  // Its gradient [n, d], detached. By default autograd of loss(θ, step).sum().
-  virtual torch::Tensor gradient(const torch::Tensor& theta, int64_t step) const;
+  // The losses [n] and their gradient [n, d] at θ, both detached, from one evaluation. By default autograd of
+  // loss(θ, step).sum().
+  virtual std::pair<torch::Tensor, torch::Tensor> loss_and_gradient(const torch::Tensor& theta, int64_t step) const;
+  // The gradient alone: loss_and_gradient's.
+  torch::Tensor gradient(const torch::Tensor& theta, int64_t step) const {
+    return loss_and_gradient(theta, step).second;
+  }
 };
 
 // The paper's random quadratics: f_i(θ_i) = ‖W_i θ_i − y_i‖², W, y and θ₀ ~ N(0, 1).
 struct QuadraticBatch : ProblemBatch {
   torch::Tensor w, y;  // [n, dims, dims], [n, dims]
-  torch::Tensor loss(const torch::Tensor& theta, int64_t step = 0) const override;      // [n]
-  torch::Tensor gradient(const torch::Tensor& theta, int64_t step = 0) const override;  // [n, dims], exact
+  torch::Tensor loss(const torch::Tensor& theta, int64_t step = 0) const override;  // [n]
+  // Exact: 2 Wᵀ(Wθ − y).
+  std::pair<torch::Tensor, torch::Tensor> loss_and_gradient(const torch::Tensor& theta, int64_t step) const override;
 };
 // n instances drawn from `seed` (the same seed, the same instances), in `dtype`.
 QuadraticBatch quadratic_batch(int64_t n, int64_t dims, uint64_t seed, torch::Dtype dtype = torch::kFloat32);
