@@ -10,10 +10,7 @@
 namespace nos::bench {
 
 ChildrenBenchResult run_children_bench(const ChildrenBenchOptions& o) {
-  if (!tasks::has_population_form(o.task.model)) {
-    throw UserError("--task: model '" + o.task.model + "' has no stacked form (populations: convnet, 2c2d, 3c3d, "
-                    "mlp, mlp20, logreg)");
-  }
+  tasks::check_population_model(o.task.model, "--task: ");
   tasks::TrainConfig config;
   config.model = o.task.model;
   config.batch_size = o.batch;

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/text.h"
 #include "tasks/device_data.h"
 #include "tasks/models.h"
 
@@ -158,10 +159,7 @@ void check_members(const std::vector<PopulationMember>& members, const TrainConf
                       number_text(m.lr));
     }
   }
-  if (!has_population_form(config.model)) {
-    throw UserError("training configuration: model '" + config.model + "' has no stacked form (populations: " +
-                    "convnet, 2c2d, 3c3d, mlp, mlp20, logreg)");
-  }
+  check_population_model(config.model, "training configuration: ");
 }
 
 }  // namespace
@@ -170,6 +168,15 @@ bool has_population_form(const std::string& model) {
   const ModelInfo* info = find_model(model);
   if (info == nullptr) return false;
   return make_model(model, 1, 32, 32, 10)->has_stacked_forward();
+}
+
+void check_population_model(const std::string& model, const std::string& where) {
+  if (has_population_form(model)) return;
+  std::vector<std::string> stacked;
+  for (const ModelInfo& m : models()) {
+    if (has_population_form(std::string(m.example))) stacked.emplace_back(m.example);
+  }
+  throw UserError(where + "model '" + model + "' has no stacked form (populations: " + joined(stacked) + ")");
 }
 
 namespace {

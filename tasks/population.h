@@ -28,6 +28,8 @@ struct PopulationMember {
 
 // Whether `model` has a stacked form (ClassifierImpl::has_stacked_forward): convnet, 2c2d, 3c3d, mlp, mlp20, logreg.
 bool has_population_form(const std::string& model);
+// Throws UserError("`where`model 'M' has no stacked form (populations: …)") naming the models that have one.
+void check_population_model(const std::string& model, const std::string& where);
 
 // Trains the members as one population under `config` (its lr and lr grid are not used: each member has its lr) and
 // returns one TrainResult per member, in order: what train_classifier at the member's fixed lr returns (float64:
