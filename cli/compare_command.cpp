@@ -85,6 +85,7 @@ experiments::CompareConfig config_from_flags(const po::variables_map& vm, std::s
   if (const std::string* v = flag("device")) config.device = *v;
   if (const std::string* v = flag("jobs")) config.jobs = parse_threads(*v, "--jobs");
   if (const std::string* v = flag("threads")) config.threads = parse_threads(*v, "--threads");
+  if (const std::string* v = flag("population")) config.population = parse_population(*v, "--population");
   if (const std::string* v = flag("data-dir")) config.data_dir = *v;
   if (const std::string* v = flag("cache-dir")) config.cache_dir = *v;
   if (vm["augment"].as<bool>()) config.augment = true;
@@ -148,6 +149,8 @@ int compare_command(const Args& args, std::ostream& out, std::ostream& err) {
       ("device", po::value<std::string>()->value_name("D"), "cpu, cuda or cuda:N (device)")
       ("jobs", po::value<std::string>()->value_name("N"), "runs in parallel, one worker process each (jobs; default 2)")
       ("threads", po::value<std::string>()->value_name("N"), "intra-op threads per run (threads; default 1)")
+      ("population", po::value<std::string>()->value_name("K"),
+       "runs of one seed a worker trains at once as one stacked model: K or auto (population; default 1)")
       ("data-dir", po::value<std::string>()->value_name("DIR"), "the data set's folder (data_dir)")
       ("cache-dir", po::value<std::string>()->value_name("DIR"),
        "decoded-image caches (cache_dir; default ~/.cache/nos)")

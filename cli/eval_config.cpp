@@ -104,6 +104,15 @@ int parse_threads(std::string_view text, const std::string& where) {
   return threads;
 }
 
+int parse_population(std::string_view text, const std::string& where) {
+  if (text == "auto") return 0;
+  int population = 0;
+  if (!parse_integer(text, population) || population < 1 || population > 4096) {
+    bad_value(where, "expected auto or a number of jobs per population from 1 to 4096, got " + quoted(text));
+  }
+  return population;
+}
+
 bool parse_bool(std::string_view text, const std::string& where) {
   for (const char* yes : {"true", "yes", "on", "1"}) {
     if (text == yes) return true;

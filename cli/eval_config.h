@@ -65,6 +65,7 @@ torch::Device parse_device(std::string_view text, const std::string& where);  //
 std::string parse_task(std::string_view text, const std::string& where);  // an objective or <dataset>-<model>
 int64_t parse_count(std::string_view text, const std::string& where, const std::string& what);  // integer ≥ 1
 int parse_threads(std::string_view text, const std::string& where);      // integer in [1, 1024]
+int parse_population(std::string_view text, const std::string& where);   // auto (0) or an integer in [1, 4096]
 bool parse_bool(std::string_view text, const std::string& where);        // true/false, yes/no, on/off, 1/0
 
 // "float32" / "float64".

@@ -14,6 +14,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/data_paths.h"
+#include "cli/eval_config.h"
 #include "cli/search_report.h"
 #include "cli/stop_signals.h"
 #include "common/error.h"
@@ -63,9 +64,9 @@ std::string proposer_titles() {
 
 void print_help(std::ostream& out, const po::options_description& options) {
   out << "Usage: nos search [--config FILE.yaml] [--run-dir DIR] [--workers N] [--budget N] [--seed S]\n"
-      << "                  [--fec-cache run|none|PATH]\n"
-      << "       nos search --resume RUN_DIR [--workers N] [--budget N] [--fec-cache run|none|PATH]\n"
-      << "                  [--rebuild-proposer]\n\n"
+      << "                  [--population K|auto] [--fec-cache run|none|PATH]\n"
+      << "       nos search --resume RUN_DIR [--workers N] [--budget N] [--population K|auto]\n"
+      << "                  [--fec-cache run|none|PATH] [--rebuild-proposer]\n\n"
       << "Searches for update rules: a proposer (" << proposer_titles() << ") suggests rules in batches,\n"
       << "each is trained on the config's task by one of N worker processes, and every result is stored in\n"
       << "RUN_DIR/search.db as it completes (with config.yaml, proposer.pt, progress.csv and best.csv beside it).\n"
@@ -133,6 +134,8 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err) {
                                               "proposer.pt.damaged) and rebuild the proposer from the stored children")
       ("workers", po::value<std::string>()->value_name("N"), "worker processes (config key workers)")
       ("budget", po::value<std::string>()->value_name("N"), "children in total (config key budget)")
+      ("population", po::value<std::string>()->value_name("K"),
+       "children a worker trains at once as one stacked model: K or auto (config key task.population)")
       ("seed", po::value<std::string>()->value_name("S"), "the proposer's seed (config key seed)")
       ("fec-cache", po::value<std::string>()->value_name("PATH"),
        "the equivalence cache: run, none, or a cache file shared by runs (config key fec_cache)")
@@ -204,6 +207,7 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err) {
   }
   if (const std::string* v = flag("workers")) config.workers = parse_whole<int>(*v, "--workers", 1);
   if (const std::string* v = flag("budget")) config.budget = parse_whole<int64_t>(*v, "--budget", 1);
+  if (const std::string* v = flag("population")) config.task.population = parse_population(*v, "--population");
   if (const std::string* v = flag("fec-cache")) {
     if (v->empty()) throw UserError("--fec-cache: expected run, none or the path of a cache file");
     config.fec_cache = *v;

@@ -56,6 +56,21 @@ class YamlReader {
     return value;
   }
 
+  // `auto` (read as 0) or a whole number in [min, max] (min >= 1).
+  template <typename Int>
+  Int integer_or_auto(const YAML::Node& node, const std::string& path, Int min, Int max) const {
+    const std::string& text = scalar(node, path);
+    if (text == "auto") return 0;
+    Int value{};
+    const char* end = text.data() + text.size();
+    auto [ptr, ec] = std::from_chars(text.data(), end, value);
+    if (text.empty() || ec != std::errc() || ptr != end || value < min || value > max) {
+      fail(node, path, "expected auto or a whole number in [" + std::to_string(min) + ", " + std::to_string(max) +
+                           "], got '" + text + "'");
+    }
+    return value;
+  }
+
   double number(const YAML::Node& node, const std::string& path, double min, bool min_inclusive = true) const {
     const std::string& text = scalar(node, path);
     double value = 0;

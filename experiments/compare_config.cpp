@@ -22,7 +22,7 @@ const std::map<std::string, std::vector<std::string>>& compare_sections() {
       {"", {"rules", "native_references", "task", "epochs", "seeds", "lr_grid", "tune_epochs", "batch_size",
             "schedule", "weight_decay", "weight_decay_mode", "weight_decay_mask", "clip_norm", "clip_value",
             "train_size", "validation_size", "augment", "device", "dtype", "data_dir", "cache_dir", "threads", "jobs",
-            "out"}},
+            "population", "out"}},
   };
   return table;
 }
@@ -111,6 +111,8 @@ CompareConfig parse_compare_config(const std::string& yaml_text, const std::stri
       c.threads = r.integer<int>(v, path, 1, 1024);
     } else if (key == "jobs") {
       c.jobs = r.integer<int>(v, path, 1, 1024);
+    } else if (key == "population") {
+      c.population = r.integer_or_auto<int>(v, path, 1, 4096);
     } else if (key == "out") {
       c.out = v.IsNull() ? std::string() : r.scalar(v, path);
     }
@@ -150,6 +152,7 @@ void validate(const CompareConfig& c, const std::string& source) {
   if (c.batch_size < 1) fail("batch_size", "must be >= 1");
   if (c.threads < 1) fail("threads", "must be >= 1");
   if (c.jobs < 1) fail("jobs", "must be >= 1");
+  if (c.population < 0) fail("population", "must be auto or >= 1");
   if (c.validation_size == 0) fail("validation_size", "must not be 0: lr tuning reads the validation accuracy");
   try {
     // What can be checked before the run's length is known (the rest when the first run starts).
@@ -182,8 +185,9 @@ std::string to_yaml(const CompareConfig& c, bool with_runtime) {
     << "threads: " << c.threads << "\n";
   if (with_runtime) {
     y << "cache_dir: " << yaml_quoted(c.cache_dir) << "\n"
-      << "jobs: " << c.jobs << "\n"
-      << "out: " << yaml_quoted(c.out) << "\n";
+      << "jobs: " << c.jobs << "\n";
+    if (c.population != 1) y << "population: " << (c.population == 0 ? "auto" : std::to_string(c.population)) << "\n";
+    y << "out: " << yaml_quoted(c.out) << "\n";
   }
   return y.str();
 }

@@ -96,6 +96,7 @@ CompareConfig funnel_compare_config(const search::SearchConfig& config, size_t i
   cc.cache_dir = t.cache_dir;
   cc.threads = t.threads;
   cc.jobs = config.workers;
+  cc.population = t.population;
   cc.out = funnel_stage_dir(run_dir, config, index);
   return cc;
 }

@@ -3,6 +3,7 @@
 
 #include "common/error.h"
 #include "experiments/machine.h"
+#include "search/population_pool.h"
 #include "tasks/evaluator.h"
 
 namespace nos::experiments {
@@ -14,7 +15,9 @@ std::unique_ptr<search::EvaluatorPool> make_worker_pool(const CompareConfig& con
     if (!config.data_dir.empty()) o.data_dirs[dataset] = config.data_dir;
     o.cache_dir = setup.cache_dir;
     o.threads = config.threads;
-    return std::make_unique<search::ThreadPool>(std::make_shared<tasks::LocalEvaluator>(o), config.jobs);
+    return search::with_population(
+        std::make_unique<search::ThreadPool>(std::make_shared<tasks::LocalEvaluator>(o), config.jobs),
+        config.population);
   }
   search::ProcessPoolOptions o;
   o.executable = executable_path();
@@ -26,8 +29,8 @@ std::unique_ptr<search::EvaluatorPool> make_worker_pool(const CompareConfig& con
   if (!setup.cache_dir.empty()) o.args.insert(o.args.end(), {"--cache-dir", setup.cache_dir});
   o.workers = config.jobs;
   o.log_path = config.out + "/workers.log";
-  if (setup.process_pool) return setup.process_pool(o);
-  return std::make_unique<search::ProcessPool>(o);
+  if (setup.process_pool) return search::with_population(setup.process_pool(o), config.population);
+  return search::with_population(std::make_unique<search::ProcessPool>(o), config.population);
 }
 
 }  // namespace nos::experiments

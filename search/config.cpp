@@ -30,7 +30,7 @@ const std::map<std::string, std::vector<std::string>>& sections() {
       {"task", {"name", "epochs", "steps", "batch_size", "lr", "lr_grid", "lr_search", "schedule", "weight_decay",
                 "weight_decay_mode", "weight_decay_mask", "clip_norm", "clip_value", "train_size",
                 "validation_size", "test_accuracy", "device", "dtype", "seed", "data_dir", "cache_dir", "time_limit",
-                "kill_grace", "threads"}},
+                "kill_grace", "threads", "population"}},
       {"prefilter", {"enabled", "probe", "objective", "steps", "lr_grid"}},
       {"hurdle", {"enabled", "percentile", "min_children"}},
       {"space", {"units", "operands", "unary", "binary"}},
@@ -119,6 +119,8 @@ void read_task_key(const YamlReader& r, const std::string& k, const YAML::Node& 
     t.kill_grace = r.number(x, p, 0);
   } else if (k == "threads") {
     t.threads = r.integer<int>(x, p, 1, 1024);
+  } else if (k == "population") {
+    t.population = r.integer_or_auto<int>(x, p, 1, 4096);
   }
 }
 
@@ -148,6 +150,8 @@ std::string task_value_yaml(const TaskSettings& t, const std::string& k) {
   if (k == "time_limit") return nos::format_number(t.time_limit);
   if (k == "kill_grace") return nos::format_number(t.kill_grace);
   if (k == "threads") return std::to_string(t.threads);
+  // Written only when not 1, so a run's key (fec_task_key) is what it was before populations existed.
+  if (k == "population") return t.population == 1 ? "" : t.population == 0 ? "auto" : std::to_string(t.population);
   NOS_CHECK(false, "no task key '" << k << "'");
   return "";
 }

@@ -64,6 +64,7 @@ std::string fec_task_key(const TaskSettings& task) {
   TaskSettings t = task;
   t.cache_dir.clear();
   t.kill_grace = 0;
+  t.population = 1;  // results are those of solo children
   t.test_accuracy = false;  // the reward is the validation accuracy either way
   SearchConfig c;
   c.task = t;

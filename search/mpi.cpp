@@ -284,7 +284,7 @@ int mpi_serve(MpiSession& session) {
       continue;
     }
     for (const JobResult& r : pool->wait(0.005)) {
-      send(encode_result(r.id, r.record), 0, kResult);
+      send(encode_result(r), 0, kResult);
       busy = false;
     }
   }

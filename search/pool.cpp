@@ -66,7 +66,15 @@ JobResult evaluate_job(tasks::Evaluator& evaluator, const Job& job, int worker) 
   result.worker = worker;
   const Clock::time_point start = Clock::now();
   try {
-    result.record = evaluator.evaluate(job.request);
+    if (job.population.empty()) {
+      result.record = evaluator.evaluate(job.request);
+    } else {
+      result.population = evaluator.evaluate_population(job.population);
+      NOS_CHECK(result.population.size() == job.population.size(), "a population of "
+                                                                       << job.population.size() << " gave "
+                                                                       << result.population.size() << " records");
+      result.record = result.population.front();
+    }
   } catch (const UserError& e) {
     result.record = failed_record(job, "error", e.what(), seconds_since(start));
   } catch (const std::exception& e) {
@@ -93,7 +101,7 @@ int serve(std::istream& in, std::ostream& out, tasks::Evaluator& evaluator) {
       for (;;) pause();
     }
     const JobResult result = evaluate_job(evaluator, job, -1);
-    out << encode_result(job.id, result.record) << '\n' << std::flush;
+    out << encode_result(result) << '\n' << std::flush;
   }
   return 0;
 }

@@ -28,6 +28,7 @@
 #include "dsl/program.h"
 #include "dsl/tokens.h"
 #include "optimizers/named.h"
+#include "search/population_pool.h"
 
 namespace nos::search {
 
@@ -634,8 +635,8 @@ std::unique_ptr<EvaluatorPool> make_pool(const SearchConfig& config, const Searc
     o.workers = config.workers;
     o.log_path = runtime.run_dir + "/workers.log";
     o.kill_grace = config.task.kill_grace;
-    if (runtime.process_pool) return runtime.process_pool(o);
-    return std::make_unique<ProcessPool>(o);
+    if (runtime.process_pool) return with_population(runtime.process_pool(o), config.task.population);
+    return with_population(std::make_unique<ProcessPool>(o), config.task.population);
   }
   std::shared_ptr<tasks::Evaluator> evaluator = runtime.evaluator;
   if (!evaluator) {
@@ -644,7 +645,7 @@ std::unique_ptr<EvaluatorPool> make_pool(const SearchConfig& config, const Searc
     o.cache_dir = runtime.cache_dir;
     evaluator = std::make_shared<tasks::LocalEvaluator>(o);
   }
-  return std::make_unique<ThreadPool>(evaluator, config.workers);
+  return with_population(std::make_unique<ThreadPool>(evaluator, config.workers), config.task.population);
 }
 
 SearchResult run_in(const SearchConfig& config, const SearchRuntime& runtime, Store& store) {
@@ -676,6 +677,8 @@ std::string comparable(SearchConfig c) {
   c.max_trained = 0;
   // The equivalence cache changes no reward (a reused one is what training would give), so it may change too.
   c.fec_cache = "run";
+  // Populations change no result either (each child is its solo run).
+  c.task.population = 1;
   return to_yaml(c);
 }
 
@@ -740,7 +743,7 @@ SearchResult resume_search(const SearchConfig& config, const SearchRuntime& runt
   const SearchConfig before = parse_recorded_config(*recorded, store_path(runtime.run_dir) + " (recorded config)");
   if (comparable(before) != comparable(config)) {
     throw UserError(runtime.run_dir + " was started with another config; a resume may change only the number of "
-                    "workers, the budget and the equivalence cache (fec_cache)");
+                    "workers, the budget, task.population and the equivalence cache (fec_cache)");
   }
   validate(config, "config");
   const std::string yaml = to_yaml(config);

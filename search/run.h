@@ -143,8 +143,8 @@ SearchResult start_search(const SearchConfig& config, const SearchRuntime& runti
 SearchConfig run_config(const std::string& run_dir);
 
 // Continues the search in runtime.run_dir to its budget. `config` is run_config(run_dir) where only workers,
-// budget and fec_cache may differ (a larger budget extends the run); any other change is a UserError, because the rules already
-// stored were proposed under the recorded config.
+// task.population, budget and fec_cache may differ (a larger budget extends the run); any other change is a
+// UserError, because the rules already stored were proposed under the recorded config.
 SearchResult resume_search(const SearchConfig& config, const SearchRuntime& runtime);
 
 }  // namespace nos::search

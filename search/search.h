@@ -8,6 +8,7 @@
 #include "search/config.h"
 #include "search/demo_config.h"
 #include "search/pool.h"
+#include "search/population_pool.h"
 #include "search/prefilter.h"
 #include "search/proposer.h"
 #include "search/run.h"

@@ -280,11 +280,10 @@ Json parse_object(const std::string& line) {
 
 }  // namespace
 
-std::string encode_job(const Job& job) {
-  const tasks::EvalRequest& r = job.request;
-  Writer w;
-  w.integer("job", job.id)
-      .str("rule", r.rule)
+namespace {
+
+void write_request(Writer& w, const tasks::EvalRequest& r) {
+  w.str("rule", r.rule)
       .str("task", r.task)
       .integer("epochs", r.epochs)
       .integer("steps", r.steps)
@@ -304,15 +303,9 @@ std::string encode_job(const Job& job) {
       .boolean("test_every_epoch", r.test_every_epoch)
       .boolean("measure_test", r.measure_test)
       .num("time_limit_seconds", r.time_limit_seconds);
-  if (!job.debug.empty()) w.str("debug", job.debug);
-  return w.str();
 }
 
-Job decode_job(const std::string& line) {
-  const Json o = parse_object(line);
-  Job job;
-  tasks::EvalRequest& r = job.request;
-  read_int(o, "job", job.id);
+void read_request(const Json& o, tasks::EvalRequest& r) {
   read(o, "rule", r.rule);
   read(o, "task", r.task);
   read_int(o, "epochs", r.epochs);
@@ -335,11 +328,9 @@ Job decode_job(const std::string& line) {
   read(o, "test_every_epoch", r.test_every_epoch);
   read(o, "measure_test", r.measure_test);
   read(o, "time_limit_seconds", r.time_limit_seconds);
-  read(o, "debug", job.debug);
-  return job;
 }
 
-std::string encode_result(int64_t job_id, const tasks::EvalRecord& r) {
+void write_record(Writer& w, const tasks::EvalRecord& r) {
   std::string grid = "[";
   for (size_t i = 0; i < r.grid.size(); ++i) {
     const tasks::GridTrial& g = r.grid[i];
@@ -356,9 +347,7 @@ std::string encode_result(int64_t job_id, const tasks::EvalRecord& r) {
         .num("test_acc", e.test_acc).num("seconds", e.seconds).num("lr", e.lr);
     epochs += (i ? "," : "") + t.str();
   }
-  Writer w;
-  w.integer("job", job_id)
-      .str("rule", r.rule)
+  w.str("rule", r.rule)
       .str("canonical", r.canonical)
       .str("task", r.task)
       .str("status", r.status)
@@ -377,14 +366,9 @@ std::string encode_result(int64_t job_id, const tasks::EvalRecord& r) {
       .num("final_loss", r.final_loss)
       .num("seconds", r.seconds)
       .str("data", r.data);
-  return w.str();
 }
 
-JobResult decode_result(const std::string& line) {
-  const Json o = parse_object(line);
-  JobResult result;
-  tasks::EvalRecord& r = result.record;
-  read_int(o, "job", result.id);
+void read_record(const Json& o, tasks::EvalRecord& r) {
   read(o, "rule", r.rule);
   read(o, "canonical", r.canonical);
   read(o, "task", r.task);
@@ -427,6 +411,78 @@ JobResult decode_result(const std::string& line) {
   read(o, "final_loss", r.final_loss);
   read(o, "seconds", r.seconds);
   read(o, "data", r.data);
+}
+
+// The "population" array of a line: one object per member.
+const std::vector<Json>* population_of(const Json& o) {
+  const Json* v = o.get("population");
+  if (v == nullptr) return nullptr;
+  if (v->kind != Json::Kind::kArray) throw InternalError("worker protocol: 'population' is not an array");
+  return &v->items;
+}
+
+}  // namespace
+
+std::string encode_job(const Job& job) {
+  Writer w;
+  w.integer("job", job.id);
+  write_request(w, job.request);
+  if (!job.debug.empty()) w.str("debug", job.debug);
+  if (!job.population.empty()) {
+    std::string members = "[";
+    for (size_t i = 0; i < job.population.size(); ++i) {
+      Writer m;
+      write_request(m, job.population[i]);
+      members += (i ? "," : "") + m.str();
+    }
+    w.raw("population", members + "]");
+  }
+  return w.str();
+}
+
+Job decode_job(const std::string& line) {
+  const Json o = parse_object(line);
+  Job job;
+  read_int(o, "job", job.id);
+  read_request(o, job.request);
+  read(o, "debug", job.debug);
+  if (const std::vector<Json>* members = population_of(o)) {
+    for (const Json& m : *members) read_request(m, job.population.emplace_back());
+  }
+  return job;
+}
+
+std::string encode_result(int64_t job_id, const tasks::EvalRecord& record) {
+  Writer w;
+  w.integer("job", job_id);
+  write_record(w, record);
+  return w.str();
+}
+
+std::string encode_result(const JobResult& result) {
+  Writer w;
+  w.integer("job", result.id);
+  write_record(w, result.record);
+  if (!result.population.empty()) {
+    std::string members = "[";
+    for (size_t i = 0; i < result.population.size(); ++i) {
+      Writer m;
+      write_record(m, result.population[i]);
+      members += (i ? "," : "") + m.str();
+    }
+    w.raw("population", members + "]");
+  }
+  return w.str();
+}
+
+JobResult decode_result(const std::string& line) {
+  const Json o = parse_object(line);
+  JobResult result;
+  read_int(o, "job", result.id);
+  read_record(o, result.record);
+  if (const std::vector<Json>* members = population_of(o)) {
+    for (const Json& m : *members) read_record(m, result.population.emplace_back());
+  }
   return result;
 }
 

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "tasks/evaluator.h"
 
@@ -14,6 +15,10 @@ struct Job {
   int64_t id = 0;
   tasks::EvalRequest request;
   std::string debug;
+  // Not empty: a population job (PopulationPool) — the worker evaluates these requests together
+  // (Evaluator::evaluate_population) and answers with one record per member in JobResult::population. `request` is
+  // then the first member's, for what the pool reads of a job (its time limit).
+  std::vector<tasks::EvalRequest> population;
 };
 
 // What came back for a job. status "crashed" (the worker died) and "timeout" (it was killed past the limit) are
@@ -22,12 +27,18 @@ struct JobResult {
   int64_t id = 0;
   tasks::EvalRecord record;
   int worker = -1;  // which worker evaluated it; -1 when evaluated in no worker
+  // A population job's records, one per member in order. Empty when the job failed as a whole (the worker crashed,
+  // timed out or refused it): `record` then says how, for every member.
+  std::vector<tasks::EvalRecord> population;
 };
 
 // A request line: the EvalRequest's fields plus "job" (the id) and "debug" when set.
 std::string encode_job(const Job& job);
 // A record line: the EvalRecord's fields (grid trials and epochs as arrays of objects) plus "job".
 std::string encode_result(int64_t job_id, const tasks::EvalRecord& record);
+// The same for a result, plus "population" (an array of record objects) when it has members. A job line likewise
+// carries a population job's requests as "population".
+std::string encode_result(const JobResult& result);
 
 // Read one line back; missing keys keep their defaults, NaN and infinities travel as null and come back NaN.
 // Throw nos::InternalError for a line that is not such an object (a broken worker, a bug).

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <sstream>
 
 #include "common/error.h"
 #include "optimizers/optimizers.h"
@@ -14,6 +15,7 @@
 #include "tasks/models.h"
 #include "tasks/objective_run.h"
 #include "tasks/objectives.h"
+#include "tasks/population.h"
 
 namespace nos::tasks {
 
@@ -174,34 +176,27 @@ std::shared_ptr<const DataSplits> LocalEvaluator::data(const std::string& datase
   return loaded;
 }
 
-EvalRecord LocalEvaluator::evaluate(const EvalRequest& request) {
-  const TaskSpec task = parse_task_name(request.task);
-  EvalRecord record;
+namespace {
+
+// The record's first fields, and the rule resolved; false (the record invalid) when the rule does not resolve.
+bool start_record(const EvalRequest& request, const TaskSpec& task, EvalRecord& record,
+                  optimizers::ResolvedRule& rule) {
   record.rule = request.rule;
   record.task = task.name;
   record.seed = request.seed;
-  if (options_.threads > 0) at::set_num_threads(options_.threads);
-
-  optimizers::ResolvedRule rule;
   try {
     rule = optimizers::resolve_rule(request.rule);
   } catch (const UserError& e) {
     record.status = "invalid";
     record.message = e.what();
     record.val_acc = record.test_acc = kNaN;
-    return record;
+    return false;
   }
   record.canonical = optimizers::canonical_text(rule);
+  return true;
+}
 
-  if (task.analytic) {
-    if (!is_default(request.recipe)) {
-      throw UserError("the training recipe (" + recipe_text(request.recipe) + ") applies to image tasks; " +
-                      task.name + " is an analytic objective");
-    }
-    evaluate_objective(rule, task, request, record);
-    return record;
-  }
-
+TrainConfig train_config(const EvalRequest& request, const TaskSpec& task) {
   if (request.augment) check_augmentable(task.dataset, "augment");
   TrainConfig config;
   config.model = task.model;
@@ -221,19 +216,10 @@ EvalRecord LocalEvaluator::evaluate(const EvalRequest& request) {
   config.test_every_epoch = request.test_every_epoch;
   config.measure_test = request.measure_test;
   config.time_limit_seconds = request.time_limit_seconds;
-  const std::shared_ptr<const DataSplits> data = this->data(task.dataset, request);
-  record.data = data->provenance;
+  return config;
+}
 
-  TrainResult result;
-  try {
-    result = train_classifier(rule, *data, config, options_.progress);
-  } catch (const c10::Error& e) {
-    // A rule LibTorch cannot execute is the candidate's failure, not the process's.
-    record.status = "invalid";
-    record.message = std::string("the rule failed to run: ") + e.what_without_backtrace();
-    record.val_acc = record.test_acc = kNaN;
-    return record;
-  }
+void fill_record(const TrainResult& result, EvalRecord& record) {
   record.status = result.status;
   record.message = result.message;
   record.reward = result.reward;
@@ -248,7 +234,96 @@ EvalRecord LocalEvaluator::evaluate(const EvalRequest& request) {
   record.epochs = result.epochs;
   record.final_loss = result.epochs.empty() ? kNaN : result.epochs.back().train_loss;
   record.seconds = result.seconds;
+}
+
+void failed_to_run(const c10::Error& e, EvalRecord& record) {
+  // A rule LibTorch cannot execute is the candidate's failure, not the process's.
+  record.status = "invalid";
+  record.message = std::string("the rule failed to run: ") + e.what_without_backtrace();
+  record.val_acc = record.test_acc = kNaN;
+}
+
+}  // namespace
+
+std::vector<EvalRecord> Evaluator::evaluate_population(const std::vector<EvalRequest>& requests) {
+  std::vector<EvalRecord> records;
+  for (const EvalRequest& r : requests) records.push_back(evaluate(r));
+  return records;
+}
+
+std::string population_key(const EvalRequest& request) {
+  const TaskSpec task = parse_task_name(request.task);
+  if (task.analytic || !has_population_form(task.model)) return "";
+  if (request.lr == 0 && request.lr_search != "full") return "";
+  std::ostringstream key;
+  key.precision(17);
+  key << task.name << '|' << request.epochs << '|' << request.steps << '|' << request.batch_size << '|'
+      << request.horizon_epochs << '|' << request.hurdle << '|' << recipe_text(request.recipe) << '|' << request.seed
+      << '|' << request.device << '|' << request.dtype << '|' << request.validation_size << '|'
+      << request.train_size << '|' << request.augment << '|' << request.test_every_epoch << '|'
+      << request.measure_test << '|' << request.time_limit_seconds;
+  return key.str();
+}
+
+EvalRecord LocalEvaluator::evaluate(const EvalRequest& request) {
+  const TaskSpec task = parse_task_name(request.task);
+  EvalRecord record;
+  if (options_.threads > 0) at::set_num_threads(options_.threads);
+  optimizers::ResolvedRule rule;
+  if (!start_record(request, task, record, rule)) return record;
+
+  if (task.analytic) {
+    if (!is_default(request.recipe)) {
+      throw UserError("the training recipe (" + recipe_text(request.recipe) + ") applies to image tasks; " +
+                      task.name + " is an analytic objective");
+    }
+    evaluate_objective(rule, task, request, record);
+    return record;
+  }
+
+  const TrainConfig config = train_config(request, task);
+  const std::shared_ptr<const DataSplits> data = this->data(task.dataset, request);
+  record.data = data->provenance;
+  try {
+    fill_record(train_classifier(rule, *data, config, options_.progress), record);
+  } catch (const c10::Error& e) {
+    failed_to_run(e, record);
+  }
   return record;
+}
+
+std::vector<EvalRecord> LocalEvaluator::evaluate_population(const std::vector<EvalRequest>& requests) {
+  const std::string key = requests.empty() ? "" : population_key(requests.front());
+  bool same = !key.empty();
+  for (const EvalRequest& r : requests) same = same && population_key(r) == key;
+  if (!same) return Evaluator::evaluate_population(requests);
+  const TaskSpec task = parse_task_name(requests.front().task);
+  if (options_.threads > 0) at::set_num_threads(options_.threads);
+  std::vector<EvalRecord> records(requests.size());
+  std::vector<optimizers::ResolvedRule> rules(requests.size());
+  std::vector<PopulationRun> runs;
+  std::vector<size_t> trained;  // the requests whose rule resolved, in runs' order
+  for (size_t i = 0; i < requests.size(); ++i) {
+    if (!start_record(requests[i], task, records[i], rules[i])) continue;
+    runs.push_back({&rules[i], requests[i].lr, requests[i].lr_grid});
+    trained.push_back(i);
+  }
+  if (runs.empty()) return records;
+  const TrainConfig config = train_config(requests.front(), task);
+  const std::shared_ptr<const DataSplits> data = this->data(task.dataset, requests.front());
+  std::vector<TrainResult> results;
+  try {
+    results = train_population_runs(runs, *data, config);
+  } catch (const c10::Error&) {
+    // Some rule LibTorch cannot execute: which one is not known here, so each is evaluated alone.
+    for (size_t i : trained) records[i] = evaluate(requests[i]);
+    return records;
+  }
+  for (size_t j = 0; j < trained.size(); ++j) {
+    records[trained[j]].data = data->provenance;
+    fill_record(results[j], records[trained[j]]);
+  }
+  return records;
 }
 
 }  // namespace nos::tasks

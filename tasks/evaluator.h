@@ -93,7 +93,15 @@ class Evaluator {
  public:
   virtual ~Evaluator() = default;
   virtual EvalRecord evaluate(const EvalRequest& request) = 0;
+  // Several requests, one record each in order, each what evaluate() gives for it (timings aside). This one
+  // evaluates them one after the other; LocalEvaluator trains requests of one population_key as one population.
+  virtual std::vector<EvalRecord> evaluate_population(const std::vector<EvalRequest>& requests);
 };
+
+// What requests must share to train as one population (tasks/population.h): every setting but the rule, the lr and
+// the lr grid; "" when `request` cannot join one (an analytic task, a model without a stacked form, a
+// successive-halving lr search).
+std::string population_key(const EvalRequest& request);
 
 // Loads a data set: the seam tests use to train on tiny in-memory data.
 using DataLoaderFn = std::function<DataSplits(const std::string& dataset, const DataOptions& options)>;
@@ -113,6 +121,10 @@ class LocalEvaluator : public Evaluator {
  public:
   explicit LocalEvaluator(LocalEvaluatorOptions options = {});
   EvalRecord evaluate(const EvalRequest& request) override;
+  // Requests of one non-empty population_key train as one population (tasks::train_population_runs): each record
+  // is its solo evaluation's (timings aside: seconds is the request's share of the population's wall time). Any other
+  // mix, and a population LibTorch cannot run, is evaluated request by request.
+  std::vector<EvalRecord> evaluate_population(const std::vector<EvalRequest>& requests) override;
 
   // The splits for `dataset` with the request's sizes, loaded on first use.
   std::shared_ptr<const DataSplits> data(const std::string& dataset, const EvalRequest& request);

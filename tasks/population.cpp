@@ -8,12 +8,15 @@
 #include <cmath>
 #include <ctime>
 #include <limits>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <sstream>
 
 #include "common/error.h"
 #include "common/text.h"
 #include "tasks/device_data.h"
+#include "tasks/lr_choice.h"
 #include "tasks/models.h"
 
 namespace nos::tasks {
@@ -29,7 +32,10 @@ struct Member {
   std::unique_ptr<RunOptimizer> optimizer;
   std::vector<torch::Tensor> params;  // model->parameters(), in the order of Population::names_
   double lr = 0;
+  int grid_run = -1;          // >= 0: a lane of that grid run (train_population_runs); -1: a fixed-lr child
   bool live = true;
+  bool at_trial = false;      // a grid lane still training at the trial's end
+  double trial_loss = kNaN;   // the mean training loss of the first epoch (the trial), once reached
   TrainResult result;
   double first_loss = kNaN, bound = kNaN;
   double reported_sum = 0;
@@ -165,9 +171,16 @@ void check_members(const std::vector<PopulationMember>& members, const TrainConf
 }  // namespace
 
 bool has_population_form(const std::string& model) {
-  const ModelInfo* info = find_model(model);
-  if (info == nullptr) return false;
-  return make_model(model, 1, 32, 32, 10)->has_stacked_forward();
+  // Asked once per queued job by a population pool: the answer of each model is kept (building one costs
+  // milliseconds).
+  static std::mutex mutex;
+  static std::map<std::string, bool> known;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto found = known.find(model);
+  if (found != known.end()) return found->second;
+  const bool stacked = find_model(model) != nullptr && make_model(model, 1, 32, 32, 10)->has_stacked_forward();
+  known.emplace(model, stacked);
+  return stacked;
 }
 
 void check_population_model(const std::string& model, const std::string& where) {
@@ -278,12 +291,46 @@ void end_epoch(Population& pop, const DeviceData& d, const TrainConfig& config, 
     e.seconds = seconds / static_cast<double>(k);
     e.lr = m.lr;
     m.result.epochs.push_back(e);
-    if (steps_now != trial_steps) continue;
+    if (steps_now != trial_steps || m.grid_run >= 0) continue;
     // A fixed lr's hurdle point: the end of the first epoch (or of the run, if shorter).
     m.result.hurdle_acc = e.val_acc;
     if (trial_steps < total && m.result.hurdle_acc < config.hurdle) {
       stop(m, "hurdle", "validation accuracy " + number_text(m.result.hurdle_acc) +
                             " after the first epoch is below the hurdle " + number_text(config.hurdle));
+    }
+  }
+}
+
+// The trial's end of the grid runs (the first epoch, or the budget if shorter): in each, the lane with the best
+// validation accuracy (choose_lr) trains on and the others stop, as the solo protocol continues only the winning
+// trial; the winner's accuracy there is its hurdle accuracy ("after N steps", as the full grid's hurdle point).
+void select_lanes(Population& pop, const TrainConfig& config, int64_t total, int64_t trial_steps) {
+  std::map<int, std::vector<int64_t>> runs;
+  for (int64_t c = 0; c < pop.size(); ++c) {
+    if (pop.member(c).grid_run >= 0) runs[pop.member(c).grid_run].push_back(c);
+  }
+  for (const auto& [run, lanes] : runs) {
+    std::vector<LrTrial> trials;
+    for (int64_t c : lanes) {
+      Member& m = pop.member(c);
+      m.at_trial = m.live;
+      trials.push_back({m.lr, m.live ? "ok" : m.result.status, m.live ? m.result.epochs.back().val_acc : 0.0});
+    }
+    const double chosen = choose_lr(trials);
+    bool kept = false;
+    for (int64_t c : lanes) {
+      Member& m = pop.member(c);
+      if (!m.live) continue;
+      if (kept || m.lr != chosen) {
+        stop(m, "unchosen", "");
+        continue;
+      }
+      kept = true;
+      m.result.hurdle_acc = m.result.epochs.back().val_acc;
+      if (trial_steps < total && m.result.hurdle_acc < config.hurdle) {
+        stop(m, "hurdle", "validation accuracy " + number_text(m.result.hurdle_acc) + " after " +
+                              std::to_string(trial_steps) + " steps is below the hurdle " + number_text(config.hurdle));
+      }
     }
   }
 }
@@ -310,8 +357,13 @@ std::vector<TrainResult> results_of(Population& pop, double seconds) {
 
 }  // namespace
 
-std::vector<TrainResult> train_population(const std::vector<PopulationMember>& members, const DataSplits& data,
-                                          const TrainConfig& config) {
+namespace {
+
+// The population's training: every lane (grid_runs[c] >= 0: a lane of that grid run; -1: a fixed-lr child) to its
+// end; returns each lane's run as results_of gives it, its trial facts in `trial` (at_trial, trial_loss).
+std::vector<TrainResult> train_lanes(const std::vector<PopulationMember>& members, const std::vector<int>& grid_runs,
+                                     const DataSplits& data, const TrainConfig& config,
+                                     std::vector<std::pair<bool, double>>& trial, double& seconds) {
   TrainConfig checked = config;
   checked.lr = members.empty() ? 1.0 : members.front().lr;
   check_training_config(data, checked);
@@ -322,10 +374,12 @@ std::vector<TrainResult> train_population(const std::vector<PopulationMember>& m
   const int64_t per_epoch = steps_per_epoch(n, config.batch_size);
   const int64_t total = config.steps > 0 ? config.steps : config.epochs * per_epoch;
   const int64_t horizon = config.horizon_epochs > 0 ? std::max(total, config.horizon_epochs * per_epoch) : total;
+  const int64_t trial_steps = std::min(per_epoch, total);
   check_recipe(config.recipe, horizon, per_epoch);
   Population pop(members, d, data.num_classes, config, horizon);
   for (int64_t c = 0; c < pop.size(); ++c) {
     TrainResult& r = pop.member(c).result;
+    pop.member(c).grid_run = grid_runs[static_cast<size_t>(c)];
     r.lr = members[c].lr;
     r.total_steps = total;
     r.steps_per_epoch = per_epoch;
@@ -335,21 +389,128 @@ std::vector<TrainResult> train_population(const std::vector<PopulationMember>& m
   for (int64_t epoch = 1; live.numel() > 0 && (epoch - 1) * per_epoch < total; ++epoch) {
     const Clock::time_point epoch_start = Clock::now();
     const int64_t epoch_steps = std::min(per_epoch, total - (epoch - 1) * per_epoch);
+    const int64_t steps_now = (epoch - 1) * per_epoch + epoch_steps;
     const torch::Tensor sums =
         train_epoch(pop, config, pop.epoch_order(), epoch_steps, batch, epoch == 1, start, live);
     if (live.numel() == 0) break;
     for (int64_t c = 0; c < pop.size(); ++c) {
       Member& m = pop.member(c);
-      if (m.live) loss_ok(m, sums[c].item<double>() / static_cast<double>(epoch_steps));
+      if (!m.live) continue;
+      const double mean = sums[c].item<double>() / static_cast<double>(epoch_steps);
+      if (steps_now == trial_steps) m.trial_loss = mean;
+      loss_ok(m, mean);
     }
     live = live_index(pop, config.device);
     if (live.numel() == 0) break;
-    const int64_t steps_now = (epoch - 1) * per_epoch + epoch_steps;
-    end_epoch(pop, d, config, epoch, steps_now, total, std::min(per_epoch, total), sums, epoch_steps, epoch_start);
+    end_epoch(pop, d, config, epoch, steps_now, total, trial_steps, sums, epoch_steps, epoch_start);
+    if (steps_now == trial_steps) select_lanes(pop, config, total, trial_steps);
     if (steps_now < total) time_up(pop, config, start, "after epoch " + std::to_string(epoch));
     live = live_index(pop, config.device);
   }
-  return results_of(pop, seconds_since(start));
+  seconds = seconds_since(start);
+  trial.clear();
+  for (int64_t c = 0; c < pop.size(); ++c) trial.emplace_back(pop.member(c).at_trial, pop.member(c).trial_loss);
+  return results_of(pop, seconds);
+}
+
+// A grid run's result from its lanes' (in grid order), as train_classifier's full grid fills it.
+TrainResult grid_result(const std::vector<TrainResult>& lanes, const std::vector<std::pair<bool, double>>& trial,
+                        double seconds) {
+  TrainResult r;
+  r.total_steps = lanes.front().total_steps;
+  r.steps_per_epoch = lanes.front().steps_per_epoch;
+  const int64_t trial_steps = std::min(r.steps_per_epoch, r.total_steps);
+  std::vector<LrTrial> trials;
+  std::string timeout;
+  for (size_t i = 0; i < lanes.size(); ++i) {
+    const TrainResult& lane = lanes[i];
+    GridTrial t;
+    t.lr = lane.lr;
+    t.status = trial[i].first ? "ok" : lane.status;
+    t.steps = trial[i].first ? trial_steps : lane.steps_done;
+    t.train_loss = trial[i].second;
+    t.val_acc = trial[i].first ? lane.epochs.front().val_acc : 0.0;
+    t.seconds = seconds / static_cast<double>(lanes.size());
+    if (t.status == "timeout" && timeout.empty()) timeout = lane.message;
+    r.grid.push_back(t);
+    trials.push_back({t.lr, t.status, t.val_acc});
+  }
+  const double chosen = choose_lr(trials);
+  for (size_t i = 0; i < lanes.size() && !std::isnan(chosen); ++i) {
+    if (!trial[i].first || lanes[i].lr != chosen) continue;
+    std::vector<GridTrial> grid = std::move(r.grid);
+    r = lanes[i];
+    r.grid = std::move(grid);
+    r.hurdle_acc = r.epochs.front().val_acc;
+    r.seconds = seconds;
+    return r;
+  }
+  r.lr = chosen;
+  r.val_acc = r.test_acc = kNaN;
+  r.reward = 0;
+  r.seconds = seconds;
+  r.status = timeout.empty() ? "diverged" : "timeout";
+  r.message = timeout.empty() ? "every lr of the grid diverged" : "lr grid: " + timeout;
+  return r;
+}
+
+}  // namespace
+
+std::vector<TrainResult> train_population(const std::vector<PopulationMember>& members, const DataSplits& data,
+                                          const TrainConfig& config) {
+  std::vector<std::pair<bool, double>> trial;
+  double seconds = 0;
+  return train_lanes(members, std::vector<int>(members.size(), -1), data, config, trial, seconds);
+}
+
+int64_t population_lanes(const PopulationRun& run) {
+  return run.lr > 0 ? 1 : static_cast<int64_t>(run.lr_grid.size());
+}
+
+std::vector<TrainResult> train_population_runs(const std::vector<PopulationRun>& runs, const DataSplits& data,
+                                               const TrainConfig& config) {
+  std::vector<PopulationMember> members;
+  std::vector<int> grid_runs;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const PopulationRun& run = runs[i];
+    if (!(run.lr >= 0) || !std::isfinite(run.lr) || (run.lr == 0 && run.lr_grid.empty())) {
+      throw UserError("training configuration: each run of a population needs an lr > 0 or an lr grid, got lr " +
+                      number_text(run.lr));
+    }
+    if (run.lr == 0 && config.lr_search != "full") {
+      throw UserError("training configuration: a population trains the full lr grid (lr_search full), not '" +
+                      config.lr_search + "'");
+    }
+    for (double lr : run.lr > 0 ? std::vector<double>{run.lr} : run.lr_grid) {
+      members.push_back({run.rule, lr});
+      grid_runs.push_back(run.lr > 0 ? -1 : static_cast<int>(i));
+    }
+  }
+  std::vector<std::pair<bool, double>> trial;
+  double seconds = 0;
+  const std::vector<TrainResult> lanes = train_lanes(members, grid_runs, data, config, trial, seconds);
+  std::vector<TrainResult> results;
+  size_t at = 0;
+  for (const PopulationRun& run : runs) {
+    const size_t n = static_cast<size_t>(population_lanes(run));
+    const double share = seconds * static_cast<double>(n) / static_cast<double>(lanes.size());
+    if (run.lr > 0) {
+      results.push_back(lanes[at]);
+      results.back().seconds = share;
+    } else {
+      results.push_back(grid_result(std::vector<TrainResult>(lanes.begin() + at, lanes.begin() + at + n),
+                                    std::vector<std::pair<bool, double>>(trial.begin() + at, trial.begin() + at + n),
+                                    share));
+    }
+    at += n;
+  }
+  return results;
+}
+
+int default_population(const std::string& model, const std::string& device) {
+  if (!has_population_form(model)) return 1;
+  if (device != "cpu") return 16;
+  return model == "logreg" || model == "mlp20" ? 16 : 1;
 }
 
 Throughput measure_population_throughput(const std::vector<PopulationMember>& members, const DataSplits& data,

@@ -43,6 +43,36 @@ void check_population_model(const std::string& model, const std::string& where);
 std::vector<TrainResult> train_population(const std::vector<PopulationMember>& members, const DataSplits& data,
                                           const TrainConfig& config);
 
+// One run of a population job: `rule` at a fixed lr (> 0), or (lr 0) the paper's full grid protocol over lr_grid
+// with the grid's lrs as lanes of the population side by side (TrainConfig::lr_search "full").
+struct PopulationRun {
+  const optimizers::ResolvedRule* rule = nullptr;
+  double lr = 0;
+  std::vector<double> lr_grid;
+};
+
+// Trains the runs as one population of lanes (a fixed-lr run is one lane; a grid run one lane per lr of its grid)
+// under `config` (its lr and lr grid are not used: each run has its own) and returns one TrainResult per run, in
+// order: what train_classifier gives for that run's lr or grid. A grid run's lanes train one trial (the first epoch,
+// or the budget if shorter) side by side; at the trial's end the best validation accuracy wins (choose_lr) and only
+// the winning lane trains on — exactly the solo protocol, whose full run continues the winning trial. Its record:
+// grid (one trial per lr, in grid order), the winner's epochs, the hurdle at the trial's end ("after N steps"),
+// "every lr of the grid diverged" when none is left, "lr grid: …" when the time limit ends the trials. Each run's
+// TrainResult::seconds is the population's wall time times its share of the lanes. Throws nos::UserError as
+// train_population, and for a run with neither an lr > 0 nor a grid.
+std::vector<TrainResult> train_population_runs(const std::vector<PopulationRun>& runs, const DataSplits& data,
+                                               const TrainConfig& config);
+
+// The lanes a run adds to a population: 1 at a fixed lr, else its grid's size.
+int64_t population_lanes(const PopulationRun& run);
+
+// `population: auto` — how many jobs a worker trains as one population of `model` on `device` ("cpu", "cuda",
+// "cuda:N"): on the CPU the measured choice (docs/results/population-cpu: 16 for logreg and mlp20, whose dense
+// layers gain from batching; 1 — solo — for the convolutional models and the wide MLP, which lose); on CUDA 16 for
+// every model with a stacked form (provisional: not yet measured on a GPU, see scripts/gpu-check.sh); 1 for a model
+// without one.
+int default_population(const std::string& model, const std::string& device);
+
 // The speed of the population's training step alone (gather, normalise, stacked forward, K losses, backward, K
 // optimizer steps), as measure_training_throughput: `steps` timed after `warmup`; samples_per_second counts K
 // children's samples.

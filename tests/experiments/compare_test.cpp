@@ -757,5 +757,47 @@ TEST(CompareTraining, NativeRowsTrainLikeTheirCompiledTwins) {
   EXPECT_TRUE(contains(read(c.out + "/report.md"), "tiny quadrants"));
 }
 
+// population 4: the runs of one seed and budget (a rule's tuning lrs, the rules' runs) train as populations in the
+// workers; every run's result is the one it has with population 1 (float64).
+TEST(CompareTraining, PopulationsGiveTheResultsOfSoloRuns) {
+  TempDir dir;
+  CompareConfig c;
+  c.rules = {"adam", "momentum", "sign(g)*0.01"};
+  c.native_references = false;
+  c.task = "fmnist-mlp";
+  c.epochs = 2;
+  c.seeds = 2;
+  c.lr_grid = {0.001, 0.01, 0.1};
+  c.batch_size = 32;
+  c.dtype = "float64";
+  c.jobs = 2;
+  tasks::LocalEvaluatorOptions o;
+  o.loader = tiny_data;
+  o.threads = 1;
+  std::vector<CompareResult> results;
+  for (const int population : {1, 4}) {
+    c.population = population;
+    c.out = dir.path() + "/report" + std::to_string(population);
+    const std::unique_ptr<search::EvaluatorPool> pool = search::with_population(
+        std::make_unique<ThreadPool>(std::make_shared<tasks::LocalEvaluator>(o), c.jobs), c.population);
+    CompareRuntime runtime;
+    runtime.pool = pool.get();
+    results.push_back(run_compare(c, resolve_rows(c, "test"), runtime));
+  }
+  ASSERT_EQ(results[0].summary.size(), 3u);
+  ASSERT_EQ(results[1].summary.size(), 3u);
+  EXPECT_EQ(results[1].executed, results[0].executed);
+  for (size_t i = 0; i < 3; ++i) {
+    const RowSummary &solo = results[0].summary[i], &together = results[1].summary[i];
+    SCOPED_TRACE(solo.row.label);
+    EXPECT_EQ(together.lr, solo.lr);
+    EXPECT_EQ(together.seeds_ok, solo.seeds_ok);
+    EXPECT_EQ(together.final_val.mean, solo.final_val.mean);
+    EXPECT_EQ(together.final_test.mean, solo.final_test.mean);
+    EXPECT_NEAR(together.final_train_loss.mean, solo.final_train_loss.mean,
+                1e-9 * std::fabs(solo.final_train_loss.mean));
+  }
+}
+
 }  // namespace
 }  // namespace nos::experiments

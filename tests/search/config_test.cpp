@@ -88,6 +88,7 @@ TEST(Config, WritesAndReadsBackEveryKey) {
       const std::vector<std::string>& recipe = tasks::recipe_keys();
       // The training recipe's keys are written only when set (RecipeKeysAreWrittenOnlyWhenSet).
       if (section == "task" && std::find(recipe.begin(), recipe.end(), key) != recipe.end()) continue;
+      if (section == "task" && key == "population") continue;  // written when not 1 (PopulationIsARuntimeKey)
       const std::string line = (section.empty() ? "" : "  ") + key + ":";
       EXPECT_NE(("\n" + yaml).find("\n" + line), std::string::npos) << (section.empty() ? key : section + "." + key);
     }
@@ -99,7 +100,7 @@ TEST(Config, UnknownKeysNameTheirPathAndLine) {
             "test.yaml:3: key 'task.epoch': unknown key (known keys of 'task': name, epochs, steps, batch_size, lr, "
             "lr_grid, lr_search, schedule, weight_decay, weight_decay_mode, weight_decay_mask, clip_norm, clip_value, "
             "train_size, validation_size, test_accuracy, device, dtype, seed, data_dir, cache_dir, "
-            "time_limit, kill_grace, threads)");
+            "time_limit, kill_grace, threads, population)");
   EXPECT_NE(error_of("budgett: 10\n").find("key 'budgett': unknown key"), std::string::npos);
 }
 
@@ -156,6 +157,24 @@ TEST(Config, BadValuesNameTheirPath) {
   EXPECT_EQ(error_of("evolution:\n  restart_after: 10\n  restart_from: warm_start\n"),
             "test.yaml: key 'evolution.restart_from': is warm_start but evolution.warm_start is empty");
   EXPECT_EQ(error_of("evolution:\n  restart_from: worst\n").rfind("test.yaml:2: key 'evolution.restart_from'", 0), 0u);
+}
+
+// task.population: auto or a count; written only when not 1 (so the equivalence cache's key of a run is what it was
+// before populations), and left out of that key: a population's children are their solo runs.
+TEST(Config, PopulationIsARuntimeKey) {
+  EXPECT_EQ(parse_config("", "t").task.population, 1);
+  EXPECT_EQ(to_yaml(parse_config("", "t")).find("population: 1"), std::string::npos);
+  const SearchConfig four = parse_config("task:\n  population: 4\n", "t");
+  EXPECT_EQ(four.task.population, 4);
+  EXPECT_NE(to_yaml(four).find("\n  population: 4\n"), std::string::npos);
+  const SearchConfig automatic = parse_config("task:\n  population: auto\n", "t");
+  EXPECT_EQ(automatic.task.population, 0);
+  EXPECT_EQ(parse_config(to_yaml(automatic), "again").task.population, 0);
+  EXPECT_EQ(fec_task_key(four.task), fec_task_key(parse_config("", "t").task));
+  EXPECT_EQ(error_of("task:\n  population: many\n"),
+            "test.yaml:2: key 'task.population': expected auto or a whole number in [1, 4096], got 'many'");
+  EXPECT_EQ(error_of("task:\n  population: 0\n"),
+            "test.yaml:2: key 'task.population': expected auto or a whole number in [1, 4096], got '0'");
 }
 
 // The recipe's keys in the task section: the schedule as flag text or a mapping; written only when set, so the

@@ -408,6 +408,102 @@ task:
   lr: 0.001
 )";
 
+// A tiny Fashion-MNIST folder (the loader reads uncompressed IDX twins too): 12×12 images of 4 classes told apart by
+// which quadrant is bright, 256 for training and 64 for test.
+std::string write_tiny_fmnist(const std::string& dir) {
+  std::filesystem::create_directories(dir);
+  auto write = [&](const std::string& name, uint32_t magic, std::vector<uint32_t> dims, int n, uint32_t seed) {
+    std::string bytes;
+    for (int i = 3; i >= 0; --i) bytes += static_cast<char>((magic >> (8 * i)) & 0xff);
+    dims.insert(dims.begin(), static_cast<uint32_t>(n));
+    for (uint32_t d : dims) {
+      for (int i = 3; i >= 0; --i) bytes += static_cast<char>((d >> (8 * i)) & 0xff);
+    }
+    uint32_t state = seed;
+    auto next = [&] { return state = state * 1664525u + 1013904223u; };
+    for (int k = 0; k < n; ++k) {
+      const uint32_t label = (k * 7 + seed) % 4;
+      if (dims.size() == 1) {
+        bytes += static_cast<char>(label);
+        continue;
+      }
+      for (uint32_t y = 0; y < 12; ++y) {
+        for (uint32_t x = 0; x < 12; ++x) {
+          const bool bright = (y / 6) * 2 + (x / 6) == label;
+          bytes += static_cast<char>((next() >> 24) % 90 + (bright ? 120 : 0));
+        }
+      }
+    }
+    std::ofstream(dir + "/" + name, std::ios::binary) << bytes;
+  };
+  write("train-images-idx3-ubyte", 0x803, {12, 12}, 256, 1);
+  write("train-labels-idx1-ubyte", 0x801, {}, 256, 1);
+  write("t10k-images-idx3-ubyte", 0x803, {12, 12}, 64, 2);
+  write("t10k-labels-idx1-ubyte", 0x801, {}, 64, 2);
+  return dir;
+}
+
+// Every stored field but timings and the worker: as text, one line per child.
+std::vector<std::string> full_rows_of(const std::string& run_dir) {
+  Store store(store_path(run_dir), Store::Mode::kReadOnly);
+  std::vector<std::string> rows;
+  for (const Evaluation& e : store.all()) {
+    std::ostringstream row;
+    row.precision(17);
+    row << e.batch << " " << e.slot << " " << e.tokens << " | " << e.canonical << " | " << e.status << " | "
+        << e.message << " | " << e.reward << " " << e.hurdle_acc << " " << e.val_acc << " " << e.test_acc << " "
+        << e.lr << " " << e.cached;
+    rows.push_back(row.str());
+  }
+  return rows;
+}
+
+// The issue's test: a search whose workers train 4 children at once as one population (float64 children of the
+// full lr grid, a hurdle, worker processes speaking the population protocol) stores the rows of the same search
+// with population 1: the same rules, statuses, messages, rewards, accuracies and lrs in the same slots.
+TEST(Population, ASearchWithPopulationFourStoresTheRowsOfPopulationOne) {
+  testing::TempDir dir;
+  const std::string data = write_tiny_fmnist(dir.path() + "/fmnist");
+  const std::string config = dir.file("config.yaml", "proposer: random\nbudget: 16\nbatch_size: 8\nworkers: 2\n"
+                                                     "seed: 5\nprefilter:\n  enabled: false\n"
+                                                     "hurdle:\n  enabled: true\n  min_children: 4\n"
+                                                     "task:\n  name: fmnist-mlp\n  epochs: 2\n  batch_size: 32\n"
+                                                     "  lr_search: full\n  lr_grid: [0.001, 0.1, 10]\n"
+                                                     "  validation_size: 64\n  dtype: float64\n  data_dir: " +
+                                                         data + "\n");
+  const std::string solo = dir.path() + "/solo", together = dir.path() + "/together";
+  const CommandResult a = run_command(std::string(NOS_EXECUTABLE) + " search --config " + config + " --run-dir " +
+                                      solo + " --top 0");
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  const CommandResult b = run_command(std::string(NOS_EXECUTABLE) + " search --config " + config + " --run-dir " +
+                                      together + " --population 4 --top 0");
+  ASSERT_EQ(b.exit_code, 0) << b.output;
+  const std::vector<std::string> expected = full_rows_of(solo);
+  ASSERT_EQ(expected.size(), 16u);
+  int trained = 0;
+  for (const std::string& row : expected) trained += row.find("| ok |") != std::string::npos;
+  EXPECT_GT(trained, 2);  // children that trained, not only invalid or diverged ones
+  EXPECT_EQ(full_rows_of(together), expected);
+  // Trained as populations: a population's children share its wall time equally (their grids are all 3 lrs), so
+  // children of one population record the same seconds; solo children do not.
+  auto shared_seconds = [](const std::string& run_dir) {
+    Store store(store_path(run_dir), Store::Mode::kReadOnly);
+    std::map<double, int> seen;
+    int shared = 0;
+    for (const Evaluation& e : store.all()) {
+      if (e.worker >= 0 && e.seconds > 0) shared += seen[e.seconds]++ > 0;
+    }
+    return shared;
+  };
+  EXPECT_GT(shared_seconds(together), 0);
+  EXPECT_EQ(shared_seconds(solo), 0);
+  // The population is a runtime setting: recorded, and a resume may change it.
+  EXPECT_NE(read(together + "/config.yaml").find("  population: 4\n"), std::string::npos);
+  const CommandResult c = run_command(std::string(NOS_EXECUTABLE) + " search --resume " + together +
+                                      " --population auto --budget 24 --top 0");
+  EXPECT_EQ(c.exit_code, 0) << c.output;
+}
+
 // The processes (read from /proc/*/cmdline) with `argument` among their arguments.
 int processes_with_argument(const std::string& argument) {
   int count = 0;

@@ -91,6 +91,59 @@ TEST(Wire, MessagesRoundTripThroughJsonEscapes) {
   EXPECT_EQ(decode_result(encode_result(3, r)).record.message, "cut \xef\xbf\xbd");
 }
 
+// A population job carries its members' requests, its result one record per member; a line without them is an
+// ordinary job or result.
+TEST(Wire, PopulationJobsAndResultsRoundTrip) {
+  Job job;
+  job.id = 7;
+  for (const char* rule : {"adam", "sgd", "exp(sign(g)*sign(m))*g"}) {
+    tasks::EvalRequest r;
+    r.rule = rule;
+    r.task = "fmnist-mlp";
+    r.lr = std::string(rule) == "sgd" ? 0 : 0.1 + 0.2;
+    r.lr_grid = {1e-3, 1.0 / 3};
+    job.population.push_back(r);
+  }
+  job.request = job.population.front();
+  const std::string line = encode_job(job);
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  const Job back = decode_job(line);
+  ASSERT_EQ(back.population.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(back.population[i].rule, job.population[i].rule);
+    EXPECT_EQ(back.population[i].lr, job.population[i].lr);
+    EXPECT_EQ(back.population[i].lr_grid, job.population[i].lr_grid);
+  }
+  EXPECT_EQ(encode_job(back), line);
+  EXPECT_TRUE(decode_job(encode_job(Job{})).population.empty());
+
+  JobResult result;
+  result.id = 7;
+  for (const tasks::EvalRequest& r : job.population) {
+    tasks::EvalRecord record;
+    record.rule = r.rule;
+    record.status = "ok";
+    record.reward = 0.1 + 0.2;
+    record.val_acc = std::numeric_limits<double>::quiet_NaN();
+    record.epochs.push_back({1, 10, 0.5, 0.75, 0.5, 1.5, 0.01});
+    result.population.push_back(record);
+  }
+  result.record = result.population.front();
+  const JobResult read = decode_result(encode_result(result));
+  EXPECT_EQ(read.id, 7);
+  ASSERT_EQ(read.population.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(read.population[i].rule, result.population[i].rule);
+    EXPECT_EQ(read.population[i].reward, 0.1 + 0.2);
+    EXPECT_TRUE(std::isnan(read.population[i].val_acc));
+    ASSERT_EQ(read.population[i].epochs.size(), 1u);
+    EXPECT_EQ(read.population[i].epochs[0].val_acc, 0.75);
+  }
+  EXPECT_EQ(encode_result(read), encode_result(result));
+  EXPECT_TRUE(decode_result(encode_result(3, result.record)).population.empty());
+  EXPECT_THROW(decode_job("{\"job\":1,\"population\":3}"), InternalError);
+}
+
 TEST(Wire, BrokenLinesAreInternalErrors) {
   EXPECT_THROW(decode_job("not json"), InternalError);
   EXPECT_THROW(decode_job("[1, 2]"), InternalError);

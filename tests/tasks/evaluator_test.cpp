@@ -165,3 +165,74 @@ TEST(LocalEvaluator, AnalyticTasksRewardTheGapToTheOptimum) {
 
 }  // namespace
 }  // namespace nos::tasks
+
+namespace nos::tasks {
+namespace {
+
+// The same record up to timings (losses to 1e-9 relative: float64 sums in another order).
+void expect_same_record(const EvalRecord& a, const EvalRecord& b) {
+  const std::string what = b.rule;
+  EXPECT_EQ(a.rule, b.rule);
+  EXPECT_EQ(a.canonical, b.canonical) << what;
+  EXPECT_EQ(a.status, b.status) << what;
+  EXPECT_EQ(a.message, b.message) << what;
+  EXPECT_EQ(a.data, b.data) << what;
+  auto same = [](double x, double y) { return x == y || (std::isnan(x) && std::isnan(y)); };
+  EXPECT_TRUE(same(a.reward, b.reward)) << what << ": " << a.reward << " vs " << b.reward;
+  EXPECT_TRUE(same(a.val_acc, b.val_acc)) << what;
+  EXPECT_TRUE(same(a.test_acc, b.test_acc)) << what;
+  EXPECT_TRUE(same(a.lr, b.lr)) << what;
+  EXPECT_TRUE(same(a.hurdle_acc, b.hurdle_acc)) << what;
+  EXPECT_EQ(a.steps_done, b.steps_done) << what;
+  EXPECT_EQ(a.total_steps, b.total_steps) << what;
+  ASSERT_EQ(a.grid.size(), b.grid.size()) << what;
+  for (size_t i = 0; i < a.grid.size(); ++i) {
+    EXPECT_EQ(a.grid[i].status, b.grid[i].status) << what;
+    EXPECT_EQ(a.grid[i].val_acc, b.grid[i].val_acc) << what;
+  }
+  ASSERT_EQ(a.epochs.size(), b.epochs.size()) << what;
+  for (size_t e = 0; e < a.epochs.size(); ++e) {
+    EXPECT_NEAR(a.epochs[e].train_loss, b.epochs[e].train_loss, 1e-9 * std::fabs(b.epochs[e].train_loss)) << what;
+    EXPECT_EQ(a.epochs[e].val_acc, b.epochs[e].val_acc) << what;
+  }
+}
+
+// Requests of one task, budget and seed train as one population; each record is the request's own evaluation:
+// fixed lrs, a full lr grid, a rule that does not parse. Requests that differ elsewhere are evaluated one by one.
+TEST(LocalEvaluator, APopulationGivesEachRequestItsSoloRecord) {
+  int calls = 0;
+  LocalEvaluatorOptions o;
+  o.loader = CountingLoader{&calls};
+  LocalEvaluator evaluator(o);
+  std::vector<EvalRequest> requests = {request("adam", "fmnist-mlp"), request("sgd", "fmnist-mlp"),
+                                       request("not a rule (", "fmnist-mlp"), request("momentum", "fmnist-mlp")};
+  requests[0].lr = 1e-2;
+  requests[1].lr = 0;
+  requests[1].lr_grid = {0.01, 0.1, 1e5};
+  requests[1].lr_search = "full";
+  for (EvalRequest& r : requests) r.dtype = "float64";
+  const std::string key = population_key(requests[0]);
+  EXPECT_FALSE(key.empty());
+  for (const EvalRequest& r : requests) EXPECT_EQ(population_key(r), key) << r.rule;
+  const std::vector<EvalRecord> together = evaluator.evaluate_population(requests);
+  ASSERT_EQ(together.size(), requests.size());
+  EXPECT_EQ(together[2].status, "invalid");
+  EXPECT_EQ(together[1].grid.size(), 3u);
+  for (size_t i = 0; i < requests.size(); ++i) expect_same_record(together[i], evaluator.evaluate(requests[i]));
+
+  // Another seed is another population; so is an analytic task or a halving grid: none.
+  EvalRequest other = requests[0];
+  other.seed = 1;
+  EXPECT_NE(population_key(other), key);
+  EXPECT_EQ(population_key(request("adam", "rosenbrock")), "");
+  EvalRequest halving = requests[1];
+  halving.lr_search = "halving";
+  EXPECT_EQ(population_key(halving), "");
+  EXPECT_EQ(population_key(request("adam", "fmnist-wrn-16-4")), "");
+  const std::vector<EvalRecord> mixed = evaluator.evaluate_population({requests[0], other});
+  expect_same_record(mixed[1], evaluator.evaluate(other));
+  EXPECT_EQ(calls, 1);
+}
+
+}  // namespace
+}  // namespace nos::tasks

@@ -171,6 +171,87 @@ TEST(Population, TheTimeLimitStopsEveryChild) {
   }
 }
 
+// A grid run's record equals the solo full-grid protocol's: its trials (lr, status, steps, loss, accuracy), the
+// chosen lr, the hurdle accuracy and the continued run.
+void expect_equal_grids(const TrainResult& a, const TrainResult& b, const std::string& what) {
+  expect_equal_runs(a, b, what);
+  EXPECT_TRUE(a.lr == b.lr || (std::isnan(a.lr) && std::isnan(b.lr))) << what << ": " << a.lr << " vs " << b.lr;
+  EXPECT_EQ(a.total_steps, b.total_steps) << what;
+  ASSERT_EQ(a.grid.size(), b.grid.size()) << what;
+  for (size_t i = 0; i < a.grid.size(); ++i) {
+    const GridTrial &x = a.grid[i], &y = b.grid[i];
+    const std::string trial = what + ", trial " + std::to_string(i);
+    EXPECT_EQ(x.lr, y.lr) << trial;
+    EXPECT_EQ(x.status, y.status) << trial;
+    EXPECT_EQ(x.steps, y.steps) << trial;
+    EXPECT_EQ(x.val_acc, y.val_acc) << trial;
+    EXPECT_TRUE(std::fabs(x.train_loss - y.train_loss) <= 1e-9 * std::fabs(y.train_loss) ||
+                (std::isnan(x.train_loss) && std::isnan(y.train_loss)))
+        << trial << ": " << x.train_loss << " vs " << y.train_loss;
+  }
+}
+
+TrainResult solo_grid(const optimizers::ResolvedRule& rule, const std::vector<double>& grid, const DataSplits& d,
+                      TrainConfig c) {
+  c.lr = 0;
+  c.lr_grid = grid;
+  c.lr_search = "full";
+  return train_classifier(rule, d, c);
+}
+
+// Runs at fixed lrs and runs on the full lr grid (their lrs as lanes) in one population: each run's record is its
+// solo record — the grid's trials, the winner, its continued run; a lane that diverges in the trial; a grid whose
+// every lr diverges; and the hurdle at the grid's trial point.
+TEST(Population, GridRunsAreTheSoloGridProtocol) {
+  const DataSplits d = data(1, 12);
+  TrainConfig c = config("mlp20");
+  c.epochs = 3;
+  const optimizers::ResolvedRule adam = optimizers::resolve_rule("adam"), sgd = optimizers::resolve_rule("sgd"),
+                                 momentum = optimizers::resolve_rule("momentum");
+  const std::vector<double> grid = {1e-3, 1e-2, 0.1, 1e5};  // the last diverges
+  const std::vector<double> too_big = {1e5, 1e6};
+  const std::vector<PopulationRun> runs = {
+      {&adam, 0, grid}, {&momentum, 0.02, {}}, {&sgd, 0, too_big}, {&sgd, 0, {0.1, 1.0}}};
+  const std::vector<TrainResult> together = train_population_runs(runs, d, c);
+  ASSERT_EQ(together.size(), runs.size());
+  const TrainResult adam_solo = solo_grid(adam, grid, d, c);
+  ASSERT_EQ(adam_solo.grid.back().status, "diverged");
+  expect_equal_grids(together[0], adam_solo, "adam's grid");
+  TrainConfig fixed = c;
+  fixed.lr = 0.02;
+  expect_equal_grids(together[1], train_classifier(momentum, d, fixed), "momentum at 0.02");
+  const TrainResult diverged = solo_grid(sgd, too_big, d, c);
+  ASSERT_EQ(diverged.message, "every lr of the grid diverged");
+  expect_equal_grids(together[2], diverged, "sgd's diverging grid");
+  expect_equal_grids(together[3], solo_grid(sgd, {0.1, 1.0}, d, c), "sgd's grid");
+
+  // A hurdle between two grid runs' trial accuracies stops the lower one at its trial, as alone.
+  const std::vector<double> tiny = {1e-6, 1e-5};
+  const TrainResult slow = solo_grid(sgd, tiny, d, c);
+  ASSERT_LT(slow.hurdle_acc, together[0].hurdle_acc);
+  c.hurdle = (together[0].hurdle_acc + slow.hurdle_acc) / 2;
+  const std::vector<TrainResult> hurdled = train_population_runs({runs[0], {&sgd, 0, tiny}}, d, c);
+  expect_equal_grids(hurdled[0], solo_grid(adam, grid, d, c), "adam's grid above the hurdle");
+  expect_equal_grids(hurdled[1], solo_grid(sgd, tiny, d, c), "sgd's grid below the hurdle");
+  EXPECT_EQ(hurdled[0].status, "ok");
+  EXPECT_EQ(hurdled[1].status, "hurdle");
+  EXPECT_EQ(population_lanes(runs[0]), 4);
+  EXPECT_EQ(population_lanes(runs[1]), 1);
+  // Successive halving trains alone.
+  c.lr_search = "halving";
+  EXPECT_THROW(train_population_runs(runs, d, c), UserError);
+}
+
+// `population: auto`: the measured CPU choice (docs/results/population-cpu), solo where nothing gains.
+TEST(Population, AutoIsTheMeasuredChoice) {
+  EXPECT_EQ(default_population("logreg", "cpu"), 16);
+  EXPECT_EQ(default_population("mlp20", "cpu"), 16);
+  EXPECT_EQ(default_population("convnet", "cpu"), 1);
+  EXPECT_EQ(default_population("3c3d", "cpu"), 1);
+  EXPECT_EQ(default_population("convnet", "cuda"), 16);
+  EXPECT_EQ(default_population("wrn-16-4", "cuda"), 1);
+}
+
 // On a GPU (scripts/gpu-check.sh runs it there): each child equals its solo run on the GPU (float64).
 TEST(PopulationCuda, EachChildIsItsSoloRunOnTheGpu) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device: run on a GPU machine (scripts/gpu-check.sh)";

@@ -1,0 +1,150 @@
+// PopulationPool: queued jobs of one task setting go to a worker together, each comes back once with its own record,
+// debug-hooked and unstackable jobs go alone, and a population that fails as a whole fails each of its jobs.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "search/population_pool.h"
+
+namespace nos::search {
+namespace {
+
+// Records how it was called; a request's record carries its rule, seed and lr (as the reward).
+class RecordingEvaluator : public tasks::Evaluator {
+ public:
+  tasks::EvalRecord evaluate(const tasks::EvalRequest& r) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    calls_.push_back({r.rule});
+    return record_of(r);
+  }
+  std::vector<tasks::EvalRecord> evaluate_population(const std::vector<tasks::EvalRequest>& requests) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<std::string> rules;
+    std::vector<tasks::EvalRecord> records;
+    for (const tasks::EvalRequest& r : requests) {
+      rules.push_back("+" + r.rule);
+      records.push_back(record_of(r));
+      if (r.rule == "refuse") throw UserError("refused by the evaluator");
+    }
+    calls_.push_back(rules);
+    return records;
+  }
+  std::vector<std::vector<std::string>> calls() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return calls_;
+  }
+
+ private:
+  static tasks::EvalRecord record_of(const tasks::EvalRequest& r) {
+    tasks::EvalRecord record;
+    record.rule = r.rule;
+    record.seed = r.seed;
+    record.status = "ok";
+    record.reward = r.lr;
+    return record;
+  }
+  mutable std::mutex mutex_;
+  std::vector<std::vector<std::string>> calls_;  // one entry per call; a population's rules start with '+'
+};
+
+Job job(int64_t id, const std::string& rule, uint64_t seed, double lr = 0.01, const std::string& task = "fmnist-mlp") {
+  Job j;
+  j.id = id;
+  j.request.rule = rule;
+  j.request.task = task;
+  j.request.seed = seed;
+  j.request.lr = lr;
+  j.request.lr_search = "full";
+  return j;
+}
+
+std::map<int64_t, JobResult> run_all(EvaluatorPool& pool, const std::vector<Job>& jobs) {
+  for (const Job& j : jobs) pool.submit(j);
+  EXPECT_EQ(pool.outstanding(), static_cast<int>(jobs.size()));
+  std::map<int64_t, JobResult> results;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (pool.outstanding() > 0 && std::chrono::steady_clock::now() < until) {
+    for (JobResult& r : pool.wait(0.1)) {
+      EXPECT_TRUE(results.emplace(r.id, std::move(r)).second) << "job " << r.id << " came back twice";
+    }
+  }
+  return results;
+}
+
+// Grouped in submission order, up to the population's size, by task setting (here the seed); a job with a debug
+// hook and an analytic job alone; a lone grid job as a population of one (its lrs as lanes).
+TEST(PopulationPool, GroupsJobsOfOneSettingAndReturnsEachOnce) {
+  auto evaluator = std::make_shared<RecordingEvaluator>();
+  PopulationPool pool(std::make_unique<ThreadPool>(evaluator, 1), 4);
+  std::vector<Job> jobs;
+  for (int i = 0; i < 6; ++i) jobs.push_back(job(i, "r" + std::to_string(i), 0, 0.01 * (i + 1)));
+  jobs.push_back(job(6, "r6", 1));
+  jobs.push_back(job(7, "r7", 1));
+  jobs.push_back(job(8, "r8", 0));
+  jobs.back().debug = "hang";  // a test hook: never stacked (the thread pool ignores it)
+  jobs.push_back(job(9, "r9", 2, 0));
+  jobs.push_back(job(10, "r10", 0, 0.01, "rosenbrock"));
+  const std::map<int64_t, JobResult> results = run_all(pool, jobs);
+  ASSERT_EQ(results.size(), jobs.size());
+  for (const Job& j : jobs) {
+    const tasks::EvalRecord& r = results.at(j.id).record;
+    EXPECT_EQ(r.rule, j.request.rule);
+    EXPECT_EQ(r.seed, j.request.seed);
+    EXPECT_EQ(r.reward, j.request.lr);
+  }
+  const std::vector<std::vector<std::string>> expected = {
+      {"+r0", "+r1", "+r2", "+r3"}, {"+r4", "+r5"}, {"+r6", "+r7"}, {"r8"}, {"+r9"}, {"r10"}};
+  EXPECT_EQ(evaluator->calls(), expected);
+}
+
+// auto: the measured choice per model on the CPU — 16 logreg children at once, the convnet's alone.
+TEST(PopulationPool, AutoTakesTheModelsMeasuredSize) {
+  EXPECT_EQ(population_size(0, job(0, "a", 0, 0.01, "fmnist-logreg").request), 16);
+  EXPECT_EQ(population_size(0, job(0, "a", 0, 0.01, "fmnist-convnet").request), 1);
+  EXPECT_EQ(population_size(5, job(0, "a", 0, 0.01, "fmnist-convnet").request), 5);
+  EXPECT_EQ(population_size(5, job(0, "a", 0, 0.01, "rosenbrock").request), 1);
+  EXPECT_EQ(population_size(5, job(0, "a", 0, 0.01, "nonesuch").request), 1);
+  auto evaluator = std::make_shared<RecordingEvaluator>();
+  PopulationPool pool(std::make_unique<ThreadPool>(evaluator, 1), 0);
+  std::vector<Job> jobs;
+  for (int i = 0; i < 20; ++i) jobs.push_back(job(i, "l" + std::to_string(i), 0, 0.01, "fmnist-logreg"));
+  for (int i = 20; i < 22; ++i) jobs.push_back(job(i, "c" + std::to_string(i), 0, 0.01, "fmnist-convnet"));
+  ASSERT_EQ(run_all(pool, jobs).size(), jobs.size());
+  const std::vector<std::vector<std::string>> calls = evaluator->calls();
+  ASSERT_EQ(calls.size(), 4u);
+  EXPECT_EQ(calls[0].size(), 16u);
+  EXPECT_EQ(calls[1].size(), 4u);
+  EXPECT_EQ(calls[2], std::vector<std::string>{"c20"});
+  EXPECT_EQ(calls[3], std::vector<std::string>{"c21"});
+}
+
+// A population the evaluator refuses: each of its jobs is an error naming the population, with its own rule.
+TEST(PopulationPool, APopulationThatFailsFailsEachOfItsJobs) {
+  auto evaluator = std::make_shared<RecordingEvaluator>();
+  PopulationPool pool(std::make_unique<ThreadPool>(evaluator, 2), 3);
+  const std::map<int64_t, JobResult> results =
+      run_all(pool, {job(0, "a", 0), job(1, "refuse", 0), job(2, "b", 0), job(3, "c", 1)});
+  ASSERT_EQ(results.size(), 4u);
+  for (int64_t id : {0, 1, 2}) {
+    const tasks::EvalRecord& r = results.at(id).record;
+    EXPECT_EQ(r.status, "error");
+    EXPECT_EQ(r.message, "a population of 3 jobs: refused by the evaluator");
+  }
+  EXPECT_EQ(results.at(1).record.rule, "refuse");
+  EXPECT_EQ(results.at(2).record.rule, "b");
+  EXPECT_EQ(results.at(3).record.status, "ok");
+  EXPECT_EQ(results.at(3).record.rule, "c");
+  // shutdown forgets everything queued or running.
+  pool.submit(job(4, "d", 0));
+  pool.shutdown();
+  EXPECT_EQ(pool.outstanding(), 0);
+}
+
+}  // namespace
+}  // namespace nos::search
