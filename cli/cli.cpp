@@ -37,6 +37,8 @@ const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {"rule", "rule TEXT", "parse a rule; print its canonical form, tokens, hash and state", rule_command},
       {"rules", "rules", "list the named rules with their text", rules_command},
+      {"export", "export RULE --to T", "write a rule as a PyTorch optimizer, a CUDA kernel or a C++ header",
+       export_command},
       {"eval", "eval [options]", "run a rule on an objective or a child network (no options: PowerSign on Rosenbrock)",
        eval_command},
       {"bench", "bench train|step", "training-loop samples/s vs Python PyTorch; optimizer step ns/param vs LibTorch",

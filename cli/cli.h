@@ -1,4 +1,4 @@
-// nos::cli — the `nos` command: search, top, eval, bench, rule, rules, version, help (and the hidden worker).
+// nos::cli — the `nos` command: search, top, eval, bench, rule, rules, export, version, help (and the hidden worker).
 //
 // Module line: common → dsl → optimizers → tasks → controller → search → experiments → bench → cli; a module
 // includes only modules to its left (ctest `layout` checks it).

@@ -21,6 +21,7 @@ using Args = std::vector<std::string>;
 // reported by run().
 int rule_command(const Args& args, std::ostream& out, std::ostream& err);
 int rules_command(const Args& args, std::ostream& out, std::ostream& err);
+int export_command(const Args& args, std::ostream& out, std::ostream& err);
 int eval_command(const Args& args, std::ostream& out, std::ostream& err);
 int bench_command(const Args& args, std::ostream& out, std::ostream& err);
 int bench_step_command(const Args& args, std::ostream& out, std::ostream& err);  // `bench step`, from bench

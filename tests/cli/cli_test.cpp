@@ -409,13 +409,60 @@ TEST(EvalConfigFile, ShippedExampleRuns) {
   EXPECT_EQ(parse_json_object(o.out)["task"].as<std::string>(), "rosenbrock");
 }
 
+// --- export ------------------------------------------------------------------------------------------------------
+
+// nos export writes a module that Debian's python3 imports and steps with; the C++ header and CUDA source to stdout;
+// every mistake (no --to, an unknown target, a bad rule, an lstm: rule, an unwritable file) exits 2 naming it.
+TEST(ExportCommand, WritesEachTargetAndRefusesMistakes) {
+  TempDir dir;
+  const std::string module = dir.path() + "/powersign.py";
+  Outcome o = nos({"export", "powersign", "--to", "pytorch", "-o", module});
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  EXPECT_EQ(o.out, "wrote " + module + "\n");
+  const std::string script = dir.file("use.py", "import importlib.util, torch\n"
+                                                 "spec = importlib.util.spec_from_file_location('m', '" + module + "')\n"
+                                                 "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+                                                 "w = torch.nn.Parameter(torch.ones(3))\n"
+                                                 "opt = m.Powersign([w], lr=0.1)\n"
+                                                 "w.grad = torch.tensor([1.0, -1.0, 0.0]); opt.step()\n"
+                                                 "print(' '.join('%.6f' % x for x in w.tolist()))\n");
+  const std::string printed = dir.path() + "/printed.txt";
+  ASSERT_EQ(std::system(("/usr/bin/python3 " + script + " > " + printed + " 2>&1").c_str()), 0) << printed;
+  std::ifstream in(printed);
+  std::string line;
+  std::getline(in, line);
+  // PowerSign's first step: m = 0.1·g after bias correction is g, so sign(m)·sign(g) = 1 where g ≠ 0: w − 0.1·e·g.
+  EXPECT_EQ(line, "0.728172 1.271828 1.000000");
+  Outcome cpp = nos({"export", "sign(g)*0.5", "--to", "cpp", "--class-name", "Half"});
+  ASSERT_EQ(cpp.code, kExitOk) << cpp.err;
+  EXPECT_TRUE(contains(cpp.out, "struct Half")) << cpp.out;
+  Outcome cuda = nos({"export", "adam", "--to", "cuda"});
+  ASSERT_EQ(cuda.code, kExitOk) << cuda.err;
+  EXPECT_EQ(cuda.out, nos({"rule", "adam", "--cuda-source"}).out);
+  const std::vector<std::pair<std::vector<std::string>, std::string>> mistakes = {
+      {{"export", "adam"}, "missing --to"},
+      {{"export", "adam", "--to", "jax"}, "jax"},
+      {{"export", "exp(", "--to", "pytorch"}, "exp("},
+      {{"export", "lstm:" + std::string(NOS_SOURCE_DIR) + "/docs/results/learn-fmnist/lstm-fmnist.pt", "--to",
+        "pytorch"},
+       "learned optimizer"},
+      {{"export", "g+noise", "--to", "cpp"}, "noise"},
+      {{"export", "adam", "--to", "pytorch", "-o", "/nonexistent-dir/x.py"}, "/nonexistent-dir/x.py"},
+  };
+  for (const auto& [args, named] : mistakes) {
+    Outcome bad = nos(args);
+    EXPECT_EQ(bad.code, kExitUserError) << args[1] << ": " << bad.out;
+    EXPECT_TRUE(contains(bad.err, named)) << bad.err;
+  }
+}
+
 // --- help, version, rules, dispatch -----------------------------------------------------------------------------
 
 TEST(Dispatch, HelpListsTheSubcommands) {
   for (const std::string flag : {"--help", "help", "-h"}) {
     Outcome o = nos({flag});
     EXPECT_EQ(o.code, kExitOk) << flag;
-    for (const char* command : {"rule", "rules", "eval", "version", "help"}) {
+    for (const char* command : {"rule", "rules", "export", "eval", "version", "help"}) {
       EXPECT_TRUE(contains(o.out, std::string("  ") + command)) << command;
     }
   }
@@ -426,7 +473,8 @@ TEST(Dispatch, EverySubcommandsHelpIsReachedBothWays) {
   const std::vector<std::vector<std::string>> topics = help_topics();
   std::vector<std::string> names;
   for (const std::vector<std::string>& topic : topics) names.push_back(topic[0]);
-  for (const char* expected : {"rule", "rules", "eval", "bench", "search", "top", "compare", "version", "worker"}) {
+  for (const char* expected : {"rule", "rules", "export", "eval", "bench", "search", "top", "compare", "version",
+                               "worker"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end()) << expected;
   }
   int benchmarks = 0;

@@ -121,6 +121,7 @@ TEST(Golden, NamedRulesAndHelp) {
       {},
       {"rule", "--help"},
       {"rules", "--help"},
+      {"export", "--help"},
       {"eval", "--help"},
       {"bench", "--help"},
       {"bench", "train", "--help"},
