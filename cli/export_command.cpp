@@ -50,7 +50,9 @@ int export_command(const Args& args, std::ostream& out, std::ostream& err) {
         << options;
     return kExitOk;
   }
-  if (!vm.count("text")) throw UserError("missing RULE: give the rule to export, e.g. nos export powersign --to pytorch");
+  if (!vm.count("text")) {
+    throw UserError("missing RULE: give the rule to export, e.g. nos export powersign --to pytorch");
+  }
   if (!vm.count("to")) throw UserError("missing --to: pytorch, cuda or cpp");
   std::string text;
   for (const std::string& part : vm["text"].as<std::vector<std::string>>()) text += (text.empty() ? "" : " ") + part;
@@ -59,7 +61,9 @@ int export_command(const Args& args, std::ostream& out, std::ostream& err) {
   o.target = optimizers::export_target(vm["to"].as<std::string>());
   if (vm.count("class-name")) o.class_name = vm["class-name"].as<std::string>();
   const std::string dtype = vm["dtype"].as<std::string>();
-  if (dtype != "float32" && dtype != "float64") throw UserError("--dtype: expected float32 or float64, got '" + dtype + "'");
+  if (dtype != "float32" && dtype != "float64") {
+    throw UserError("--dtype: expected float32 or float64, got '" + dtype + "'");
+  }
   o.dtype = dtype == "float64" ? at::kDouble : at::kFloat;
   o.weight_decay = vm["weight-decay"].as<bool>();
 

@@ -43,7 +43,9 @@ std::string py_number(double x) {
 // A double as a C++ literal, parenthesised when negative.
 std::string cpp_number(double x) {
   if (std::isnan(x)) return "std::numeric_limits<double>::quiet_NaN()";
-  if (std::isinf(x)) return x > 0 ? "std::numeric_limits<double>::infinity()" : "(-std::numeric_limits<double>::infinity())";
+  if (std::isinf(x)) {
+    return x > 0 ? "std::numeric_limits<double>::infinity()" : "(-std::numeric_limits<double>::infinity())";
+  }
   const std::string s = digits(x);
   return s[0] == '-' ? "(" + s + ")" : s;
 }
@@ -86,9 +88,6 @@ bool is_keyword(const std::string& s) {
   }
   return false;
 }
-
-// What the rule is, for messages: its name or its text.
-std::string shown(const ResolvedRule& rule) { return rule.name.empty() ? rule.text : rule.name; }
 
 // The program of a rule every target can start from: a compiled DSL rule. A learned optimizer and a native row are
 // UserErrors naming what they are.
@@ -355,7 +354,8 @@ std::string python_tensor(const Instr& in, const Operands& o) {
     case Prim::kNAdam: {
       // Always on the raw averages (torch/optim/nadam.py), whatever bias_correction says.
       const std::string& f = o.factors;
-      return "(g * " + f + "[0] + a" + ia + " * " + f + "[1]) / a" + ib + ".div(" + f + "[2]).sqrt_().add_(" + eps + ")";
+      return "(g * " + f + "[0] + a" + ia + " * " + f + "[1]) / a" + ib + ".div(" + f + "[2]).sqrt_().add_(" + eps +
+             ")";
     }
     case Prim::kRAdam: {
       const std::string& f = o.factors;
@@ -415,7 +415,9 @@ void python_averages(std::ostringstream& out, const dsl::Program& program) {
     const std::string buf = "a" + std::to_string(i), beta = py_number(a.beta), alpha = py_number(1.0 - a.beta);
     out << "        " << buf << " = state[" << quoted(dsl::average_name(a)) << "]\n";
     switch (a.moment) {
-      case dsl::Moment::kFirst: out << "        " << buf << ".mul_(" << beta << ").add_(g, alpha=" << alpha << ")\n"; break;
+      case dsl::Moment::kFirst:
+        out << "        " << buf << ".mul_(" << beta << ").add_(g, alpha=" << alpha << ")\n";
+        break;
       case dsl::Moment::kSecond:
         out << "        " << buf << ".mul_(" << beta << ").addcmul_(g, g, value=" << alpha << ")\n";
         break;
@@ -423,7 +425,8 @@ void python_averages(std::ostringstream& out, const dsl::Program& program) {
         out << "        " << buf << ".mul_(" << beta << ").add_(g * g * g, alpha=" << alpha << ")\n";
         break;
       case dsl::Moment::kMaxSecond:
-        out << "        torch.maximum(" << buf << ", a" << dsl::partner_average(averages, i) << ", out=" << buf << ")\n";
+        out << "        torch.maximum(" << buf << ", a" << dsl::partner_average(averages, i) << ", out=" << buf
+            << ")\n";
         break;
       case dsl::Moment::kSum: out << "        " << buf << ".addcmul_(g, g, value=1.0)\n"; break;
       case dsl::Moment::kPrev: break;  // read as it is; updated after the rule
@@ -475,7 +478,8 @@ std::string python_update(const dsl::Program& program) {
     out << "        r" << k << " = " << expression << "  # [" << k << "] " << instruction_comment(in) << "\n";
   }
   const size_t last = code.size() - 1;
-  out << "        d = " << (scalar[last] ? "torch.full_like(g, r" + std::to_string(last) + ")" : "r" + std::to_string(last))
+  const std::string result = "r" + std::to_string(last);
+  out << "        d = " << (scalar[last] ? "torch.full_like(g, " + result + ")" : result)
       << "\n";
   out << "        if d is w:\n            d = d.clone()\n";
   const std::vector<dsl::Average>& averages = program.averages();
@@ -531,7 +535,8 @@ std::string python_class(const ResolvedRule& rule, const dsl::Program& program, 
       << (program.uses_decay() ? "this rule needs it > 0" : "this rule reads none") << ")\n"
       << "      seed: the seed of the torch.Generator behind noise, anoise and drop ("
       << (program.is_random() ? "this rule draws" : "this rule draws nothing") << ")\n"
-      << "      bias_correction: divide m, v, y, vmax by 1 - beta^t (default " << (d.bias_correction() ? "True" : "False")
+      << "      bias_correction: divide m, v, y, vmax by 1 - beta^t (default "
+      << (d.bias_correction() ? "True" : "False")
       << "); False: the raw averages\n"
       << "    \"\"\"\n\n"
       << "    RULE = RULE\n    RULE_HASH = RULE_HASH\n"
@@ -540,7 +545,8 @@ std::string python_class(const ResolvedRule& rule, const dsl::Program& program, 
       << "    RANDOM = " << (program.is_random() ? "True" : "False") << "\n\n"
       << "    def __init__(self, params, lr=" << py_number(d.lr()) << ", weight_decay=" << py_number(d.weight_decay())
       << ", decoupled_weight_decay=" << py_number(d.decoupled_weight_decay()) << ",\n"
-      << "                 total_steps=0, seed=0, bias_correction=" << (d.bias_correction() ? "True" : "False") << "):\n"
+      << "                 total_steps=0, seed=0, bias_correction=" << (d.bias_correction() ? "True" : "False")
+      << "):\n"
       << "        defaults = dict(lr=lr, weight_decay=weight_decay, decoupled_weight_decay=decoupled_weight_decay,\n"
       << "                        total_steps=total_steps, seed=seed, bias_correction=bias_correction)\n"
       << "        self._check(defaults)\n"
@@ -549,13 +555,16 @@ std::string python_class(const ResolvedRule& rule, const dsl::Program& program, 
       << "    def _check(self, group):\n"
       << "        for key in (\"lr\", \"weight_decay\", \"decoupled_weight_decay\"):\n"
       << "            if not (math.isfinite(group[key]) and group[key] >= 0):\n"
-      << "                raise ValueError(f\"{type(self).__name__}: {key} must be a finite number >= 0, got {group[key]}\")\n"
+      << "                raise ValueError(f\"{type(self).__name__}: {key} must be a finite number >= 0, \"\n"
+      << "                                 f\"got {group[key]}\")\n"
       << "        if group[\"total_steps\"] < 0 or (self.USES_DECAY and group[\"total_steps\"] <= 0):\n"
-      << "            raise ValueError(f\"{type(self).__name__}: rule {self.RULE} \" + (\"uses a decay (ld/cd/rd/T), so \" if "
+      << "            raise ValueError(f\"{type(self).__name__}: rule {self.RULE} \" + "
+      << "(\"uses a decay (ld/cd/rd/T), so \" if "
          "self.USES_DECAY else \"\") + f\"total_steps must be set > 0, got {group['total_steps']}\")\n\n"
       << "    @torch.no_grad()\n"
       << "    def step(self, closure=None):\n"
-      << "        \"\"\"One update of every parameter that has a gradient; returns the closure's loss when given one.\"\"\"\n"
+      << "        \"\"\"One update of every parameter that has a gradient; returns the closure's loss when given "
+      << "one.\"\"\"\n"
       << "        loss = None\n"
       << "        if closure is not None:\n"
       << "            with torch.enable_grad():\n"
@@ -907,7 +916,8 @@ std::string export_cpp(const ResolvedRule& rule, const std::string& class_name) 
       << "// nos generates for CUDA (dsl/cuda_codegen.h), so it follows nos's reference path operation by operation\n"
       << "// (to the math library's last bits). Compile it without contraction of a*b + c (-ffp-contract=off) to get\n"
       << "// nos's numbers. Usage, per parameter of n elements:\n"
-      << "//   std::vector<float> state(" << class_name << "::kStateArrays * n, 0.0f);   // zero before the first step\n"
+      << "//   std::vector<float> state(" << class_name
+      << "::kStateArrays * n, 0.0f);   // zero before the first step\n"
       << "//   float* arrays[" << class_name << "::kStateArrays + 1] = {...};            // state.data() + i * n\n"
       << "//   " << class_name << "::step(w, g, arrays, n, lr, t, total_steps);   // t = updates already applied\n"
       << "#pragma once\n\n#include <cmath>\n#include <limits>\n#include <stdexcept>\n#include <string>\n"
@@ -944,7 +954,8 @@ std::string export_cpp(const ResolvedRule& rule, const std::string& class_name) 
       << "      throw std::invalid_argument(\"weight decays must be >= 0\");\n"
       << "    }\n"
       << "    if (kUsesDecay && total_steps <= 0) {\n"
-      << "      throw std::invalid_argument(std::string(\"rule \") + kRule + \" uses a decay: total_steps must be > 0\");\n"
+      << "      throw std::invalid_argument(std::string(\"rule \") + kRule +\n"
+      << "                                  \" uses a decay: total_steps must be > 0\");\n"
       << "    }\n"
       << "  }\n"
       << cpp_scalars(program, f32.scalars)

@@ -315,8 +315,20 @@ std::vector<EvalRecord> LocalEvaluator::evaluate_population(const std::vector<Ev
   try {
     results = train_population_runs(runs, *data, config);
   } catch (const c10::Error&) {
-    // Some rule LibTorch cannot execute: which one is not known here, so each is evaluated alone.
-    for (size_t i : trained) records[i] = evaluate(requests[i]);
+    // LibTorch could not run the population: out of memory (a device too small for K children), or a rule it cannot
+    // execute. Each half is tried as a population of its own, down to single requests, whose evaluate() records the
+    // rule's failure as its own; the other children's records are the same either way.
+    std::vector<EvalRequest> halves[2];
+    for (size_t j = 0; j < trained.size(); ++j) {
+      halves[j < (trained.size() + 1) / 2 ? 0 : 1].push_back(requests[trained[j]]);
+    }
+    size_t at = 0;
+    for (const std::vector<EvalRequest>& half : halves) {
+      if (half.empty()) continue;
+      const std::vector<EvalRecord> done =
+          half.size() == 1 ? std::vector<EvalRecord>{evaluate(half.front())} : evaluate_population(half);
+      for (const EvalRecord& r : done) records[trained[at++]] = r;
+    }
     return records;
   }
   for (size_t j = 0; j < trained.size(); ++j) {

@@ -122,7 +122,9 @@ std::vector<double> start_weights() {
 }
 std::vector<double> fixed_gradient(int k) {
   std::vector<double> g(kElements);
-  for (int i = 0; i < kElements; ++i) g[i] = i % 5 == 0 ? 0.0 : std::sin(1.3 * i + 0.7 * k) * std::exp(std::cos(0.9 * i * k));
+  for (int i = 0; i < kElements; ++i) {
+    g[i] = i % 5 == 0 ? 0.0 : std::sin(1.3 * i + 0.7 * k) * std::exp(std::cos(0.9 * i * k));
+  }
   return g;
 }
 
@@ -165,7 +167,9 @@ Trajectory nos_quadratic(const std::string& name) {
   for (int k = 1; k <= kNamedSteps; ++k) {
     const std::vector<double> w = values_of({a, b});
     std::vector<double> g(w.size());
-    for (size_t i = 0; i < w.size(); ++i) g[i] = kC[i] * (w[i] - kTarget[i]) + 0.5 * std::sin(0.7 * k + static_cast<double>(i));
+    for (size_t i = 0; i < w.size(); ++i) {
+      g[i] = kC[i] * (w[i] - kTarget[i]) + 0.5 * std::sin(0.7 * k + static_cast<double>(i));
+    }
     testing::set_grad(a, {g[0], g[1], g[2], g[3]});
     testing::set_grad(b, {g[4], g[5]});
     optimizer.step();
@@ -185,7 +189,8 @@ Trajectory nos_quadratic(const std::string& name) {
     double diff = 0, scale = 0;
     for (size_t i = 0; i < want[k].size(); ++i) {
       const double a = got[k][i], b = want[k][i];
-      const bool same_kind = std::isnan(a) == std::isnan(b) && std::isinf(a) == std::isinf(b) && (!std::isinf(a) || a == b);
+      const bool same_kind =
+          std::isnan(a) == std::isnan(b) && std::isinf(a) == std::isinf(b) && (!std::isinf(a) || a == b);
       if (!same_kind) {
         return ::testing::AssertionFailure() << "step " << k + 1 << ", element " << i << ": " << a << " vs nos " << b;
       }
@@ -216,7 +221,9 @@ class PythonRuns {
   std::vector<std::string> files;
   std::string failure;                            // the driver did not run
 
-  std::string module(const std::string& kind, size_t i) const { return dir.path() + "/" + kind + std::to_string(i) + ".py"; }
+  std::string module(const std::string& kind, size_t i) const {
+    return dir.path() + "/" + kind + std::to_string(i) + ".py";
+  }
 
  private:
   PythonRuns() {
@@ -347,7 +354,8 @@ TEST(ExportCpp, HeadersCompileAndStepAsNos) {
     const std::string name = "Rule" + std::to_string(i);
     dir.file(name + ".h", export_cpp(dsl_rule(runs.cases[i].text), name));
     all << "#include \"" << name << ".h\"\n"
-        << "extern \"C\" void run_" << i << "(double* w, const double* g, double* const* state, long long n, double lr, "
+        << "extern \"C\" void run_" << i
+        << "(double* w, const double* g, double* const* state, long long n, double lr, "
         << "long long t, long long T, double wd, double dwd, int bc) {\n"
         << "  " << name << "::Options o;\n  o.weight_decay = wd;\n  o.decoupled_weight_decay = dwd;\n"
         << "  o.bias_correction = bc != 0;\n  " << name << "::step(w, g, state, n, lr, t, T, o);\n}\n";

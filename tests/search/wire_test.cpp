@@ -115,7 +115,9 @@ TEST(Wire, PopulationJobsAndResultsRoundTrip) {
     EXPECT_EQ(back.population[i].lr_grid, job.population[i].lr_grid);
   }
   EXPECT_EQ(encode_job(back), line);
-  EXPECT_TRUE(decode_job(encode_job(Job{})).population.empty());
+  Job plain;
+  plain.request.rule = "adam";
+  EXPECT_TRUE(decode_job(encode_job(plain)).population.empty());
 
   JobResult result;
   result.id = 7;

@@ -1,14 +1,19 @@
 // Tests of task names and the local evaluator: records, invalid rules as results, data loaded once, analytic tasks.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
+#include <fstream>
 #include <string>
 
 #include "common/error.h"
 #include "tasks/evaluator.h"
+#include "tasks/population.h"
 #include "tests/tasks/quadrants.h"
 
 namespace nos::tasks {
@@ -232,6 +237,81 @@ TEST(LocalEvaluator, APopulationGivesEachRequestItsSoloRecord) {
   const std::vector<EvalRecord> mixed = evaluator.evaluate_population({requests[0], other});
   expect_same_record(mixed[1], evaluator.evaluate(other));
   EXPECT_EQ(calls, 1);
+}
+
+// The process's virtual memory size in bytes (/proc/self/status VmSize).
+int64_t virtual_memory_bytes() {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmSize:", 0) == 0) return std::stoll(line.substr(7)) * 1024;
+  }
+  return -1;
+}
+
+// A population too big for the memory there is split in halves, down to what fits, and each request still gets its
+// solo record. In a child process whose address space is capped 200 MB above what it uses: eight float64 MLP
+// children with Adam's state (~45 MB each) cannot train at once there, one can.
+TEST(LocalEvaluator, APopulationThatRunsOutOfMemoryIsSplitDownToWhatFits) {
+  LocalEvaluatorOptions o;
+  o.loader = [](const std::string& dataset, const DataOptions&) {
+    DataSplits s;
+    s.name = dataset;
+    s.num_classes = 4;
+    s.train = fixtures::quadrants(64, 1, 28, 1);
+    s.validation = fixtures::quadrants(32, 1, 28, 2);
+    s.test = fixtures::quadrants(32, 1, 28, 3);
+    return s;
+  };
+  LocalEvaluator evaluator(o);
+  std::vector<EvalRequest> requests;
+  std::vector<EvalRecord> solo;
+  for (int i = 0; i < 8; ++i) {
+    EvalRequest r = request(i % 2 ? "adam" : "momentum", "fmnist-mlp");
+    r.lr = 1e-3 * (i + 1);
+    r.epochs = 1;
+    r.dtype = "float64";
+    requests.push_back(r);
+    solo.push_back(evaluator.evaluate(r));
+    ASSERT_EQ(solo.back().status, "ok") << solo.back().message;
+  }
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const rlim_t cap = static_cast<rlim_t>(virtual_memory_bytes() + (int64_t{200} << 20));
+    const rlimit limit = {cap, cap};
+    setrlimit(RLIMIT_AS, &limit);
+    int failures = 0;
+    // The cap binds: all eight at once cannot train.
+    std::vector<optimizers::ResolvedRule> rules;
+    for (const EvalRequest& r : requests) rules.push_back(optimizers::resolve_rule(r.rule));
+    std::vector<PopulationRun> runs;
+    for (size_t i = 0; i < requests.size(); ++i) runs.push_back({&rules[i], requests[i].lr, {}});
+    TrainConfig config;
+    config.model = "mlp";
+    config.epochs = 1;
+    config.batch_size = 32;
+    config.dtype = torch::kFloat64;
+    try {
+      train_population_runs(runs, *evaluator.data("fmnist", requests[0]), config);
+      std::fprintf(stderr, "eight children trained at once under the cap\n");
+      ++failures;
+    } catch (const c10::Error&) {
+    }
+    const std::vector<EvalRecord> split = evaluator.evaluate_population(requests);
+    for (size_t i = 0; i < requests.size(); ++i) {
+      if (split[i].status != solo[i].status || split[i].val_acc != solo[i].val_acc ||
+          std::fabs(split[i].final_loss - solo[i].final_loss) > 1e-9 * std::fabs(solo[i].final_loss)) {
+        std::fprintf(stderr, "request %zu: %s %.17g vs solo %s %.17g\n", i, split[i].status.c_str(), split[i].val_acc,
+                     solo[i].status.c_str(), solo[i].val_acc);
+        ++failures;
+      }
+    }
+    _exit(failures == 0 ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "the capped child died (signal " << WTERMSIG(status) << ")";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "see the messages above";
 }
 
 }  // namespace
