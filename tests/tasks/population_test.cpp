@@ -242,6 +242,23 @@ TEST(Population, GridRunsAreTheSoloGridProtocol) {
   EXPECT_THROW(train_population_runs(runs, d, c), UserError);
 }
 
+// Rules that draw random numbers (drop, noise, anoise) draw in a population what they draw alone: each child's
+// optimizer has its own generator, seeded as its solo run's.
+TEST(Population, RandomRulesDrawTheirSoloNumbers) {
+  const DataSplits d = data(1, 12);
+  for (const std::string model : {"logreg", "mlp"}) {
+    const TrainConfig c = config(model);
+    const std::vector<Child> children = {{optimizers::resolve_rule("drop(g, 0.5)"), 0.05},
+                                         {optimizers::resolve_rule("g + noise"), 0.01},
+                                         {optimizers::resolve_rule("adam"), 1e-3},
+                                         {optimizers::resolve_rule("anoise + drop(m, 0.3)"), 0.01}};
+    const std::vector<TrainResult> together = population(children, d, c);
+    for (size_t i = 0; i < children.size(); ++i) {
+      expect_equal_runs(together[i], solo(children[i], d, c), model + " child " + std::to_string(i));
+    }
+  }
+}
+
 // `population: auto`: the measured CPU choice (docs/results/population-cpu), solo where nothing gains.
 TEST(Population, AutoIsTheMeasuredChoice) {
   EXPECT_EQ(default_population("logreg", "cpu"), 16);

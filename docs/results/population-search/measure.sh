@@ -5,6 +5,7 @@ set -eu
 here="$(cd "$(dirname "$0")" && pwd)"
 nos="${1:-$here/../../../build/nos}"
 out="${2:-$(mktemp -d)}"
+mkdir -p "$out"
 for p in 1 auto; do
   rm -rf "$out/p$p"
   start=$(date +%s.%N)
