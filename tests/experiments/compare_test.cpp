@@ -762,7 +762,7 @@ TEST(CompareTraining, NativeRowsTrainLikeTheirCompiledTwins) {
 TEST(CompareTraining, PopulationsGiveTheResultsOfSoloRuns) {
   TempDir dir;
   CompareConfig c;
-  c.rules = {"adam", "momentum", "sign(g)*0.01"};
+  c.rules = {"adam", "momentum", "m + 0.5*g"};
   c.native_references = false;
   c.task = "fmnist-mlp";
   c.epochs = 2;
