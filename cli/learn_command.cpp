@@ -1,4 +1,5 @@
 // `nos learn`: meta-trains the LSTM optimizer into a run folder (resumable), then evaluates it (experiments/learn.h).
+#include <ATen/Parallel.h>
 #include <unistd.h>
 
 #include <iostream>
@@ -25,10 +26,12 @@ int learn_command(const Args& args, std::ostream& out, std::ostream& err) {
       ("config", po::value<std::string>()->value_name("FILE"), "YAML learn config (keys: see README)")
       ("out", po::value<std::string>()->value_name("DIR"), "the run folder (config key out); rerun to resume")
       ("episodes", po::value<std::string>()->value_name("N"), "meta-training episodes (config key episodes)")
-      ("evaluate-only", po::bool_switch(), "skip meta-training: evaluate the folder's best.pt");
+      ("evaluate-only", po::bool_switch(), "skip meta-training: evaluate the folder's best.pt")
+      ("threads", po::value<std::string>()->value_name("N"),
+       "intra-op threads (default: LibTorch's; results can differ in the last bits between counts)");
   po::variables_map vm = parse_options(args, options);
   if (vm.count("help")) {
-    out << "Usage: nos learn --config FILE [--out DIR] [--episodes N] [--evaluate-only]\n\n"
+    out << "Usage: nos learn --config FILE [--out DIR] [--episodes N] [--evaluate-only] [--threads N]\n\n"
         << "Meta-trains the coordinatewise LSTM optimizer of Andrychowicz et al. 2016 by truncated backpropagation\n"
         << "through unrolled optimization on a problem family (family: quadratic, the paper's random quadratics, or\n"
         << "mlp, small MLPs on Fashion-MNIST), keeping the network with the best meta-validation loss in DIR/best.pt,\n"
@@ -46,6 +49,7 @@ int learn_command(const Args& args, std::ostream& out, std::ostream& err) {
   if (vm.count("out")) config.out = vm["out"].as<std::string>();
   if (vm.count("episodes")) config.episodes = parse_count(vm["episodes"].as<std::string>(), "--episodes", "episodes");
   if (config.out.empty()) throw UserError("no run folder: give --out DIR (or the config key out)");
+  if (vm.count("threads")) at::set_num_threads(parse_threads(vm["threads"].as<std::string>(), "--threads"));
   if (!vm["evaluate-only"].as<bool>()) {
     experiments::LearnRuntime runtime;
     runtime.stop = &g_stop_requested;

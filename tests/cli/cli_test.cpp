@@ -456,6 +456,18 @@ TEST(ExportCommand, WritesEachTargetAndRefusesMistakes) {
   }
 }
 
+// nos learn --threads: a bad count exits 2 naming the flag, before any training.
+TEST(LearnCommand, ThreadsMustBeACount) {
+  TempDir dir;
+  const std::string config = std::string(NOS_SOURCE_DIR) + "/configs/learn-quadratic.yaml";
+  for (const char* bad : {"0", "many", "-2"}) {
+    Outcome o = nos({"learn", "--config", config, "--out", dir.path() + "/run", "--threads", bad});
+    EXPECT_EQ(o.code, kExitUserError) << bad;
+    EXPECT_TRUE(contains(o.err, "--threads")) << o.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/run/checkpoint.pt"));
+}
+
 // --- help, version, rules, dispatch -----------------------------------------------------------------------------
 
 TEST(Dispatch, HelpListsTheSubcommands) {
