@@ -17,7 +17,7 @@ ChildrenBenchResult run_children_bench(const ChildrenBenchOptions& o) {
   config.lr = o.lr;
   config.device = o.device;
   config.channels_last = o.channels_last;
-  const tasks::DataSplits data = synthetic_data(o.task.dataset, 64 * o.batch);
+  const tasks::DataSplits data = tasks::synthetic_data(o.task.dataset, 64 * o.batch);
   ChildrenBenchResult r;
   r.threads = at::get_num_threads();
   const tasks::Throughput solo = tasks::measure_training_throughput(o.rule, data, config, o.warmup, o.steps);

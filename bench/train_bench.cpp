@@ -1,28 +1,11 @@
 // The training-step benchmark: synthetic data, nos's throughput, then the Python script with the same sizes.
 #include "bench/train_bench.h"
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 
 #include "common/error.h"
 
 namespace nos::bench {
-
-tasks::DataSplits synthetic_data(const std::string& dataset, int64_t n) {
-  const tasks::DatasetInfo* info = tasks::find_dataset(dataset);
-  NOS_CHECK(info != nullptr, "synthetic data of an unknown data set '" << dataset << "'");
-  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(0);
-  tasks::DataSplits data;
-  data.name = dataset;
-  data.provenance = "synthetic " + dataset + "-shaped data";
-  data.num_classes = info->classes;
-  data.train.images = torch::randint(0, 256, {n, info->channels, info->side, info->side}, gen, torch::kUInt8);
-  data.train.labels = torch::randint(0, info->classes, {n}, gen, torch::kInt64);
-  data.validation.images = data.train.images.narrow(0, 0, 1);
-  data.validation.labels = data.train.labels.narrow(0, 0, 1);
-  data.test = data.validation;
-  return data;
-}
 
 TrainBenchResult run_train_bench(const TrainBenchOptions& o) {
   NOS_CHECK(!o.task.analytic, "bench train on an analytic objective");
@@ -35,7 +18,7 @@ TrainBenchResult run_train_bench(const TrainBenchOptions& o) {
   config.lr = o.lr;
   config.device = o.device;
   config.channels_last = o.nos_channels_last;
-  const tasks::DataSplits data = synthetic_data(o.task.dataset, n);
+  const tasks::DataSplits data = tasks::synthetic_data(o.task.dataset, n);
   result.provenance = data.provenance;
   result.nos = tasks::measure_training_throughput(o.rule, data, config, o.warmup, o.steps);
   if (!o.python) return result;  // python.ok stays false; the caller says why

@@ -36,10 +36,6 @@ struct TrainBenchResult {
   PythonFigure python;     // python.why says why there is no figure (empty when options.python is false)
 };
 
-// Random uint8 images and labels of the data set's shape (tasks::datasets()), `n` training images: the speed does
-// not depend on the pixels.
-tasks::DataSplits synthetic_data(const std::string& dataset, int64_t n);
-
 // Measures nos's step, then the Python script's, with LibTorch's current thread count. The data holds 64 distinct
 // batches; both loops cycle through them as an epoch would.
 TrainBenchResult run_train_bench(const TrainBenchOptions& options);

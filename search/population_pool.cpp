@@ -1,6 +1,9 @@
 // PopulationPool (population_pool.h): grouping queued jobs into population jobs and their records back into jobs.
 #include "search/population_pool.h"
 
+#include <iostream>
+#include <map>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -21,6 +24,37 @@ std::string key_of(const Job& job) {
   }
 }
 
+// auto on a device: measured once per task, device, dtype and batch size in this process (a few seconds on a GPU),
+// and said on stderr; the fallback where the measurement cannot run (no such device here).
+int measured_population(const tasks::TaskSpec& task, const tasks::EvalRequest& request) {
+  static std::mutex mutex;
+  static std::map<std::string, int> known;
+  const std::string key = task.name + "|" + request.device + "|" + request.dtype + "|" +
+                          std::to_string(request.batch_size);
+  std::lock_guard<std::mutex> lock(mutex);
+  auto found = known.find(key);
+  if (found != known.end()) return found->second;
+  int k = tasks::default_population(task.model, request.device);
+  try {
+    tasks::TrainConfig config;
+    config.model = task.model;
+    config.batch_size = request.batch_size;
+    config.device = torch::Device(request.device);
+    config.dtype = request.dtype == "float64" ? torch::kFloat64 : torch::kFloat32;
+    const tasks::PopulationChoice choice = tasks::measure_population_choice(task.dataset, config, 64, 10);
+    k = static_cast<int>(choice.k);
+    std::cerr << "population auto for " << task.name << " on " << request.device << ": K = " << k
+              << " (children-steps/s:";
+    for (const auto& [size, rate] : choice.rates) std::cerr << " K=" << size << " " << static_cast<int64_t>(rate);
+    std::cerr << (choice.stopped.empty() ? "" : "; stopped at " + choice.stopped) << ")\n";
+  } catch (const std::exception& e) {
+    std::cerr << "population auto for " << task.name << " on " << request.device << ": not measured (" << e.what()
+              << "); K = " << k << "\n";
+  }
+  known.emplace(key, k);
+  return k;
+}
+
 }  // namespace
 
 int population_size(int population, const tasks::EvalRequest& request) {
@@ -32,7 +66,9 @@ int population_size(int population, const tasks::EvalRequest& request) {
   }
   if (key.empty()) return 1;
   if (population > 0) return population;
-  return tasks::default_population(tasks::parse_task_name(request.task).model, request.device);
+  const tasks::TaskSpec task = tasks::parse_task_name(request.task);
+  if (request.device == "cpu") return tasks::default_population(task.model, request.device);
+  return measured_population(task, request);
 }
 
 PopulationPool::PopulationPool(std::unique_ptr<EvaluatorPool> inner, int population)

@@ -12,9 +12,11 @@
 
 namespace nos::search {
 
-// How many jobs like `request` one population may hold: `population` when > 0; 0 (`auto`) gives
-// tasks::default_population for its model and device; 1 for a request that cannot join a population
-// (tasks::population_key empty: an analytic task, a model without a stacked form, a successive-halving grid).
+// How many jobs like `request` one population may hold: `population` when > 0; 0 (`auto`) gives on the CPU
+// tasks::default_population for its model (the measured table), on another device tasks::measure_population_choice
+// (measured once per task, device, dtype and batch size in this process and printed on stderr; the default where it
+// cannot run); 1 for a request that cannot join a population (tasks::population_key empty: an analytic task, a model
+// without a stacked form, a successive-halving grid).
 int population_size(int population, const tasks::EvalRequest& request);
 
 // Wraps a pool (of processes, threads or MPI ranks) so that each job it hands on is a population job: the first

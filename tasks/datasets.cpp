@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -823,6 +824,22 @@ torch::Tensor augment_batch(const torch::Tensor& float_batch, torch::Generator& 
   const torch::Tensor padded = torch::constant_pad_nd(float_batch, {kPad, kPad, kPad, kPad}, 0.0).reshape({b, c, -1});
   return padded.gather(2, source.expand({b, c, h * w})).view({b, c, h, w}).contiguous(
       float_batch.suggest_memory_format());
+}
+
+DataSplits synthetic_data(const std::string& dataset, int64_t n) {
+  const DatasetInfo* info = find_dataset(dataset);
+  NOS_CHECK(info != nullptr, "synthetic data of an unknown data set '" << dataset << "'");
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(0);
+  DataSplits data;
+  data.name = dataset;
+  data.provenance = "synthetic " + dataset + "-shaped data";
+  data.num_classes = info->classes;
+  data.train.images = torch::randint(0, 256, {n, info->channels, info->side, info->side}, gen, torch::kUInt8);
+  data.train.labels = torch::randint(0, info->classes, {n}, gen, torch::kInt64);
+  data.validation.images = data.train.images.narrow(0, 0, 1);
+  data.validation.labels = data.train.labels.narrow(0, 0, 1);
+  data.test = data.validation;
+  return data;
 }
 
 }  // namespace nos::tasks

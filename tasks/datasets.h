@@ -84,6 +84,10 @@ void check_augmentable(std::string_view dataset, const std::string& setting);
 // cifar-10-batches-bin/ folder, or train/ and test/ JPEG folders.
 DataSplits load_dataset(const std::string& name, const DataOptions& options);
 
+// Random uint8 images and labels of a registered data set's shape, `n` training images (validation and test: the
+// first image): for speed measurements (nos bench, population auto), which do not depend on the pixels.
+DataSplits synthetic_data(const std::string& dataset, int64_t n);
+
 // Per-channel mean and standard deviation of pixel values in [0, 1] units.
 struct Normalization {
   std::vector<double> mean, std;

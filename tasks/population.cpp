@@ -2,6 +2,7 @@
 #include "tasks/population.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <c10/util/Exception.h>
 
 #include <algorithm>
 #include <chrono>
@@ -505,6 +506,36 @@ std::vector<TrainResult> train_population_runs(const std::vector<PopulationRun>&
     at += n;
   }
   return results;
+}
+
+PopulationChoice measure_population_choice(const std::string& dataset, const TrainConfig& config, int64_t max_k,
+                                           int64_t steps) {
+  const DataSplits data = synthetic_data(dataset, 8 * config.batch_size);
+  const optimizers::ResolvedRule adam = optimizers::resolve_rule("adam");
+  TrainConfig c = config;
+  c.lr = 1e-3;
+  PopulationChoice choice;
+  const Throughput solo = measure_training_throughput(adam, data, c, 2, steps);
+  double best = static_cast<double>(solo.steps) / solo.seconds;
+  choice.rates.emplace_back(1, best);
+  for (int64_t k = 2; k <= max_k; k *= 2) {
+    Throughput t;
+    try {
+      t = measure_population_throughput(std::vector<PopulationMember>(static_cast<size_t>(k), {&adam, c.lr}), data, c,
+                                        2, steps);
+    } catch (const c10::Error& e) {
+      const std::string what = e.what_without_backtrace();
+      choice.stopped = "K = " + std::to_string(k) + ": " + what.substr(0, what.find('\n'));
+      break;
+    }
+    const double rate = static_cast<double>(k * t.steps) / t.seconds;
+    choice.rates.emplace_back(k, rate);
+    if (rate > best) {
+      best = rate;
+      choice.k = k;
+    }
+  }
+  return choice;
 }
 
 int default_population(const std::string& model, const std::string& device) {

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "optimizers/optimizers.h"
@@ -66,12 +67,24 @@ std::vector<TrainResult> train_population_runs(const std::vector<PopulationRun>&
 // The lanes a run adds to a population: 1 at a fixed lr, else its grid's size.
 int64_t population_lanes(const PopulationRun& run);
 
-// `population: auto` — how many jobs a worker trains as one population of `model` on `device` ("cpu", "cuda",
-// "cuda:N"): on the CPU the measured choice (docs/results/population-cpu: 16 for logreg and mlp20, whose dense
-// layers gain from batching; 1 — solo — for the convolutional models and the wide MLP, which lose); on CUDA 16 for
-// every model with a stacked form (provisional: not yet measured on a GPU, see scripts/gpu-check.sh); 1 for a model
-// without one.
+// `population: auto` on the CPU — how many jobs a worker trains as one population of `model`: the choice measured
+// on this project's CPU (docs/results/population-cpu: 16 for logreg and mlp20, whose dense layers gain from
+// batching; 1 — solo — for the convolutional models and the wide MLP, which lose); 1 for a model without a stacked
+// form. Another device ("cuda", "cuda:N") gets measure_population_choice instead; this returns 16 for it, the
+// fallback where that measurement cannot run.
 int default_population(const std::string& model, const std::string& device);
+
+// `population: auto` on a device: children-steps per second of one child trained alone and of populations of
+// K = 2, 4, 8, … up to max_k (synthetic data of `dataset`'s shape, config's model, batch, device and dtype, Adam;
+// `steps` timed steps each after 2), and the K with the most (1 when no population beats the solo child). A K that
+// LibTorch cannot run — out of the device's memory — ends the doubling, so the choice is capped by memory.
+struct PopulationChoice {
+  int64_t k = 1;
+  std::vector<std::pair<int64_t, double>> rates;  // (K, children-steps per second); K = 1 is the solo child
+  std::string stopped;                            // why the doubling ended before max_k (empty: it did not)
+};
+PopulationChoice measure_population_choice(const std::string& dataset, const TrainConfig& config, int64_t max_k,
+                                           int64_t steps);
 
 // The speed of the population's training step alone (gather, normalise, stacked forward, K losses, backward, K
 // optimizer steps), as measure_training_throughput: `steps` timed after `warmup`; samples_per_second counts K

@@ -141,7 +141,7 @@ TEST(PythonRunner, MissingInterpreterIsAReasonNotAnError) {
 
 TEST(TrainBench, SyntheticDataHasTheRegistryShape) {
   for (const tasks::DatasetInfo& d : tasks::datasets()) {
-    const tasks::DataSplits data = synthetic_data(std::string(d.name), 16);
+    const tasks::DataSplits data = tasks::synthetic_data(std::string(d.name), 16);
     EXPECT_EQ(data.train.images.sizes().vec(), (std::vector<int64_t>{16, d.channels, d.side, d.side})) << d.name;
     EXPECT_EQ(data.num_classes, d.classes);
     EXPECT_LT(data.train.labels.max().item<int64_t>(), d.classes);
