@@ -100,6 +100,8 @@ void PopulationPool::dispatch() {
     job.id = next_id_++;
     if (sent.population) {
       job.request = first.request;
+      // The pool kills a worker past its job's time limit (plus the grace): a population has its children's sum.
+      job.request.time_limit_seconds *= static_cast<double>(sent.jobs.size());
       for (const Job& j : sent.jobs) job.population.push_back(j.request);
     } else {
       job.request = first.request;

@@ -25,7 +25,8 @@ int population_size(int population, const tasks::EvalRequest& request);
 // population of one when it uses the lr grid (its grid's lrs train as lanes side by side), otherwise as itself.
 // Jobs with a debug hook always go alone. Every submitted job comes back exactly once with its own id and record,
 // as from the wrapped pool; a population job that fails as a whole (its worker crashed, ran past the time limit or
-// refused it) gives each of its jobs that failure, naming the population. Jobs are grouped when the wrapped pool has
+// refused it) gives each of its jobs that failure, naming the population. A population job's time limit (for the
+// worker's kill deadline, and the population's own limit) is the sum of its jobs' limits. Jobs are grouped when the wrapped pool has
 // a free worker, so jobs submitted together (a search's batch, a comparison's runs) share populations.
 class PopulationPool : public EvaluatorPool {
  public:

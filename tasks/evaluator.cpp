@@ -309,7 +309,9 @@ std::vector<EvalRecord> LocalEvaluator::evaluate_population(const std::vector<Ev
     trained.push_back(i);
   }
   if (runs.empty()) return records;
-  const TrainConfig config = train_config(requests.front(), task);
+  TrainConfig config = train_config(requests.front(), task);
+  // Each request's time limit is its own child's: the population's is their sum.
+  config.time_limit_seconds *= static_cast<double>(runs.size());
   const std::shared_ptr<const DataSplits> data = this->data(task.dataset, requests.front());
   std::vector<TrainResult> results;
   try {

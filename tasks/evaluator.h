@@ -122,7 +122,8 @@ class LocalEvaluator : public Evaluator {
   explicit LocalEvaluator(LocalEvaluatorOptions options = {});
   EvalRecord evaluate(const EvalRequest& request) override;
   // Requests of one non-empty population_key train as one population (tasks::train_population_runs): each record
-  // is its solo evaluation's (timings aside: seconds is the request's share of the population's wall time). Any other
+  // is its solo evaluation's (timings aside: seconds is the request's share of the population's wall time); the
+  // population's time limit is the sum of the requests' (each request's limit is its child's). Any other
   // mix is evaluated request by request; a population LibTorch cannot run (out of memory, a rule it cannot execute)
   // is split in halves, each evaluated so, down to single requests.
   std::vector<EvalRecord> evaluate_population(const std::vector<EvalRequest>& requests) override;

@@ -225,7 +225,8 @@ bool time_up(Population& pop, const TrainConfig& config, Clock::time_point start
   for (int64_t c = 0; c < pop.size(); ++c) {
     Member& m = pop.member(c);
     if (m.live) {
-      stop(m, "timeout", "time limit of " + number_text(config.time_limit_seconds) + " s reached " + where +
+      stop(m, "timeout", "the population's time limit of " + number_text(config.time_limit_seconds) +
+                             " s reached " + where +
                              (where == "at step" ? " " + std::to_string(m.result.steps_done) : ""));
     }
   }

@@ -38,7 +38,8 @@ void check_population_model(const std::string& model, const std::string& where);
 // Divergence: a child whose loss is non-finite or blows up (the solo run's checks, at the same steps) stops there,
 // status "diverged", and is masked: its slices are no longer updated and its loss leaves the sum, so the others go on
 // exactly as without it. Hurdle: after the first epoch, as a solo run at a fixed lr; a child below it stops (status
-// "hurdle"). The time limit is the population's: past it every child still training stops with status "timeout".
+// "hurdle"). The time limit is the population's: past it every child still training stops with status "timeout"
+// ("the population's time limit of … s reached …").
 // TrainResult::seconds is the population's wall time divided by K. Throws nos::UserError for a bad configuration (as
 // train_classifier), an empty population, a member lr <= 0 or a model without a stacked form.
 std::vector<TrainResult> train_population(const std::vector<PopulationMember>& members, const DataSplits& data,

@@ -124,6 +124,45 @@ TEST(PopulationPool, AutoTakesTheModelsMeasuredSize) {
   EXPECT_EQ(calls[3], std::vector<std::string>{"c21"});
 }
 
+// Takes every job at once and answers it at the next wait, remembering what it was given.
+class RecordingPool : public EvaluatorPool {
+ public:
+  int size() const override { return 1; }
+  void submit(Job job) override { jobs.push_back(job); }
+  std::vector<JobResult> wait(double) override {
+    std::vector<JobResult> out;
+    for (; answered < jobs.size(); ++answered) {
+      JobResult r;
+      r.id = jobs[answered].id;
+      for (const tasks::EvalRequest& m : jobs[answered].population) r.population.emplace_back().rule = m.rule;
+      r.record.rule = jobs[answered].request.rule;
+      out.push_back(r);
+    }
+    return out;
+  }
+  int outstanding() const override { return static_cast<int>(jobs.size() - answered); }
+  void shutdown() override {}
+  std::vector<Job> jobs;
+  size_t answered = 0;
+};
+
+// A population job's time limit — the worker's kill deadline — is the sum of its jobs' limits; a job alone keeps
+// its own.
+TEST(PopulationPool, APopulationsTimeLimitIsItsJobsSum) {
+  auto inner = std::make_unique<RecordingPool>();
+  RecordingPool* recorded = inner.get();
+  PopulationPool pool(std::move(inner), 4);
+  std::vector<Job> jobs = {job(0, "a", 0), job(1, "b", 0), job(2, "c", 0), job(3, "d", 1)};
+  for (Job& j : jobs) j.request.time_limit_seconds = 60;
+  ASSERT_EQ(run_all(pool, jobs).size(), 4u);
+  ASSERT_EQ(recorded->jobs.size(), 2u);
+  EXPECT_EQ(recorded->jobs[0].population.size(), 3u);
+  EXPECT_EQ(recorded->jobs[0].request.time_limit_seconds, 180);
+  for (const tasks::EvalRequest& r : recorded->jobs[0].population) EXPECT_EQ(r.time_limit_seconds, 60);
+  EXPECT_TRUE(recorded->jobs[1].population.empty());
+  EXPECT_EQ(recorded->jobs[1].request.time_limit_seconds, 60);
+}
+
 // A population the evaluator refuses: each of its jobs is an error naming the population, with its own rule.
 TEST(PopulationPool, APopulationThatFailsFailsEachOfItsJobs) {
   auto evaluator = std::make_shared<RecordingEvaluator>();

@@ -237,6 +237,14 @@ TEST(LocalEvaluator, APopulationGivesEachRequestItsSoloRecord) {
   const std::vector<EvalRecord> mixed = evaluator.evaluate_population({requests[0], other});
   expect_same_record(mixed[1], evaluator.evaluate(other));
   EXPECT_EQ(calls, 1);
+
+  // Each request's time limit is its child's: three children's population has three times it.
+  std::vector<EvalRequest> limited = {requests[0], requests[1], requests[3]};
+  for (EvalRequest& r : limited) r.time_limit_seconds = 1e-9;
+  for (const EvalRecord& r : evaluator.evaluate_population(limited)) {
+    EXPECT_EQ(r.status, "timeout") << r.rule;
+    EXPECT_NE(r.message.find("the population's time limit of 3e-09 s reached"), std::string::npos) << r.message;
+  }
 }
 
 // The process's virtual memory size in bytes (/proc/self/status VmSize).
