@@ -45,30 +45,14 @@ class YamlReader {
 
   template <typename Int>
   Int integer(const YAML::Node& node, const std::string& path, Int min, Int max) const {
-    const std::string& text = scalar(node, path);
-    Int value{};
-    const char* end = text.data() + text.size();
-    auto [ptr, ec] = std::from_chars(text.data(), end, value);
-    if (text.empty() || ec != std::errc() || ptr != end || value < min || value > max) {
-      fail(node, path, "expected a whole number in [" + std::to_string(min) + ", " + std::to_string(max) +
-                           "], got '" + text + "'");
-    }
-    return value;
+    return whole(node, path, min, max, "");
   }
 
   // `auto` (read as 0) or a whole number in [min, max] (min >= 1).
   template <typename Int>
   Int integer_or_auto(const YAML::Node& node, const std::string& path, Int min, Int max) const {
-    const std::string& text = scalar(node, path);
-    if (text == "auto") return 0;
-    Int value{};
-    const char* end = text.data() + text.size();
-    auto [ptr, ec] = std::from_chars(text.data(), end, value);
-    if (text.empty() || ec != std::errc() || ptr != end || value < min || value > max) {
-      fail(node, path, "expected auto or a whole number in [" + std::to_string(min) + ", " + std::to_string(max) +
-                           "], got '" + text + "'");
-    }
-    return value;
+    if (scalar(node, path) == "auto") return 0;
+    return whole(node, path, min, max, "auto or ");
   }
 
   double number(const YAML::Node& node, const std::string& path, double min, bool min_inclusive = true) const {
@@ -173,6 +157,20 @@ class YamlReader {
   const std::string& source() const { return source_; }
 
  private:
+  // A whole number in [min, max]; else fails with "expected `also`a whole number in [min, max], got '…'".
+  template <typename Int>
+  Int whole(const YAML::Node& node, const std::string& path, Int min, Int max, const std::string& also) const {
+    const std::string& text = scalar(node, path);
+    Int value{};
+    const char* end = text.data() + text.size();
+    auto [ptr, ec] = std::from_chars(text.data(), end, value);
+    if (text.empty() || ec != std::errc() || ptr != end || value < min || value > max) {
+      fail(node, path, "expected " + also + "a whole number in [" + std::to_string(min) + ", " + std::to_string(max) +
+                           "], got '" + text + "'");
+    }
+    return value;
+  }
+
   std::string source_;
   const std::map<std::string, std::vector<std::string>>& sections_;
 };

@@ -1,19 +1,17 @@
 // Tests of task names and the local evaluator: records, invalid rules as results, data loaded once, analytic tasks.
 #include <gtest/gtest.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <torch/torch.h>
-#include <unistd.h>
 
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
-#include <fstream>
+#include <cstdio>
 #include <string>
 
 #include "common/error.h"
 #include "tasks/evaluator.h"
 #include "tasks/population.h"
+#include "tests/tasks/capped.h"
 #include "tests/tasks/quadrants.h"
 
 namespace nos::tasks {
@@ -247,15 +245,6 @@ TEST(LocalEvaluator, APopulationGivesEachRequestItsSoloRecord) {
   }
 }
 
-// The process's virtual memory size in bytes (/proc/self/status VmSize).
-int64_t virtual_memory_bytes() {
-  std::ifstream in("/proc/self/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("VmSize:", 0) == 0) return std::stoll(line.substr(7)) * 1024;
-  }
-  return -1;
-}
-
 // A population too big for the memory there is split in halves, down to what fits, and each request still gets its
 // solo record. In a child process whose address space is capped 200 MB above what it uses: eight float64 MLP
 // children with Adam's state (~45 MB each) cannot train at once there, one can.
@@ -282,12 +271,7 @@ TEST(LocalEvaluator, APopulationThatRunsOutOfMemoryIsSplitDownToWhatFits) {
     solo.push_back(evaluator.evaluate(r));
     ASSERT_EQ(solo.back().status, "ok") << solo.back().message;
   }
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    const rlim_t cap = static_cast<rlim_t>(virtual_memory_bytes() + (int64_t{200} << 20));
-    const rlimit limit = {cap, cap};
-    setrlimit(RLIMIT_AS, &limit);
+  fixtures::expect_in_capped_child(int64_t{200} << 20, [&] {
     int failures = 0;
     // The cap binds: all eight at once cannot train.
     std::vector<optimizers::ResolvedRule> rules;
@@ -314,12 +298,8 @@ TEST(LocalEvaluator, APopulationThatRunsOutOfMemoryIsSplitDownToWhatFits) {
         ++failures;
       }
     }
-    _exit(failures == 0 ? 0 : 1);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status)) << "the capped child died (signal " << WTERMSIG(status) << ")";
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "see the messages above";
+    return failures == 0;
+  });
 }
 
 }  // namespace

@@ -1,16 +1,12 @@
 // Population training (tasks/population.h): K children trained as one stacked model are their solo runs, a
 // diverging child leaves the others as they were without it, and the hurdle and the mistakes a caller can make.
 #include <gtest/gtest.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <torch/torch.h>
-#include <unistd.h>
 
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -18,6 +14,7 @@
 #include "optimizers/optimizers.h"
 #include "tasks/population.h"
 #include "tasks/trainer.h"
+#include "tests/tasks/capped.h"
 #include "tests/tasks/quadrants.h"
 
 namespace nos::tasks {
@@ -274,15 +271,6 @@ TEST(Population, AutoIsTheMeasuredChoice) {
   EXPECT_EQ(default_population("wrn-16-4", "cuda"), 1);
 }
 
-// The process's virtual memory size in bytes (/proc/self/status VmSize).
-int64_t virtual_memory_bytes() {
-  std::ifstream in("/proc/self/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("VmSize:", 0) == 0) return std::stoll(line.substr(7)) * 1024;
-  }
-  return -1;
-}
-
 // auto on a device: the measured K is the one with the most children-steps per second among those measured; out of
 // memory, the doubling stops (here in a child process whose address space is capped 150 MB above its use, where
 // float64 MLP children, ~45 MB each with Adam's state, fit two at a time but not eight).
@@ -301,26 +289,19 @@ TEST(Population, TheMeasuredChoiceIsTheFastestAndStopsAtTheMemory) {
   }
   EXPECT_EQ(choice.k, best.first);
 
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    const rlim_t cap = static_cast<rlim_t>(virtual_memory_bytes() + (int64_t{150} << 20));
-    const rlimit limit = {cap, cap};
-    setrlimit(RLIMIT_AS, &limit);
+  fixtures::expect_in_capped_child(int64_t{150} << 20, [] {
     TrainConfig big;
     big.model = "mlp";
     big.dtype = torch::kFloat64;
     const PopulationChoice capped = measure_population_choice("fmnist", big, 64, 1);
     const bool ok = !capped.stopped.empty() && capped.rates.back().first >= 2 && capped.rates.back().first < 8 &&
                     capped.k <= capped.rates.back().first;
-    if (!ok) std::fprintf(stderr, "capped: K %lld, last %lld, stopped '%s'\n", static_cast<long long>(capped.k),
-                          static_cast<long long>(capped.rates.back().first), capped.stopped.c_str());
-    _exit(ok ? 0 : 1);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status)) << "the capped child died (signal " << WTERMSIG(status) << ")";
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "see the message above";
+    if (!ok) {
+      std::fprintf(stderr, "capped: K %lld, last %lld, stopped '%s'\n", static_cast<long long>(capped.k),
+                   static_cast<long long>(capped.rates.back().first), capped.stopped.c_str());
+    }
+    return ok;
+  });
 }
 
 // On a GPU (scripts/gpu-check.sh runs it there): each child equals its solo run on the GPU (float64).
