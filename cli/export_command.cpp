@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/eval_config.h"
 #include "dsl/dsl.h"
 #include "optimizers/export.h"
 #include "optimizers/optimizers.h"
@@ -60,11 +61,7 @@ int export_command(const Args& args, std::ostream& out, std::ostream& err) {
   optimizers::ExportOptions o;
   o.target = optimizers::export_target(vm["to"].as<std::string>());
   if (vm.count("class-name")) o.class_name = vm["class-name"].as<std::string>();
-  const std::string dtype = vm["dtype"].as<std::string>();
-  if (dtype != "float32" && dtype != "float64") {
-    throw UserError("--dtype: expected float32 or float64, got '" + dtype + "'");
-  }
-  o.dtype = dtype == "float64" ? at::kDouble : at::kFloat;
+  o.dtype = parse_dtype(vm["dtype"].as<std::string>(), "--dtype");
   o.weight_decay = vm["weight-decay"].as<bool>();
 
   optimizers::ResolvedRule rule;

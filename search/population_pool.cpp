@@ -55,6 +55,15 @@ int measured_population(const tasks::TaskSpec& task, const tasks::EvalRequest& r
   return k;
 }
 
+// population_size for a request whose population_key is `key`.
+int size_for(int population, const tasks::EvalRequest& request, const std::string& key) {
+  if (key.empty()) return 1;
+  if (population > 0) return population;
+  const tasks::TaskSpec task = tasks::parse_task_name(request.task);
+  if (request.device == "cpu") return tasks::default_population(task.model, request.device);
+  return measured_population(task, request);
+}
+
 }  // namespace
 
 int population_size(int population, const tasks::EvalRequest& request) {
@@ -64,11 +73,7 @@ int population_size(int population, const tasks::EvalRequest& request) {
   } catch (const UserError&) {
     return 1;
   }
-  if (key.empty()) return 1;
-  if (population > 0) return population;
-  const tasks::TaskSpec task = tasks::parse_task_name(request.task);
-  if (request.device == "cpu") return tasks::default_population(task.model, request.device);
-  return measured_population(task, request);
+  return size_for(population, request, key);
 }
 
 PopulationPool::PopulationPool(std::unique_ptr<EvaluatorPool> inner, int population)
@@ -76,20 +81,23 @@ PopulationPool::PopulationPool(std::unique_ptr<EvaluatorPool> inner, int populat
   NOS_CHECK(inner_ != nullptr && population_ >= 0, "a population pool needs a pool and a population >= 0");
 }
 
-// Jobs wait here until wait(): the jobs submitted together are then all in the queue to be grouped.
-void PopulationPool::submit(Job job) { queue_.push_back(std::move(job)); }
+// Jobs wait here, with their keys, until wait(): the jobs submitted together are then all in the queue to be grouped.
+void PopulationPool::submit(Job job) {
+  std::string key = key_of(job);
+  queue_.emplace_back(std::move(key), std::move(job));
+}
 
 void PopulationPool::dispatch() {
   while (!queue_.empty() && inner_->outstanding() < inner_->size()) {
+    const std::string key = std::move(queue_.front().first);
     Sent sent;
-    sent.jobs.push_back(std::move(queue_.front()));
+    sent.jobs.push_back(std::move(queue_.front().second));
     queue_.pop_front();
     const Job& first = sent.jobs.front();
-    const std::string key = key_of(first);
-    const int limit = key.empty() ? 1 : population_size(population_, first.request);
+    const int limit = size_for(population_, first.request, key);
     for (auto it = queue_.begin(); static_cast<int>(sent.jobs.size()) < limit && it != queue_.end();) {
-      if (key_of(*it) == key) {
-        sent.jobs.push_back(std::move(*it));
+      if (it->first == key) {
+        sent.jobs.push_back(std::move(it->second));
         it = queue_.erase(it);
       } else {
         ++it;
@@ -98,13 +106,12 @@ void PopulationPool::dispatch() {
     sent.population = limit > 1 && (sent.jobs.size() > 1 || first.request.lr == 0);
     Job job;
     job.id = next_id_++;
+    job.request = first.request;
     if (sent.population) {
-      job.request = first.request;
       // The pool kills a worker past its job's time limit (plus the grace): a population has its children's sum.
       job.request.time_limit_seconds *= static_cast<double>(sent.jobs.size());
       for (const Job& j : sent.jobs) job.population.push_back(j.request);
     } else {
-      job.request = first.request;
       job.debug = first.debug;
     }
     sent_.emplace(job.id, std::move(sent));

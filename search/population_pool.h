@@ -6,6 +6,8 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "search/pool.h"
@@ -47,7 +49,7 @@ class PopulationPool : public EvaluatorPool {
 
   std::unique_ptr<EvaluatorPool> inner_;
   int population_;
-  std::deque<Job> queue_;
+  std::deque<std::pair<std::string, Job>> queue_;  // each job with its key ("" when it goes alone), in order
   std::map<int64_t, Sent> sent_;  // by the id the wrapped pool knows
   int64_t next_id_ = 0;
 };

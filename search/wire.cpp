@@ -42,6 +42,18 @@ class Writer {
   std::string body_;
 };
 
+// A JSON array of objects, one per item, each written by write(Writer&, item).
+template <typename T, typename F>
+std::string objects(const std::vector<T>& items, F write) {
+  std::string a = "[";
+  for (size_t i = 0; i < items.size(); ++i) {
+    Writer w;
+    write(w, items[i]);
+    a += (i ? "," : "") + w.str();
+  }
+  return a + "]";
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // reading
 
@@ -331,22 +343,14 @@ void read_request(const Json& o, tasks::EvalRequest& r) {
 }
 
 void write_record(Writer& w, const tasks::EvalRecord& r) {
-  std::string grid = "[";
-  for (size_t i = 0; i < r.grid.size(); ++i) {
-    const tasks::GridTrial& g = r.grid[i];
-    Writer t;
+  const std::string grid = objects(r.grid, [](Writer& t, const tasks::GridTrial& g) {
     t.num("lr", g.lr).str("status", g.status).integer("steps", g.steps).num("train_loss", g.train_loss)
         .num("val_acc", g.val_acc).num("seconds", g.seconds);
-    grid += (i ? "," : "") + t.str();
-  }
-  std::string epochs = "[";
-  for (size_t i = 0; i < r.epochs.size(); ++i) {
-    const tasks::EpochMetrics& e = r.epochs[i];
-    Writer t;
+  });
+  const std::string epochs = objects(r.epochs, [](Writer& t, const tasks::EpochMetrics& e) {
     t.integer("epoch", e.epoch).integer("steps", e.steps).num("train_loss", e.train_loss).num("val_acc", e.val_acc)
         .num("test_acc", e.test_acc).num("seconds", e.seconds).num("lr", e.lr);
-    epochs += (i ? "," : "") + t.str();
-  }
+  });
   w.str("rule", r.rule)
       .str("canonical", r.canonical)
       .str("task", r.task)
@@ -361,8 +365,8 @@ void write_record(Writer& w, const tasks::EvalRecord& r) {
       .integer("steps_done", r.steps_done)
       .integer("steps_per_epoch", r.steps_per_epoch)
       .uinteger("seed", r.seed)
-      .raw("grid", grid + "]")
-      .raw("epochs", epochs + "]")
+      .raw("grid", grid)
+      .raw("epochs", epochs)
       .num("final_loss", r.final_loss)
       .num("seconds", r.seconds)
       .str("data", r.data);
@@ -428,15 +432,7 @@ std::string encode_job(const Job& job) {
   w.integer("job", job.id);
   write_request(w, job.request);
   if (!job.debug.empty()) w.str("debug", job.debug);
-  if (!job.population.empty()) {
-    std::string members = "[";
-    for (size_t i = 0; i < job.population.size(); ++i) {
-      Writer m;
-      write_request(m, job.population[i]);
-      members += (i ? "," : "") + m.str();
-    }
-    w.raw("population", members + "]");
-  }
+  if (!job.population.empty()) w.raw("population", objects(job.population, write_request));
   return w.str();
 }
 
@@ -463,15 +459,7 @@ std::string encode_result(const JobResult& result) {
   Writer w;
   w.integer("job", result.id);
   write_record(w, result.record);
-  if (!result.population.empty()) {
-    std::string members = "[";
-    for (size_t i = 0; i < result.population.size(); ++i) {
-      Writer m;
-      write_record(m, result.population[i]);
-      members += (i ? "," : "") + m.str();
-    }
-    w.raw("population", members + "]");
-  }
+  if (!result.population.empty()) w.raw("population", objects(result.population, write_record));
   return w.str();
 }
 

@@ -456,6 +456,20 @@ TEST(ExportCommand, WritesEachTargetAndRefusesMistakes) {
   }
 }
 
+// --population of nos search and nos compare: auto or a count in [1, 4096]; anything else exits 2 naming the flag.
+TEST(PopulationFlag, BadValuesExitTwoNamingTheFlag) {
+  TempDir dir;
+  for (const char* bad : {"many", "0", "5000", "-1"}) {
+    Outcome search = nos({"search", "--run-dir", dir.path() + "/run", "--population", bad});
+    EXPECT_EQ(search.code, kExitUserError) << bad;
+    EXPECT_TRUE(contains(search.err, "--population")) << search.err;
+    Outcome compare = nos({"compare", "--rules", "adam", "--out", dir.path() + "/cmp", "--population", bad});
+    EXPECT_EQ(compare.code, kExitUserError) << bad;
+    EXPECT_TRUE(contains(compare.err, "--population")) << compare.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/run/search.db"));
+}
+
 // nos learn --threads: a bad count exits 2 naming the flag, before any training.
 TEST(LearnCommand, ThreadsMustBeACount) {
   TempDir dir;
