@@ -2,6 +2,7 @@
 #include "bench/python_runner.h"
 
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -65,7 +66,10 @@ PythonFigure run_python_bench(const PythonRequest& request) {
     while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, n);
     const int status = ::pclose(pipe);
     if (status != 0 && output.find("samples_per_second=") == std::string::npos) {
-      failure = request.python + " failed (exit status " + std::to_string(status) + ")";
+      failure = request.python + " failed (" +
+                (WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
+                                   : std::string("killed by a signal")) +
+                ")";
     }
   } else {
     failure = "cannot start " + request.python;

@@ -41,7 +41,9 @@ std::string rejection_reason(const std::string& message) {
   return "beale";
 }
 
-StageFigures figures_of(const std::string& stage, const std::string& run_dir) {
+}  // namespace
+
+StageFigures stage_figures(const std::string& stage, const std::string& run_dir) {
   search::Store store(search::store_path(run_dir), search::Store::Mode::kReadOnly);
   StageFigures f;
   f.stage = stage;
@@ -63,7 +65,9 @@ StageFigures figures_of(const std::string& stage, const std::string& run_dir) {
     } else if (e.status == "diverged") {
       ++f.diverged;
     }
-    if (e.reward > f.best_reward) {
+    // A rejected, invalid or diverged child has the floor reward 0: it is never the best rule.
+    const bool earned = e.status == "ok" || e.status == "hurdle";
+    if (earned && e.reward > f.best_reward) {
       f.best_reward = e.reward;
       f.best_rule = e.canonical;
     }
@@ -72,6 +76,8 @@ StageFigures figures_of(const std::string& stage, const std::string& run_dir) {
   f.best_reward = std::max(0.0, f.best_reward);
   return f;
 }
+
+namespace {
 
 // The best `n` distinct canonical rules of a run with a reward above 0, best first.
 std::vector<std::pair<std::string, double>> best_rules(const std::string& run_dir, int n) {
@@ -253,6 +259,27 @@ double stddev_of(const std::vector<double>& values) {
   return std::sqrt(sum / static_cast<double>(values.size() - 1));
 }
 
+std::string mean_sd_text(const std::vector<double>& values) {
+  if (values.empty()) return "–";
+  if (values.size() == 1) return nos::fixed(values.front(), 4) + " (n 1, no spread)";
+  return nos::fixed(mean_of(values), 4) + " ± " + nos::fixed(stddev_of(values), 4) + " (n " +
+         std::to_string(values.size()) + ")";
+}
+
+std::string quality_verdict(const std::string& first_stage, const std::vector<double>& first,
+                            const std::string& last_stage, const std::vector<double>& last, size_t seeds) {
+  if (seeds < 2) {
+    return "quality: no verdict with one re-evaluation seed (a seed's accuracy moves by 0.01-0.03): give --seeds "
+           "with 2 or more (5 for a claim)";
+  }
+  if (first.empty() || last.empty()) {
+    return "quality: no verdict: " + (first.empty() ? first_stage : last_stage) + " has no rule that earned a reward";
+  }
+  const bool kept = mean_of(last) >= mean_of(first) - stddev_of(first);
+  return std::string("quality ") + (kept ? "kept" : "NOT kept") + ": " + last_stage + "'s pooled mean is " +
+         (kept ? "no lower" : "lower") + " than " + first_stage + "'s by more than one sd";
+}
+
 SearchBenchResult run_search_bench(const SearchBenchOptions& o) {
   if (o.dir.empty()) throw UserError("nos bench search needs a folder (--dir)");
   if (o.stages.empty()) throw UserError("no stage to run");
@@ -278,7 +305,7 @@ SearchBenchResult run_search_bench(const SearchBenchOptions& o) {
     if (r.interrupted) {
       throw UserError("interrupted; every stored child is kept: run the same command again to continue");
     }
-    result.stages.push_back(figures_of(stage, runtime.run_dir));
+    result.stages.push_back(stage_figures(stage, runtime.run_dir));
   }
 
   // Quality: the first and the last stage's best rules, and the last stage's merged pairs, on every seed.

@@ -91,8 +91,21 @@ struct SearchBenchResult {
 // bench folder written with other options.
 SearchBenchResult run_search_bench(const SearchBenchOptions& options);
 
+// What one stage's run did, read from its store (RUN_DIR/search.db). The best rule is the best among the children
+// that earned a reward (status ok or hurdle); none: best_reward 0 and best_rule empty.
+StageFigures stage_figures(const std::string& stage, const std::string& run_dir);
+
 // Mean and sample standard deviation (0 for fewer than two values).
 double mean_of(const std::vector<double>& values);
 double stddev_of(const std::vector<double>& values);
+
+// "0.7980 ± 0.0031 (n 5)"; one value has no spread: "0.7980 (n 1, no spread)"; none: "–".
+std::string mean_sd_text(const std::vector<double>& values);
+
+// The quality check of the first and last compared stages' best rules (their rewards pooled over rules and seeds):
+// "kept" when the last stage's pooled mean is no lower than the first's by more than one sd, else "NOT kept". With
+// fewer than two seeds there is no spread between seeds to compare against: no verdict, and the line says so.
+std::string quality_verdict(const std::string& first_stage, const std::vector<double>& first,
+                            const std::string& last_stage, const std::vector<double>& last, size_t seeds);
 
 }  // namespace nos::bench

@@ -2,8 +2,11 @@
 // `nos bench train`: its flags and its printing; bench::run_train_bench measures (bench/train_bench.h).
 #include <ATen/Parallel.h>
 #include <torch/version.h>
+#include <unistd.h>
 
+#include <cstdlib>
 #include <iomanip>
+#include <sstream>
 #include <string>
 
 #include "bench/bench.h"
@@ -88,6 +91,21 @@ void print_text(std::ostream& out, const std::string& task_name, const std::stri
   } else {
     out << "Python PyTorch: " << py.why << "\n";
   }
+}
+
+constexpr int kExitBenchFailed = 1;  // the benchmark ran but could not measure what it compares
+
+// Whether `python` names an executable file: a path (with a '/') that is one, or a name found on PATH.
+bool is_executable(const std::string& python) {
+  if (python.empty()) return false;
+  if (python.find('/') != std::string::npos) return ::access(python.c_str(), X_OK) == 0;
+  const char* path = std::getenv("PATH");
+  std::istringstream dirs(path != nullptr ? path : "");
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    const std::string candidate = (dir.empty() ? "." : dir) + "/" + python;
+    if (::access(candidate.c_str(), X_OK) == 0) return true;
+  }
+  return false;
 }
 
 // `nos bench`'s own help: what each benchmark measures and where its options are.
@@ -203,12 +221,23 @@ int bench_train_command(const Args& args, std::ostream& out, std::ostream& err) 
   o.python_channels_last = vm["python-channels-last"].as<bool>();
   o.python_malloc_tuned = vm["python-malloc-tuned"].as<bool>();
 
+  if (o.python && !is_executable(o.python_executable)) {
+    throw UserError("--python: '" + o.python_executable + "' is not an executable (give the Python with torch to "
+                    "compare with, or --no-python to measure nos alone)");
+  }
+
   bench::TrainBenchResult r = bench::run_train_bench(o);
   if (!o.python) r.python.why = "not measured (--no-python)";
   if (vm["json"].as<bool>()) {
     print_json(out, task_name, rule_text, o, r);
   } else {
     print_text(out, task_name, rule_text, o, r);
+  }
+  // The benchmark is the ratio: a Python side that was asked for and gave no figure fails it.
+  if (o.python && !r.python.ok) {
+    err << "nos bench train: the Python side gave no figure (" << r.python.why
+        << "); the ratio is missing. Use --no-python to measure nos alone\n";
+    return kExitBenchFailed;
   }
   return kExitOk;
 }

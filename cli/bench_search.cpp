@@ -63,9 +63,7 @@ std::vector<std::string> split_list(const std::string& text) {
   return out;
 }
 
-std::string mean_sd(const std::vector<double>& v) {
-  return nos::fixed(bench::mean_of(v), 4) + " ± " + nos::fixed(bench::stddev_of(v), 4);
-}
+std::string mean_sd(const std::vector<double>& v) { return bench::mean_sd_text(v); }
 
 void print_result(std::ostream& out, const bench::SearchBenchOptions& o, const bench::SearchBenchResult& r) {
   out << "bench search: " << o.proposer << " proposer, seed " << o.seed << ", " << o.budget << " proposals, "
@@ -85,8 +83,10 @@ void print_result(std::ostream& out, const bench::SearchBenchOptions& o, const b
         << s.text_hits << " | " << total << (rejected.empty() ? "" : " (" + rejected + ")") << " | " << s.hurdles
         << " | " << s.invalid << " | " << s.diverged << " | " << nos::fixed(s.training_seconds, 0) << " | "
         << (s.training_seconds > 0 ? nos::fixed(base / s.training_seconds, 2) + "x" : std::string("-")) << " | "
-        << nos::fixed(s.wall_seconds, 0) << " | " << nos::fixed(s.best_reward, 4) << " | `" << s.best_rule
-        << "` |\n";
+        << nos::fixed(s.wall_seconds, 0) << " | "
+        << (s.best_rule.empty() ? std::string("– | none earned a reward")
+                                : nos::fixed(s.best_reward, 4) + " | `" + s.best_rule + "`")
+        << " |\n";
   }
   if (r.stages.size() > 1) {
     out << "\nfactor per mechanism (training s of the stage before / of the stage):";
@@ -110,12 +110,10 @@ void print_result(std::ostream& out, const bench::SearchBenchOptions& o, const b
     pooled[b.stage].insert(pooled[b.stage].end(), b.rewards.begin(), b.rewards.end());
   }
   for (const std::string& stage : order) out << "\n" << stage << ": best rules pooled " << mean_sd(pooled[stage]);
-  if (order.size() == 2) {
-    const std::vector<double>& first = pooled[order[0]];
-    const std::vector<double>& last = pooled[order[1]];
-    const bool kept = bench::mean_of(last) >= bench::mean_of(first) - bench::stddev_of(first);
-    out << "\nquality " << (kept ? "kept" : "NOT kept") << ": " << order[1] << "'s pooled mean is "
-        << (kept ? "no lower" : "lower") << " than " << order[0] << "'s by more than one sd\n";
+  if (o.stages.size() >= 2) {
+    const std::string& first = o.stages.front();
+    const std::string& last = o.stages.back();
+    out << "\n" << bench::quality_verdict(first, pooled[first], last, pooled[last], o.seeds.size()) << "\n";
   } else {
     out << "\n";
   }
@@ -129,11 +127,16 @@ void print_result(std::ostream& out, const bench::SearchBenchOptions& o, const b
       const double spread = std::max(bench::stddev_of(p.rule_rewards), bench::stddev_of(p.same_as_rewards));
       const bool ok = gap <= spread;
       agree += ok;
+      const std::string verdict = o.seeds.size() < 2 ? "– (one seed)" : ok ? "yes" : "no (gap " + nos::fixed(gap, 4) + ")";
       out << "| `" << p.rule << "` | `" << p.same_as << "` | " << mean_sd(p.rule_rewards) << " | "
-          << mean_sd(p.same_as_rewards) << " | " << (ok ? "yes" : "no (gap " + nos::fixed(gap, 4) + ")") << " |\n";
+          << mean_sd(p.same_as_rewards) << " | " << verdict << " |\n";
     }
-    out << "\n" << agree << " of " << r.pairs.size()
-        << " pairs agree (means within the larger of the two seed standard deviations)\n";
+    if (o.seeds.size() < 2) {
+      out << "\nno agreement verdict with one seed: give --seeds with 2 or more\n";
+    } else {
+      out << "\n" << agree << " of " << r.pairs.size()
+          << " pairs agree (means within the larger of the two seed standard deviations)\n";
+    }
   }
 }
 

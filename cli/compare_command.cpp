@@ -17,6 +17,7 @@
 #include "common/error.h"
 #include "common/text.h"
 #include "experiments/experiments.h"
+#include "tasks/evaluator.h"
 
 #ifndef NOS_VERSION
 #define NOS_VERSION "unknown"
@@ -174,6 +175,9 @@ int compare_command(const Args& args, std::ostream& out, std::ostream& err) {
 
   // Every rule is resolved (and bad rule text reported with its diagnostics) before anything runs.
   const std::vector<experiments::CompareRow> rows = experiments::resolve_rows(config, source);
+  for (const std::string& warning : experiments::check_row_recipes(config, rows, source)) {
+    err << "warning: " << warning << "\n";
+  }
 
   experiments::CompareRuntime runtime;
   runtime.context = experiments::machine_context(command_line("nos compare", args), NOS_VERSION);
@@ -195,6 +199,13 @@ int compare_command(const Args& args, std::ostream& out, std::ostream& err) {
   err << "compare: " << rows.size() << " rules (" << rule_list << ") on " << config.task << ", " << config.seeds
       << " seeds x " << config.epochs << " epochs after tuning over " << config.lr_grid.size() << " lrs, "
       << config.jobs << " jobs x " << config.threads << " threads, report folder " << config.out << "\n";
+  if (config.population != 1) {
+    tasks::EvalRequest request;
+    request.task = config.task;
+    request.lr = 0.01;  // compare's runs each have a fixed lr
+    const std::string alone = tasks::population_alone_reason(request);
+    if (!alone.empty()) err << "note: population has no effect here, every run trains alone: " << alone << "\n";
+  }
   experiments::CompareResult result;
   {
     StopOnSignals signals;
@@ -213,6 +224,7 @@ int compare_command(const Args& args, std::ostream& out, std::ostream& err) {
   if (result.failed > 0) {
     err << "nos compare: " << result.failed << " run(s) crashed (see " << config.out
         << "/workers.log); the report is partial. Run the same command again to retry them.\n";
+    for (const std::string& run : result.failed_runs) err << "  crashed: " << run << "\n";
     return kExitRunsFailed;
   }
   return kExitOk;

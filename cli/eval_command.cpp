@@ -524,6 +524,9 @@ int eval_command(const Args& args, std::ostream& out, std::ostream& err) {
   if (vm.count("trace")) {
     throw UserError("--trace: only analytic objectives write a step trace; for '" + task.name + "' use --csv FILE");
   }
+  tasks::check_rule_recipe(rule, task.model, config.recipe);
+  const std::string warning = tasks::rule_recipe_warning(rule, config.recipe);
+  if (!warning.empty()) err << "warning: " << warning << "\n";
   return run_network_task(config, task, rule, vm, out, err);
 }
 

@@ -1,5 +1,4 @@
 // `nos export`: a rule written out for use outside nos (a PyTorch optimizer, a CUDA kernel, a C++ header).
-#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -7,6 +6,8 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/eval_config.h"
+#include "common/error.h"
+#include "common/files.h"
 #include "dsl/dsl.h"
 #include "optimizers/export.h"
 #include "optimizers/optimizers.h"
@@ -76,9 +77,14 @@ int export_command(const Args& args, std::ostream& out, std::ostream& err) {
     out << source;
     return kExitOk;
   }
+  // The whole text is made (and every check passed) before the file is touched; it is then replaced atomically, so
+  // a refusal or a full disk leaves the file that was there.
   const std::string path = vm["output"].as<std::string>();
-  std::ofstream file(path, std::ios::binary);
-  if (!file || !(file << source) || !file.flush()) throw UserError("--output: cannot write '" + path + "'");
+  try {
+    write_atomically(path, source);
+  } catch (const UserError& e) {
+    throw UserError(std::string("--output: ") + e.what());
+  }
   out << "wrote " << path << "\n";
   return kExitOk;
 }

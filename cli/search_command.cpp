@@ -25,6 +25,7 @@
 #include "experiments/workers.h"
 #include "search/proposer.h"
 #include "search/search.h"
+#include "tasks/evaluator.h"
 
 #ifndef NOS_VERSION
 #define NOS_VERSION "unknown"
@@ -213,6 +214,10 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err) {
     config.fec_cache = *v;
   }
 
+  if (config.task.population != 1) {
+    const std::string alone = tasks::population_alone_reason(search::make_request(config.task));
+    if (!alone.empty()) err << "note: task.population has no effect here, every child trains alone: " << alone << "\n";
+  }
   runtime.worker_executable = vm["in-process"].as<bool>() ? std::string() : own_executable();
   if (mpi) runtime.process_pool = mpi_pool_factory(*mpi, rank0_evaluates);
   runtime.cache_dir = resolve_cache_dir(config.task.cache_dir);
@@ -244,6 +249,7 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err) {
     StopOnSignals signals;
     result = resume ? search::resume_search(config, runtime) : search::start_search(config, runtime);
   }
+  for (const std::string& note : result.notes) err << "note: " << note << "\n";
   if (result.interrupted) {
     err << "\ninterrupted: " << result.children << " children stored in " << runtime.run_dir
         << "; continue with: nos search --resume " << runtime.run_dir << "\n";
@@ -258,6 +264,17 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err) {
   if (top > 0) {
     print_run_summary(search::summarize_run(runtime.run_dir), out);
     print_leaderboard(search::leaderboard(runtime.run_dir, top), out);
+  }
+  // A crashed child is a bug in nos (a worker died), not a low reward: a run in which every trained child crashed
+  // has measured nothing, and says so with the internal error's exit status.
+  if (result.crashed > 0 && result.crashed == result.trained) {
+    err << "nos search: every trained child (" << result.crashed << ") crashed, so this search measured nothing; "
+        << "that is a bug in nos, not a reward (see " << runtime.run_dir << "/workers.log, and please report it)\n";
+    return kExitInternalError;
+  }
+  if (result.crashed > 0) {
+    err << "warning: " << result.crashed << " of " << result.trained << " trained children crashed (status crashed, "
+        << "reward 0; see " << runtime.run_dir << "/workers.log): a bug in nos, please report it\n";
   }
   if (config.funnel.empty()) return kExitOk;
   return run_funnel_stages(config, runtime.run_dir, vm["in-process"].as<bool>(), runtime.process_pool,

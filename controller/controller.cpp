@@ -5,9 +5,11 @@
 
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <sstream>
 
 #include "common/error.h"
+#include "common/files.h"
 
 namespace nos::controller {
 
@@ -264,7 +266,7 @@ UpdateStats Controller::update(const std::vector<Sample>& samples, const std::ve
   return stats;
 }
 
-void Controller::save(const std::string& path) const {
+std::string Controller::save_bytes() const {
   torch::serialize::OutputArchive archive;
   torch::serialize::OutputArchive net_archive, optimizer_archive;
   net_->save(net_archive);
@@ -273,26 +275,42 @@ void Controller::save(const std::string& path) const {
   archive.write("optimizer", optimizer_archive);
   archive.write("baseline", torch::tensor({baseline_, baseline_set_ ? 1.0 : 0.0}, torch::kFloat64));
   archive.write("generator", generator_.get_state());
-  const std::string tmp = path + ".tmp";
-  archive.save_to(tmp);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw UserError("cannot write controller checkpoint " + path);
+  // Into memory, then written with checks: LibTorch's file writer throws from a destructor on a full disk.
+  std::ostringstream out;
+  archive.save_to(out);
+  return out.str();
 }
 
+void Controller::save(const std::string& path) const { write_atomically(path, save_bytes()); }
+
 void Controller::load(const std::string& path) {
-  torch::serialize::InputArchive archive;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UserError("controller checkpoint " + path + " cannot be read (missing or corrupt)");
+  std::stringstream bytes;
+  bytes << in.rdbuf();
   try {
-    archive.load_from(path);
-  } catch (const c10::Error& e) {
+    load_bytes(bytes.str());
+  } catch (const UserError&) {
     throw UserError("controller checkpoint " + path + " cannot be read (missing or corrupt)");
   }
-  torch::serialize::InputArchive net_archive, optimizer_archive;
-  archive.read("net", net_archive);
-  archive.read("optimizer", optimizer_archive);
-  net_->load(net_archive);
-  optimizer_->load(optimizer_archive);
+}
+
+void Controller::load_bytes(const std::string& bytes) {
+  torch::serialize::InputArchive archive;
   torch::Tensor b, g;
-  archive.read("baseline", b);
-  archive.read("generator", g);
+  try {
+    std::istringstream in(bytes);
+    archive.load_from(in);
+    torch::serialize::InputArchive net_archive, optimizer_archive;
+    archive.read("net", net_archive);
+    archive.read("optimizer", optimizer_archive);
+    net_->load(net_archive);
+    optimizer_->load(optimizer_archive);
+    archive.read("baseline", b);
+    archive.read("generator", g);
+  } catch (const c10::Error& e) {
+    throw UserError(std::string("the controller's state cannot be read (damaged?): ") + e.what_without_backtrace());
+  }
   baseline_ = b[0].item<double>();
   baseline_set_ = b[1].item<double>() != 0;
   generator_.set_state(g);

@@ -71,7 +71,11 @@ class Controller {
   double baseline() const { return baseline_; }
   const ControllerOptions& options() const { return options_; }
 
-  // Checkpointing: network weights, optimizer state, baseline and the sampling generator's state.
+  // Checkpointing: network weights, optimizer state, baseline and the sampling generator's state. The bytes are a
+  // LibTorch archive; save writes them atomically (a UserError naming the file on a full disk, the previous file
+  // kept); a damaged state is a UserError.
+  std::string save_bytes() const;
+  void load_bytes(const std::string& bytes);
   void save(const std::string& path) const;
   void load(const std::string& path);
 

@@ -1,4 +1,4 @@
-// File helpers of a report folder (POSIX): folders, whole-file reads, atomic writes and the flock-based folder lock.
+// File helpers of a report folder (POSIX): folders, whole-file reads and atomic writes.
 #include "experiments/files.h"
 
 #include <fcntl.h>
@@ -45,18 +45,5 @@ std::string read_text(const std::string& path) {
   s << in.rdbuf();
   return s.str();
 }
-
-FolderLock::FolderLock(const std::string& dir) {
-  const std::string path = dir + "/.lock";
-  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-  if (fd_ < 0) throw UserError("cannot create " + path);
-  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd_);
-    throw UserError("another nos compare is running in the report folder '" + dir + "' (it holds " + path +
-                    "); wait for it, or use another --out");
-  }
-}
-
-FolderLock::~FolderLock() { ::close(fd_); }
 
 }  // namespace nos::experiments

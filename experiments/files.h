@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "common/files.h"  // write_atomically
+#include "common/files.h"  // write_atomically, FolderLock
 
 namespace nos::experiments {
 
@@ -16,17 +16,5 @@ void make_directories(const std::string& path);
 // The whole file; a UserError when it cannot be opened.
 std::string read_text(const std::string& path);
 
-// An exclusive lock on DIR/.lock for the lifetime of one comparison: two processes appending to one journal would
-// train the same runs twice. A folder locked by another process is a UserError.
-class FolderLock {
- public:
-  explicit FolderLock(const std::string& dir);
-  ~FolderLock();
-  FolderLock(const FolderLock&) = delete;
-  FolderLock& operator=(const FolderLock&) = delete;
-
- private:
-  int fd_ = -1;
-};
 
 }  // namespace nos::experiments

@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "common/text.h"
 #include "common/yaml_reader.h"
 #include "experiments/files.h"
@@ -216,8 +217,15 @@ void save_checkpoint(const std::string& path, optimizers::LstmNet& net, torch::o
   torch::serialize::OutputArchive optimizer;
   meta.save(optimizer);
   archive.write("meta_optimizer", optimizer);
-  archive.save_to(path + ".tmp");
-  fs::rename(path + ".tmp", path);
+  // Into memory, then written with checks: LibTorch's file writer throws from a destructor on a full disk.
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  try {
+    write_atomically(path, bytes.str());
+  } catch (const UserError& e) {
+    throw UserError(std::string(e.what()) + ". The episodes up to the previous checkpoint are kept; free space, then "
+                    "run the same command to continue");
+  }
 }
 
 Checkpoint load_checkpoint(const std::string& path, optimizers::LstmNet& net, torch::optim::Adam& meta) {
@@ -227,21 +235,48 @@ Checkpoint load_checkpoint(const std::string& path, optimizers::LstmNet& net, to
   } catch (const c10::Error&) {
     throw UserError(path + ": a damaged checkpoint (delete it to start the run again)");
   }
-  Checkpoint c;
-  c10::IValue v;
-  archive.read("episode", v);
-  c.episode = v.toInt();
-  archive.read("best_val", v);
-  c.best_val = v.toDouble();
-  torch::NoGradGuard no_grad;
-  for (auto& item : net->named_parameters()) {
+  // A LibTorch archive of another kind (an LSTM optimizer's best.pt, a search's proposer.pt) lacks the fields.
+  auto has = [&](const std::string& key) {
+    c10::IValue v;
+    return archive.try_read(key, v);
+  };
+  auto has_tensor = [&](const std::string& key) {
     torch::Tensor t;
-    archive.read("net/" + item.key(), t);
-    item.value().copy_(t);
+    return archive.try_read(key, t);
+  };
+  if (!has("episode") || !has("best_val")) {
+    const std::string what =
+        has("nos_lstm_format")                           ? "an LSTM optimizer (a best.pt or final.pt: use it as lstm:PATH)"
+        : has_tensor("kind") && has_tensor("batches_done") ? "a search's proposer checkpoint (proposer.pt)"
+                                                           : "a LibTorch archive of another kind";
+    throw UserError(path + ": not a nos learn checkpoint, it is " + what +
+                    "; a run folder's checkpoint.pt is written by nos learn itself (use another --out, or delete "
+                    "the file to start the run again)");
   }
-  torch::serialize::InputArchive optimizer;
-  archive.read("meta_optimizer", optimizer);
-  meta.load(optimizer);
+  Checkpoint c;
+  try {
+    c10::IValue v;
+    archive.read("episode", v);
+    c.episode = v.toInt();
+    archive.read("best_val", v);
+    c.best_val = v.toDouble();
+    torch::NoGradGuard no_grad;
+    for (auto& item : net->named_parameters()) {
+      torch::Tensor t;
+      archive.read("net/" + item.key(), t);
+      if (t.sizes() != item.value().sizes()) throw UserError("'net/" + item.key() + "' has another shape");
+      item.value().copy_(t);
+    }
+    torch::serialize::InputArchive optimizer;
+    archive.read("meta_optimizer", optimizer);
+    meta.load(optimizer);
+  } catch (const c10::Error& e) {
+    throw UserError(path + ": a damaged or mismatched nos learn checkpoint (" + e.what_without_backtrace() +
+                    "); delete it to start the run again");
+  } catch (const UserError& e) {
+    throw UserError(path + ": a checkpoint of another network (" + e.what() +
+                    "): it does not match this config's lstm settings; use another --out");
+  }
   return c;
 }
 

@@ -10,6 +10,8 @@
 #include "experiments/files.h"
 #include "optimizers/optimizers.h"
 #include "search/store.h"
+#include "tasks/evaluator.h"
+#include "tasks/trainer.h"
 
 namespace nos::experiments {
 
@@ -129,6 +131,27 @@ std::vector<CompareRow> resolve_rows(const CompareConfig& config, const std::str
     }
   }
   return config.native_references ? with_native_references(rows) : rows;
+}
+
+std::vector<std::string> check_row_recipes(const CompareConfig& config, const std::vector<CompareRow>& rows,
+                                           const std::string& source) {
+  const std::string model = tasks::parse_task_name(config.task).model;
+  std::vector<std::string> warnings;
+  for (const CompareRow& row : rows) {
+    const optimizers::ResolvedRule rule = optimizers::resolve_rule(row.rule);
+    try {
+      tasks::check_rule_recipe(rule, model, config.recipe);
+    } catch (const UserError& e) {
+      const bool reference = row.origin.rfind("reference for ", 0) == 0;
+      throw UserError(source + ": " + row.origin + " ('" + row.label + "'), before any run: " + e.what() +
+                      " (the weight decay comes from --weight-decay and --weight-decay-mode, or the config keys "
+                      "weight_decay and weight_decay_mode)" +
+                      (reference ? "; or leave out the native reference rows with --no-native" : ""));
+    }
+    const std::string warning = tasks::rule_recipe_warning(rule, config.recipe);
+    if (!warning.empty()) warnings.push_back(row.origin + ": " + warning);
+  }
+  return warnings;
 }
 
 }  // namespace nos::experiments

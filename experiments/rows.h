@@ -23,4 +23,11 @@ struct CompareRow {
 // a bad @ spec and the same rule listed twice.
 std::vector<CompareRow> resolve_rows(const CompareConfig& config, const std::string& source);
 
+// Checks that every row can train config.task with config.recipe (tasks::check_rule_recipe), before any run starts:
+// a row that cannot (torch-adamw with a coupled weight decay, a native row with a decoupled one, a learned optimizer
+// with any) is a UserError naming the row, where it came from and the weight decay flags. Returns a warning per row
+// whose combination runs but is likely not what was meant (tasks::rule_recipe_warning: adamw under a coupled decay).
+std::vector<std::string> check_row_recipes(const CompareConfig& config, const std::vector<CompareRow>& rows,
+                                           const std::string& source);
+
 }  // namespace nos::experiments

@@ -129,7 +129,8 @@ class Session {
     if (r.record.status == "crashed" || r.record.status == "timeout") {
       failed_.insert(key);
       ++result_.failed;
-      report(what + ": " + r.record.status + " (" + r.record.message + ")");
+      result_.failed_runs.push_back(what + ": " + r.record.status + " (" + r.record.message + ")");
+      report(result_.failed_runs.back());
       return;
     }
     CompareRun done{run.phase, run.epochs, r.record};
@@ -167,9 +168,10 @@ CompareResult run_compare(const CompareConfig& config, const std::vector<Compare
   NOS_CHECK(!rows.empty(), "run_compare needs rows (resolve_rows refuses an empty list)");
   if (config.out.empty()) throw UserError("no report folder: give --out DIR (or the config key out)");
   validate(config, "compare config");
+  check_row_recipes(config, rows, "compare config");
   const Clock::time_point started = Clock::now();
   make_directories(config.out);
-  const FolderLock lock(config.out);
+  const FolderLock lock(config.out, "a comparison in the report folder '" + config.out + "' (use another --out)");
   check_or_record_config(config, rows);
   Session session(config, rows, runtime, started, read_journal(config.out + "/" + kCompareJournal));
   session.schedule();

@@ -28,6 +28,7 @@ struct CompareResult {
   int64_t skipped = 0;      // taken from the journal
   int64_t executed = 0;     // evaluated in this session
   int64_t failed = 0;       // crashed or timed out in a worker (not journaled: a rerun retries them)
+  std::vector<std::string> failed_runs;  // each of those, "ROW lr X" or "ROW seed N: STATUS (MESSAGE)"
   double seconds = 0;       // wall time of this session
   std::vector<RowSummary> summary;
   std::vector<std::string> notes;  // e.g. "gnuplot not found: no plots"

@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "optimizers/rule_optimizer.h"
 
 namespace nos::optimizers {
@@ -57,15 +58,10 @@ void save_lstm_net(const LstmNet& net, const std::string& path) {
   archive.write("preprocess_p", c10::IValue(o.preprocess_p));
   archive.write("output_scale", c10::IValue(o.output_scale));
   for (const auto& item : net->named_parameters()) archive.write("net/" + item.key(), item.value().detach());
-  const std::string tmp = path + ".tmp";
-  try {
-    archive.save_to(tmp);
-  } catch (const c10::Error& e) {
-    throw UserError(path + ": cannot write the LSTM optimizer (" + e.what_without_backtrace() + ")");
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) throw UserError(path + ": cannot write the LSTM optimizer (" + ec.message() + ")");
+  // Into memory, then written with checks (LibTorch's file writer throws from a destructor on a full disk).
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  write_atomically(path, bytes.str());
 }
 
 LstmNet load_lstm_net(const std::string& path) {

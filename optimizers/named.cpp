@@ -269,7 +269,9 @@ std::unique_ptr<torch::optim::Optimizer> make_native(const ResolvedRule& rule, c
       // AdamW has no coupled L2: a group with one (a model's penalty, e.g. 3c3d's) cannot be this class.
       if (g.weight_decay > 0) {
         throw UserError("torch-adamw cannot add a coupled L2 penalty of " + nos::format_number(g.weight_decay) +
-                        " (this model's); compare adamw, which adds both");
+                        " (LibTorch's AdamW has none; the penalty is a coupled weight decay, weight_decay_mode "
+                        "coupled, or the model's own L2): use --weight-decay-mode decoupled, or compare adamw, which "
+                        "adds both");
       }
       add(g, std::make_unique<optim::AdamWOptions>(
                  optim::AdamWOptions(lr).betas({0.9, 0.999}).eps(1e-8).weight_decay(

@@ -3,7 +3,11 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "common/error.h"
 #include "common/text.h"
@@ -41,7 +45,8 @@ CREATE TABLE IF NOT EXISTS fec (
   canonical TEXT NOT NULL,
   reward REAL, val_acc REAL, test_acc REAL, lr REAL,
   status TEXT NOT NULL,
-  time TEXT NOT NULL
+  time TEXT NOT NULL,
+  hurdle_acc REAL
 );
 CREATE INDEX IF NOT EXISTS fec_lookup ON fec (key, version, task);
 )sql";
@@ -76,19 +81,67 @@ std::string fec_task_key(const TaskSettings& task) {
   return yaml.substr(begin + 1, end - begin);
 }
 
+namespace {
+
+// The names of the tables in `db`.
+std::vector<std::string> table_names(sqlite3* db) {
+  Statement s(db, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name");
+  std::vector<std::string> names;
+  while (s.step()) names.push_back(s.text(0));
+  return names;
+}
+
+// Why a row read from the cache cannot be a result nos stored ("" when it can): a damaged or hand-edited file.
+std::string damage_of(const Evaluation& e) {
+  auto fraction = [](double x) { return std::isnan(x) || (x >= 0 && x <= 1); };
+  if (e.status != "ok" && e.status != "diverged") return "status '" + e.status + "'";
+  // Rewards are accuracies or 1/(1 + f − f*) in [0, 1], or such differences against a fitness baseline.
+  if (!std::isfinite(e.reward) || e.reward < -1 || e.reward > 1) return "reward " + format_number(e.reward);
+  if (!fraction(e.val_acc) || !fraction(e.test_acc)) return "an accuracy outside [0, 1]";
+  if (!fraction(e.hurdle_acc)) return "a hurdle accuracy outside [0, 1]";
+  if (!std::isnan(e.lr) && !(e.lr >= 0 && std::isfinite(e.lr))) return "lr " + format_number(e.lr);
+  if (e.canonical.empty()) return "no rule";
+  return "";
+}
+
+}  // namespace
+
 SharedEquivalenceCache::SharedEquivalenceCache(const std::string& path, std::string task_key)
     : path_(path), task_(std::move(task_key)) {
   const std::string advice = "; delete it (a new one is made) or set fec_cache: run";
-  db_ = open_database(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 30000,
-                      std::string("PRAGMA journal_mode=WAL;") + kSchema,
+  // Nothing is written to a file before it is known to be a cache (or new): pointed at another run's search.db, nos
+  // once added its table to that store.
+  db_ = open_database(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 30000, "",
                       {"equivalence cache (fec_cache)", "equivalence cache", "not a usable equivalence cache", advice},
                       [&](sqlite3* db) {
+                        const std::vector<std::string> tables = table_names(db);
+                        if (!tables.empty()) {
+                          std::string format;
+                          if (std::find(tables.begin(), tables.end(), "meta") != tables.end()) {
+                            Statement s(db, "SELECT value FROM meta WHERE key = 'format'");
+                            if (s.step()) format = s.text(0);
+                          }
+                          if (format != kFormat) {
+                            throw UserError(path + ": not a nos equivalence cache (" +
+                                            (format.empty() ? "its tables: " + joined(tables)
+                                                            : "format '" + format + "'") +
+                                            "; a search's search.db is not one); nothing was written to it. Give "
+                                            "another file (a new one is made), or set fec_cache: run");
+                          }
+                        }
+                        char* error = nullptr;
+                        const std::string setup = std::string("PRAGMA journal_mode=WAL;") + kSchema;
+                        if (sqlite3_exec(db, setup.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
+                          const std::string why = error ? error : "unknown error";
+                          sqlite3_free(error);
+                          throw UserError(path + ": the equivalence cache cannot be written (" + why + ")" + advice);
+                        }
                         Statement mark(db, "INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?)");
                         mark.bind(1, std::string(kFormat)).step();
-                        Statement format(db, "SELECT value FROM meta WHERE key = 'format'");
-                        if (!format.step() || format.text(0) != kFormat) {
-                          throw UserError(path + ": not a nos equivalence cache (format '" + format.text(0) + "')" +
-                                          advice);
+                        // Caches written before hurdle accuracies were kept: their rows read NULL for it.
+                        Statement column(db, "SELECT count(*) FROM pragma_table_info('fec') WHERE name = 'hurdle_acc'");
+                        if (column.step() && column.integer(0) == 0) {
+                          Statement(db, "ALTER TABLE fec ADD COLUMN hurdle_acc REAL").step();
                         }
                       });
 }
@@ -97,7 +150,7 @@ SharedEquivalenceCache::~SharedEquivalenceCache() { sqlite3_close(db_); }
 
 std::optional<Evaluation> SharedEquivalenceCache::find(const dsl::Fingerprint& f) const {
   Statement s(db_,
-              "SELECT fingerprint, canonical, reward, val_acc, test_acc, lr, status FROM fec "
+              "SELECT fingerprint, canonical, reward, val_acc, test_acc, lr, status, hurdle_acc, id FROM fec "
               "WHERE key = ? AND version = ? AND task = ? ORDER BY id");
   s.bind(1, static_cast<int64_t>(f.key)).bind(2, static_cast<int64_t>(kFecNumericsVersion)).bind(3, task_);
   try {
@@ -113,6 +166,13 @@ std::optional<Evaluation> SharedEquivalenceCache::find(const dsl::Fingerprint& f
       e.test_acc = s.real(4);
       e.lr = s.real(5);
       e.status = s.text(6);
+      e.hurdle_acc = s.real(7);
+      const std::string damage = damage_of(e);
+      if (!damage.empty()) {
+        throw UserError("row " + std::to_string(s.integer(8)) + " holds " + damage +
+                        ", which no nos writes (a damaged or edited file); delete the file (a new one is made) or "
+                        "set fec_cache: run");
+      }
       return e;
     }
   } catch (const UserError& e) {
@@ -126,14 +186,14 @@ void SharedEquivalenceCache::put(const dsl::Fingerprint& f, const Evaluation& ro
   if (find(f)) return;
   Statement s(db_,
               "INSERT INTO fec (key, task, version, fingerprint, canonical, reward, val_acc, test_acc, lr, status, "
-              "time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+              "time, hurdle_acc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   s.bind(1, static_cast<int64_t>(f.key)).bind(2, task_).bind(3, static_cast<int64_t>(kFecNumericsVersion))
       .bind_blob(4, bytes_of(f)).bind(5, row.canonical).bind(6, row.reward).bind(7, row.val_acc)
-      .bind(8, row.test_acc).bind(9, row.lr).bind(10, row.status).bind(11, utc_now());
+      .bind(8, row.test_acc).bind(9, row.lr).bind(10, row.status).bind(11, utc_now()).bind(12, row.hurdle_acc);
   try {
     s.step();
   } catch (const UserError& e) {
-    throw UserError(path_ + ": cannot write to the equivalence cache: " + e.what() +
+    throw UserError(std::string("the equivalence cache (fec_cache) cannot be written: ") + e.what() +
                     " (every child stored in the run is kept; fec_cache: run continues without it)");
   }
 }

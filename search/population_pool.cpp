@@ -93,8 +93,10 @@ void PopulationPool::dispatch() {
     Sent sent;
     sent.jobs.push_back(std::move(queue_.front().second));
     queue_.pop_front();
-    const Job& first = sent.jobs.front();
-    const int limit = size_for(population_, first.request, key);
+    // The first job's request and debug hook are copied before more jobs join: push_back may move the vector.
+    const tasks::EvalRequest first_request = sent.jobs.front().request;
+    const std::string first_debug = sent.jobs.front().debug;
+    const int limit = size_for(population_, first_request, key);
     for (auto it = queue_.begin(); static_cast<int>(sent.jobs.size()) < limit && it != queue_.end();) {
       if (it->first == key) {
         sent.jobs.push_back(std::move(it->second));
@@ -103,16 +105,16 @@ void PopulationPool::dispatch() {
         ++it;
       }
     }
-    sent.population = limit > 1 && (sent.jobs.size() > 1 || first.request.lr == 0);
+    sent.population = limit > 1 && (sent.jobs.size() > 1 || first_request.lr == 0);
     Job job;
     job.id = next_id_++;
-    job.request = first.request;
+    job.request = first_request;
     if (sent.population) {
       // The pool kills a worker past its job's time limit (plus the grace): a population has its children's sum.
       job.request.time_limit_seconds *= static_cast<double>(sent.jobs.size());
       for (const Job& j : sent.jobs) job.population.push_back(j.request);
     } else {
-      job.debug = first.debug;
+      job.debug = first_debug;
     }
     sent_.emplace(job.id, std::move(sent));
     inner_->submit(std::move(job));

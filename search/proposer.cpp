@@ -38,29 +38,14 @@ void read_rng(std::istream& in, Rng& rng, const char* who) {
   if (!in) throw UserError(std::string(who) + " proposer checkpoint: the random generator's state is damaged");
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UserError("cannot read " + path);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void write_file(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << bytes;
-  out.close();
-  if (!out) throw UserError("cannot write " + path);
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------------------------
 // controller
 
-ControllerProposer::ControllerProposer(controller::ControllerOptions options, dsl::Vocabulary vocabulary,
-                                       std::string scratch_path)
+ControllerProposer::ControllerProposer(controller::ControllerOptions options, dsl::Vocabulary vocabulary)
     : controller_(options, std::move(vocabulary)),
-      resample_repeats_(options.resample_repeats),
-      scratch_path_(std::move(scratch_path)) {}
+      resample_repeats_(options.resample_repeats) {}
 
 std::vector<Proposal> ControllerProposer::propose(int n) {
   std::vector<Proposal> out;
@@ -98,9 +83,7 @@ constexpr const char* kControllerMagic = "nos-controller-proposer 2\n";
 }  // namespace
 
 std::string ControllerProposer::save() const {
-  controller_.save(scratch_path_);
-  std::string bytes = read_file(scratch_path_);
-  std::remove(scratch_path_.c_str());
+  const std::string bytes = controller_.save_bytes();
   std::string out = kControllerMagic + std::to_string(proposed_.size()) + "\n";
   for (const std::string& c : proposed_) out += c + "\n";
   return out + bytes;
@@ -126,9 +109,7 @@ void ControllerProposer::load(const std::string& state) {
     }
     bytes = state.substr(at);
   }
-  write_file(scratch_path_, bytes);
-  controller_.load(scratch_path_);
-  std::remove(scratch_path_.c_str());
+  controller_.load_bytes(bytes);
   proposed_ = std::move(proposed);
 }
 
@@ -309,18 +290,18 @@ void EvolutionProposer::load(const std::string& state) {
 
 namespace {
 
-std::unique_ptr<Proposer> make_controller(const SearchConfig& config, const std::string& scratch_path) {
+std::unique_ptr<Proposer> make_controller(const SearchConfig& config) {
   controller::ControllerOptions options = config.controller;
   options.units = config.space.units;
   options.seed = config.seed;
-  return std::make_unique<ControllerProposer>(options, config.space.vocabulary, scratch_path);
+  return std::make_unique<ControllerProposer>(options, config.space.vocabulary);
 }
 
-std::unique_ptr<Proposer> make_random(const SearchConfig& config, const std::string&) {
+std::unique_ptr<Proposer> make_random(const SearchConfig& config) {
   return std::make_unique<RandomProposer>(TokenSpace(config.space.vocabulary, config.space.units), config.seed);
 }
 
-std::unique_ptr<Proposer> make_evolution(const SearchConfig& config, const std::string&) {
+std::unique_ptr<Proposer> make_evolution(const SearchConfig& config) {
   return std::make_unique<EvolutionProposer>(TokenSpace(config.space.vocabulary, config.space.units),
                                              config.evolution, config.seed);
 }
@@ -344,11 +325,11 @@ std::vector<std::string> proposer_names() {
   return names;
 }
 
-std::unique_ptr<Proposer> make_proposer(const SearchConfig& config, const std::string& scratch_path) {
+std::unique_ptr<Proposer> make_proposer(const SearchConfig& config) {
   // The token space is checked for every proposer, the controller's too (a vocabulary kind without tokens).
   const TokenSpace checked(config.space.vocabulary, config.space.units);
   for (const ProposerInfo& p : proposers()) {
-    if (p.name == config.proposer) return p.make(config, scratch_path);
+    if (p.name == config.proposer) return p.make(config);
   }
   throw UserError("unknown proposer '" + config.proposer + "' (expected " + joined_or(proposer_names()) + ")");
 }

@@ -43,8 +43,7 @@ class Proposer {
 // without teaching anything new. The update uses the kept samples.
 class ControllerProposer : public Proposer {
  public:
-  // `scratch_path` is a file the proposer may write and remove: controller::Controller checkpoints only to files.
-  ControllerProposer(controller::ControllerOptions options, dsl::Vocabulary vocabulary, std::string scratch_path);
+  ControllerProposer(controller::ControllerOptions options, dsl::Vocabulary vocabulary);
   std::string kind() const override { return "controller"; }
   std::vector<Proposal> propose(int n) override;
   void feedback(const std::vector<Proposal>& proposals, const std::vector<double>& rewards) override;
@@ -60,7 +59,6 @@ class ControllerProposer : public Proposer {
  private:
   mutable controller::Controller controller_;
   int resample_repeats_;
-  std::string scratch_path_;
   controller::UpdateStats last_update_;
   std::set<std::string> proposed_;
 };
@@ -124,8 +122,8 @@ class EvolutionProposer : public Proposer {
 struct ProposerInfo {
   std::string_view name;   // the config value, and the proposer's kind()
   std::string_view title;  // in help texts: "RNN controller"
-  // Built from the config (seeded with config.seed); `scratch_path` as for ControllerProposer.
-  std::unique_ptr<Proposer> (*make)(const SearchConfig& config, const std::string& scratch_path);
+  // Built from the config (seeded with config.seed).
+  std::unique_ptr<Proposer> (*make)(const SearchConfig& config);
   std::string_view doc;    // one line
 };
 
@@ -135,8 +133,7 @@ const std::vector<ProposerInfo>& proposers();
 // The rows' names: what the config's `proposer` key accepts.
 std::vector<std::string> proposer_names();
 
-// The proposer `config.proposer` names, seeded with config.seed. `scratch_path` as for ControllerProposer. Throws
-// nos::UserError for a name that is no row.
-std::unique_ptr<Proposer> make_proposer(const SearchConfig& config, const std::string& scratch_path);
+// The proposer `config.proposer` names, seeded with config.seed. Throws nos::UserError for a name that is no row.
+std::unique_ptr<Proposer> make_proposer(const SearchConfig& config);
 
 }  // namespace nos::search

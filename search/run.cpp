@@ -2,6 +2,7 @@
 #include "search/run.h"
 
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -62,12 +63,10 @@ bool file_exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-void sync_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UserError(path + ": cannot be read");
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 torch::Tensor bytes_tensor(const std::string& bytes) {
@@ -142,7 +141,6 @@ struct Search::Batch {
   std::map<int, dsl::Fingerprint> fingerprints;  // slots in the pool, for the shared cache (when there is one)
   std::map<int, std::vector<tasks::EvalRecord>> seeds;  // slots in the pool: their seeds' records so far (fitness)
   double hurdle = 0;                        // the hurdle of this batch's children (0: none)
-  int64_t cache_hits = 0;
 };
 
 Search::Search(SearchConfig config, Store& store, Proposer& proposer, EvaluatorPool& pool, const Prefilter* prefilter,
@@ -203,18 +201,17 @@ void Search::save_checkpoint(int64_t batches_done) {
   archive.write("batches_done", torch::tensor({batches_done}));
   archive.write("kind", bytes_tensor(proposer_.kind()));
   archive.write("state", bytes_tensor(proposer_.save()));
-  const std::string tmp = checkpoint_ + ".tmp";
+  // Into memory first, then written with checks: LibTorch's own file writer throws from a destructor on a full
+  // disk, which ends the process.
+  std::ostringstream bytes;
+  archive.save_to(bytes);
   try {
-    archive.save_to(tmp);
-  } catch (const c10::Error& e) {
-    std::remove(tmp.c_str());
-    throw UserError("cannot write the proposer checkpoint " + tmp + " (is the disk full?): " +
-                    e.what_without_backtrace() + ". Every child stored so far is kept; free space, then continue "
-                    "with: nos search --resume " +
+    write_atomically(checkpoint_, bytes.str());
+  } catch (const UserError& e) {
+    throw UserError(std::string(e.what()) + ". Every child stored so far is kept; free space, then continue with: "
+                    "nos search --resume " +
                     (runtime_.run_dir.empty() ? std::string("RUN_DIR") : shell_quote(runtime_.run_dir)));
   }
-  sync_file(tmp);
-  if (std::rename(tmp.c_str(), checkpoint_.c_str()) != 0) throw UserError("cannot replace " + checkpoint_);
 }
 
 void Search::rewrite_csvs() {
@@ -222,17 +219,22 @@ void Search::rewrite_csvs() {
   std::string progress = kProgressHeader;
   for (const BatchSummary& b : store_.batches()) progress += progress_line(b);
   write_atomically(csv_dir_ + "/progress.csv", progress);
+  // best.csv holds the children of finished batches only: the rows of a batch interrupted midway are added, with the
+  // rest of their batch, when it finishes (append_csvs), so no child is listed twice after a resume.
+  std::set<int64_t> finished;
+  for (const BatchSummary& b : store_.batches()) finished.insert(b.batch);
   std::string best = kBestHeader;
-  double best_reward = -std::numeric_limits<double>::infinity();
-  std::string best_rule;
-  int64_t child = 0;
+  csv_children_ = 0;
+  csv_best_ = -std::numeric_limits<double>::infinity();
+  csv_best_rule_.clear();
   for (const Evaluation& e : store_.all()) {
-    if (e.reward > best_reward) {
-      best_reward = e.reward;
-      best_rule = e.canonical;
+    if (finished.count(e.batch) == 0) continue;
+    if (e.reward > csv_best_) {
+      csv_best_ = e.reward;
+      csv_best_rule_ = e.canonical;
     }
-    best += std::to_string(++child) + "," + std::to_string(e.batch) + "," + std::to_string(e.slot) + "," +
-            csv_number(e.reward) + "," + csv_number(best_reward) + "," + csv_text(best_rule) + "\n";
+    best += std::to_string(++csv_children_) + "," + std::to_string(e.batch) + "," + std::to_string(e.slot) + "," +
+            csv_number(e.reward) + "," + csv_number(csv_best_) + "," + csv_text(csv_best_rule_) + "\n";
   }
   write_atomically(csv_dir_ + "/best.csv", best);
 }
@@ -283,7 +285,6 @@ void Search::finish_slot(Batch& batch, int slot, Evaluation row) {
   if (row.status == "hurdle" && !row.cached) ++result_.hurdles;
   if (row.cached) {
     ++result_.cache_hits;
-    ++batch.cache_hits;
     if (row.message.rfind(kSameUpdatesPrefix, 0) == 0) ++result_.equivalence_hits;
   }
   if (row.reward > best_) {
@@ -358,6 +359,14 @@ void Search::prepare_slot(Batch& batch, int slot) {
       if (std::optional<Evaluation> known = shared_->find(*fingerprint)) {
         reuse_result(row, *known);
         row.message = kSameUpdatesPrefix + known->canonical + " (" + shared_->path() + ")";
+        // What training would give here: the same hurdle accuracy (counted for later batches' hurdles, as a trained
+        // child's), and a stop at this batch's hurdle when it falls below it.
+        row.hurdle_acc = known->hurdle_acc;
+        if (row.status == "ok" && batch.hurdle > 0 && std::isfinite(row.hurdle_acc) && row.hurdle_acc < batch.hurdle) {
+          row.status = "hurdle";
+          row.reward = row.hurdle_acc;
+          row.message += "; stopped at this batch's hurdle " + nos::format_number(batch.hurdle);
+        }
         finish_slot(batch, slot, row);
         return;
       }
@@ -473,6 +482,7 @@ SearchResult Search::run() {
   int64_t trained_before = 0;  // children trained in earlier sessions (max_trained counts them too)
   for (const Evaluation& e : store_.all()) {
     if (!e.cached && e.status != "invalid" && e.status != "rejected") ++trained_before;
+    if (!e.cached && e.status == "crashed") ++result_.crashed;
     if (e.cached && e.message.rfind(kSameUpdatesPrefix, 0) == 0) ++result_.equivalence_hits;
     if (!e.cached && e.status == "hurdle") ++result_.hurdles;
     // The equivalence cache holds every rule evaluated (not reused) so far, as prepare_slot left it.
@@ -486,9 +496,6 @@ SearchResult Search::run() {
     if (e.batch < first) ++proposed;
   }
   rewrite_csvs();
-  csv_children_ = counts.total;
-  csv_best_ = best_;
-  csv_best_rule_ = best_canonical_;
   auto stopping = [&] { return runtime_.stop != nullptr && runtime_.stop->load(); };
   // Batches already summarised are being replayed (a proposer rebuilt from the stored history): their summaries and
   // CSV lines exist.
@@ -571,6 +578,7 @@ SearchResult Search::run() {
         row.seconds = rec.seconds;
         row.worker = r.worker;
         ++result_.evaluated;
+        if (row.status == "crashed") ++result_.crashed;
         finish_slot(batch, slot, row);
         if (shared_ != nullptr) shared_->put(batch.fingerprints.at(slot), row);
       }
@@ -594,13 +602,16 @@ SearchResult Search::run() {
     for (double r : batch.rewards) sum += r;
     summary.mean_reward = sum / n;
     summary.best_so_far = shown_best();
-    summary.cache_hits = batch.cache_hits;
+    // From the store: a batch interrupted midway and finished after a resume holds hits of both sessions.
+    summary.cache_hits = 0;
+    for (const auto& [slot, e] : store_.batch(b)) summary.cache_hits += e.cached ? 1 : 0;
     summary.seconds = seconds_since(batch_start);
     store_.put_batch(summary);
     save_checkpoint(b + 1);
     append_csvs(summary);
     report(batch, true, summary.mean_reward);
   }
+  result_.trained = trained_before + result_.evaluated;
   result_.best_reward = shown_best();
   result_.best_canonical = best_canonical_;
   result_.seconds = seconds_since(started_);
@@ -611,6 +622,48 @@ SearchResult Search::run() {
 // run folders
 
 namespace {
+
+// A store a start left unfinished (the process killed while it created the run): an empty file, a database without
+// tables, or nos's tables holding neither the run's config nor a child. Anything else (a run, another program's
+// database) is not one, and is kept.
+bool unstarted_store(const std::string& path) {
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) return false;
+  if (st.st_size == 0) return true;
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    sqlite3_close(db);
+    return false;
+  }
+  auto count = [&](const char* sql) -> int64_t {
+    sqlite3_stmt* stmt = nullptr;
+    int64_t n = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
+      n = sqlite3_column_int64(stmt, 0);
+    }
+    sqlite3_finalize(stmt);
+    return n;
+  };
+  bool unstarted = false;
+  const int64_t tables = count("SELECT count(*) FROM sqlite_master WHERE type = 'table'");
+  if (tables == 0) {
+    unstarted = true;
+  } else if (count("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('evaluations', 'meta')") ==
+             2) {
+    unstarted = count("SELECT count(*) FROM evaluations") == 0 &&
+                count("SELECT count(*) FROM meta WHERE key = 'config'") == 0;
+  }
+  sqlite3_close(db);
+  return unstarted;
+}
+
+// Removes an unstarted run's store (with SQLite's side files) and checkpoint, so that it starts afresh.
+void remove_unstarted(const std::string& run_dir) {
+  for (const std::string& file : {store_path(run_dir), store_path(run_dir) + "-wal", store_path(run_dir) + "-shm",
+                                  store_path(run_dir) + "-journal", checkpoint_path(run_dir)}) {
+    std::remove(file.c_str());
+  }
+}
 
 // The data folder of each data set the fitness tasks read (the first task naming one wins).
 std::map<std::string, std::string> data_dirs(const SearchConfig& config) {
@@ -648,14 +701,19 @@ std::unique_ptr<EvaluatorPool> make_pool(const SearchConfig& config, const Searc
   return with_population(std::make_unique<ThreadPool>(evaluator, config.workers), config.task.population);
 }
 
-SearchResult run_in(const SearchConfig& config, const SearchRuntime& runtime, Store& store) {
-  std::unique_ptr<Proposer> proposer = make_proposer(config, runtime.run_dir + "/proposer.pt.scratch");
+// What a run needs beside its store and pool. Made before a new run creates anything: a proposer that cannot be made
+// (a warm start too long for the space) or a file that is not an equivalence cache stops the start with nothing
+// written, so the corrected command starts cleanly.
+struct RunParts {
+  std::unique_ptr<Proposer> proposer;
   std::unique_ptr<Prefilter> prefilter;
-  if (config.prefilter.enabled) prefilter = std::make_unique<Prefilter>(config.prefilter);
-  std::unique_ptr<EvaluatorPool> pool = make_pool(config, runtime);
-  Search search(config, store, *proposer, *pool, prefilter.get(), runtime, checkpoint_path(runtime.run_dir),
-                runtime.run_dir);
   std::unique_ptr<SharedEquivalenceCache> shared;
+};
+
+RunParts make_parts(const SearchConfig& config, const SearchRuntime& runtime) {
+  RunParts parts;
+  parts.proposer = make_proposer(config);
+  if (config.prefilter.enabled) parts.prefilter = std::make_unique<Prefilter>(config.prefilter);
   if (config.fec_cache != "run" && config.fec_cache != "none") {
     // A reward over several fitness seeds is another reward than one seed's: its own key.
     std::string key = fec_task_key(config.task);
@@ -664,9 +722,16 @@ SearchResult run_in(const SearchConfig& config, const SearchRuntime& runtime, St
       for (size_t t = 1; t < fitness_task_count(config); ++t) key += " + " + fec_task_key(fitness_task(config, t));
       if (!config.fitness.baseline.empty()) key += " - " + config.fitness.baseline;
     }
-    shared = std::make_unique<SharedEquivalenceCache>(config.fec_cache, key);
-    search.share_equivalences(shared.get());
+    parts.shared = std::make_unique<SharedEquivalenceCache>(config.fec_cache, key);
   }
+  return parts;
+}
+
+SearchResult run_in(const SearchConfig& config, const SearchRuntime& runtime, Store& store, RunParts& parts) {
+  std::unique_ptr<EvaluatorPool> pool = make_pool(config, runtime);
+  Search search(config, store, *parts.proposer, *pool, parts.prefilter.get(), runtime,
+                checkpoint_path(runtime.run_dir), runtime.run_dir);
+  if (parts.shared) search.share_equivalences(parts.shared.get());
   return search.run();
 }
 
@@ -687,11 +752,20 @@ std::string comparable(SearchConfig c) {
 SearchResult start_search(const SearchConfig& config, const SearchRuntime& runtime) {
   NOS_CHECK(!runtime.run_dir.empty(), "a search needs a run folder");
   validate(config, "config");
-  make_dirs(runtime.run_dir);
-  if (file_exists(store_path(runtime.run_dir))) {
+  const bool unstarted = unstarted_store(store_path(runtime.run_dir));
+  if (file_exists(store_path(runtime.run_dir)) && !unstarted) {
     throw UserError(runtime.run_dir + " already holds a search; continue it with --resume " + runtime.run_dir +
                     ", or choose another --run-dir");
   }
+  RunParts parts = make_parts(config, runtime);
+  make_dirs(runtime.run_dir);
+  // One nos at a time in a run folder: a second would store the same slots again. Checked again under the lock.
+  const FolderLock lock(runtime.run_dir, "this search");
+  if (file_exists(store_path(runtime.run_dir)) && !unstarted_store(store_path(runtime.run_dir))) {
+    throw UserError(runtime.run_dir + " already holds a search; continue it with --resume " + runtime.run_dir +
+                    ", or choose another --run-dir");
+  }
+  if (unstarted) remove_unstarted(runtime.run_dir);
   const std::string yaml = to_yaml(config);
   write_atomically(config_path(runtime.run_dir), yaml);
   // A checkpoint left from an earlier run in this folder would be taken for this run's.
@@ -704,7 +778,13 @@ SearchResult start_search(const SearchConfig& config, const SearchRuntime& runti
   store.set_meta("nos_version", runtime.nos_version.empty() ? "unknown" : runtime.nos_version);
   store.set_meta("libtorch_version", TORCH_VERSION);
   store.set_meta("created", utc_now());
-  return run_in(config, runtime, store);
+  SearchResult result = run_in(config, runtime, store, parts);
+  if (unstarted) {
+    result.notes.insert(result.notes.begin(), store_path(runtime.run_dir) +
+                                                  " was left empty by a start that was stopped while creating it "
+                                                  "(no child stored): the search started afresh");
+  }
+  return result;
 }
 
 namespace {
@@ -730,6 +810,10 @@ SearchConfig parse_recorded_config(const std::string& yaml, const std::string& s
 }  // namespace
 
 SearchConfig run_config(const std::string& run_dir) {
+  // A run stopped while its store was being created: its config.yaml (written first) says how it was started.
+  if (unstarted_store(store_path(run_dir)) && file_exists(config_path(run_dir))) {
+    return parse_recorded_config(read_file(config_path(run_dir)), config_path(run_dir));
+  }
   Store store(store_path(run_dir), Store::Mode::kReadOnly);
   std::optional<std::string> yaml = store.meta("config");
   if (!yaml) throw UserError(store_path(run_dir) + ": holds no config (not a nos search run?)");
@@ -737,6 +821,24 @@ SearchConfig run_config(const std::string& run_dir) {
 }
 
 SearchResult resume_search(const SearchConfig& config, const SearchRuntime& runtime) {
+  if (unstarted_store(store_path(runtime.run_dir))) {
+    if (!file_exists(config_path(runtime.run_dir))) {
+      throw UserError(store_path(runtime.run_dir) + " is empty: the search was stopped while it was being created, "
+                      "before it stored its config; start it again with nos search --config ... --run-dir " +
+                      runtime.run_dir);
+    }
+    const SearchConfig recorded = run_config(runtime.run_dir);
+    if (comparable(recorded) != comparable(config)) {
+      throw UserError(runtime.run_dir + " was started with another config; a resume may change only the number of "
+                      "workers, the budget, task.population and the equivalence cache (fec_cache)");
+    }
+    return start_search(config, runtime);  // says that it starts afresh
+  }
+  if (!file_exists(store_path(runtime.run_dir))) {
+    throw UserError(runtime.run_dir + ": no search here (" + store_path(runtime.run_dir) + " is missing); start one "
+                    "with nos search --run-dir " + runtime.run_dir);
+  }
+  const FolderLock lock(runtime.run_dir, "this search");
   Store store(store_path(runtime.run_dir), Store::Mode::kOpen);
   std::optional<std::string> recorded = store.meta("config");
   if (!recorded) throw UserError(store_path(runtime.run_dir) + ": holds no config (not a nos search run?)");
@@ -746,13 +848,20 @@ SearchResult resume_search(const SearchConfig& config, const SearchRuntime& runt
                     "workers, the budget, task.population and the equivalence cache (fec_cache)");
   }
   validate(config, "config");
+  const int64_t stored = store.counts().total;
+  if (config.budget < stored) {
+    throw UserError("budget " + std::to_string(config.budget) + " (--budget) is below the " + std::to_string(stored) +
+                    " children " + runtime.run_dir + " already holds: a resume can keep or raise the budget, not "
+                    "lower it (give --budget " + std::to_string(stored) + " or more)");
+  }
+  RunParts parts = make_parts(config, runtime);
   const std::string yaml = to_yaml(config);
   if (yaml != *recorded) {
     store.set_meta("config", yaml);
     write_atomically(config_path(runtime.run_dir), yaml);
   }
   store.set_meta("resumed", utc_now());
-  return run_in(config, runtime, store);
+  return run_in(config, runtime, store, parts);
 }
 
 }  // namespace nos::search

@@ -8,6 +8,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "search/equivalence.h"
 #include "search/config.h"
@@ -63,9 +64,12 @@ struct SearchResult {
   int64_t cache_hits = 0;    // in all
   int64_t equivalence_hits = 0;  // of those, rules of another canonical text with the same probe fingerprint
   int64_t hurdles = 0;       // children stopped at their hurdle (status hurdle), in all
+  int64_t trained = 0;       // children trained by a worker (not cached, invalid or rejected), in all
+  int64_t crashed = 0;       // of those, children whose worker crashed (status crashed): a bug in nos, not a reward
   double best_reward = 0;
   std::string best_canonical;
   double seconds = 0;        // this session
+  std::vector<std::string> notes;  // for the user (e.g. a run folder left empty by a killed start, started afresh)
 };
 
 // The files of a run folder.

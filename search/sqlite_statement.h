@@ -51,7 +51,10 @@ class Statement {
     const int rc = sqlite3_step(stmt_);
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
-    throw UserError(std::string("the search database: ") + sqlite3_errmsg(db_));
+    // The file the statement ran on names the database (the run's store or the shared equivalence cache).
+    const char* file = sqlite3_db_filename(db_, "main");
+    throw UserError(std::string(file != nullptr && *file != '\0' ? file : "an SQLite database") + ": " +
+                    sqlite3_errmsg(db_));
   }
   std::string text(int col) const {
     const unsigned char* t = sqlite3_column_text(stmt_, col);

@@ -3,6 +3,7 @@
 
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -117,14 +118,21 @@ Store::Store(const std::string& path, Mode mode) : path_(path), columns_(kColumn
   const bool exists = ::stat(path.c_str(), &st) == 0;
   if (mode == Mode::kCreate && exists) throw UserError(path + ": a search database already exists here");
   if (mode != Mode::kCreate && !exists) throw UserError(path + ": no search database here (is this a run folder?)");
-  const int flags = mode == Mode::kReadOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  // A reader opens the file read-write with every statement refused (query_only): SQLite then removes the -wal and
+  // -shm files it needs for reading when it closes (a read-only connection leaves them behind, e.g. in a committed
+  // run folder). It changes nothing in the database. A file it may not write falls back to a read-only connection.
+  const int flags = mode == Mode::kReadOnly ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
   // WAL lets `nos top` read while the search writes; FULL sync makes each committed row survive power loss. A
   // reader and the writing search may touch the file at once: they wait for each other rather than fail.
   const std::string setup = mode == Mode::kReadOnly
-                                ? std::string()
+                                ? std::string("PRAGMA query_only=ON;")
                                 : std::string("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;") + kSchema;
   const DatabaseNames names{"search database", "search database", "not a nos search database", ""};
-  db_ = open_database(path, flags, 10000, setup, names, [&](sqlite3* db) {
+  const size_t slash = path.rfind('/');
+  const std::string folder = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  const bool writable =
+      mode != Mode::kReadOnly || (::access(path.c_str(), W_OK) == 0 && ::access(folder.c_str(), W_OK) == 0);
+  db_ = open_database(path, writable ? flags : SQLITE_OPEN_READONLY, 10000, setup, names, [&](sqlite3* db) {
     Statement check(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'evaluations'");
     if (!check.step() || check.integer(0) != 1) throw UserError(path + ": not a nos search database");
     // Stores written before hurdles lack their column: a writer adds it, a reader reads NULL for it.
@@ -215,7 +223,9 @@ std::optional<Evaluation> Store::find_hash(const std::string& hash) const {
 }
 
 std::vector<double> Store::hurdle_accuracies(int64_t batch) const {
-  Statement s(db_, "SELECT hurdle_acc FROM evaluations WHERE batch < ? AND cached = 0 AND hurdle_acc IS NOT NULL "
+  // Children trained in this run, and those a shared equivalence cache answered for (which carry the accuracy their
+  // training had); a rule reused within the run carries none, so it is not counted twice.
+  Statement s(db_, "SELECT hurdle_acc FROM evaluations WHERE batch < ? AND hurdle_acc IS NOT NULL "
                    "ORDER BY batch, slot");
   s.bind(1, batch);
   std::vector<double> out;

@@ -108,7 +108,8 @@ class Store {
   std::optional<Evaluation> find_hash(const std::string& hash) const;
   // Every row in (batch, slot) order.
   std::vector<Evaluation> all() const;
-  // The hurdle accuracies of the children trained (not reused) in batches before `batch`: what its hurdle is
+  // The hurdle accuracies of the children in batches before `batch` that carry one: those trained in this run and
+  // those a shared equivalence cache answered for (a rule reused within the run carries none): what its hurdle is
   // taken from.
   std::vector<double> hurdle_accuracies(int64_t batch) const;
 

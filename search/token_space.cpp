@@ -130,7 +130,8 @@ int TokenSpace::mutate_number(std::vector<std::string>& words, Rng& rng) const {
   double x = found.value;
   if (found.kind == "beta" || found.kind == "p") {
     // 1 − β scaled (β 0.99 → 0.98 or 0.995), rounded, kept in the parameter's range.
-    x = 1.0 - round_significant((1.0 - x) * factor, 3);
+    // The difference is rounded again: 1 − 0.418 is 0.5820000000000001 in binary, printed so in the rule.
+    x = round_significant(1.0 - round_significant((1.0 - x) * factor, 3), 12);
     x = std::min(std::max(x, 0.0), 0.9999);
   } else {
     x = round_significant(x * factor, 3);
@@ -218,6 +219,24 @@ std::string join_words(const std::vector<std::string>& words) {
   return text;
 }
 
+namespace {
+
+// A warm-start rule longer than the space: the message names the key to raise and by how much.
+void check_fits(const std::string& rule, size_t needed, int units) {
+  if (static_cast<int>(needed) <= units) return;
+  throw UserError("'" + rule + "' needs " + std::to_string(needed) + " units of 5 tokens, and the search space has " +
+                  std::to_string(units) + " (space.units): set space.units to " + std::to_string(needed) +
+                  " or more, or leave this rule out");
+}
+
+std::vector<dsl::Unit> fewest_units(const std::string& rule, const dsl::NodePtr& tree, int units) {
+  std::vector<dsl::Unit> found = dsl::to_units_fewest(tree, 0);
+  check_fits(rule, found.size(), units);
+  return found;
+}
+
+}  // namespace
+
 std::string rule_to_units(const std::string& rule, int units) {
   std::vector<dsl::Unit> found;
   if (optimizers::find_named_rule(rule) != nullptr || optimizers::find_native_rule(rule) != nullptr) {
@@ -228,17 +247,14 @@ std::string rule_to_units(const std::string& rule, int units) {
     const optimizers::NamedRule* named = optimizers::find_named_rule(native != nullptr ? native->twin : rule);
     const double lambda = named != nullptr ? named->defaults.decoupled_weight_decay() : 0.0;
     if (lambda > 0) text = "(" + text + ") + " + format_number(lambda) + "*w";
-    found = dsl::to_units_fewest(dsl::parse(text), units);
+    found = fewest_units(rule, dsl::parse(text), units);
   } else {
     dsl::TokenParseResult tokens = dsl::try_parse_tokens(rule);
     if (tokens.diagnostics.empty() && !tokens.units.empty()) {
-      if (static_cast<int>(tokens.units.size()) > units) {
-        throw UserError("'" + rule + "' has " + std::to_string(tokens.units.size()) + " units; the search space has " +
-                        std::to_string(units));
-      }
+      check_fits(rule, tokens.units.size(), units);
       found = tokens.units;
     } else {
-      found = dsl::to_units_fewest(optimizers::parse_user_rule(rule), units);
+      found = fewest_units(rule, optimizers::parse_user_rule(rule), units);
     }
   }
   // Dead units in front keep the rule's meaning: from_units ignores units nothing refers to.

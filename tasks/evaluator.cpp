@@ -251,10 +251,28 @@ std::vector<EvalRecord> Evaluator::evaluate_population(const std::vector<EvalReq
   return records;
 }
 
+std::string population_alone_reason(const EvalRequest& request) {
+  const TaskSpec task = parse_task_name(request.task);
+  if (task.analytic) return task.name + " is an analytic task (populations stack the children of a network)";
+  if (!has_population_form(task.model)) {
+    try {
+      check_population_model(task.model, "");
+    } catch (const UserError& e) {
+      return e.what();
+    }
+  }
+  if (request.lr == 0 && request.lr_search != "full") {
+    return "the lr search is successive halving (lr_search: " + request.lr_search +
+           "), whose trials are chosen one round after another; with lr_search: full, or a fixed lr, children train "
+           "side by side";
+  }
+  return "";
+}
+
 std::string population_key(const EvalRequest& request) {
   const TaskSpec task = parse_task_name(request.task);
   if (task.analytic || !has_population_form(task.model)) return "";
-  if (request.lr == 0 && request.lr_search != "full") return "";
+  if (!population_alone_reason(request).empty()) return "";
   std::ostringstream key;
   key.precision(17);
   key << task.name << '|' << request.epochs << '|' << request.steps << '|' << request.batch_size << '|'

@@ -103,6 +103,11 @@ class Evaluator {
 // successive-halving lr search).
 std::string population_key(const EvalRequest& request);
 
+// Why `request` cannot join a population, for a user who asked for one ("" when it can): "rosenbrock is an analytic
+// task …", "model 'x' has no stacked form (populations: …)" or the successive-halving lr search. An unknown task is
+// a UserError.
+std::string population_alone_reason(const EvalRequest& request);
+
 // Loads a data set: the seam tests use to train on tiny in-memory data.
 using DataLoaderFn = std::function<DataSplits(const std::string& dataset, const DataOptions& options)>;
 

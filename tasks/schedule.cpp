@@ -15,6 +15,7 @@ namespace nos::tasks {
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
+constexpr double kLongestRun = 1099511627776.0;  // 2^40 steps: what recipe checks take for a run of unknown length
 
 std::string trim(const std::string& text) {
   const size_t begin = text.find_first_not_of(" \t");
@@ -54,10 +55,13 @@ bool takes(const std::vector<std::string>& schedules, const std::string& name) {
 bool counts_epochs(const std::string& name) { return name == "step" || name == "exponential" || name == "cosine"; }
 
 // A length: below 1 a fraction of `whole` (rounded, at least 1 when the fraction is positive), else a count.
+// Counts beyond any run (1e19, 1e300) saturate instead of overflowing int64_t: check_schedule refuses them as longer
+// than the run.
 int64_t length_of(double x, int64_t whole) {
   if (x <= 0) return 0;
   if (x < 1) return std::max<int64_t>(1, std::llround(x * static_cast<double>(whole)));
-  return static_cast<int64_t>(x);
+  constexpr double kMost = 9.0e18;  // below 2^63
+  return x >= kMost ? static_cast<int64_t>(kMost) : static_cast<int64_t>(x);
 }
 
 // The schedule's own factor at position s (a step, or an epoch with per_epoch) of a run of `units` positions.
@@ -73,7 +77,10 @@ double main_factor(const Schedule& sc, int64_t s, int64_t units) {
     int64_t within = s;
     while (within >= period) {
       within -= period;
-      period *= static_cast<int64_t>(sc.t_mult);
+      // A period longer than the run is the last one: capped there, so a large t_mult cannot overflow.
+      period = static_cast<double>(period) * sc.t_mult > static_cast<double>(units)
+                   ? units + 1
+                   : period * static_cast<int64_t>(sc.t_mult);
     }
     return sc.eta_min + (1 - sc.eta_min) * (1 + std::cos(kPi * static_cast<double>(within) /
                                                               static_cast<double>(period))) / 2;
@@ -102,10 +109,15 @@ Schedule parse_schedule(const std::string& text, const std::string& where) {
   if (std::find(names.begin(), names.end(), s.name) == names.end()) {
     throw UserError(where + ": unknown schedule '" + s.name + "' (expected one of " + joined(names) + ")");
   }
+  std::vector<std::string> seen;
   for (size_t i = 1; i < parts.size(); ++i) {
     const size_t eq = parts[i].find('=');
     if (eq == std::string::npos) throw UserError(where + ": expected KEY=VALUE, got '" + parts[i] + "'");
     const std::string key = trim(parts[i].substr(0, eq)), value = trim(parts[i].substr(eq + 1));
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
+      throw UserError(where + ": key '" + key + "' is given twice; give each key once");
+    }
+    seen.push_back(key);
     if (key == "per_epoch") {
       if (!counts_epochs(s.name)) throw UserError(where + ": schedule " + s.name + " takes no key 'per_epoch'");
       if (value != "true" && value != "false") throw UserError(where + ": per_epoch: expected true or false");
@@ -121,6 +133,13 @@ Schedule parse_schedule(const std::string& text, const std::string& where) {
     const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), x);
     if (value.empty() || ec != std::errc() || ptr != value.data() + value.size() || !std::isfinite(x)) {
       throw UserError(where + ": " + key + ": expected a number, got '" + value + "'");
+    }
+    // Lengths (and t_mult) beyond any run are refused here, naming the flag or key; the run's own length is checked
+    // when it starts (check_schedule).
+    const bool length = key == "warmup" || key == "step_size" || key == "t0" || key == "t_mult";
+    if (length && x > kLongestRun) {
+      throw UserError(where + ": " + key + ": " + value + " is longer than any run (at most " +
+                      std::to_string(static_cast<int64_t>(kLongestRun)) + " steps)");
     }
     s.*(found->field) = x;
   }
@@ -154,15 +173,15 @@ void check_schedule(const Schedule& s, int64_t total_steps, int64_t steps_per_ep
   auto whole_or_fraction = [&](const char* key, double x) {
     if (x >= 1 && x != std::floor(x)) fail(key, "a length of 1 or more is a whole number of steps");
   };
+  // Lengths are compared as given, before any conversion: 9.3e18 or 1e300 steps is longer than any run.
+  auto longer = [](double x, int64_t whole) { return x >= 1 ? x > static_cast<double>(whole) : false; };
   whole_or_fraction("warmup", s.warmup);
-  if (length_of(s.warmup, total_steps) > total_steps) {
-    fail("warmup", "longer than the run (" + std::to_string(total_steps) + " steps)");
-  }
+  if (longer(s.warmup, total_steps)) fail("warmup", "longer than the run (" + std::to_string(total_steps) + " steps)");
   if (s.warmup_start > 1) fail("warmup_start", "must be in [0, 1]");
   if (s.name == "step") {
     whole_or_fraction("step_size", s.step_size);
     if (s.step_size <= 0) fail("step_size", "is required (> 0)");
-    if (length_of(s.step_size, units) > units) fail("step_size", "longer than the run (" + std::to_string(units) + unit + ")");
+    if (longer(s.step_size, units)) fail("step_size", "longer than the run (" + std::to_string(units) + unit + ")");
   }
   if ((s.name == "step" && s.gamma >= 0 && (s.gamma == 0 || s.gamma > 1)) ||
       (s.name == "exponential" && (s.gamma <= 0 || s.gamma > 1))) {
@@ -170,8 +189,12 @@ void check_schedule(const Schedule& s, int64_t total_steps, int64_t steps_per_ep
   }
   if (s.name == "cosine") {
     whole_or_fraction("t0", s.t0);
-    if (length_of(s.t0, units) > units) fail("t0", "longer than the run (" + std::to_string(units) + unit + ")");
+    if (longer(s.t0, units)) fail("t0", "longer than the run (" + std::to_string(units) + unit + ")");
     if (s.t_mult < 1 || s.t_mult != std::floor(s.t_mult)) fail("t_mult", "must be a whole number >= 1");
+    if (s.t_mult > static_cast<double>(std::max<int64_t>(units, 1))) {
+      fail("t_mult", "must be at most the run's length (" + std::to_string(units) + unit +
+                         "): a later period would never end within the run, whatever its length");
+    }
     if (s.eta_min > 1) fail("eta_min", "must be in [0, 1] (a fraction of the peak lr)");
   }
   if (s.name == "linear_cosine" || s.name == "noisy_linear_cosine") {

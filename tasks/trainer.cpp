@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/text.h"
 #include "tasks/device_data.h"
 #include "tasks/lr_choice.h"
 #include "tasks/models.h"
@@ -445,6 +446,31 @@ std::vector<optimizers::ParamGroup> parameter_groups(const ClassifierImpl& model
     found->params.push_back(p);
   }
   return groups;
+}
+
+void check_rule_recipe(const optimizers::ResolvedRule& rule, const std::string& model, const Recipe& recipe) {
+  // Only LibTorch's own classes and learned optimizers refuse weight decays; a compiled rule takes any.
+  if (!rule.native && rule.lstm_path.empty()) return;
+  torch::NoGradGuard no_grad;
+  const Classifier instance = make_model(model, 3, 32, 32, 10);
+  const optimizers::RuleOptions options = rule.defaults;
+  const std::string label = rule.name.empty() ? "'" + rule.text + "'" : rule.name;
+  try {
+    optimizers::make_training_optimizer(rule, parameter_groups(*instance, options, recipe), options);
+  } catch (const UserError& e) {
+    const std::string given = is_default(recipe) ? "the rule's and the model's own weight decay" : recipe_text(recipe);
+    throw UserError(label + " cannot train " + model + " with " + given + ": " + e.what());
+  }
+}
+
+std::string rule_recipe_warning(const optimizers::ResolvedRule& rule, const Recipe& recipe) {
+  const double own = rule.defaults.decoupled_weight_decay();
+  if (std::isnan(recipe.weight_decay) || recipe.weight_decay_mode != "coupled" || !(own > 0)) return "";
+  const std::string label = rule.name.empty() ? "'" + rule.text + "'" : rule.name;
+  return label + "'s own decoupled weight decay (" + nos::format_number(own) + ") is replaced by weight_decay " +
+         nos::format_number(recipe.weight_decay) + " applied coupled (L2 added to the gradient, weight_decay_mode "
+         "coupled, the default): it then runs as its coupled twin, not as " + label +
+         "; add --weight-decay-mode decoupled (config key weight_decay_mode) to keep a decoupled decay";
 }
 
 TrainResult train_classifier(const optimizers::ResolvedRule& rule, const DataSplits& data, const TrainConfig& config,

@@ -151,6 +151,16 @@ int64_t steps_per_epoch(int64_t train_size, int64_t batch_size);
 std::vector<optimizers::ParamGroup> parameter_groups(const ClassifierImpl& model,
                                                      const optimizers::RuleOptions& options, const Recipe& recipe);
 
+// Builds `rule`'s training optimizer for `model` under `recipe` as a run would (on a small instance, no training), so
+// that a combination no run can take fails before the first run starts instead of mid-run: a UserError naming the
+// rule and the recipe's weight decay (e.g. torch-adamw with a coupled --weight-decay: LibTorch's AdamW has no coupled
+// L2). An unknown model is make_model's UserError.
+void check_rule_recipe(const optimizers::ResolvedRule& rule, const std::string& model, const Recipe& recipe);
+
+// A warning for a combination that runs but is likely not what was meant ("" when none): a rule whose own weight
+// decay is decoupled (adamw) given a recipe weight decay applied coupled runs as Adam with L2.
+std::string rule_recipe_warning(const optimizers::ResolvedRule& rule, const Recipe& recipe);
+
 // Trains config.model on `data` with `rule` and measures validation and test accuracy after every epoch. The
 // optimizer gets the rule's default options with lr, seed and total_steps (T = the full run's step count, in the
 // grid trials too, so a trial is the first epoch of the run it stands for) and the model's L2 penalty as weight

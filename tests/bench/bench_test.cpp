@@ -10,11 +10,13 @@
 #include <vector>
 
 #include "bench/bench.h"
+#include "bench/children_bench.h"
 #include "common/error.h"
 #include "dsl/ast.h"
 #include "dsl/parse.h"
 #include "tasks/datasets.h"
 #include "tasks/models.h"
+#include "tests/temp_dir.h"
 
 namespace nos::bench {
 namespace {
@@ -264,6 +266,84 @@ TEST(SearchBench, BadOptionsFailBeforeAnyWork) {
   EXPECT_EQ(mean_of({1, 2, 3}), 2);
   EXPECT_DOUBLE_EQ(stddev_of({1, 2, 3}), 1);
   EXPECT_EQ(stddev_of({5}), 0);
+}
+
+// Figures that are noise are not presented as results (issue 33): one seed has no spread and gives no verdict.
+TEST(SearchBench, OneSeedGivesNoSpreadAndNoVerdict) {
+  EXPECT_EQ(mean_sd_text({0.798}), "0.7980 (n 1, no spread)");
+  EXPECT_EQ(mean_sd_text({1, 2, 3}), "2.0000 ± 1.0000 (n 3)");
+  EXPECT_EQ(mean_sd_text({}), "–");
+  const std::string one = quality_verdict("off", {0.79, 0.8, 0.81}, "hurdle", {0.80, 0.8, 0.8}, 1);
+  EXPECT_NE(one.find("no verdict with one re-evaluation seed"), std::string::npos) << one;
+  EXPECT_EQ(one.find("kept"), std::string::npos) << one;
+  EXPECT_EQ(quality_verdict("off", {0.79, 0.81}, "hurdle", {0.80, 0.80}, 2),
+            "quality kept: hurdle's pooled mean is no lower than off's by more than one sd");
+  EXPECT_EQ(quality_verdict("off", {0.79, 0.81}, "hurdle", {0.70, 0.72}, 2),
+            "quality NOT kept: hurdle's pooled mean is lower than off's by more than one sd");
+  EXPECT_NE(quality_verdict("off", {0.79, 0.81}, "hurdle", {}, 3).find("hurdle has no rule that earned a reward"),
+            std::string::npos);
+}
+
+// A stage whose every proposal was rejected (or invalid, or diverged) has no best rule, not a rejected one.
+TEST(SearchBench, ARejectedRuleIsNeverTheBestRule) {
+  nos::testing::TempDir dir;
+  {
+    search::Store store(search::store_path(dir.path()), search::Store::Mode::kCreate);
+    const std::vector<std::pair<std::string, std::string>> rows = {
+        {"rejected", "g"}, {"invalid", ""}, {"diverged", "exp(g)"}, {"rejected", "m"}};
+    for (size_t i = 0; i < rows.size(); ++i) {
+      search::Evaluation e;
+      e.slot = static_cast<int64_t>(i);
+      e.tokens = "t" + std::to_string(i);
+      e.status = rows[i].first;
+      e.canonical = rows[i].second;
+      e.hash = rows[i].second.empty() ? "" : "h" + std::to_string(i);
+      e.reward = 0;
+      store.insert(e);
+    }
+  }
+  StageFigures f = stage_figures("off", dir.path());
+  EXPECT_EQ(f.proposals, 4);
+  EXPECT_EQ(f.best_rule, "");
+  EXPECT_EQ(f.best_reward, 0);
+  {
+    search::Store store(search::store_path(dir.path()), search::Store::Mode::kOpen);
+    search::Evaluation e;
+    e.batch = 1;
+    e.tokens = "ok";
+    e.status = "ok";
+    e.canonical = "sign(g)";
+    e.hash = "hok";
+    e.reward = 0.5;
+    store.insert(e);
+  }
+  f = stage_figures("off", dir.path());
+  EXPECT_EQ(f.best_rule, "sign(g)");
+  EXPECT_EQ(f.best_reward, 0.5);
+}
+
+// Each figure of nos bench children is timed over at least min_seconds, however few steps were asked for: 2 steps
+// of a tiny model gave an 8.41x "speed-up" (issue 33).
+TEST(ChildrenBench, EachFigureIsTimedOverTheMinimumTime) {
+  ChildrenBenchOptions o;
+  o.task = tasks::parse_task_name("fmnist-logreg");
+  o.rule = optimizers::resolve_rule("adam");
+  o.ks = {1, 2};
+  o.steps = 2;
+  o.warmup = 0;
+  o.batch = 8;
+  o.min_seconds = 0.2;
+  const ChildrenBenchResult r = run_children_bench(o);
+  EXPECT_GE(r.solo_seconds, 0.2);
+  EXPECT_GT(r.solo_steps, 2);
+  ASSERT_EQ(r.rows.size(), 2u);
+  for (const ChildrenBenchRow& row : r.rows) {
+    EXPECT_GE(row.seconds, 0.2) << row.k;
+    EXPECT_GT(row.steps, 2) << row.k;
+    EXPECT_NEAR(row.children_steps_per_second, row.k * row.steps / row.seconds, 1e-6 * row.children_steps_per_second);
+  }
+  o.min_seconds = 0;
+  EXPECT_THROW(run_children_bench(o), UserError);
 }
 
 }  // namespace

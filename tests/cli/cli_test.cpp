@@ -456,6 +456,58 @@ TEST(ExportCommand, WritesEachTargetAndRefusesMistakes) {
   }
 }
 
+// Schedule values beyond any run answer at once with exit 2 naming the key, on the command line and in YAML (issue 34:
+// t0=1e19 never answered; warmup=9.3e18 was dropped; a repeated key was accepted).
+TEST(EvalCommand, HugeScheduleValuesAndRepeatedKeysExitTwo) {
+  TempDir dir;
+  for (const auto& [schedule, named] : std::vector<std::pair<std::string, std::string>>{
+           {"cosine,t0=1e19", "t0: 1e19 is longer than any run"},
+           {"cosine,t0=1e300", "t0: 1e300 is longer than any run"},
+           {"cosine,warmup=9.3e18", "warmup: 9.3e18 is longer than any run"},
+           {"cosine,warmup=0.05,warmup=0.1", "key 'warmup' is given twice"}}) {
+    Outcome o = nos({"eval", "--rule", "adam", "--task", "fmnist-logreg", "--epochs", "1", "--lr", "0.01",
+                     "--schedule", schedule});
+    EXPECT_EQ(o.code, kExitUserError) << schedule;
+    EXPECT_TRUE(contains(o.err, "--schedule")) << o.err;
+    EXPECT_TRUE(contains(o.err, named)) << o.err;
+  }
+  const std::string config = dir.file("eval.yaml", "rule: adam\ntask: fmnist-logreg\nepochs: 1\nlr: 0.01\n"
+                                                   "schedule: {name: cosine, t0: 1e19}\n");
+  Outcome yaml = nos({"eval", "--config", config});
+  EXPECT_EQ(yaml.code, kExitUserError);
+  EXPECT_TRUE(contains(yaml.err, "eval.yaml")) << yaml.err;
+  EXPECT_TRUE(contains(yaml.err, "is longer than any run")) << yaml.err;
+}
+
+// nos export -o replaces the file whole or not at all: a refused rule or class name leaves the working file that was
+// there (issue 34: a refusal left half a module).
+TEST(ExportCommand, ARefusedExportLeavesTheFileThatWasThere) {
+  TempDir dir;
+  const std::string path = dir.path() + "/rule.py";
+  ASSERT_EQ(nos({"export", "adam", "--to", "pytorch", "-o", path}).code, kExitOk);
+  std::ifstream in(path);
+  const std::string working((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_TRUE(contains(working, "class Adam")) << working;
+  for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
+           {"export", "adam", "--to", "pytorch", "--class-name", "torch", "-o", path},
+           {"export", "exp(g", "--to", "pytorch", "-o", path},
+           {"export", "g+noise", "--to", "cpp", "-o", path}}) {
+    Outcome o = nos(bad);
+    EXPECT_EQ(o.code, kExitUserError) << bad[1];
+    std::ifstream again(path);
+    EXPECT_EQ(std::string((std::istreambuf_iterator<char>(again)), std::istreambuf_iterator<char>()), working)
+        << bad[1];
+  }
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  // A full disk (the temporary a link to /dev/full): exit 2 naming the file and the reason, the file kept.
+  std::filesystem::create_symlink("/dev/full", path + ".tmp");
+  Outcome full = nos({"export", "powersign", "--to", "pytorch", "-o", path});
+  EXPECT_EQ(full.code, kExitUserError);
+  EXPECT_TRUE(contains(full.err, "No space left on device")) << full.err;
+  std::ifstream kept(path);
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(kept)), std::istreambuf_iterator<char>()), working);
+}
+
 // --population of nos search and nos compare: auto or a count in [1, 4096]; anything else exits 2 naming the flag.
 TEST(PopulationFlag, BadValuesExitTwoNamingTheFlag) {
   TempDir dir;
@@ -468,6 +520,97 @@ TEST(PopulationFlag, BadValuesExitTwoNamingTheFlag) {
     EXPECT_TRUE(contains(compare.err, "--population")) << compare.err;
   }
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/run/search.db"));
+}
+
+// A tiny search on Rosenbrock (milliseconds a child), in-process.
+std::string tiny_search_config(TempDir& dir, const std::string& extra = "") {
+  return dir.file("tiny.yaml", "proposer: random\nbudget: 4\nbatch_size: 4\nworkers: 1\nseed: 3\n"
+                               "task:\n  name: rosenbrock\n  steps: 50\n  lr: 0.001\n" + extra);
+}
+
+// A start that fails creates nothing, so the corrected command starts cleanly (issue 33: a bad --fec-cache left a
+// search.db, and the corrected command then failed with "already holds a search").
+TEST(SearchCommand, AFailedStartCreatesNothing) {
+  TempDir dir;
+  const std::string config = tiny_search_config(dir);
+  const std::string run = dir.path() + "/x1";
+  const std::string not_a_cache = dir.file("notdb.txt", "these are notes, not a database\n");
+  Outcome bad = nos({"search", "--config", config, "--run-dir", run, "--fec-cache", not_a_cache, "--in-process"});
+  EXPECT_EQ(bad.code, kExitUserError) << bad.err;
+  EXPECT_TRUE(contains(bad.err, "notdb.txt")) << bad.err;
+  EXPECT_FALSE(std::filesystem::exists(run)) << "a failed start left " << run;
+  // A warm start longer than the space: refused naming space.units, before the folder exists.
+  const std::string evolution = dir.file("evolution.yaml",
+                                         "proposer: evolution\nbudget: 4\nbatch_size: 4\nworkers: 1\n"
+                                         "task:\n  name: rosenbrock\n  steps: 50\n  lr: 0.001\n"
+                                         "evolution:\n  warm_start: [adam, lion]\n");
+  Outcome warm = nos({"search", "--config", evolution, "--run-dir", run, "--in-process"});
+  EXPECT_EQ(warm.code, kExitUserError) << warm.err;
+  EXPECT_TRUE(contains(warm.err, "evolution.warm_start[1]")) << warm.err;
+  EXPECT_TRUE(contains(warm.err, "set space.units to 4 or more")) << warm.err;
+  EXPECT_FALSE(std::filesystem::exists(run));
+  Outcome good = nos({"search", "--config", config, "--run-dir", run, "--in-process", "--top", "0"});
+  EXPECT_EQ(good.code, kExitOk) << good.err;
+  EXPECT_TRUE(std::filesystem::exists(run + "/search.db"));
+}
+
+// A resume may raise the budget or keep it, never lower it below the children stored (issue 33: `24/10 children`).
+TEST(SearchCommand, AResumeCannotLowerTheBudgetBelowTheStoredChildren) {
+  TempDir dir;
+  const std::string run = dir.path() + "/run";
+  ASSERT_EQ(nos({"search", "--config", tiny_search_config(dir), "--run-dir", run, "--in-process", "--top", "0"}).code,
+            kExitOk);
+  const std::string config_before = [&] {
+    std::ifstream in(run + "/config.yaml");
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }();
+  Outcome lower = nos({"search", "--resume", run, "--budget", "2", "--in-process", "--top", "0"});
+  EXPECT_EQ(lower.code, kExitUserError) << lower.err;
+  EXPECT_TRUE(contains(lower.err, "budget 2 (--budget) is below the 4 children")) << lower.err;
+  EXPECT_TRUE(contains(lower.err, "give --budget 4 or more")) << lower.err;
+  std::ifstream in(run + "/config.yaml");
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()), config_before);
+  Outcome same = nos({"search", "--resume", run, "--budget", "4", "--in-process", "--top", "0"});
+  EXPECT_EQ(same.code, kExitOk) << same.err;
+  Outcome more = nos({"search", "--resume", run, "--budget", "8", "--in-process", "--top", "0"});
+  EXPECT_EQ(more.code, kExitOk) << more.err;
+  EXPECT_TRUE(contains(more.out, "search done: 8 children")) << more.out;
+}
+
+// --population where every child trains alone says so, once, and why (issue 33: it was silently a no-op).
+TEST(SearchCommand, APopulationThatCannotFormSaysWhy) {
+  TempDir dir;
+  Outcome o = nos({"search", "--config", tiny_search_config(dir), "--run-dir", dir.path() + "/run", "--in-process",
+                   "--population", "4", "--top", "0"});
+  EXPECT_EQ(o.code, kExitOk) << o.err;
+  EXPECT_TRUE(contains(o.err, "note: task.population has no effect here, every child trains alone: rosenbrock is an "
+                              "analytic task"))
+      << o.err;
+  Outcome plain = nos({"search", "--config", tiny_search_config(dir), "--run-dir", dir.path() + "/plain",
+                       "--in-process", "--top", "0"});
+  EXPECT_FALSE(contains(plain.err, "task.population")) << plain.err;
+}
+
+// nos top reads a run folder without leaving SQLite's -wal and -shm files in it (a committed run folder stays clean)
+// and without changing its store (issue 33).
+TEST(TopCommand, ReadingARunFolderLeavesNoFilesBehind) {
+  TempDir dir;
+  const std::string committed =
+      std::string(NOS_SOURCE_DIR) + "/docs/results/exploration/controller/search.db";
+  const std::string run = dir.path() + "/run";
+  std::filesystem::create_directories(run);
+  std::filesystem::copy_file(committed, run + "/search.db");
+  auto bytes = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  const std::string before = bytes(run + "/search.db");
+  Outcome o = nos({"top", run, "-n", "3"});
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  EXPECT_TRUE(contains(o.out, "children")) << o.out;
+  EXPECT_FALSE(std::filesystem::exists(run + "/search.db-wal"));
+  EXPECT_FALSE(std::filesystem::exists(run + "/search.db-shm"));
+  EXPECT_EQ(bytes(run + "/search.db"), before);
 }
 
 // nos learn --threads: a bad count exits 2 naming the flag, before any training.
@@ -546,6 +689,27 @@ TEST(Dispatch, BenchSearchRejectsBadOptionsFirst) {
     EXPECT_TRUE(contains(o.err, message)) << args[0] << ": " << o.err;
     EXPECT_FALSE(std::filesystem::exists(where + "/off/search.db")) << args[0];
   }
+}
+
+// A Python that cannot run is refused before anything is measured, and one that runs but gives no figure fails the
+// benchmark (exit 1): the figure nos bench train exists for is the ratio (issue 33: it printed "failed (exit status
+// 32512)" and exited 0).
+TEST(Dispatch, BenchTrainWithoutItsPythonDoesNotSucceed) {
+  Outcome missing = nos({"bench", "train", "--task", "fmnist-logreg", "--steps", "1", "--warmup", "0", "--python",
+                         "/nonexistent/python3"});
+  EXPECT_EQ(missing.code, kExitUserError) << missing.err;
+  EXPECT_TRUE(contains(missing.err, "--python: '/nonexistent/python3' is not an executable")) << missing.err;
+  EXPECT_EQ(missing.out, "");
+  // /bin/false runs and prints nothing: no figure.
+  Outcome silent = nos({"bench", "train", "--task", "fmnist-logreg", "--steps", "1", "--warmup", "0",
+                        "--batch-size", "8", "--python", "/bin/false"});
+  EXPECT_EQ(silent.code, 1) << silent.err;
+  EXPECT_TRUE(contains(silent.err, "the Python side gave no figure")) << silent.err;
+  EXPECT_TRUE(contains(silent.err, "exit status 1")) << silent.err;
+  EXPECT_TRUE(contains(silent.out, "samples/s")) << silent.out;  // nos's own figure is still printed
+  Outcome alone = nos({"bench", "train", "--task", "fmnist-logreg", "--steps", "1", "--warmup", "0",
+                       "--batch-size", "8", "--no-python", "--python", "/nonexistent/python3"});
+  EXPECT_EQ(alone.code, kExitOk) << alone.err;
 }
 
 TEST(Dispatch, UnknownBenchmarkExit2EvenWithHelp) {

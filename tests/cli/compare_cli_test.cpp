@@ -75,6 +75,15 @@ TEST(CompareCommand, UserMistakesExit2WithAMessage) {
       {{"compare", "--rules", "adam", "--schedule", "cosin", "--out", out}, "--schedule"},
       {{"compare", "--rules", "adam", "--weight-decay-mode", "decoupled", "--out", out}, "needs a weight_decay"},
       {{"compare", "--rules", "adam", "--clip-value", "-1", "--out", out}, "--clip-value"},
+      // Rows that cannot train with the recipe are refused before the first run (issue 33), naming the row and flag.
+      {{"compare", "--rules", "adamw,torch-adamw", "--weight-decay", "0.05", "--out", out},
+       "rules[1] ('torch-adamw'), before any run: torch-adamw cannot train convnet with weight_decay: 0.05"},
+      {{"compare", "--rules", "adamw,torch-adamw", "--weight-decay", "0.05", "--out", out},
+       "use --weight-decay-mode decoupled"},
+      {{"compare", "--rules", "adam", "--weight-decay", "0.05", "--weight-decay-mode", "decoupled", "--out", out},
+       "reference for adam ('torch-adam'), before any run"},
+      {{"compare", "--rules", "adam", "--weight-decay", "0.05", "--weight-decay-mode", "decoupled", "--out", out},
+       "--no-native"},
   };
   for (const Case& c : cases) {
     Outcome o = nos(c.args);

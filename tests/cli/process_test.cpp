@@ -99,6 +99,10 @@ TEST_F(Processes, CompareWithAKilledWorkerExits1AndARerunRetriesOnlyThat) {
   EXPECT_EQ(code, 1) << log;
   EXPECT_NE(log.find("run(s) crashed"), std::string::npos) << log;
   EXPECT_NE(log.find("Run the same command again to retry them"), std::string::npos) << log;
+  // The closing message names each crashed run (row, lr or seed) and how its worker ended.
+  const size_t named = log.find("\n  crashed: ");
+  ASSERT_NE(named, std::string::npos) << log;
+  EXPECT_NE(log.find("killed by signal 9", named), std::string::npos) << log;
   const int64_t kept = lines_in(out + "/runs.jsonl");
   EXPECT_LT(kept, 20);
   std::string command = std::string(NOS_EXECUTABLE);

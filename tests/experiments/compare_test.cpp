@@ -392,7 +392,7 @@ TEST(CompareResume, ASecondProcessInTheSameFolderIsRefused) {
     run_known(config);
     ADD_FAILURE() << "a locked folder was used";
   } catch (const UserError& e) {
-    EXPECT_TRUE(contains(e.what(), "another nos compare is running")) << e.what();
+    EXPECT_TRUE(contains(e.what(), "another nos is running a comparison in the report folder")) << e.what();
   }
   ::close(fd);
   EXPECT_EQ(run_known(config).calls, 0);
@@ -758,10 +758,11 @@ TEST(CompareTraining, NativeRowsTrainLikeTheirCompiledTwins) {
 }
 
 // population 4: the runs of one seed and budget (a rule's tuning lrs, the rules' runs) train as populations in the
-// workers; every run's result is the one it has with population 1 (float64).
+// workers; every run's result is the one it has with population 1 (float64), under a cosine schedule with a warm-up.
 TEST(CompareTraining, PopulationsGiveTheResultsOfSoloRuns) {
   TempDir dir;
   CompareConfig c;
+  tasks::set_recipe_key(c.recipe, "schedule", "cosine,warmup=0.1", "test");
   c.rules = {"adam", "momentum", "m + 0.5*g"};
   c.native_references = false;
   c.task = "fmnist-mlp";

@@ -137,6 +137,63 @@ TEST(Learn, InterruptedRunResumesToTheSameNetwork) {
   EXPECT_EQ(learn(longer, {}).episodes_done, 30);
 }
 
+std::string learn_error(const LearnConfig& c) {
+  try {
+    learn(c, {});
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// A full disk while the checkpoint is written (its temporary is a link to /dev/full, which refuses every write with
+// ENOSPC) stops the run with a UserError (nos learn's exit 2) that says what to do, and the previous checkpoint stays:
+// it aborted the process before (issue 34).
+TEST(Learn, AFullDiskAtACheckpointIsAUserErrorAndKeepsThePreviousOne) {
+  testing::TempDir dir;
+  LearnConfig c = tiny_config(dir.path() + "/run");
+  c.episodes = 10;
+  ASSERT_FALSE(learn(c, {}).interrupted);
+  const std::string checkpoint = c.out + "/checkpoint.pt";
+  ASSERT_TRUE(std::filesystem::exists(checkpoint));
+  const std::string before = read_text(checkpoint);
+  std::filesystem::create_symlink("/dev/full", checkpoint + ".tmp");
+  c.episodes = 20;
+  const std::string message = learn_error(c);
+  EXPECT_NE(message.find("No space left on device"), std::string::npos) << message;
+  EXPECT_NE(message.find("free space, then run the same command to continue"), std::string::npos) << message;
+  EXPECT_EQ(read_text(checkpoint), before);
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::symlink_status(checkpoint + ".tmp")));
+  // With space again, the same command continues to the end.
+  EXPECT_EQ(learn(c, {}).episodes_done, 20);
+}
+
+// A file of another kind in the checkpoint's place (a best.pt, a search's proposer.pt, a text file) is a UserError
+// naming the file and what it is, not an internal error (issue 34).
+TEST(Learn, AWrongFileAsCheckpointIsNamed) {
+  testing::TempDir dir;
+  LearnConfig c = tiny_config(dir.path() + "/run");
+  c.episodes = 10;
+  ASSERT_FALSE(learn(c, {}).interrupted);
+  const std::string checkpoint = c.out + "/checkpoint.pt";
+  std::filesystem::copy_file(c.out + "/best.pt", checkpoint, std::filesystem::copy_options::overwrite_existing);
+  std::string message = learn_error(c);
+  EXPECT_NE(message.find(checkpoint + ": not a nos learn checkpoint, it is an LSTM optimizer"), std::string::npos)
+      << message;
+  {
+    torch::serialize::OutputArchive proposer;
+    proposer.write("format", torch::tensor({int64_t{2}}));
+    proposer.write("batches_done", torch::tensor({int64_t{3}}));
+    proposer.write("kind", torch::tensor({int64_t{1}}));
+    proposer.save_to(checkpoint);
+  }
+  message = learn_error(c);
+  EXPECT_NE(message.find("it is a search's proposer checkpoint (proposer.pt)"), std::string::npos) << message;
+  write_atomically(checkpoint, "not an archive\n");
+  message = learn_error(c);
+  EXPECT_NE(message.find(checkpoint + ": a damaged checkpoint"), std::string::npos) << message;
+}
+
 TEST(Learn, ConfigMistakesNameTheKey) {
   auto message = [](const std::string& yaml) {
     try {

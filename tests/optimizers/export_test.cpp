@@ -441,6 +441,27 @@ TEST(Export, ChecksTargetAndClassName) {
   }
   EXPECT_EQ(default_class_name(resolve_rule("powersign-cd")), "PowersignCd");
   EXPECT_EQ(default_class_name(dsl_rule("sign(g)")), "NosRule");
+  // Names the generated code uses or its language reserves: the module would not import, the header not compile
+  // (issue 34).
+  for (const char* bad : {"torch", "math", "std", "size_t", "NULL", "uint64_t", "super", "float", "len", "_exp",
+                          "_Rule", "my__rule", "constexpr", "nullptr", "INFINITY"}) {
+    o.class_name = bad;
+    for (ExportTarget target : {ExportTarget::kPyTorch, ExportTarget::kCpp}) {
+      o.target = target;
+      try {
+        export_rule(resolve_rule("adam"), o);
+        ADD_FAILURE() << bad << " was taken as a class name";
+      } catch (const UserError& e) {
+        EXPECT_NE(std::string(e.what()).find("--class-name: '" + std::string(bad) + "' is not a usable class name"),
+                  std::string::npos)
+            << e.what();
+      }
+    }
+  }
+  for (const char* good : {"Lion2", "MyRule", "powersign_v2", "Adam"}) {
+    o.class_name = good;
+    EXPECT_NO_THROW(export_rule(resolve_rule("adam"), o)) << good;
+  }
 }
 
 }  // namespace

@@ -11,6 +11,8 @@
 
 #include "common/error.h"
 #include "search/population_pool.h"
+#include "search/wire.h"
+#include "tasks/recipe.h"
 
 namespace nos::search {
 namespace {
@@ -161,6 +163,61 @@ TEST(PopulationPool, APopulationsTimeLimitIsItsJobsSum) {
   for (const tasks::EvalRequest& r : recorded->jobs[0].population) EXPECT_EQ(r.time_limit_seconds, 60);
   EXPECT_TRUE(recorded->jobs[1].population.empty());
   EXPECT_EQ(recorded->jobs[1].request.time_limit_seconds, 60);
+}
+
+// The outer request of a population job is its first member's (the time limit aside), every field included: a
+// regression test for the outer request copied from a reference into the vector that grew as members joined
+// (issue 33: the schedule name, rule, task and device arrived empty).
+TEST(PopulationPool, APopulationsOuterRequestIsItsFirstMembers) {
+  auto inner = std::make_unique<RecordingPool>();
+  RecordingPool* recorded = inner.get();
+  PopulationPool pool(std::move(inner), 8);
+  std::vector<Job> jobs;
+  for (int i = 0; i < 5; ++i) {
+    Job j = job(i, "exp(sign(g)*sign(m))*g + 0.000" + std::to_string(i + 1) + "*g", 7, 0.01 * (i + 1),
+                "fmnist-convnet");
+    j.request.epochs = 3;
+    j.request.steps = 17;
+    j.request.batch_size = 64;
+    j.request.horizon_epochs = 9;
+    j.request.lr_grid = {0.1, 0.01};
+    j.request.hurdle = 0.25;
+    tasks::set_recipe_key(j.request.recipe, "schedule", "cosine,warmup=0.1,warmup_start=0.2,eta_min=0.05", "test");
+    tasks::set_recipe_key(j.request.recipe, "weight_decay", "0.01", "test");
+    tasks::set_recipe_key(j.request.recipe, "weight_decay_mode", "decoupled", "test");
+    tasks::set_recipe_key(j.request.recipe, "weight_decay_mask", "all", "test");
+    tasks::set_recipe_key(j.request.recipe, "clip_norm", "1.5", "test");
+    tasks::set_recipe_key(j.request.recipe, "clip_value", "0.5", "test");
+    j.request.device = "cuda:1-with-a-long-name-that-is-not-small-string-optimised";
+    j.request.dtype = "float64";
+    j.request.validation_size = 500;
+    j.request.train_size = 4000;
+    j.request.augment = true;
+    j.request.test_every_epoch = false;
+    j.request.measure_test = false;
+    j.request.time_limit_seconds = 30;
+    jobs.push_back(j);
+  }
+  ASSERT_EQ(run_all(pool, jobs).size(), jobs.size());
+  ASSERT_EQ(recorded->jobs.size(), 1u);
+  const Job& sent = recorded->jobs[0];
+  ASSERT_EQ(sent.population.size(), jobs.size());
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    Job member;
+    member.request = sent.population[i];
+    Job expected;
+    expected.request = jobs[i].request;
+    EXPECT_EQ(encode_job(member), encode_job(expected)) << "member " << i;
+  }
+  Job outer;
+  outer.request = sent.request;
+  EXPECT_EQ(outer.request.time_limit_seconds, 150);
+  outer.request.time_limit_seconds = 30;
+  Job first;
+  first.request = jobs[0].request;
+  EXPECT_EQ(encode_job(outer), encode_job(first));
+  EXPECT_EQ(sent.request.recipe.schedule.name, "cosine");
+  EXPECT_EQ(sent.request.rule, jobs[0].request.rule);
 }
 
 // A population the evaluator refuses: each of its jobs is an error naming the population, with its own rule.

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <random>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -319,6 +320,57 @@ TEST(Resume, KillNineThenResumeGivesTheUninterruptedRunsRows) {
   EXPECT_EQ(best, read(reference + "/best.csv"));
 }
 
+// kill -9 at five random moments of one search, each followed by --resume (or, for a kill before the run existed,
+// the same command), gives the store, progress.csv and best.csv of the uninterrupted run (issue 34: best.csv held
+// 42-44 lines for 40 children after a resume). The moments are drawn from a fixed seed: a number of stored children
+// to wait for, then up to 40 ms more, so kills land mid-batch, between batches and at the start.
+TEST(Resume, KillNineAtFiveRandomMomentsThenResumeGivesTheUninterruptedRun) {
+  testing::TempDir dir;
+  const std::string config = dir.file("config.yaml", kResumeConfig);
+  const std::string reference = dir.path() + "/reference";
+  const CommandResult full = run_command(std::string(NOS_EXECUTABLE) + " search --config " + config +
+                                         " --run-dir " + reference + " --top 0");
+  ASSERT_EQ(full.exit_code, 0) << full.output;
+  const std::vector<Row> expected = rows_of(reference);
+  ASSERT_EQ(expected.size(), 96u);
+
+  std::mt19937 rng(34);
+  std::vector<int64_t> moments = {0};  // one kill at the very start
+  std::uniform_int_distribution<int64_t> rows(1, 90);
+  while (moments.size() < 5) moments.push_back(rows(rng));
+  std::sort(moments.begin(), moments.end());
+  std::uniform_int_distribution<int> extra_ms(0, 40);
+  const std::string run = dir.path() + "/killed";
+  int killed_midway = 0;
+  for (size_t i = 0; i < moments.size(); ++i) {
+    const bool exists = std::filesystem::exists(run + "/search.db");
+    const std::vector<std::string> args =
+        exists ? std::vector<std::string>{"search", "--resume", run, "--top", "0"}
+               : std::vector<std::string>{"search", "--config", config, "--run-dir", run, "--top", "0"};
+    const pid_t pid = spawn_nos(args, dir.file("kill" + std::to_string(i) + ".log"));
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (stored_rows(run) < moments[i] && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(extra_ms(rng)));
+    kill(pid, SIGKILL);
+    const int code = wait_exit_code(pid);
+    killed_midway += code == 128 + SIGKILL;
+    SCOPED_TRACE("kill " + std::to_string(i) + " at " + std::to_string(moments[i]) + " children: " +
+                 read(dir.path() + "/kill" + std::to_string(i) + ".log"));
+    EXPECT_TRUE(code == 128 + SIGKILL || code == 0) << code;
+  }
+  EXPECT_GE(killed_midway, 4) << "the search finished before most kills; the test proves less";
+  const bool exists = std::filesystem::exists(run + "/search.db");
+  const CommandResult resumed = run_command(
+      std::string(NOS_EXECUTABLE) + (exists ? " search --resume " + run : " search --config " + config + " --run-dir " + run) +
+      " --top 0");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_EQ(rows_of(run), expected);
+  EXPECT_EQ(read(run + "/best.csv"), read(reference + "/best.csv"));
+  EXPECT_EQ(without_last_column(read(run + "/progress.csv")), without_last_column(read(reference + "/progress.csv")));
+}
+
 TEST(Resume, CtrlCStopsCleanlyWithExit130AndResumeCompletes) {
   testing::TempDir dir;
   const std::string config = dir.file("config.yaml", kResumeConfig);
@@ -459,7 +511,8 @@ std::vector<std::string> full_rows_of(const std::string& run_dir) {
 }
 
 // The issue's test: a search whose workers train 4 children at once as one population (float64 children of the
-// full lr grid, a hurdle, worker processes speaking the population protocol) stores the rows of the same search
+// full lr grid, a hurdle, a cosine schedule with a warm-up — every population once crashed on it, issue 33 — worker
+// processes speaking the population protocol) stores the rows of the same search
 // with population 1: the same rules, statuses, messages, rewards, accuracies and lrs in the same slots. A population
 // sums in another order than a solo run (one matrix product for K children), so float64 results agree to rounding,
 // not bit for bit; a rule that amplifies rounding (log|g|, a division or sign of a gradient near 0) can end
@@ -475,6 +528,7 @@ TEST(Population, ASearchWithPopulationFourStoresTheRowsOfPopulationOne) {
                                                      "hurdle:\n  enabled: true\n  min_children: 4\n"
                                                      "task:\n  name: fmnist-mlp\n  epochs: 2\n  batch_size: 32\n"
                                                      "  lr_search: full\n  lr_grid: [0.001, 0.1, 10]\n"
+                                                     "  schedule: {name: cosine, warmup: 0.1}\n"
                                                      "  validation_size: 64\n  dtype: float64\n  data_dir: " +
                                                          data + "\n");
   const std::string solo = dir.path() + "/solo", together = dir.path() + "/together";

@@ -50,6 +50,26 @@ TEST(TokenSpace, RulesBecomeTokensOfExactlyTheGivenUnits) {
             "sign(g)*sign(m)");
   EXPECT_THROW(rule_to_units("nosuchrule", 2), UserError);
   EXPECT_THROW(rule_to_units("exp(exp(g)+exp(m))*exp(v)+exp(g)/m", 1), UserError);
+  // A rule longer than the space names the key to raise and the units it needs (issue 33: lion in 2 units).
+  try {
+    rule_to_units("lion", 2);
+    ADD_FAILURE() << "lion fits in 2 units?";
+  } catch (const UserError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("'lion' needs 4 units of 5 tokens, and the search space has 2 (space.units): set "
+                           "space.units to 4 or more"),
+              std::string::npos)
+        << message;
+  }
+  EXPECT_EQ(split_words(rule_to_units("lion", 4)).size(), 20u);
+  try {
+    rule_to_units("g g id id add | u0 g id id add | u1 g id id add", 2);
+    ADD_FAILURE() << "three units fit in two?";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("needs 3 units of 5 tokens, and the search space has 2 (space.units)"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(RandomProposer, ProposesValidRulesFromTheSpace) {
@@ -178,6 +198,11 @@ TEST(TokenSpace, NumberMutationScalesByAPowerOfTwoOfAStandardNormal) {
     const double beta = std::stod(words[0].substr(3));
     EXPECT_GE(beta, 0);
     EXPECT_LE(beta, 0.9999);
+    // 1 − β has 3 significant digits and is >= 1e-4, so β prints with at most 6 decimals ("0.582", never
+    // "0.5820000000000001": the difference's binary rounding, issue 33).
+    const std::string text = words[0].substr(3, words[0].size() - 4);
+    EXPECT_LE(text.size(), 8u) << words[0];
+    EXPECT_EQ(words[0].back(), ')') << words[0];
     seen.insert(words[0]);
     EXPECT_NO_THROW(dsl::parse_tokens(join_words(words)));
   }
@@ -307,7 +332,7 @@ TEST(ControllerProposer, ResamplesRepeats) {
     o.hidden = 8;
     o.seed = 3;
     o.resample_repeats = resample;
-    ControllerProposer p(o, v, dir.file("scratch" + std::to_string(resample)));
+    ControllerProposer p(o, v);
     std::set<std::string> seen;
     int count = 0;
     *first_repeat = -1;
@@ -331,9 +356,9 @@ TEST(ControllerProposer, ResamplesRepeats) {
   o.units = 1;
   o.hidden = 8;
   o.resample_repeats = 50;
-  ControllerProposer p(o, v, dir.file("scratch-a"));
+  ControllerProposer p(o, v);
   std::vector<Proposal> before = p.propose(4);
-  ControllerProposer restored(o, v, dir.file("scratch-b"));
+  ControllerProposer restored(o, v);
   restored.load(p.save());
   EXPECT_EQ(restored.proposed(), p.proposed());
   // A damaged header or list is a clear error, not a crash.
@@ -362,8 +387,8 @@ TEST(ControllerProposer, LearnsFromFeedback) {
     for (size_t i = 0; i < got.size() && i < target_tokens.size(); ++i) hits += got[i] == target_tokens[i];
     return hits / static_cast<double>(target_tokens.size());
   };
-  ControllerProposer taught(o, dsl::default_vocabulary(), dir.file("scratch"));
-  ControllerProposer untaught(o, dsl::default_vocabulary(), dir.file("scratch2"));
+  ControllerProposer taught(o, dsl::default_vocabulary());
+  ControllerProposer untaught(o, dsl::default_vocabulary());
   const double before = taught.log_prob(target);
   EXPECT_DOUBLE_EQ(untaught.log_prob(target), before);
   for (int round = 0; round < 40; ++round) {
@@ -384,13 +409,13 @@ TEST(ControllerProposer, CheckpointsThroughItsScratchFile) {
   o.units = 2;
   o.hidden = 16;
   o.seed = 4;
-  ControllerProposer p(o, dsl::default_vocabulary(), dir.file("scratch"));
+  ControllerProposer p(o, dsl::default_vocabulary());
   std::vector<Proposal> batch = p.propose(8);
   expect_in_space(batch, TokenSpace(dsl::default_vocabulary(), 2));
   p.feedback(batch, std::vector<double>(8, 0.5));
   const std::string state = p.save();
   const std::vector<Proposal> next = p.propose(8);
-  ControllerProposer restored(o, dsl::default_vocabulary(), dir.file("scratch2"));
+  ControllerProposer restored(o, dsl::default_vocabulary());
   restored.load(state);
   const std::vector<Proposal> again = restored.propose(8);
   for (size_t i = 0; i < next.size(); ++i) EXPECT_EQ(again[i].tokens, next[i].tokens);
@@ -401,7 +426,7 @@ TEST(Proposers, MadeFromTheConfig) {
   for (const char* kind : {"controller", "random", "evolution"}) {
     c.proposer = kind;
     testing::TempDir dir;
-    EXPECT_EQ(make_proposer(c, dir.file("scratch"))->kind(), kind);
+    EXPECT_EQ(make_proposer(c)->kind(), kind);
   }
 }
 
@@ -412,7 +437,7 @@ TEST(ProposerRegistry, ConfigAcceptsExactlyTheRowsAndEachRowMakesItsKind) {
     const SearchConfig c = parse_config("proposer: " + std::string(row.name) + "\n", "test.yaml");
     EXPECT_EQ(c.proposer, row.name);
     testing::TempDir dir;
-    EXPECT_EQ(make_proposer(c, dir.file("scratch"))->kind(), row.name);
+    EXPECT_EQ(make_proposer(c)->kind(), row.name);
     EXPECT_FALSE(row.title.empty());
     EXPECT_FALSE(row.doc.empty());
   }
@@ -430,7 +455,7 @@ TEST(ProposerRegistry, ConfigAcceptsExactlyTheRowsAndEachRowMakesItsKind) {
   c.proposer = "annealing";
   testing::TempDir dir;
   try {
-    make_proposer(c, dir.file("scratch"));
+    make_proposer(c);
     FAIL() << "no error";
   } catch (const UserError& e) {
     EXPECT_EQ(std::string(e.what()), "unknown proposer 'annealing' (expected controller, random or evolution)");

@@ -1,6 +1,9 @@
 // The search loop in one process: dedup cache, invalid and rejected rules, the prefilter, the proposers end to end.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -101,6 +104,47 @@ TEST(Search, InvalidTokensAreStoredAsInvalidWithZeroReward) {
   EXPECT_EQ(rows[3].status, "ok");
   EXPECT_EQ(run.result.evaluated, 1);
   EXPECT_EQ(proposer.rewards(), (std::vector<double>{0, 0, 0, rows[3].reward}));
+}
+
+// An evaluation that throws something other than a UserError (a bug in nos) is a crashed child: stored as such
+// with reward 0, and counted, so that a run in which every trained child crashed can say it measured nothing
+// (nos search then exits 3, issue 33) instead of reporting "best reward 0".
+class CrashingEvaluator : public tasks::Evaluator {
+ public:
+  explicit CrashingEvaluator(std::string survivor = "") : survivor_(std::move(survivor)) {}
+  tasks::EvalRecord evaluate(const tasks::EvalRequest& request) override {
+    if (!survivor_.empty() && request.rule == survivor_) return inner_.evaluate(request);
+    throw std::runtime_error("a bug in the evaluator");
+  }
+
+ private:
+  std::string survivor_;
+  tasks::LocalEvaluator inner_;
+};
+
+TEST(Search, CrashedChildrenAreCountedApartFromLowRewards) {
+  const std::vector<std::string> script = {"g 1 id id mul", "m 1 id id mul", "g g id id blah", "g g id id add"};
+  SearchConfig config = analytic_config();
+  config.budget = 4;
+  config.batch_size = 4;
+  for (const std::string survivor : {"", "m"}) {
+    testing::TempDir dir;
+    Store store(dir.file("search.db"), Store::Mode::kCreate);
+    ThreadPool pool(std::make_shared<CrashingEvaluator>(survivor), 2);
+    ScriptedProposer proposer(script);
+    Search search(config, store, proposer, pool, nullptr, SearchRuntime{}, "", "");
+    const SearchResult result = search.run();
+    EXPECT_EQ(result.trained, 3) << survivor;  // the invalid one is not trained
+    EXPECT_EQ(result.crashed, survivor.empty() ? 3 : 2) << survivor;
+    int crashed_rows = 0;
+    for (const Evaluation& e : store.all()) {
+      if (e.status != "crashed") continue;
+      ++crashed_rows;
+      EXPECT_EQ(e.reward, 0);
+      EXPECT_NE(e.message.find("a bug in the evaluator"), std::string::npos) << e.message;
+    }
+    EXPECT_EQ(crashed_rows, result.crashed);
+  }
 }
 
 // Each layer alone (the probe's checks; the Beale run) and both together (the default, probe first) reject the
@@ -207,6 +251,120 @@ TEST(Search, EvolutionWarmStartIsEvaluatedFirst) {
   EXPECT_EQ(rows[8].proposer.rfind("evolution: mutation", 0), 0u) << rows[8].proposer;
 }
 
+// A full disk while the proposer checkpoint is written (its temporary is a link to /dev/full: every write fails with
+// ENOSPC) stops the search with a UserError (exit 2) saying to free space and resume; the previous checkpoint and
+// every stored child stay, and the resume then finishes the run. It aborted the process before (issue 34).
+TEST(Search, AFullDiskAtTheCheckpointKeepsThePreviousOne) {
+  testing::TempDir dir;
+  SearchConfig config = analytic_config("controller");
+  config.budget = 8;
+  SearchRuntime runtime;
+  runtime.run_dir = dir.path();
+  start_search(config, runtime);
+  const std::string checkpoint = checkpoint_path(dir.path());
+  const std::string before = read(checkpoint);
+  ASSERT_FALSE(before.empty());
+  ASSERT_EQ(::symlink("/dev/full", (checkpoint + ".tmp").c_str()), 0);
+  config.budget = 16;
+  try {
+    resume_search(config, runtime);
+    ADD_FAILURE() << "a checkpoint on a full disk was written";
+  } catch (const UserError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("cannot write " + checkpoint), std::string::npos) << message;
+    EXPECT_NE(message.find("No space left on device"), std::string::npos) << message;
+    EXPECT_NE(message.find("free space, then continue with: nos search --resume"), std::string::npos) << message;
+  }
+  EXPECT_EQ(read(checkpoint), before);
+  EXPECT_NE(::access((checkpoint + ".tmp").c_str(), F_OK), 0) << "the temporary is left behind";
+  {
+    Store store(store_path(dir.path()), Store::Mode::kReadOnly);
+    EXPECT_EQ(store.counts().total, 16);  // the batch was stored before its checkpoint
+  }
+  EXPECT_EQ(resume_search(config, runtime).children, 16);
+  EXPECT_NE(read(checkpoint), before);
+}
+
+// Two nos in one run folder at once would store the same slots twice (issue 34: a second --resume ended with exit 3,
+// "UNIQUE constraint failed"): the second is refused, naming the first's process id, and stores nothing.
+TEST(Search, ASecondNosInARunFolderIsRefused) {
+  testing::TempDir dir;
+  SearchConfig config = analytic_config("random");
+  config.budget = 8;
+  SearchRuntime runtime;
+  runtime.run_dir = dir.path();
+  start_search(config, runtime);
+  // Another process's lock (flock locks belong to open file descriptions: a second open stands for it).
+  const int fd = ::open((dir.path() + "/.lock").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  ASSERT_EQ(::ftruncate(fd, 0), 0);
+  ASSERT_EQ(::pwrite(fd, "4242\n", 5, 0), 5);
+  config.budget = 16;
+  try {
+    resume_search(config, runtime);
+    ADD_FAILURE() << "a locked run folder was resumed";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("another nos is running this search (pid 4242)"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(start_search(config, runtime), UserError);
+  {
+    Store store(store_path(dir.path()), Store::Mode::kReadOnly);
+    EXPECT_EQ(store.counts().total, 8);
+  }
+  ::close(fd);
+  EXPECT_EQ(resume_search(config, runtime).children, 16);
+}
+
+// A start killed while it created the store leaves an empty or partial one: the same command, or --resume when the
+// run's config.yaml was written, starts the search afresh and says so (issue 34: neither was accepted).
+TEST(Search, AStoreLeftEmptyByAKilledStartIsStartedAfresh) {
+  SearchConfig config = analytic_config("random");
+  config.budget = 8;
+  SearchResult reference;
+  {
+    testing::TempDir dir;
+    SearchRuntime runtime;
+    runtime.run_dir = dir.path();
+    reference = start_search(config, runtime);
+  }
+  for (const std::string& leftover : {"empty file", "schema only"}) {
+    for (const bool resume : {false, true}) {
+      testing::TempDir dir;
+      SearchRuntime runtime;
+      runtime.run_dir = dir.path();
+      std::ofstream(dir.path() + "/config.yaml") << to_yaml(config);
+      if (leftover == "empty file") {
+        std::ofstream(store_path(dir.path())).flush();
+      } else {
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open(store_path(dir.path()).c_str(), &db), SQLITE_OK);
+        ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);"
+                                   "CREATE TABLE evaluations (id INTEGER PRIMARY KEY, batch INTEGER);",
+                               nullptr, nullptr, nullptr),
+                  SQLITE_OK);
+        sqlite3_close(db);
+      }
+      SCOPED_TRACE(leftover + (resume ? ", --resume" : ", the same command"));
+      const SearchResult r = resume ? resume_search(run_config(dir.path()), runtime) : start_search(config, runtime);
+      EXPECT_EQ(r.children, 8);
+      EXPECT_EQ(r.best_canonical, reference.best_canonical);
+      ASSERT_FALSE(r.notes.empty());
+      EXPECT_NE(r.notes.front().find("the search started afresh"), std::string::npos) << r.notes.front();
+    }
+  }
+  // A database of another program is not taken for an unstarted run.
+  testing::TempDir dir;
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(store_path(dir.path()).c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE photos (id INTEGER);", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  SearchRuntime runtime;
+  runtime.run_dir = dir.path();
+  EXPECT_THROW(start_search(config, runtime), UserError);
+}
+
 TEST(Search, AStartedRunFolderIsNotStartedAgain) {
   testing::TempDir dir;
   SearchConfig config = analytic_config("random");
@@ -245,7 +403,7 @@ TEST(Search, AFullDiskStopsWithAMessageAndKeepsWhatIsStored) {
     store.limit_size_for_testing();
     std::shared_ptr<CountingEvaluator> evaluator = std::make_shared<CountingEvaluator>();
     ThreadPool pool(evaluator, 1);
-    std::unique_ptr<Proposer> proposer = make_proposer(config, dir.file("scratch"));
+    std::unique_ptr<Proposer> proposer = make_proposer(config);
     Search search(config, store, *proposer, pool, nullptr, runtime, "", "");
     try {
       search.run();
@@ -540,6 +698,141 @@ TEST(SharedEquivalenceCache, RunsWithTheSameTaskSettingsShareResults) {
   tb.join();
   EXPECT_EQ(run(a, "a2").evaluated, 0);
   EXPECT_EQ(run(b, "b2").evaluated, 0);
+}
+
+// 24 rules of distinct canonical text: sums of two different operands (the hurdle tests' script).
+std::vector<std::string> distinct_sums() {
+  std::vector<std::string> script;
+  std::set<std::string> seen;
+  const std::vector<std::string> operands = dsl::default_vocabulary().operands;
+  for (size_t i = 0; i < operands.size() && script.size() < 24; ++i) {
+    for (size_t j = i + 1; j < operands.size() && script.size() < 24; ++j) {
+      const std::string tokens = operands[i] + " " + operands[j] + " id id add";
+      if (seen.insert(dsl::canonical_text(dsl::from_units(dsl::parse_tokens(tokens)))).second) {
+        script.push_back(tokens);
+      }
+    }
+  }
+  return script;
+}
+
+// (status, reward) of each stored child, in (batch, slot) order.
+std::vector<std::pair<std::string, double>> outcomes(const Store& store) {
+  std::vector<std::pair<std::string, double>> out;
+  for (const Evaluation& e : store.all()) out.emplace_back(e.status, e.reward);
+  return out;
+}
+
+// A run answered from a filled shared cache gives the rows a run without it gives, hurdles included: a cache hit
+// carries the hurdle accuracy its training had (counted for later hurdles, as a trained child's) and stops at this
+// batch's hurdle when below it (issue 34: 11 children trained to the end that the plain run stopped).
+TEST(SharedEquivalenceCache, ARerunOnAFilledCacheGivesThePlainRunsRows) {
+  const std::vector<std::string> script = distinct_sums();
+  ASSERT_EQ(script.size(), 24u);
+  SearchConfig config = analytic_config();
+  config.budget = 24;
+  config.batch_size = 8;
+  config.hurdle.min_children = 8;
+  config.hurdle.percentile = 50;
+  testing::TempDir dir;
+  auto run = [&](const SearchConfig& c, const std::string& name, const std::string& cache) {
+    Store store(dir.file(name + ".db"), Store::Mode::kCreate);
+    ScriptedProposer proposer(script);
+    auto evaluator = std::make_shared<HurdleEvaluator>();
+    ThreadPool pool(evaluator, c.workers);
+    Search search(c, store, proposer, pool, nullptr, SearchRuntime{}, "", "");
+    std::unique_ptr<SharedEquivalenceCache> shared;
+    if (!cache.empty()) {
+      shared = std::make_unique<SharedEquivalenceCache>(cache, "task");
+      search.share_equivalences(shared.get());
+    }
+    const SearchResult r = search.run();
+    return std::make_pair(outcomes(store), r);
+  };
+  const auto plain = run(config, "plain", "");
+  int hurdled = 0;
+  for (const auto& [status, reward] : plain.first) hurdled += status == "hurdle";
+  ASSERT_GT(hurdled, 0);
+  // Filled by the same search, then read by its rerun.
+  const std::string cache = dir.path() + "/fec.db";
+  EXPECT_EQ(run(config, "filling", cache).first, plain.first);
+  const auto rerun = run(config, "rerun", cache);
+  EXPECT_LT(rerun.second.evaluated, plain.second.evaluated);  // answered from the cache
+  EXPECT_EQ(rerun.first, plain.first);
+  // Filled by a search without hurdles (every child trained to the end), read by one with them.
+  SearchConfig no_hurdles = config;
+  no_hurdles.hurdle.enabled = false;
+  const std::string open = dir.path() + "/open-fec.db";
+  run(no_hurdles, "open", open);
+  const auto strict = run(config, "strict", open);
+  EXPECT_EQ(strict.second.evaluated, 0);
+  EXPECT_EQ(strict.first, plain.first);
+}
+
+// A file that is not a cache (another run's search.db) is refused before anything is written to it (issue 34: nos
+// added its table to that run's store); rows no nos writes are refused naming the file and the row.
+TEST(SharedEquivalenceCache, AFileThatIsNoCacheIsNeverWrittenTo) {
+  testing::TempDir dir;
+  SearchConfig config = analytic_config("random");
+  config.budget = 8;
+  SearchRuntime runtime;
+  runtime.run_dir = dir.path() + "/run";
+  start_search(config, runtime);
+  const std::string db = store_path(runtime.run_dir);
+  auto tables = [&] {
+    sqlite3* handle = nullptr;
+    sqlite3_open_v2(db.c_str(), &handle, SQLITE_OPEN_READONLY, nullptr);
+    std::string names;
+    sqlite3_exec(
+        handle, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+        [](void* out, int, char** values, char**) {
+          *static_cast<std::string*>(out) += std::string(values[0]) + " ";
+          return 0;
+        },
+        &names, nullptr);
+    sqlite3_close(handle);
+    return names;
+  };
+  const std::string before = tables();
+  ASSERT_EQ(before.find("fec"), std::string::npos);
+  try {
+    SharedEquivalenceCache cache(db, "task");
+    ADD_FAILURE() << "a search's store was taken for a cache";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find(db + ": not a nos equivalence cache"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("nothing was written to it"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(tables(), before);
+  // Damaged rows: an unknown status, a reward no evaluation gives.
+  const std::string path = dir.path() + "/fec.db";
+  const dsl::Fingerprint f = dsl::fingerprint(dsl::compile(dsl::parse("sign(g)")));
+  {
+    SharedEquivalenceCache cache(path, "task");
+    Evaluation e;
+    e.canonical = "sign(g)";
+    e.status = "ok";
+    e.reward = 0.5;
+    e.val_acc = 0.5;
+    e.lr = 0.01;
+    cache.put(f, e);
+    ASSERT_TRUE(cache.find(f).has_value());
+  }
+  for (const char* damage : {"UPDATE fec SET reward = 1e308", "UPDATE fec SET reward = 0.5, status = 'great'",
+                             "UPDATE fec SET status = 'ok', val_acc = 7"}) {
+    sqlite3* handle = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &handle), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(handle, damage, nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(handle);
+    SharedEquivalenceCache cache(path, "task");
+    try {
+      cache.find(f);
+      ADD_FAILURE() << damage << ": read as a result";
+    } catch (const UserError& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find(path + ": the equivalence cache cannot be read: row 1 holds"), std::string::npos) << m;
+      EXPECT_NE(m.find("delete the file"), std::string::npos) << m;
+    }
+  }
 }
 
 TEST(SharedEquivalenceCache, ADamagedFileIsAUserErrorNamingIt) {

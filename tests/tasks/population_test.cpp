@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "optimizers/optimizers.h"
+#include "tasks/evaluator.h"
 #include "tasks/population.h"
 #include "tasks/trainer.h"
 #include "tests/tasks/capped.h"
@@ -328,6 +329,33 @@ TEST(Population, MistakesAreUserErrors) {
   EXPECT_TRUE(has_population_form("convnet"));
   EXPECT_FALSE(has_population_form("wrn-16-4"));
   EXPECT_FALSE(has_population_form("nonesuch"));
+}
+
+// What a user who asked for populations is told when a request trains alone: the task, the model or the lr search
+// says why, and a request that can join one has no reason (and a population key).
+TEST(Population, ARequestThatTrainsAloneSaysWhy) {
+  EvalRequest r;
+  r.task = "fmnist-convnet";
+  r.lr = 0.01;
+  EXPECT_EQ(population_alone_reason(r), "");
+  EXPECT_NE(population_key(r), "");
+  r.lr = 0;
+  r.lr_search = "full";
+  EXPECT_EQ(population_alone_reason(r), "");
+  r.lr_search = "halving";
+  EXPECT_NE(population_alone_reason(r).find("successive halving (lr_search: halving)"), std::string::npos)
+      << population_alone_reason(r);
+  EXPECT_EQ(population_key(r), "");
+  r.lr = 0.01;
+  EXPECT_EQ(population_alone_reason(r), "");  // a fixed lr has no lr search
+  r.task = "rosenbrock";
+  EXPECT_EQ(population_alone_reason(r), "rosenbrock is an analytic task (populations stack the children of a network)");
+  r.task = "cifar10-wrn-16-4";
+  EXPECT_NE(population_alone_reason(r).find("model 'wrn-16-4' has no stacked form (populations: "), std::string::npos)
+      << population_alone_reason(r);
+  EXPECT_EQ(population_key(r), "");
+  r.task = "nonesuch";
+  EXPECT_THROW(population_alone_reason(r), UserError);
 }
 
 }  // namespace

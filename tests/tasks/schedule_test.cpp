@@ -86,5 +86,36 @@ TEST(Schedule, BadValuesAreUserErrorsNamingTheKey) {
   EXPECT_EQ(check("cosine,warmup=0.05,t0=0.25,t_mult=2,eta_min=0.01"), "no error");
 }
 
+// Values beyond any run are refused when read, naming the key (issue 34: t0=1e19 hung, warmup=9.3e18 was silently
+// dropped); a key given twice is refused; a t_mult beyond the run cannot overflow the period.
+TEST(Schedule, HugeValuesAndRepeatedKeysAreRefused) {
+  for (const char* text : {"cosine,t0=1e19", "cosine,t0=1e300", "cosine,warmup=9.3e18", "constant,warmup=1e300",
+                           "step,step_size=1e19", "cosine,t_mult=1e300"}) {
+    const std::string e = error_of([&] { parse_schedule(text, "--schedule"); });
+    EXPECT_NE(e.find("is longer than any run (at most 1099511627776 steps)"), std::string::npos) << text << ": " << e;
+    EXPECT_EQ(e.rfind("--schedule: ", 0), 0u) << e;
+  }
+  EXPECT_NE(error_of([] { parse_schedule("cosine,warmup=0.05,warmup=0.1"); }).find("key 'warmup' is given twice"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { parse_schedule("step,step_size=2,per_epoch=true,per_epoch=false"); })
+                .find("key 'per_epoch' is given twice"),
+            std::string::npos);
+  // Longer than this run but not than any: refused when the run's length is known.
+  auto check = [](const std::string& text, int64_t steps) {
+    return error_of([&] { check_schedule(parse_schedule(text), steps, 10); });
+  };
+  EXPECT_NE(check("cosine,warmup=1e12", 100).find("warmup: longer than the run (100 steps)"), std::string::npos);
+  EXPECT_NE(check("cosine,t0=1e9", 100).find("t0: longer than the run"), std::string::npos);
+  EXPECT_NE(check("cosine,t0=1,t_mult=1000", 100).find("t_mult: must be at most the run's length (100 steps)"),
+            std::string::npos);
+  // The largest t_mult a run takes: the second period outlasts it; the factors are those of one step, then a
+  // period longer than the run (no overflow, no endless loop).
+  const std::vector<double> f = schedule_factors(parse_schedule("cosine,t0=1,t_mult=100"), 100, 10);
+  ASSERT_EQ(f.size(), 100u);
+  EXPECT_EQ(f[0], 1);
+  EXPECT_EQ(f[1], 1);  // the start of the second period
+  for (double x : f) EXPECT_TRUE(std::isfinite(x) && x >= 0 && x <= 1) << x;
+}
+
 }  // namespace
 }  // namespace nos::tasks

@@ -571,6 +571,49 @@ TEST(Trainer, BadConfigurationsAreUserErrors) {
   EXPECT_THROW(train_classifier(rule("adam"), no_validation, config("logreg", 1, 0.1)), UserError);
 }
 
+std::string refusal(const std::string& name, const std::string& model, const Recipe& recipe) {
+  try {
+    check_rule_recipe(optimizers::resolve_rule(name), model, recipe);
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// What a run would refuse mid-run is refused before it (issue 33): LibTorch's classes take no decoupled decay but
+// torch-adamw, which takes no coupled one (a recipe's, or 3c3d's own L2); compiled rules take any decay.
+TEST(Trainer, RuleAndRecipeCombinationsNoRunCanTakeAreRefusedUpFront) {
+  Recipe coupled;
+  set_recipe_key(coupled, "weight_decay", "0.05", "test");
+  Recipe decoupled = coupled;
+  set_recipe_key(decoupled, "weight_decay_mode", "decoupled", "test");
+  const std::string adamw_coupled = refusal("torch-adamw", "convnet", coupled);
+  EXPECT_NE(adamw_coupled.find("torch-adamw cannot train convnet with weight_decay: 0.05"), std::string::npos)
+      << adamw_coupled;
+  EXPECT_NE(adamw_coupled.find("coupled L2 penalty of 0.05"), std::string::npos) << adamw_coupled;
+  EXPECT_EQ(adamw_coupled.find("this model's"), std::string::npos) << adamw_coupled;
+  EXPECT_EQ(refusal("torch-adamw", "convnet", decoupled), "");
+  EXPECT_EQ(refusal("torch-adamw", "convnet", Recipe{}), "");
+  EXPECT_NE(refusal("torch-adamw", "3c3d", Recipe{}).find("the rule's and the model's own weight decay"),
+            std::string::npos);
+  EXPECT_NE(refusal("torch-adam", "convnet", decoupled).find("has no decoupled weight decay"), std::string::npos);
+  EXPECT_EQ(refusal("torch-adam", "convnet", coupled), "");
+  for (const char* dsl : {"adam", "adamw", "powersign"}) {
+    EXPECT_EQ(refusal(dsl, "convnet", coupled), "") << dsl;
+    EXPECT_EQ(refusal(dsl, "convnet", decoupled), "") << dsl;
+    EXPECT_EQ(refusal(dsl, "3c3d", Recipe{}), "") << dsl;
+  }
+  // adamw under a coupled decay runs as Adam with L2: a warning naming the flag that keeps it AdamW.
+  const std::string warning = rule_recipe_warning(optimizers::resolve_rule("adamw"), coupled);
+  EXPECT_NE(warning.find("adamw's own decoupled weight decay (0.01) is replaced by weight_decay 0.05 applied coupled"),
+            std::string::npos)
+      << warning;
+  EXPECT_NE(warning.find("--weight-decay-mode decoupled"), std::string::npos) << warning;
+  EXPECT_EQ(rule_recipe_warning(optimizers::resolve_rule("adamw"), decoupled), "");
+  EXPECT_EQ(rule_recipe_warning(optimizers::resolve_rule("adamw"), Recipe{}), "");
+  EXPECT_EQ(rule_recipe_warning(optimizers::resolve_rule("adam"), coupled), "");
+}
+
 }  // namespace
 }  // namespace nos::tasks
 
