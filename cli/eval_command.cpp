@@ -20,6 +20,7 @@
 #include "cli/eval_config.h"
 #include "cli/json.h"
 #include "dsl/error.h"
+#include "experiments/rows.h"
 #include "optimizers/optimizers.h"
 #include "tasks/tasks.h"
 
@@ -86,7 +87,8 @@ void print_help(std::ostream& out, const po::options_description& options) {
   out << "Usage: nos eval [--config FILE.yaml] [--rule R] [--task T] [--steps N | --epochs E]\n"
       << "                [--lr X | --lr-grid X1,X2,...] [options]\n\n"
       << "Runs a rule on a task and reports the outcome. Settings come from the defaults, then the config file\n"
-      << "(keys as the long options, with '_' for '-'), then the flags.\n\n"
+      << "(keys as the long options, with '_' for '-'), then the flags. The rule may be a search run's found\n"
+      << "rule: @RUN_DIR (its best) or @RUN_DIR:#K (its K-th best).\n\n"
       << "Analytic objectives (" << tasks_text << "):\n"
       << "  minimise from the start point for --steps (default " << kDefaultObjectiveSteps << ") at --lr (default "
       << brief(kDefaultObjectiveLr) << "), float64 unless --dtype.\n"
@@ -509,6 +511,8 @@ int eval_command(const Args& args, std::ostream& out, std::ostream& err) {
                     ": give a fixed lr or an lr grid to choose from, not both");
   }
 
+  // A search run's found rule (@RUN_DIR, @RUN_DIR:#K) is its canonical text from here on, in every output.
+  config.rule = experiments::resolve_rule_reference(config.rule, config.rule_origin);
   optimizers::ResolvedRule rule;
   try {
     rule = optimizers::resolve_rule(config.rule);

@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "dsl/dsl.h"
+#include "experiments/rows.h"
 #include "optimizers/export.h"
 #include "optimizers/optimizers.h"
 
@@ -38,8 +39,8 @@ int export_command(const Args& args, std::ostream& out, std::ostream& err) {
 
   if (vm.count("help")) {
     out << "Usage: nos export RULE --to pytorch|cuda|cpp [--class-name N] [-o FILE]\n\n"
-        << "Writes RULE (a named rule from 'nos rules', DSL text, or with --tokens the token form) for use outside\n"
-        << "nos (docs/using-found-rules.md):\n"
+        << "Writes RULE (a named rule from 'nos rules', DSL text, a search run's found rule @RUN_DIR or\n"
+        << "@RUN_DIR:#K, or with --tokens the token form) for use outside nos (docs/using-found-rules.md):\n"
         << "  pytorch: a Python module with a torch.optim.Optimizer subclass: its moving averages and step in\n"
         << "           self.state (state_dict round-trips), the rule's options and defaults (lr, weight_decay,\n"
         << "           decoupled_weight_decay, total_steps, seed, bias_correction), one statement per instruction;\n"
@@ -70,7 +71,7 @@ int export_command(const Args& args, std::ostream& out, std::ostream& err) {
     rule.text = text;
     rule.program = std::make_shared<const dsl::Program>(dsl::compile(dsl::from_units(dsl::parse_tokens(text))));
   } else {
-    rule = optimizers::resolve_rule(text);
+    rule = optimizers::resolve_rule(experiments::resolve_rule_reference(text, "RULE"));
   }
   const std::string source = optimizers::export_rule(rule, o);
   if (!vm.count("output")) {

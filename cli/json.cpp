@@ -39,4 +39,6 @@ JsonObject& JsonObject::add_objects(std::string_view key, const std::vector<Json
   return add_raw(key, json + "]");
 }
 
+JsonObject& JsonObject::add_object(std::string_view key, const JsonObject& value) { return add_raw(key, value.str()); }
+
 }  // namespace nos::cli

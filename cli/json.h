@@ -20,6 +20,7 @@ class JsonObject {
   JsonObject& add_bool(std::string_view key, bool value);
   JsonObject& add_numbers(std::string_view key, const std::vector<double>& values);
   JsonObject& add_objects(std::string_view key, const std::vector<JsonObject>& values);
+  JsonObject& add_object(std::string_view key, const JsonObject& value);
   std::string str() const { return "{" + body_ + "}"; }
 
  private:

@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "dsl/dsl.h"
 #include "dsl/cuda_codegen.h"
+#include "experiments/rows.h"
 #include "optimizers/optimizers.h"
 
 namespace nos::cli {
@@ -45,13 +46,15 @@ int rule_command(const Args& args, std::ostream& out, std::ostream& err) {
         << "Several TEXT arguments are joined with spaces; put -- before a TEXT that starts with '-'.\n"
         << "--cuda-source prints instead the rule's whole update (moving averages, rule, w -= lr*d) as the one\n"
         << "elementwise CUDA kernel the fused CUDA path compiles with NVRTC; its comments say what to pass.\n"
-        << "A learned optimizer, lstm:PATH (nos learn's best.pt), prints its file's hash, its network and state.\n\n"
+        << "A learned optimizer, lstm:PATH (nos learn's best.pt), prints its file's hash, its network and state.\n"
+        << "A search run's found rule: @RUN_DIR (its best), @RUN_DIR:#K (its K-th best, as 'nos top' ranks them).\n\n"
         << options;
     return kExitOk;
   }
   if (!vm.count("text")) throw UserError("missing TEXT: give the rule to inspect, e.g. nos rule 'sign(m)*g'");
   std::string text;
   for (const std::string& part : vm["text"].as<std::vector<std::string>>()) text += (text.empty() ? "" : " ") + part;
+  if (!vm["tokens"].as<bool>()) text = experiments::resolve_rule_reference(text, "TEXT");
   const int units = vm["units"].as<int>();
   if (units < 0) throw UserError("--units: expected a number of units >= 0, got " + std::to_string(units));
 

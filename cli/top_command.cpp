@@ -8,8 +8,11 @@
 #include "common/text.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/json.h"
 #include "cli/search_report.h"
 #include "common/error.h"
+#include "common/files.h"
+#include "experiments/files.h"
 #include "experiments/machine.h"
 #include "experiments/search_plots.h"
 #include "search/summary.h"
@@ -30,6 +33,114 @@ std::string general(double x) {
 std::string padded(std::string text, size_t width, bool right = false) {
   if (text.size() >= width) return text;
   return right ? std::string(width - text.size(), ' ') + text : text + std::string(width - text.size(), ' ');
+}
+
+// A CSV field: quoted when it holds a comma, quote or line break; numbers as format_number (NaN: empty).
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\n") == std::string::npos) return text;
+  std::string out = "\"";
+  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string csv_number(double x) { return std::isfinite(x) ? nos::format_number(x) : ""; }
+
+// One run as one JSON object: its summary, its leaderboard (best first) and its funnel rows.
+JsonObject run_json(const search::RunSummary& s, const std::vector<search::Leader>& leaders,
+                    const std::vector<search::FunnelRow>& funnel) {
+  JsonObject statuses;
+  for (const auto& [status, count] : s.by_status) statuses.add_int(status, count);
+  JsonObject summary;
+  summary.add_string("proposer", s.proposer)
+      .add_string("task", s.task)
+      .add_int("budget", s.budget)
+      .add_int("children", s.children)
+      .add_int("cache_hits", s.cache_hits)
+      .add_int("equivalence_hits", s.equivalence_hits)
+      .add_object("statuses", statuses)
+      .add_number("best_reward", s.best_reward)
+      .add_number("first_quarter_mean", s.first_quarter_mean)
+      .add_number("last_quarter_mean", s.last_quarter_mean);
+  std::vector<JsonObject> board;
+  int rank = 0;
+  for (const search::Leader& l : leaders) {
+    JsonObject o;
+    o.add_int("rank", ++rank)
+        .add_string("rule", l.canonical)
+        .add_string("hash", l.hash)
+        .add_number("reward", l.best_reward)
+        .add_number("val_acc", l.val_acc)
+        .add_number("test_acc", l.test_acc)
+        .add_number("lr", l.lr)
+        .add_int("count", l.count)
+        .add_string("status", l.status)
+        .add_string("tokens", l.tokens);
+    board.push_back(o);
+  }
+  std::vector<JsonObject> stages;
+  for (const search::FunnelRow& r : funnel) {
+    JsonObject o;
+    o.add_int("stage", r.stage + 1)
+        .add_string("stage_name", r.stage_name)
+        .add_int("position", r.position + 1)
+        .add_string("rule", r.rule)
+        .add_bool("baseline", r.baseline)
+        .add_number("val_mean", r.val_mean)
+        .add_number("val_std", r.val_std)
+        .add_number("test_mean", r.test_mean)
+        .add_number("test_std", r.test_std)
+        .add_number("lr", r.lr)
+        .add_int("seeds_ok", r.seeds_ok)
+        .add_number("threshold", r.threshold)
+        .add_bool("passed", r.passed)
+        .add_bool("promoted", r.promoted);
+    stages.push_back(o);
+  }
+  JsonObject run;
+  run.add_string("run_dir", s.run_dir).add_object("summary", summary).add_objects("leaderboard", board).add_objects(
+      "funnel", stages);
+  return run;
+}
+
+// DIR/summary.csv, DIR/leaderboard.csv and DIR/funnel.csv: one row per run, per (run, rank), per (run, stage, rule).
+void write_csvs(const std::string& dir, const std::vector<search::RunSummary>& summaries,
+                const std::vector<std::vector<search::Leader>>& boards,
+                const std::vector<std::vector<search::FunnelRow>>& funnels) {
+  std::string summary = "run_dir,proposer,task,budget,children,cache_hits,equivalence_hits,best_reward,"
+                        "first_quarter_mean,last_quarter_mean,statuses\n";
+  std::string board = "run_dir,rank,rule,hash,reward,val_acc,test_acc,lr,count,status,tokens\n";
+  std::string funnel = "run_dir,stage,stage_name,position,rule,baseline,val_mean,val_std,test_mean,test_std,lr,"
+                       "seeds_ok,threshold,passed,promoted\n";
+  for (size_t i = 0; i < summaries.size(); ++i) {
+    const search::RunSummary& s = summaries[i];
+    std::string statuses;
+    for (const auto& [status, count] : s.by_status) {
+      statuses += (statuses.empty() ? "" : " ") + status + "=" + std::to_string(count);
+    }
+    summary += csv_field(s.run_dir) + "," + csv_field(s.proposer) + "," + csv_field(s.task) + "," +
+               std::to_string(s.budget) + "," + std::to_string(s.children) + "," + std::to_string(s.cache_hits) + "," +
+               std::to_string(s.equivalence_hits) + "," + csv_number(s.best_reward) + "," +
+               csv_number(s.first_quarter_mean) + "," + csv_number(s.last_quarter_mean) + "," + csv_field(statuses) +
+               "\n";
+    int rank = 0;
+    for (const search::Leader& l : boards[i]) {
+      board += csv_field(s.run_dir) + "," + std::to_string(++rank) + "," + csv_field(l.canonical) + "," + l.hash +
+               "," + csv_number(l.best_reward) + "," + csv_number(l.val_acc) + "," + csv_number(l.test_acc) + "," +
+               csv_number(l.lr) + "," + std::to_string(l.count) + "," + csv_field(l.status) + "," +
+               csv_field(l.tokens) + "\n";
+    }
+    for (const search::FunnelRow& r : funnels[i]) {
+      funnel += csv_field(s.run_dir) + "," + std::to_string(r.stage + 1) + "," + csv_field(r.stage_name) + "," +
+                std::to_string(r.position + 1) + "," + csv_field(r.rule) + "," + (r.baseline ? "1" : "0") + "," +
+                csv_number(r.val_mean) + "," + csv_number(r.val_std) + "," + csv_number(r.test_mean) + "," +
+                csv_number(r.test_std) + "," + csv_number(r.lr) + "," + std::to_string(r.seeds_ok) + "," +
+                csv_number(r.threshold) + "," + (r.passed ? "1" : "0") + "," + (r.promoted ? "1" : "0") + "\n";
+    }
+  }
+  experiments::make_directories(dir);
+  write_atomically(dir + "/summary.csv", summary);
+  write_atomically(dir + "/leaderboard.csv", board);
+  write_atomically(dir + "/funnel.csv", funnel);
 }
 
 }  // namespace
@@ -91,12 +202,15 @@ int top_command(const Args& args, std::ostream& out, std::ostream& err) {
       ("n,n", po::value<int>()->default_value(20)->value_name("N"), "how many rules to list per run")
       ("plot", po::value<std::string>()->value_name("DIR"),
        "also write PNGs (gnuplot) into DIR: best-so-far per proposer, rewards per batch, funnel stages")
+      ("json", po::bool_switch(), "print one JSON object per run instead (summary, leaderboard, funnel rows)")
+      ("csv", po::value<std::string>()->value_name("DIR"),
+       "also write DIR/summary.csv, DIR/leaderboard.csv and DIR/funnel.csv (every run given)")
       ("run-dir", po::value<std::vector<std::string>>()->value_name("RUN_DIR"), "run folders");
   po::positional_options_description positional;
   positional.add("run-dir", -1);
   po::variables_map vm = parse_options(args, options, positional);
   if (vm.count("help")) {
-    out << "Usage: nos top [GROUP=]RUN_DIR... [-n N] [--plot DIR]\n\n"
+    out << "Usage: nos top [GROUP=]RUN_DIR... [-n N] [--plot DIR] [--json] [--csv DIR]\n\n"
         << "Prints a search run's summary (children, cache hits, statuses, mean reward of the first and last\n"
         << "quarter) and its leaderboard: one line per canonical rule with its best reward, the test accuracy and lr\n"
         << "of that evaluation, how often it was proposed and its status. Works while the search runs. With several\n"
@@ -105,7 +219,10 @@ int top_command(const Args& args, std::ostream& out, std::ostream& err) {
         << "with a band from the lowest to the highest) and rewards.png (every child's reward by batch), with\n"
         << "their data files and plots.gp, into DIR, and funnel.png when a run has funnel stages. A run given as\n"
         << "GROUP=RUN_DIR joins the curve GROUP (default: its proposer's). A run with a funnel also gets a table per\n"
-        << "stage: each rule's validation and test accuracy (mean ± sd over its seeds), lr, seeds and gate.\n\n"
+        << "stage: each rule's validation and test accuracy (mean ± sd over its seeds), lr, seeds and gate.\n"
+        << "For scripts: --json prints one JSON object per run and line (run_dir, summary, leaderboard, funnel),\n"
+        << "--csv DIR writes the same as three CSV files. A found rule is also taken as @RUN_DIR:#K wherever a\n"
+        << "rule is (nos export, eval, rule, compare).\n\n"
         << options;
     return kExitOk;
   }
@@ -123,7 +240,19 @@ int top_command(const Args& args, std::ostream& out, std::ostream& err) {
     dirs.push_back(r.dir);
   }
   std::vector<search::RunSummary> summaries;
-  for (const std::string& dir : dirs) summaries.push_back(search::summarize_run(dir));
+  std::vector<std::vector<search::Leader>> boards;
+  std::vector<std::vector<search::FunnelRow>> funnels;
+  for (const std::string& dir : dirs) {
+    summaries.push_back(search::summarize_run(dir));
+    boards.push_back(search::leaderboard(dir, n));
+    funnels.push_back(search::funnel_rows(dir));
+  }
+  if (vm.count("csv")) write_csvs(vm["csv"].as<std::string>(), summaries, boards, funnels);
+  if (vm["json"].as<bool>()) {
+    if (vm.count("plot")) throw UserError("--json and --plot do not go together: --plot prints where it wrote");
+    for (size_t i = 0; i < dirs.size(); ++i) out << run_json(summaries[i], boards[i], funnels[i]).str() << "\n";
+    return kExitOk;
+  }
   if (dirs.size() > 1) {
     out << "proposer    children  best    mean 1st q  mean last q  cache hits  run\n";
     for (const search::RunSummary& s : summaries) {
@@ -137,18 +266,21 @@ int top_command(const Args& args, std::ostream& out, std::ostream& err) {
   for (size_t i = 0; i < dirs.size(); ++i) {
     if (i > 0) out << "\n";
     print_run_summary(summaries[i], out);
-    print_leaderboard(search::leaderboard(dirs[i], n), out);
-    print_funnel(search::funnel_rows(dirs[i]), out);
+    print_leaderboard(boards[i], out);
+    print_funnel(funnels[i], out);
   }
   if (vm.count("plot")) {
     const std::string dir = vm["plot"].as<std::string>();
     for (const std::string& note : experiments::write_search_plots(plotted, dir, experiments::find_on_path("gnuplot"))) {
       err << "note: " << note << "\n";
     }
-    bool funnel = false;
-    for (const std::string& d : dirs) funnel = funnel || !search::funnel_rows(d).empty();
-    out << "\nplots: " << dir << "/best_so_far.png, " << dir << "/rewards.png"
-        << (funnel ? ", " + dir + "/funnel.png" : std::string()) << "\n";
+    // Only the PNGs that exist now are named: without gnuplot only the data files and plots.gp are written.
+    std::string drawn;
+    for (const char* png : {"best_so_far.png", "rewards.png", "funnel.png"}) {
+      if (experiments::exists(dir + "/" + png)) drawn += (drawn.empty() ? "" : ", ") + dir + "/" + png;
+    }
+    out << "\nplots: " << (drawn.empty() ? "none drawn (the data files and plots.gp are in " + dir + ")" : drawn)
+        << "\n";
   }
   return kExitOk;
 }

@@ -17,51 +17,85 @@ namespace nos::experiments {
 
 namespace {
 
-// "@RUN_DIR:topN" → (RUN_DIR, N); throws a UserError for anything else starting with '@'.
-std::pair<std::string, int> parse_run_spec(const std::string& spec, const std::string& where) {
-  const size_t colon = spec.rfind(':');
+// A reference to a search run's found rules: "@RUN_DIR" (its best), "@RUN_DIR:topN" (its N best) or "@RUN_DIR:#K"
+// (its K-th best), ranks over the distinct rules with status ok, best first.
+struct RunSpec {
+  std::string dir;
+  int first = 1;  // the first rank named
+  int count = 1;  // how many ranks from there
+};
+
+// Parses one of those; a UserError naming `where` for anything else starting with '@'.
+RunSpec parse_run_spec(const std::string& spec, const std::string& where) {
   auto bad = [&](const std::string& why) {
-    throw UserError(where + ": '" + spec + "': " + why + " (expected @RUN_DIR:topN, e.g. @runs/demo:top3)");
+    throw UserError(where + ": '" + spec + "': " + why +
+                    " (expected @RUN_DIR, @RUN_DIR:topN or @RUN_DIR:#K, e.g. @runs/demo:top3)");
   };
-  if (colon == std::string::npos || colon == 1) bad("no RUN_DIR:topN");
-  const std::string dir = spec.substr(1, colon - 1);
-  const std::string top = spec.substr(colon + 1);
-  if (top.rfind("top", 0) != 0) bad("'" + top + "' is not topN");
-  int n = 0;
-  const char* begin = top.data() + 3;
-  const char* end = top.data() + top.size();
-  auto [ptr, ec] = std::from_chars(begin, end, n);
-  if (begin == end || ec != std::errc() || ptr != end || n < 1 || n > 1000) bad("N must be a whole number >= 1");
-  return {dir, n};
+  auto number = [&](const std::string& text) {
+    int n = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || n < 1 || n > 1000) {
+      bad("N and K must be whole numbers from 1 to 1000");
+    }
+    return n;
+  };
+  RunSpec r;
+  const size_t colon = spec.rfind(':');
+  const std::string tail = colon == std::string::npos ? "" : spec.substr(colon + 1);
+  if (tail.rfind("top", 0) == 0) {
+    r.count = number(tail.substr(3));
+  } else if (tail.rfind('#', 0) == 0) {
+    r.first = number(tail.substr(1));
+  } else if (colon != std::string::npos && !tail.empty() && tail.find('/') == std::string::npos) {
+    bad("'" + tail + "' is neither topN nor #K");
+  }
+  r.dir = spec.substr(1, (tail.rfind("top", 0) == 0 || tail.rfind('#', 0) == 0) ? colon - 1 : std::string::npos);
+  if (r.dir.empty()) bad("no RUN_DIR");
+  return r;
 }
 
-// The rows of "@RUN_DIR:topN": the N best distinct rules of the run's leaderboard with status ok.
-std::vector<CompareRow> search_run_rows(const std::string& entry, const std::string& where) {
-  const auto [dir, n] = parse_run_spec(entry, where);
-  const std::string db = dir + "/search.db";
-  if (!exists(db)) throw UserError(where + ": '" + entry + "': no search run in '" + dir + "' (" + db + " is missing)");
+// The found rules `spec` names: the run's distinct rules with status ok, best first, ranks first … first+count−1.
+std::vector<search::Leader> found_rules(const RunSpec& spec, const std::string& entry, const std::string& where) {
+  const std::string db = spec.dir + "/search.db";
+  if (!exists(db)) {
+    throw UserError(where + ": '" + entry + "': no search run in '" + spec.dir + "' (" + db + " is missing)");
+  }
+  const int upto = spec.first + spec.count - 1;
   std::vector<search::Leader> leaders;
   try {
     search::Store store(db, search::Store::Mode::kReadOnly);
-    leaders = store.leaderboard(std::max(n * 4, n + 50));
+    leaders = store.leaderboard(std::max(upto * 4, upto + 50));
   } catch (const UserError& e) {
     throw UserError(where + ": '" + entry + "': " + e.what());
   }
-  std::vector<CompareRow> rows;
+  std::vector<search::Leader> ranked;
   for (const search::Leader& leader : leaders) {
-    if (static_cast<int>(rows.size()) == n) break;
-    if (leader.status != "ok" || leader.canonical.empty()) continue;
+    if (leader.status == "ok" && !leader.canonical.empty()) ranked.push_back(leader);
+  }
+  if (ranked.empty()) {
+    throw UserError(where + ": '" + entry + "': the search run in '" + spec.dir + "' has no rule with status ok yet");
+  }
+  if (static_cast<int>(ranked.size()) < spec.first) {
+    throw UserError(where + ": '" + entry + "': the search run in '" + spec.dir + "' has " +
+                    std::to_string(ranked.size()) + " rules with status ok, fewer than " + std::to_string(spec.first));
+  }
+  const auto begin = ranked.begin() + (spec.first - 1);
+  return std::vector<search::Leader>(begin, begin + std::min<ptrdiff_t>(spec.count, ranked.end() - begin));
+}
+
+// The rows of a run reference ("@RUN_DIR:topN" and the others): one per found rule it names.
+std::vector<CompareRow> search_run_rows(const std::string& entry, const std::string& where) {
+  const RunSpec spec = parse_run_spec(entry, where);
+  std::vector<CompareRow> rows;
+  int rank = spec.first;
+  for (const search::Leader& leader : found_rules(spec, entry, where)) {
     CompareRow row;
     row.rule = leader.canonical;
     row.label = leader.canonical;
     row.canonical = optimizers::canonical_text(optimizers::resolve_rule(leader.canonical));
     row.kind = "dsl";
-    row.origin = entry + " #" + std::to_string(rows.size() + 1) + " (search reward " +
-                 csv_number(leader.best_reward) + ")";
+    row.origin = entry + " #" + std::to_string(rank++) + " (search reward " + csv_number(leader.best_reward) + ")";
     rows.push_back(row);
-  }
-  if (rows.empty()) {
-    throw UserError(where + ": '" + entry + "': the search run in '" + dir + "' has no rule with status ok yet");
   }
   return rows;
 }
@@ -152,6 +186,17 @@ std::vector<std::string> check_row_recipes(const CompareConfig& config, const st
     if (!warning.empty()) warnings.push_back(row.origin + ": " + warning);
   }
   return warnings;
+}
+
+std::string resolve_rule_reference(const std::string& text, const std::string& where) {
+  if (text.empty() || text[0] != '@') return text;
+  const RunSpec spec = parse_run_spec(text, where);
+  if (spec.count > 1) {
+    throw UserError(where + ": '" + text + "' names " + std::to_string(spec.count) +
+                    " rules, and one rule is taken here: @" + spec.dir + ":top1 (the best) or @" + spec.dir +
+                    ":#K (the K-th best)");
+  }
+  return found_rules(spec, text, where).front().canonical;
 }
 
 }  // namespace nos::experiments

@@ -19,6 +19,7 @@
 #include "common/error.h"
 #include "dsl/dsl.h"
 #include "optimizers/named.h"
+#include "search/summary.h"
 #include "tests/cli/helpers.h"
 #include "tests/temp_dir.h"
 
@@ -589,6 +590,74 @@ TEST(SearchCommand, APopulationThatCannotFormSaysWhy) {
   Outcome plain = nos({"search", "--config", tiny_search_config(dir), "--run-dir", dir.path() + "/plain",
                        "--in-process", "--top", "0"});
   EXPECT_FALSE(contains(plain.err, "task.population")) << plain.err;
+}
+
+// A found rule leaves its run in one step: @RUN_DIR, @RUN_DIR:top1 and @RUN_DIR:#K wherever one rule is taken
+// (nos rule, export, eval), and nos top --json / --csv for scripts (issue 35).
+TEST(FoundRules, AreTakenFromTheRunFolderEverywhere) {
+  TempDir dir;
+  const std::string run = dir.path() + "/run";
+  const std::string config = dir.file("found.yaml", "proposer: random\nbudget: 16\nbatch_size: 8\nworkers: 1\n"
+                                                    "seed: 4\ntask:\n  name: rosenbrock\n  steps: 100\n"
+                                                    "  lr: 0.001\n");
+  ASSERT_EQ(nos({"search", "--config", config, "--run-dir", run, "--in-process", "--top", "0"}).code, kExitOk);
+  std::vector<std::string> ok;  // the run's rules with status ok, best first
+  for (const search::Leader& l : search::leaderboard(run, 50)) {
+    if (l.status == "ok") ok.push_back(l.canonical);
+  }
+  ASSERT_GE(ok.size(), 2u);
+  for (const std::string& ref : {"@" + run, "@" + run + ":top1", "@" + run + ":#1"}) {
+    Outcome rule = nos({"rule", ref});
+    ASSERT_EQ(rule.code, kExitOk) << ref << ": " << rule.err;
+    EXPECT_TRUE(contains(rule.out, "canonical: " + ok[0] + "\n")) << rule.out;
+  }
+  Outcome second = nos({"rule", "@" + run + ":#2"});
+  ASSERT_EQ(second.code, kExitOk) << second.err;
+  EXPECT_TRUE(contains(second.out, "canonical: " + ok[1] + "\n")) << second.out;
+  Outcome exported = nos({"export", "@" + run, "--to", "pytorch"});
+  ASSERT_EQ(exported.code, kExitOk) << exported.err;
+  EXPECT_TRUE(contains(exported.out, "rule:  " + ok[0])) << exported.out;
+  Outcome eval = nos({"eval", "--rule", "@" + run + ":#2", "--task", "rosenbrock", "--steps", "100", "--lr", "0.001",
+                      "--json"});
+  ASSERT_EQ(eval.code, kExitOk) << eval.err;
+  EXPECT_EQ(parse_json_object(eval.out)["rule"].as<std::string>(), ok[1]);
+  // Mistakes name the flag and what to give.
+  for (const auto& [args, named] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"rule", "@" + run + ":top3"}, "names 3 rules, and one rule is taken here"},
+           {{"rule", "@" + run + ":#999"}, "fewer than 999"},
+           {{"rule", "@" + run + ":best"}, "'best' is neither topN nor #K"},
+           {{"export", "@" + dir.path() + "/nowhere", "--to", "cpp"}, "no search run in"},
+           {{"eval", "--rule", "@" + run + ":#0", "--task", "rosenbrock"}, "--rule: '@"}}) {
+    Outcome o = nos(args);
+    EXPECT_EQ(o.code, kExitUserError) << args[1];
+    EXPECT_TRUE(contains(o.err, named)) << o.err;
+  }
+  // nos top --json: one object per run; --csv DIR: three files.
+  Outcome json = nos({"top", run, "-n", "5", "--json"});
+  ASSERT_EQ(json.code, kExitOk) << json.err;
+  const YAML::Node top = parse_json_object(json.out);
+  EXPECT_EQ(top["run_dir"].as<std::string>(), run);
+  EXPECT_EQ(top["summary"]["children"].as<int>(), 16);
+  EXPECT_EQ(top["summary"]["proposer"].as<std::string>(), "random");
+  ASSERT_TRUE(top["leaderboard"].IsSequence());
+  EXPECT_EQ(top["leaderboard"].size(), 5u);
+  EXPECT_EQ(top["leaderboard"][0]["rank"].as<int>(), 1);
+  EXPECT_EQ(top["leaderboard"][0]["rule"].as<std::string>(), search::leaderboard(run, 1).front().canonical);
+  EXPECT_TRUE(top["funnel"].IsSequence());
+  const std::string csv = dir.path() + "/csv";
+  ASSERT_EQ(nos({"top", run, "-n", "5", "--csv", csv}).code, kExitOk);
+  auto lines = [](const std::string& path) {
+    std::ifstream in(path);
+    std::vector<std::string> out;
+    for (std::string line; std::getline(in, line);) out.push_back(line);
+    return out;
+  };
+  const std::vector<std::string> board = lines(csv + "/leaderboard.csv");
+  ASSERT_EQ(board.size(), 6u);
+  EXPECT_EQ(board[0], "run_dir,rank,rule,hash,reward,val_acc,test_acc,lr,count,status,tokens");
+  EXPECT_EQ(board[1].rfind(run + ",1,", 0), 0u) << board[1];
+  EXPECT_EQ(lines(csv + "/summary.csv").size(), 2u);
+  EXPECT_EQ(lines(csv + "/funnel.csv").size(), 1u);  // the header: this run has no funnel
 }
 
 // nos top reads a run folder without leaving SQLite's -wal and -shm files in it (a committed run folder stays clean)
