@@ -1,8 +1,9 @@
-// Trains a small MLP on Fashion-MNIST with a rule given as DSL text, through the installed nos package.
+// Trains a small MLP on Fashion-MNIST with a rule given by name or as DSL text, through the installed nos package.
 //
 // Usage: train_fmnist [DATA_DIR [STEPS [RULE [LR]]]]
 //   DATA_DIR: the IDX files train-{images-idx3,labels-idx1}-ubyte.gz (default Debian's dataset-fashion-mnist)
-//   STEPS 100, RULE 'm/sqrt(v)' (Adam without its epsilon), LR 0.001; prints the loss every 10 steps.
+//   STEPS 100, RULE 'm/sqrt(v)' (Adam without its epsilon; or a named rule: powersign-cd, adamw, ...), LR 0.001;
+//   prints the loss every 10 steps.
 #include <torch/torch.h>
 #include <zlib.h>
 
@@ -54,24 +55,30 @@ int main(int argc, char** argv) {
 
     torch::manual_seed(0);
     torch::nn::Sequential model(torch::nn::Linear(784, 128), torch::nn::ReLU(), torch::nn::Linear(128, 10));
-    // The rule: parse, compile, and run it as a torch::optim::Optimizer (T is read by decays such as cd).
-    auto program = std::make_shared<const nos::dsl::Program>(nos::dsl::compile(nos::dsl::parse(rule)));
-    nos::optimizers::RuleOptimizer optimizer(model->parameters(), program,
-                                             nos::optimizers::RuleOptions(lr).total_steps(steps));
-    std::printf("rule %s, lr %g, %lld images\n", program->canonical_text().c_str(), lr,
+    // The rule: a named rule (with its own options, e.g. adamw's decoupled decay) or DSL text, resolved and run as a
+    // torch::optim::Optimizer (T is read by decays such as cd). A misspelt name gets the name it is close to.
+    const nos::optimizers::ResolvedRule resolved = nos::optimizers::resolve_rule(rule);
+    nos::optimizers::RuleOptions options = resolved.defaults;
+    options.lr(lr).total_steps(steps);
+    const std::unique_ptr<torch::optim::Optimizer> optimizer =
+        nos::optimizers::make_training_optimizer(resolved, {{model->parameters()}}, options);
+    std::printf("rule %s, lr %g, %lld images\n", nos::optimizers::canonical_text(resolved).c_str(), lr,
                 static_cast<long long>(count));
     const int64_t batch = 64;
     for (int step = 0; step < steps; ++step) {
       const int64_t at = (step * batch) % (count - batch);
       const torch::Tensor loss =
           torch::nn::functional::cross_entropy(model->forward(x.narrow(0, at, batch)), y.narrow(0, at, batch));
-      optimizer.zero_grad();
+      optimizer->zero_grad();
       loss.backward();
-      optimizer.step();
+      optimizer->step();
       if (step % 10 == 0 || step == steps - 1) std::printf("step %d loss %.4f\n", step, loss.item<double>());
     }
   } catch (const nos::dsl::RuleError& e) {
     std::fprintf(stderr, "%s\n", e.what());
+    return 2;
+  } catch (const nos::UserError& e) {
+    std::fprintf(stderr, "train_fmnist: %s\n", e.what());
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "train_fmnist: %s\n", e.what());
