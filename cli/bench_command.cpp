@@ -1,4 +1,5 @@
-// `nos bench`: picks the benchmark (train here, step in bench_step.cpp) and prints the overview help; then
+// `nos bench`: the benchmark registry (train here; step, search and children in their files), picks the benchmark and
+// prints the overview help; then
 // `nos bench train`: its flags and its printing; bench::run_train_bench measures (bench/train_bench.h).
 #include <ATen/Parallel.h>
 #include <torch/version.h>
@@ -30,7 +31,9 @@ void print_help(std::ostream& out, const po::options_description& options) {
       << "Measures the samples/second of nos's training step (gather, normalise, forward, loss, backward, rule\n"
       << "step) on synthetic data of the task's shape, then of the same model, optimizer (Adam) and loop in Python\n"
       << "PyTorch (" << "python3 with 'import torch'), with the same thread count and batch size, in the same run,\n"
-      << "and prints both and their ratio. Without Python PyTorch it says so and prints nos's figure only.\n\n"
+      << "and prints both and their ratio. A Python without torch gives no figure: nos's figure and the reason are\n"
+      << "printed and the benchmark fails (exit 1); --no-python measures nos alone. The other benchmarks: 'nos\n"
+      << "bench --help'.\n\n"
       << options;
 }
 
@@ -108,20 +111,17 @@ bool is_executable(const std::string& python) {
   return false;
 }
 
-// `nos bench`'s own help: what each benchmark measures and where its options are.
+// `nos bench`'s own help: what each benchmark measures (from the registry) and where its options are.
 void print_overview(std::ostream& out) {
-  out << "Usage: nos bench train [options]   training-loop samples/s: nos vs the same loop in Python PyTorch\n"
-      << "       nos bench step [options]    one optimizer step in ns/param: each rule's fused and reference paths,\n"
-      << "                                   LibTorch's Adam and SGD, and a memory-bandwidth floor\n"
-      << "       nos bench search [options]  the search-efficiency mechanisms, one stage each: children trained,\n"
-      << "                                   training seconds and quality, on a pinned Fashion-MNIST proxy\n"
-      << "       nos bench children [options] children-steps/s of K children trained as one stacked model\n"
-      << "                                   (a population) against one child alone, for each K\n\n"
-      << "Each prints the figures it measured in this run and their ratios. 'nos bench NAME --help' (or\n"
+  out << "Usage: nos bench NAME [options]\n\nBenchmarks:\n";
+  for (const Benchmark& b : benchmarks()) {
+    std::string name = b.name;
+    name.resize(std::max<size_t>(name.size() + 2, 10), ' ');
+    out << "  " << name << b.summary << "\n";
+  }
+  out << "\nEach prints the figures it measured in this run and their ratios. 'nos bench NAME --help' (or\n"
       << "'nos help bench NAME') lists a benchmark's options.\n";
 }
-
-int bench_train_command(const Args& args, std::ostream& out, std::ostream& err);
 
 }  // namespace
 
@@ -161,14 +161,36 @@ NetworkBenchFlags read_network_bench_flags(const po::variables_map& vm) {
   return f;
 }
 
+namespace {
+int bench_train_command(const Args& args, std::ostream& out, std::ostream& err);
+}  // namespace
+
+const std::vector<Benchmark>& benchmarks() {
+  static const std::vector<Benchmark> table = {
+      {"train", "training-loop samples/s: nos vs the same loop in Python PyTorch", bench_train_command},
+      {"step", "one optimizer step in ns/param: fused and reference paths, LibTorch's Adam and SGD, a memory floor",
+       bench_step_command},
+      {"search", "the search-efficiency mechanisms, one stage each, on a pinned Fashion-MNIST proxy",
+       bench_search_command},
+      {"children", "children-steps/s of K children trained as one stacked model against one child alone",
+       bench_children_command},
+  };
+  return table;
+}
+
 const std::vector<std::string>& benchmark_names() {
-  static const std::vector<std::string> names = {"train", "step", "search", "children"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const Benchmark& b : benchmarks()) out.emplace_back(b.name);
+    return out;
+  }();
   return names;
 }
 
 int bench_command(const Args& args, std::ostream& out, std::ostream& err) {
   if (args.empty()) {
-    throw UserError("expected what to benchmark: 'nos bench train [options]' or 'nos bench step [options]'");
+    throw UserError("expected what to benchmark: 'nos bench NAME [options]' with NAME one of " +
+                    joined(benchmark_names()) + " ('nos bench --help' says what each measures)");
   }
   const std::string& what = args[0];
   const Args rest(args.begin() + 1, args.end());
@@ -176,13 +198,12 @@ int bench_command(const Args& args, std::ostream& out, std::ostream& err) {
     print_overview(out);
     return kExitOk;
   }
-  if (what == "train") return bench_train_command(rest, out, err);
-  if (what == "step") return bench_step_command(rest, out, err);
-  if (what == "search") return bench_search_command(rest, out, err);
-  if (what == "children") return bench_children_command(rest, out, err);
+  for (const Benchmark& b : benchmarks()) {
+    if (what == b.name) return b.run(rest, out, err);
+  }
   if (!what.empty() && what[0] == '-') {
-    throw UserError("expected what to benchmark before options: 'nos bench train " + what +
-                    " ...' or 'nos bench step " + what + " ...'");
+    throw UserError("expected what to benchmark before options: 'nos bench NAME " + what + " ...' with NAME one of " +
+                    joined(benchmark_names()));
   }
   throw UserError("unknown benchmark '" + what + "' (known: " + joined(benchmark_names()) + ")");
 }

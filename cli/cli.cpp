@@ -41,8 +41,7 @@ const std::vector<Command>& commands() {
        export_command},
       {"eval", "eval [options]", "run a rule on an objective or a child network (no options: PowerSign on Rosenbrock)",
        eval_command},
-      {"bench", "bench train|step", "training-loop samples/s vs Python PyTorch; optimizer step ns/param vs LibTorch",
-       bench_command},
+      {"bench", "bench NAME", "measure nos; the benchmarks:", bench_command},
       {"search", "search [options]", "search for rules (no options: the demo search); --resume RUN_DIR continues",
        search_command},
       {"top", "top RUN_DIR", "the leaderboard of a search run, -n N rules (works while it runs)", top_command},
@@ -72,6 +71,14 @@ void print_help(std::ostream& out) {
     std::string usage = c.usage;
     usage.resize(std::max<size_t>(usage.size() + 2, 18), ' ');
     out << "  " << usage << c.summary << "\n";
+    // The benchmarks, from their registry, under their command.
+    if (std::string(c.name) == "bench") {
+      for (const Benchmark& b : benchmarks()) {
+        std::string name = std::string("  bench ") + b.name;
+        name.resize(std::max<size_t>(name.size() + 2, 18), ' ');
+        out << "  " << name << b.summary << "\n";
+      }
+    }
   }
   out << "  help [COMMAND]    show this help, or a command's (nos help bench step: a benchmark's)\n\n"
       << "Run 'nos COMMAND --help' for a command's options.\n";

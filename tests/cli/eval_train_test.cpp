@@ -380,7 +380,8 @@ TEST(BenchTrain, BadUsageExit2) {
   }
   Outcome help = nos({"bench", "--help"});
   EXPECT_EQ(help.code, kExitOk);
-  EXPECT_TRUE(contains(help.out, "Usage: nos bench train")) << help.out;
+  EXPECT_TRUE(contains(help.out, "Usage: nos bench NAME")) << help.out;
+  EXPECT_TRUE(contains(help.out, "\n  train ")) << help.out;
 }
 
 // --- nos bench children -----------------------------------------------------------------------------------------
