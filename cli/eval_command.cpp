@@ -105,16 +105,18 @@ void print_help(std::ostream& out, const po::options_description& options) {
       << options;
 }
 
-// A progress line on a terminal: phase, epoch, step, loss, accuracy and ETA, rewritten in place.
+// Progress on stderr: on a terminal one line (phase, epoch, step, loss, accuracy, ETA) rewritten in place at every
+// check; elsewhere (a pipe, a log file) one plain line per finished epoch, so long runs show where they are.
 class ProgressLine {
  public:
-  explicit ProgressLine(std::ostream& err) : err_(err) {}
+  ProgressLine(std::ostream& err, bool terminal) : err_(err), terminal_(terminal) {}
   void operator()(const tasks::TrainProgress& p) {
-    err_ << "\r\033[K[" << p.phase << ", lr " << brief(p.lr) << "] epoch " << p.epoch << "/" << p.epochs << " step "
-         << p.step << "/" << p.steps << " loss " << fixed(p.loss, 4);
+    if (!terminal_ && !p.epoch_end) return;
+    err_ << (terminal_ ? "\r\033[K[" : "[") << p.phase << ", lr " << brief(p.lr) << "] epoch " << p.epoch << "/"
+         << p.epochs << " step " << p.step << "/" << p.steps << " loss " << fixed(p.loss, 4);
     if (p.val_acc >= 0) err_ << " val acc " << fixed(p.val_acc, 4);
-    err_ << " ETA " << duration(p.eta_seconds) << std::flush;
-    shown_ = true;
+    err_ << " ETA " << duration(p.eta_seconds) << (terminal_ ? "" : "\n") << std::flush;
+    shown_ = terminal_;
   }
   void clear() {
     if (shown_) err_ << "\r\033[K" << std::flush;
@@ -122,6 +124,7 @@ class ProgressLine {
 
  private:
   std::ostream& err_;
+  bool terminal_;
   bool shown_ = false;
 };
 
@@ -245,15 +248,17 @@ int run_network_task(const EvalConfig& config, const tasks::TaskSpec& task, cons
   request.train_size = config.train_size;
   request.augment = config.augment;
   request.recipe = config.recipe;
+  // --no-test: no pass over the test images (10,000 of them, often most of a short run's time); test_acc is NaN.
+  request.measure_test = !vm["no-test"].as<bool>();
 
   tasks::LocalEvaluatorOptions options;
   options.data_dirs[task.dataset] =
       resolve_data_dir(task.dataset, config.data_dir, "--data-dir (or data_dir in a --config)");
   options.cache_dir = resolve_cache_dir(config.cache_dir);
   options.threads = config.threads;
-  // Only a real terminal gets the progress line: tests and pipes see clean output.
-  ProgressLine progress(err);
-  if (&err == &std::cerr && ::isatty(STDERR_FILENO)) {
+  // A terminal gets the progress line; a pipe or file a line per epoch (--quiet and --json: none).
+  ProgressLine progress(err, &err == &std::cerr && ::isatty(STDERR_FILENO));
+  if (!vm["quiet"].as<bool>() && !vm["json"].as<bool>()) {
     options.progress = [&progress](const tasks::TrainProgress& p) { progress(p); };
   }
 
@@ -405,7 +410,10 @@ int eval_command(const Args& args, std::ostream& out, std::ostream& err) {
       ("augment", po::bool_switch(), "CIFAR-10: random crops and flips of training images")
       ("trace", po::value<std::string>()->value_name("FILE"), "objectives: write step,loss,x0,x1,... to FILE")
       ("csv", po::value<std::string>()->value_name("FILE"), "networks: write the per-epoch metrics to FILE")
-      ("json", po::bool_switch(), "print one JSON object instead of the summary");
+      ("json", po::bool_switch(), "print one JSON object instead of the summary")
+      ("no-test", po::bool_switch(), "networks: skip every test pass (test accuracy reported as not measured)")
+      ("quiet", po::bool_switch(), "networks: no progress on stderr (a terminal's line, else a line per epoch; "
+                                   "--json prints none either)");
   add_recipe_options(options);
   po::variables_map vm = parse_options(args, options);
   if (vm.count("help")) {
@@ -497,6 +505,12 @@ int eval_command(const Args& args, std::ostream& out, std::ostream& err) {
     for (const auto& [key, flag_name] : network_only_settings()) {
       if (config.origins.count(key)) {
         throw UserError(config.origins[key] + ": only child-network tasks (e.g. fmnist-convnet) take this setting; '" +
+                        task.name + "' is an analytic objective");
+      }
+    }
+    for (const std::string flag_name : {"no-test", "quiet"}) {
+      if (vm[flag_name].as<bool>()) {
+        throw UserError("--" + flag_name + ": only child-network tasks (e.g. fmnist-convnet) take this flag; '" +
                         task.name + "' is an analytic objective");
       }
     }

@@ -65,6 +65,17 @@ int export_command(const Args& args, std::ostream& out, std::ostream& err) {
   if (vm.count("class-name")) o.class_name = vm["class-name"].as<std::string>();
   o.dtype = parse_dtype(vm["dtype"].as<std::string>(), "--dtype");
   o.weight_decay = vm["weight-decay"].as<bool>();
+  // The kernel's element type and weight decay are the CUDA kernel's; the other targets take them at run time.
+  if (o.target != optimizers::ExportTarget::kCuda) {
+    if (!vm["dtype"].defaulted()) {
+      throw UserError("--dtype: only --to cuda takes it (the PyTorch module steps parameters of any dtype; the C++ "
+                      "header has a step() for float and one for double)");
+    }
+    if (o.weight_decay) {
+      throw UserError("--weight-decay: only --to cuda takes it (the PyTorch module and the C++ header take "
+                      "weight_decay as an option)");
+    }
+  }
 
   optimizers::ResolvedRule rule;
   if (vm["tokens"].as<bool>()) {

@@ -34,8 +34,10 @@ std::string literal(double x) {
 
 // The prelude's shared helpers around nos_pow_scalar (prelude()).
 const char* kPreludeHead = R"(// nos: a rule's update as one elementwise kernel (nos::dsl::elementwise_kernel).
-#ifdef __CUDACC_RTC__
+#if defined(__CUDACC_RTC__)
 #define NOS_FN static __device__ __forceinline__
+#elif defined(__CUDACC__)
+#define NOS_FN static __device__ __forceinline__ __attribute__((unused))
 #else
 #include <math.h>
 #define NOS_FN static inline
@@ -344,11 +346,11 @@ class BodyWriter {
     return "";
   }
 
-  // Under NVRTC an extern "C" __global__ kernel over a grid-stride loop; as C++ an extern "C" function running the
-  // same loop on one thread.
+  // Under NVRTC or nvcc an extern "C" __global__ kernel over a grid-stride loop; as C++ an extern "C" function
+  // running the same loop on one thread.
   void entry_points() {
     const std::string& entry = kernel_.entry;
-    out_ << "#ifdef __CUDACC_RTC__\n";
+    out_ << "#if defined(__CUDACC_RTC__) || defined(__CUDACC__)\n";
     out_ << "extern \"C\" __global__ void " << entry << "(" << entry << "_args p) {\n";
     out_ << "  const long long stride = (long long)blockDim.x * gridDim.x;\n";
     out_ << "  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < p.n; i += stride) " << entry

@@ -774,7 +774,7 @@ inline void radam_factors(long long step, double beta1, double beta2, double* f)
 // The kernel body without its entry points (the CUDA __global__ kernel and the extern "C" host loop, which would be
 // defined once per translation unit): the Args struct and the static inline element function.
 std::string element_only(const dsl::ElementwiseKernel& kernel) {
-  const std::string marker = "#ifdef __CUDACC_RTC__\nextern \"C\"";
+  const std::string marker = "#if defined(__CUDACC_RTC__) || defined(__CUDACC__)\nextern \"C\"";
   const size_t at = kernel.body.find(marker);
   NOS_CHECK(at != std::string::npos, "kernel " << kernel.entry << " has no entry points to cut");
   return kernel.body.substr(0, at);

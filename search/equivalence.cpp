@@ -114,35 +114,45 @@ SharedEquivalenceCache::SharedEquivalenceCache(const std::string& path, std::str
   db_ = open_database(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 30000, "",
                       {"equivalence cache (fec_cache)", "equivalence cache", "not a usable equivalence cache", advice},
                       [&](sqlite3* db) {
+                        auto exec = [&](const std::string& sql) {
+                          char* error = nullptr;
+                          if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
+                            const std::string why = error ? error : "unknown error";
+                            sqlite3_free(error);
+                            sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+                            throw UserError(path + ": the equivalence cache cannot be written (" + why + ")" + advice);
+                          }
+                        };
+                        // One transaction: runs creating a new cache at once see it empty or whole, never half made.
+                        exec("BEGIN IMMEDIATE");
                         const std::vector<std::string> tables = table_names(db);
-                        if (!tables.empty()) {
+                        if (tables.empty()) {
+                          exec(kSchema);
+                          Statement mark(db, "INSERT INTO meta (key, value) VALUES ('format', ?)");
+                          mark.bind(1, std::string(kFormat)).step();
+                        } else {
                           std::string format;
                           if (std::find(tables.begin(), tables.end(), "meta") != tables.end()) {
-                            Statement s(db, "SELECT value FROM meta WHERE key = 'format'");
-                            if (s.step()) format = s.text(0);
+                            Statement f(db, "SELECT value FROM meta WHERE key = 'format'");
+                            if (f.step()) format = f.text(0);
                           }
                           if (format != kFormat) {
+                            sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
                             throw UserError(path + ": not a nos equivalence cache (" +
                                             (format.empty() ? "its tables: " + joined(tables)
                                                             : "format '" + format + "'") +
                                             "; a search's search.db is not one); nothing was written to it. Give "
                                             "another file (a new one is made), or set fec_cache: run");
                           }
+                          // Caches written before hurdle accuracies were kept: their rows read NULL for it.
+                          Statement column(db, "SELECT count(*) FROM pragma_table_info('fec') WHERE name = "
+                                               "'hurdle_acc'");
+                          if (column.step() && column.integer(0) == 0) {
+                            exec("ALTER TABLE fec ADD COLUMN hurdle_acc REAL");
+                          }
                         }
-                        char* error = nullptr;
-                        const std::string setup = std::string("PRAGMA journal_mode=WAL;") + kSchema;
-                        if (sqlite3_exec(db, setup.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
-                          const std::string why = error ? error : "unknown error";
-                          sqlite3_free(error);
-                          throw UserError(path + ": the equivalence cache cannot be written (" + why + ")" + advice);
-                        }
-                        Statement mark(db, "INSERT OR IGNORE INTO meta (key, value) VALUES ('format', ?)");
-                        mark.bind(1, std::string(kFormat)).step();
-                        // Caches written before hurdle accuracies were kept: their rows read NULL for it.
-                        Statement column(db, "SELECT count(*) FROM pragma_table_info('fec') WHERE name = 'hurdle_acc'");
-                        if (column.step() && column.integer(0) == 0) {
-                          Statement(db, "ALTER TABLE fec ADD COLUMN hurdle_acc REAL").step();
-                        }
+                        exec("COMMIT");
+                        exec("PRAGMA journal_mode=WAL");  // a cache's own setting (no change once set)
                       });
 }
 

@@ -125,7 +125,8 @@ void advance(ChildRun& run, const DeviceData& d, const TrainConfig& config, int6
   const int64_t n = d.train_images.size(0);
   const int64_t per_epoch = steps_per_epoch(n, config.batch_size);
   const int64_t batch = std::min(config.batch_size, n);
-  const int64_t epochs = (target + per_epoch - 1) / per_epoch;
+  // Progress counts the whole run (its budget), not this call's target: a run is advanced in parts.
+  const int64_t epochs = (run.budget + per_epoch - 1) / per_epoch;
   const int64_t eval_batch = config.eval_batch_size > 0 ? config.eval_batch_size : config.batch_size;
   const auto acc_options = torch::TensorOptions().dtype(torch::kFloat64).device(config.device);
 
@@ -169,7 +170,7 @@ void advance(ChildRun& run, const DeviceData& d, const TrainConfig& config, int6
         run.reported_steps = s + 1;
         if (!loss_ok(window, outcome.steps_done)) break;
         if (job.progress) {
-          job.progress({phase, run.lr, epoch, epochs, outcome.steps_done, target, window, run.last_val,
+          job.progress({phase, run.lr, epoch, epochs, outcome.steps_done, run.budget, window, run.last_val,
                         seconds_since(job.start), job.eta()});
         }
         if (job.timed_out()) {
@@ -205,8 +206,8 @@ void advance(ChildRun& run, const DeviceData& d, const TrainConfig& config, int6
     run.last_val = m.val_acc;
     outcome.epochs.push_back(m);
     if (job.progress) {
-      job.progress({phase, run.lr, epoch, epochs, outcome.steps_done, target, mean_loss, run.last_val,
-                    seconds_since(job.start), job.eta()});
+      job.progress({phase, run.lr, epoch, epochs, outcome.steps_done, run.budget, mean_loss, run.last_val,
+                    seconds_since(job.start), job.eta(), true});
     }
     if (!last && job.timed_out()) {
       stop("timeout", "time limit of " + number_text(job.deadline_seconds) + " s reached after epoch " +

@@ -133,6 +133,7 @@ struct TrainProgress {
   double val_acc = -1;        // the last validation accuracy measured in this phase, or -1
   double elapsed_seconds = 0;
   double eta_seconds = 0;     // estimate for the whole run (remaining grid trials included)
+  bool epoch_end = false;     // this report closes `epoch` (val_acc was just measured); else a check within it
 };
 using TrainProgressCallback = std::function<void(const TrainProgress&)>;
 

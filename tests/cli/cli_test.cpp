@@ -449,6 +449,9 @@ TEST(ExportCommand, WritesEachTargetAndRefusesMistakes) {
        "learned optimizer"},
       {{"export", "g+noise", "--to", "cpp"}, "noise"},
       {{"export", "adam", "--to", "pytorch", "-o", "/nonexistent-dir/x.py"}, "/nonexistent-dir/x.py"},
+      // The kernel's own settings are refused for the other targets instead of silently ignored (issue 35).
+      {{"export", "adam", "--to", "pytorch", "--dtype", "float64"}, "--dtype: only --to cuda takes it"},
+      {{"export", "adam", "--to", "cpp", "--weight-decay"}, "--weight-decay: only --to cuda takes it"},
   };
   for (const auto& [args, named] : mistakes) {
     Outcome bad = nos(args);

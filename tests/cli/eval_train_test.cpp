@@ -103,6 +103,34 @@ TEST_F(EvalTrain, JsonHasTheRecordAndPerEpochMetrics) {
   for (size_t i = 1; i < rows.size(); ++i) EXPECT_EQ(std::count(rows[i].begin(), rows[i].end(), ','), 5) << rows[i];
 }
 
+// Not on a terminal (a pipe, a log, this test's stream) progress is a plain line per finished epoch; --quiet and
+// --json print none. --no-test skips every test pass (issue 35: a 500-image WRN eval spent most of 113 s on it).
+TEST_F(EvalTrain, ProgressLinesPerEpochAndNoTestPass) {
+  Outcome o = nos(tiny({"--rule", "adam", "--epochs", "3", "--lr", "0.01", "--no-test"}));
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  const std::vector<std::string> progress = lines(o.err);
+  ASSERT_EQ(progress.size(), 3u) << o.err;
+  for (size_t i = 0; i < progress.size(); ++i) {
+    EXPECT_EQ(progress[i].rfind("[train, lr 0.01] epoch " + std::to_string(i + 1) + "/3 step ", 0), 0u) << progress[i];
+    EXPECT_TRUE(contains(progress[i], " val acc ")) << progress[i];
+    EXPECT_EQ(progress[i].find('\r'), std::string::npos);
+  }
+  EXPECT_TRUE(contains(o.out, "test acc:  -\n")) << o.out;
+  Outcome quiet = nos(tiny({"--rule", "adam", "--epochs", "1", "--lr", "0.01", "--quiet"}));
+  ASSERT_EQ(quiet.code, kExitOk) << quiet.err;
+  EXPECT_EQ(quiet.err, "");
+  Outcome json = nos(tiny({"--rule", "adam", "--epochs", "2", "--lr", "0.01", "--json", "--no-test"}));
+  ASSERT_EQ(json.code, kExitOk) << json.err;
+  EXPECT_EQ(json.err, "");
+  const YAML::Node record = json_object(json.out);
+  EXPECT_TRUE(record["test_acc"].IsNull()) << json.out;
+  for (const YAML::Node& epoch : record["epoch_metrics"]) EXPECT_TRUE(epoch["test_acc"].IsNull()) << json.out;
+  EXPECT_TRUE(record["val_acc"].as<double>() > 0) << json.out;
+  Outcome analytic = nos({"eval", "--task", "rosenbrock", "--no-test"});
+  EXPECT_EQ(analytic.code, kExitUserError);
+  EXPECT_TRUE(contains(analytic.err, "--no-test: only child-network tasks")) << analytic.err;
+}
+
 TEST_F(EvalTrain, GridIsTheDefaultAndReportsItsTrials) {
   Outcome o = nos(tiny({"--rule", "adam", "--epochs", "1", "--lr-grid", "1e-5,0.01", "--json"}));
   ASSERT_EQ(o.code, kExitOk) << o.err;

@@ -657,9 +657,11 @@ TEST(CompareRows, BadEntriesAreUserErrorsNamingTheEntry) {
   EXPECT_TRUE(contains(bad, "error[E012]")) << bad;
   EXPECT_TRUE(contains(bad, "^~~~")) << bad;
   EXPECT_TRUE(contains(message({"adam", "@/nonexistent/run:top3"}), "no search run in '/nonexistent/run'"));
-  EXPECT_TRUE(contains(message({"@runs/x:best"}), "expected @RUN_DIR:topN"));
-  EXPECT_TRUE(contains(message({"@runs/x"}), "expected @RUN_DIR:topN"));
-  EXPECT_TRUE(contains(message({"@runs/x:top0"}), "N must be a whole number >= 1"));
+  EXPECT_TRUE(contains(message({"@runs/x:best"}), "'best' is neither topN nor #K (expected @RUN_DIR, @RUN_DIR:topN"));
+  // A bare @RUN_DIR is its best rule (one rule is taken everywhere): here the run is missing.
+  EXPECT_TRUE(contains(message({"@runs/x"}), "no search run in 'runs/x'"));
+  EXPECT_TRUE(contains(message({"@runs/x:top0"}), "N and K must be whole numbers from 1 to 1000"));
+  EXPECT_TRUE(contains(message({"@runs/x:#0"}), "N and K must be whole numbers from 1 to 1000"));
   const std::string twice = message({"g*exp(sign(m)*sign(g))", "powersign"});
   EXPECT_TRUE(contains(twice, "same rule")) << twice;
 }
@@ -693,6 +695,17 @@ TEST(CompareRows, RunDirTopNTakesTheBestOkRulesOfASearch) {
   EXPECT_EQ(rows[1].label, "sign(g)");
   EXPECT_TRUE(contains(rows[0].origin, ":top2 #1")) << rows[0].origin;
   EXPECT_EQ(rows[2].label, "momentum");
+  // @RUN_DIR:#K is the K-th best alone, @RUN_DIR the best; one rule where one is taken.
+  c.rules = {"@" + dir.path() + ":#2"};
+  const std::vector<CompareRow> second = resolve_rows(c, "test");
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].label, "sign(g)");
+  EXPECT_TRUE(contains(second[0].origin, ":#2 #2")) << second[0].origin;
+  EXPECT_EQ(resolve_rule_reference("@" + dir.path(), "--rule"), "adam");
+  EXPECT_EQ(resolve_rule_reference("@" + dir.path() + ":#3", "--rule"), "m");
+  EXPECT_EQ(resolve_rule_reference("powersign", "--rule"), "powersign");
+  EXPECT_THROW(resolve_rule_reference("@" + dir.path() + ":#4", "--rule"), UserError);  // 3 rules with status ok
+  EXPECT_THROW(resolve_rule_reference("@" + dir.path() + ":top2", "--rule"), UserError);
 }
 
 TEST(CompareRows, SplitRuleListKeepsCommasInsideParentheses) {

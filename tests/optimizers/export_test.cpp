@@ -391,6 +391,38 @@ TEST(ExportCpp, HeadersCompileAndStepAsNos) {
   dlclose(handle);
 }
 
+// The exported file is a CUDA source nvcc builds as a __global__ kernel (it once compiled, with ~20 warnings, to a host
+// loop), and C++ the host compiler builds as the one-thread loop. Where nvcc is missing the CUDA half is skipped,
+// saying so.
+TEST(ExportCuda, TheFileBuildsAsAKernelWithNvccAndAsAHostLoopWithTheCompiler) {
+  nos::testing::TempDir dir;
+  const std::string nvcc = NOS_NVCC;
+  for (const char* name : {"adam", "powersign-cd", "lion"}) {
+    SCOPED_TRACE(name);
+    ExportOptions o;
+    o.target = ExportTarget::kCuda;
+    const std::string source = dir.file(std::string(name) + ".cu", export_rule(resolve_rule(name), o));
+    const std::string host = dir.file(std::string(name) + "-host.o"), log = dir.file("log");
+    const std::string compile = std::string(NOS_CXX_COMPILER) + " -std=c++17 -x c++ -c -o " + host + " " + source +
+                                " > " + log + " 2>&1";
+    ASSERT_EQ(std::system(compile.c_str()), 0) << compile << "\n" << read_file(log);
+    const std::string symbols = dir.file("symbols");
+    ASSERT_EQ(std::system(("nm " + host + " > " + symbols).c_str()), 0);
+    EXPECT_NE(read_file(symbols).find(" T nos_update\n"), std::string::npos) << read_file(symbols);
+    if (nvcc.empty()) continue;
+    const std::string device = dir.file(std::string(name) + "-cuda.o");
+    const std::string build = nvcc + " -c -o " + device + " " + source + " > " + log + " 2>&1";
+    ASSERT_EQ(std::system(build.c_str()), 0) << build << "\n" << read_file(log);
+    EXPECT_EQ(read_file(log).find("warning"), std::string::npos) << read_file(log);
+    // A kernel: its device code is embedded (the fat binary) and the host calls it through nvcc's launch stub
+    // (the file as it was compiled to a host loop: neither).
+    ASSERT_EQ(std::system(("nm " + device + " > " + symbols).c_str()), 0);
+    EXPECT_NE(read_file(symbols).find("__fatDeviceText"), std::string::npos) << read_file(symbols);
+    EXPECT_NE(read_file(symbols).find("__device_stub__"), std::string::npos) << read_file(symbols);
+  }
+  if (nvcc.empty()) GTEST_SKIP() << "nvcc not found at configure time: the exported files' CUDA build was not checked";
+}
+
 TEST(ExportCuda, IsTheSourceNosRuleCudaSourcePrints) {
   const ResolvedRule rule = resolve_rule("powersign-cd");
   EXPECT_EQ(export_cuda(rule, at::kDouble, true), dsl::elementwise_kernel(*rule.program, at::kDouble, true).source());

@@ -544,6 +544,13 @@ TEST(Trainer, ProgressReportsEveryCheckAndEpoch) {
   EXPECT_EQ(seen.back().step, 16);
   EXPECT_GE(seen.back().val_acc, 0.0);
   EXPECT_NEAR(seen.back().eta_seconds, 0.0, 1e-9);
+  // Every report counts the whole run (2 epochs, 16 steps), though the run is advanced one part at a time; the
+  // report closing an epoch says so (a log prints one line per epoch from it).
+  for (size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_EQ(seen[i].epochs, 2) << i;
+    EXPECT_EQ(seen[i].steps, 16) << i;
+    EXPECT_EQ(seen[i].epoch_end, i % 2 == 1) << i;
+  }
 }
 
 TEST(Trainer, BadConfigurationsAreUserErrors) {
