@@ -12,6 +12,7 @@
 #include "cli/search_report.h"
 #include "common/error.h"
 #include "common/files.h"
+#include "experiments/csv.h"
 #include "experiments/files.h"
 #include "experiments/machine.h"
 #include "experiments/search_plots.h"
@@ -20,6 +21,8 @@
 namespace nos::cli {
 
 namespace po = boost::program_options;
+using experiments::csv_field;
+using experiments::csv_number;
 
 namespace {
 
@@ -34,16 +37,6 @@ std::string padded(std::string text, size_t width, bool right = false) {
   if (text.size() >= width) return text;
   return right ? std::string(width - text.size(), ' ') + text : text + std::string(width - text.size(), ' ');
 }
-
-// A CSV field: quoted when it holds a comma, quote or line break; numbers as format_number (NaN: empty).
-std::string csv_field(const std::string& text) {
-  if (text.find_first_of(",\"\n") == std::string::npos) return text;
-  std::string out = "\"";
-  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
-std::string csv_number(double x) { return std::isfinite(x) ? nos::format_number(x) : ""; }
 
 // One run as one JSON object: its summary, its leaderboard (best first) and its funnel rows.
 JsonObject run_json(const search::RunSummary& s, const std::vector<search::Leader>& leaders,
