@@ -33,8 +33,9 @@ void check_or_record_config(const CompareConfig& config, const std::vector<Compa
   const std::string path = config.out + "/" + kCompareConfig;
   const CompareConfig now = recorded_config(config, rows);
   if (!exists(path)) {
-    write_atomically(path, "# The comparison this folder holds (rules expanded). Rerun or resume it with:\n"
-                     "#   nos compare --config " + path + " --out " + config.out + "\n" + to_yaml(now, false));
+    write_atomically(path, "# The comparison this folder holds (rules expanded). Resume it (trains only what is missing):\n"
+                     "#   nos compare --config " + path + " --out " + config.out + "\n"
+                     "# or run it from scratch into a fresh folder: --out runs/NAME\n" + to_yaml(now, false));
     return;
   }
   const std::string diffs = config_differences(parse_compare_config(read_text(path), path), now);

@@ -1,6 +1,7 @@
-// report.md, section by section: results table, lr tuning, rules, protocol, settings, machine, files.
+// report.md, section by section: results table, lr tuning, rules, protocol, settings, machine, reproduce, files.
 #include "experiments/report_markdown.h"
 
+#include <cctype>
 #include <cmath>
 #include <sstream>
 
@@ -205,6 +206,30 @@ void machine_section(std::ostream& md, const MarkdownInputs& in) {
      << fixed(run_seconds / 60, 1, "–") << " min) |\n";
 }
 
+// A path as a shell word: plain when it needs no quoting.
+std::string shell_word(const std::string& text) {
+  for (char c : text) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && std::string("_./+-=@%").find(c) == std::string::npos) {
+      return shell_quote(text);
+    }
+  }
+  return text;
+}
+
+// How to get these numbers again: from scratch in a fresh folder, or this folder resumed (trains only what is
+// missing; a complete folder's report is rendered again).
+void reproduce_section(std::ostream& md, const MarkdownInputs& in) {
+  std::string out = in.config.out;
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  const size_t slash = out.find_last_of('/');
+  const std::string name = slash == std::string::npos ? out : out.substr(slash + 1);
+  const std::string config = out + "/" + kCompareConfig;
+  md << "\n## Reproduce\n\nFrom scratch (every run trained again, into a fresh folder):\n\n```\nnos compare --config "
+     << shell_word(config) << " --out " << shell_word("runs/" + name) << "\n```\n\n"
+     << "This folder, resumed (trains only what is missing; with every run finished it renders this report again):\n\n"
+     << "```\nnos compare --config " << shell_word(config) << " --out " << shell_word(out) << "\n```\n";
+}
+
 void files_section(std::ostream& md) {
   md << "\n## Files\n\n"
      << "- `results.csv`: one line per rule × seed × epoch (rule, canonical, kind, lr, seed, epoch, steps, "
@@ -231,6 +256,7 @@ std::string report_markdown(const MarkdownInputs& in) {
   protocol_section(md, in);
   settings_section(md, in, provenance);
   machine_section(md, in);
+  reproduce_section(md, in);
   files_section(md);
   return md.str();
 }

@@ -52,9 +52,15 @@ std::string funnel_data(const std::vector<RunData>& runs) {
 
 // The funnel.png part of the script: each run's candidates with error bars (one seed sd), its baselines as squares.
 std::string funnel_script(const std::vector<RunData>& runs) {
+  int64_t stages = 0;
+  for (const RunData& r : runs) {
+    for (const search::FunnelRow& f : r.funnel) stages = std::max(stages, f.stage + 1);
+  }
   std::ostringstream gp;
   gp << "set output \"funnel.png\"\nset title \"funnel: mean validation accuracy per stage (bars: one seed sd; "
         "squares: the baseline)\"\nset xlabel \"stage\"\nset ylabel \"validation accuracy\"\nset xtics 1\n"
+     << "set autoscale y\nset key outside right top\nset xrange [0.7:" << stages + 0.9 << "]\n"
+     << "set offsets 0, 0, graph 0.05, graph 0.05\n"  // room right of the last stage for its labels
      << "plot \\\n";
   size_t block = 0;
   std::vector<std::string> parts;
@@ -65,6 +71,10 @@ std::string funnel_script(const std::vector<RunData>& runs) {
                     std::string(plot_color(i)) + "\" title " + gnuplot_string(runs[i].dir));
     parts.push_back("  \"funnel.dat\"" + index + " using 1:($4 == 1 ? $2 : NaN) with points pt 5 ps 1.5 lc rgb \"" +
                     std::string(plot_color(i)) + "\" notitle");
+    // Each point names its rule (the baseline's label in bold would need enhanced text: a "baseline:" prefix).
+    parts.push_back("  \"funnel.dat\"" + index +
+                    " using 1:2:($4 == 1 ? \"baseline: \".strcol(5) : strcol(5)) with labels left offset 0.8,0 "
+                    "font \",8\" tc rgb \"" + std::string(plot_color(i)) + "\" notitle");
   }
   for (size_t i = 0; i < parts.size(); ++i) gp << parts[i] << (i + 1 < parts.size() ? ", \\\n" : "\n");
   return gp.str();
@@ -81,10 +91,49 @@ std::vector<double> best_so_far(const std::vector<search::Evaluation>& rows) {
   return out;
 }
 
+}  // namespace
+
+PlotRange best_so_far_range(const std::vector<std::vector<double>>& curves) {
+  size_t longest = 0;
+  for (const std::vector<double>& c : curves) longest = std::max(longest, c.size());
+  // From the 25% point on: the first proposals' low bests (a diverged first child scores 0.1) would stretch the
+  // axis down to them and flatten the band where the proposers differ.
+  const size_t from = longest / 4;
+  double lo = std::numeric_limits<double>::infinity(), hi = -std::numeric_limits<double>::infinity();
+  for (const std::vector<double>& c : curves) {
+    for (size_t k = std::min(from, c.empty() ? 0 : c.size() - 1); k < c.size(); ++k) {
+      if (!std::isfinite(c[k])) continue;
+      lo = std::min(lo, c[k]);
+      hi = std::max(hi, c[k]);
+    }
+  }
+  if (!std::isfinite(lo)) return {};
+  const double pad = std::max(0.05 * (hi - lo), 1e-3);
+  return {true, lo - pad, hi + pad};
+}
+
+int64_t whole_tick_step(int64_t largest) {
+  // 1 2 5 10 20 50 100 ...: the first with at most 10 intervals up to the largest batch.
+  for (int64_t decade = 1;; decade *= 10) {
+    for (int64_t m : {1, 2, 5}) {
+      if ((largest + m * decade - 1) / (m * decade) <= 10) return m * decade;  // intervals, rounded up
+    }
+  }
+}
+
+namespace {
+
 // The gnuplot script: best_so_far.png (a band and a line per group) and rewards.png (points per run).
 std::string plot_script(const std::vector<std::string>& proposers,
                         const std::map<std::string, std::vector<std::vector<double>>>& curves,
                         const std::vector<RunData>& runs) {
+  std::vector<std::vector<double>> all;
+  for (const auto& [group, c] : curves) all.insert(all.end(), c.begin(), c.end());
+  const PlotRange y = best_so_far_range(all);
+  int64_t last_batch = 0;
+  for (const RunData& r : runs) {
+    for (const search::Evaluation& e : r.rows) last_batch = std::max(last_batch, e.batch);
+  }
   std::ostringstream gp;
   gp << "# Made by nos top --plot. Run from this folder: gnuplot plots.gp\n"
      << "if (strstrt(GPVAL_TERMINALS, \"pngcairo\") > 0) {\n"
@@ -93,8 +142,11 @@ std::string plot_script(const std::vector<std::string>& proposers,
      << "  set terminal png size 1000,640 noenhanced\n"
      << "}\n"
      << "set key outside right top\nset grid\nset style fill transparent solid 0.15 noborder\n"
-     << "set output \"best_so_far.png\"\nset title \"best reward so far (mean over runs, band: lowest to highest)\"\n"
-     << "set xlabel \"proposals\"\nset ylabel \"reward\"\nplot \\\n";
+     << "set output \"best_so_far.png\"\nset title \"best reward so far (mean over runs, band: lowest to highest; y axis: from 25% of the proposals on)\"\n"
+     << "set xlabel \"proposals\"\nset ylabel \"reward\"\n"
+     << (y.valid ? "set yrange [" + csv_number(y.lo) + ":" + csv_number(y.hi) + "]  # the data from the 25% point\n"
+                 : std::string())
+     << "plot \\\n";
   for (size_t i = 0; i < proposers.size(); ++i) {
     const int mean = 2 + 3 * static_cast<int>(i);
     gp << "  \"best_so_far.dat\" using 1:" << mean + 1 << ":" << mean + 2 << " with filledcurves lc rgb \""
@@ -104,6 +156,7 @@ std::string plot_script(const std::vector<std::string>& proposers,
        << (i + 1 < proposers.size() ? ", \\\n" : "\n");
   }
   gp << "set output \"rewards.png\"\nset title \"reward of every child by batch\"\nset xlabel \"batch\"\n"
+     << "set autoscale y\nset key below\nset xtics 0, " << whole_tick_step(last_batch) << "\nset mxtics 1\nset format x \"%.0f\"\n"
      << "plot \\\n";
   for (size_t i = 0; i < runs.size(); ++i) {
     gp << "  \"rewards.dat\" index " << i << " using 1:2 with points pt 7 ps 0.5 lc rgb \"" << plot_color(i)

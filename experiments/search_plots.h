@@ -1,6 +1,7 @@
 // `nos top --plot DIR RUN...`: PNGs of search runs (gnuplot) with their data and script, for reading discovery.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,18 @@ struct PlottedRun {
 //   plots.gp — the gnuplot script (run from out_dir: gnuplot plots.gp).
 // gnuplot is run when `gnuplot` is not empty. Returns notes (no gnuplot, gnuplot failed); a run folder that is
 // not a search run is a UserError.
+// The best-so-far plot's y range: the curves' values from the 25% point of the longest on, padded by 5% (the
+// first proposals' low bests would otherwise stretch the axis to 0 and flatten where the proposers differ).
+// valid is false when no value is finite.
+struct PlotRange {
+  bool valid = false;
+  double lo = 0, hi = 0;
+};
+PlotRange best_so_far_range(const std::vector<std::vector<double>>& curves);
+
+// The step of whole-number ticks from 0 to `largest` (1, 2, 5, 10, 20, 50 ...): at most 10 intervals.
+int64_t whole_tick_step(int64_t largest);
+
 std::vector<std::string> write_search_plots(const std::vector<PlottedRun>& runs, const std::string& out_dir,
                                             const std::string& gnuplot);
 

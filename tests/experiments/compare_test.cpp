@@ -254,6 +254,12 @@ TEST(CompareProtocol, EveryLrDivergedGivesNoSeeds) {
   EXPECT_EQ(run.result.summary[1].seeds_ok, 0);
   const std::string report = read(config.out + "/report.md");
   EXPECT_TRUE(contains(report, "every lr diverged")) << report;
+  // The report says how to reproduce it from scratch (a fresh folder) and how to resume this one.
+  const std::string config_path = config.out + "/config.yaml";
+  EXPECT_TRUE(contains(report, "## Reproduce")) << report;
+  EXPECT_TRUE(contains(report, "nos compare --config " + config_path + " --out runs/report\n")) << report;
+  EXPECT_TRUE(contains(report, "nos compare --config " + config_path + " --out " + config.out + "\n")) << report;
+  EXPECT_TRUE(contains(read(config_path), "--out runs/NAME"));
 }
 
 TEST(CompareProtocol, EqualTuningAndFullBudgetReuseTheTuningRunAsSeedZero) {

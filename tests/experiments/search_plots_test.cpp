@@ -10,6 +10,7 @@
 #include "experiments/machine.h"
 #include "experiments/search_plots.h"
 #include "search/search.h"
+#include "search/store.h"
 #include "tests/temp_dir.h"
 
 namespace nos::experiments {
@@ -79,6 +80,59 @@ TEST(SearchPlots, BestSoFarIsTheMeanAndBandOverAGroupsRuns) {
     EXPECT_FALSE(read(out + "/rewards.png").empty());
   }
   EXPECT_THROW(write_search_plots({{"", dir.path() + "/none"}}, out, ""), UserError);
+}
+
+
+TEST(SearchPlots, TheBestSoFarAxisZoomsToTheDataAndBatchesTickWhole) {
+  // Two groups whose first proposals score 0.1 (as a diverged child does), then climb to 0.84 and 0.86: the axis
+  // starts near the band where they differ, not at the low first values.
+  std::vector<double> a(100, 0.84), b(100, 0.86);
+  for (int k = 0; k < 5; ++k) a[k] = b[k] = 0.1;
+  const PlotRange y = best_so_far_range({a, b});
+  ASSERT_TRUE(y.valid);
+  EXPECT_GT(y.lo, 0.8);
+  EXPECT_LT(y.lo, 0.84);
+  EXPECT_GT(y.hi, 0.86);
+  EXPECT_LT(y.hi, 0.9);
+  EXPECT_FALSE(best_so_far_range({{}}).valid);
+  // Ticks on whole batches, never 0.5, at most 10 intervals.
+  EXPECT_EQ(whole_tick_step(0), 1);
+  EXPECT_EQ(whole_tick_step(3), 1);
+  EXPECT_EQ(whole_tick_step(10), 1);
+  EXPECT_EQ(whole_tick_step(11), 2);
+  EXPECT_EQ(whole_tick_step(39), 5);
+  EXPECT_EQ(whole_tick_step(100), 10);
+  EXPECT_EQ(whole_tick_step(101), 20);
+}
+
+TEST(SearchPlots, TheScriptLabelsFunnelRulesAndTicksWholeBatches) {
+  testing::TempDir dir;
+  small_run(dir.path() + "/a", 1);
+  {
+    search::Store store(search::store_path(dir.path() + "/a"), search::Store::Mode::kOpen);
+    search::FunnelRow candidate;
+    candidate.rule = "sign(g)*exp(m)";
+    candidate.val_mean = 0.8;
+    candidate.val_std = 0.01;
+    search::FunnelRow baseline = candidate;
+    baseline.rule = "adam";
+    baseline.baseline = true;
+    baseline.position = 1;
+    store.put_funnel_stage(0, {candidate, baseline});
+  }
+  const std::string out = dir.path() + "/plots";
+  write_search_plots({{"", dir.path() + "/a"}}, out, "");
+  const std::string script = read(out + "/plots.gp");
+  EXPECT_NE(script.find("set xtics 0, 1\n"), std::string::npos) << script;  // 2 batches: every batch
+  EXPECT_NE(script.find("set format x \"%.0f\""), std::string::npos);
+  EXPECT_NE(script.find("set yrange ["), std::string::npos);
+  EXPECT_NE(script.find("with labels"), std::string::npos);
+  EXPECT_NE(read(out + "/funnel.dat").find("\"sign(g)*exp(m)\""), std::string::npos);
+  const std::string gnuplot = find_on_path("gnuplot");
+  if (!gnuplot.empty()) {
+    EXPECT_TRUE(write_search_plots({{"", dir.path() + "/a"}}, out, gnuplot).empty()) << read(out + "/gnuplot.log");
+    EXPECT_FALSE(read(out + "/funnel.png").empty());
+  }
 }
 
 }  // namespace

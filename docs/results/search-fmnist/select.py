@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Issue 18, step 2: the best 2 distinct rules of each proposer, pooled over its seeds, into funnel.yaml.
 
-Usage: /usr/bin/python3 docs/results/search-fmnist/select.py docs/results/search-fmnist [NOS]
+Usage: /usr/bin/python3 docs/results/search-fmnist/select.py [--smoke] FOLDER [NOS]
+(run.sh calls it; --smoke writes the funnel at run.sh's smoke budget: 1 epoch, 2 seeds, 1,000 training images)
 Reads PROPOSER-seedN/search.db (status ok rows), ranks each proposer's canonical rules by their best reward, skips
 rules equal to a baseline (adam, adamw, powersign: compared anyway) or already chosen for another proposer, and
 writes funnel.yaml (a nos compare config) and selection.md (what was chosen, from where).
@@ -38,8 +39,14 @@ def best_rules(folder, proposer):
 
 
 def main():
-    folder = sys.argv[1]
-    nos = sys.argv[2] if len(sys.argv) > 2 else "build/nos"
+    args = sys.argv[1:]
+    smoke = bool(args) and args[0] == "--smoke"
+    if smoke:
+        args = args[1:]
+    if not args:
+        raise SystemExit("usage: select.py [--smoke] FOLDER [NOS]")
+    folder = args[0]
+    nos = args[1] if len(args) > 1 else "build/nos"
     skip = {canonical(nos, b) for b in BASELINES if not b.startswith("torch-")}
     chosen, rows = [], []
     for proposer in PROPOSERS:
@@ -59,13 +66,19 @@ def main():
                 "| proposer | rule | best search reward | run | |\n|---|---|---|---|---|\n")
         f.write("\n".join(rows) + "\n")
     quoted = "\n".join(f'  - "{rule}"' for rule in chosen)  # rule text has no quotes or backslashes
+    if smoke:
+        budget = ("the smoke budget (1,000 training images, 1 epoch, 2 seeds)",
+                  "epochs: 1\ntune_epochs: 1\nseeds: 2\nlr_grid: [0.001, 0.01]\ntrain_size: 1000\nvalidation_size: 500\n")
+    else:
+        budget = ("20,000 training images, 3 epochs, lr tuned with seed 0 for 1 epoch, 5 seeds",
+                  "epochs: 3\ntune_epochs: 1\nseeds: 5\nlr_grid: [0.0001, 0.001, 0.01, 0.1, 1]\ntrain_size: 20000\n"
+                  "validation_size: 5000\n")
     with open(os.path.join(folder, "funnel.yaml"), "w") as f:
         f.write("# Issue 18, step 3 (written by select.py): each proposer's best 2 distinct rules with tuned adam, adamw\n"
-                "# and powersign on fmnist-convnet, 20,000 training images, 3 epochs, lr tuned with seed 0 for 1 epoch,\n"
-                "# 5 seeds. nos compare --config docs/results/search-fmnist/funnel.yaml\n"
+                f"# and powersign on fmnist-convnet, {budget[0]}.\n"
+                f"#   nos compare --config {folder}/funnel.yaml\n"
                 f"rules:\n{quoted}\n" + "".join(f"  - {b}\n" for b in BASELINES) +
-                "native_references: false\ntask: fmnist-convnet\nepochs: 3\ntune_epochs: 1\nseeds: 5\n"
-                "lr_grid: [0.0001, 0.001, 0.01, 0.1, 1]\ntrain_size: 20000\nvalidation_size: 5000\njobs: 2\n"
+                "native_references: false\ntask: fmnist-convnet\n" + budget[1] + "jobs: 2\n"
                 f"out: {folder}/funnel\n")
     print(f"{len(chosen)} rules chosen: {', '.join(chosen)}")
 
