@@ -1,4 +1,5 @@
 // `nos top RUN_DIR...`: a run's summary and its leaderboard of canonical rules, readable while the search runs.
+#include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <sstream>
@@ -53,7 +54,16 @@ JsonObject run_json(const search::RunSummary& s, const std::vector<search::Leade
       .add_object("statuses", statuses)
       .add_number("best_reward", s.best_reward)
       .add_number("first_quarter_mean", s.first_quarter_mean)
-      .add_number("last_quarter_mean", s.last_quarter_mean);
+      .add_number("last_quarter_mean", s.last_quarter_mean)
+      .add_int("repeats", s.repeats)
+      .add_number("second_half_repeats", s.second_half_repeats);
+  std::vector<JsonObject> per_batch;
+  for (const auto& [batch, count] : s.repeats_by_batch) {
+    JsonObject o;
+    o.add_int("batch", batch).add_int("repeats", count);
+    per_batch.push_back(o);
+  }
+  summary.add_objects("repeats_by_batch", per_batch);
   std::vector<JsonObject> board;
   int rank = 0;
   for (const search::Leader& l : leaders) {
@@ -100,7 +110,7 @@ void write_csvs(const std::string& dir, const std::vector<search::RunSummary>& s
                 const std::vector<std::vector<search::Leader>>& boards,
                 const std::vector<std::vector<search::FunnelRow>>& funnels) {
   std::string summary = "run_dir,proposer,task,budget,children,cache_hits,equivalence_hits,best_reward,"
-                        "first_quarter_mean,last_quarter_mean,statuses\n";
+                        "first_quarter_mean,last_quarter_mean,statuses,repeats,second_half_repeats\n";
   std::string board = "run_dir,rank,rule,hash,reward,val_acc,test_acc,lr,count,status,tokens\n";
   std::string funnel = "run_dir,stage,stage_name,position,rule,baseline,val_mean,val_std,test_mean,test_std,lr,"
                        "seeds_ok,threshold,passed,promoted\n";
@@ -114,7 +124,7 @@ void write_csvs(const std::string& dir, const std::vector<search::RunSummary>& s
                std::to_string(s.budget) + "," + std::to_string(s.children) + "," + std::to_string(s.cache_hits) + "," +
                std::to_string(s.equivalence_hits) + "," + csv_number(s.best_reward) + "," +
                csv_number(s.first_quarter_mean) + "," + csv_number(s.last_quarter_mean) + "," + csv_field(statuses) +
-               "\n";
+               "," + std::to_string(s.repeats) + "," + csv_number(s.second_half_repeats) + "\n";
     int rank = 0;
     for (const search::Leader& l : boards[i]) {
       board += csv_field(s.run_dir) + "," + std::to_string(++rank) + "," + csv_field(l.canonical) + "," + l.hash +
@@ -185,6 +195,15 @@ void print_run_summary(const search::RunSummary& s, std::ostream& out) {
   if (std::isfinite(s.first_quarter_mean)) {
     out << "  mean reward: first quarter " << fixed(s.first_quarter_mean, 4) << ", last quarter "
         << fixed(s.last_quarter_mean, 4) << "\n";
+  }
+  if (std::isfinite(s.second_half_repeats)) {
+    // The last 10 batches' counts: a collapsing proposer shows as rising numbers.
+    out << "  repeats (a rule proposed earlier in the run): " << s.repeats << ", second half "
+        << fixed(100 * s.second_half_repeats, 1) << "%; per batch, last "
+        << std::min<size_t>(10, s.repeats_by_batch.size()) << ":";
+    const size_t from = s.repeats_by_batch.size() > 10 ? s.repeats_by_batch.size() - 10 : 0;
+    for (size_t i = from; i < s.repeats_by_batch.size(); ++i) out << " " << s.repeats_by_batch[i].second;
+    out << "\n";
   }
 }
 

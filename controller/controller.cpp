@@ -38,6 +38,9 @@ void check_options(const ControllerOptions& o, const dsl::Vocabulary& v) {
   if (o.algorithm != "reinforce" && o.algorithm != "ppo") {
     fail("algorithm must be 'reinforce' or 'ppo', got '" + o.algorithm + "'");
   }
+  if (o.escape != "temperature" && o.escape != "none") {
+    fail("escape must be 'temperature' or 'none', got '" + o.escape + "'");
+  }
   if (o.ppo_epochs < 1) fail("ppo_epochs must be >= 1");
   if (!(o.ppo_clip > 0 && o.ppo_clip < 1)) fail("ppo_clip must be in (0, 1)");
   if (v.operands.empty() || v.unary.empty() || v.binary.empty()) {
@@ -129,8 +132,11 @@ torch::Tensor Controller::log_policy(const torch::Tensor& actions, double temper
   return torch::stack(out, 1);  // B × P × widest
 }
 
-std::vector<Sample> Controller::sample(int n) {
+std::vector<Sample> Controller::sample(int n) { return sample(n, options_.temperature); }
+
+std::vector<Sample> Controller::sample(int n, double temperature) {
   NOS_CHECK(n > 0, "sample(" << n << ")");
+  NOS_CHECK(temperature > 0 && std::isfinite(temperature), "sample at temperature " << temperature);
   torch::NoGradGuard no_grad;
   const int P = positions();
   torch::Tensor actions = torch::zeros({n, P}, torch::kInt64);
@@ -149,7 +155,7 @@ std::vector<Sample> Controller::sample(int n) {
     const int k = kind(pos);
     torch::Tensor logits = k == 0 ? net_->head_operand->forward(h)
                                   : k == 1 ? net_->head_unary->forward(h) : net_->head_binary->forward(h);
-    torch::Tensor logp = torch::log_softmax(logits.narrow(1, 0, width(pos)) / options_.temperature, 1);
+    torch::Tensor logp = torch::log_softmax(logits.narrow(1, 0, width(pos)) / temperature, 1);
     torch::Tensor chosen = torch::multinomial(logp.exp(), 1, false, generator_).squeeze(1);
     actions.select(1, pos).copy_(chosen);
     total += logp.gather(1, chosen.unsqueeze(1)).squeeze(1).to(torch::kFloat64);

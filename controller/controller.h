@@ -27,6 +27,11 @@ struct ControllerOptions {
   // The search's controller proposer draws again, up to this many times, a sample whose canonical rule was already
   // proposed in the run (0: repeats are proposed, as before issue 17).
   int resample_repeats = 20;
+  // When every one of those draws is still a repeat (a policy that has collapsed onto a few rules), the proposer
+  // escapes: "temperature" draws up to resample_repeats more times at a rising sampling temperature (2, 4, 8 ... times
+  // `temperature`, up to 64 times), which flattens the policy towards uniform until a new rule comes; "none" keeps
+  // the last repeat (nos before issue 36).
+  std::string escape = "temperature";
   std::string algorithm = "reinforce";  // or "ppo" (clipped objective, several epochs per batch)
   int ppo_epochs = 4;
   double ppo_clip = 0.2;
@@ -56,6 +61,8 @@ class Controller {
   // Samples n rules from the current policy. Every sample is a valid token sequence: unit references are masked to
   // earlier units, so `dsl::parse_tokens(sample.tokens)` always succeeds.
   std::vector<Sample> sample(int n);
+  // The same at another sampling temperature (> 0) than the options' (log_prob is then of the tempered policy).
+  std::vector<Sample> sample(int n, double temperature);
 
   // One policy-gradient update from a batch of samples and their rewards (same length).
   UpdateStats update(const std::vector<Sample>& samples, const std::vector<double>& rewards);

@@ -303,6 +303,14 @@ NodePtr canon(const NodePtr& n) {
           a = build_product(1, std::move(factors));
         }
       }
+      // A direction that is its moving average or gradient over a positive denominator has their sign:
+      // sign(adam) = sign(amsgrad) = sign(radam) = sign(m), sign(rmsprop) = sign(adagrad) = sign(g) (at every eps;
+      // RAdam's rectifier and its warm-up's plain m are positive multiples of m).
+      if (a->prim == Prim::kAdam || a->prim == Prim::kAMSGrad || a->prim == Prim::kRAdam) {
+        a = make_operand(Prim::kM);
+      } else if (a->prim == Prim::kRMSProp || a->prim == Prim::kAdaGrad) {
+        a = make_operand(Prim::kG);
+      }
       NodePtr s = a->prim == Prim::kSign ? a : make_unary(Prim::kSign, a);
       return negative ? normalize_sum({s}, {-1.0}) : s;
     }
@@ -383,6 +391,14 @@ NodePtr canonicalize(const NodePtr& rule) {
 }
 
 std::string canonical_text(const NodePtr& rule) { return to_infix(*canonicalize(rule)); }
+
+std::string recanonicalized(const std::string& canonical) {
+  try {
+    return canonical_text(parse(canonical));
+  } catch (const UserError&) {
+    return canonical;
+  }
+}
 
 uint64_t rule_hash(const NodePtr& rule) {
   // FNV-1a, 64 bit.

@@ -8,6 +8,15 @@
 
 namespace nos::dsl {
 
+// The version of the canonical form: raised whenever a rule's canonical text (and so its hash) can change. Stores
+// and shared caches record it and bring rows written under an older version up to date (search/). 2: issue 36,
+// sign of a positively scaled direction (sign(adam) = sign(m), sign(rmsprop) = sign(g), ...).
+inline constexpr int kCanonicalVersion = 2;
+
+// The canonical text under kCanonicalVersion of a canonical text written by an older version (it is parsed and
+// canonicalised again); a text that no longer parses is returned unchanged.
+std::string recanonicalized(const std::string& canonical);
+
 // The canonical tree (see docs/dsl.md, "Canonical form", for what is and is not normalised). Idempotent.
 NodePtr canonicalize(const NodePtr& rule);
 

@@ -35,8 +35,7 @@ const std::map<std::string, std::vector<std::string>>& sections() {
       {"hurdle", {"enabled", "percentile", "min_children"}},
       {"space", {"units", "operands", "unary", "binary"}},
       {"controller", {"hidden", "lr", "baseline_decay", "entropy_weight", "temperature", "resample_repeats",
-                      "algorithm", "ppo_epochs",
-                      "ppo_clip"}},
+                      "escape", "algorithm", "ppo_epochs", "ppo_clip"}},
       {"fitness", {"seeds", "aggregate", "tasks", "baseline"}},
       {"fitness.tasks", {"name", "epochs", "steps", "batch_size", "lr", "lr_grid", "train_size", "validation_size",
                          "data_dir"}},
@@ -333,6 +332,8 @@ SearchConfig parse_config(const std::string& yaml_text, const std::string& sourc
           o.temperature = r.number(x, p, 0, false);
         } else if (k == "resample_repeats") {
           o.resample_repeats = r.integer<int>(x, p, 0, 100000);
+        } else if (k == "escape") {
+          o.escape = r.choice(x, p, {"temperature", "none"});
         } else if (k == "algorithm") {
           o.algorithm = r.choice(x, p, {"reinforce", "ppo"});
         } else if (k == "ppo_epochs") {
@@ -522,6 +523,7 @@ std::string to_yaml(const SearchConfig& c) {
     << "  entropy_weight: " << nos::format_number(o.entropy_weight) << "\n"
     << "  temperature: " << nos::format_number(o.temperature) << "\n"
     << "  resample_repeats: " << o.resample_repeats << "\n"
+    << "  escape: " << o.escape << "\n"
     << "  algorithm: " << o.algorithm << "\n"
     << "  ppo_epochs: " << o.ppo_epochs << "\n"
     << "  ppo_clip: " << nos::format_number(o.ppo_clip) << "\n"

@@ -5,13 +5,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "common/error.h"
 #include "common/text.h"
+#include "dsl/canonical.h"
 #include "search/sqlite_statement.h"
+#include "search/store.h"
 
 namespace nos::search {
 
@@ -104,6 +107,21 @@ std::string damage_of(const Evaluation& e) {
   return "";
 }
 
+// A cache written under an older canonical form (none recorded: version 1) has its rules' texts brought up to date
+// (they only name the rule a reuse came from: the key is the fingerprint), inside the opening transaction.
+void upgrade_canonical_form(sqlite3* db) {
+  int version = 1;
+  {
+    Statement v(db, "SELECT value FROM meta WHERE key = ?");
+    v.bind(1, std::string(kCanonicalVersionKey));
+    if (v.step()) version = std::atoi(v.text(0).c_str());
+  }
+  if (version >= dsl::kCanonicalVersion) return;
+  recanonicalize_rows(db, "fec", false);
+  Statement mark(db, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+  mark.bind(1, std::string(kCanonicalVersionKey)).bind(2, std::to_string(dsl::kCanonicalVersion)).step();
+}
+
 }  // namespace
 
 SharedEquivalenceCache::SharedEquivalenceCache(const std::string& path, std::string task_key)
@@ -130,6 +148,10 @@ SharedEquivalenceCache::SharedEquivalenceCache(const std::string& path, std::str
                           exec(kSchema);
                           Statement mark(db, "INSERT INTO meta (key, value) VALUES ('format', ?)");
                           mark.bind(1, std::string(kFormat)).step();
+                          Statement version(db, "INSERT INTO meta (key, value) VALUES (?, ?)");
+                          version.bind(1, std::string(kCanonicalVersionKey))
+                              .bind(2, std::to_string(dsl::kCanonicalVersion))
+                              .step();
                         } else {
                           std::string format;
                           if (std::find(tables.begin(), tables.end(), "meta") != tables.end()) {
@@ -150,6 +172,7 @@ SharedEquivalenceCache::SharedEquivalenceCache(const std::string& path, std::str
                           if (column.step() && column.integer(0) == 0) {
                             exec("ALTER TABLE fec ADD COLUMN hurdle_acc REAL");
                           }
+                          upgrade_canonical_form(db);
                         }
                         exec("COMMIT");
                         exec("PRAGMA journal_mode=WAL");  // a cache's own setting (no change once set)

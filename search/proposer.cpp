@@ -45,7 +45,9 @@ void read_rng(std::istream& in, Rng& rng, const char* who) {
 
 ControllerProposer::ControllerProposer(controller::ControllerOptions options, dsl::Vocabulary vocabulary)
     : controller_(options, std::move(vocabulary)),
-      resample_repeats_(options.resample_repeats) {}
+      resample_repeats_(options.resample_repeats),
+      escape_(options.escape),
+      temperature_(options.temperature) {}
 
 std::vector<Proposal> ControllerProposer::propose(int n) {
   std::vector<Proposal> out;
@@ -58,8 +60,27 @@ std::vector<Proposal> ControllerProposer::propose(int n) {
       canonical = canonical_of(tokens);
       ++draws;
     }
+    // Escape a collapsed policy: the same number of draws again, at 2, 4, 8 ... (at most 64) times the temperature.
+    int hot = 0;
+    double temperature = temperature_;
+    while (escape_ == "temperature" && hot < resample_repeats_ && proposed_.count(canonical) != 0) {
+      temperature = temperature_ * static_cast<double>(int64_t{1} << std::min(hot + 1, 6));
+      tokens = controller_.sample(1, temperature).front().tokens;
+      canonical = canonical_of(tokens);
+      ++hot;
+    }
+    const bool repeat = proposed_.count(canonical) != 0;
     proposed_.insert(canonical);
-    out.push_back({tokens, draws == 0 ? "sample" : "sample (drawn again " + std::to_string(draws) + "x: a repeat)"});
+    std::string origin = "sample";
+    if (repeat) {
+      origin = "sample (a repeat: no new rule in " + std::to_string(draws + hot + 1) + " draws)";
+    } else if (hot > 0) {
+      origin = "sample (new at temperature " + format_number(temperature) + ", after " +
+               std::to_string(draws + hot) + " repeats)";
+    } else if (draws > 0) {
+      origin = "sample (drawn again " + std::to_string(draws) + "x: new)";
+    }
+    out.push_back({tokens, origin});
   }
   return out;
 }
@@ -104,7 +125,8 @@ void ControllerProposer::load(const std::string& state) {
     for (size_t i = 0; i < count; ++i) {
       const size_t stop = state.find('\n', at);
       if (stop == std::string::npos) throw UserError("controller proposer checkpoint: the proposed rules are damaged");
-      proposed.insert(state.substr(at, stop - at));
+      // Written under an older canonical form, a rule takes today's text (sign(adam) is sign(m) since issue 36).
+      proposed.insert(dsl::recanonicalized(state.substr(at, stop - at)));
       at = stop + 1;
     }
     bytes = state.substr(at);

@@ -39,8 +39,11 @@ class Proposer {
 
 // The RNN controller (Bello et al. 2017), trained by REINFORCE or PPO on each batch's rewards.
 // Samples of the controller (controller/). A sample whose canonical rule was proposed before in the run is drawn
-// again, up to `resample_repeats` times (the last draw is kept): the budget counts proposals, and a repeat costs one
-// without teaching anything new. The update uses the kept samples.
+// again, up to `resample_repeats` times: the budget counts proposals, and a repeat costs one without teaching anything
+// new. When all those draws repeat (a collapsed policy), escape "temperature" draws as many times again at a rising
+// temperature (ControllerOptions::escape); a rule still repeated then is proposed (a forced repeat, its origin says
+// so). The update uses the kept samples, at temperature 1 (a tempered draw is off-policy: its reward still moves
+// the policy towards or away from it).
 class ControllerProposer : public Proposer {
  public:
   ControllerProposer(controller::ControllerOptions options, dsl::Vocabulary vocabulary);
@@ -59,6 +62,8 @@ class ControllerProposer : public Proposer {
  private:
   mutable controller::Controller controller_;
   int resample_repeats_;
+  std::string escape_;
+  double temperature_;
   controller::UpdateStats last_update_;
   std::set<std::string> proposed_;
 };

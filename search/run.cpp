@@ -29,6 +29,7 @@
 #include "dsl/program.h"
 #include "dsl/tokens.h"
 #include "optimizers/named.h"
+#include "search/summary.h"
 #include "search/population_pool.h"
 
 namespace nos::search {
@@ -112,12 +113,21 @@ std::string csv_text(const std::string& text) {
   return out + "\"";
 }
 
-const char* kProgressHeader = "batch,children,mean_reward,best_so_far,cache_hits,seconds\n";
+const char* kProgressHeader = "batch,children,mean_reward,best_so_far,cache_hits,repeats,seconds\n";
 const char* kBestHeader = "child,batch,slot,reward,best_so_far,best_rule\n";
 
-std::string progress_line(const BatchSummary& b) {
+// repeats: the batch's proposals whose canonical rule came earlier in the run (search/summary.h).
+std::string progress_line(const BatchSummary& b, const std::map<int64_t, int64_t>& repeats) {
+  const auto r = repeats.find(b.batch);
   return std::to_string(b.batch) + "," + std::to_string(b.children) + "," + csv_number(b.mean_reward) + "," +
-         csv_number(b.best_so_far) + "," + std::to_string(b.cache_hits) + "," + csv_number(b.seconds) + "\n";
+         csv_number(b.best_so_far) + "," + std::to_string(b.cache_hits) + "," +
+         std::to_string(r == repeats.end() ? 0 : r->second) + "," + csv_number(b.seconds) + "\n";
+}
+
+std::map<int64_t, int64_t> repeats_of(const std::vector<Evaluation>& rows) {
+  std::map<int64_t, int64_t> out;
+  for (const auto& [batch, count] : repeats_by_batch(rows)) out[batch] = count;
+  return out;
 }
 
 }  // namespace
@@ -216,8 +226,10 @@ void Search::save_checkpoint(int64_t batches_done) {
 
 void Search::rewrite_csvs() {
   if (csv_dir_.empty()) return;
+  const std::vector<Evaluation> rows = store_.all();
+  const std::map<int64_t, int64_t> repeats = repeats_of(rows);
   std::string progress = kProgressHeader;
-  for (const BatchSummary& b : store_.batches()) progress += progress_line(b);
+  for (const BatchSummary& b : store_.batches()) progress += progress_line(b, repeats);
   write_atomically(csv_dir_ + "/progress.csv", progress);
   // best.csv holds the children of finished batches only: the rows of a batch interrupted midway are added, with the
   // rest of their batch, when it finishes (append_csvs), so no child is listed twice after a resume.
@@ -227,7 +239,7 @@ void Search::rewrite_csvs() {
   csv_children_ = 0;
   csv_best_ = -std::numeric_limits<double>::infinity();
   csv_best_rule_.clear();
-  for (const Evaluation& e : store_.all()) {
+  for (const Evaluation& e : rows) {
     if (finished.count(e.batch) == 0) continue;
     if (e.reward > csv_best_) {
       csv_best_ = e.reward;
@@ -243,7 +255,7 @@ void Search::append_csvs(const BatchSummary& summary) {
   if (csv_dir_.empty()) return;
   // Rewritten whole at every start, so appending here can never leave a duplicate behind an interruption.
   std::ofstream progress(csv_dir_ + "/progress.csv", std::ios::app);
-  progress << progress_line(summary);
+  progress << progress_line(summary, repeats_of(store_.all()));
   std::ofstream best(csv_dir_ + "/best.csv", std::ios::app);
   for (const auto& [slot, e] : store_.batch(summary.batch)) {
     if (e.reward > csv_best_) {
@@ -778,6 +790,7 @@ SearchResult start_search(const SearchConfig& config, const SearchRuntime& runti
   store.set_meta("nos_version", runtime.nos_version.empty() ? "unknown" : runtime.nos_version);
   store.set_meta("libtorch_version", TORCH_VERSION);
   store.set_meta("created", utc_now());
+  store.set_meta(kCanonicalVersionKey, std::to_string(dsl::kCanonicalVersion));
   SearchResult result = run_in(config, runtime, store, parts);
   if (unstarted) {
     result.notes.insert(result.notes.begin(), store_path(runtime.run_dir) +
@@ -804,6 +817,8 @@ SearchConfig parse_recorded_config(const std::string& yaml, const std::string& s
   if (text.find("\n  insert_delete:") == std::string::npos) c.evolution.insert_delete = 0;
   // The controller proposed repeats before issue 17.
   if (text.find("\n  resample_repeats:") == std::string::npos) c.controller.resample_repeats = 0;
+  // ... and did not escape a collapsed policy before issue 36.
+  if (text.find("\n  escape:") == std::string::npos) c.controller.escape = "none";
   return c;
 }
 
@@ -861,6 +876,9 @@ SearchResult resume_search(const SearchConfig& config, const SearchRuntime& runt
     write_atomically(config_path(runtime.run_dir), yaml);
   }
   store.set_meta("resumed", utc_now());
+  // Rows written under an older canonical form (sign(adam) before issue 36) take today's text and hash, so a rule
+  // proposed again meets its earlier evaluation.
+  store.upgrade_canonical_form();
   return run_in(config, runtime, store, parts);
 }
 

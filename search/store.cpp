@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <cmath>
 #include <ctime>
@@ -13,6 +14,8 @@
 
 #include "common/error.h"
 #include "common/text.h"
+#include "dsl/canonical.h"
+#include "dsl/parse.h"
 #include "search/sqlite_statement.h"
 
 namespace nos::search {
@@ -269,17 +272,61 @@ std::vector<BatchSummary> Store::batches() const {
   return out;
 }
 
-void Store::put_funnel_stage(int64_t stage, const std::vector<FunnelRow>& rows) {
-  auto exec = [&](const char* sql) {
-    char* error = nullptr;
-    if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
-      const std::string message = error != nullptr ? error : "unknown error";
-      sqlite3_free(error);
-      throw UserError(std::string("the search database: ") + message);
-    }
-  };
+namespace {
+
+// Runs SQL without results; a failure is a UserError naming the search database.
+void exec_sql(sqlite3* db, const char* sql) {
+  char* error = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+    const std::string message = error != nullptr ? error : "unknown error";
+    sqlite3_free(error);
+    throw UserError(std::string("the search database: ") + message);
+  }
+}
+
+}  // namespace
+
+int64_t recanonicalize_rows(sqlite3* db, const std::string& table, bool with_hash) {
+  std::vector<std::string> texts;
+  {
+    Statement distinct(db, ("SELECT DISTINCT canonical FROM " + table + " WHERE canonical != ''").c_str());
+    while (distinct.step()) texts.push_back(distinct.text(0));
+  }
+  int64_t changed = 0;
+  for (const std::string& old : texts) {
+    const std::string now = dsl::recanonicalized(old);
+    if (now == old) continue;
+    // The hash is the canonical text's (dsl::rule_hash): the row now shares its key with the rule it equals.
+    Statement update(db, ("UPDATE " + table + " SET canonical = ?" + (with_hash ? ", hash = ?" : "") +
+                          " WHERE canonical = ?").c_str());
+    update.bind(1, now);
+    if (with_hash) update.bind(2, dsl::hash_hex(dsl::rule_hash(dsl::parse(now))));
+    update.bind(with_hash ? 3 : 2, old).step();
+    changed += sqlite3_changes(db);
+  }
+  return changed;
+}
+
+int64_t Store::upgrade_canonical_form() {
+  const std::optional<std::string> recorded = meta(kCanonicalVersionKey);
+  const int version = recorded ? std::atoi(recorded->c_str()) : 1;  // stores before issue 36 record none
+  if (version >= dsl::kCanonicalVersion) return 0;
+  int64_t changed = 0;
   try {
-    exec("BEGIN IMMEDIATE");
+    exec_sql(db_, "BEGIN IMMEDIATE");
+    changed = recanonicalize_rows(db_, "evaluations", true);
+    set_meta(kCanonicalVersionKey, std::to_string(dsl::kCanonicalVersion));
+    exec_sql(db_, "COMMIT");
+  } catch (const UserError& err) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    write_failed("bringing the canonical forms up to date", err);
+  }
+  return changed;
+}
+
+void Store::put_funnel_stage(int64_t stage, const std::vector<FunnelRow>& rows) {
+  try {
+    exec_sql(db_, "BEGIN IMMEDIATE");
     Statement erase(db_, "DELETE FROM funnel WHERE stage = ?");
     erase.bind(1, stage).step();
     for (const FunnelRow& r : rows) {
@@ -292,7 +339,7 @@ void Store::put_funnel_stage(int64_t stage, const std::vector<FunnelRow>& rows) 
           .bind(13, static_cast<int64_t>(r.passed)).bind(14, static_cast<int64_t>(r.promoted));
       s.step();
     }
-    exec("COMMIT");
+    exec_sql(db_, "COMMIT");
   } catch (const UserError& err) {
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
     write_failed("storing funnel stage " + std::to_string(stage), err);

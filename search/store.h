@@ -119,6 +119,11 @@ class Store {
 
   std::vector<Leader> leaderboard(int n) const;
 
+  // Brings the rows' canonical text and hash to dsl::kCanonicalVersion when the store records an older one (a store
+  // from before issue 36 records none: version 1), in one transaction, and records the version. The rows' rule and
+  // tokens (what was proposed) are untouched. Returns the number of rows changed. A resumed search calls it.
+  int64_t upgrade_canonical_form();
+
   // Replaces the rows of one funnel stage, in one transaction.
   void put_funnel_stage(int64_t stage, const std::vector<FunnelRow>& rows);
   // Every funnel row in (stage, position) order; none in a store written before funnels existed.
@@ -133,6 +138,14 @@ class Store {
   std::string columns_;  // the columns read_row reads, as a SELECT list
   sqlite3* db_ = nullptr;
 };
+
+// Brings the canonical texts of `table` (a column canonical; with_hash: and its hash column) to today's canonical
+// form (dsl::recanonicalized), inside the caller's transaction; returns the rows changed. The store and the shared
+// equivalence cache use it on files written under an older dsl::kCanonicalVersion.
+int64_t recanonicalize_rows(sqlite3* db, const std::string& table, bool with_hash);
+
+// The meta key holding the canonical form's version (dsl::kCanonicalVersion) the rows were written under.
+inline constexpr const char* kCanonicalVersionKey = "canonical_version";
 
 // How a cached row's message begins when it reuses the reward of a rule with another text and the same probe
 // fingerprint (search/equivalence.h); a row reusing the same canonical rule says "same rule as batch B slot S".

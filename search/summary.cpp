@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <set>
 
 #include "search/config.h"
 #include "search/run.h"
@@ -40,7 +41,29 @@ RunSummary summarize_run(const std::string& run_dir) {
     s.first_quarter_mean = first / static_cast<double>(quarter);
     s.last_quarter_mean = last / static_cast<double>(quarter);
   }
+  s.repeats_by_batch = repeats_by_batch(rows);
+  std::set<std::string> seen;
+  int64_t late = 0, late_repeats = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const bool repeat = !rows[i].canonical.empty() && !seen.insert(rows[i].canonical).second;
+    s.repeats += repeat;
+    if (i >= rows.size() / 2) {
+      ++late;
+      late_repeats += repeat;
+    }
+  }
+  if (rows.size() >= 2) s.second_half_repeats = static_cast<double>(late_repeats) / static_cast<double>(late);
   return s;
+}
+
+std::vector<std::pair<int64_t, int64_t>> repeats_by_batch(const std::vector<Evaluation>& rows) {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  std::set<std::string> seen;
+  for (const Evaluation& e : rows) {
+    if (out.empty() || out.back().first != e.batch) out.emplace_back(e.batch, 0);
+    if (!e.canonical.empty() && !seen.insert(e.canonical).second) ++out.back().second;
+  }
+  return out;
 }
 
 std::vector<Leader> leaderboard(const std::string& run_dir, int n) {

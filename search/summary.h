@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <utility>
 #include <map>
 #include <string>
 #include <vector>
@@ -24,7 +25,17 @@ struct RunSummary {
   // Mean reward over the first and the last quarter of the children in proposal order (NaN below 4 children).
   double first_quarter_mean = std::numeric_limits<double>::quiet_NaN();
   double last_quarter_mean = std::numeric_limits<double>::quiet_NaN();
+  // Repeats: proposals whose canonical rule was proposed earlier in the run (for the controller with resampling,
+  // each is a forced repeat: resampling and its escape found no new rule). Per batch in batch order, in total, and
+  // the share of the second half of the proposals (NaN below 2 children).
+  std::vector<std::pair<int64_t, int64_t>> repeats_by_batch;
+  int64_t repeats = 0;
+  double second_half_repeats = std::numeric_limits<double>::quiet_NaN();
 };
+
+// Each batch's repeats (proposals whose canonical rule came earlier in the run; an invalid proposal, with no
+// canonical rule, is none), from the store's rows in proposal order: (batch, count) for every batch with rows.
+std::vector<std::pair<int64_t, int64_t>> repeats_by_batch(const std::vector<Evaluation>& rows);
 
 // Reads the run's store (read-only, so it works while the search writes). Throws UserError when there is none.
 RunSummary summarize_run(const std::string& run_dir);

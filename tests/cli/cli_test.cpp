@@ -685,6 +685,32 @@ TEST(TopCommand, ReadingARunFolderLeavesNoFilesBehind) {
   EXPECT_EQ(bytes(run + "/search.db"), before);
 }
 
+// nos top reports repeats (issue 36): the committed controller run without resampling repeated 37.5% of its second
+// half (docs/results/exploration's summarize.py, an independent count, says the same); --json carries each batch's.
+TEST(TopCommand, ReportsRepeatsPerBatch) {
+  TempDir dir;
+  const std::string run = dir.path() + "/run";
+  std::filesystem::create_directories(run);
+  std::filesystem::copy_file(std::string(NOS_SOURCE_DIR) + "/docs/results/exploration/controller-repeats-seed2/search.db",
+                             run + "/search.db");
+  Outcome o = nos({"top", run, "-n", "1"});
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  EXPECT_TRUE(contains(o.out, "repeats (a rule proposed earlier in the run): 48, second half 37.5%; per batch, last "
+                              "10: 1 2 2 2 4 5 6 7 8 6\n"))
+      << o.out;
+  Outcome json = nos({"top", run, "-n", "1", "--json"});
+  ASSERT_EQ(json.code, kExitOk) << json.err;
+  const YAML::Node summary = parse_json_object(json.out)["summary"];
+  EXPECT_EQ(summary["repeats"].as<int>(), 48);
+  EXPECT_DOUBLE_EQ(summary["second_half_repeats"].as<double>(), 0.375);
+  ASSERT_EQ(summary["repeats_by_batch"].size(), 30u);
+  int total = 0;
+  for (const YAML::Node& b : summary["repeats_by_batch"]) total += b["repeats"].as<int>();
+  EXPECT_EQ(total, 48);
+  EXPECT_EQ(summary["repeats_by_batch"][29]["batch"].as<int>(), 29);
+  EXPECT_EQ(summary["repeats_by_batch"][29]["repeats"].as<int>(), 6);
+}
+
 // nos learn --threads: a bad count exits 2 naming the flag, before any training.
 TEST(LearnCommand, ThreadsMustBeACount) {
   TempDir dir;

@@ -63,6 +63,27 @@ TEST(Canonical, EquivalentSpellingsAgree) {
   }
 }
 
+// Issue 36: the sign of a direction that is m or g over a positive denominator is sign(m) or sign(g), so the search
+// does not train sign(adam) beside sign(m). The probe confirms each pair computes the same updates, and nadam (whose
+// direction mixes g into m) keeps its own sign. recanonicalized() brings an older store's text up to date.
+TEST(Canonical, TheSignOfAPositivelyScaledDirectionIsItsNumeratorsSign) {
+  const std::vector<std::pair<std::string, std::string>> same = {
+      {"sign(adam)", "sign(m)"},        {"sign(adam(1e-3))", "sign(m)"}, {"sign(amsgrad)", "sign(m)"},
+      {"sign(radam)", "sign(m)"},       {"sign(rmsprop)", "sign(g)"},    {"sign(adagrad)", "sign(g)"},
+      {"-sign(2*adam)", "-sign(m)"},    {"sign(-rmsprop)", "-sign(g)"},  {"sign(adam)*g + 1", "sign(m)*g + 1"},
+  };
+  for (const auto& [a, b] : same) {
+    EXPECT_EQ(canon(a), canon(b)) << a;
+    EXPECT_TRUE(same_function(fingerprint(compile(parse(a))), fingerprint(compile(parse(b))))) << a;
+  }
+  EXPECT_EQ(canon("sign(adam)"), "sign(m)");
+  EXPECT_EQ(canon("sign(rmsprop)"), "sign(g)");
+  EXPECT_EQ(canon("sign(nadam)"), "sign(nadam)");
+  EXPECT_EQ(canon("sign(m(0.5))"), "sign(m(0.5))");  // another beta: not adam's m
+  EXPECT_EQ(recanonicalized("sign(adam) + g"), "g + sign(m)");
+  EXPECT_EQ(recanonicalized("not a rule ("), "not a rule (");
+}
+
 TEST(Canonical, DifferentRulesDiffer) {
   const std::vector<std::pair<std::string, std::string>> different = {
       {"g", "m"},

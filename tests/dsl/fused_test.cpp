@@ -39,7 +39,8 @@ TEST_P(FusedEveryPrimitive, AgreesWithTheReferenceAtOddSizes) {
   ASSERT_GT(rules.size(), 90u);
   int64_t worst = 0;
   std::string worst_rule;
-  for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{1023}, int64_t{(1 << 20) + 3}}) {
+  // (1 << 17) + 3 elements: 64 blocks of kBlock, 4 tasks of at::parallel_for (32 Ki grain) and a tail.
+  for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{1023}, int64_t{(1 << 17) + 3}}) {
     at::Tensor like = at::empty({n}, at::TensorOptions().dtype(dtype));
     for (const std::string& rule : rules) {
       SCOPED_TRACE("rule " + rule + ", size " + std::to_string(n));

@@ -403,7 +403,9 @@ TEST(Top, PrintsTheLeaderboardOfARun) {
   EXPECT_NE(top.output.find("random on rosenbrock, 24/24 children"), std::string::npos) << top.output;
   EXPECT_NE(top.output.find("rank  reward"), std::string::npos) << top.output;
   EXPECT_NE(top.output.find(leaders[0].canonical + "\n"), std::string::npos) << top.output;
-  EXPECT_EQ(std::count(top.output.begin(), top.output.end(), '\n'), 3 + 1 + static_cast<long>(leaders.size()));
+  // The run line, cache hits, mean reward by quarter, repeats, the header, the rules.
+  EXPECT_EQ(std::count(top.output.begin(), top.output.end(), '\n'), 4 + 1 + static_cast<long>(leaders.size()));
+  EXPECT_NE(top.output.find("  repeats (a rule proposed earlier in the run): "), std::string::npos) << top.output;
   // Two runs side by side: a comparison table first.
   const CommandResult both = run_command(std::string(NOS_EXECUTABLE) + " top " + runtime.run_dir + " " +
                                          runtime.run_dir + " -n 1");

@@ -1,6 +1,7 @@
 // Proposers: valid rules from the token space, seeded reproducibility, checkpoints, evolution's warm start and mutation.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <iterator>
 #include <set>
 #include <sstream>
@@ -361,12 +362,71 @@ TEST(ControllerProposer, ResamplesRepeats) {
   ControllerProposer restored(o, v);
   restored.load(p.save());
   EXPECT_EQ(restored.proposed(), p.proposed());
+  // A checkpoint from before issue 36 lists sign(adam): restored, it is today's sign(m).
+  const std::string state = p.save();
+  const size_t list = state.find('\n') + 1;
+  const size_t bytes = [&] {
+    size_t at = state.find('\n', list) + 1;
+    for (size_t k = 0; k < p.proposed().size(); ++k) at = state.find('\n', at) + 1;
+    return at;
+  }();
+  ControllerProposer old(o, v);
+  old.load(state.substr(0, list) + "1\nsign(adam)\n" + state.substr(bytes));
+  EXPECT_EQ(old.proposed(), std::set<std::string>{"sign(m)"});
   // A damaged header or list is a clear error, not a crash.
   EXPECT_THROW(restored.load("nos-controller-proposer 2\nmany\n"), UserError);
   EXPECT_THROW(restored.load("nos-controller-proposer 2\n3\ng\n"), UserError);
   for (const Proposal& q : restored.propose(4)) {
     EXPECT_EQ(p.proposed().count(dsl::canonical_text(dsl::from_units(dsl::parse_tokens(q.tokens)))), 0u) << q.tokens;
   }
+}
+
+// Issue 36: at controller lr 0.01 and entropy_weight 0.02, a policy rewarded for a few rules collapses onto them once
+// it has proposed them all, and 20 resampled draws cannot leave it. The tiny task: the default 2-unit space, reward
+// 0.8 for a rule whose canonical text is shorter than 10 characters (g, sign(m), m*g, ...: a small set), 0
+// otherwise; 60 batches of 8 at seed 1. Returns the share of the second half's proposals that repeat an earlier
+// rule, and each batch's repeats.
+double second_half_repeats(const std::string& escape, std::vector<int>* per_batch) {
+  controller::ControllerOptions o;
+  o.lr = 0.01;
+  o.entropy_weight = 0.02;
+  o.seed = 1;
+  o.escape = escape;
+  ControllerProposer p(o, dsl::default_vocabulary());
+  std::set<std::string> seen;
+  int repeats = 0, second_half = 0;
+  const int batches = 60;
+  for (int batch = 0; batch < batches; ++batch) {
+    const std::vector<Proposal> proposals = p.propose(8);
+    std::vector<double> rewards;
+    int in_batch = 0;
+    for (const Proposal& q : proposals) {
+      const std::string c = dsl::canonical_text(dsl::from_units(dsl::parse_tokens(q.tokens)));
+      const bool repeat = !seen.insert(c).second;
+      in_batch += repeat;
+      if (batch >= batches / 2) {
+        repeats += repeat;
+        ++second_half;
+      }
+      EXPECT_EQ(repeat, q.origin.find("a repeat") != std::string::npos) << q.origin;
+      rewards.push_back(c.size() < 10 ? 0.8 : 0.0);
+    }
+    per_batch->push_back(in_batch);
+    p.feedback(proposals, rewards);
+  }
+  return static_cast<double>(repeats) / second_half;
+}
+
+TEST(ControllerProposer, EscapesACollapsedPolicy) {
+  std::vector<int> before, after;
+  const double plain = second_half_repeats("none", &before);
+  const double escaped = second_half_repeats("temperature", &after);
+  std::ostringstream batches;
+  for (size_t i = 0; i < before.size(); ++i) batches << " " << before[i] << "/" << after[i];
+  EXPECT_GE(plain, 0.3) << "the tiny task no longer collapses the plain controller; repeats per batch (none/escape):"
+                        << batches.str();
+  EXPECT_LT(escaped, 0.3) << "repeats per batch (none/escape):" << batches.str();
+  std::printf("second-half repeats: escape none %.1f%%, escape temperature %.1f%%\n", 100 * plain, 100 * escaped);
 }
 
 // Feedback trains the controller: after batches rewarded by their agreement with PowerSign's tokens, the policy

@@ -51,10 +51,14 @@ struct Scripted {
   }
 };
 
+// Eight proposals of three rules: g·1, 1·g and g+0 are g; m·1 and 1·m are m; g+g is 2*g.
+const std::vector<std::string> kScriptOfThreeRules = {"g 1 id id mul", "1 g id id mul", "m 1 id id mul",
+                                                      "g g id id add", "g 0 id id add", "m 1 id id mul",
+                                                      "g 1 id id mul", "1 m id id mul"};
+
 TEST(Search, EachCanonicalRuleIsEvaluatedOnceAndLaterHitsReuseItsReward) {
   // g·1, 1·g and g+0 are one rule (g); m·1 is another; g+g is a third.
-  const std::vector<std::string> script = {"g 1 id id mul", "1 g id id mul", "m 1 id id mul", "g g id id add",
-                                           "g 0 id id add", "m 1 id id mul", "g 1 id id mul", "1 m id id mul"};
+  const std::vector<std::string>& script = kScriptOfThreeRules;
   SearchConfig config = analytic_config();
   config.budget = 16;
   config.batch_size = 8;
@@ -231,6 +235,38 @@ TEST(Search, RandomAndEvolutionRunFromTheirConfigs) {
     EXPECT_EQ(*store->meta("proposer"), name);
     EXPECT_FALSE(store->meta("libtorch_version")->empty());
   }
+}
+
+// progress.csv counts each batch's repeats: proposals whose canonical rule came earlier in the run (issue 36).
+TEST(Search, ProgressCountsEachBatchsRepeats) {
+  // Batch 0: g·1, 1·g (g again), m·1, g+g — one repeat; batch 1: g+0, m·1, g·1, 1·m — all four repeat.
+  const std::vector<std::string>& script = kScriptOfThreeRules;
+  SearchConfig config = analytic_config();
+  config.budget = 8;
+  config.batch_size = 4;
+  ScriptedProposer proposer(script);
+  testing::TempDir dir;
+  Store store(dir.file("search.db"), Store::Mode::kCreate);
+  auto evaluator = std::make_shared<CountingEvaluator>();
+  ThreadPool pool(evaluator, 1);
+  Search search(config, store, proposer, pool, nullptr, SearchRuntime{}, "", dir.path());
+  search.run();
+  std::istringstream progress(read(dir.path() + "/progress.csv"));
+  std::string header, first, second;
+  std::getline(progress, header);
+  std::getline(progress, first);
+  std::getline(progress, second);
+  EXPECT_EQ(header, "batch,children,mean_reward,best_so_far,cache_hits,repeats,seconds");
+  auto repeats = [](const std::string& line) {
+    std::vector<std::string> cells;
+    std::istringstream in(line);
+    for (std::string cell; std::getline(in, cell, ',');) cells.push_back(cell);
+    return cells.size() == 7 ? cells[5] : "?";
+  };
+  EXPECT_EQ(repeats(first), "1") << first;
+  EXPECT_EQ(repeats(second), "4") << second;
+  const std::vector<std::pair<int64_t, int64_t>> by_batch = repeats_by_batch(store.all());
+  EXPECT_EQ(by_batch, (std::vector<std::pair<int64_t, int64_t>>{{0, 1}, {1, 4}}));
 }
 
 TEST(Search, EvolutionWarmStartIsEvaluatedFirst) {
@@ -659,6 +695,81 @@ TEST(Search, EquivalentRulesAreEvaluatedOnce) {
     }
     for (size_t i = 4; i < 8; ++i) EXPECT_TRUE(rows[i].cached) << i;
   }
+}
+
+// Issue 36 changed canonical forms (sign(adam) is sign(m)). A run folder from before — no canonical_version in its
+// meta, a row under the old text and hash, a recorded config without controller.escape — resumes: the row takes
+// today's text and hash (its rule and tokens untouched), the version is recorded, and the old run keeps its
+// controller's behaviour (escape none). nos top reads it before and after.
+TEST(Search, ARunFolderFromBeforeTheCanonicalChangeResumesAndReadsCorrectly) {
+  testing::TempDir dir;
+  SearchConfig config = analytic_config("controller");
+  config.budget = 8;
+  SearchRuntime runtime;
+  runtime.run_dir = dir.path();
+  start_search(config, runtime);
+  std::string rule, tokens;
+  {
+    Store store(store_path(dir.path()), Store::Mode::kOpen);
+    EXPECT_EQ(store.meta(kCanonicalVersionKey).value_or(""), std::to_string(dsl::kCanonicalVersion));
+    rule = store.all()[0].rule;
+    tokens = store.all()[0].tokens;
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(store_path(dir.path()).c_str(), &db), SQLITE_OK);
+  std::string yaml;
+  {
+    Store store(store_path(dir.path()), Store::Mode::kReadOnly);
+    yaml = store.meta("config").value_or("");
+  }
+  const size_t escape = yaml.find("  escape: temperature\n");
+  ASSERT_NE(escape, std::string::npos) << yaml;
+  yaml.erase(escape, std::string("  escape: temperature\n").size());
+  const std::string doctor =
+      "UPDATE evaluations SET canonical = 'sign(adam)', hash = '00000000000000aa' WHERE batch = 0 AND slot = 0;"
+      "DELETE FROM meta WHERE key = 'canonical_version';"
+      "UPDATE meta SET value = '" + yaml + "' WHERE key = 'config';";
+  ASSERT_EQ(sqlite3_exec(db, doctor.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  EXPECT_EQ(summarize_run(dir.path()).children, 8);  // read as it is
+  config = run_config(dir.path());
+  EXPECT_EQ(config.controller.escape, "none");
+  config.budget = 16;
+  EXPECT_EQ(resume_search(config, runtime).children, 16);
+  Store store(store_path(dir.path()), Store::Mode::kReadOnly);
+  const Evaluation first = store.all()[0];
+  EXPECT_EQ(first.canonical, "sign(m)");
+  EXPECT_EQ(first.hash, dsl::hash_hex(dsl::rule_hash(dsl::parse("sign(m)"))));
+  EXPECT_EQ(first.rule, rule);
+  EXPECT_EQ(first.tokens, tokens);
+  EXPECT_EQ(store.meta(kCanonicalVersionKey).value_or(""), std::to_string(dsl::kCanonicalVersion));
+  EXPECT_NE(store.meta("config").value_or("").find("  escape: none\n"), std::string::npos);
+  ASSERT_TRUE(store.find_hash(first.hash));
+  EXPECT_EQ(store.find_hash(first.hash)->batch, 0);
+}
+
+// A shared cache written before issue 36 names its rules in the old canonical form: opened, it takes today's.
+TEST(SharedEquivalenceCache, ACacheFromBeforeTheCanonicalChangeReadsTodaysForms) {
+  testing::TempDir dir;
+  const std::string path = dir.file("fec.db");
+  const dsl::Fingerprint f = dsl::fingerprint(dsl::compile(dsl::parse("sign(m)")));
+  {
+    SharedEquivalenceCache cache(path, "task");
+    Evaluation row;
+    row.canonical = "sign(adam)";
+    row.status = "ok";
+    row.reward = row.val_acc = 0.5;
+    cache.put(f, row);
+    EXPECT_EQ(cache.find(f)->canonical, "sign(adam)");  // stored as given
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DELETE FROM meta WHERE key = 'canonical_version'", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  SharedEquivalenceCache cache(path, "task");
+  ASSERT_TRUE(cache.find(f));
+  EXPECT_EQ(cache.find(f)->canonical, "sign(m)");
+  EXPECT_EQ(cache.find(f)->reward, 0.5);
 }
 
 // fec_cache: PATH is shared by runs: a second run with the same task settings trains nothing it knows (each reuse
