@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "experiments/journal.h"
 #include "experiments/experiments.h"
 #include "search/search.h"
 #include "tests/tasks/quadrants.h"
@@ -817,6 +818,20 @@ TEST(CompareTraining, PopulationsGiveTheResultsOfSoloRuns) {
     EXPECT_NEAR(together.final_train_loss.mean, solo.final_train_loss.mean,
                 1e-9 * std::fabs(solo.final_train_loss.mean));
   }
+  // Populations did form (issue 37: equal results alone would pass with none): a population's runs share its wall
+  // time equally, so several journaled runs record the same seconds; solo runs do not.
+  auto shared_seconds = [](const std::string& out) {
+    std::ifstream journal(out + "/runs.jsonl");
+    std::map<double, int> seen;
+    int shared = 0;
+    for (std::string line; std::getline(journal, line);) {
+      CompareRun run;
+      if (parse_journal_line(line, run) && run.record.seconds > 0) shared += seen[run.record.seconds]++ > 0;
+    }
+    return shared;
+  };
+  EXPECT_EQ(shared_seconds(dir.path() + "/report1"), 0);
+  EXPECT_GT(shared_seconds(dir.path() + "/report4"), 0);
 }
 
 }  // namespace

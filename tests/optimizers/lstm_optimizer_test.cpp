@@ -129,12 +129,20 @@ TEST(LstmOptimizer, LstmRulesResolveByTheFilesHash) {
   EXPECT_NE(canonical_text(a), canonical_text(b));
   std::filesystem::copy_file(dir.path() + "/a.pt", dir.path() + "/copy.pt");
   EXPECT_EQ(canonical_text(resolve_rule("lstm:" + dir.path() + "/copy.pt")), canonical_text(a));
+  // One step from the same state with lr 0.5 and 0.25: the first moves the weights exactly twice as far.
+  auto step_with = [&](double lr) {
+    torch::Tensor w = torch::ones({3}, torch::kFloat64);
+    w.requires_grad_(true);
+    auto optimizer = make_training_optimizer(a, {{{w}, 0.0}}, RuleOptions(lr));
+    w.mutable_grad() = torch::tensor({0.1, -0.2, 0.3}, torch::kFloat64);
+    optimizer->step();
+    return (w.detach() - 1).clone();
+  };
+  const torch::Tensor big = step_with(0.5), small = step_with(0.25);
+  EXPECT_GT(small.abs().min().item<double>(), 0);
+  EXPECT_TRUE(torch::allclose(big, 2 * small, 1e-12, 0)) << big << small;
   torch::Tensor w = torch::ones({3});
   w.requires_grad_(true);
-  auto optimizer = make_training_optimizer(a, {{{w}, 0.0}}, RuleOptions(0.5));
-  w.mutable_grad() = torch::full({3}, 0.1);
-  optimizer->step();
-  EXPECT_FALSE(torch::equal(w.detach(), torch::ones({3})));
   EXPECT_THROW(make_training_optimizer(a, {{{w}, 0.01}}, RuleOptions(0.5)), UserError);
   try {
     resolve_rule("lstm:" + dir.path() + "/missing.pt");

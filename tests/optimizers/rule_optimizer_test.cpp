@@ -348,6 +348,31 @@ TEST(RuleOptimizerErrors, DecayWithoutTotalStepsIsAUserError) {
   EXPECT_NO_THROW(make_rule_optimizer("g", {w}, RuleOptions(0.1)));
 }
 
+// abs, max and min by hand (issue 37: checked only between nos's own two paths, a max/min swap in both would pass):
+// one step at lr 1 from w = 0 leaves w = −direction, on the fused kernel and on the reference path, in float64.
+TEST(RuleOptimizer, AbsMaxAndMinMatchHandValues) {
+  const std::vector<double> g = {-2.0, -0.3, 0.3, 2.0};
+  const std::vector<std::pair<std::string, std::vector<double>>> cases = {
+      {"abs(g)", {2.0, 0.3, 0.3, 2.0}},
+      {"max(g, 1)", {1.0, 1.0, 1.0, 2.0}},
+      {"min(g, 1)", {-2.0, -0.3, 0.3, 1.0}},
+      {"max(g, -g)", {2.0, 0.3, 0.3, 2.0}},
+      {"min(g, -g)", {-2.0, -0.3, -0.3, -2.0}},
+  };
+  for (const bool fused : {true, false}) {
+    for (const auto& [rule, direction] : cases) {
+      torch::Tensor w = torch::zeros({4}, torch::kFloat64).requires_grad_(true);
+      RuleOptimizer optimizer({w}, compile_rule(rule), RuleOptions(1.0).fused(fused));
+      w.mutable_grad() = torch::tensor(g, torch::kFloat64);
+      optimizer.step();
+      for (size_t i = 0; i < g.size(); ++i) {
+        EXPECT_EQ(w[static_cast<int64_t>(i)].item<double>(), -direction[i])
+            << rule << (fused ? " (fused)" : " (reference)") << " at g = " << g[i];
+      }
+    }
+  }
+}
+
 TEST(RuleOptimizerErrors, DecayCheckCoversEveryGroup) {
   torch::Tensor a = parameter({1.0}), b = parameter({1.0});
   std::vector<torch::optim::OptimizerParamGroup> groups;

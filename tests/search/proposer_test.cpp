@@ -264,10 +264,18 @@ TEST(EvolutionProposer, RestartsFromTheBestAfterAPlateau) {
   EXPECT_EQ(restored.restarts(), 1);
   const std::vector<Proposal> a = p.propose(2), b = restored.propose(2);
   for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].tokens, b[i].tokens);
-  // Two more plateaus' worth of feedback, restored the same way: both restart at the same child.
+  // Two children without improvement (a plateau of 3 is not over), then a checkpoint mid-plateau: the count since
+  // the last improvement survives it, so the original and a proposer restored from it restart at the same child.
   p.feedback(a, {0.1, 0.1});
   restored.feedback(b, {0.1, 0.1});
-  EXPECT_EQ(p.restarts(), restored.restarts());
+  EXPECT_EQ(p.restarts(), 1);
+  EXPECT_EQ(restored.restarts(), 1);
+  EvolutionProposer again(space, settings, 0);
+  again.load(restored.save());
+  p.feedback(p.propose(1), {0.1});
+  again.feedback(again.propose(1), {0.1});
+  EXPECT_EQ(p.restarts(), 2);
+  EXPECT_EQ(again.restarts(), 2);
   // Version 1 (before issue 16): the population alone.
   std::string v1 = state;
   v1.replace(v1.find(" 2\n"), 3, " 1\n");

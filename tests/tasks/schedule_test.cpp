@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <random>
+
+#include <cmath>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -66,6 +69,37 @@ TEST(Schedule, NoisyLinearCosineIsReproducibleForASeed) {
   for (size_t t = 0; t < 100; ++t) early += std::fabs(a[t] - base[t]);
   for (size_t t = 1000; t < 1100; ++t) late += std::fabs(a[t] - base[t]);
   EXPECT_GT(early, 2 * late);
+}
+
+// TensorFlow's noisy_linear_cosine_decay (tf.compat.v1.train), its noise fixed to the draws nos makes for a seed
+// (std::mt19937_64 and std::normal_distribution, as tasks/schedule.cpp): with decay_steps = the run's steps T,
+//   eps_t ~ N(0, initial_variance / (1 + t)^variance_decay), linear = (T - t)/T,
+//   cosine = 0.5 (1 + cos(2 pi num_periods t / T)), factor = (alpha + linear + eps_t) cosine + beta,
+// at TensorFlow's defaults (initial_variance 1, variance_decay 0.55, num_periods 0.5, alpha 0, beta 0.001) and at
+// other values of every key.
+TEST(Schedule, NoisyLinearCosineIsTensorFlowsFormulaWithItsNoise) {
+  const double kPiHere = 3.14159265358979323846;
+  struct Case {
+    std::string text;
+    double initial_variance, variance_decay, num_periods, alpha, beta;
+  };
+  for (const Case& c : {Case{"noisy_linear_cosine", 1.0, 0.55, 0.5, 0.0, 0.001},
+                        Case{"noisy_linear_cosine,initial_variance=0.3,variance_decay=0.8,num_periods=2,alpha=0.1,"
+                             "beta=0.05", 0.3, 0.8, 2.0, 0.1, 0.05}}) {
+    const int64_t T = 300;
+    const std::vector<double> got = schedule_factors(parse_schedule(c.text), T, 10, 11);
+    ASSERT_EQ(got.size(), static_cast<size_t>(T));
+    std::mt19937_64 generator(11);
+    std::normal_distribution<double> normal(0.0, 1.0);
+    for (int64_t t = 0; t < T; ++t) {
+      const double eps = std::sqrt(c.initial_variance / std::pow(1.0 + static_cast<double>(t), c.variance_decay)) *
+                         normal(generator);
+      const double linear = static_cast<double>(T - t) / static_cast<double>(T);
+      const double cosine = 0.5 * (1 + std::cos(2 * kPiHere * c.num_periods * static_cast<double>(t) /
+                                                static_cast<double>(T)));
+      EXPECT_NEAR(got[t], (c.alpha + linear + eps) * cosine + c.beta, 1e-12) << c.text << " t " << t;
+    }
+  }
 }
 
 TEST(Schedule, BadValuesAreUserErrorsNamingTheKey) {
