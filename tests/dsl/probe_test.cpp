@@ -51,14 +51,13 @@ TEST(Probe, DifferentRulesDoNot) {
   for (const auto& [a, b] : pairs) EXPECT_FALSE(same_function(of(a), of(b))) << a << " vs " << b;
 }
 
-TEST(Probe, IsDeterministicAcrossCallsAndThreadCounts) {
+// Two calls give the same fingerprint, random primitives included (their streams are seeded per probe). The probe's
+// 64 coordinates are far below ATen's parallel grain, so it runs on one thread whatever the thread count: there is
+// no thread-count case to test (issue 37 withdrew that claim).
+TEST(Probe, IsDeterministicAcrossCalls) {
   for (const std::string rule : {"exp(sign(g)*sign(m))*g", "drop(adam, 0.1)", "g + noise", "(1+cd*sign(g))*g"}) {
-    const int threads = at::get_num_threads();
-    at::set_num_threads(1);
     const Fingerprint one = of(rule);
-    at::set_num_threads(2);
     const Fingerprint two = of(rule);
-    at::set_num_threads(threads);
     EXPECT_EQ(one.directions, two.directions) << rule;
     EXPECT_EQ(one.key, two.key) << rule;
     EXPECT_EQ(one.directions.size(), static_cast<size_t>(kProbeSteps * kProbeSize));

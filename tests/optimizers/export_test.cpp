@@ -298,7 +298,9 @@ TEST(ExportPyTorch, EveryNamedRuleFollowsNosOnTheQuadratic) {
     const std::string path = runs.module("named", i);
     ASSERT_EQ(runs.error.count(path), 0u) << runs.named[i] << ": " << runs.error.at(path);
     ASSERT_EQ(runs.trajectory.count(path), 1u) << runs.named[i];
-    EXPECT_TRUE(agree(runs.trajectory.at(path), nos_quadratic(runs.named[i]))) << runs.named[i];
+    // Bit for bit (tolerance 0): the module runs nos's reference path's torch operations, in float64, on Debian's
+    // python3-torch, the LibTorch nos is built with (docs/using-found-rules.md says "to the last bit").
+    EXPECT_TRUE(agree(runs.trajectory.at(path), nos_quadratic(runs.named[i]), 0.0)) << runs.named[i];
   }
 }
 
@@ -311,7 +313,7 @@ TEST(ExportPyTorch, EveryPrimitiveAndRandomTokenRulesStepAsNos) {
     const std::string& text = runs.cases[i].text;
     ASSERT_EQ(runs.error.count(path), 0u) << text << ": " << runs.error.at(path);
     ASSERT_EQ(runs.trajectory.count(path), 1u) << text;
-    EXPECT_TRUE(agree(runs.trajectory.at(path), nos_fixed(runs.cases[i]))) << text;
+    EXPECT_TRUE(agree(runs.trajectory.at(path), nos_fixed(runs.cases[i]), 0.0)) << text;
   }
 }
 

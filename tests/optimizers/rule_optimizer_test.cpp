@@ -373,6 +373,27 @@ TEST(RuleOptimizer, AbsMaxAndMinMatchHandValues) {
   }
 }
 
+// Decoupled weight decay shrinks by the lr in effect at each step (README: w ← w − lr_t·λ·w, lr_t the scheduled lr,
+// which a schedule sets in the group's options before the step), before the rule's own step; coupled decay adds
+// λ·w to g instead. Rule 0·g: the decay alone moves w.
+TEST(RuleOptimizer, DecoupledWeightDecayUsesTheLrOfEachStep) {
+  for (const bool fused : {true, false}) {
+    torch::Tensor w = torch::ones({2}, torch::kFloat64).requires_grad_(true);
+    RuleOptimizer optimizer({w}, compile_rule("sign(g)*0.5"), RuleOptions(0.5).decoupled_weight_decay(0.1).fused(fused));
+    w.mutable_grad() = torch::zeros({2}, torch::kFloat64);
+    optimizer.step();  // lr 0.5: w = 1 − 0.5·0.1·1 (sign(0) = 0: no step of the rule)
+    EXPECT_DOUBLE_EQ(w[0].item<double>(), 0.95) << fused;
+    static_cast<RuleOptions&>(optimizer.param_groups()[0].options()).lr(0.25);  // what a schedule does
+    optimizer.step();  // lr 0.25: w = 0.95·(1 − 0.25·0.1)
+    EXPECT_DOUBLE_EQ(w[0].item<double>(), 0.95 * (1 - 0.025)) << fused;
+    // With a gradient: the shrink comes first, then the rule's step at the same lr: w − lr·λ·w − lr·0.5·sign(g).
+    w.mutable_grad() = torch::full({2}, 3.0, torch::kFloat64);
+    const double before = w[0].item<double>();
+    optimizer.step();
+    EXPECT_DOUBLE_EQ(w[0].item<double>(), before - 0.25 * 0.1 * before - 0.25 * 0.5) << fused;
+  }
+}
+
 TEST(RuleOptimizerErrors, DecayCheckCoversEveryGroup) {
   torch::Tensor a = parameter({1.0}), b = parameter({1.0});
   std::vector<torch::optim::OptimizerParamGroup> groups;
