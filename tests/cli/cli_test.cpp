@@ -723,6 +723,40 @@ TEST(LearnCommand, ThreadsMustBeACount) {
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/run/checkpoint.pt"));
 }
 
+// nos learn --evaluate-only, end to end (issue 37: promised, untested): after a short meta-training, it evaluates the
+// folder's best.pt again — no meta-training (no "meta-training done", checkpoint.pt untouched), the report and
+// evaluation.csv written anew; a folder without best.pt is a user error naming it.
+TEST(LearnCommand, EvaluateOnlyEvaluatesTheFoldersBestNetwork) {
+  TempDir dir;
+  const std::string config = dir.file("learn.yaml",
+                                      "family: quadratic\ndims: 4\nhorizon: 10\nunroll: 5\nbatch: 4\nepisodes: 4\n"
+                                      "meta_lr: 0.01\nvalidate_every: 2\nvalidation_instances: 4\n"
+                                      "test_instances: 4\nlr_grid: [0.01, 0.1]\nbaselines: [adam, sgd]\nseed: 0\n"
+                                      "hidden: 4\nlayers: 1\n");
+  const std::string run = dir.path() + "/run";
+  Outcome trained = nos({"learn", "--config", config, "--out", run});
+  ASSERT_EQ(trained.code, kExitOk) << trained.err;
+  EXPECT_TRUE(contains(trained.out, "meta-training done")) << trained.out;
+  auto bytes = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  const std::string checkpoint = bytes(run + "/checkpoint.pt");
+  ASSERT_FALSE(checkpoint.empty());
+  std::filesystem::remove(run + "/report.md");
+  std::filesystem::remove(run + "/evaluation.csv");
+  Outcome again = nos({"learn", "--config", config, "--out", run, "--evaluate-only"});
+  ASSERT_EQ(again.code, kExitOk) << again.err;
+  EXPECT_FALSE(contains(again.out, "meta-training done")) << again.out;
+  EXPECT_TRUE(contains(again.out, "report: ")) << again.out;
+  EXPECT_TRUE(std::filesystem::exists(run + "/report.md"));
+  EXPECT_TRUE(contains(bytes(run + "/evaluation.csv"), "adam")) << bytes(run + "/evaluation.csv");
+  EXPECT_EQ(bytes(run + "/checkpoint.pt"), checkpoint);
+  Outcome empty = nos({"learn", "--config", config, "--out", dir.path() + "/empty", "--evaluate-only"});
+  EXPECT_EQ(empty.code, kExitUserError) << empty.err;
+  EXPECT_TRUE(contains(empty.err, "best.pt")) << empty.err;
+}
+
 // --- help, version, rules, dispatch -----------------------------------------------------------------------------
 
 TEST(Dispatch, HelpListsTheSubcommands) {

@@ -651,7 +651,11 @@ TEST(Mpi, TerminatedJobResumesToTheUninterruptedRows) {
   kill(pid, SIGTERM);
   const int code = wait_exit_code(pid);
   const int64_t at_term = stored_rows(run);
+  // Rank 0 stopped cleanly: it says what is stored and how to continue (mpirun's own status is Open MPI's, 1, not
+  // rank 0's 130: the README says so).
   EXPECT_NE(code, 0) << read(log);
+  EXPECT_NE(read(log).find("interrupted: "), std::string::npos) << read(log);
+  EXPECT_NE(read(log).find("continue with: nos search --resume " + run), std::string::npos) << read(log);
   EXPECT_LT(at_term, 96) << "the search finished before it was stopped; the test proves less";
   // No rank and no worker of the job is left: each nos process under the run folder has exited.
   EXPECT_EQ(processes_with_argument(run), 0);

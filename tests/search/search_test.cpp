@@ -797,6 +797,20 @@ TEST(SharedEquivalenceCache, RunsWithTheSameTaskSettingsShareResults) {
   SearchConfig other = config;
   other.task.steps = 150;
   EXPECT_EQ(run(other, "other").evaluated, first.evaluated);  // other task settings: nothing reused
+  // A multi-seed or multi-task fitness is another reward than one seed's on one task: kept apart in the same file,
+  // and each reused by a run with the same fitness (issue 37: a README promise without a test).
+  SearchConfig seeds = config;
+  seeds.fitness.seeds = 2;
+  const SearchResult two_seeds = run(seeds, "seeds");
+  EXPECT_EQ(two_seeds.evaluated, first.evaluated);  // nothing reused from the one-seed rows
+  EXPECT_EQ(run(seeds, "seeds-again").evaluated, 0);
+  SearchConfig tasks = config;
+  FitnessTask beale;
+  beale.settings.name = "beale";
+  beale.keys = {"name"};
+  tasks.fitness.tasks = {beale};
+  EXPECT_EQ(run(tasks, "tasks").evaluated, first.evaluated);
+  EXPECT_EQ(run(tasks, "tasks-again").evaluated, 0);
 
   // Two runs at once on a new file, then a third repeating both: everything either ran was kept.
   SearchConfig a = config, b = config;
