@@ -621,8 +621,44 @@ TEST(Mpi, SearchOnThreeRanksStoresTheRowsOfLocalWorkers) {
 #endif
 }
 
-// SIGTERM to mpirun (what Slurm sends at the time limit) midway: every rank exits, and mpirun ... --resume stores
-// the uninterrupted run's rows, none twice.
+// A child that hangs under MPI costs its worker process, never the rank (README; issue 37): every child of this run
+// outlasts task.time_limit, each is killed and stored as a timeout, the job finishes with exit 0 and leaves no
+// process behind.
+TEST(Mpi, HangingChildrenCostTheirWorkerNotTheRank) {
+#ifndef NOS_MPIEXEC
+  GTEST_SKIP() << "nos was built without MPI (CMake found none): nothing here can run";
+#else
+  testing::TempDir dir;
+  const std::string config = dir.file("config.yaml", R"(proposer: random
+budget: 6
+batch_size: 6
+workers: 2
+seed: 3
+task:
+  name: rosenbrock
+  steps: 50000000
+  lr: 0.001
+  time_limit: 0.3
+  kill_grace: 0.3
+prefilter:
+  enabled: false
+)");
+  const std::string run = dir.path() + "/run";
+  // Under timeout(1): children that were never stopped would run for minutes (exit 124 then).
+  const CommandResult m =
+      run_command("timeout -s KILL 60 " + mpirun(3) + " search --config " + config + " --run-dir " + run + " --top 0");
+  ASSERT_EQ(m.exit_code, 0) << m.output;
+  Store store(store_path(run), Store::Mode::kReadOnly);
+  ASSERT_EQ(store.all().size(), 6u);
+  int timeouts = 0;
+  for (const Evaluation& e : store.all()) timeouts += e.status == "timeout";
+  EXPECT_GE(timeouts, 4) << m.output;  // a rule may diverge (stop early) before its time is up
+  EXPECT_EQ(processes_with_argument(run), 0);
+#endif
+}
+
+// SIGTERM to mpirun (what Slurm sends at the time limit) midway: every rank exits, and mpirun ... --resume on another
+// number of ranks stores the uninterrupted run's rows, none twice.
 TEST(Mpi, TerminatedJobResumesToTheUninterruptedRows) {
 #ifndef NOS_MPIEXEC
   GTEST_SKIP() << "nos was built without MPI (CMake found none): nothing here can run";
@@ -659,7 +695,8 @@ TEST(Mpi, TerminatedJobResumesToTheUninterruptedRows) {
   EXPECT_LT(at_term, 96) << "the search finished before it was stopped; the test proves less";
   // No rank and no worker of the job is left: each nos process under the run folder has exited.
   EXPECT_EQ(processes_with_argument(run), 0);
-  const CommandResult resumed = run_command(mpirun(3) + " search --resume " + run + " --top 0");
+  // Resumed on another number of ranks (2: one evaluating rank instead of two): the same rows.
+  const CommandResult resumed = run_command(mpirun(2) + " search --resume " + run + " --top 0");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_EQ(rows_of(run), expected);
 #endif
