@@ -30,12 +30,7 @@ using testing::contains;
 using testing::nos;
 using testing::Outcome;
 
-std::vector<std::string> lines(const std::string& text) {
-  std::vector<std::string> result;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) result.push_back(line);
-  return result;
-}
+using testing::lines;
 
 using nos::testing::TempDir;
 

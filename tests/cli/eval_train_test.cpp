@@ -31,12 +31,7 @@ using testing::contains;
 using testing::nos;
 using testing::Outcome;
 
-std::vector<std::string> lines(const std::string& text) {
-  std::vector<std::string> result;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) result.push_back(line);
-  return result;
-}
+using testing::lines;
 
 YAML::Node json_object(const std::string& text) {
   EXPECT_EQ(lines(text).size(), 1u) << text;

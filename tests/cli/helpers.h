@@ -28,6 +28,14 @@ inline Outcome nos(const std::vector<std::string>& args) {
   return o;
 }
 
+// The lines of a text, without their newlines.
+inline std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> result;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) result.push_back(line);
+  return result;
+}
+
 inline bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }

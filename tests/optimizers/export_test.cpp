@@ -151,9 +151,9 @@ Trajectory nos_fixed(const RuleCase& c) {
 }
 
 // The noisy quadratic of golden_torch_test.cpp over two tensors (4 and 2 elements).
-const std::vector<double> kC = {1.0, 0.5, 2.0, 0.1, 4.0, 1.0};
-const std::vector<double> kTarget = {1.0, -2.0, 0.5, 3.0, -1.0, 0.25};
-const std::vector<double> kStart = {0.0, 0.3, -0.4, 0.0, 0.2, -1.0};
+using testing::kC;
+using testing::kStart;
+using testing::kTarget;
 
 // nos's trajectory of a named rule with its defaults (T = kNamedSteps) on the quadratic.
 Trajectory nos_quadratic(const std::string& name) {

@@ -19,9 +19,9 @@ namespace {
 
 // The fixed noisy quadratic of make_torch_optim_golden.py: g_i = c_i·(w_i − target_i) + 0.5·sin(0.7k + i), in
 // double from w's values, then cast to w's dtype.
-const std::vector<double> kC = {1.0, 0.5, 2.0, 0.1, 4.0, 1.0};
-const std::vector<double> kTarget = {1.0, -2.0, 0.5, 3.0, -1.0, 0.25};
-const std::vector<double> kStart = {0.0, 0.3, -0.4, 0.0, 0.2, -1.0};
+using testing::kC;
+using testing::kStart;
+using testing::kTarget;
 
 std::vector<double> quadratic_gradient(const std::vector<double>& w, int k) {
   std::vector<double> g(w.size());

@@ -12,6 +12,12 @@
 
 namespace nos::optimizers::testing {
 
+// The fixed noisy quadratic of data/make_torch_optim_golden.py (golden_torch_test.cpp, export_test.cpp):
+// g_i = c_i·(w_i − target_i) + 0.5·sin(0.7k + i) from kStart.
+inline const std::vector<double> kC = {1.0, 0.5, 2.0, 0.1, 4.0, 1.0};
+inline const std::vector<double> kTarget = {1.0, -2.0, 0.5, 3.0, -1.0, 0.25};
+inline const std::vector<double> kStart = {0.0, 0.3, -0.4, 0.0, 0.2, -1.0};
+
 inline std::shared_ptr<const dsl::Program> compile_rule(std::string_view text) {
   return std::make_shared<const dsl::Program>(dsl::compile(dsl::parse(text)));
 }

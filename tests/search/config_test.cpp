@@ -8,16 +8,12 @@
 #include "common/error.h"
 #include "search/equivalence.h"
 #include "search/search.h"
+#include "tests/search/helpers.h"
 
 namespace nos::search {
 namespace {
 
-std::string read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using fixtures::read;
 
 // The message of the UserError parse_config throws for `yaml`, or "" when it throws none.
 std::string error_of(const std::string& yaml) {

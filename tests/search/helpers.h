@@ -21,6 +21,14 @@
 namespace nos::search::fixtures {
 
 // A search on Rosenbrock (a child takes milliseconds) with a small controller.
+// The whole text of a file ("" when it cannot be read).
+inline std::string read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
 inline SearchConfig analytic_config(const std::string& proposer = "controller") {
   SearchConfig c;
   c.proposer = proposer;

@@ -204,12 +204,7 @@ int interrupt_after(const std::string& config, const std::string& run_dir, int64
   return wait_exit_code(pid);
 }
 
-std::string read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using fixtures::read;
 
 // CSV text without each line's last column (progress.csv's wall-clock seconds differ between runs).
 std::string without_last_column(const std::string& csv) {

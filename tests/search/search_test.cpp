@@ -27,12 +27,7 @@ using fixtures::analytic_config;
 using fixtures::CountingEvaluator;
 using fixtures::ScriptedProposer;
 
-std::string read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using fixtures::read;
 
 struct Scripted {
   testing::TempDir dir;
