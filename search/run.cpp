@@ -116,18 +116,11 @@ std::string csv_text(const std::string& text) {
 const char* kProgressHeader = "batch,children,mean_reward,best_so_far,cache_hits,repeats,seconds\n";
 const char* kBestHeader = "child,batch,slot,reward,best_so_far,best_rule\n";
 
-// repeats: the batch's proposals whose canonical rule came earlier in the run (search/summary.h).
-std::string progress_line(const BatchSummary& b, const std::map<int64_t, int64_t>& repeats) {
-  const auto r = repeats.find(b.batch);
+// repeats: the batch's proposals whose canonical rule came earlier in the run (search/summary.h, note_repeat).
+std::string progress_line(const BatchSummary& b, int64_t repeats) {
   return std::to_string(b.batch) + "," + std::to_string(b.children) + "," + csv_number(b.mean_reward) + "," +
-         csv_number(b.best_so_far) + "," + std::to_string(b.cache_hits) + "," +
-         std::to_string(r == repeats.end() ? 0 : r->second) + "," + csv_number(b.seconds) + "\n";
-}
-
-std::map<int64_t, int64_t> repeats_of(const std::vector<Evaluation>& rows) {
-  std::map<int64_t, int64_t> out;
-  for (const auto& [batch, count] : repeats_by_batch(rows)) out[batch] = count;
-  return out;
+         csv_number(b.best_so_far) + "," + std::to_string(b.cache_hits) + "," + std::to_string(repeats) + "," +
+         csv_number(b.seconds) + "\n";
 }
 
 }  // namespace
@@ -226,21 +219,21 @@ void Search::save_checkpoint(int64_t batches_done) {
 
 void Search::rewrite_csvs() {
   if (csv_dir_.empty()) return;
-  const std::vector<Evaluation> rows = store_.all();
-  const std::map<int64_t, int64_t> repeats = repeats_of(rows);
-  std::string progress = kProgressHeader;
-  for (const BatchSummary& b : store_.batches()) progress += progress_line(b, repeats);
-  write_atomically(csv_dir_ + "/progress.csv", progress);
-  // best.csv holds the children of finished batches only: the rows of a batch interrupted midway are added, with the
-  // rest of their batch, when it finishes (append_csvs), so no child is listed twice after a resume.
+  // Both files hold finished batches only: the rows of a batch interrupted midway are added, with the rest of their
+  // batch, when it finishes (append_csvs), so no child is listed twice after a resume. The interrupted batch is the
+  // last, so leaving its rows out of csv_seen_ changes no earlier batch's repeats.
+  const std::vector<BatchSummary> batches = store_.batches();
   std::set<int64_t> finished;
-  for (const BatchSummary& b : store_.batches()) finished.insert(b.batch);
+  for (const BatchSummary& b : batches) finished.insert(b.batch);
+  std::map<int64_t, int64_t> repeats;
   std::string best = kBestHeader;
   csv_children_ = 0;
   csv_best_ = -std::numeric_limits<double>::infinity();
   csv_best_rule_.clear();
-  for (const Evaluation& e : rows) {
+  csv_seen_.clear();
+  for (const Evaluation& e : store_.all()) {
     if (finished.count(e.batch) == 0) continue;
+    repeats[e.batch] += note_repeat(csv_seen_, e);
     if (e.reward > csv_best_) {
       csv_best_ = e.reward;
       csv_best_rule_ = e.canonical;
@@ -248,16 +241,19 @@ void Search::rewrite_csvs() {
     best += std::to_string(++csv_children_) + "," + std::to_string(e.batch) + "," + std::to_string(e.slot) + "," +
             csv_number(e.reward) + "," + csv_number(csv_best_) + "," + csv_text(csv_best_rule_) + "\n";
   }
+  std::string progress = kProgressHeader;
+  for (const BatchSummary& b : batches) progress += progress_line(b, repeats[b.batch]);
+  write_atomically(csv_dir_ + "/progress.csv", progress);
   write_atomically(csv_dir_ + "/best.csv", best);
 }
 
 void Search::append_csvs(const BatchSummary& summary) {
   if (csv_dir_.empty()) return;
   // Rewritten whole at every start, so appending here can never leave a duplicate behind an interruption.
-  std::ofstream progress(csv_dir_ + "/progress.csv", std::ios::app);
-  progress << progress_line(summary, repeats_of(store_.all()));
+  int64_t repeats = 0;
   std::ofstream best(csv_dir_ + "/best.csv", std::ios::app);
   for (const auto& [slot, e] : store_.batch(summary.batch)) {
+    repeats += note_repeat(csv_seen_, e);
     if (e.reward > csv_best_) {
       csv_best_ = e.reward;
       csv_best_rule_ = e.canonical;
@@ -265,6 +261,7 @@ void Search::append_csvs(const BatchSummary& summary) {
     best << ++csv_children_ << "," << e.batch << "," << e.slot << "," << csv_number(e.reward) << ","
          << csv_number(csv_best_) << "," << csv_text(csv_best_rule_) << "\n";
   }
+  std::ofstream(csv_dir_ + "/progress.csv", std::ios::app) << progress_line(summary, repeats);
 }
 
 void Search::report(const Batch& batch, bool batch_end, double batch_mean) {

@@ -7,6 +7,7 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -132,6 +133,7 @@ class Search {
   int64_t csv_children_ = 0;  // rows in best.csv
   double csv_best_ = -std::numeric_limits<double>::infinity();  // the best reward in best.csv
   std::string csv_best_rule_;
+  std::set<std::string> csv_seen_;  // the canonical rules in best.csv: what a later row repeats (progress.csv)
   std::chrono::steady_clock::time_point started_;
   EquivalenceIndex fec_;  // unless config_.fec_cache is "none": the fingerprints of the rules evaluated in this run
   SharedEquivalenceCache* shared_ = nullptr;

@@ -45,7 +45,7 @@ RunSummary summarize_run(const std::string& run_dir) {
   std::set<std::string> seen;
   int64_t late = 0, late_repeats = 0;
   for (size_t i = 0; i < rows.size(); ++i) {
-    const bool repeat = !rows[i].canonical.empty() && !seen.insert(rows[i].canonical).second;
+    const bool repeat = note_repeat(seen, rows[i]);
     s.repeats += repeat;
     if (i >= rows.size() / 2) {
       ++late;
@@ -56,12 +56,16 @@ RunSummary summarize_run(const std::string& run_dir) {
   return s;
 }
 
+bool note_repeat(std::set<std::string>& seen, const Evaluation& e) {
+  return !e.canonical.empty() && !seen.insert(e.canonical).second;
+}
+
 std::vector<std::pair<int64_t, int64_t>> repeats_by_batch(const std::vector<Evaluation>& rows) {
   std::vector<std::pair<int64_t, int64_t>> out;
   std::set<std::string> seen;
   for (const Evaluation& e : rows) {
     if (out.empty() || out.back().first != e.batch) out.emplace_back(e.batch, 0);
-    if (!e.canonical.empty() && !seen.insert(e.canonical).second) ++out.back().second;
+    out.back().second += note_repeat(seen, e);
   }
   return out;
 }

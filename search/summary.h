@@ -5,6 +5,7 @@
 #include <limits>
 #include <utility>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -33,8 +34,12 @@ struct RunSummary {
   double second_half_repeats = std::numeric_limits<double>::quiet_NaN();
 };
 
-// Each batch's repeats (proposals whose canonical rule came earlier in the run; an invalid proposal, with no
-// canonical rule, is none), from the store's rows in proposal order: (batch, count) for every batch with rows.
+// Whether row `e` repeats a proposal: its canonical rule is in `seen` (the rules of the rows before it, in proposal
+// order); an invalid proposal, with no canonical rule, is none. Adds its rule to `seen`.
+bool note_repeat(std::set<std::string>& seen, const Evaluation& e);
+
+// Each batch's repeats (note_repeat), from the store's rows in proposal order: (batch, count) for every batch with
+// rows.
 std::vector<std::pair<int64_t, int64_t>> repeats_by_batch(const std::vector<Evaluation>& rows);
 
 // Reads the run's store (read-only, so it works while the search writes). Throws UserError when there is none.

@@ -35,13 +35,14 @@ struct Scripted {
   std::unique_ptr<Store> store;
   SearchResult result;
 
+  // csvs: progress.csv and best.csv are written into dir.
   Scripted(const std::vector<std::string>& script, SearchConfig config, ScriptedProposer& proposer,
-           bool prefilter = false) {
+           bool prefilter = false, bool csvs = false) {
     store = std::make_unique<Store>(dir.file("search.db"), Store::Mode::kCreate);
     ThreadPool pool(evaluator, config.workers);
     std::unique_ptr<Prefilter> filter;
     if (prefilter) filter = std::make_unique<Prefilter>(config.prefilter);
-    Search search(config, *store, proposer, pool, filter.get(), SearchRuntime{}, "", "");
+    Search search(config, *store, proposer, pool, filter.get(), SearchRuntime{}, "", csvs ? dir.path() : "");
     result = search.run();
   }
 };
@@ -239,14 +240,10 @@ TEST(Search, ProgressCountsEachBatchsRepeats) {
   SearchConfig config = analytic_config();
   config.budget = 8;
   config.batch_size = 4;
+  config.workers = 1;
   ScriptedProposer proposer(script);
-  testing::TempDir dir;
-  Store store(dir.file("search.db"), Store::Mode::kCreate);
-  auto evaluator = std::make_shared<CountingEvaluator>();
-  ThreadPool pool(evaluator, 1);
-  Search search(config, store, proposer, pool, nullptr, SearchRuntime{}, "", dir.path());
-  search.run();
-  std::istringstream progress(read(dir.path() + "/progress.csv"));
+  Scripted run(script, config, proposer, false, true);
+  std::istringstream progress(read(run.dir.path() + "/progress.csv"));
   std::string header, first, second;
   std::getline(progress, header);
   std::getline(progress, first);
@@ -260,7 +257,7 @@ TEST(Search, ProgressCountsEachBatchsRepeats) {
   };
   EXPECT_EQ(repeats(first), "1") << first;
   EXPECT_EQ(repeats(second), "4") << second;
-  const std::vector<std::pair<int64_t, int64_t>> by_batch = repeats_by_batch(store.all());
+  const std::vector<std::pair<int64_t, int64_t>> by_batch = repeats_by_batch(run.store->all());
   EXPECT_EQ(by_batch, (std::vector<std::pair<int64_t, int64_t>>{{0, 1}, {1, 4}}));
 }
 
