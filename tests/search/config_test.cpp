@@ -147,6 +147,9 @@ TEST(Config, BadValuesNameTheirPath) {
   EXPECT_EQ(error_of("max_trained: -1\n").rfind("test.yaml:1: key 'max_trained'", 0), 0u);
   const std::string repeats = error_of("controller:\n  resample_repeats: -2\n");
   EXPECT_EQ(repeats.rfind("test.yaml:2: key 'controller.resample_repeats'", 0), 0u) << repeats;
+  const std::string escape = error_of("controller:\n  escape: entropy\n");
+  EXPECT_EQ(escape.rfind("test.yaml:2: key 'controller.escape'", 0), 0u) << escape;
+  EXPECT_NE(escape.find("temperature"), std::string::npos) << escape;  // names what it takes
   EXPECT_EQ(error_of("evolution:\n  unit_mutation: 0.5\n  constant_mutation: 0.4\n  insert_delete: 0.2\n"),
             "test.yaml: key 'evolution.unit_mutation': unit_mutation + constant_mutation + insert_delete must not "
             "exceed 1");
