@@ -303,6 +303,7 @@ EvalRecord LocalEvaluator::evaluate(const EvalRequest& request) {
   const std::shared_ptr<const DataSplits> data = this->data(task.dataset, request);
   record.data = data->provenance;
   try {
+    if (options_.before_training) options_.before_training({&rule});
     fill_record(train_classifier(rule, *data, config, options_.progress), record);
   } catch (const c10::Error& e) {
     failed_to_run(e, record);
@@ -333,6 +334,11 @@ std::vector<EvalRecord> LocalEvaluator::evaluate_population(const std::vector<Ev
   const std::shared_ptr<const DataSplits> data = this->data(task.dataset, requests.front());
   std::vector<TrainResult> results;
   try {
+    if (options_.before_training) {
+      std::vector<const optimizers::ResolvedRule*> trained_rules;
+      for (const PopulationRun& r : runs) trained_rules.push_back(r.rule);
+      options_.before_training(trained_rules);
+    }
     results = train_population_runs(runs, *data, config);
   } catch (const c10::Error&) {
     // LibTorch could not run the population: out of memory (a device too small for K children), or a rule it cannot

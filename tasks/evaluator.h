@@ -117,6 +117,10 @@ struct LocalEvaluatorOptions {
   int threads = 0;                               // > 0: at::set_num_threads before each evaluation
   DataLoaderFn loader;                           // empty: load_dataset
   TrainProgressCallback progress;                // optional progress display
+  // Fault injection for tests (empty in every command): called with the rules about to train, alone or as one
+  // population, inside the evaluator's handling of LibTorch's errors; a c10::Error it throws stands for LibTorch
+  // failing to run them (a rule it cannot execute: NVRTC refusing a kernel on a GPU).
+  std::function<void(const std::vector<const optimizers::ResolvedRule*>&)> before_training;
 };
 
 // Evaluates in this process. Data sets are loaded once per (data set, sizes, seed) and shared read-only by later

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -150,6 +151,77 @@ TEST_F(Processes, ASearchOnAnImageTaskRunsThroughWorkerProcesses) {
   EXPECT_NE(resolved.find("  dtype: float32\n"), std::string::npos) << resolved;
   EXPECT_NE(resolved.find("  cache_dir: "), std::string::npos) << resolved;
   EXPECT_TRUE(std::filesystem::exists(run + "/workers.log"));
+}
+
+
+// The funnel through `nos search` (README, "Funnel selection"): after the search its stage runs, the stage's table
+// is printed with the gate of each rule and the baseline row, `nos top` shows the same stage, `--json` its rows, and
+// `nos top --plot` draws funnel.png beside funnel.dat.
+TEST_F(Processes, ASearchWithAFunnelPrintsStoresAndPlotsItsStage) {
+  const std::string config = dir_.file("funnel.yaml",
+                                       "proposer: random\n"
+                                       "budget: 6\n"
+                                       "batch_size: 6\n"
+                                       "workers: 2\n"
+                                       "seed: 2\n"
+                                       "prefilter:\n"
+                                       "  enabled: false\n"
+                                       "task:\n"
+                                       "  name: fmnist-logreg\n"
+                                       "  epochs: 1\n"
+                                       "  train_size: 600\n"
+                                       "  validation_size: 200\n"
+                                       "  lr: 0.01\n"
+                                       "  time_limit: 60\n"
+                                       "  data_dir: " + dir_.path() + "\n"
+                                       "  cache_dir: " + dir_.path() + "/cache\n"
+                                       "funnel:\n"
+                                       "  - {name: wider, top_k: 2, seeds: 2, protocol: fixed, lr: 0.01, "
+                                       "baseline: sgd, train_size: 600, validation_size: 200}\n");
+  const std::string run = dir_.path() + "/run";
+  const auto result =
+      run_command(std::string(NOS_EXECUTABLE) + " search --config " + config + " --run-dir " + run + " --top 0");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("[funnel] stage 1/1 'wider': 2 rules + sgd on fmnist-logreg"), std::string::npos)
+      << result.output;
+  const size_t table = result.output.find("funnel stage 1 'wider':\n");
+  ASSERT_NE(table, std::string::npos) << result.output;
+  const std::string printed = result.output.substr(table);
+  EXPECT_NE(printed.find("gate"), std::string::npos) << printed;
+  EXPECT_NE(printed.find("baseline           sgd"), std::string::npos) << printed;
+  const std::vector<search::FunnelRow> rows = search::funnel_rows(run);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_TRUE(rows[2].baseline);
+  EXPECT_EQ(rows[2].rule, "sgd");
+  for (const search::FunnelRow& r : rows) {
+    EXPECT_EQ(r.seeds_ok, 2) << r.rule;
+    // Each row of the table names its rule and the gate it passed or failed.
+    if (!r.baseline) {
+      EXPECT_NE(printed.find((r.passed ? "passed" : "failed") + std::string(" (> ")), std::string::npos) << printed;
+      EXPECT_NE(printed.find(r.rule), std::string::npos) << printed;
+    }
+  }
+  const auto top = run_command(std::string(NOS_EXECUTABLE) + " top " + run);
+  ASSERT_EQ(top.exit_code, 0) << top.output;
+  const size_t shown = top.output.find("funnel stage 1 'wider':\n");
+  ASSERT_NE(shown, std::string::npos) << top.output;
+  EXPECT_EQ(top.output.substr(shown), printed);
+  const auto json = run_command(std::string(NOS_EXECUTABLE) + " top " + run + " --json");
+  ASSERT_EQ(json.exit_code, 0) << json.output;
+  EXPECT_NE(json.output.find("\"stage_name\":\"wider\""), std::string::npos) << json.output;
+  const std::string plots = dir_.path() + "/plots";
+  const auto plot = run_command(std::string(NOS_EXECUTABLE) + " top --plot " + plots + " " + run);
+  ASSERT_EQ(plot.exit_code, 0) << plot.output;
+  // funnel.dat: a block per stage, one line per rule with its mean and sd.
+  const std::string dat = read(plots + "/funnel.dat");
+  for (const search::FunnelRow& r : rows) EXPECT_NE(dat.find(r.rule), std::string::npos) << dat;
+  if (std::system("command -v gnuplot > /dev/null 2>&1") == 0) {
+    ASSERT_TRUE(std::filesystem::exists(plots + "/funnel.png")) << plot.output;
+    EXPECT_GT(std::filesystem::file_size(plots + "/funnel.png"), 1000u) << plot.output;
+    EXPECT_NE(plot.output.find("funnel.png"), std::string::npos) << plot.output;
+  } else {
+    EXPECT_FALSE(std::filesystem::exists(plots + "/funnel.png"));
+  }
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <random>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -648,6 +649,77 @@ prefilter:
   int timeouts = 0;
   for (const Evaluation& e : store.all()) timeouts += e.status == "timeout";
   EXPECT_GE(timeouts, 4) << m.output;  // a rule may diverge (stop early) before its time is up
+  EXPECT_EQ(processes_with_argument(run), 0);
+#endif
+}
+
+// The `nos worker` processes below `root` (a process tree read from /proc).
+std::vector<pid_t> workers_below(pid_t root) {
+  std::vector<pid_t> found, frontier = {root};
+  while (!frontier.empty()) {
+    const pid_t p = frontier.back();
+    frontier.pop_back();
+    for (pid_t c : children_of(p)) {
+      frontier.push_back(c);
+      std::ifstream in("/proc/" + std::to_string(c) + "/cmdline", std::ios::binary);
+      std::string program, command;
+      std::getline(in, program, '\0');
+      std::getline(in, command, '\0');
+      if (command == "worker") found.push_back(c);
+    }
+  }
+  return found;
+}
+
+// A child that crashes under MPI (its worker process killed with -9 while it trains) costs that process, never the
+// rank (README; issue 37): the child is stored as crashed, the rank starts a new worker for the next child, and the
+// job ends with exit 0, every child stored.
+TEST(Mpi, ACrashingChildCostsItsWorkerNotTheRank) {
+#ifndef NOS_MPIEXEC
+  GTEST_SKIP() << "nos was built without MPI (CMake found none): nothing here can run";
+#else
+  testing::TempDir dir;
+  const std::string config = dir.file("config.yaml", R"(proposer: random
+budget: 4
+batch_size: 4
+workers: 2
+seed: 3
+task:
+  name: rosenbrock
+  steps: 50000000
+  lr: 0.001
+  time_limit: 1.5
+  kill_grace: 0.3
+prefilter:
+  enabled: false
+)");
+  const std::string run = dir.path() + "/run";
+  const std::string log = dir.path() + "/mpi.log";
+  std::fflush(stdout);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const std::string command = "exec timeout -s KILL 60 " + mpirun(3) + " search --config " + config +
+                                " --run-dir " + run + " --top 0 > " + log + " 2>&1";
+    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  std::vector<pid_t> workers = workers_below(pid);
+  while (workers.size() < 2 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    workers = workers_below(pid);
+  }
+  ASSERT_EQ(workers.size(), 2u) << read(log);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // each worker has its first child by now
+  kill(workers[0], SIGKILL);
+  const int code = wait_exit_code(pid);
+  ASSERT_EQ(code, 0) << read(log);
+  Store store(store_path(run), Store::Mode::kReadOnly);
+  ASSERT_EQ(store.all().size(), 4u);
+  std::map<std::string, int> statuses;
+  for (const Evaluation& e : store.all()) ++statuses[e.status];
+  EXPECT_EQ(statuses["crashed"], 1) << read(log);
+  EXPECT_EQ(statuses["crashed"] + statuses["timeout"] + statuses["diverged"], 4) << read(log);
   EXPECT_EQ(processes_with_argument(run), 0);
 #endif
 }

@@ -166,6 +166,50 @@ TEST(LocalEvaluator, AnalyticTasksRewardTheGapToTheOptimum) {
   EXPECT_EQ(diverged.reward, 0.0);
 }
 
+// A population with one rule LibTorch cannot run (README, "Populations"): the population fails, is split in halves
+// and each half retried, down to solo runs, so only that rule's child is invalid ("the rule failed to run: …") and
+// every other child gets its solo record. The failure is injected (before_training throws LibTorch's error whenever
+// the rule is among those about to train): on a CPU no rule fails so.
+TEST(LocalEvaluator, APopulationWithARuleThatCannotRunIsSplitSoOnlyThatChildFails) {
+  LocalEvaluatorOptions o;
+  o.loader = [](const std::string& dataset, const DataOptions&) {
+    DataSplits s;
+    s.name = dataset;
+    s.num_classes = 4;
+    s.train = fixtures::quadrants(64, 1, 28, 1);
+    s.validation = fixtures::quadrants(32, 1, 28, 2);
+    s.test = fixtures::quadrants(32, 1, 28, 3);
+    return s;
+  };
+  LocalEvaluator alone(o);
+  std::vector<size_t> sizes;  // the number of rules of each training, in order
+  o.before_training = [&sizes](const std::vector<const optimizers::ResolvedRule*>& rules) {
+    sizes.push_back(rules.size());
+    for (const optimizers::ResolvedRule* r : rules) TORCH_CHECK(r->text != "sign(m)", "no kernel for sign(m)");
+  };
+  LocalEvaluator failing(o);
+  std::vector<EvalRequest> requests;
+  for (const std::string rule : {"adam", "momentum", "sign(m)", "sgd"}) {
+    EvalRequest r = request(rule, "fmnist-mlp");
+    r.lr = 0.01;
+    r.epochs = 1;
+    requests.push_back(r);
+  }
+  const std::vector<EvalRecord> records = failing.evaluate_population(requests);
+  ASSERT_EQ(records.size(), 4u);
+  // [adam momentum sign(m) sgd] fails; [adam momentum] trains; [sign(m) sgd] fails; sign(m) alone fails; sgd alone.
+  EXPECT_EQ(sizes, (std::vector<size_t>{4, 2, 2, 1, 1}));
+  EXPECT_EQ(records[2].status, "invalid");
+  EXPECT_NE(records[2].message.find("the rule failed to run: no kernel for sign(m)"), std::string::npos)
+      << records[2].message;
+  for (size_t i : {0, 1, 3}) {
+    const EvalRecord solo = alone.evaluate(requests[i]);
+    EXPECT_EQ(records[i].status, "ok") << requests[i].rule << ": " << records[i].message;
+    EXPECT_EQ(records[i].val_acc, solo.val_acc) << requests[i].rule;
+    EXPECT_NEAR(records[i].final_loss, solo.final_loss, 1e-6 * std::fabs(solo.final_loss)) << requests[i].rule;
+  }
+}
+
 }  // namespace
 }  // namespace nos::tasks
 

@@ -486,6 +486,26 @@ TEST(Trainer, ClippingBoundsTheGradient) {
   }
 }
 
+// Clipping comes before the coupled decay (README, "The training recipe"): with the gradient clipped to 1e-9 SGD holds
+// still, yet a coupled λ still shrinks the weights (w ← w − lr·(clip(g) + λ·w)), so the loss moves; were the decay
+// added before the clip, the update would be clipped to 1e-9 with it and the loss would stay put.
+TEST(Trainer, ClippingComesBeforeTheCoupledDecay) {
+  const DataSplits data = tiny_data();
+  TrainConfig c = config("mlp", 2, 1.0);
+  c.dtype = torch::kFloat64;
+  set_recipe_key(c.recipe, "clip_value", "1e-9", "clip_value");
+  const TrainResult held = train_classifier(rule("sgd"), data, c);
+  ASSERT_EQ(held.epochs.size(), 2u);
+  EXPECT_NEAR(held.epochs[1].train_loss, held.epochs[0].train_loss, 1e-6);
+  TrainConfig decayed = c;
+  set_recipe_key(decayed.recipe, "weight_decay", "0.1", "weight_decay");
+  set_recipe_key(decayed.recipe, "weight_decay_mask", "all", "weight_decay_mask");
+  const TrainResult shrunk = train_classifier(rule("sgd"), data, decayed);
+  ASSERT_EQ(shrunk.epochs.size(), 2u);
+  EXPECT_GT(std::fabs(shrunk.epochs[1].train_loss - held.epochs[1].train_loss), 1e-5)
+      << "the coupled decay did not act on gradients clipped to 1e-9";
+}
+
 TEST(Trainer, StepBudgetsEndWithAPartialEpoch) {
   TrainConfig c = config("logreg", 99, 0.1);
   c.steps = 12;
