@@ -26,7 +26,7 @@ namespace po = boost::program_options;
 
 namespace {
 
-void print_help(std::ostream& out, const po::options_description& options) {
+void print_train_bench_help(std::ostream& out, const po::options_description& options) {
   out << "Usage: nos bench train [--task T] [--steps N] [--warmup W] [--threads K] [--batch-size B] [options]\n\n"
       << "Measures the samples/second of nos's training step (gather, normalise, forward, loss, backward, rule\n"
       << "step) on synthetic data of the task's shape, then of the same model, optimizer (Adam) and loop in Python\n"
@@ -225,7 +225,7 @@ int bench_train_command(const Args& args, std::ostream& out, std::ostream& err) 
       ("json", po::bool_switch(), "print one JSON object");
   po::variables_map vm = parse_options(args, options);
   if (vm.count("help")) {
-    print_help(out, options);
+    print_train_bench_help(out, options);
     return kExitOk;
   }
   auto flag = [&](const char* name) -> const std::string* {

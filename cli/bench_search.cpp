@@ -23,7 +23,7 @@ namespace po = boost::program_options;
 
 namespace {
 
-void print_help(std::ostream& out, const po::options_description& options) {
+void print_search_bench_help(std::ostream& out, const po::options_description& options) {
   out << "Usage: nos bench search [--dir DIR] [--budget N] [--workers K] [--stages S1,S2,...] [options]\n\n"
       << "Runs the same search (the proposer, its seed and a budget of proposals) once per stage on a pinned\n"
       << "proxy (fmnist-convnet, 4,000 training and 2,000 validation images, one epoch at the best lr of\n"
@@ -160,7 +160,7 @@ int bench_search_command(const Args& args, std::ostream& out, std::ostream& err)
       ("data-dir", po::value<std::string>()->value_name("DIR"), "Fashion-MNIST's folder (default: Debian's)");
   po::variables_map vm = parse_options(args, options);
   if (vm.count("help")) {
-    print_help(out, options);
+    print_search_bench_help(out, options);
     return kExitOk;
   }
   auto flag = [&](const char* name) -> const std::string* {

@@ -43,7 +43,7 @@ std::vector<int64_t> parse_params_list(const std::string& text) {
   return out;
 }
 
-void print_help(std::ostream& out, const po::options_description& options) {
+void print_step_bench_help(std::ostream& out, const po::options_description& options) {
   out << "Usage: nos bench step [--rule R]... [--params N[,N...]] [--threads K] [options]\n\n"
       << "Times one optimizer step over N parameters, in ns per parameter per step, for: each rule's fused path\n"
       << "(the one-pass CPU kernel), its reference path (a chain of torch ops), LibTorch's torch::optim::Adam and\n"
@@ -164,7 +164,7 @@ int bench_step_command(const Args& args, std::ostream& out, std::ostream& err) {
       ("json", po::bool_switch(), "print one JSON object per size and rule");
   po::variables_map vm = parse_options(args, options);
   if (vm.count("help")) {
-    print_help(out, options);
+    print_step_bench_help(out, options);
     return kExitOk;
   }
   auto flag = [&](const char* name) -> const std::string* {

@@ -31,7 +31,7 @@ namespace {
 
 constexpr int kExitRunsFailed = 1;     // some runs crashed: the report is partial, a rerun retries them
 
-void print_help(std::ostream& out, const po::options_description& options) {
+void print_compare_help(std::ostream& out, const po::options_description& options) {
   out << "Usage: nos compare [--config FILE.yaml] [--rules R1,R2,...] [--out DIR] [options]\n\n"
       << "Compares update rules on one task the way papers report them. For each rule: one run per lr of the grid\n"
       << "(seed 0, --tune-epochs each); the lr with the best validation accuracy is chosen (a diverged run is worst,\n"
@@ -163,7 +163,7 @@ int compare_command(const Args& args, std::ostream& out, std::ostream& err) {
   add_recipe_options(options);
   po::variables_map vm = parse_options(args, options);
   if (vm.count("help")) {
-    print_help(out, options);
+    print_compare_help(out, options);
     return kExitOk;
   }
   // Under mpirun or srun, ranks other than 0 only train the runs rank 0 sends them.

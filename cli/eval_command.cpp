@@ -80,7 +80,7 @@ std::string child_networks_text() {
                  106, 2);
 }
 
-void print_help(std::ostream& out, const po::options_description& options) {
+void print_eval_help(std::ostream& out, const po::options_description& options) {
   const EvalConfig defaults;
   std::string tasks_text;
   for (const std::string& name : tasks::objective_names()) tasks_text += (tasks_text.empty() ? "" : ", ") + name;
@@ -417,7 +417,7 @@ int eval_command(const Args& args, std::ostream& out, std::ostream& err) {
   add_recipe_options(options);
   po::variables_map vm = parse_options(args, options);
   if (vm.count("help")) {
-    print_help(out, options);
+    print_eval_help(out, options);
     return kExitOk;
   }
 

@@ -63,7 +63,7 @@ std::string proposer_titles() {
   return joined_or(titles);
 }
 
-void print_help(std::ostream& out, const po::options_description& options) {
+void print_search_help(std::ostream& out, const po::options_description& options) {
   out << "Usage: nos search [--config FILE.yaml] [--run-dir DIR] [--workers N] [--budget N] [--seed S]\n"
       << "                  [--population K|auto] [--fec-cache run|none|PATH]\n"
       << "       nos search --resume RUN_DIR [--workers N] [--budget N] [--population K|auto]\n"
@@ -148,7 +148,7 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err) {
   add_recipe_options(options);
   po::variables_map vm = parse_options(args, options);
   if (vm.count("help")) {
-    print_help(out, options);
+    print_search_help(out, options);
     return kExitOk;
   }
   // Under mpirun or srun, ranks other than 0 only evaluate the children rank 0 sends them.

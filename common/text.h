@@ -2,11 +2,18 @@
 // quoting.
 #pragma once
 
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace nos {
+
+// A missing number (an accuracy never measured, a mean over no seeds): printed as "-", written as "nan" or null.
+inline constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// `text` without leading and trailing spaces, tabs, carriage returns and newlines.
+std::string trim(std::string_view text);
 
 // The shortest text that reads back as the same double: plain decimals for everyday magnitudes (0.0001, 1500),
 // exponents outside them (1e-05, 1e+20); "nan", "inf", "-inf"; "0" for ±0.

@@ -1,4 +1,5 @@
 // Canonical form: sums and products flattened, ordered and folded, so equivalent spellings print alike.
+#include "common/text.h"
 #include "dsl/canonical.h"
 
 #include <algorithm>
@@ -12,7 +13,6 @@ namespace nos::dsl {
 
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // A product c · f1 · f2 ⋯ whose factors are canonical trees that are not constants, products or negations.
 struct Term {

@@ -237,7 +237,9 @@ class BlockRunner {
 
   // The moving averages over elements [begin, end) of the block, in place, as Program::direction updates them:
   // buf·β, then + (1−β)·(g | g·g | g·g·g); vmax after its v (sorted before it); s + g·g; mp later (update_previous).
-  void update_averages(int64_t begin, int64_t end) const {
+  // Not inlined: `each` calls it once per chunk of 256 elements, and inlined into each of the kernel's loops it
+  // would only multiply the file's compile time.
+  [[gnu::noinline]] void update_averages(int64_t begin, int64_t end) const {
     const T* g = update_g_;
     for (size_t i = 0; i < plan_.averages.size(); ++i) {
       T* buf = averages_[i];
@@ -314,12 +316,26 @@ class BlockRunner {
 
   // Calls f with the elementwise function x → value of an instruction with one tensor operand x (its other
   // operand, if any, a scalar). Each follows the torch op of Program::direction's same case; the scalar side stays
-  // where the reference has it (b + s, s − b, b·s).
+  // where the reference has it (b + s, s − b, b·s). The three groups below are separate so that a caller which can
+  // meet only one group instantiates only its functions (each instantiation over every fetch and sink costs compile
+  // time, not run time: the fused kernel is the build's longest file).
   template <typename F>
   void with_unary(const KernelInstr& in, F f) const {
-    const V eps(static_cast<T>(kDivEpsilon));
-    const bool scalar_left = primitive(in.prim).role == Role::kBinary && is_scalar(in.a);
-    const int scalar = scalar_left ? in.a : in.b;
+    switch (in.prim) {
+      case Prim::kAdd:
+      case Prim::kSub:
+      case Prim::kMul: return with_scalar_arithmetic(in, f);
+      case Prim::kDiv:
+      case Prim::kMax:
+      case Prim::kMin:
+      case Prim::kPow: return with_scalar_function(in, f);
+      default: return with_function(in, f);
+    }
+  }
+
+  // neg, exp, log, sqrt, sign, abs, clip (and identity, keep).
+  template <typename F>
+  void with_function(const KernelInstr& in, F f) const {
     switch (in.prim) {
       case Prim::kIdentity:
       case Prim::kKeep: return f([](const V& x) { return x; });
@@ -332,49 +348,15 @@ class BlockRunner {
         const V lo(static_cast<T>(-in.param)), hi(static_cast<T>(in.param));
         return f([lo, hi](const V& x) { return at::vec::clamp(x, lo, hi); });
       }
-      case Prim::kAdd: {
-        const V s(scalar_of(scalar));
-        return f([s](const V& x) { return x + s; });
-      }
-      case Prim::kSub: {
-        const V s(scalar_of(scalar));
-        if (scalar_left) return f([s](const V& x) { return s - x; });
-        return f([s](const V& x) { return x - s; });
-      }
-      case Prim::kMul: {
-        const V s(scalar_of(scalar));
-        return f([s](const V& x) { return x * s; });
-      }
-      case Prim::kDiv: {
-        if (scalar_left) {
-          // The reference: reciprocal(b + ε)·a.
-          const V s(scalar_of(scalar));
-          return f([s, eps](const V& x) { return (x + eps).reciprocal() * s; });
-        }
-        const V s(static_cast<T>(plan_.code[scalar].value + kDivEpsilon));
-        return f([s](const V& x) { return x / s; });
-      }
       case Prim::kAbs: return f([](const V& x) { return x.abs(); });
-      // The reference clamps by the scalar side (ATen's clamp keeps NaN).
-      case Prim::kMax: {
-        const V s(scalar_of(scalar));
-        return f([s](const V& x) { return at::vec::clamp_min(x, s); });
-      }
-      case Prim::kMin: {
-        const V s(scalar_of(scalar));
-        return f([s](const V& x) { return at::vec::clamp_max(x, s); });
-      }
-      case Prim::kPow: {
-        if (scalar_left) {
-          const double base = plan_.code[scalar].value;
-          const V s(static_cast<T>(base));
-          if (base == 1.0) return f([](const V&) { return V(T(1)); });
-          return f([s](const V& x) { return s.pow(x); });
-        }
-        const double e = plan_.code[scalar].value;
-        return f([e](const V& x) { return pow_scalar(x, e); });
-      }
-      // No one-operand form: operands, and drop (which multiplies by its mask).
+      // No one-operand form: operands, drop (which multiplies by its mask), and the binary functions (above).
+      case Prim::kAdd:
+      case Prim::kSub:
+      case Prim::kMul:
+      case Prim::kDiv:
+      case Prim::kMax:
+      case Prim::kMin:
+      case Prim::kPow:
       case Prim::kG:
       case Prim::kG2:
       case Prim::kG3:
@@ -406,6 +388,56 @@ class BlockRunner {
         // Do not add a default clause: every primitive must be handled here (-Werror=switch names a new one).
     }
     NOS_CHECK(false, "instruction " << static_cast<int>(in.prim) << " has no one-operand form");
+  }
+
+  // + − × with one scalar operand.
+  template <typename F>
+  void with_scalar_arithmetic(const KernelInstr& in, F f) const {
+    const bool scalar_left = is_scalar(in.a);
+    const V s(scalar_of(scalar_left ? in.a : in.b));
+    if (in.prim == Prim::kAdd) return f([s](const V& x) { return x + s; });
+    if (in.prim == Prim::kMul) return f([s](const V& x) { return x * s; });
+    NOS_CHECK(in.prim == Prim::kSub, "instruction " << static_cast<int>(in.prim) << " is not + − ×");
+    if (scalar_left) return f([s](const V& x) { return s - x; });
+    return f([s](const V& x) { return x - s; });
+  }
+
+  // / ^ max min with one scalar operand.
+  template <typename F>
+  void with_scalar_function(const KernelInstr& in, F f) const {
+    const bool scalar_left = is_scalar(in.a);
+    const int scalar = scalar_left ? in.a : in.b;
+    switch (in.prim) {
+      case Prim::kDiv: {
+        if (scalar_left) {
+          // The reference: reciprocal(b + ε)·a.
+          const V s(scalar_of(scalar)), eps(static_cast<T>(kDivEpsilon));
+          return f([s, eps](const V& x) { return (x + eps).reciprocal() * s; });
+        }
+        const V s(static_cast<T>(plan_.code[scalar].value + kDivEpsilon));
+        return f([s](const V& x) { return x / s; });
+      }
+      // The reference clamps by the scalar side (ATen's clamp keeps NaN).
+      case Prim::kMax: {
+        const V s(scalar_of(scalar));
+        return f([s](const V& x) { return at::vec::clamp_min(x, s); });
+      }
+      case Prim::kMin: {
+        const V s(scalar_of(scalar));
+        return f([s](const V& x) { return at::vec::clamp_max(x, s); });
+      }
+      case Prim::kPow: {
+        if (scalar_left) {
+          const double base = plan_.code[scalar].value;
+          const V s(static_cast<T>(base));
+          if (base == 1.0) return f([](const V&) { return V(T(1)); });
+          return f([s](const V& x) { return s.pow(x); });
+        }
+        const double e = plan_.code[scalar].value;
+        return f([e](const V& x) { return pow_scalar(x, e); });
+      }
+      default: NOS_CHECK(false, "instruction " << static_cast<int>(in.prim) << " is not / ^ max min");
+    }
   }
 
   // A pointer to one of a select's sources in this block.
@@ -559,7 +591,7 @@ class BlockRunner {
   void evaluate_fetching(const KernelInstr& in, const Block<T>& blk, const Sink& out) const {
     if (is_scalar(in.a) != is_scalar(in.b)) {
       const KernelInstr::Fetch& side = is_scalar(in.a) ? in.fetch_b : in.fetch_a;
-      with_unary(in, [&](auto op) {
+      with_scalar_arithmetic(in, [&](auto op) {
         with_fetch(side, blk, [&](auto fx) { each(out, [&](int64_t j) { return op(fx(j)); }); });
       });
     } else if (in.prim == Prim::kAdd) {
@@ -578,7 +610,7 @@ class BlockRunner {
     const T* pb = is_scalar(in.b) ? nullptr : ptr_[in.b];
     if (is_scalar(in.a) != is_scalar(in.b)) {
       const T* p = pa != nullptr ? pa : pb;
-      with_unary(in, [&](auto op) { each(out, [&](int64_t j) { return op(V::loadu(p + j)); }); });
+      with_scalar_function(in, [&](auto op) { each(out, [&](int64_t j) { return op(V::loadu(p + j)); }); });
     } else if (in.prim == Prim::kDiv) {
       const V eps(static_cast<T>(kDivEpsilon));
       each(out, [&](int64_t j) { return V::loadu(pa + j) / (V::loadu(pb + j) + eps); });
@@ -621,7 +653,7 @@ class BlockRunner {
       case Prim::kAbs:
       case Prim::kClip: {
         const T* pa = ptr_[in.a];
-        with_unary(in, [&](auto op) { each(out, [&](int64_t j) { return op(V::loadu(pa + j)); }); });
+        with_function(in, [&](auto op) { each(out, [&](int64_t j) { return op(V::loadu(pa + j)); }); });
         break;
       }
       case Prim::kDrop: evaluate_drop(in, blk, out); break;

@@ -1,4 +1,5 @@
 // The table of primitives, one row each: names, token, parameter, vocabulary, averages read, fold, documentation.
+#include "common/text.h"
 #include "dsl/primitives.h"
 
 #include <algorithm>
@@ -37,7 +38,6 @@ double restart_decay(int64_t t, int64_t T, double n) {
 
 namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 using K = ParamSpec::Kind;
 using M = Moment;
 

@@ -1,4 +1,5 @@
 // The token form: tree ↔ units of (op1, op2, u1, u2, b), token text reading and printing, default vocabulary.
+#include "common/text.h"
 #include "dsl/tokens.h"
 
 #include <algorithm>
@@ -19,7 +20,6 @@ bool parse_number_literal(std::string_view text, double& value);
 
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // An operand the paper lists as one token although the tree spells it as a small expression: sign(g), sign(m(β))
 // and c*w (the paper's 10^-4 w ... 10^-1 w).

@@ -27,13 +27,6 @@ const std::map<std::string, std::vector<std::string>>& compare_sections() {
   return table;
 }
 
-std::string trim(const std::string& s) {
-  const size_t a = s.find_first_not_of(" \t\r\n");
-  if (a == std::string::npos) return "";
-  const size_t b = s.find_last_not_of(" \t\r\n");
-  return s.substr(a, b - a + 1);
-}
-
 // Top-level "key: value" lines of a config text (comments dropped).
 std::map<std::string, std::string> yaml_lines(const std::string& text) {
   std::map<std::string, std::string> out;

@@ -1,4 +1,5 @@
 // The report files: each row's data and summary from the finished runs, the three CSVs, then report.md and plots.
+#include "common/text.h"
 #include "experiments/report.h"
 
 #include <algorithm>
@@ -15,7 +16,6 @@ namespace nos::experiments {
 
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // "3 ok, 1 diverged": the usual statuses in a fixed order, then any other in alphabetical order.
 std::string status_counts(std::map<std::string, int> statuses) {

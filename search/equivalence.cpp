@@ -37,7 +37,7 @@ namespace {
 
 constexpr const char* kFormat = "nos functional-equivalence cache 1";
 
-constexpr const char* kSchema = R"sql(
+constexpr const char* kCacheSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS fec (
   id INTEGER PRIMARY KEY,
@@ -145,7 +145,7 @@ SharedEquivalenceCache::SharedEquivalenceCache(const std::string& path, std::str
                         exec("BEGIN IMMEDIATE");
                         const std::vector<std::string> tables = table_names(db);
                         if (tables.empty()) {
-                          exec(kSchema);
+                          exec(kCacheSchema);
                           Statement mark(db, "INSERT INTO meta (key, value) VALUES ('format', ?)");
                           mark.bind(1, std::string(kFormat)).step();
                           Statement version(db, "INSERT INTO meta (key, value) VALUES (?, ?)");

@@ -1,4 +1,5 @@
 // Worker processes (fork/exec of `nos worker`, one socket each, poll), worker threads, and the worker's loop.
+#include "common/text.h"
 #include "search/pool.h"
 
 #include <fcntl.h>
@@ -17,18 +18,13 @@
 #include <cstring>
 #include <limits>
 
+#include "common/clock.h"
 #include "common/error.h"
 
 namespace nos::search {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 tasks::EvalRecord failed_record(const Job& job, const std::string& status, const std::string& message,
                                 double seconds) {

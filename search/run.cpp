@@ -20,6 +20,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/clock.h"
 #include "common/files.h"
 #include "common/text.h"
 #include "dsl/canonical.h"
@@ -36,14 +37,9 @@ namespace nos::search {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 constexpr int64_t kCheckpointFormat = 1;
 // How often the loop wakes to notice a stop request while children run.
 constexpr double kPollSeconds = 0.2;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 // Makes `dir` and its parents (POSIX: a PyTorch wheel's libtorch may carry its own std::filesystem, see
 // tests/temp_dir.h).

@@ -1,4 +1,5 @@
 // One-line JSON for jobs and records: a small writer and reader (objects, arrays, strings, numbers, booleans, null).
+#include "common/text.h"
 #include "search/wire.h"
 
 #include <cctype>
@@ -15,7 +16,6 @@ namespace nos::search {
 
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // ---------------------------------------------------------------------------------------------------------------
 // writing (escaping and numbers: search/json_text.h)

@@ -21,10 +21,6 @@ bool has_convolutions(const std::string& model) {
 
 }  // namespace
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
 std::string number_text(double x) {
   std::ostringstream s;
   s << x;

@@ -12,14 +12,13 @@
 
 #include "tasks/datasets.h"
 #include "optimizers/optimizers.h"
+#include "common/clock.h"
 #include "tasks/models.h"
 #include "tasks/recipe.h"
 #include "tasks/trainer.h"
 
 namespace nos::tasks {
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point start);
 // A number as the run's messages print it (std::ostream's default format).
 std::string number_text(double x);
 

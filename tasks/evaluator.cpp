@@ -1,4 +1,5 @@
 // Task names, and the local evaluator: resolve the rule and task, load (or reuse) the data, train or minimise.
+#include "common/text.h"
 #include "tasks/evaluator.h"
 
 #include <ATen/Parallel.h>
@@ -21,7 +22,6 @@ namespace nos::tasks {
 
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 std::string joined(const std::vector<std::string>& names) {
   std::string text;

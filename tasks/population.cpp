@@ -24,7 +24,6 @@ namespace nos::tasks {
 
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // One child: its model (whose parameters and buffers are views of the population's stacked tensors), optimizer,
 // schedule and where its run stands.

@@ -29,12 +29,6 @@ std::string one_of(const std::string& text, const std::vector<std::string>& allo
   throw UserError(where + ": " + key + " must be one of " + joined(allowed) + ", got '" + text + "'");
 }
 
-std::string trim(const std::string& text) {
-  const size_t begin = text.find_first_not_of(" \t");
-  if (begin == std::string::npos) return "";
-  return text.substr(begin, text.find_last_not_of(" \t") - begin + 1);
-}
-
 }  // namespace
 
 const std::vector<std::string>& recipe_keys() {

@@ -17,12 +17,6 @@ namespace {
 constexpr double kPi = 3.14159265358979323846;
 constexpr double kLongestRun = 1099511627776.0;  // 2^40 steps: what recipe checks take for a run of unknown length
 
-std::string trim(const std::string& text) {
-  const size_t begin = text.find_first_not_of(" \t");
-  if (begin == std::string::npos) return "";
-  return text.substr(begin, text.find_last_not_of(" \t") - begin + 1);
-}
-
 // A numeric key: its name, its field, and the schedules that take it ("" : every schedule).
 struct Key {
   const char* name;

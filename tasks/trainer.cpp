@@ -20,7 +20,6 @@ namespace nos::tasks {
 
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // Where one run (a grid trial or the full run) stands relative to the whole job, for progress and ETA.
 struct Job {
