@@ -2,7 +2,7 @@
 // step (fused and reference paths) beside LibTorch's Adam and SGD and a memory floor (`nos bench step`), and the
 // search-efficiency mechanisms stage by stage (`nos bench search`).
 //
-// Module line: common → dsl → optimizers → tasks → controller → search → experiments → bench → cli; a module
+// Module line: common → dsl → optimizers → tasks → dispatch → controller → search → experiments → bench → cli; a module
 // includes only modules to its left (ctest `layout` checks it).
 // Uses search (the token space for random rules) and tasks; cli uses it.
 #pragma once

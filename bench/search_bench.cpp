@@ -140,22 +140,22 @@ class Journal {
   std::map<std::pair<std::string, uint64_t>, double> rewards_;
 };
 
-std::unique_ptr<search::EvaluatorPool> reevaluation_pool(const SearchBenchOptions& o) {
+std::unique_ptr<dispatch::EvaluatorPool> reevaluation_pool(const SearchBenchOptions& o) {
   if (!o.worker_executable.empty()) {
-    search::ProcessPoolOptions p;
+    dispatch::ProcessPoolOptions p;
     p.executable = o.worker_executable;
     p.args = {"worker", "--threads", "1"};
     if (!o.data_dir.empty()) p.args.insert(p.args.end(), {"--data-dir", "fmnist=" + o.data_dir});
     if (!o.cache_dir.empty()) p.args.insert(p.args.end(), {"--cache-dir", o.cache_dir});
     p.workers = o.workers;
     p.log_path = o.dir + "/workers.log";
-    return std::make_unique<search::ProcessPool>(p);
+    return std::make_unique<dispatch::ProcessPool>(p);
   }
   tasks::LocalEvaluatorOptions l;
   if (!o.data_dir.empty()) l.data_dirs["fmnist"] = o.data_dir;
   l.cache_dir = o.cache_dir;
   l.threads = 1;
-  return std::make_unique<search::ThreadPool>(std::make_shared<tasks::LocalEvaluator>(l), o.workers);
+  return std::make_unique<dispatch::ThreadPool>(std::make_shared<tasks::LocalEvaluator>(l), o.workers);
 }
 
 // Evaluates every (rule, seed) the journal lacks with the full protocol of the proxy (no halving, no hurdle).
@@ -172,9 +172,9 @@ void reevaluate(const SearchBenchOptions& o, const std::vector<std::string>& rul
   }
   if (todo.empty()) return;
   say(o, "re-evaluating " + std::to_string(todo.size()) + " (rule, seed) pairs with the full protocol");
-  std::unique_ptr<search::EvaluatorPool> pool = reevaluation_pool(o);
+  std::unique_ptr<dispatch::EvaluatorPool> pool = reevaluation_pool(o);
   for (size_t i = 0; i < todo.size(); ++i) {
-    search::Job job;
+    dispatch::Job job;
     job.id = static_cast<int64_t>(i);
     job.request = search::make_request(config.task);
     job.request.rule = optimizers::find_named_rule(todo[i].first) ? "(" + todo[i].first + ")" : todo[i].first;
@@ -187,7 +187,7 @@ void reevaluate(const SearchBenchOptions& o, const std::vector<std::string>& rul
       pool->shutdown();
       throw UserError("interrupted; what was re-evaluated is kept in " + o.dir + "/reevaluations.tsv");
     }
-    for (search::JobResult& r : pool->wait(0.5)) {
+    for (dispatch::JobResult& r : pool->wait(0.5)) {
       const tasks::EvalRecord& rec = r.record;
       if (rec.status == "error") {
         pool->shutdown();

@@ -116,27 +116,27 @@ int dispatch(const Args& args, std::ostream& out, std::ostream& err) {
 
 }  // namespace
 
-std::unique_ptr<search::MpiSession> start_mpi(bool in_process, bool rank0_evaluates) {
-  const int ranks = search::mpi_launched_ranks();
+std::unique_ptr<dispatch::MpiSession> start_mpi(bool in_process, bool rank0_evaluates) {
+  const int ranks = dispatch::mpi_launched_ranks();
   if (ranks <= 1) {
     if (rank0_evaluates) throw UserError("--rank0-evaluates: this process was not started by mpirun or srun");
     return nullptr;
   }
   if (in_process) throw UserError("--in-process cannot run under MPI (" + std::to_string(ranks) + " ranks)");
-  if (!search::mpi_built()) {
+  if (!dispatch::mpi_built()) {
     throw UserError("started by an MPI launcher with " + std::to_string(ranks) +
                     " ranks, but this nos was built without MPI: install libopenmpi-dev and openmpi-bin (as "
                     "scripts/setup.sh does) and build again");
   }
-  return std::make_unique<search::MpiSession>();
+  return std::make_unique<dispatch::MpiSession>();
 }
 
-search::ProcessPoolFactory mpi_pool_factory(search::MpiSession& session, bool rank0_evaluates) {
-  return [&session, rank0_evaluates](const search::ProcessPoolOptions& o) {
-    search::MpiPoolOptions m;
+dispatch::ProcessPoolFactory mpi_pool_factory(dispatch::MpiSession& session, bool rank0_evaluates) {
+  return [&session, rank0_evaluates](const dispatch::ProcessPoolOptions& o) {
+    dispatch::MpiPoolOptions m;
     m.worker = o;
     m.rank0_evaluates = rank0_evaluates;
-    return search::make_mpi_pool(session, m);
+    return dispatch::make_mpi_pool(session, m);
   };
 }
 

@@ -1,6 +1,6 @@
 // nos::cli — the `nos` command: search, top, eval, bench, rule, rules, export, version, help (and the hidden worker).
 //
-// Module line: common → dsl → optimizers → tasks → controller → search → experiments → bench → cli; a module
+// Module line: common → dsl → optimizers → tasks → dispatch → controller → search → experiments → bench → cli; a module
 // includes only modules to its left (ctest `layout` checks it).
 // Uses every module; only main.cpp uses it. It holds argument parsing and printing, nothing else.
 #pragma once

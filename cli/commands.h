@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "optimizers/named.h"
-#include "search/mpi.h"
+#include "dispatch/mpi.h"
 #include "tasks/evaluator.h"
 #include "tasks/recipe.h"
 
@@ -42,12 +42,12 @@ int compare_command(const Args& args, std::ostream& out, std::ostream& err);
 int learn_command(const Args& args, std::ostream& out, std::ostream& err);
 int worker_command(const Args& args, std::ostream& out, std::ostream& err);  // hidden: started by search
 
-// MPI for search and compare (search/mpi.h). Under an MPI launcher that started more than one rank: the session
+// MPI for search and compare (dispatch/mpi.h). Under an MPI launcher that started more than one rank: the session
 // (MPI_Init; a UserError when nos was built without MPI, or with --in-process); otherwise null, and
-// --rank0-evaluates is a UserError. A caller on a rank other than 0 serves (search::mpi_serve) and returns.
-std::unique_ptr<search::MpiSession> start_mpi(bool in_process, bool rank0_evaluates);
+// --rank0-evaluates is a UserError. A caller on a rank other than 0 serves (dispatch::mpi_serve) and returns.
+std::unique_ptr<dispatch::MpiSession> start_mpi(bool in_process, bool rank0_evaluates);
 // The pool factory for SearchRuntime / WorkerSetup under `session`.
-search::ProcessPoolFactory mpi_pool_factory(search::MpiSession& session, bool rank0_evaluates);
+dispatch::ProcessPoolFactory mpi_pool_factory(dispatch::MpiSession& session, bool rank0_evaluates);
 
 // The flags `nos bench train` and `nos bench children` share: --task, --steps, --warmup, --threads, --batch-size,
 // --rule, --device (the help names `default_steps` and `default_warmup`; `rule_help` says what the rule is for).

@@ -168,8 +168,8 @@ int compare_command(const Args& args, std::ostream& out, std::ostream& err) {
   }
   // Under mpirun or srun, ranks other than 0 only train the runs rank 0 sends them.
   const bool rank0_evaluates = vm["rank0-evaluates"].as<bool>();
-  const std::unique_ptr<search::MpiSession> mpi = start_mpi(vm["in-process"].as<bool>(), rank0_evaluates);
-  if (mpi && mpi->rank() != 0) return search::mpi_serve(*mpi);
+  const std::unique_ptr<dispatch::MpiSession> mpi = start_mpi(vm["in-process"].as<bool>(), rank0_evaluates);
+  if (mpi && mpi->rank() != 0) return dispatch::mpi_serve(*mpi);
   std::string source;
   experiments::CompareConfig config = config_from_flags(vm, source);
 
@@ -185,7 +185,7 @@ int compare_command(const Args& args, std::ostream& out, std::ostream& err) {
   workers.in_process = vm["in-process"].as<bool>();
   workers.cache_dir = resolve_cache_dir(config.cache_dir);
   if (mpi) workers.process_pool = mpi_pool_factory(*mpi, rank0_evaluates);
-  const std::unique_ptr<search::EvaluatorPool> pool = experiments::make_worker_pool(config, workers);
+  const std::unique_ptr<dispatch::EvaluatorPool> pool = experiments::make_worker_pool(config, workers);
   runtime.pool = pool.get();
   runtime.stop = &g_stop_requested;
   runtime.on_progress = [&err](const experiments::CompareProgress& p) {

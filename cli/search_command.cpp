@@ -85,7 +85,7 @@ void print_search_help(std::ostream& out, const po::options_description& options
 // The funnel after the search (experiments/funnel.h): each stage's comparison on worker processes (or threads), its
 // progress on err, the stages' table on out. Exit 130 when interrupted, 1 when runs crashed (a --resume retries).
 int run_funnel_stages(const search::SearchConfig& config, const std::string& run_dir, bool in_process,
-                      const search::ProcessPoolFactory& process_pool, const std::string& command, std::ostream& out,
+                      const dispatch::ProcessPoolFactory& process_pool, const std::string& command, std::ostream& out,
                       std::ostream& err) {
   experiments::FunnelRuntime runtime;
   runtime.context = experiments::machine_context(command, NOS_VERSION);
@@ -153,8 +153,8 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err) {
   }
   // Under mpirun or srun, ranks other than 0 only evaluate the children rank 0 sends them.
   const bool rank0_evaluates = vm["rank0-evaluates"].as<bool>();
-  const std::unique_ptr<search::MpiSession> mpi = start_mpi(vm["in-process"].as<bool>(), rank0_evaluates);
-  if (mpi && mpi->rank() != 0) return search::mpi_serve(*mpi);
+  const std::unique_ptr<dispatch::MpiSession> mpi = start_mpi(vm["in-process"].as<bool>(), rank0_evaluates);
+  if (mpi && mpi->rank() != 0) return dispatch::mpi_serve(*mpi);
   auto flag = [&](const char* name) -> const std::string* {
     return vm.count(name) ? &vm[name].as<std::string>() : nullptr;
   };

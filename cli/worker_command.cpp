@@ -7,7 +7,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "common/error.h"
-#include "search/pool.h"
+#include "dispatch/pool.h"
 #include "tasks/evaluator.h"
 
 namespace nos::cli {
@@ -45,7 +45,7 @@ int worker_command(const Args& args, std::ostream& out, std::ostream& err) {
   }
   if (vm.count("cache-dir")) evaluator_options.cache_dir = vm["cache-dir"].as<std::string>();
   tasks::LocalEvaluator evaluator(evaluator_options);
-  return search::serve(std::cin, out, evaluator);
+  return dispatch::serve(std::cin, out, evaluator);
 }
 
 }  // namespace nos::cli

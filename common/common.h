@@ -1,7 +1,7 @@
 // nos::common — left of every module: the error types (UserError, NOS_CHECK), text formatting, JSON text and the
 // YAML config reader. Nothing here knows about rules, tensors or searches.
 //
-// Module line: common → dsl → optimizers → tasks → controller → search → experiments → bench → cli; a module
+// Module line: common → dsl → optimizers → tasks → dispatch → controller → search → experiments → bench → cli; a module
 // includes only modules to its left (ctest `layout` checks it).
 // Uses no other module and not LibTorch; every module uses it.
 #pragma once

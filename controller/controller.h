@@ -1,7 +1,7 @@
 // nos::controller — the RNN controller (Bello et al. 2017): an LSTM that emits rules in the paper's token form,
 // unit by unit, trained by REINFORCE (or PPO) on the rewards of the rules it proposed.
 //
-// Module line: common → dsl → optimizers → tasks → controller → search → experiments → bench → cli; a module
+// Module line: common → dsl → optimizers → tasks → dispatch → controller → search → experiments → bench → cli; a module
 // includes only modules to its left (ctest `layout` checks it).
 // Uses dsl alone (the vocabulary and the token form), though it sits right of tasks; search uses it.
 #pragma once

@@ -9,7 +9,7 @@
 // compute alike is defined once: the primitives' folds (primitives.h), the bias corrections, at::pow's special
 // exponents and the steps around the rule (update_math.h).
 //
-// Module line: common → dsl → optimizers → tasks → controller → search → experiments → bench → cli; a module
+// Module line: common → dsl → optimizers → tasks → dispatch → controller → search → experiments → bench → cli; a module
 // includes only modules to its left (ctest `layout` checks it).
 // Uses common and LibTorch; optimizers and every module right of them use it.
 #pragma once

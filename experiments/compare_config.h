@@ -35,7 +35,7 @@ struct CompareConfig {
   std::string cache_dir;                // decoded-image caches; empty: $XDG_CACHE_HOME/nos or ~/.cache/nos
   int threads = 1;                      // intra-op threads per run
   int jobs = 2;                         // runs in parallel (worker processes)
-  // Runs a worker trains at once as one population (search/population_pool.h; 0: auto): runs with the same seed and
+  // Runs a worker trains at once as one population (dispatch/population_pool.h; 0: auto): runs with the same seed and
   // budget (a rule's tuning lrs, the rules' runs of one seed). Changes no result (timings aside): a runtime key.
   int population = 1;
   std::string out;                      // the report folder (required)

@@ -1,7 +1,7 @@
 // nos::experiments — comparisons of rules on a task, to the right of the search: the config, the rows, the plan of
 // runs (lr tuned per rule, then K seeds), the resumable journal, run_compare on a worker pool, and the report files.
 //
-// Module line: common → dsl → optimizers → tasks → controller → search → experiments → bench → cli; a module
+// Module line: common → dsl → optimizers → tasks → dispatch → controller → search → experiments → bench → cli; a module
 // includes only modules to its left (ctest `layout` checks it).
 // Uses search (worker pools, run stores) and tasks; cli uses it. The search never sees it.
 #pragma once

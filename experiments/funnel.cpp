@@ -192,7 +192,7 @@ FunnelResult run_funnel(const search::SearchConfig& config, const std::string& r
     CompareConfig cc = funnel_compare_config(config, i, run_dir);
     for (const CompareRow& row : rows) cc.rules.push_back(row.rule);
     if (runtime.on_stage) runtime.on_stage(stage_line(config, i, cc, candidates));
-    const std::unique_ptr<search::EvaluatorPool> pool = runtime.make_pool(cc);
+    const std::unique_ptr<dispatch::EvaluatorPool> pool = runtime.make_pool(cc);
     CompareRuntime rt;
     rt.pool = pool.get();
     rt.context = runtime.context;

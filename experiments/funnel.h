@@ -14,14 +14,14 @@
 #include "experiments/progress.h"
 #include "experiments/report.h"
 #include "search/config.h"
-#include "search/pool.h"
+#include "dispatch/pool.h"
 #include "search/store.h"
 
 namespace nos::experiments {
 
 struct FunnelRuntime {
   // The pool that runs one stage's comparison (worker processes in the CLI, threads in tests).
-  std::function<std::unique_ptr<search::EvaluatorPool>(const CompareConfig&)> make_pool;
+  std::function<std::unique_ptr<dispatch::EvaluatorPool>(const CompareConfig&)> make_pool;
   ReportContext context;
   const std::atomic<bool>* stop = nullptr;  // set (e.g. by SIGINT) to stop: finished runs stay in the journals
   std::function<void(const CompareProgress&)> on_progress;

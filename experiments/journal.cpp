@@ -5,15 +5,15 @@
 
 #include "common/error.h"
 #include "experiments/files.h"
-#include "search/wire.h"
+#include "dispatch/wire.h"
 
 namespace nos::experiments {
 
-// The record is the worker protocol's (search::encode_result); the reader takes the line apart by its fixed prefix
+// The record is the worker protocol's (dispatch::encode_result); the reader takes the line apart by its fixed prefix
 // and hands the record to the wire decoder.
 std::string journal_line(const CompareRun& run) {
   return "{\"phase\":\"" + run.phase + "\",\"epochs\":" + std::to_string(run.epochs) +
-         ",\"record\":" + search::encode_result(0, run.record) + "}";
+         ",\"record\":" + dispatch::encode_result(0, run.record) + "}";
 }
 
 bool parse_journal_line(const std::string& line, CompareRun& run) {
@@ -32,7 +32,7 @@ bool parse_journal_line(const std::string& line, CompareRun& run) {
   const size_t at = static_cast<size_t>(ptr - line.data());
   if (line.compare(at, p3.size(), p3) != 0) return false;
   try {
-    run.record = search::decode_result(line.substr(at + p3.size(), line.size() - 1 - at - p3.size())).record;
+    run.record = dispatch::decode_result(line.substr(at + p3.size(), line.size() - 1 - at - p3.size())).record;
   } catch (const std::exception&) {
     return false;
   }

@@ -35,7 +35,7 @@ class Session {
     for (const PlannedRun& run : runs_to_do(config_, rows_, finished_)) {
       const RunKey key = key_of(rows_, run);
       if (queued_.count(key) || failed_.count(key)) continue;
-      search::Job job;
+      dispatch::Job job;
       job.id = next_id_++;
       job.request = request_for(run);
       queued_.insert(key);
@@ -52,7 +52,7 @@ class Session {
       result_.interrupted = true;
       return false;
     }
-    for (search::JobResult& r : runtime_.pool->wait(0.25)) take(r);
+    for (dispatch::JobResult& r : runtime_.pool->wait(0.25)) take(r);
     schedule();
     return true;
   }
@@ -111,7 +111,7 @@ class Session {
   }
 
   // One result from the pool: journaled (or, for a crash, remembered as failed), then the progress sent.
-  void take(search::JobResult& r) {
+  void take(dispatch::JobResult& r) {
     auto found = in_flight_.find(r.id);
     NOS_CHECK(found != in_flight_.end(), "the pool returned job " << r.id << ", which compare did not submit");
     const PlannedRun run = found->second;

@@ -11,12 +11,12 @@
 #include "experiments/progress.h"
 #include "experiments/report.h"
 #include "experiments/rows.h"
-#include "search/pool.h"
+#include "dispatch/pool.h"
 
 namespace nos::experiments {
 
 struct CompareRuntime {
-  search::EvaluatorPool* pool = nullptr;  // evaluates the runs: worker processes (the CLI) or threads (tests)
+  dispatch::EvaluatorPool* pool = nullptr;  // evaluates the runs: worker processes (the CLI) or threads (tests)
   ReportContext context;
   const std::atomic<bool>* stop = nullptr;  // set (e.g. by SIGINT) to stop: finished runs stay in the journal
   std::function<void(const CompareProgress&)> on_progress;

@@ -1,36 +1,31 @@
-// make_worker_pool: a ThreadPool over a LocalEvaluator, or a ProcessPool of `nos worker` processes.
+// make_worker_pool: a comparison's settings as dispatch::make_pool's.
 #include "experiments/workers.h"
 
 #include "common/error.h"
 #include "experiments/machine.h"
-#include "search/population_pool.h"
+#include "dispatch/make_pool.h"
 #include "tasks/evaluator.h"
 
 namespace nos::experiments {
 
-std::unique_ptr<search::EvaluatorPool> make_worker_pool(const CompareConfig& config, const WorkerSetup& setup) {
-  const std::string dataset = tasks::parse_task_name(config.task).dataset;
+std::unique_ptr<dispatch::EvaluatorPool> make_worker_pool(const CompareConfig& config, const WorkerSetup& setup) {
+  dispatch::PoolSettings settings;
+  settings.workers = config.jobs;
+  settings.threads = config.threads;
+  if (!config.data_dir.empty()) settings.data_dirs[tasks::parse_task_name(config.task).dataset] = config.data_dir;
+  settings.cache_dir = setup.cache_dir;
+  settings.population = config.population;
+  settings.process_pool = setup.process_pool;
   if (setup.in_process) {
-    tasks::LocalEvaluatorOptions o;
-    if (!config.data_dir.empty()) o.data_dirs[dataset] = config.data_dir;
-    o.cache_dir = setup.cache_dir;
-    o.threads = config.threads;
-    return search::with_population(
-        std::make_unique<search::ThreadPool>(std::make_shared<tasks::LocalEvaluator>(o), config.jobs),
-        config.population);
+    settings.in_process_threads = config.threads;
+    return dispatch::make_pool(settings);
   }
-  search::ProcessPoolOptions o;
-  o.executable = executable_path();
-  if (o.executable.empty()) {
+  settings.executable = executable_path();
+  if (settings.executable.empty()) {
     throw UserError("cannot find the nos executable (/proc/self/exe) to start workers; use --in-process");
   }
-  o.args = {"worker", "--threads", std::to_string(config.threads)};
-  if (!config.data_dir.empty()) o.args.insert(o.args.end(), {"--data-dir", dataset + "=" + config.data_dir});
-  if (!setup.cache_dir.empty()) o.args.insert(o.args.end(), {"--cache-dir", setup.cache_dir});
-  o.workers = config.jobs;
-  o.log_path = config.out + "/workers.log";
-  if (setup.process_pool) return search::with_population(setup.process_pool(o), config.population);
-  return search::with_population(std::make_unique<search::ProcessPool>(o), config.population);
+  settings.log_path = config.out + "/workers.log";
+  return dispatch::make_pool(settings);
 }
 
 }  // namespace nos::experiments

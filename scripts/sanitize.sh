@@ -2,7 +2,7 @@
 # Builds nos with AddressSanitizer and UndefinedBehaviorSanitizer in $NOS_SANITIZE_DIR (default build-sanitize/) and
 # runs the tasks, search and experiments tests under them (a use of freed memory, an overflow or undefined behaviour
 # stops the test with a report). Run it after any change to the pools, the wire protocol or populations
-# (search/pool*, search/population_pool*, search/wire*, tasks/population*): issue 33's freed-memory read passed every
+# (dispatch/pool*, dispatch/population_pool*, dispatch/wire*, tasks/population*): issue 33's freed-memory read passed every
 # plain test. Extra arguments go to each test executable (e.g. --gtest_filter=PopulationPool.*).
 #
 # LibTorch itself is not instrumented; leaks are not checked (LibTorch keeps allocations for the process's life). The

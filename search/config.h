@@ -39,7 +39,7 @@ struct TaskSettings {
   double time_limit = 0;               // seconds per child (0: none); past it the child stops with "timeout"
   double kill_grace = 30;              // a worker still busy time_limit + kill_grace seconds in is killed
   int threads = 1;                     // intra-op threads per child, so N workers use N cores
-  // Jobs a worker trains at once as one population (search/population_pool.h): up to this many children with the
+  // Jobs a worker trains at once as one population (dispatch/population_pool.h): up to this many children with the
   // same task settings, and a grid child's lrs as lanes side by side; 0 (`auto`): tasks::default_population of the
   // model and device. Results are those of 1 (solo), timings aside; image tasks whose model has a stacked form only.
   int population = 1;

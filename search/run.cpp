@@ -31,7 +31,7 @@
 #include "dsl/tokens.h"
 #include "optimizers/named.h"
 #include "search/summary.h"
-#include "search/population_pool.h"
+#include "dispatch/make_pool.h"
 
 namespace nos::search {
 
@@ -142,7 +142,7 @@ struct Search::Batch {
   double hurdle = 0;                        // the hurdle of this batch's children (0: none)
 };
 
-Search::Search(SearchConfig config, Store& store, Proposer& proposer, EvaluatorPool& pool, const Prefilter* prefilter,
+Search::Search(SearchConfig config, Store& store, Proposer& proposer, dispatch::EvaluatorPool& pool, const Prefilter* prefilter,
                SearchRuntime runtime, std::string checkpoint, std::string csv_dir)
     : config_(std::move(config)),
       store_(store),
@@ -410,7 +410,7 @@ void Search::submit_fitness_jobs(const std::string& rule, int slot, double hurdl
   for (size_t t = 0; t < fitness_task_count(config_); ++t) {
     const TaskSettings task = fitness_task(config_, t);
     for (int k = 0; k < seeds; ++k) {
-      Job job;
+      dispatch::Job job;
       job.id = static_cast<int64_t>(slot) * jobs + static_cast<int64_t>(t) * seeds + k;
       job.request = make_request(task);
       job.request.rule = rule;
@@ -444,7 +444,7 @@ bool Search::load_or_evaluate_baseline() {
         pool_.shutdown();
         return false;
       }
-      for (JobResult& r : pool_.wait(kPollSeconds)) {
+      for (dispatch::JobResult& r : pool_.wait(kPollSeconds)) {
         if (r.record.status == "error") {
           pool_.shutdown();
           throw UserError("the fitness baseline '" + rule + "' could not be evaluated: " + r.record.message);
@@ -556,7 +556,7 @@ SearchResult Search::run() {
       if (!batch.done[s]) prepare_slot(batch, s);
     }
     while (pool_.outstanding() > 0 && !stopping()) {
-      for (JobResult& r : pool_.wait(kPollSeconds)) {
+      for (dispatch::JobResult& r : pool_.wait(kPollSeconds)) {
         const int jobs = config_.fitness.seeds * static_cast<int>(fitness_task_count(config_));
         const int slot = static_cast<int>(r.id / jobs);
         NOS_CHECK(slot >= 0 && slot < n && !batch.done[slot], "a result for slot " << slot << " that is not waiting");
@@ -681,29 +681,19 @@ std::map<std::string, std::string> data_dirs(const SearchConfig& config) {
   return dirs;
 }
 
-std::unique_ptr<EvaluatorPool> make_pool(const SearchConfig& config, const SearchRuntime& runtime) {
-  if (!runtime.worker_executable.empty()) {
-    ProcessPoolOptions o;
-    o.executable = runtime.worker_executable;
-    o.args = {"worker", "--threads", std::to_string(config.task.threads)};
-    for (const auto& [dataset, dir] : data_dirs(config)) {
-      o.args.insert(o.args.end(), {"--data-dir", dataset + "=" + dir});
-    }
-    if (!runtime.cache_dir.empty()) o.args.insert(o.args.end(), {"--cache-dir", runtime.cache_dir});
-    o.workers = config.workers;
-    o.log_path = runtime.run_dir + "/workers.log";
-    o.kill_grace = config.task.kill_grace;
-    if (runtime.process_pool) return with_population(runtime.process_pool(o), config.task.population);
-    return with_population(std::make_unique<ProcessPool>(o), config.task.population);
-  }
-  std::shared_ptr<tasks::Evaluator> evaluator = runtime.evaluator;
-  if (!evaluator) {
-    tasks::LocalEvaluatorOptions o;
-    for (const auto& [dataset, dir] : data_dirs(config)) o.data_dirs[dataset] = dir;
-    o.cache_dir = runtime.cache_dir;
-    evaluator = std::make_shared<tasks::LocalEvaluator>(o);
-  }
-  return with_population(std::make_unique<ThreadPool>(evaluator, config.workers), config.task.population);
+std::unique_ptr<dispatch::EvaluatorPool> make_pool(const SearchConfig& config, const SearchRuntime& runtime) {
+  dispatch::PoolSettings settings;
+  settings.workers = config.workers;
+  settings.threads = config.task.threads;
+  settings.data_dirs = data_dirs(config);
+  settings.cache_dir = runtime.cache_dir;
+  settings.population = config.task.population;
+  settings.executable = runtime.worker_executable;
+  settings.log_path = runtime.run_dir + "/workers.log";
+  settings.kill_grace = config.task.kill_grace;
+  settings.process_pool = runtime.process_pool;
+  settings.evaluator = runtime.evaluator;
+  return dispatch::make_pool(settings);
 }
 
 // What a run needs beside its store and pool. Made before a new run creates anything: a proposer that cannot be made
@@ -733,7 +723,7 @@ RunParts make_parts(const SearchConfig& config, const SearchRuntime& runtime) {
 }
 
 SearchResult run_in(const SearchConfig& config, const SearchRuntime& runtime, Store& store, RunParts& parts) {
-  std::unique_ptr<EvaluatorPool> pool = make_pool(config, runtime);
+  std::unique_ptr<dispatch::EvaluatorPool> pool = make_pool(config, runtime);
   Search search(config, store, *parts.proposer, *pool, parts.prefilter.get(), runtime,
                 checkpoint_path(runtime.run_dir), runtime.run_dir);
   if (parts.shared) search.share_equivalences(parts.shared.get());

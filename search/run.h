@@ -13,7 +13,7 @@
 
 #include "search/equivalence.h"
 #include "search/config.h"
-#include "search/pool.h"
+#include "dispatch/pool.h"
 #include "search/prefilter.h"
 #include "search/proposer.h"
 #include "search/store.h"
@@ -41,7 +41,7 @@ struct SearchRuntime {
   // threads of this process with `evaluator` (or a tasks::LocalEvaluator when that is null).
   std::string worker_executable;
   // Set: makes the pool of worker processes instead of a local ProcessPool (nos search under MPI).
-  ProcessPoolFactory process_pool;
+  dispatch::ProcessPoolFactory process_pool;
   std::shared_ptr<tasks::Evaluator> evaluator;
   std::string cache_dir;    // decoded-image caches (tasks::LocalEvaluatorOptions::cache_dir)
   std::string nos_version;  // recorded in the store's meta table
@@ -91,7 +91,7 @@ class Search {
   void share_equivalences(SharedEquivalenceCache* cache) { shared_ = cache; }
 
   // `prefilter` may be null (off). `checkpoint` and `csv_dir` may be empty (none written).
-  Search(SearchConfig config, Store& store, Proposer& proposer, EvaluatorPool& pool, const Prefilter* prefilter,
+  Search(SearchConfig config, Store& store, Proposer& proposer, dispatch::EvaluatorPool& pool, const Prefilter* prefilter,
          SearchRuntime runtime, std::string checkpoint, std::string csv_dir);
   SearchResult run();
 
@@ -119,7 +119,7 @@ class Search {
   SearchConfig config_;
   Store& store_;
   Proposer& proposer_;
-  EvaluatorPool& pool_;
+  dispatch::EvaluatorPool& pool_;
   const Prefilter* prefilter_;
   SearchRuntime runtime_;
   std::string checkpoint_;

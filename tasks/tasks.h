@@ -1,7 +1,7 @@
 // nos::tasks — the child problems a rule is evaluated on: analytic objectives, image data sets, models, the trainer
 // and the evaluator interface that turns a rule into a reward.
 //
-// Module line: common → dsl → optimizers → tasks → controller → search → experiments → bench → cli; a module
+// Module line: common → dsl → optimizers → tasks → dispatch → controller → search → experiments → bench → cli; a module
 // includes only modules to its left (ctest `layout` checks it).
 // Uses optimizers; search and every module right of it use it.
 #pragma once

@@ -32,7 +32,7 @@ namespace {
 using nos::testing::TempDir;
 using search::Evaluation;
 using search::Store;
-using search::ThreadPool;
+using dispatch::ThreadPool;
 
 std::string read(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -799,7 +799,7 @@ TEST(CompareTraining, PopulationsGiveTheResultsOfSoloRuns) {
   for (const int population : {1, 4}) {
     c.population = population;
     c.out = dir.path() + "/report" + std::to_string(population);
-    const std::unique_ptr<search::EvaluatorPool> pool = search::with_population(
+    const std::unique_ptr<dispatch::EvaluatorPool> pool = dispatch::with_population(
         std::make_unique<ThreadPool>(std::make_shared<tasks::LocalEvaluator>(o), c.jobs), c.population);
     CompareRuntime runtime;
     runtime.pool = pool.get();

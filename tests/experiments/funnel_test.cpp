@@ -123,7 +123,7 @@ FunnelRun run(const search::SearchConfig& config, const std::string& run_dir, st
   evaluator->stop_after = stop_after;
   FunnelRuntime runtime;
   runtime.make_pool = [evaluator](const CompareConfig& cc) {
-    return std::unique_ptr<search::EvaluatorPool>(std::make_unique<search::ThreadPool>(evaluator, cc.jobs));
+    return std::unique_ptr<dispatch::EvaluatorPool>(std::make_unique<dispatch::ThreadPool>(evaluator, cc.jobs));
   };
   runtime.stop = stop;
   FunnelRun out;

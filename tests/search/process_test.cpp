@@ -15,7 +15,7 @@
 #include <thread>
 #include <tuple>
 
-#include "search/mpi.h"
+#include "dispatch/mpi.h"
 #include "search/search.h"
 #include "tests/search/helpers.h"
 #include "tests/temp_dir.h"
@@ -30,6 +30,11 @@ using fixtures::run_command;
 using fixtures::spawn_nos;
 using fixtures::wait_exit_code;
 using fixtures::CommandResult;
+using dispatch::EvaluatorPool;
+using dispatch::Job;
+using dispatch::JobResult;
+using dispatch::ProcessPool;
+using dispatch::ProcessPoolOptions;
 
 Job analytic_job(int64_t id, const std::string& rule, const std::string& debug = "") {
   Job job;
@@ -596,7 +601,7 @@ TEST(Mpi, SearchOnThreeRanksStoresTheRowsOfLocalWorkers) {
 #ifndef NOS_MPIEXEC
   GTEST_SKIP() << "nos was built without MPI (CMake found none): nothing here can run";
 #else
-  ASSERT_TRUE(mpi_built());
+  ASSERT_TRUE(dispatch::mpi_built());
   testing::TempDir dir;
   const std::string config = dir.file("config.yaml", kMpiConfig);
   const std::string local = dir.path() + "/local";
@@ -833,7 +838,7 @@ TEST(Mpi, RankZeroFlagOutsideMpiIsAUserError) {
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("--rank0-evaluates: this process was not started by mpirun or srun"), std::string::npos)
       << r.output;
-  if (!mpi_built()) {
+  if (!dispatch::mpi_built()) {
     const CommandResult m = run_command("env OMPI_COMM_WORLD_SIZE=3 " + std::string(NOS_EXECUTABLE) +
                                         " search --config " + config + " --run-dir " + dir.path() + "/m --top 0");
     EXPECT_EQ(m.exit_code, 2) << m.output;

@@ -39,7 +39,7 @@ struct Scripted {
   Scripted(const std::vector<std::string>& script, SearchConfig config, ScriptedProposer& proposer,
            bool prefilter = false, bool csvs = false) {
     store = std::make_unique<Store>(dir.file("search.db"), Store::Mode::kCreate);
-    ThreadPool pool(evaluator, config.workers);
+    dispatch::ThreadPool pool(evaluator, config.workers);
     std::unique_ptr<Prefilter> filter;
     if (prefilter) filter = std::make_unique<Prefilter>(config.prefilter);
     Search search(config, *store, proposer, pool, filter.get(), SearchRuntime{}, "", csvs ? dir.path() : "");
@@ -130,7 +130,7 @@ TEST(Search, CrashedChildrenAreCountedApartFromLowRewards) {
   for (const std::string survivor : {"", "m"}) {
     testing::TempDir dir;
     Store store(dir.file("search.db"), Store::Mode::kCreate);
-    ThreadPool pool(std::make_shared<CrashingEvaluator>(survivor), 2);
+    dispatch::ThreadPool pool(std::make_shared<CrashingEvaluator>(survivor), 2);
     ScriptedProposer proposer(script);
     Search search(config, store, proposer, pool, nullptr, SearchRuntime{}, "", "");
     const SearchResult result = search.run();
@@ -430,7 +430,7 @@ TEST(Search, AFullDiskStopsWithAMessageAndKeepsWhatIsStored) {
     stored = store.counts().total;
     store.limit_size_for_testing();
     std::shared_ptr<CountingEvaluator> evaluator = std::make_shared<CountingEvaluator>();
-    ThreadPool pool(evaluator, 1);
+    dispatch::ThreadPool pool(evaluator, 1);
     std::unique_ptr<Proposer> proposer = make_proposer(config);
     Search search(config, store, *proposer, pool, nullptr, runtime, "", "");
     try {
@@ -545,7 +545,7 @@ TEST(Search, HurdlesComeFromEarlierBatchesAndHurdledChildrenKeepTheirReward) {
   ScriptedProposer proposer(script);
   auto run_to = [&](int64_t budget) {
     config.budget = budget;
-    ThreadPool pool(evaluator, config.workers);
+    dispatch::ThreadPool pool(evaluator, config.workers);
     Search search(config, store, proposer, pool, nullptr, SearchRuntime{}, dir.file("proposer.pt"), "");
     return search.run();
   };
@@ -576,7 +576,7 @@ TEST(Search, HurdlesComeFromEarlierBatchesAndHurdledChildrenKeepTheirReward) {
   auto fresh = std::make_shared<HurdleEvaluator>();
   Store off(other.file("search.db"), Store::Mode::kCreate);
   ScriptedProposer again(script);
-  ThreadPool pool(fresh, config.workers);
+  dispatch::ThreadPool pool(fresh, config.workers);
   Search(config, off, again, pool, nullptr, SearchRuntime{}, "", "").run();
   for (const auto& [rule, hurdle] : fresh->hurdles()) EXPECT_EQ(hurdle, 0.0) << rule;
 }
@@ -856,7 +856,7 @@ TEST(SharedEquivalenceCache, ARerunOnAFilledCacheGivesThePlainRunsRows) {
     Store store(dir.file(name + ".db"), Store::Mode::kCreate);
     ScriptedProposer proposer(script);
     auto evaluator = std::make_shared<HurdleEvaluator>();
-    ThreadPool pool(evaluator, c.workers);
+    dispatch::ThreadPool pool(evaluator, c.workers);
     Search search(c, store, proposer, pool, nullptr, SearchRuntime{}, "", "");
     std::unique_ptr<SharedEquivalenceCache> shared;
     if (!cache.empty()) {

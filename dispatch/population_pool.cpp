@@ -1,5 +1,5 @@
 // PopulationPool (population_pool.h): grouping queued jobs into population jobs and their records back into jobs.
-#include "search/population_pool.h"
+#include "dispatch/population_pool.h"
 
 #include <iostream>
 #include <map>
@@ -10,7 +10,7 @@
 #include "common/error.h"
 #include "tasks/population.h"
 
-namespace nos::search {
+namespace nos::dispatch {
 
 namespace {
 
@@ -173,4 +173,4 @@ std::unique_ptr<EvaluatorPool> with_population(std::unique_ptr<EvaluatorPool> po
   return std::make_unique<PopulationPool>(std::move(pool), population);
 }
 
-}  // namespace nos::search
+}  // namespace nos::dispatch

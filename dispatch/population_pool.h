@@ -10,9 +10,9 @@
 #include <utility>
 #include <vector>
 
-#include "search/pool.h"
+#include "dispatch/pool.h"
 
-namespace nos::search {
+namespace nos::dispatch {
 
 // How many jobs like `request` one population may hold: `population` when > 0; 0 (`auto`) gives on the CPU
 // tasks::default_population for its model (the measured table), on another device tasks::measure_population_choice
@@ -57,4 +57,4 @@ class PopulationPool : public EvaluatorPool {
 // `pool` itself when population is 1, else wrapped in a PopulationPool.
 std::unique_ptr<EvaluatorPool> with_population(std::unique_ptr<EvaluatorPool> pool, int population);
 
-}  // namespace nos::search
+}  // namespace nos::dispatch

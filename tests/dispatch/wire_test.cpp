@@ -5,9 +5,9 @@
 #include <limits>
 
 #include "common/error.h"
-#include "search/wire.h"
+#include "dispatch/wire.h"
 
-namespace nos::search {
+namespace nos::dispatch {
 namespace {
 
 TEST(Wire, JobsRoundTrip) {
@@ -155,4 +155,4 @@ TEST(Wire, BrokenLinesAreInternalErrors) {
 }
 
 }  // namespace
-}  // namespace nos::search
+}  // namespace nos::dispatch

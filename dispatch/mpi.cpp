@@ -1,5 +1,5 @@
 // MPI (mpi.h): rank 0's pool over the serving ranks, and their loop. Without NOS_HAVE_MPI only the refusals.
-#include "search/mpi.h"
+#include "dispatch/mpi.h"
 
 #include <chrono>
 #include <csignal>
@@ -17,7 +17,7 @@
 #include <mpi.h>
 #endif
 
-namespace nos::search {
+namespace nos::dispatch {
 
 int mpi_launched_ranks() {
   for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"}) {
@@ -292,4 +292,4 @@ int mpi_serve(MpiSession& session) {
 
 #endif
 
-}  // namespace nos::search
+}  // namespace nos::dispatch

@@ -12,10 +12,10 @@
 #include <thread>
 #include <vector>
 
-#include "search/wire.h"
+#include "dispatch/wire.h"
 #include "tasks/evaluator.h"
 
-namespace nos::search {
+namespace nos::dispatch {
 
 // Evaluates jobs in parallel. Every submitted job comes back exactly once from wait(), whatever happens to it
 // (a crash or a timeout is a result, not an exception), until shutdown().
@@ -47,7 +47,7 @@ struct ProcessPoolOptions {
 };
 
 // Makes the pool of worker processes for these options: a local ProcessPool, or under MPI a pool over the ranks
-// (search/mpi.h), each of which runs such a worker.
+// (dispatch/mpi.h), each of which runs such a worker.
 using ProcessPoolFactory = std::function<std::unique_ptr<EvaluatorPool>(const ProcessPoolOptions&)>;
 
 // Runs each worker as a child process speaking the protocol of wire.h over a socket on its stdin and stdout. Workers
@@ -116,4 +116,4 @@ JobResult evaluate_job(tasks::Evaluator& evaluator, const Job& job, int worker);
 // and writes one result line to `out`, flushed. Obeys the jobs' debug hooks (see Job). Returns 0 at EOF.
 int serve(std::istream& in, std::ostream& out, tasks::Evaluator& evaluator);
 
-}  // namespace nos::search
+}  // namespace nos::dispatch

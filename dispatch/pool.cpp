@@ -1,6 +1,6 @@
 // Worker processes (fork/exec of `nos worker`, one socket each, poll), worker threads, and the worker's loop.
 #include "common/text.h"
-#include "search/pool.h"
+#include "dispatch/pool.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -21,7 +21,7 @@
 #include "common/clock.h"
 #include "common/error.h"
 
-namespace nos::search {
+namespace nos::dispatch {
 
 namespace {
 
@@ -419,4 +419,4 @@ void ThreadPool::shutdown() {
   work_.notify_all();
 }
 
-}  // namespace nos::search
+}  // namespace nos::dispatch

@@ -1,6 +1,6 @@
 // One-line JSON for jobs and records: a small writer and reader (objects, arrays, strings, numbers, booleans, null).
 #include "common/text.h"
-#include "search/wire.h"
+#include "dispatch/wire.h"
 
 #include <cctype>
 #include <charconv>
@@ -12,7 +12,7 @@
 #include "common/error.h"
 #include "common/json_text.h"
 
-namespace nos::search {
+namespace nos::dispatch {
 
 namespace {
 
@@ -474,4 +474,4 @@ JobResult decode_result(const std::string& line) {
   return result;
 }
 
-}  // namespace nos::search
+}  // namespace nos::dispatch

@@ -7,7 +7,7 @@
 
 #include "tasks/evaluator.h"
 
-namespace nos::search {
+namespace nos::dispatch {
 
 // One child to evaluate. `debug` is a test hook the worker obeys before evaluating: "abort" calls std::abort()
 // (a crashing child), "hang" sleeps until killed (a child past its time limit); empty in real searches.
@@ -45,4 +45,4 @@ std::string encode_result(const JobResult& result);
 Job decode_job(const std::string& line);
 JobResult decode_result(const std::string& line);
 
-}  // namespace nos::search
+}  // namespace nos::dispatch

@@ -10,9 +10,9 @@
 #include <memory>
 #include <string>
 
-#include "search/pool.h"
+#include "dispatch/pool.h"
 
-namespace nos::search {
+namespace nos::dispatch {
 
 // Whether this nos was built with MPI.
 bool mpi_built();
@@ -63,4 +63,4 @@ std::unique_ptr<EvaluatorPool> make_mpi_pool(MpiSession& session, MpiPoolOptions
 // the exit code (0).
 int mpi_serve(MpiSession& session);
 
-}  // namespace nos::search
+}  // namespace nos::dispatch

@@ -10,11 +10,11 @@
 #include <vector>
 
 #include "common/error.h"
-#include "search/population_pool.h"
-#include "search/wire.h"
+#include "dispatch/population_pool.h"
+#include "dispatch/wire.h"
 #include "tasks/recipe.h"
 
-namespace nos::search {
+namespace nos::dispatch {
 namespace {
 
 // Records how it was called; a request's record carries its rule, seed and lr (as the reward).
@@ -243,4 +243,4 @@ TEST(PopulationPool, APopulationThatFailsFailsEachOfItsJobs) {
 }
 
 }  // namespace
-}  // namespace nos::search
+}  // namespace nos::dispatch
