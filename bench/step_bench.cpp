@@ -66,7 +66,7 @@ RuleFigures time_rule(const StepTimer& timer, const Parameter& param, Floors& fl
   RuleFigures f;
   optimizers::RuleOptions o = rule.resolved.defaults;
   o.lr(1e-3).total_steps(1000000).seed(1);
-  const int64_t averages = static_cast<int64_t>(rule.resolved.program->averages().size());
+  const int64_t averages = static_cast<int64_t>(rule.resolved.program()->averages().size());
   f.bytes_per_param = (3 + 2 * averages) * element_bytes;
   const std::pair<torch::Tensor, torch::Tensor>& copy = floors.for_averages(averages);
   const torch::Tensor& src = copy.first;
@@ -74,7 +74,7 @@ RuleFigures time_rule(const StepTimer& timer, const Parameter& param, Floors& fl
   {
     // The fused path and the floor in turns, repetition by repetition.
     torch::Tensor p = param.fresh();
-    optimizers::RuleOptimizer opt({p}, rule.resolved.program, o.fused(true));
+    optimizers::RuleOptimizer opt({p}, rule.resolved.program(), o.fused(true));
     const Paired t = timer.paired([&] { opt.step(); }, [&] { dst.copy_(src); });
     f.fused = t.a;
     f.floor = t.b;
@@ -82,7 +82,7 @@ RuleFigures time_rule(const StepTimer& timer, const Parameter& param, Floors& fl
   }
   {
     torch::Tensor p = param.fresh();
-    optimizers::RuleOptimizer opt({p}, rule.resolved.program, o.fused(false));
+    optimizers::RuleOptimizer opt({p}, rule.resolved.program(), o.fused(false));
     f.reference = timer.ns_per_param([&] { opt.step(); });
   }
   return f;
@@ -122,7 +122,7 @@ std::vector<BenchRule> resolve_step_rules(const std::vector<std::string>& specs)
   for (const std::string& spec : specs) {
     BenchRule r{spec, bench_rule_text(spec, "--rule " + spec), {}, {}};
     r.resolved = optimizers::resolve_rule(r.text);
-    r.shape = dsl::fused_shape(*r.resolved.program);
+    r.shape = dsl::fused_shape(*r.resolved.program());
     rules.push_back(std::move(r));
   }
   return rules;

@@ -11,7 +11,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/eval_config.h"
-#include "cli/json.h"
+#include "common/json.h"
 #include "common/error.h"
 #include "optimizers/optimizers.h"
 #include "tasks/tasks.h"

@@ -14,7 +14,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/eval_config.h"
-#include "cli/json.h"
+#include "common/json.h"
 #include "common/error.h"
 #include "common/text.h"
 #include "optimizers/optimizers.h"

@@ -11,7 +11,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/eval_config.h"
-#include "cli/json.h"
+#include "common/json.h"
 #include "common/error.h"
 #include "dsl/update.h"
 
@@ -76,12 +76,12 @@ struct StepPrinter {
     for (const bench::BenchRule& r : rules) {
       if (options.device.is_cuda()) {
         // On CUDA every rule is one kernel: one pass over the parameter.
-        if (r.spec != r.text) out << "  " << r.spec << " = " << r.resolved.program->canonical_text() << "\n";
+        if (r.spec != r.text) out << "  " << r.spec << " = " << r.resolved.program()->canonical_text() << "\n";
         continue;
       }
       // What the fused kernel makes of the rule: its passes over each block of 2048 elements.
       out << "  " << r.spec;
-      if (r.spec != r.text) out << " = " << r.resolved.program->canonical_text();
+      if (r.spec != r.text) out << " = " << r.resolved.program()->canonical_text();
       out << ": " << r.shape.passes << (r.shape.passes == 1 ? " pass" : " passes") << " over each block, "
           << r.shape.buffers << (r.shape.buffers == 1 ? " block buffer" : " block buffers") << "\n";
     }
@@ -117,7 +117,7 @@ struct StepPrinter {
   void json_line(const bench::BenchRule& r, const bench::SizeFigures& size, const bench::RuleFigures& f) const {
     JsonObject o;
     o.add_string("rule", r.spec)
-        .add_string("canonical", r.resolved.program->canonical_text())
+        .add_string("canonical", r.resolved.program()->canonical_text())
         .add_int("params", size.params)
         .add_string("dtype", dtype_text())
         .add_int("threads", threads)

@@ -18,7 +18,7 @@
 #include "cli/commands.h"
 #include "cli/data_paths.h"
 #include "cli/eval_config.h"
-#include "cli/json.h"
+#include "common/json.h"
 #include "dsl/error.h"
 #include "experiments/rows.h"
 #include "optimizers/optimizers.h"

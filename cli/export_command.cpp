@@ -80,7 +80,8 @@ int export_command(const Args& args, std::ostream& out, std::ostream& err) {
   optimizers::ResolvedRule rule;
   if (vm["tokens"].as<bool>()) {
     rule.text = text;
-    rule.program = std::make_shared<const dsl::Program>(dsl::compile(dsl::from_units(dsl::parse_tokens(text))));
+    rule.kind = optimizers::CompiledRule{
+        std::make_shared<const dsl::Program>(dsl::compile(dsl::from_units(dsl::parse_tokens(text))))};
   } else {
     rule = optimizers::resolve_rule(experiments::resolve_rule_reference(text, "RULE"));
   }

@@ -63,14 +63,15 @@ int rule_command(const Args& args, std::ostream& out, std::ostream& err) {
       throw UserError("'" + text +
                       "' is a learned optimizer (an LSTM network): it has no token form and no CUDA source");
     }
-    const optimizers::ResolvedRule r = optimizers::resolve_rule(text);
-    const optimizers::LstmNet net = optimizers::load_lstm_net(r.lstm_path);
+    const optimizers::ResolvedRule resolved = optimizers::resolve_rule(text);
+    const optimizers::LearnedRule& r = *resolved.learned();
+    const optimizers::LstmNet net = optimizers::load_lstm_net(r.path);
     const optimizers::LstmNetOptions& o = net->options();
     int64_t weights = 0;
     for (const torch::Tensor& p : net->parameters()) weights += p.numel();
-    out << "learned: the coordinatewise LSTM optimizer of Andrychowicz et al. 2016, read from " << r.lstm_path << "\n"
-        << "canonical: " << optimizers::kLstmRulePrefix << r.lstm_hash << "\n"
-        << "hash: " << r.lstm_hash << " (FNV-1a of the file's bytes)\n"
+    out << "learned: the coordinatewise LSTM optimizer of Andrychowicz et al. 2016, read from " << r.path << "\n"
+        << "canonical: " << optimizers::kLstmRulePrefix << r.hash << "\n"
+        << "hash: " << r.hash << " (FNV-1a of the file's bytes)\n"
         << "network: " << o.layers << " LSTM layers of " << o.hidden << " units and a linear read-out, " << weights
         << " weights; gradient preprocessing p = " << nos::format_number(o.preprocess_p) << ", output scale "
         << nos::format_number(o.output_scale) << "\n"

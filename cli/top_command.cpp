@@ -9,7 +9,7 @@
 #include "common/text.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
-#include "cli/json.h"
+#include "common/json.h"
 #include "cli/search_report.h"
 #include "common/error.h"
 #include "common/files.h"

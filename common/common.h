@@ -1,4 +1,4 @@
-// nos::common — left of every module: the error types (UserError, NOS_CHECK), text formatting, JSON text and the
+// nos::common — left of every module: the error types (UserError, NOS_CHECK), text formatting, JSON (written and read), clocks and the
 // YAML config reader. Nothing here knows about rules, tensors or searches.
 //
 // Module line: common → dsl → optimizers → tasks → dispatch → controller → search → experiments → bench → cli; a module
@@ -6,8 +6,11 @@
 // Uses no other module and not LibTorch; every module uses it.
 #pragma once
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/executable.h"
 #include "common/files.h"
+#include "common/json.h"
 #include "common/json_text.h"
+#include "common/overloaded.h"
 #include "common/text.h"

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "common/json.h"
 #include "tasks/evaluator.h"
 
 namespace nos::dispatch {
@@ -44,5 +45,7 @@ std::string encode_result(const JobResult& result);
 // Throw nos::InternalError for a line that is not such an object (a broken worker, a bug).
 Job decode_job(const std::string& line);
 JobResult decode_result(const std::string& line);
+// A result already parsed (a record inside another JSON document: the comparison journal's lines).
+JobResult decode_result(const JsonValue& object);
 
 }  // namespace nos::dispatch

@@ -185,7 +185,7 @@ FunnelResult run_funnel(const search::SearchConfig& config, const std::string& r
       CompareRow row;
       row.rule = row.label = s.baseline;
       row.canonical = baseline_canonical;
-      row.kind = resolved.native ? "native" : "dsl";
+      row.kind = optimizers::kind_label(resolved);
       row.origin = "baseline";
       rows.push_back(row);
     }

@@ -4,35 +4,37 @@
 #include <charconv>
 
 #include "common/error.h"
+#include "common/json.h"
 #include "experiments/files.h"
 #include "dispatch/wire.h"
 
 namespace nos::experiments {
 
-// The record is the worker protocol's (dispatch::encode_result); the reader takes the line apart by its fixed prefix
-// and hands the record to the wire decoder.
+// {"phase":…,"epochs":…,"record":…}: the record is the worker protocol's (dispatch::encode_result), read back by
+// its decoder.
 std::string journal_line(const CompareRun& run) {
-  return "{\"phase\":\"" + run.phase + "\",\"epochs\":" + std::to_string(run.epochs) +
-         ",\"record\":" + dispatch::encode_result(0, run.record) + "}";
+  return JsonObject()
+      .add_string("phase", run.phase)
+      .add_int("epochs", run.epochs)
+      .add_raw("record", dispatch::encode_result(0, run.record))
+      .str();
 }
 
 bool parse_journal_line(const std::string& line, CompareRun& run) {
-  const std::string p1 = "{\"phase\":\"";
-  if (line.rfind(p1, 0) != 0 || line.size() < 2 || line.back() != '}') return false;
-  const size_t q = line.find('"', p1.size());
-  if (q == std::string::npos) return false;
-  run.phase = line.substr(p1.size(), q - p1.size());
-  if (run.phase != "tune" && run.phase != "final") return false;
-  const std::string p2 = "\",\"epochs\":";
-  if (line.compare(q, p2.size(), p2) != 0) return false;
-  const char* begin = line.data() + q + p2.size();
-  auto [ptr, ec] = std::from_chars(begin, line.data() + line.size(), run.epochs);
-  if (ec != std::errc() || run.epochs < 1) return false;
-  const std::string p3 = ",\"record\":";
-  const size_t at = static_cast<size_t>(ptr - line.data());
-  if (line.compare(at, p3.size(), p3) != 0) return false;
   try {
-    run.record = dispatch::decode_result(line.substr(at + p3.size(), line.size() - 1 - at - p3.size())).record;
+    const JsonValue o = parse_json(line, "journal");
+    const JsonValue* phase = o.get("phase");
+    const JsonValue* epochs = o.get("epochs");
+    const JsonValue* record = o.get("record");
+    if (phase == nullptr || phase->kind != JsonValue::Kind::kString || epochs == nullptr ||
+        epochs->kind != JsonValue::Kind::kNumber || record == nullptr) {
+      return false;
+    }
+    run.phase = phase->text;
+    if (run.phase != "tune" && run.phase != "final") return false;
+    auto [ptr, ec] = std::from_chars(epochs->text.data(), epochs->text.data() + epochs->text.size(), run.epochs);
+    if (ec != std::errc() || ptr != epochs->text.data() + epochs->text.size() || run.epochs < 1) return false;
+    run.record = dispatch::decode_result(*record).record;
   } catch (const std::exception&) {
     return false;
   }

@@ -113,7 +113,7 @@ CompareRow rule_row(const std::string& entry, size_t index, const std::string& w
   row.rule = entry;
   row.label = entry;
   row.canonical = optimizers::canonical_text(resolved);
-  row.kind = resolved.native ? "native" : !resolved.lstm_path.empty() ? "learned" : "dsl";
+  row.kind = optimizers::kind_label(resolved);
   row.origin = "rules[" + std::to_string(index) + "]";
   return row;
 }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/overloaded.h"
 #include "common/text.h"
 #include "dsl/canonical.h"
 #include "dsl/cuda_codegen.h"
@@ -144,19 +145,23 @@ std::string class_name_problem(const std::string& name) {
 // The program of a rule every target can start from: a compiled DSL rule. A learned optimizer and a native row are
 // UserErrors naming what they are.
 const dsl::Program& exportable_program(const ResolvedRule& rule) {
-  if (!rule.lstm_path.empty()) {
-    throw UserError("rule '" + rule.text + "' is a learned optimizer (lstm:, an LSTM network read from " +
-                    rule.lstm_path + "): nos export writes DSL rules only; run it in LibTorch through the nos CMake "
-                    "package (optimizers::LstmOptimizer)");
-  }
-  if (rule.native) {
-    const NativeRule* native = find_native_rule(rule.name);
-    const std::string twin = native != nullptr ? native->twin : std::string("its compiled twin");
-    throw UserError("rule '" + rule.name + "' is LibTorch's own class (" + rule.text +
-                    "), not a DSL rule: export its compiled twin '" + twin + "' instead");
-  }
-  NOS_CHECK(rule.program != nullptr, "export of a resolved rule without a program");
-  return *rule.program;
+  return std::visit(
+      Overloaded{[&](const LearnedRule& learned) -> const dsl::Program& {
+                   throw UserError("rule '" + rule.text + "' is a learned optimizer (lstm:, an LSTM network read from " +
+                                   learned.path + "): nos export writes DSL rules only; run it in LibTorch through the "
+                                   "nos CMake package (optimizers::LstmOptimizer)");
+                 },
+                 [&](const NativeClass&) -> const dsl::Program& {
+                   const NativeRule* native = find_native_rule(rule.name);
+                   const std::string twin = native != nullptr ? native->twin : std::string("its compiled twin");
+                   throw UserError("rule '" + rule.name + "' is LibTorch's own class (" + rule.text +
+                                   "), not a DSL rule: export its compiled twin '" + twin + "' instead");
+                 },
+                 [](const CompiledRule& compiled) -> const dsl::Program& {
+                   NOS_CHECK(compiled.program != nullptr, "export of a resolved rule without a program");
+                   return *compiled.program;
+                 }},
+      rule.kind);
 }
 
 // The first instruction whose primitive has `property`, or nullptr.
@@ -867,7 +872,7 @@ ExportTarget export_target(std::string_view name) {
 }
 
 std::string default_class_name(const ResolvedRule& rule) {
-  if (rule.name.empty() || !rule.lstm_path.empty()) return "NosRule";
+  if (rule.name.empty() || rule.learned() != nullptr) return "NosRule";
   std::string out;
   bool upper = true;
   for (char c : rule.name) {

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "common/overloaded.h"
 #include "common/text.h"
 #include "dsl/error.h"
 #include "dsl/parse.h"
@@ -196,8 +197,7 @@ ResolvedRule resolve_rule(std::string_view name_or_text) {
     load_lstm_net(path);  // a missing, corrupt or mismatched file fails here, naming it
     resolved.name = std::string(name_or_text);
     resolved.text = std::string(name_or_text);
-    resolved.lstm_path = path;
-    resolved.lstm_hash = file_hash(path);
+    resolved.kind = LearnedRule{path, file_hash(path)};
     resolved.defaults = RuleOptions(1.0);
     return resolved;
   }
@@ -209,7 +209,7 @@ ResolvedRule resolve_rule(std::string_view name_or_text) {
     dsl::ParseResult parsed = dsl::try_parse(named->text);
     NOS_CHECK(parsed.rule != nullptr, "named rule '" << named->name << "' does not parse: "
                                           << dsl::format_diagnostics(parsed.diagnostics, named->text, "rule"));
-    resolved.program = std::make_shared<const dsl::Program>(dsl::compile(parsed.rule));
+    resolved.kind = CompiledRule{std::make_shared<const dsl::Program>(dsl::compile(parsed.rule))};
     return resolved;
   }
   if (const NativeRule* native = find_native_rule(name_or_text)) {
@@ -217,27 +217,44 @@ ResolvedRule resolve_rule(std::string_view name_or_text) {
     resolved.name = native->name;
     resolved.text = native->text;
     resolved.defaults.lr(native->lr);
-    resolved.native = true;
+    resolved.kind = NativeClass{resolved.program()};
     return resolved;
   }
   resolved.text = std::string(name_or_text);
-  resolved.program = std::make_shared<const dsl::Program>(dsl::compile(parse_user_rule(name_or_text)));
+  resolved.kind = CompiledRule{std::make_shared<const dsl::Program>(dsl::compile(parse_user_rule(name_or_text)))};
   return resolved;
+}
+
+std::shared_ptr<const dsl::Program> ResolvedRule::program() const {
+  return std::visit(Overloaded{[](const CompiledRule& r) { return r.program; },
+                               [](const NativeClass& r) { return r.twin; },
+                               [](const LearnedRule&) { return std::shared_ptr<const dsl::Program>(); }},
+                    kind);
+}
+
+std::string kind_label(const ResolvedRule& rule) {
+  return std::visit(Overloaded{[](const CompiledRule&) { return "dsl"; }, [](const NativeClass&) { return "native"; },
+                               [](const LearnedRule&) { return "learned"; }},
+                    rule.kind);
 }
 
 std::unique_ptr<RuleOptimizer> make_optimizer(const ResolvedRule& rule, std::vector<torch::Tensor> params,
                                               const RuleOptions& options) {
-  NOS_CHECK(rule.program != nullptr, "make_optimizer needs a resolved rule with a program");
-  NOS_CHECK(!rule.native, "make_optimizer called for the native row '" << rule.name
-                                                                       << "' (make_training_optimizer builds it)");
-  return std::make_unique<RuleOptimizer>(std::move(params), rule.program, options);
+  const CompiledRule* compiled = std::get_if<CompiledRule>(&rule.kind);
+  NOS_CHECK(compiled != nullptr && compiled->program != nullptr,
+            "make_optimizer needs a compiled rule; '" << rule.text << "' is " << kind_label(rule)
+                                                      << " (make_training_optimizer builds every kind)");
+  return std::make_unique<RuleOptimizer>(std::move(params), compiled->program, options);
 }
 
 std::string canonical_text(const ResolvedRule& rule) {
-  if (rule.native) return rule.text;
-  if (!rule.lstm_path.empty()) return kLstmRulePrefix + rule.lstm_hash;
-  NOS_CHECK(rule.program != nullptr, "canonical_text needs a resolved rule with a program");
-  return rule.program->canonical_text();
+  return std::visit(Overloaded{[&](const CompiledRule& r) {
+                                 NOS_CHECK(r.program != nullptr, "canonical_text needs a resolved rule with a program");
+                                 return r.program->canonical_text();
+                               },
+                               [&](const NativeClass&) { return rule.text; },
+                               [](const LearnedRule& r) { return kLstmRulePrefix + r.hash; }},
+                    rule.kind);
 }
 
 namespace {
@@ -307,27 +324,26 @@ std::unique_ptr<torch::optim::Optimizer> make_native(const ResolvedRule& rule, c
   return std::make_unique<optim::RMSprop>(std::move(torch_groups), optim::RMSpropOptions(lr));
 }
 
-}  // namespace
-
-std::unique_ptr<torch::optim::Optimizer> make_training_optimizer(const ResolvedRule& rule,
-                                                                 const std::vector<ParamGroup>& groups,
-                                                                 const RuleOptions& options) {
-  NOS_CHECK(!groups.empty(), "make_training_optimizer needs at least one parameter group");
-  if (rule.native) return make_native(rule, groups, options.lr());
-  if (!rule.lstm_path.empty()) {
-    std::vector<torch::optim::OptimizerParamGroup> lstm_groups;
-    for (const ParamGroup& g : groups) {
-      if (g.weight_decay > 0 || g.decoupled_weight_decay > 0) {
-        throw UserError(rule.name + ": a learned optimizer takes no weight decay (this run asks for " +
-                        nos::format_number(std::max(g.weight_decay, g.decoupled_weight_decay)) + ")");
-      }
-      lstm_groups.emplace_back(g.params);
+std::unique_ptr<torch::optim::Optimizer> make_learned(const ResolvedRule& rule, const LearnedRule& learned,
+                                                      const std::vector<ParamGroup>& groups,
+                                                      const RuleOptions& options) {
+  std::vector<torch::optim::OptimizerParamGroup> lstm_groups;
+  for (const ParamGroup& g : groups) {
+    if (g.weight_decay > 0 || g.decoupled_weight_decay > 0) {
+      throw UserError(rule.name + ": a learned optimizer takes no weight decay (this run asks for " +
+                      nos::format_number(std::max(g.weight_decay, g.decoupled_weight_decay)) + ")");
     }
-    // Each optimizer reads its own copy of the network: children on threads of one process never share one.
-    return std::make_unique<LstmOptimizer>(std::move(lstm_groups), load_lstm_net(rule.lstm_path),
-                                           LstmOptions(options.lr()));
+    lstm_groups.emplace_back(g.params);
   }
-  NOS_CHECK(rule.program != nullptr, "make_training_optimizer needs a resolved rule with a program");
+  // Each optimizer reads its own copy of the network: children on threads of one process never share one.
+  return std::make_unique<LstmOptimizer>(std::move(lstm_groups), load_lstm_net(learned.path),
+                                         LstmOptions(options.lr()));
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_compiled(const CompiledRule& compiled,
+                                                       const std::vector<ParamGroup>& groups,
+                                                       const RuleOptions& options) {
+  NOS_CHECK(compiled.program != nullptr, "make_training_optimizer needs a resolved rule with a program");
   std::vector<torch::optim::OptimizerParamGroup> torch_groups;
   for (const ParamGroup& g : groups) {
     RuleOptions group_options = options;
@@ -340,7 +356,20 @@ std::unique_ptr<torch::optim::Optimizer> make_training_optimizer(const ResolvedR
   if (!std::isnan(groups.front().decoupled_weight_decay)) {
     defaults.decoupled_weight_decay(groups.front().decoupled_weight_decay);
   }
-  return std::make_unique<RuleOptimizer>(std::move(torch_groups), rule.program, defaults);
+  return std::make_unique<RuleOptimizer>(std::move(torch_groups), compiled.program, defaults);
+}
+
+}  // namespace
+
+std::unique_ptr<torch::optim::Optimizer> make_training_optimizer(const ResolvedRule& rule,
+                                                                 const std::vector<ParamGroup>& groups,
+                                                                 const RuleOptions& options) {
+  NOS_CHECK(!groups.empty(), "make_training_optimizer needs at least one parameter group");
+  return std::visit(
+      Overloaded{[&](const NativeClass&) { return make_native(rule, groups, options.lr()); },
+                 [&](const LearnedRule& learned) { return make_learned(rule, learned, groups, options); },
+                 [&](const CompiledRule& compiled) { return make_compiled(compiled, groups, options); }},
+      rule.kind);
 }
 
 }  // namespace nos::optimizers

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "dsl/program.h"
@@ -50,21 +51,39 @@ const NativeRule* find_native_rule(std::string_view name);
 // The native row whose twin is the named rule `twin` ("adam" → torch-adam), or nullptr.
 const NativeRule* find_native_twin(std::string_view twin);
 
-// A rule ready to run: a named rule's row, a native reference row, or DSL text with default options.
+// The three kinds of rule nos runs. A new kind fails the build wherever ResolvedRule::kind is visited.
+// A compiled DSL rule (a named rule's row or DSL text): a RuleOptimizer runs its program.
+struct CompiledRule {
+  std::shared_ptr<const dsl::Program> program;
+};
+// A LibTorch optimizer (NativeRule, "torch-adam"): make_training_optimizer builds the LibTorch class. `twin` is its
+// twin's compiled program (what the row is compared with; state and canonical helpers keep working), never run.
+struct NativeClass {
+  std::shared_ptr<const dsl::Program> twin;
+};
+// "lstm:PATH" (a network written by nos learn): the file, and the FNV-1a hash of its bytes that identifies the rule
+// (its canonical text is "lstm:HASH"); an LstmOptimizer runs it, its lr scaling the network's update (1: as trained).
+struct LearnedRule {
+  std::string path;
+  std::string hash;
+};
+using RuleKind = std::variant<CompiledRule, NativeClass, LearnedRule>;
+
+// A rule ready to run: a named rule's row, a native reference row, a learned optimizer, or DSL text with default
+// options.
 struct ResolvedRule {
   std::string name;  // empty for DSL text
   std::string text;  // the rule as given (or the named rule's text; for a native row its class and settings)
-  // For a native row: its twin's compiled program (what the row is compared with; state and canonical helpers keep
-  // working), never run: make_training_optimizer builds the LibTorch class instead.
-  std::shared_ptr<const dsl::Program> program;
   RuleOptions defaults;
-  bool native = false;  // true: a LibTorch optimizer (NativeRule), not a compiled rule
-  // "lstm:PATH" (a network written by nos learn): the file, and the FNV-1a hash of its bytes that identifies the rule
-  // (its canonical text is "lstm:HASH"). program is null; make_training_optimizer runs an LstmOptimizer from the
-  // file, whose lr scales the network's update (1: as trained).
-  std::string lstm_path;
-  std::string lstm_hash;
+  RuleKind kind;
+  // The compiled program: a compiled rule's, or a native row's twin's; null for a learned optimizer.
+  std::shared_ptr<const dsl::Program> program() const;
+  bool native() const { return std::holds_alternative<NativeClass>(kind); }
+  const LearnedRule* learned() const { return std::get_if<LearnedRule>(&kind); }
 };
+
+// "dsl", "native" or "learned": the kind column of reports and funnel rows.
+std::string kind_label(const ResolvedRule& rule);
 
 // The prefix of a learned-optimizer rule: "lstm:PATH".
 inline constexpr const char* kLstmRulePrefix = "lstm:";

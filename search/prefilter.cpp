@@ -19,11 +19,11 @@ Prefilter::Prefilter(PrefilterSettings settings) : settings_(std::move(settings)
 PrefilterVerdict Prefilter::check(const dsl::NodePtr& rule, const dsl::Fingerprint* fingerprint) const {
   optimizers::ResolvedRule resolved;
   resolved.text = "prefilter";
-  resolved.program = std::make_shared<const dsl::Program>(dsl::compile(rule));
+  resolved.kind = optimizers::CompiledRule{std::make_shared<const dsl::Program>(dsl::compile(rule))};
   std::string probe_note;
   if (settings_.probe) {
     const dsl::ProbeVerdict probe =
-        dsl::probe_verdict(fingerprint != nullptr ? *fingerprint : dsl::fingerprint(*resolved.program));
+        dsl::probe_verdict(fingerprint != nullptr ? *fingerprint : dsl::fingerprint(*resolved.program()));
     if (!probe.pass) return {false, "probe: " + probe.reason};
     probe_note = "probe: mean cosine with g " + nos::fixed(probe.mean_cosine, 3);
   }

@@ -29,7 +29,7 @@ ObjectiveResult run_objective(const optimizers::ResolvedRule& rule, const Object
   NOS_CHECK(static_cast<int64_t>(objective.start.size()) == objective.dims &&
                 static_cast<int64_t>(objective.optimum.size()) == objective.dims,
             "objective '" << objective.name << "' has start/optimum of the wrong size");
-  NOS_CHECK(rule.program != nullptr || !rule.lstm_path.empty(), "rule '" << rule.name << "' has no compiled program");
+  NOS_CHECK(rule.program() != nullptr || rule.learned() != nullptr, "rule '" << rule.name << "' has no compiled program");
 
   const auto start_time = std::chrono::steady_clock::now();
   torch::Tensor x = torch::tensor(objective.start, torch::TensorOptions().dtype(torch::kFloat64))

@@ -16,6 +16,7 @@
 
 #include "common/error.h"
 #include "common/text.h"
+#include "tasks/child_policy.h"
 #include "tasks/device_data.h"
 #include "tasks/lr_choice.h"
 #include "tasks/models.h"
@@ -37,7 +38,8 @@ struct Member {
   bool at_trial = false;      // a grid lane still training at the trial's end
   double trial_loss = kNaN;   // the mean training loss of the first epoch (the trial), once reached
   TrainResult result;
-  double first_loss = kNaN, bound = kNaN;
+  double first_loss = kNaN;
+  LossGuard guard;
   double reported_sum = 0;
   int64_t reported_steps = 0;
 };
@@ -202,10 +204,10 @@ void stop(Member& m, const std::string& status, const std::string& message) {
 
 // Judges a child's mean loss read back, as the solo run does: false (and the child stopped) on divergence.
 bool loss_ok(Member& m, double mean_loss) {
-  if (std::isnan(m.bound)) m.bound = kLossBlowup * std::max(1.0, m.first_loss);
-  if (std::isfinite(mean_loss) && mean_loss <= m.bound) return true;
-  stop(m, "diverged", "training loss " + number_text(mean_loss) + " at step " + std::to_string(m.result.steps_done) +
-                          (std::isfinite(mean_loss) ? " (above " + number_text(m.bound) + ")" : ""));
+  if (!m.guard.has_bound()) m.guard.set_first_loss(m.first_loss);
+  const std::string diverged = m.guard.judge(mean_loss, m.result.steps_done);
+  if (diverged.empty()) return true;
+  stop(m, "diverged", diverged);
   return false;
 }
 
@@ -224,9 +226,9 @@ bool time_up(Population& pop, const TrainConfig& config, Clock::time_point start
   for (int64_t c = 0; c < pop.size(); ++c) {
     Member& m = pop.member(c);
     if (m.live) {
-      stop(m, "timeout", "the population's time limit of " + number_text(config.time_limit_seconds) +
-                             " s reached " + where +
-                             (where == "at step" ? " " + std::to_string(m.result.steps_done) : ""));
+      stop(m, "timeout",
+           time_limit_message(config.time_limit_seconds,
+                              where + (where == "at step" ? " " + std::to_string(m.result.steps_done) : ""), true));
     }
   }
   return true;
@@ -295,9 +297,8 @@ void end_epoch(Population& pop, const DeviceData& d, const TrainConfig& config, 
     if (steps_now != trial_steps || m.grid_run >= 0) continue;
     // A fixed lr's hurdle point: the end of the first epoch (or of the run, if shorter).
     m.result.hurdle_acc = e.val_acc;
-    if (trial_steps < total && m.result.hurdle_acc < config.hurdle) {
-      stop(m, "hurdle", "validation accuracy " + number_text(m.result.hurdle_acc) +
-                            " after the first epoch is below the hurdle " + number_text(config.hurdle));
+    if (stops_at_hurdle(config, m.result.hurdle_acc, trial_steps, total)) {
+      stop(m, "hurdle", hurdle_message(config, m.result.hurdle_acc, hurdle_point(false, false, trial_steps)));
     }
   }
 }
@@ -328,9 +329,8 @@ void select_lanes(Population& pop, const TrainConfig& config, int64_t total, int
       }
       kept = true;
       m.result.hurdle_acc = m.result.epochs.back().val_acc;
-      if (trial_steps < total && m.result.hurdle_acc < config.hurdle) {
-        stop(m, "hurdle", "validation accuracy " + number_text(m.result.hurdle_acc) + " after " +
-                              std::to_string(trial_steps) + " steps is below the hurdle " + number_text(config.hurdle));
+      if (stops_at_hurdle(config, m.result.hurdle_acc, trial_steps, total)) {
+        stop(m, "hurdle", hurdle_message(config, m.result.hurdle_acc, hurdle_point(true, false, trial_steps)));
       }
     }
   }
@@ -348,7 +348,7 @@ std::vector<TrainResult> results_of(Population& pop, double seconds) {
     } else {
       r.val_acc = r.epochs.empty() ? kNaN : r.epochs.back().val_acc;
       r.test_acc = r.epochs.empty() ? kNaN : r.epochs.back().test_acc;
-      r.reward = r.status == "ok" ? r.val_acc : 0.0;
+      r.reward = reward_of(r.status, r.val_acc, r.hurdle_acc);
     }
     r.seconds = seconds / static_cast<double>(pop.size());
     results.push_back(std::move(r));
@@ -450,8 +450,9 @@ TrainResult grid_result(const std::vector<TrainResult>& lanes, const std::vector
   r.val_acc = r.test_acc = kNaN;
   r.reward = 0;
   r.seconds = seconds;
-  r.status = timeout.empty() ? "diverged" : "timeout";
-  r.message = timeout.empty() ? "every lr of the grid diverged" : "lr grid: " + timeout;
+  const GridFailure failed = grid_failure(timeout);
+  r.status = failed.status;
+  r.message = failed.message;
   return r;
 }
 

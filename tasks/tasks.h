@@ -6,6 +6,7 @@
 // Uses optimizers; search and every module right of it use it.
 #pragma once
 
+#include "tasks/child_policy.h"
 #include "tasks/datasets.h"
 #include "tasks/evaluator.h"
 #include "tasks/lr_choice.h"

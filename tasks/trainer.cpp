@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "common/text.h"
+#include "tasks/child_policy.h"
 #include "tasks/device_data.h"
 #include "tasks/lr_choice.h"
 #include "tasks/models.h"
@@ -103,7 +104,7 @@ struct ChildRun {
   int64_t budget = 0;        // the steps it trains at most: its last epoch ends here (<= total_steps)
   RunOutcome outcome;
   torch::Tensor first_loss;  // the loss of the very first batch: the yardstick of a blow-up
-  double bound = kNaN;       // kLossBlowup · max(1, first loss), once read
+  LossGuard guard;           // divergence: its bound is read from first_loss when first needed
   double last_val = -1;      // the last validation accuracy, for progress
   // The epoch under way: its batch order, the steps done in it, its loss sum and what was last reported of it.
   torch::Tensor order;
@@ -135,10 +136,10 @@ void advance(ChildRun& run, const DeviceData& d, const TrainConfig& config, int6
   };
   // Judges a mean loss read back: false (and status set) when it shows divergence.
   auto loss_ok = [&](double mean_loss, int64_t step) {
-    if (std::isnan(run.bound)) run.bound = kLossBlowup * std::max(1.0, run.first_loss.item<double>());
-    if (std::isfinite(mean_loss) && mean_loss <= run.bound) return true;
-    stop("diverged", "training loss " + number_text(mean_loss) + " at step " + std::to_string(step) +
-                         (std::isfinite(mean_loss) ? " (above " + number_text(run.bound) + ")" : ""));
+    if (!run.guard.has_bound()) run.guard.set_first_loss(run.first_loss.item<double>());
+    const std::string diverged = run.guard.judge(mean_loss, step);
+    if (diverged.empty()) return true;
+    stop("diverged", diverged);
     return false;
   };
 
@@ -173,8 +174,8 @@ void advance(ChildRun& run, const DeviceData& d, const TrainConfig& config, int6
                         seconds_since(job.start), job.eta()});
         }
         if (job.timed_out()) {
-          stop("timeout", "time limit of " + number_text(job.deadline_seconds) + " s reached at step " +
-                              std::to_string(outcome.steps_done));
+          stop("timeout", time_limit_message(job.deadline_seconds,
+                                             "at step " + std::to_string(outcome.steps_done), false));
           break;
         }
       }
@@ -209,8 +210,7 @@ void advance(ChildRun& run, const DeviceData& d, const TrainConfig& config, int6
                     seconds_since(job.start), job.eta(), true});
     }
     if (!last && job.timed_out()) {
-      stop("timeout", "time limit of " + number_text(job.deadline_seconds) + " s reached after epoch " +
-                          std::to_string(epoch));
+      stop("timeout", time_limit_message(job.deadline_seconds, "after epoch " + std::to_string(epoch), false));
     }
   }
 }
@@ -450,7 +450,7 @@ std::vector<optimizers::ParamGroup> parameter_groups(const ClassifierImpl& model
 
 void check_rule_recipe(const optimizers::ResolvedRule& rule, const std::string& model, const Recipe& recipe) {
   // Only LibTorch's own classes and learned optimizers refuse weight decays; a compiled rule takes any.
-  if (!rule.native && rule.lstm_path.empty()) return;
+  if (std::holds_alternative<optimizers::CompiledRule>(rule.kind)) return;
   torch::NoGradGuard no_grad;
   const Classifier instance = make_model(model, 3, 32, 32, 10);
   const optimizers::RuleOptions options = rule.defaults;
@@ -476,7 +476,7 @@ std::string rule_recipe_warning(const optimizers::ResolvedRule& rule, const Reci
 TrainResult train_classifier(const optimizers::ResolvedRule& rule, const DataSplits& data, const TrainConfig& config,
                              const TrainProgressCallback& progress) {
   check_training_config(data, config);
-  NOS_CHECK(rule.program != nullptr || !rule.lstm_path.empty(), "rule '" << rule.name << "' has no compiled program");
+  NOS_CHECK(rule.program() != nullptr || rule.learned() != nullptr, "rule '" << rule.name << "' has no compiled program");
   // Fails early, before any data moves, for an unknown model or a shape it cannot take.
   make_model(config.model, data.train.images.size(1), data.train.images.size(2), data.train.images.size(3),
              data.num_classes);
@@ -512,7 +512,7 @@ TrainResult train_classifier(const optimizers::ResolvedRule& rule, const DataSpl
   auto finish = [&](const std::string& status, const std::string& message) {
     result.status = status;
     result.message = message;
-    result.reward = status == "ok" ? result.val_acc : status == "hurdle" ? result.hurdle_acc : 0.0;
+    result.reward = reward_of(status, result.val_acc, result.hurdle_acc);
     result.seconds = seconds_since(job.start);
     return result;
   };
@@ -521,10 +521,7 @@ TrainResult train_classifier(const optimizers::ResolvedRule& rule, const DataSpl
     result.steps_done = steps;
     result.val_acc = result.hurdle_acc;
     result.test_acc = kNaN;
-    const std::string where = use_grid ? "after " + std::to_string(steps) + " steps" + (halving ? " at each lr" : "")
-                                       : "after the first epoch";
-    return finish("hurdle", "validation accuracy " + number_text(result.hurdle_acc) + " " + where +
-                                " is below the hurdle " + number_text(config.hurdle));
+    return finish("hurdle", hurdle_message(config, result.hurdle_acc, hurdle_point(use_grid, halving, steps)));
   };
 
   double lr = config.lr;
@@ -537,17 +534,13 @@ TrainResult train_classifier(const optimizers::ResolvedRule& rule, const DataSpl
     lr = search.lr;
     result.lr = lr;
     result.hurdle_acc = search.hurdle_acc;
-    if (!search.timeout.empty()) {
+    if (!search.timeout.empty() || (!search.hurdled && std::isnan(lr))) {
       result.val_acc = kNaN;
       result.test_acc = kNaN;
-      return finish("timeout", "lr grid: " + search.timeout);
+      const GridFailure failed = grid_failure(search.timeout);
+      return finish(failed.status, failed.message);
     }
     if (search.hurdled) return hurdled(lr, search.hurdle_steps);
-    if (std::isnan(lr)) {
-      result.val_acc = kNaN;
-      result.test_acc = kNaN;
-      return finish("diverged", "every lr of the grid diverged");
-    }
     run = std::move(search.run);
     // The trial's steps are the full run's first steps: they no longer count twice towards the ETA.
     job.steps_total -= run.outcome.steps_done;
@@ -559,7 +552,7 @@ TrainResult train_classifier(const optimizers::ResolvedRule& rule, const DataSpl
           accuracy(run.child->model(), d, d.test_images, d.test_labels, eval_batch);
     }
     // The full grid's hurdle point is its last trial: a hurdle stops the chosen run there, if it has more to train.
-    if (!halving && !finished && result.hurdle_acc < config.hurdle) {
+    if (!halving && stops_at_hurdle(config, result.hurdle_acc, run.outcome.steps_done, result.total_steps)) {
       result.epochs = run.outcome.epochs;
       return hurdled(lr, run.outcome.steps_done);
     }
@@ -570,7 +563,7 @@ TrainResult train_classifier(const optimizers::ResolvedRule& rule, const DataSpl
     advance(run, d, config, trial_steps, /*measure_test=*/true, "train", job);
     if (run.outcome.status == "ok") {
       result.hurdle_acc = run.outcome.epochs.back().val_acc;
-      if (trial_steps < result.total_steps && result.hurdle_acc < config.hurdle) {
+      if (stops_at_hurdle(config, result.hurdle_acc, trial_steps, result.total_steps)) {
         result.epochs = run.outcome.epochs;
         return hurdled(lr, run.outcome.steps_done);
       }

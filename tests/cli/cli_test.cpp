@@ -96,7 +96,7 @@ TEST(RuleCommand, LearnedOptimizerPrintsItsHashAndNetwork) {
   const optimizers::ResolvedRule resolved = optimizers::resolve_rule(rule);
   const std::vector<std::string> l = lines(o.out);
   ASSERT_EQ(l.size(), 5u) << o.out;
-  EXPECT_EQ(l[1], "canonical: lstm:" + resolved.lstm_hash);
+  EXPECT_EQ(l[1], "canonical: lstm:" + resolved.learned()->hash);
   EXPECT_TRUE(contains(l[3], "2 LSTM layers of 7 units")) << l[3];
   EXPECT_TRUE(contains(l[3], std::to_string(4 * 7 * (2 + 7 + 2) + 4 * 7 * (7 + 7 + 2) + 7 + 1) + " weights")) << l[3];
   EXPECT_EQ(l[4], "state: h c (2 x 7 each, per coordinate)");

@@ -59,7 +59,7 @@ std::string read_file(const std::string& path) {
 ResolvedRule dsl_rule(const std::string& text) {
   ResolvedRule rule;
   rule.text = text;
-  rule.program = std::make_shared<const dsl::Program>(dsl::compile(dsl::parse(text)));
+  rule.kind = CompiledRule{std::make_shared<const dsl::Program>(dsl::compile(dsl::parse(text)))};
   return rule;
 }
 
@@ -140,7 +140,7 @@ std::vector<double> values_of(const std::vector<torch::Tensor>& params) {
 // nos's trajectory of a rule case on the fixed gradients (the reference path).
 Trajectory nos_fixed(const RuleCase& c) {
   torch::Tensor w = testing::parameter(start_weights());
-  RuleOptimizer optimizer(std::vector<torch::Tensor>{w}, dsl_rule(c.text).program, c.options);
+  RuleOptimizer optimizer(std::vector<torch::Tensor>{w}, dsl_rule(c.text).program(), c.options);
   Trajectory path;
   for (int k = 1; k <= kRuleSteps; ++k) {
     testing::set_grad(w, fixed_gradient(k));
@@ -162,7 +162,7 @@ Trajectory nos_quadratic(const std::string& name) {
   o.total_steps(kNamedSteps).fused(false);
   torch::Tensor a = testing::parameter({kStart[0], kStart[1], kStart[2], kStart[3]});
   torch::Tensor b = testing::parameter({kStart[4], kStart[5]});
-  RuleOptimizer optimizer(std::vector<torch::Tensor>{a, b}, rule.program, o);
+  RuleOptimizer optimizer(std::vector<torch::Tensor>{a, b}, rule.program(), o);
   Trajectory path;
   for (int k = 1; k <= kNamedSteps; ++k) {
     const std::vector<double> w = values_of({a, b});
@@ -427,10 +427,10 @@ TEST(ExportCuda, TheFileBuildsAsAKernelWithNvccAndAsAHostLoopWithTheCompiler) {
 
 TEST(ExportCuda, IsTheSourceNosRuleCudaSourcePrints) {
   const ResolvedRule rule = resolve_rule("powersign-cd");
-  EXPECT_EQ(export_cuda(rule, at::kDouble, true), dsl::elementwise_kernel(*rule.program, at::kDouble, true).source());
+  EXPECT_EQ(export_cuda(rule, at::kDouble, true), dsl::elementwise_kernel(*rule.program(), at::kDouble, true).source());
   ExportOptions o;
   o.target = ExportTarget::kCuda;
-  EXPECT_EQ(export_rule(rule, o), dsl::elementwise_kernel(*rule.program, at::kFloat, false).source());
+  EXPECT_EQ(export_rule(rule, o), dsl::elementwise_kernel(*rule.program(), at::kFloat, false).source());
 }
 
 // Each refusal is a UserError that names the construct.
@@ -448,8 +448,7 @@ void expect_refused(const ResolvedRule& rule, ExportTarget target, const std::st
 TEST(Export, RefusesWhatATargetCannotExpress) {
   ResolvedRule lstm;
   lstm.name = lstm.text = "lstm:runs/learn/best.pt";
-  lstm.lstm_path = "runs/learn/best.pt";
-  lstm.lstm_hash = "0123456789abcdef";
+  lstm.kind = LearnedRule{"runs/learn/best.pt", "0123456789abcdef"};
   for (ExportTarget t : {ExportTarget::kPyTorch, ExportTarget::kCuda, ExportTarget::kCpp}) {
     expect_refused(lstm, t, "lstm:");
     expect_refused(resolve_rule("torch-adam"), t, "'adam'");

@@ -107,16 +107,16 @@ TEST(NamedRules, EveryNamedRuleResolvesAndSteps) {
     ResolvedRule rule = resolve_rule(named.name);
     EXPECT_EQ(rule.name, named.name);
     EXPECT_EQ(rule.text, named.text);
-    ASSERT_NE(rule.program, nullptr);
+    ASSERT_NE(rule.program(), nullptr);
     EXPECT_TRUE(rule.defaults == named.defaults);
-    const bool decays = rule.program->uses_decay();
+    const bool decays = rule.program()->uses_decay();
     EXPECT_EQ(decays, named.name.find('-') != std::string::npos);
 
     torch::Tensor w = testing::parameter({1.0, -2.0, 0.5});
     RuleOptions options = rule.defaults;
     if (decays) options.total_steps(10);
     auto opt = make_optimizer(rule, {w}, options);
-    EXPECT_EQ(&opt->program(), rule.program.get());
+    EXPECT_EQ(&opt->program(), rule.program().get());
     for (int i = 0; i < 3; ++i) {
       testing::set_grad(w, {0.3, -0.2, 0.1});
       opt->step();
@@ -139,7 +139,7 @@ TEST(ResolveRule, DslTextGetsDefaultOptions) {
   ResolvedRule rule = resolve_rule("sign(m)*sqrt(g)");
   EXPECT_TRUE(rule.name.empty());
   EXPECT_EQ(rule.text, "sign(m)*sqrt(g)");
-  ASSERT_NE(rule.program, nullptr);
+  ASSERT_NE(rule.program(), nullptr);
   EXPECT_TRUE(rule.defaults == RuleOptions());
 }
 
@@ -159,8 +159,8 @@ TEST(ResolveRule, NamesWinOverOperandsOfTheSameSpelling) {
   ResolvedRule rule = resolve_rule("rmsprop");
   EXPECT_EQ(rule.name, "rmsprop");
   EXPECT_FALSE(rule.defaults.bias_correction());
-  ASSERT_EQ(rule.program->averages().size(), 1u);
-  EXPECT_EQ(rule.program->averages()[0].beta, 0.99);
+  ASSERT_EQ(rule.program()->averages().size(), 1u);
+  EXPECT_EQ(rule.program()->averages()[0].beta, 0.99);
 }
 
 }  // namespace

@@ -207,7 +207,7 @@ TEST(LibTorchParity, AdamwAndNesterovMatchLibTorch) {
 TEST(NativeRows, AreLibTorchsOwnClasses) {
   torch::Tensor w = testing::parameter({1.0, -2.0});
   ResolvedRule adam = resolve_rule("torch-adam");
-  EXPECT_TRUE(adam.native);
+  EXPECT_TRUE(adam.native());
   EXPECT_EQ(adam.name, "torch-adam");
   EXPECT_EQ(adam.defaults.lr(), 1e-3);
   EXPECT_EQ(canonical_text(adam), "torch::optim::Adam(betas=(0.9, 0.999), eps=1e-08)");

@@ -166,21 +166,24 @@ TEST(LocalEvaluator, AnalyticTasksRewardTheGapToTheOptimum) {
   EXPECT_EQ(diverged.reward, 0.0);
 }
 
+// Four-class 28×28 quadrant images (64 training, 32 validation, 32 test), whatever data set is asked for.
+DataSplits quadrant_data(const std::string& dataset, const DataOptions&) {
+  DataSplits s;
+  s.name = dataset;
+  s.num_classes = 4;
+  s.train = fixtures::quadrants(64, 1, 28, 1);
+  s.validation = fixtures::quadrants(32, 1, 28, 2);
+  s.test = fixtures::quadrants(32, 1, 28, 3);
+  return s;
+}
+
 // A population with one rule LibTorch cannot run (README, "Populations"): the population fails, is split in halves
 // and each half retried, down to solo runs, so only that rule's child is invalid ("the rule failed to run: …") and
 // every other child gets its solo record. The failure is injected (before_training throws LibTorch's error whenever
 // the rule is among those about to train): on a CPU no rule fails so.
 TEST(LocalEvaluator, APopulationWithARuleThatCannotRunIsSplitSoOnlyThatChildFails) {
   LocalEvaluatorOptions o;
-  o.loader = [](const std::string& dataset, const DataOptions&) {
-    DataSplits s;
-    s.name = dataset;
-    s.num_classes = 4;
-    s.train = fixtures::quadrants(64, 1, 28, 1);
-    s.validation = fixtures::quadrants(32, 1, 28, 2);
-    s.test = fixtures::quadrants(32, 1, 28, 3);
-    return s;
-  };
+  o.loader = quadrant_data;
   LocalEvaluator alone(o);
   std::vector<size_t> sizes;  // the number of rules of each training, in order
   o.before_training = [&sizes](const std::vector<const optimizers::ResolvedRule*>& rules) {
@@ -294,15 +297,7 @@ TEST(LocalEvaluator, APopulationGivesEachRequestItsSoloRecord) {
 // children with Adam's state (~45 MB each) cannot train at once there, one can.
 TEST(LocalEvaluator, APopulationThatRunsOutOfMemoryIsSplitDownToWhatFits) {
   LocalEvaluatorOptions o;
-  o.loader = [](const std::string& dataset, const DataOptions&) {
-    DataSplits s;
-    s.name = dataset;
-    s.num_classes = 4;
-    s.train = fixtures::quadrants(64, 1, 28, 1);
-    s.validation = fixtures::quadrants(32, 1, 28, 2);
-    s.test = fixtures::quadrants(32, 1, 28, 3);
-    return s;
-  };
+  o.loader = quadrant_data;
   LocalEvaluator evaluator(o);
   std::vector<EvalRequest> requests;
   std::vector<EvalRecord> solo;

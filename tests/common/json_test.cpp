@@ -4,9 +4,10 @@
 #include <cmath>
 #include <limits>
 
-#include "cli/json.h"
+#include "common/error.h"
+#include "common/json.h"
 
-namespace nos::cli {
+namespace nos {
 namespace {
 
 TEST(JsonString, EscapesQuotesBackslashesAndControls) {
@@ -61,5 +62,39 @@ TEST(JsonObject, NestsArraysOfObjects) {
   EXPECT_EQ(o.str(), "{\"epochs\":[{\"epoch\":1,\"val_acc\":0.5},{\"epoch\":2}],\"none\":[]}");
 }
 
+// The reader: what JsonObject writes reads back field by field (numbers as their text, so integers stay exact), and
+// bad text is an error naming its source and byte.
+TEST(JsonValue, ReadsBackWhatJsonObjectWrites) {
+  const std::string text = JsonObject()
+                               .add_string("s", "a\"b\n\u00e9")
+                               .add_int("i", -9007199254740993)
+                               .add_number("x", 0.1)
+                               .add_number("nan", std::nan(""))
+                               .add_bool("t", true)
+                               .add_numbers("v", {1, 2.5})
+                               .add_object("o", JsonObject().add_int("k", 7))
+                               .str();
+  const JsonValue v = parse_json(text, "test");
+  ASSERT_EQ(v.kind, JsonValue::Kind::kObject);
+  ASSERT_EQ(v.fields.size(), 7u);
+  EXPECT_EQ(v.get("s")->text, "a\"b\n\u00e9");
+  EXPECT_EQ(v.get("i")->text, "-9007199254740993");
+  EXPECT_EQ(v.get("x")->text, "0.1");
+  EXPECT_EQ(v.get("nan")->kind, JsonValue::Kind::kNull);
+  EXPECT_TRUE(v.get("t")->boolean);
+  ASSERT_EQ(v.get("v")->items.size(), 2u);
+  EXPECT_EQ(v.get("v")->items[1].text, "2.5");
+  EXPECT_EQ(v.get("o")->get("k")->text, "7");
+  EXPECT_EQ(v.get("missing"), nullptr);
+  try {
+    parse_json("{\"a\":1,}", "runs.jsonl");
+    FAIL() << "a trailing comma parsed";
+  } catch (const InternalError& e) {
+    EXPECT_NE(std::string(e.what()).find("runs.jsonl: bad JSON at byte 7"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(parse_json("{\"a\":1} x", "t"), InternalError);
+  EXPECT_THROW(parse_json(std::string(40, '[') + std::string(40, ']'), "t"), InternalError);
+}
+
 }  // namespace
-}  // namespace nos::cli
+}  // namespace nos
