@@ -56,17 +56,17 @@ StageFigures stage_figures(const std::string& stage, const std::string& run_dir)
     }
     if (e.cached) {
       (e.message.rfind(search::kSameUpdatesPrefix, 0) == 0 ? f.equivalence_hits : f.text_hits) += 1;
-    } else if (e.status == "rejected") {
+    } else if (e.status == tasks::Status::kRejected) {
       ++f.rejected[rejection_reason(e.message)];
-    } else if (e.status == "hurdle") {
+    } else if (e.status == tasks::Status::kHurdle) {
       ++f.hurdles;
-    } else if (e.status == "invalid") {
+    } else if (e.status == tasks::Status::kInvalid) {
       ++f.invalid;
-    } else if (e.status == "diverged") {
+    } else if (e.status == tasks::Status::kDiverged) {
       ++f.diverged;
     }
     // A rejected, invalid or diverged child has the floor reward 0: it is never the best rule.
-    const bool earned = e.status == "ok" || e.status == "hurdle";
+    const bool earned = e.status == tasks::Status::kOk || e.status == tasks::Status::kHurdle;
     if (earned && e.reward > f.best_reward) {
       f.best_reward = e.reward;
       f.best_rule = e.canonical;
@@ -128,7 +128,7 @@ class Journal {
   }
   bool has(const std::string& rule, uint64_t seed) const { return rewards_.count({rule, seed}) != 0; }
   double reward(const std::string& rule, uint64_t seed) const { return rewards_.at({rule, seed}); }
-  void add(const std::string& rule, uint64_t seed, double reward, const std::string& status) {
+  void add(const std::string& rule, uint64_t seed, double reward, tasks::Status status) {
     rewards_[{rule, seed}] = reward;
     std::ofstream out(path_, std::ios::app);
     out << rule << "\t" << seed << "\t" << nos::format_number(reward) << "\t" << status << "\n";
@@ -189,12 +189,12 @@ void reevaluate(const SearchBenchOptions& o, const std::vector<std::string>& rul
     }
     for (dispatch::JobResult& r : pool->wait(0.5)) {
       const tasks::EvalRecord& rec = r.record;
-      if (rec.status == "error") {
+      if (rec.status == tasks::Status::kError) {
         pool->shutdown();
         throw UserError("a re-evaluation could not run: " + rec.message);
       }
       const auto& [rule, seed] = todo[static_cast<size_t>(r.id)];
-      journal.add(rule, seed, rec.status == "ok" && std::isfinite(rec.reward) ? rec.reward : 0.0, rec.status);
+      journal.add(rule, seed, rec.status == tasks::Status::kOk && std::isfinite(rec.reward) ? rec.reward : 0.0, rec.status);
       ++done;
       say(o, "  " + std::to_string(done) + "/" + std::to_string(todo.size()) + "  seed " + std::to_string(seed) +
                  "  " + nos::fixed(rec.reward, 4) + "  " + rule);

@@ -181,7 +181,7 @@ int run_objective_task(const EvalConfig& config, const optimizers::ResolvedRule&
         .add_string("dtype", dtype_name(dtype))
         .add_uint("seed", config.seed)
         .add_string("device", config.device.str())
-        .add_string("status", result.status)
+        .add_string("status", tasks::status_text(result.status))
         .add_int("steps_done", result.steps_done)
         .add_number("initial_loss", result.initial_loss)
         .add_number("final_loss", result.final_loss)
@@ -198,7 +198,7 @@ int run_objective_task(const EvalConfig& config, const optimizers::ResolvedRule&
       << "steps:     " << steps << " at lr " << brief(lr) << " (" << dtype_name(dtype) << ", seed " << config.seed
       << ", " << config.device.str() << ")\n"
       << "status:    " << result.status;
-  if (result.status != "ok") out << " after " << result.steps_done << " steps";
+  if (result.status != tasks::Status::kOk) out << " after " << result.steps_done << " steps";
   out << "\n"
       << "loss:      " << brief(result.initial_loss) << " -> " << brief(result.final_loss) << "\n"
       << "point:     " << brief_point(result.final_point) << "\n"
@@ -222,7 +222,7 @@ JsonObject epoch_json(const tasks::EpochMetrics& m) {
 JsonObject trial_json(const tasks::GridTrial& t) {
   JsonObject json;
   json.add_number("lr", t.lr)
-      .add_string("status", t.status)
+      .add_string("status", tasks::status_text(t.status))
       .add_int("steps", t.steps)
       .add_number("train_loss", t.train_loss)
       .add_number("val_acc", t.val_acc)
@@ -317,7 +317,7 @@ int run_network_task(const EvalConfig& config, const tasks::TaskSpec& task, cons
         .add_int("threads", threads)
         .add_bool("augment", request.augment)
         .add_string("recipe", tasks::recipe_text(request.recipe))
-        .add_string("status", record.status)
+        .add_string("status", tasks::status_text(record.status))
         .add_string("message", record.message)
         .add_number("reward", record.reward)
         .add_number("val_acc", record.val_acc)
@@ -348,7 +348,7 @@ int run_network_task(const EvalConfig& config, const tasks::TaskSpec& task, cons
     out << "lr grid:   ";
     for (size_t i = 0; i < record.grid.size(); ++i) {
       const tasks::GridTrial& t = record.grid[i];
-      out << (i ? "  " : "") << brief(t.lr) << ": " << (t.status == "ok" ? fixed(t.val_acc, 4) : t.status);
+      out << (i ? "  " : "") << brief(t.lr) << ": " << (t.status == tasks::Status::kOk ? fixed(t.val_acc, 4) : std::string(tasks::status_text(t.status)));
     }
     out << "\n";
   }

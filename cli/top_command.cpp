@@ -76,7 +76,7 @@ JsonObject run_json(const search::RunSummary& s, const std::vector<search::Leade
         .add_number("test_acc", l.test_acc)
         .add_number("lr", l.lr)
         .add_int("count", l.count)
-        .add_string("status", l.status)
+        .add_string("status", tasks::status_text(l.status))
         .add_string("tokens", l.tokens);
     board.push_back(o);
   }
@@ -129,7 +129,7 @@ void write_csvs(const std::string& dir, const std::vector<search::RunSummary>& s
     for (const search::Leader& l : boards[i]) {
       board += csv_field(s.run_dir) + "," + std::to_string(++rank) + "," + csv_field(l.canonical) + "," + l.hash +
                "," + csv_number(l.best_reward) + "," + csv_number(l.val_acc) + "," + csv_number(l.test_acc) + "," +
-               csv_number(l.lr) + "," + std::to_string(l.count) + "," + csv_field(l.status) + "," +
+               csv_number(l.lr) + "," + std::to_string(l.count) + "," + csv_field(tasks::status_text(l.status)) + "," +
                csv_field(l.tokens) + "\n";
     }
     for (const search::FunnelRow& r : funnels[i]) {
@@ -158,7 +158,7 @@ void print_leaderboard(const std::vector<search::Leader>& leaders, std::ostream&
   for (const search::Leader& l : leaders) {
     out << "  " << padded(std::to_string(++rank), 4, true) << "  " << fixed(l.best_reward, 4) << "  "
         << padded(fixed(l.test_acc, 4), 8) << "  " << padded(general(l.lr), 6) << "  "
-        << padded(std::to_string(l.count), 5, true) << "  " << padded(l.status, 8) << "  " << l.canonical << "\n";
+        << padded(std::to_string(l.count), 5, true) << "  " << padded(tasks::status_text(l.status), 8) << "  " << l.canonical << "\n";
   }
 }
 

@@ -26,7 +26,7 @@ namespace nos::dispatch {
 namespace {
 
 
-tasks::EvalRecord failed_record(const Job& job, const std::string& status, const std::string& message,
+tasks::EvalRecord failed_record(const Job& job, tasks::Status status, const std::string& message,
                                 double seconds) {
   tasks::EvalRecord r;
   r.rule = job.request.rule;
@@ -72,9 +72,9 @@ JobResult evaluate_job(tasks::Evaluator& evaluator, const Job& job, int worker) 
       result.record = result.population.front();
     }
   } catch (const UserError& e) {
-    result.record = failed_record(job, "error", e.what(), seconds_since(start));
+    result.record = failed_record(job, tasks::Status::kError, e.what(), seconds_since(start));
   } catch (const std::exception& e) {
-    result.record = failed_record(job, "crashed", std::string("the evaluation failed: ") + e.what(),
+    result.record = failed_record(job, tasks::Status::kCrashed, std::string("the evaluation failed: ") + e.what(),
                                   seconds_since(start));
   }
   return result;
@@ -202,7 +202,7 @@ void ProcessPool::stop(Worker& w) {
   w.buffer.clear();
 }
 
-JobResult ProcessPool::failure(Worker& w, const std::string& status, const std::string& message) {
+JobResult ProcessPool::failure(Worker& w, tasks::Status status, const std::string& message) {
   JobResult r;
   r.id = w.job.id;
   r.worker = w.index;
@@ -234,7 +234,7 @@ void ProcessPool::dispatch() {
       if (!sent) stop(w);
     }
     if (!sent) {
-      done_.push_back(failure(w, "crashed", "worker " + std::to_string(w.index) + " could not be started or fed"));
+      done_.push_back(failure(w, tasks::Status::kCrashed, "worker " + std::to_string(w.index) + " could not be started or fed"));
       continue;
     }
     w.busy = true;
@@ -314,7 +314,7 @@ std::vector<JobResult> ProcessPool::wait(double timeout_seconds) {
       std::string message = "worker " + std::to_string(w.index) + " died while evaluating this child (" +
                             describe_exit(status) + ")";
       if (!options_.log_path.empty()) message += "; its messages are in " + options_.log_path;
-      done_.push_back(failure(w, "crashed", message));
+      done_.push_back(failure(w, tasks::Status::kCrashed, message));
       stop(w);
     }
     // Past its time limit and the grace: the child cannot be stopped from outside, so its worker is killed.
@@ -328,7 +328,7 @@ std::vector<JobResult> ProcessPool::wait(double timeout_seconds) {
                         std::to_string(w.index) + " was killed"
                   : "worker " + std::to_string(w.index) + " did not start within " +
                         nos::format_number(kStartupSeconds) + " s and was killed";
-      done_.push_back(failure(w, w.ready ? "timeout" : "crashed", message));
+      done_.push_back(failure(w, w.ready ? tasks::Status::kTimeout : tasks::Status::kCrashed, message));
       stop(w);
     }
     if (!done_.empty() || Clock::now() >= until) break;

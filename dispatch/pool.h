@@ -73,7 +73,7 @@ class ProcessPool : public EvaluatorPool {
   void stop(Worker& w);
   void dispatch();
   void set_deadline(Worker& w);
-  JobResult failure(Worker& w, const std::string& status, const std::string& message);
+  JobResult failure(Worker& w, tasks::Status status, const std::string& message);
 
   ProcessPoolOptions options_;
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -62,6 +62,9 @@ void read_int(const JsonValue& o, const char* key, Int& out) {
     throw InternalError(std::string("worker protocol: bad integer for '") + key + "'");
   }
 }
+void read(const JsonValue& o, const char* key, tasks::Status& out) {
+  if (const JsonValue* v = o.get(key); v && v->kind == JsonValue::Kind::kString) out = tasks::parse_status(v->text);
+}
 void read(const JsonValue& o, const char* key, bool& out) {
   if (const JsonValue* v = o.get(key); v && v->kind == JsonValue::Kind::kBool) out = v->boolean;
 }
@@ -132,7 +135,7 @@ void read_request(const JsonValue& o, tasks::EvalRequest& r) {
 
 void write_record(JsonObject& w, const tasks::EvalRecord& r) {
   const std::string grid = objects(r.grid, [](JsonObject& t, const tasks::GridTrial& g) {
-    t.add_number("lr", g.lr).add_string("status", g.status).add_int("steps", g.steps).add_number("train_loss", g.train_loss)
+    t.add_number("lr", g.lr).add_string("status", tasks::status_text(g.status)).add_int("steps", g.steps).add_number("train_loss", g.train_loss)
         .add_number("val_acc", g.val_acc).add_number("seconds", g.seconds);
   });
   const std::string epochs = objects(r.epochs, [](JsonObject& t, const tasks::EpochMetrics& e) {
@@ -142,7 +145,7 @@ void write_record(JsonObject& w, const tasks::EvalRecord& r) {
   w.add_string("rule", r.rule)
       .add_string("canonical", r.canonical)
       .add_string("task", r.task)
-      .add_string("status", r.status)
+      .add_string("status", tasks::status_text(r.status))
       .add_string("message", r.message)
       .add_number("reward", r.reward)
       .add_number("hurdle_acc", r.hurdle_acc)

@@ -22,7 +22,7 @@ std::vector<std::string> search_winners(const search::Store& store, int top_k, c
   std::vector<std::string> out;
   for (const search::Leader& leader : store.leaderboard(std::max(4 * top_k, top_k + 50))) {
     if (static_cast<int>(out.size()) == top_k) break;
-    if (leader.status != "ok" || leader.canonical.empty()) continue;
+    if (leader.status != tasks::Status::kOk || leader.canonical.empty()) continue;
     if (optimizers::canonical_text(optimizers::resolve_rule(leader.canonical)) == skip) continue;
     out.push_back(leader.canonical);
   }

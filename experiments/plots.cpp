@@ -36,7 +36,7 @@ std::string row_dat(const CompareConfig& config, const CompareRow& row, const Ro
   for (int64_t epoch = 1; epoch <= config.epochs; ++epoch) {
     std::vector<double> test, loss;
     for (const auto& [seed, record] : data.seeds) {
-      if (record == nullptr || record->status != "ok") continue;
+      if (record == nullptr || record->status != tasks::Status::kOk) continue;
       for (const tasks::EpochMetrics& m : record->epochs) {
         if (m.epoch != epoch) continue;
         test.push_back(m.test_acc);

@@ -72,7 +72,7 @@ std::string tuning_csv(const CompareConfig& config, const std::vector<CompareRow
     for (const auto& [lr, record] : data[i].tuning) {
       if (record == nullptr) continue;
       tuning << csv_field(row.label) << "," << csv_field(row.canonical) << "," << row.kind << "," << csv_number(lr)
-             << ",0," << config.tune_epochs << "," << csv_number(record->status == "ok" ? record->val_acc : kNaN)
+             << ",0," << config.tune_epochs << "," << csv_number(record->status == tasks::Status::kOk ? record->val_acc : kNaN)
              << "," << csv_number(record->final_loss) << "," << csv_number(record->seconds) << "," << record->status
              << "," << (lr == data[i].lr ? "true" : "false") << "\n";
     }
@@ -158,9 +158,9 @@ RowSummary summarize(const CompareConfig& config, const CompareRow& row, const R
       continue;
     }
     ++s.seeds_done;
-    ++statuses[record->status];
+    ++statuses[tasks::status_text(record->status)];
     for (const tasks::EpochMetrics& m : record->epochs) seconds.push_back(m.seconds);
-    if (record->status != "ok" || record->epochs.empty()) continue;
+    if (record->status != tasks::Status::kOk || record->epochs.empty()) continue;
     ++s.seeds_ok;
     final_val.push_back(record->epochs.back().val_acc);
     final_test.push_back(record->epochs.back().test_acc);

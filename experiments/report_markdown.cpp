@@ -103,8 +103,8 @@ void tuning_section(std::ostream& md, const MarkdownInputs& in) {
     md << "| " << md_cell(in.rows[i].label) << " |";
     for (const auto& [lr, record] : d.tuning) {
       std::string cell = record == nullptr ? "not run"
-                         : record->status == "ok" ? fixed(record->val_acc, 4, "–")
-                                                  : record->status;
+                         : record->status == tasks::Status::kOk ? fixed(record->val_acc, 4, "–")
+                                                  : tasks::status_text(record->status);
       if (lr == d.lr) cell = "**" + cell + "**";
       md << " " << cell << " |";
     }

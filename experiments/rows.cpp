@@ -70,7 +70,7 @@ std::vector<search::Leader> found_rules(const RunSpec& spec, const std::string& 
   }
   std::vector<search::Leader> ranked;
   for (const search::Leader& leader : leaders) {
-    if (leader.status == "ok" && !leader.canonical.empty()) ranked.push_back(leader);
+    if (leader.status == tasks::Status::kOk && !leader.canonical.empty()) ranked.push_back(leader);
   }
   if (ranked.empty()) {
     throw UserError(where + ": '" + entry + "': the search run in '" + spec.dir + "' has no rule with status ok yet");

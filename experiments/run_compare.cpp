@@ -121,15 +121,15 @@ class Session {
     const std::string what = rows_[run.row].label + " " +
                              (run.phase == "tune" ? "lr " + nos::format_number(run.lr)
                                                   : "seed " + std::to_string(run.seed));
-    if (r.record.status == "error") {
+    if (r.record.status == tasks::Status::kError) {
       runtime_.pool->shutdown();
       throw UserError("run " + what + ": " + r.record.message);
     }
     // A worker that died (or was killed past a time limit) leaves no result: not journaled, so a rerun retries it.
-    if (r.record.status == "crashed" || r.record.status == "timeout") {
+    if (r.record.status == tasks::Status::kCrashed || r.record.status == tasks::Status::kTimeout) {
       failed_.insert(key);
       ++result_.failed;
-      result_.failed_runs.push_back(what + ": " + r.record.status + " (" + r.record.message + ")");
+      result_.failed_runs.push_back(what + ": " + tasks::status_text(r.record.status) + " (" + r.record.message + ")");
       report(result_.failed_runs.back());
       return;
     }
@@ -143,7 +143,7 @@ class Session {
     finished_[key] = done.record;
     ++result_.executed;
     session_epochs_ += run.epochs;
-    report(what + ": " + r.record.status + ", val " + fixed(r.record.val_acc, 4, "–"));
+    report(what + ": " + tasks::status_text(r.record.status) + ", val " + fixed(r.record.val_acc, 4, "–"));
   }
 
   const CompareConfig& config_;

@@ -611,7 +611,7 @@ tasks::EvalRecord combine_fitness(const std::vector<tasks::EvalRecord>& records,
   out.seconds = 0;
   for (size_t t = 0; t < tasks; ++t) {
     const tasks::EvalRecord r = t == 0 ? first : task_record(t);
-    const bool counts = (r.status == "ok" || r.status == "hurdle") && std::isfinite(r.reward);
+    const bool counts = (r.status == tasks::Status::kOk || r.status == tasks::Status::kHurdle) && std::isfinite(r.reward);
     earned = earned || counts;
     const double reward = counts ? r.reward : 0.0;
     const double baseline = baselines.empty() ? 0.0 : baselines[t];
@@ -627,7 +627,7 @@ tasks::EvalRecord combine_fitness(const std::vector<tasks::EvalRecord>& records,
   }
   out.reward = aggregate_of(normalised, config.fitness.aggregate);
   message << ": " << config.fitness.aggregate << " " << out.reward;
-  if (earned && out.status != "hurdle") out.status = "ok";
+  if (earned && out.status != tasks::Status::kHurdle) out.status = tasks::Status::kOk;
   out.message = message.str();
   return out;
 }
@@ -653,10 +653,10 @@ tasks::EvalRecord aggregate_fitness(const std::vector<tasks::EvalRecord>& seeds,
   };
   out.seconds = 0;
   for (const tasks::EvalRecord& r : seeds) {
-    const bool counts = (r.status == "ok" || r.status == "hurdle") && std::isfinite(r.reward);
+    const bool counts = (r.status == tasks::Status::kOk || r.status == tasks::Status::kHurdle) && std::isfinite(r.reward);
     rewards.push_back(counts ? r.reward : 0.0);
     earned = earned || counts;
-    hurdled = hurdled || r.status == "hurdle";
+    hurdled = hurdled || r.status == tasks::Status::kHurdle;
     message << " ";
     if (counts) {
       message << r.reward;
@@ -667,7 +667,7 @@ tasks::EvalRecord aggregate_fitness(const std::vector<tasks::EvalRecord>& seeds,
   }
   const double reward = aggregate_of(rewards, fitness.aggregate);
   out.reward = earned ? reward : 0.0;
-  out.status = !earned ? seeds.front().status : hurdled ? "hurdle" : "ok";
+  out.status = !earned ? seeds.front().status : hurdled ? tasks::Status::kHurdle : tasks::Status::kOk;
   message << ": " << fitness.aggregate << " " << out.reward;
   if (!earned && !seeds.front().message.empty()) message << " (" << seeds.front().message << ")";
   out.message = message.str();

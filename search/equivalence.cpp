@@ -97,7 +97,7 @@ std::vector<std::string> table_names(sqlite3* db) {
 // Why a row read from the cache cannot be a result nos stored ("" when it can): a damaged or hand-edited file.
 std::string damage_of(const Evaluation& e) {
   auto fraction = [](double x) { return std::isnan(x) || (x >= 0 && x <= 1); };
-  if (e.status != "ok" && e.status != "diverged") return "status '" + e.status + "'";
+  if (e.status != tasks::Status::kOk && e.status != tasks::Status::kDiverged) return std::string("status '") + tasks::status_text(e.status) + "'";
   // Rewards are accuracies or 1/(1 + f − f*) in [0, 1], or such differences against a fitness baseline.
   if (!std::isfinite(e.reward) || e.reward < -1 || e.reward > 1) return "reward " + format_number(e.reward);
   if (!fraction(e.val_acc) || !fraction(e.test_acc)) return "an accuracy outside [0, 1]";
@@ -198,9 +198,11 @@ std::optional<Evaluation> SharedEquivalenceCache::find(const dsl::Fingerprint& f
       e.val_acc = s.real(3);
       e.test_acc = s.real(4);
       e.lr = s.real(5);
-      e.status = s.text(6);
+      const std::string status = s.text(6);
+      const std::optional<tasks::Status> known = tasks::find_status(status);
+      e.status = known.value_or(tasks::Status::kError);
       e.hurdle_acc = s.real(7);
-      const std::string damage = damage_of(e);
+      const std::string damage = known ? damage_of(e) : "status '" + status + "'";
       if (!damage.empty()) {
         throw UserError("row " + std::to_string(s.integer(8)) + " holds " + damage +
                         ", which no nos writes (a damaged or edited file); delete the file (a new one is made) or "
@@ -215,14 +217,14 @@ std::optional<Evaluation> SharedEquivalenceCache::find(const dsl::Fingerprint& f
 }
 
 void SharedEquivalenceCache::put(const dsl::Fingerprint& f, const Evaluation& row) {
-  if (row.status != "ok" && row.status != "diverged") return;
+  if (row.status != tasks::Status::kOk && row.status != tasks::Status::kDiverged) return;
   if (find(f)) return;
   Statement s(db_,
               "INSERT INTO fec (key, task, version, fingerprint, canonical, reward, val_acc, test_acc, lr, status, "
               "time, hurdle_acc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   s.bind(1, static_cast<int64_t>(f.key)).bind(2, task_).bind(3, static_cast<int64_t>(kFecNumericsVersion))
       .bind_blob(4, bytes_of(f)).bind(5, row.canonical).bind(6, row.reward).bind(7, row.val_acc)
-      .bind(8, row.test_acc).bind(9, row.lr).bind(10, row.status).bind(11, utc_now()).bind(12, row.hurdle_acc);
+      .bind(8, row.test_acc).bind(9, row.lr).bind(10, tasks::status_text(row.status)).bind(11, utc_now()).bind(12, row.hurdle_acc);
   try {
     s.step();
   } catch (const UserError& e) {

@@ -37,7 +37,7 @@ PrefilterVerdict Prefilter::check(const dsl::NodePtr& rule, const dsl::Fingerpri
     config.dtype = torch::kFloat64;
     config.seed = 0;
     const tasks::ObjectiveResult r = tasks::run_objective(resolved, objective_, config);
-    if (r.status != "ok" || !std::isfinite(r.final_loss)) continue;
+    if (r.status != tasks::Status::kOk || !std::isfinite(r.final_loss)) continue;
     // Measured from the optimum's value, so objectives whose minimum is not 0 work alike.
     const double start = r.initial_loss - objective_.optimum_value;
     const double ratio = start > 0 ? (r.final_loss - objective_.optimum_value) / start : 0.0;

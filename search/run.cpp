@@ -139,6 +139,7 @@ struct Search::Batch {
   std::set<int> equivalent;                 // waiting slots whose rule only computes the same updates
   std::map<int, dsl::Fingerprint> fingerprints;  // slots in the pool, for the shared cache (when there is one)
   std::map<int, std::vector<tasks::EvalRecord>> seeds;  // slots in the pool: their seeds' records so far (fitness)
+  std::map<int, int> arrived;                           // how many of those records have come back
   double hurdle = 0;                        // the hurdle of this batch's children (0: none)
 };
 
@@ -281,13 +282,13 @@ void Search::report(const Batch& batch, bool batch_end, double batch_mean) {
 void Search::finish_slot(Batch& batch, int slot, Evaluation row) {
   // Only a child that trained to the end (or to its hurdle) earns its reward: invalid, rejected, diverged, ... give
   // the proposer 0.
-  if ((row.status != "ok" && row.status != "hurdle") || !std::isfinite(row.reward)) row.reward = floor_reward_;
+  if ((row.status != tasks::Status::kOk && row.status != tasks::Status::kHurdle) || !std::isfinite(row.reward)) row.reward = floor_reward_;
   store_.insert(row);
   batch.rewards[slot] = row.reward;
   batch.done[slot] = true;
   ++result_.children;
   ++session_children_;
-  if (row.status == "hurdle" && !row.cached) ++result_.hurdles;
+  if (row.status == tasks::Status::kHurdle && !row.cached) ++result_.hurdles;
   if (row.cached) {
     ++result_.cache_hits;
     if (row.message.rfind(kSameUpdatesPrefix, 0) == 0) ++result_.equivalence_hits;
@@ -315,7 +316,7 @@ void Search::prepare_slot(Batch& batch, int slot) {
   Evaluation& row = batch.rows[slot];
   const std::string& tokens = batch.proposals[slot].tokens;
   auto invalid = [&](const std::string& message) {
-    row.status = "invalid";
+    row.status = tasks::Status::kInvalid;
     row.message = message;
     row.reward = 0;
     row.val_acc = row.test_acc = row.lr = std::nan("");
@@ -367,8 +368,8 @@ void Search::prepare_slot(Batch& batch, int slot) {
         // What training would give here: the same hurdle accuracy (counted for later batches' hurdles, as a trained
         // child's), and a stop at this batch's hurdle when it falls below it.
         row.hurdle_acc = known->hurdle_acc;
-        if (row.status == "ok" && batch.hurdle > 0 && std::isfinite(row.hurdle_acc) && row.hurdle_acc < batch.hurdle) {
-          row.status = "hurdle";
+        if (row.status == tasks::Status::kOk && batch.hurdle > 0 && std::isfinite(row.hurdle_acc) && row.hurdle_acc < batch.hurdle) {
+          row.status = tasks::Status::kHurdle;
           row.reward = row.hurdle_acc;
           row.message += "; stopped at this batch's hurdle " + nos::format_number(batch.hurdle);
         }
@@ -382,7 +383,7 @@ void Search::prepare_slot(Batch& batch, int slot) {
     const Clock::time_point start = Clock::now();
     PrefilterVerdict verdict = prefilter_->check(tree, fingerprint ? &*fingerprint : nullptr);
     if (!verdict.pass) {
-      row.status = "rejected";
+      row.status = tasks::Status::kRejected;
       row.message = verdict.message;
       row.reward = 0;
       row.val_acc = row.test_acc = row.lr = std::nan("");
@@ -445,7 +446,7 @@ bool Search::load_or_evaluate_baseline() {
         return false;
       }
       for (dispatch::JobResult& r : pool_.wait(kPollSeconds)) {
-        if (r.record.status == "error") {
+        if (r.record.status == tasks::Status::kError) {
           pool_.shutdown();
           throw UserError("the fitness baseline '" + rule + "' could not be evaluated: " + r.record.message);
         }
@@ -458,7 +459,7 @@ bool Search::load_or_evaluate_baseline() {
       const auto begin = records.begin() + static_cast<std::ptrdiff_t>(t) * seeds;
       const tasks::EvalRecord rec = aggregate_fitness(std::vector<tasks::EvalRecord>(begin, begin + seeds),
                                                       config_.fitness);
-      const bool counts = (rec.status == "ok" || rec.status == "hurdle") && std::isfinite(rec.reward);
+      const bool counts = (rec.status == tasks::Status::kOk || rec.status == tasks::Status::kHurdle) && std::isfinite(rec.reward);
       baselines_.push_back(counts ? rec.reward : 0.0);
       text << (t == 0 ? "" : " ") << baselines_.back();
       message << (t == 0 ? "" : "; ") << fitness_task(config_, t).name << ": " << rec.status << " "
@@ -486,12 +487,12 @@ SearchResult Search::run() {
   int64_t proposed = 0;
   int64_t trained_before = 0;  // children trained in earlier sessions (max_trained counts them too)
   for (const Evaluation& e : store_.all()) {
-    if (!e.cached && e.status != "invalid" && e.status != "rejected") ++trained_before;
-    if (!e.cached && e.status == "crashed") ++result_.crashed;
+    if (!e.cached && e.status != tasks::Status::kInvalid && e.status != tasks::Status::kRejected) ++trained_before;
+    if (!e.cached && e.status == tasks::Status::kCrashed) ++result_.crashed;
     if (e.cached && e.message.rfind(kSameUpdatesPrefix, 0) == 0) ++result_.equivalence_hits;
-    if (!e.cached && e.status == "hurdle") ++result_.hurdles;
+    if (!e.cached && e.status == tasks::Status::kHurdle) ++result_.hurdles;
     // The equivalence cache holds every rule evaluated (not reused) so far, as prepare_slot left it.
-    if (config_.fec_cache != "none" && !e.cached && !e.canonical.empty() && e.status != "invalid") {
+    if (config_.fec_cache != "none" && !e.cached && !e.canonical.empty() && e.status != tasks::Status::kInvalid) {
       fec_.add(dsl::fingerprint(dsl::compile(dsl::parse(e.canonical))), e.hash);
     }
     if (e.reward > best_) {
@@ -560,18 +561,17 @@ SearchResult Search::run() {
         const int jobs = config_.fitness.seeds * static_cast<int>(fitness_task_count(config_));
         const int slot = static_cast<int>(r.id / jobs);
         NOS_CHECK(slot >= 0 && slot < n && !batch.done[slot], "a result for slot " << slot << " that is not waiting");
-        if (r.record.status == "error") {
+        if (r.record.status == tasks::Status::kError) {
           pool_.shutdown();
           throw UserError("a child could not be evaluated: " + r.record.message);
         }
         std::vector<tasks::EvalRecord>& records = batch.seeds[slot];
         records.resize(static_cast<size_t>(jobs));
         records[static_cast<size_t>(r.id % jobs)] = r.record;
-        const int in = static_cast<int>(std::count_if(records.begin(), records.end(),
-                                                      [](const tasks::EvalRecord& x) { return !x.status.empty(); }));
-        if (in < jobs) continue;
+        if (++batch.arrived[slot] < jobs) continue;
         const tasks::EvalRecord rec = combine_fitness(records, config_, baselines_);
         batch.seeds.erase(slot);
+        batch.arrived.erase(slot);
         Evaluation row = batch.rows[slot];
         row.reward = rec.reward;
         row.hurdle_acc = rec.hurdle_acc;
@@ -583,7 +583,7 @@ SearchResult Search::run() {
         row.seconds = rec.seconds;
         row.worker = r.worker;
         ++result_.evaluated;
-        if (row.status == "crashed") ++result_.crashed;
+        if (row.status == tasks::Status::kCrashed) ++result_.crashed;
         finish_slot(batch, slot, row);
         if (shared_ != nullptr) shared_->put(batch.fingerprints.at(slot), row);
       }

@@ -94,7 +94,7 @@ Evaluation read_row(const Statement& s) {
   e.val_acc = s.real(9);
   e.test_acc = s.real(10);
   e.lr = s.real(11);
-  e.status = s.text(12);
+  e.status = tasks::stored_status(s.text(12), "evaluation " + std::to_string(e.id));
   e.message = s.text(13);
   e.cached = s.integer(14) != 0;
   e.seconds = s.real(15);
@@ -170,7 +170,7 @@ void Store::insert(Evaluation& e) {
               "test_acc, lr, status, message, cached, seconds, worker, time, hurdle_acc) "
               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   s.bind(1, e.batch).bind(2, e.slot).bind(3, e.proposer).bind(4, e.tokens).bind(5, e.rule).bind(6, e.canonical)
-      .bind(7, e.hash).bind(8, e.reward).bind(9, e.val_acc).bind(10, e.test_acc).bind(11, e.lr).bind(12, e.status)
+      .bind(7, e.hash).bind(8, e.reward).bind(9, e.val_acc).bind(10, e.test_acc).bind(11, e.lr).bind(12, tasks::status_text(e.status))
       .bind(13, e.message).bind(14, static_cast<int64_t>(e.cached)).bind(15, e.seconds)
       .bind(16, static_cast<int64_t>(e.worker)).bind(17, e.time).bind(18, e.hurdle_acc);
   try {
@@ -386,7 +386,7 @@ std::vector<Leader> Store::leaderboard(int n) const {
     l.hash = s.text(1);
     l.best_reward = s.real(2);
     l.count = s.integer(3);
-    l.status = s.text(4);
+    l.status = tasks::stored_status(s.text(4), "the evaluations of " + l.canonical);
     l.val_acc = s.real(5);
     l.test_acc = s.real(6);
     l.lr = s.real(7);

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "tasks/status.h"
+
 struct sqlite3;
 
 namespace nos::search {
@@ -27,7 +29,7 @@ struct Evaluation {
   double val_acc = 0;     // NaN (NULL) when not measured
   double test_acc = 0;
   double lr = 0;
-  std::string status;  // ok, hurdle, diverged, timeout, crashed, invalid, rejected
+  tasks::Status status = tasks::Status::kOk;  // ok, hurdle, diverged, timeout, crashed, invalid, rejected
   std::string message;
   bool cached = false;  // the reward was reused from an earlier evaluation of the same canonical rule
   double seconds = 0;
@@ -51,7 +53,7 @@ struct Leader {
   std::string hash;
   double best_reward = 0;
   int64_t count = 0;     // times proposed (cache hits included)
-  std::string status;    // of its best evaluation
+  tasks::Status status = tasks::Status::kOk;  // of its best evaluation
   double val_acc = 0, test_acc = 0, lr = 0;
   std::string tokens;    // of its best evaluation
 };

@@ -35,13 +35,13 @@ std::string time_limit_message(double seconds, const std::string& where, bool po
 }
 
 GridFailure grid_failure(const std::string& timeout_message) {
-  if (timeout_message.empty()) return {"diverged", "every lr of the grid diverged"};
-  return {"timeout", "lr grid: " + timeout_message};
+  if (timeout_message.empty()) return {Status::kDiverged, "every lr of the grid diverged"};
+  return {Status::kTimeout, "lr grid: " + timeout_message};
 }
 
-double reward_of(const std::string& status, double val_acc, double hurdle_acc) {
-  if (status == "ok") return val_acc;
-  if (status == "hurdle") return hurdle_acc;
+double reward_of(Status status, double val_acc, double hurdle_acc) {
+  if (status == Status::kOk) return val_acc;
+  if (status == Status::kHurdle) return hurdle_acc;
   return 0.0;
 }
 

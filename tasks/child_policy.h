@@ -39,12 +39,12 @@ std::string time_limit_message(double seconds, const std::string& where, bool po
 // A grid none of whose lrs can go on: status "timeout" with "lr grid: " and the first timed-out trial's message,
 // or "diverged" ("every lr of the grid diverged") when none timed out.
 struct GridFailure {
-  std::string status;
+  Status status = Status::kDiverged;
   std::string message;
 };
 GridFailure grid_failure(const std::string& timeout_message);
 
 // The reward of a finished run: its validation accuracy when "ok", its hurdle accuracy when "hurdle", else 0.
-double reward_of(const std::string& status, double val_acc, double hurdle_acc);
+double reward_of(Status status, double val_acc, double hurdle_acc);
 
 }  // namespace nos::tasks

@@ -54,7 +54,7 @@ torch::Dtype dtype_of(const std::string& text, bool analytic) {
 // Analytic tasks: the reward maps the final gap to the optimum into (0, 1], 1 at the optimum, so that rewards of all
 // tasks share a range.
 double objective_reward(const ObjectiveResult& r, const Objective& objective) {
-  if (r.status != "ok" || !std::isfinite(r.final_loss)) return 0.0;
+  if (r.status != Status::kOk || !std::isfinite(r.final_loss)) return 0.0;
   return 1.0 / (1.0 + std::max(0.0, r.final_loss - objective.optimum_value));
 }
 
@@ -86,7 +86,7 @@ void evaluate_objective(const optimizers::ResolvedRule& rule, const TaskSpec& ta
       trial.seconds = r.seconds;
       record.grid.push_back(trial);
     }
-    trials.push_back({lr, r.status, r.status == "ok" && std::isfinite(r.final_loss) ? reward : kNaN});
+    trials.push_back({lr, r.status, r.status == Status::kOk && std::isfinite(r.final_loss) ? reward : kNaN});
     results.push_back(r);
   }
   // The best reward's lr; when every lr failed, the first lr's run stands for them all (its reward is 0).
@@ -96,7 +96,7 @@ void evaluate_objective(const optimizers::ResolvedRule& rule, const TaskSpec& ta
   const ObjectiveResult& best_result = results[best];
   record.lr = lrs[best];
   record.status = best_result.status;
-  if (record.status != "ok") record.message = "the loss became non-finite or exploded";
+  if (record.status != Status::kOk) record.message = "the loss became non-finite or exploded";
   record.reward = objective_reward(best_result, objective);
   record.val_acc = kNaN;
   record.test_acc = kNaN;
@@ -187,7 +187,7 @@ bool start_record(const EvalRequest& request, const TaskSpec& task, EvalRecord& 
   try {
     rule = optimizers::resolve_rule(request.rule);
   } catch (const UserError& e) {
-    record.status = "invalid";
+    record.status = Status::kInvalid;
     record.message = e.what();
     record.val_acc = record.test_acc = kNaN;
     return false;
@@ -238,7 +238,7 @@ void fill_record(const TrainResult& result, EvalRecord& record) {
 
 void failed_to_run(const c10::Error& e, EvalRecord& record) {
   // A rule LibTorch cannot execute is the candidate's failure, not the process's.
-  record.status = "invalid";
+  record.status = Status::kInvalid;
   record.message = std::string("the rule failed to run: ") + e.what_without_backtrace();
   record.val_acc = record.test_acc = kNaN;
 }

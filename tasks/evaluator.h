@@ -67,7 +67,7 @@ struct EvalRecord {
   std::string task;
   // "ok", "diverged", "timeout", "hurdle" (stopped at the hurdle: TrainConfig::hurdle) or "invalid" (the rule
   // does not parse or cannot run)
-  std::string status;
+  Status status = Status::kOk;
   std::string message;       // why, for a status other than ok
   // image tasks: final validation accuracy (hurdle: the accuracy at the hurdle); analytic: 1/(1 + f(x_T) − f*);
   // 0 unless ok or hurdle

@@ -10,7 +10,7 @@ double choose_lr(const std::vector<LrTrial>& trials) {
   double best_lr = std::numeric_limits<double>::quiet_NaN();
   double best_score = 0;
   for (const LrTrial& t : trials) {
-    if (t.status != "ok" || !std::isfinite(t.score)) continue;
+    if (t.status != Status::kOk || !std::isfinite(t.score)) continue;
     if (std::isnan(best_lr) || t.score > best_score || (t.score == best_score && t.lr < best_lr)) {
       best_score = t.score;
       best_lr = t.lr;

@@ -4,12 +4,14 @@
 #include <string>
 #include <vector>
 
+#include "tasks/status.h"
+
 namespace nos::tasks {
 
 // One lr of a grid and how it did.
 struct LrTrial {
   double lr = 0;
-  std::string status;  // "ok", "diverged", "timeout", ...: only ok trials take part
+  Status status = Status::kOk;  // only ok trials take part
   double score = 0;    // higher is better (validation accuracy, or an analytic task's reward); NaN: no score
 };
 

@@ -44,22 +44,22 @@ ObjectiveResult run_objective(const optimizers::ResolvedRule& rule, const Object
       optimizers::make_training_optimizer(rule, {{{x}, options.weight_decay()}}, options);
 
   ObjectiveResult result;
-  result.status = "ok";
+  result.status = Status::kOk;
   optimizer->zero_grad();
   double loss = evaluate(objective, x);
   result.initial_loss = loss;
   const double bound = kDivergenceFactor * std::max(1.0, std::abs(loss));
   auto diverged = [bound](double value) { return !std::isfinite(value) || value > bound; };
   if (on_step) on_step(0, loss, x.detach());
-  if (diverged(loss)) result.status = "diverged";
+  if (diverged(loss)) result.status = Status::kDiverged;
 
-  for (int64_t step = 1; step <= config.steps && result.status == "ok"; ++step) {
+  for (int64_t step = 1; step <= config.steps && result.status == Status::kOk; ++step) {
     optimizer->step();
     optimizer->zero_grad();
     loss = evaluate(objective, x);
     result.steps_done = step;
     if (on_step) on_step(step, loss, x.detach());
-    if (diverged(loss)) result.status = "diverged";
+    if (diverged(loss)) result.status = Status::kDiverged;
   }
 
   result.final_loss = loss;

@@ -10,6 +10,7 @@
 
 #include "optimizers/optimizers.h"
 #include "tasks/objectives.h"
+#include "tasks/status.h"
 
 namespace nos::tasks {
 
@@ -23,7 +24,7 @@ struct ObjectiveRunConfig {
 };
 
 struct ObjectiveResult {
-  std::string status;  // "ok", or "diverged" when the loss became non-finite or exploded
+  Status status = Status::kOk;  // or kDiverged when the loss became non-finite or exploded
   int64_t steps_done = 0;  // optimizer steps applied (fewer than asked when diverged)
   double initial_loss = 0.0;
   double final_loss = 0.0;  // the loss at the last point reached (may be inf or NaN when diverged)

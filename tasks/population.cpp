@@ -196,7 +196,7 @@ void check_population_model(const std::string& model, const std::string& where) 
 
 namespace {
 
-void stop(Member& m, const std::string& status, const std::string& message) {
+void stop(Member& m, Status status, const std::string& message) {
   m.live = false;
   m.result.status = status;
   m.result.message = message;
@@ -207,7 +207,7 @@ bool loss_ok(Member& m, double mean_loss) {
   if (!m.guard.has_bound()) m.guard.set_first_loss(m.first_loss);
   const std::string diverged = m.guard.judge(mean_loss, m.result.steps_done);
   if (diverged.empty()) return true;
-  stop(m, "diverged", diverged);
+  stop(m, Status::kDiverged, diverged);
   return false;
 }
 
@@ -226,7 +226,7 @@ bool time_up(Population& pop, const TrainConfig& config, Clock::time_point start
   for (int64_t c = 0; c < pop.size(); ++c) {
     Member& m = pop.member(c);
     if (m.live) {
-      stop(m, "timeout",
+      stop(m, Status::kTimeout,
            time_limit_message(config.time_limit_seconds,
                               where + (where == "at step" ? " " + std::to_string(m.result.steps_done) : ""), true));
     }
@@ -298,7 +298,7 @@ void end_epoch(Population& pop, const DeviceData& d, const TrainConfig& config, 
     // A fixed lr's hurdle point: the end of the first epoch (or of the run, if shorter).
     m.result.hurdle_acc = e.val_acc;
     if (stops_at_hurdle(config, m.result.hurdle_acc, trial_steps, total)) {
-      stop(m, "hurdle", hurdle_message(config, m.result.hurdle_acc, hurdle_point(false, false, trial_steps)));
+      stop(m, Status::kHurdle, hurdle_message(config, m.result.hurdle_acc, hurdle_point(false, false, trial_steps)));
     }
   }
 }
@@ -316,7 +316,7 @@ void select_lanes(Population& pop, const TrainConfig& config, int64_t total, int
     for (int64_t c : lanes) {
       Member& m = pop.member(c);
       m.at_trial = m.live;
-      trials.push_back({m.lr, m.live ? "ok" : m.result.status, m.live ? m.result.epochs.back().val_acc : 0.0});
+      trials.push_back({m.lr, m.live ? Status::kOk : m.result.status, m.live ? m.result.epochs.back().val_acc : 0.0});
     }
     const double chosen = choose_lr(trials);
     bool kept = false;
@@ -324,13 +324,13 @@ void select_lanes(Population& pop, const TrainConfig& config, int64_t total, int
       Member& m = pop.member(c);
       if (!m.live) continue;
       if (kept || m.lr != chosen) {
-        stop(m, "unchosen", "");
+        stop(m, Status::kUnchosen, "");
         continue;
       }
       kept = true;
       m.result.hurdle_acc = m.result.epochs.back().val_acc;
       if (stops_at_hurdle(config, m.result.hurdle_acc, trial_steps, total)) {
-        stop(m, "hurdle", hurdle_message(config, m.result.hurdle_acc, hurdle_point(true, false, trial_steps)));
+        stop(m, Status::kHurdle, hurdle_message(config, m.result.hurdle_acc, hurdle_point(true, false, trial_steps)));
       }
     }
   }
@@ -341,7 +341,7 @@ std::vector<TrainResult> results_of(Population& pop, double seconds) {
   std::vector<TrainResult> results;
   for (int64_t c = 0; c < pop.size(); ++c) {
     TrainResult r = pop.member(c).result;
-    if (r.status == "hurdle") {
+    if (r.status == Status::kHurdle) {
       r.val_acc = r.hurdle_acc;
       r.test_acc = kNaN;
       r.reward = r.hurdle_acc;
@@ -427,12 +427,12 @@ TrainResult grid_result(const std::vector<TrainResult>& lanes, const std::vector
     const TrainResult& lane = lanes[i];
     GridTrial t;
     t.lr = lane.lr;
-    t.status = trial[i].first ? "ok" : lane.status;
+    t.status = trial[i].first ? Status::kOk : lane.status;
     t.steps = trial[i].first ? trial_steps : lane.steps_done;
     t.train_loss = trial[i].second;
     t.val_acc = trial[i].first ? lane.epochs.front().val_acc : 0.0;
     t.seconds = seconds / static_cast<double>(lanes.size());
-    if (t.status == "timeout" && timeout.empty()) timeout = lane.message;
+    if (t.status == Status::kTimeout && timeout.empty()) timeout = lane.message;
     r.grid.push_back(t);
     trials.push_back({t.lr, t.status, t.val_acc});
   }

@@ -37,7 +37,7 @@ struct Job {
 };
 
 struct RunOutcome {
-  std::string status = "ok";
+  Status status = Status::kOk;
   std::string message;
   int64_t steps_done = 0;
   double last_train_loss = kNaN;
@@ -130,7 +130,7 @@ void advance(ChildRun& run, const DeviceData& d, const TrainConfig& config, int6
   const int64_t eval_batch = config.eval_batch_size > 0 ? config.eval_batch_size : config.batch_size;
   const auto acc_options = torch::TensorOptions().dtype(torch::kFloat64).device(config.device);
 
-  auto stop = [&](const std::string& status, const std::string& message) {
+  auto stop = [&](Status status, const std::string& message) {
     outcome.status = status;
     outcome.message = message;
   };
@@ -139,11 +139,11 @@ void advance(ChildRun& run, const DeviceData& d, const TrainConfig& config, int6
     if (!run.guard.has_bound()) run.guard.set_first_loss(run.first_loss.item<double>());
     const std::string diverged = run.guard.judge(mean_loss, step);
     if (diverged.empty()) return true;
-    stop("diverged", diverged);
+    stop(Status::kDiverged, diverged);
     return false;
   };
 
-  while (outcome.status == "ok" && outcome.steps_done < target) {
+  while (outcome.status == Status::kOk && outcome.steps_done < target) {
     const int64_t epoch = outcome.steps_done / per_epoch + 1;
     // This epoch ends after a whole epoch or at the end of the run.
     const int64_t epoch_steps = std::min(per_epoch, run.budget - (epoch - 1) * per_epoch);
@@ -174,13 +174,13 @@ void advance(ChildRun& run, const DeviceData& d, const TrainConfig& config, int6
                         seconds_since(job.start), job.eta()});
         }
         if (job.timed_out()) {
-          stop("timeout", time_limit_message(job.deadline_seconds,
+          stop(Status::kTimeout, time_limit_message(job.deadline_seconds,
                                              "at step " + std::to_string(outcome.steps_done), false));
           break;
         }
       }
     }
-    if (outcome.status != "ok") break;
+    if (outcome.status != Status::kOk) break;
     if (run.epoch_pos < epoch_steps) {
       // Paused inside the epoch.
       const double mean_loss = run.loss_sum.item<double>() / static_cast<double>(run.epoch_pos);
@@ -210,7 +210,7 @@ void advance(ChildRun& run, const DeviceData& d, const TrainConfig& config, int6
                     seconds_since(job.start), job.eta(), true});
     }
     if (!last && job.timed_out()) {
-      stop("timeout", time_limit_message(job.deadline_seconds, "after epoch " + std::to_string(epoch), false));
+      stop(Status::kTimeout, time_limit_message(job.deadline_seconds, "after epoch " + std::to_string(epoch), false));
     }
   }
 }
@@ -285,12 +285,12 @@ LrSearch full_grid(const optimizers::ResolvedRule& rule, const DeviceData& d, in
     trial.status = run.outcome.status;
     trial.steps = run.outcome.steps_done;
     trial.train_loss = run.outcome.last_train_loss;
-    trial.val_acc = run.outcome.status == "ok" && !run.outcome.epochs.empty() ? run.outcome.epochs.back().val_acc : 0.0;
+    trial.val_acc = run.outcome.status == Status::kOk && !run.outcome.epochs.empty() ? run.outcome.epochs.back().val_acc : 0.0;
     trial.seconds = seconds_since(trial_start);
     grid.push_back(trial);
     // Skipped trial steps (a diverged trial) no longer count towards the ETA.
     job.steps_total -= trial_steps - run.outcome.steps_done;
-    if (run.outcome.status == "timeout") {
+    if (run.outcome.status == Status::kTimeout) {
       out.lr = choose_lr(trials);
       out.timeout = run.outcome.message;
       return out;
@@ -338,10 +338,10 @@ LrSearch halving_grid(const optimizers::ResolvedRule& rule, const DeviceData& d,
       trial.status = run.outcome.status;
       trial.steps = run.outcome.steps_done;
       trial.train_loss = run.outcome.last_train_loss;
-      trial.val_acc = run.outcome.status == "ok" ? current_val_acc(run, d, config) : 0.0;
+      trial.val_acc = run.outcome.status == Status::kOk ? current_val_acc(run, d, config) : 0.0;
       trial.seconds += seconds_since(start);
       job.steps_total -= (target - before) - (run.outcome.steps_done - before);
-      if (run.outcome.status == "timeout") {
+      if (run.outcome.status == Status::kTimeout) {
         out.timeout = run.outcome.message;
         return out;
       }
@@ -349,7 +349,7 @@ LrSearch halving_grid(const optimizers::ResolvedRule& rule, const DeviceData& d,
     // The lrs still fine, best first (an exact tie: the smaller lr, as choose_lr).
     std::vector<size_t> ranked;
     for (size_t i : alive) {
-      if (grid[i].status == "ok" && std::isfinite(grid[i].val_acc)) ranked.push_back(i);
+      if (grid[i].status == Status::kOk && std::isfinite(grid[i].val_acc)) ranked.push_back(i);
     }
     std::sort(ranked.begin(), ranked.end(), [&](size_t a, size_t b) {
       if (grid[a].val_acc != grid[b].val_acc) return grid[a].val_acc > grid[b].val_acc;
@@ -368,7 +368,7 @@ LrSearch halving_grid(const optimizers::ResolvedRule& rule, const DeviceData& d,
     const bool last = ranked.size() == 1 || r + 1 == rungs.size();
     const size_t keep = last ? 1 : (ranked.size() + 1) / 2;
     for (size_t k = keep; k < ranked.size(); ++k) {
-      grid[ranked[k]].status = "halved";
+      grid[ranked[k]].status = Status::kHalved;
       runs[ranked[k]] = ChildRun();
     }
     alive.assign(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(keep));
@@ -509,7 +509,7 @@ TrainResult train_classifier(const optimizers::ResolvedRule& rule, const DataSpl
   }
   job.steps_total = result.total_steps + grid_steps;
 
-  auto finish = [&](const std::string& status, const std::string& message) {
+  auto finish = [&](Status status, const std::string& message) {
     result.status = status;
     result.message = message;
     result.reward = reward_of(status, result.val_acc, result.hurdle_acc);
@@ -521,7 +521,7 @@ TrainResult train_classifier(const optimizers::ResolvedRule& rule, const DataSpl
     result.steps_done = steps;
     result.val_acc = result.hurdle_acc;
     result.test_acc = kNaN;
-    return finish("hurdle", hurdle_message(config, result.hurdle_acc, hurdle_point(use_grid, halving, steps)));
+    return finish(Status::kHurdle, hurdle_message(config, result.hurdle_acc, hurdle_point(use_grid, halving, steps)));
   };
 
   double lr = config.lr;
@@ -561,7 +561,7 @@ TrainResult train_classifier(const optimizers::ResolvedRule& rule, const DataSpl
     run = fresh_run(rule, d, data.num_classes, config, lr, horizon);
     // A fixed lr's hurdle point is the end of the first epoch (or of the run, if shorter).
     advance(run, d, config, trial_steps, /*measure_test=*/true, "train", job);
-    if (run.outcome.status == "ok") {
+    if (run.outcome.status == Status::kOk) {
       result.hurdle_acc = run.outcome.epochs.back().val_acc;
       if (stops_at_hurdle(config, result.hurdle_acc, trial_steps, result.total_steps)) {
         result.epochs = run.outcome.epochs;

@@ -13,6 +13,7 @@
 #include "tasks/datasets.h"
 #include "tasks/models.h"
 #include "tasks/recipe.h"
+#include "tasks/status.h"
 
 namespace nos::tasks {
 
@@ -93,8 +94,8 @@ inline constexpr double kHalvingFirstRung = 0.25;
 // One learning rate tried by the grid protocol.
 struct GridTrial {
   double lr = 0;
-  // "ok", "diverged" or "timeout"; "halved" when successive halving dropped it (after `steps` steps, at `val_acc`)
-  std::string status;
+  // ok, diverged or timeout; halved when successive halving dropped it (after `steps` steps, at `val_acc`)
+  Status status = Status::kOk;
   int64_t steps = 0;
   double train_loss = 0;     // mean over the steps of its last (possibly partial) epoch
   double val_acc = 0;        // 0 when diverged
@@ -103,7 +104,7 @@ struct GridTrial {
 
 struct TrainResult {
   // "ok", "diverged" (loss non-finite or far above its start), "timeout" or "hurdle" (stopped at the hurdle)
-  std::string status = "ok";
+  Status status = Status::kOk;
   std::string message;        // what happened, for a status other than ok
   // The final validation accuracy (Bello et al. 2017); for status hurdle, hurdle_acc; otherwise 0 unless ok
   double reward = 0;

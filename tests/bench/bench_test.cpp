@@ -295,7 +295,7 @@ TEST(SearchBench, ARejectedRuleIsNeverTheBestRule) {
       search::Evaluation e;
       e.slot = static_cast<int64_t>(i);
       e.tokens = "t" + std::to_string(i);
-      e.status = rows[i].first;
+      e.status = tasks::parse_status(rows[i].first);
       e.canonical = rows[i].second;
       e.hash = rows[i].second.empty() ? "" : "h" + std::to_string(i);
       e.reward = 0;
@@ -311,7 +311,7 @@ TEST(SearchBench, ARejectedRuleIsNeverTheBestRule) {
     search::Evaluation e;
     e.batch = 1;
     e.tokens = "ok";
-    e.status = "ok";
+    e.status = tasks::Status::kOk;
     e.canonical = "sign(g)";
     e.hash = "hok";
     e.reward = 0.5;

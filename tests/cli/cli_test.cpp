@@ -601,7 +601,7 @@ TEST(FoundRules, AreTakenFromTheRunFolderEverywhere) {
   ASSERT_EQ(nos({"search", "--config", config, "--run-dir", run, "--in-process", "--top", "0"}).code, kExitOk);
   std::vector<std::string> ok;  // the run's rules with status ok, best first
   for (const search::Leader& l : search::leaderboard(run, 50)) {
-    if (l.status == "ok") ok.push_back(l.canonical);
+    if (l.status == tasks::Status::kOk) ok.push_back(l.canonical);
   }
   ASSERT_GE(ok.size(), 2u);
   for (const std::string& ref : {"@" + run, "@" + run + ":top1", "@" + run + ":#1"}) {

@@ -140,7 +140,7 @@ TEST_F(Processes, ASearchOnAnImageTaskRunsThroughWorkerProcesses) {
   ASSERT_EQ(rows.size(), 6u);
   int trained = 0;
   for (const search::Evaluation& e : rows) {
-    if (e.status == "ok" && !e.cached) {
+    if (e.status == tasks::Status::kOk && !e.cached) {
       ++trained;
       EXPECT_GE(e.worker, 0) << e.canonical;
       EXPECT_GT(e.val_acc, 0.0) << e.canonical;

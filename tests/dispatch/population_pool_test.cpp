@@ -47,7 +47,7 @@ class RecordingEvaluator : public tasks::Evaluator {
     tasks::EvalRecord record;
     record.rule = r.rule;
     record.seed = r.seed;
-    record.status = "ok";
+    record.status = tasks::Status::kOk;
     record.reward = r.lr;
     return record;
   }
@@ -229,12 +229,12 @@ TEST(PopulationPool, APopulationThatFailsFailsEachOfItsJobs) {
   ASSERT_EQ(results.size(), 4u);
   for (int64_t id : {0, 1, 2}) {
     const tasks::EvalRecord& r = results.at(id).record;
-    EXPECT_EQ(r.status, "error");
+    EXPECT_EQ(r.status, tasks::Status::kError);
     EXPECT_EQ(r.message, "a population of 3 jobs: refused by the evaluator");
   }
   EXPECT_EQ(results.at(1).record.rule, "refuse");
   EXPECT_EQ(results.at(2).record.rule, "b");
-  EXPECT_EQ(results.at(3).record.status, "ok");
+  EXPECT_EQ(results.at(3).record.status, tasks::Status::kOk);
   EXPECT_EQ(results.at(3).record.rule, "c");
   // shutdown forgets everything queued or running.
   pool.submit(job(4, "d", 0));

@@ -57,12 +57,12 @@ TEST(Wire, RecordsRoundTripWithNonFiniteNumbersAsNaN) {
   r.rule = "g";
   r.canonical = "g";
   r.task = "rosenbrock";
-  r.status = "ok";
+  r.status = tasks::Status::kOk;
   r.reward = 0.123456789012345678;
   r.val_acc = std::numeric_limits<double>::quiet_NaN();
   r.final_loss = std::numeric_limits<double>::infinity();
   r.lr = 1e-3;
-  r.grid.push_back({0.1, "diverged", 7, 1e300, 0, 0.5});
+  r.grid.push_back({0.1, tasks::Status::kDiverged, 7, 1e300, 0, 0.5});
   r.epochs.push_back({1, 31, 0.7, 0.8, std::nan(""), 1.5, 0.01});
   const JobResult back = decode_result(encode_result(7, r));
   EXPECT_EQ(back.id, 7);
@@ -70,7 +70,7 @@ TEST(Wire, RecordsRoundTripWithNonFiniteNumbersAsNaN) {
   EXPECT_TRUE(std::isnan(back.record.val_acc));
   EXPECT_TRUE(std::isnan(back.record.final_loss));
   ASSERT_EQ(back.record.grid.size(), 1u);
-  EXPECT_EQ(back.record.grid[0].status, "diverged");
+  EXPECT_EQ(back.record.grid[0].status, tasks::Status::kDiverged);
   EXPECT_EQ(back.record.grid[0].train_loss, 1e300);
   ASSERT_EQ(back.record.epochs.size(), 1u);
   EXPECT_EQ(back.record.epochs[0].steps, 31);
@@ -82,7 +82,7 @@ TEST(Wire, RecordsRoundTripWithNonFiniteNumbersAsNaN) {
 TEST(Wire, MessagesRoundTripThroughJsonEscapes) {
   tasks::EvalRecord r;
   r.rule = "exp(sign(g)*sign(m))*g";
-  r.status = "error";
+  r.status = tasks::Status::kError;
   r.message = "line 1:\t\"bad\" \\ \b\f\x01 — ŝ";
   const JobResult back = decode_result(encode_result(3, r));
   EXPECT_EQ(back.record.message, r.message);
@@ -124,7 +124,7 @@ TEST(Wire, PopulationJobsAndResultsRoundTrip) {
   for (const tasks::EvalRequest& r : job.population) {
     tasks::EvalRecord record;
     record.rule = r.rule;
-    record.status = "ok";
+    record.status = tasks::Status::kOk;
     record.reward = 0.1 + 0.2;
     record.val_acc = std::numeric_limits<double>::quiet_NaN();
     record.epochs.push_back({1, 10, 0.5, 0.75, 0.5, 1.5, 0.01});

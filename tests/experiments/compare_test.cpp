@@ -99,12 +99,12 @@ class KnownEvaluator : public tasks::Evaluator {
     rec.steps_per_epoch = 10;
     rec.total_steps = 10 * r.epochs;
     if (r.lr >= 1 || r.rule == "g*1000") {
-      rec.status = "diverged";
+      rec.status = tasks::Status::kDiverged;
       rec.message = "loss nan";
       rec.val_acc = rec.test_acc = std::nan("");
       return rec;
     }
-    rec.status = "ok";
+    rec.status = tasks::Status::kOk;
     const bool tuning = r.epochs == 1;
     const double last = tuning ? (r.lr == 0.01 ? 0.9 : 0.6) : 0.80 + 0.01 * static_cast<double>(r.seed);
     for (int64_t e = 1; e <= r.epochs; ++e) {
@@ -493,7 +493,7 @@ TEST(CompareReport, JpegCifarIsNamedInTheReport) {
   std::vector<CompareRun> journal;
   tasks::EvalRecord r;
   r.rule = "adam";
-  r.status = "ok";
+  r.status = tasks::Status::kOk;
   r.lr = 0.01;
   r.data = "CIFAR-10 (Krizhevsky 2009), JPEG copy in /x (re-encoded as JPEG: pixels differ slightly ...)";
   journal.push_back({"tune", 1, r});
@@ -689,7 +689,7 @@ TEST(CompareRows, RunDirTopNTakesTheBestOkRulesOfASearch) {
       e.canonical = canonical;
       e.hash = "h" + canonical;
       e.reward = reward;
-      e.status = status;
+      e.status = tasks::parse_status(status);
       store.insert(e);
     }
   }

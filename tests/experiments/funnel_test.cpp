@@ -38,7 +38,7 @@ class RuleEvaluator : public tasks::Evaluator {
     rec.task = r.task;
     rec.lr = r.lr;
     rec.seed = r.seed;
-    rec.status = "ok";
+    rec.status = tasks::Status::kOk;
     rec.steps_per_epoch = 10;
     rec.total_steps = 10 * r.epochs;
     const double acc = known.at(r.rule) + 0.001 * static_cast<double>(r.seed);
@@ -87,7 +87,7 @@ void write_search_store(const std::string& run_dir) {
     e.hash = "hash-" + rule;
     e.reward = reward;
     e.val_acc = reward;
-    e.status = status;
+    e.status = tasks::parse_status(status);
     store.insert(e);
   }
 }

@@ -29,7 +29,7 @@ std::vector<CompareRow> rows_of(const CompareConfig& c) {
 
 tasks::EvalRecord record(const std::string& status, double val_acc) {
   tasks::EvalRecord r;
-  r.status = status;
+  r.status = tasks::parse_status(status);
   r.val_acc = val_acc;
   return r;
 }

@@ -7,6 +7,8 @@
 2. Each module folder opens with its public header <module>/<module>.h, whose first line says what it offers.
 3. No function in dsl/, experiments/ or bench/ is longer than 80 lines, unless it is one flat switch with a case per
    primitive (a switch over Prim with at least 20 `case Prim::` labels).
+4. A child's status is tasks::Status: no module source compares or assigns a status as text (`status == "ok"`);
+   the text lives in tasks/status.cpp and is written and read only where records leave the process.
 
 Usage: check_layout.py ROOT
 """
@@ -147,12 +149,31 @@ def check_lengths(root, problems):
                                 "the primitives)" % (os.path.relpath(path, root), first, length, MAX_LINES, module))
 
 
+STATUS_TEXT = re.compile(r'\bstatus\w*(\(\))?\s*(==|!=|=)\s*"(ok|hurdle|diverged|timeout|invalid|crashed|error|'
+                         r'rejected|halved|unchosen)"|"(ok|hurdle|diverged|timeout|invalid|crashed|error|rejected|'
+                         r'halved|unchosen)"\s*(==|!=)\s*[\w.>-]*status\b')
+
+
+def check_status_text(root, problems):
+    for module in LINE:
+        for path in sources(root, module):
+            if os.path.relpath(path, root) == os.path.join("tasks", "status.cpp"):
+                continue
+            with open(path, encoding="utf-8") as f:
+                for number, text in enumerate(f, 1):
+                    code = text.split("//")[0]
+                    if STATUS_TEXT.search(code):
+                        problems.append("%s:%d: a status compared or set as text (use tasks::Status)" %
+                                        (os.path.relpath(path, root), number))
+
+
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else "."
     problems = []
     check_includes(root, problems)
     check_headers(root, problems)
     check_lengths(root, problems)
+    check_status_text(root, problems)
     for p in problems:
         print(p)
     print("layout: %d problem%s" % (len(problems), "" if len(problems) == 1 else "s"))

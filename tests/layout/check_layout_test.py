@@ -30,6 +30,7 @@ def problems(root):
     check_layout.check_includes(root, found)
     check_layout.check_headers(root, found)
     check_layout.check_lengths(root, found)
+    check_layout.check_status_text(root, found)
     return found
 
 
@@ -82,6 +83,15 @@ class CheckLayoutTest(unittest.TestCase):
         self.assertEqual(problems(self.root), [])
         write(self.root, "experiments/d.cpp", "// D.\nint value(Prim p) {\n  switch (p) {\n" + cases +
               "  }\n  switch (p) {\n  }\n  return 0;\n}\n")
+        self.assertEqual(len(problems(self.root)), 1)
+
+    def test_a_status_compared_as_text_is_reported(self):
+        write(self.root, "search/e.cpp", '// E.\nbool f(const R& r) {\n  return r.status == "ok";  // was\n}\n'
+              'void g(R& r) { r.status = tasks::Status::kOk; }  // status = "ok" in a comment is fine\n')
+        found = problems(self.root)
+        self.assertEqual(len(found), 1, found)
+        self.assertIn("search/e.cpp:3: a status compared or set as text", found[0])
+        write(self.root, "tasks/status.cpp", '// S.\nconst char* t() { return status == "ok" ? "ok" : ""; }\n')
         self.assertEqual(len(problems(self.root)), 1)
 
 

@@ -73,7 +73,7 @@ TEST(ProcessPool, EvaluatesInWorkerProcesses) {
   const std::map<int64_t, JobResult> results = collect(pool, 6, 60);
   ASSERT_EQ(results.size(), 6u);
   for (const auto& [id, r] : results) {
-    EXPECT_EQ(r.record.status, "ok") << r.record.message;
+    EXPECT_EQ(r.record.status, tasks::Status::kOk) << r.record.message;
     EXPECT_GT(r.record.reward, 0);
     EXPECT_EQ(r.record.canonical, id % 2 ? "g" : "adam");
   }
@@ -89,12 +89,12 @@ TEST(ProcessPool, AWorkerCrashIsAResultAndTheWorkerIsRestarted) {
   pool.submit(analytic_job(1, "g"));
   const std::map<int64_t, JobResult> results = collect(pool, 2, 60);
   ASSERT_EQ(results.size(), 2u);
-  EXPECT_EQ(results.at(0).record.status, "crashed");
+  EXPECT_EQ(results.at(0).record.status, tasks::Status::kCrashed);
   EXPECT_EQ(results.at(0).record.reward, 0);
   EXPECT_NE(results.at(0).record.message.find("worker 0 died while evaluating this child (killed by signal 6"),
             std::string::npos)
       << results.at(0).record.message;
-  EXPECT_EQ(results.at(1).record.status, "ok");
+  EXPECT_EQ(results.at(1).record.status, tasks::Status::kOk);
   EXPECT_EQ(pool.starts(), 2);
 }
 
@@ -109,11 +109,11 @@ TEST(ProcessPool, AChildPastItsTimeLimitIsKilledAndRecordedAsTimeout) {
   const std::map<int64_t, JobResult> results = collect(pool, 2, 60);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ASSERT_EQ(results.size(), 2u);
-  EXPECT_EQ(results.at(0).record.status, "timeout");
+  EXPECT_EQ(results.at(0).record.status, tasks::Status::kTimeout);
   EXPECT_NE(results.at(0).record.message.find("time limit (0.5 s + 0.5 s grace)"), std::string::npos)
       << results.at(0).record.message;
   EXPECT_GE(results.at(0).record.seconds, 1.0);
-  EXPECT_EQ(results.at(1).record.status, "ok");
+  EXPECT_EQ(results.at(1).record.status, tasks::Status::kOk);
   EXPECT_LT(seconds, 30);
 }
 
@@ -125,7 +125,7 @@ TEST(ProcessPool, AWorkerRefusingARequestReportsAnError) {
   pool.submit(job);
   const std::map<int64_t, JobResult> results = collect(pool, 1, 60);
   ASSERT_EQ(results.size(), 1u);
-  EXPECT_EQ(results.at(0).record.status, "error");
+  EXPECT_EQ(results.at(0).record.status, tasks::Status::kError);
   EXPECT_NE(results.at(0).record.message.find("tpu"), std::string::npos);
 }
 
@@ -149,9 +149,9 @@ TEST(Search, SurvivesACrashingAndAHangingChild) {
   EXPECT_EQ(result.children, 16);
   Store store(store_path(dir.path()), Store::Mode::kReadOnly);
   const std::map<int64_t, Evaluation> batch = store.batch(0);
-  EXPECT_EQ(batch.at(1).status, "crashed");
+  EXPECT_EQ(batch.at(1).status, tasks::Status::kCrashed);
   EXPECT_EQ(batch.at(1).reward, 0);
-  EXPECT_EQ(batch.at(2).status, "timeout");
+  EXPECT_EQ(batch.at(2).status, tasks::Status::kTimeout);
   EXPECT_EQ(store.all().size(), 16u);
   const StoreCounts counts = store.counts();
   EXPECT_EQ(counts.by_status.at("crashed"), 1);
@@ -179,7 +179,7 @@ controller:
   lr: 0.05
 )";
 
-using Row = std::tuple<int64_t, int64_t, std::string, std::string, double, bool>;
+using Row = std::tuple<int64_t, int64_t, std::string, tasks::Status, double, bool>;
 
 std::vector<Row> rows_of(const std::string& run_dir) {
   Store store(store_path(run_dir), Store::Mode::kReadOnly);
@@ -652,7 +652,7 @@ prefilter:
   Store store(store_path(run), Store::Mode::kReadOnly);
   ASSERT_EQ(store.all().size(), 6u);
   int timeouts = 0;
-  for (const Evaluation& e : store.all()) timeouts += e.status == "timeout";
+  for (const Evaluation& e : store.all()) timeouts += e.status == tasks::Status::kTimeout;
   EXPECT_GE(timeouts, 4) << m.output;  // a rule may diverge (stop early) before its time is up
   EXPECT_EQ(processes_with_argument(run), 0);
 #endif
@@ -722,7 +722,7 @@ prefilter:
   Store store(store_path(run), Store::Mode::kReadOnly);
   ASSERT_EQ(store.all().size(), 4u);
   std::map<std::string, int> statuses;
-  for (const Evaluation& e : store.all()) ++statuses[e.status];
+  for (const Evaluation& e : store.all()) ++statuses[tasks::status_text(e.status)];
   EXPECT_EQ(statuses["crashed"], 1) << read(log);
   EXPECT_EQ(statuses["crashed"] + statuses["timeout"] + statuses["diverged"], 4) << read(log);
   EXPECT_EQ(processes_with_argument(run), 0);

@@ -70,7 +70,7 @@ TEST(Search, EachCanonicalRuleIsEvaluatedOnceAndLaterHitsReuseItsReward) {
   ASSERT_EQ(rows.size(), 16u);
   std::map<std::string, double> reward_of;
   for (const Evaluation& e : rows) {
-    EXPECT_EQ(e.status, "ok") << e.tokens;
+    EXPECT_EQ(e.status, tasks::Status::kOk) << e.tokens;
     if (!e.cached) reward_of[e.hash] = e.reward;
   }
   for (const Evaluation& e : rows) {
@@ -95,13 +95,13 @@ TEST(Search, InvalidTokensAreStoredAsInvalidWithZeroReward) {
   const std::vector<Evaluation> rows = run.store->all();
   ASSERT_EQ(rows.size(), 4u);
   for (int i = 0; i < 3; ++i) {
-    EXPECT_EQ(rows[i].status, "invalid") << rows[i].tokens;
+    EXPECT_EQ(rows[i].status, tasks::Status::kInvalid) << rows[i].tokens;
     EXPECT_EQ(rows[i].reward, 0);
     EXPECT_EQ(rows[i].hash, "");
     EXPECT_FALSE(rows[i].message.empty());
   }
   EXPECT_NE(rows[0].message.find("error[E"), std::string::npos) << rows[0].message;
-  EXPECT_EQ(rows[3].status, "ok");
+  EXPECT_EQ(rows[3].status, tasks::Status::kOk);
   EXPECT_EQ(run.result.evaluated, 1);
   EXPECT_EQ(proposer.rewards(), (std::vector<double>{0, 0, 0, rows[3].reward}));
 }
@@ -138,7 +138,7 @@ TEST(Search, CrashedChildrenAreCountedApartFromLowRewards) {
     EXPECT_EQ(result.crashed, survivor.empty() ? 3 : 2) << survivor;
     int crashed_rows = 0;
     for (const Evaluation& e : store.all()) {
-      if (e.status != "crashed") continue;
+      if (e.status != tasks::Status::kCrashed) continue;
       ++crashed_rows;
       EXPECT_EQ(e.reward, 0);
       EXPECT_NE(e.message.find("a bug in the evaluator"), std::string::npos) << e.message;
@@ -181,13 +181,13 @@ TEST(Search, PrefilterRejectsBeforeTrainingAndTheRejectionIsCached) {
   Scripted run(script, config, proposer, true);
   const std::vector<Evaluation> rows = run.store->all();
   ASSERT_EQ(rows.size(), 4u);
-  EXPECT_EQ(rows[0].status, "rejected");
+  EXPECT_EQ(rows[0].status, tasks::Status::kRejected);
   EXPECT_EQ(rows[0].canonical, "w");
-  EXPECT_EQ(rows[1].status, "rejected");
+  EXPECT_EQ(rows[1].status, tasks::Status::kRejected);
   EXPECT_EQ(rows[1].canonical, "-g");
-  EXPECT_EQ(rows[2].status, "ok");
+  EXPECT_EQ(rows[2].status, tasks::Status::kOk);
   EXPECT_FALSE(rows[0].cached);
-  EXPECT_EQ(rows[3].status, "rejected");
+  EXPECT_EQ(rows[3].status, tasks::Status::kRejected);
   EXPECT_TRUE(rows[3].cached);
   EXPECT_EQ(run.evaluator->calls().count("w"), 0u);
 }
@@ -216,7 +216,7 @@ TEST(Search, RandomAndEvolutionRunFromTheirConfigs) {
     const std::vector<Evaluation> rows = store->all();
     ASSERT_EQ(rows.size(), 40u);
     for (const Evaluation& e : rows) {
-      EXPECT_NE(e.status, "invalid") << name << ": " << e.tokens;
+      EXPECT_NE(e.status, tasks::Status::kInvalid) << name << ": " << e.tokens;
       EXPECT_EQ(e.proposer.rfind(name, 0), 0u) << e.proposer;
     }
     EXPECT_GT(result.best_reward, 0) << name;
@@ -497,8 +497,8 @@ class HurdleEvaluator : public tasks::Evaluator {
     tasks::EvalRecord r;
     r.rule = request.rule;
     r.hurdle_acc = static_cast<double>(std::hash<std::string>()(request.rule) % 1000) / 2000.0;
-    r.status = r.hurdle_acc < request.hurdle ? "hurdle" : "ok";
-    r.reward = r.val_acc = r.status == "hurdle" ? r.hurdle_acc : r.hurdle_acc + 0.1;
+    r.status = r.hurdle_acc < request.hurdle ? tasks::Status::kHurdle : tasks::Status::kOk;
+    r.reward = r.val_acc = r.status == tasks::Status::kHurdle ? r.hurdle_acc : r.hurdle_acc + 0.1;
     std::lock_guard<std::mutex> lock(mutex_);
     hurdles_[request.rule] = request.hurdle;
     return r;
@@ -562,10 +562,10 @@ TEST(Search, HurdlesComeFromEarlierBatchesAndHurdledChildrenKeepTheirReward) {
     }
     const double expected = e.batch == 0 ? 0.0 : percentile(earlier, 50);
     EXPECT_EQ(hurdles.at(e.canonical), expected) << e.canonical;
-    EXPECT_EQ(e.status, e.hurdle_acc < expected ? "hurdle" : "ok") << e.canonical;
+    EXPECT_EQ(e.status, e.hurdle_acc < expected ? tasks::Status::kHurdle : tasks::Status::kOk) << e.canonical;
     EXPECT_GT(e.reward, 0) << e.canonical;  // a hurdled child's reward is its accuracy, not 0
     EXPECT_FALSE(std::isnan(e.hurdle_acc));
-    hurdled += e.status == "hurdle";
+    hurdled += e.status == tasks::Status::kHurdle;
   }
   EXPECT_GT(hurdled, 0);
   EXPECT_EQ(result.hurdles, hurdled);
@@ -626,7 +626,7 @@ TEST(Store, StoresFromBeforeHurdlesOpen) {
     Store store(path, Store::Mode::kCreate);
     Evaluation e;
     e.proposer = "random";
-    e.status = "ok";
+    e.status = tasks::Status::kOk;
     e.reward = 0.5;
     e.hurdle_acc = 0.25;
     store.insert(e);
@@ -647,7 +647,7 @@ TEST(Store, StoresFromBeforeHurdlesOpen) {
   Evaluation e;
   e.slot = 1;
   e.proposer = "random";
-  e.status = "hurdle";
+  e.status = tasks::Status::kHurdle;
   e.hurdle_acc = 0.125;
   writer.insert(e);
   EXPECT_EQ(writer.all()[1].hurdle_acc, 0.125);
@@ -749,7 +749,7 @@ TEST(SharedEquivalenceCache, ACacheFromBeforeTheCanonicalChangeReadsTodaysForms)
     SharedEquivalenceCache cache(path, "task");
     Evaluation row;
     row.canonical = "sign(adam)";
-    row.status = "ok";
+    row.status = tasks::Status::kOk;
     row.reward = row.val_acc = 0.5;
     cache.put(f, row);
     EXPECT_EQ(cache.find(f)->canonical, "sign(adam)");  // stored as given
@@ -834,8 +834,8 @@ std::vector<std::string> distinct_sums() {
 }
 
 // (status, reward) of each stored child, in (batch, slot) order.
-std::vector<std::pair<std::string, double>> outcomes(const Store& store) {
-  std::vector<std::pair<std::string, double>> out;
+std::vector<std::pair<tasks::Status, double>> outcomes(const Store& store) {
+  std::vector<std::pair<tasks::Status, double>> out;
   for (const Evaluation& e : store.all()) out.emplace_back(e.status, e.reward);
   return out;
 }
@@ -868,7 +868,7 @@ TEST(SharedEquivalenceCache, ARerunOnAFilledCacheGivesThePlainRunsRows) {
   };
   const auto plain = run(config, "plain", "");
   int hurdled = 0;
-  for (const auto& [status, reward] : plain.first) hurdled += status == "hurdle";
+  for (const auto& [status, reward] : plain.first) hurdled += status == tasks::Status::kHurdle;
   ASSERT_GT(hurdled, 0);
   // Filled by the same search, then read by its rerun.
   const std::string cache = dir.path() + "/fec.db";
@@ -927,7 +927,7 @@ TEST(SharedEquivalenceCache, AFileThatIsNoCacheIsNeverWrittenTo) {
     SharedEquivalenceCache cache(path, "task");
     Evaluation e;
     e.canonical = "sign(g)";
-    e.status = "ok";
+    e.status = tasks::Status::kOk;
     e.reward = 0.5;
     e.val_acc = 0.5;
     e.lr = 0.01;
@@ -991,7 +991,7 @@ TEST(Search, MaxTrainedCapsTheChildrenTrained) {
   auto trained = [&] {
     Store store(store_path(dir.path()), Store::Mode::kReadOnly);
     int64_t n = 0;
-    for (const Evaluation& e : store.all()) n += !e.cached && e.status != "invalid" && e.status != "rejected";
+    for (const Evaluation& e : store.all()) n += !e.cached && e.status != tasks::Status::kInvalid && e.status != tasks::Status::kRejected;
     return std::make_pair(n, static_cast<int64_t>(store.all().size()));
   };
   auto [n1, children1] = trained();
@@ -1018,7 +1018,7 @@ class SeedEvaluator : public tasks::Evaluator {
     r.rule = request.rule;
     r.task = request.task;
     r.seed = request.seed;
-    r.status = request.seed == 7 ? "diverged" : "ok";
+    r.status = request.seed == 7 ? tasks::Status::kDiverged : tasks::Status::kOk;
     r.reward = request.seed == 5 ? 0.1 : request.seed == 6 ? 0.5 : 0.0;
     r.val_acc = r.reward;
     r.lr = 0.01;
@@ -1039,7 +1039,7 @@ class SeedEvaluator : public tasks::Evaluator {
 TEST(Fitness, AggregatesSeedsByMeanOrMedian) {
   auto record = [](const std::string& status, double reward) {
     tasks::EvalRecord r;
-    r.status = status;
+    r.status = tasks::parse_status(status);
     r.reward = reward;
     r.val_acc = reward;
     r.seconds = 1;
@@ -1049,15 +1049,15 @@ TEST(Fitness, AggregatesSeedsByMeanOrMedian) {
   FitnessSettings mean{3, "mean"}, median{3, "median"};
   const tasks::EvalRecord m = aggregate_fitness(three, mean);
   EXPECT_NEAR(m.reward, 0.2, 1e-15);
-  EXPECT_EQ(m.status, "ok");
+  EXPECT_EQ(m.status, tasks::Status::kOk);
   EXPECT_EQ(m.message, "seeds 0.1 0.5 diverged: mean 0.2");
   EXPECT_NEAR(m.val_acc, 0.2, 1e-15);  // the mean of the finite accuracies
   EXPECT_EQ(m.seconds, 3);
   EXPECT_NEAR(aggregate_fitness(three, median).reward, 0.1, 1e-15);
   // A seed stopped at its hurdle: the child is hurdled; no seed earned a reward: the first seed's status.
-  EXPECT_EQ(aggregate_fitness({record("ok", 0.4), record("hurdle", 0.2)}, mean).status, "hurdle");
+  EXPECT_EQ(aggregate_fitness({record("ok", 0.4), record("hurdle", 0.2)}, mean).status, tasks::Status::kHurdle);
   const tasks::EvalRecord none = aggregate_fitness({record("timeout", 0), record("diverged", 0)}, mean);
-  EXPECT_EQ(none.status, "timeout");
+  EXPECT_EQ(none.status, tasks::Status::kTimeout);
   EXPECT_EQ(none.reward, 0);
   // One seed: its record unchanged.
   EXPECT_EQ(aggregate_fitness({record("ok", 0.3)}, mean).message, "");
@@ -1080,9 +1080,9 @@ TEST(Fitness, ASearchEvaluatesEveryChildOnEachSeed) {
     Store store(store_path(dir.path()), Store::Mode::kReadOnly);
     int trained = 0;
     for (const Evaluation& e : store.all()) {
-      if (e.cached || e.status == "invalid") continue;
+      if (e.cached || e.status == tasks::Status::kInvalid) continue;
       ++trained;
-      EXPECT_EQ(e.status, "ok") << e.message;
+      EXPECT_EQ(e.status, tasks::Status::kOk) << e.message;
       EXPECT_NEAR(e.reward, std::string(aggregate) == "mean" ? 0.2 : 0.1, 1e-12) << e.message;
       EXPECT_EQ(e.message, std::string("seeds 0.1 0.5 diverged: ") + aggregate + " " +
                                (std::string(aggregate) == "mean" ? "0.2" : "0.1"));
@@ -1103,11 +1103,11 @@ class TaskEvaluator : public tasks::Evaluator {
     r.rule = request.rule;
     r.task = request.task;
     r.seed = request.seed;
-    r.status = "ok";
+    r.status = tasks::Status::kOk;
     const bool baseline = request.rule == "adam";
     // A third of the rules (by text length) diverge on every task: the search must give them the fitness floor.
     if (!baseline && request.rule.size() % 3 == 0) {
-      r.status = "diverged";
+      r.status = tasks::Status::kDiverged;
       r.reward = r.val_acc = std::nan("");
       std::lock_guard<std::mutex> lock(mutex_);
       ++calls_[{baseline, request.task}];
@@ -1137,7 +1137,7 @@ class TaskEvaluator : public tasks::Evaluator {
 TEST(Fitness, CombinesTasksAgainstABaseline) {
   auto record = [](const std::string& status, double reward) {
     tasks::EvalRecord r;
-    r.status = status;
+    r.status = tasks::parse_status(status);
     r.reward = reward;
     r.val_acc = reward;
     r.seconds = 1;
@@ -1163,7 +1163,7 @@ TEST(Fitness, CombinesTasksAgainstABaseline) {
   const std::vector<double> baselines = {0.6, 0.1, 0.55};
   const tasks::EvalRecord mean = combine_fitness(records, config, baselines);
   EXPECT_NEAR(mean.reward, (0.1 + 0.05 - 0.05) / 3, 1e-12);
-  EXPECT_EQ(mean.status, "ok");
+  EXPECT_EQ(mean.status, tasks::Status::kOk);
   EXPECT_NEAR(mean.val_acc, 0.7, 1e-12);  // the first task's
   EXPECT_EQ(mean.seconds, 6);
   EXPECT_NE(mean.message.find("beale 0.15 - adam"), std::string::npos) << mean.message;
@@ -1175,7 +1175,7 @@ TEST(Fitness, CombinesTasksAgainstABaseline) {
   // Nothing earned anywhere: the floor, the first task's status.
   const std::vector<tasks::EvalRecord> failed(6, record("diverged", 0));
   const tasks::EvalRecord none = combine_fitness(failed, config, baselines);
-  EXPECT_EQ(none.status, "diverged");
+  EXPECT_EQ(none.status, tasks::Status::kDiverged);
   EXPECT_NEAR(none.reward, fitness_floor(config.fitness, baselines), 1e-12);
   EXPECT_NEAR(fitness_floor(config.fitness, baselines), -1.25 / 3, 1e-12);
   EXPECT_EQ(fitness_floor(config.fitness, {}), 0);
@@ -1213,7 +1213,7 @@ TEST(Fitness, ASearchEvaluatesEachTaskAgainstTheBaseline) {
     EXPECT_NEAR(beale_reward, 0.15, 1e-12);
     for (const Evaluation& e : store.all()) {
       if (e.cached) continue;
-      if (e.status == "invalid" || e.status == "diverged") {
+      if (e.status == tasks::Status::kInvalid || e.status == tasks::Status::kDiverged) {
         ++floored;
         EXPECT_NEAR(e.reward, -(0.55 + 0.15) / 2, 1e-12) << e.status;
         continue;

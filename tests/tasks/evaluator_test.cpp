@@ -85,7 +85,7 @@ TEST(LocalEvaluator, ImageTaskRecordAndDataLoadedOnce) {
   options.threads = 1;
   LocalEvaluator evaluator(options);
   EvalRecord a = evaluator.evaluate(request("adam", "fmnist-convnet"));
-  EXPECT_EQ(a.status, "ok") << a.message;
+  EXPECT_EQ(a.status, tasks::Status::kOk) << a.message;
   EXPECT_EQ(a.rule, "adam");
   EXPECT_EQ(a.canonical, "adam");
   EXPECT_EQ(a.task, "fmnist-convnet");
@@ -97,7 +97,7 @@ TEST(LocalEvaluator, ImageTaskRecordAndDataLoadedOnce) {
   EXPECT_EQ(a.final_loss, a.epochs.back().train_loss);
   EXPECT_EQ(a.data, "fake fmnist (validation 64)");
   EvalRecord b = evaluator.evaluate(request("powersign", "fmnist-logreg"));
-  EXPECT_EQ(b.status, "ok") << b.message;
+  EXPECT_EQ(b.status, tasks::Status::kOk) << b.message;
   EXPECT_EQ(calls, 1);
   // Other sizes are another split.
   EvalRequest other = request("adam", "fmnist-logreg");
@@ -116,14 +116,14 @@ TEST(LocalEvaluator, InvalidAndDivergingRulesAreRecordsNotExceptions) {
   options.loader = CountingLoader{&calls};
   LocalEvaluator evaluator(options);
   EvalRecord invalid = evaluator.evaluate(request("exp(g", "fmnist-logreg"));
-  EXPECT_EQ(invalid.status, "invalid");
+  EXPECT_EQ(invalid.status, tasks::Status::kInvalid);
   EXPECT_EQ(invalid.reward, 0.0);
   EXPECT_NE(invalid.message.find("error[E"), std::string::npos) << invalid.message;
   EXPECT_EQ(calls, 0);  // no data needed to reject a rule
   EvalRequest blowup = request("sgd", "fmnist-mlp");
   blowup.lr = 1e8;
   EvalRecord diverged = evaluator.evaluate(blowup);
-  EXPECT_EQ(diverged.status, "diverged");
+  EXPECT_EQ(diverged.status, tasks::Status::kDiverged);
   EXPECT_EQ(diverged.reward, 0.0);
 }
 
@@ -147,7 +147,7 @@ TEST(LocalEvaluator, AnalyticTasksRewardTheGapToTheOptimum) {
   r.steps = 200;
   r.lr = 0.1;
   EvalRecord record = evaluator.evaluate(r);
-  EXPECT_EQ(record.status, "ok");
+  EXPECT_EQ(record.status, tasks::Status::kOk);
   EXPECT_GT(record.reward, 0.99);
   EXPECT_LE(record.reward, 1.0);
   EXPECT_TRUE(std::isnan(record.val_acc));
@@ -162,7 +162,7 @@ TEST(LocalEvaluator, AnalyticTasksRewardTheGapToTheOptimum) {
   blowup.lr = 1e6;
   blowup.steps = 100;
   EvalRecord diverged = evaluator.evaluate(blowup);
-  EXPECT_EQ(diverged.status, "diverged");
+  EXPECT_EQ(diverged.status, tasks::Status::kDiverged);
   EXPECT_EQ(diverged.reward, 0.0);
 }
 
@@ -202,12 +202,12 @@ TEST(LocalEvaluator, APopulationWithARuleThatCannotRunIsSplitSoOnlyThatChildFail
   ASSERT_EQ(records.size(), 4u);
   // [adam momentum sign(m) sgd] fails; [adam momentum] trains; [sign(m) sgd] fails; sign(m) alone fails; sgd alone.
   EXPECT_EQ(sizes, (std::vector<size_t>{4, 2, 2, 1, 1}));
-  EXPECT_EQ(records[2].status, "invalid");
+  EXPECT_EQ(records[2].status, tasks::Status::kInvalid);
   EXPECT_NE(records[2].message.find("the rule failed to run: no kernel for sign(m)"), std::string::npos)
       << records[2].message;
   for (size_t i : {0, 1, 3}) {
     const EvalRecord solo = alone.evaluate(requests[i]);
-    EXPECT_EQ(records[i].status, "ok") << requests[i].rule << ": " << records[i].message;
+    EXPECT_EQ(records[i].status, tasks::Status::kOk) << requests[i].rule << ": " << records[i].message;
     EXPECT_EQ(records[i].val_acc, solo.val_acc) << requests[i].rule;
     EXPECT_NEAR(records[i].final_loss, solo.final_loss, 1e-6 * std::fabs(solo.final_loss)) << requests[i].rule;
   }
@@ -266,7 +266,7 @@ TEST(LocalEvaluator, APopulationGivesEachRequestItsSoloRecord) {
   for (const EvalRequest& r : requests) EXPECT_EQ(population_key(r), key) << r.rule;
   const std::vector<EvalRecord> together = evaluator.evaluate_population(requests);
   ASSERT_EQ(together.size(), requests.size());
-  EXPECT_EQ(together[2].status, "invalid");
+  EXPECT_EQ(together[2].status, tasks::Status::kInvalid);
   EXPECT_EQ(together[1].grid.size(), 3u);
   for (size_t i = 0; i < requests.size(); ++i) expect_same_record(together[i], evaluator.evaluate(requests[i]));
 
@@ -287,7 +287,7 @@ TEST(LocalEvaluator, APopulationGivesEachRequestItsSoloRecord) {
   std::vector<EvalRequest> limited = {requests[0], requests[1], requests[3]};
   for (EvalRequest& r : limited) r.time_limit_seconds = 1e-9;
   for (const EvalRecord& r : evaluator.evaluate_population(limited)) {
-    EXPECT_EQ(r.status, "timeout") << r.rule;
+    EXPECT_EQ(r.status, tasks::Status::kTimeout) << r.rule;
     EXPECT_NE(r.message.find("the population's time limit of 3e-09 s reached"), std::string::npos) << r.message;
   }
 }
@@ -308,7 +308,7 @@ TEST(LocalEvaluator, APopulationThatRunsOutOfMemoryIsSplitDownToWhatFits) {
     r.dtype = "float64";
     requests.push_back(r);
     solo.push_back(evaluator.evaluate(r));
-    ASSERT_EQ(solo.back().status, "ok") << solo.back().message;
+    ASSERT_EQ(solo.back().status, tasks::Status::kOk) << solo.back().message;
   }
   fixtures::expect_in_capped_child(int64_t{200} << 20, [&] {
     int failures = 0;
@@ -332,8 +332,8 @@ TEST(LocalEvaluator, APopulationThatRunsOutOfMemoryIsSplitDownToWhatFits) {
     for (size_t i = 0; i < requests.size(); ++i) {
       if (split[i].status != solo[i].status || split[i].val_acc != solo[i].val_acc ||
           std::fabs(split[i].final_loss - solo[i].final_loss) > 1e-9 * std::fabs(solo[i].final_loss)) {
-        std::fprintf(stderr, "request %zu: %s %.17g vs solo %s %.17g\n", i, split[i].status.c_str(), split[i].val_acc,
-                     solo[i].status.c_str(), solo[i].val_acc);
+        std::fprintf(stderr, "request %zu: %s %.17g vs solo %s %.17g\n", i, status_text(split[i].status), split[i].val_acc,
+                     status_text(solo[i].status), solo[i].val_acc);
         ++failures;
       }
     }

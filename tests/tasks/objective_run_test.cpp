@@ -25,7 +25,7 @@ TEST(RunObjective, GradientDescentOnSphereIsExact) {
   optimizers::ResolvedRule rule = optimizers::resolve_rule("g");
   Objective sphere = make_objective("sphere", 0);
   ObjectiveResult r = run_objective(rule, sphere, config(10, 0.1));
-  EXPECT_EQ(r.status, "ok");
+  EXPECT_EQ(r.status, tasks::Status::kOk);
   EXPECT_EQ(r.steps_done, 10);
   EXPECT_DOUBLE_EQ(r.initial_loss, 50.0);
   const double factor = std::pow(0.8, 10);
@@ -63,11 +63,11 @@ TEST(RunObjective, GradientDescentConvergesOnQuadraticInBothDtypes) {
   optimizers::ResolvedRule rule = optimizers::resolve_rule("g");
   Objective quadratic = make_objective("quadratic", 0);
   ObjectiveResult r64 = run_objective(rule, quadratic, config(1500, 1.0, torch::kFloat64));
-  EXPECT_EQ(r64.status, "ok");
+  EXPECT_EQ(r64.status, tasks::Status::kOk);
   EXPECT_LT(r64.final_loss, 1e-12 * r64.initial_loss);
   EXPECT_LT(r64.distance_to_optimum, 1e-4);
   ObjectiveResult r32 = run_objective(rule, quadratic, config(1500, 1.0, torch::kFloat32));
-  EXPECT_EQ(r32.status, "ok");
+  EXPECT_EQ(r32.status, tasks::Status::kOk);
   EXPECT_LT(r32.final_loss, 1e-6 * r32.initial_loss);
   EXPECT_NEAR(r32.initial_loss, r64.initial_loss, 1e-5 * r64.initial_loss);
 }
@@ -86,7 +86,7 @@ TEST(RunObjective, SameConfigSameResult) {
 TEST(RunObjective, PassesStepsAndSeedToTheOptimizer) {
   Objective rosenbrock = make_objective("rosenbrock", 0);
   ObjectiveResult decayed = run_objective(optimizers::resolve_rule("powersign-cd"), rosenbrock, config(100, 1e-3));
-  EXPECT_EQ(decayed.status, "ok");
+  EXPECT_EQ(decayed.status, tasks::Status::kOk);
   EXPECT_EQ(decayed.steps_done, 100);
 
   optimizers::ResolvedRule noisy = optimizers::resolve_rule("g + noise");
@@ -108,7 +108,7 @@ TEST(RunObjective, BlowUpIsReportedAsDivergedWithoutThrowing) {
     ObjectiveResult r;
     ASSERT_NO_THROW(r = run_objective(rule, rosenbrock, config(100, 1e6),
                                       [&](int64_t, double, const torch::Tensor&) { ++calls; }));
-    EXPECT_EQ(r.status, "diverged");
+    EXPECT_EQ(r.status, tasks::Status::kDiverged);
     EXPECT_LT(r.steps_done, 100);
     EXPECT_EQ(calls, r.steps_done + 1);
     EXPECT_DOUBLE_EQ(r.initial_loss, 24.2);
@@ -119,7 +119,7 @@ TEST(RunObjective, BlowUpIsReportedAsDivergedWithoutThrowing) {
 TEST(RunObjective, DivergesInFloat32Too) {
   optimizers::ResolvedRule rule = optimizers::resolve_rule("g");
   ObjectiveResult r = run_objective(rule, make_objective("booth", 0), config(50, 1e3, torch::kFloat32));
-  EXPECT_EQ(r.status, "diverged");
+  EXPECT_EQ(r.status, tasks::Status::kDiverged);
 }
 
 }  // namespace

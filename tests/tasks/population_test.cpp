@@ -136,7 +136,7 @@ TEST(Population, ADivergingChildIsMaskedAndTheOthersAreAsWithoutIt) {
   const std::vector<TrainResult> a = population(all, d, c);
   const std::vector<TrainResult> b = population(without, d, c);
   const TrainResult alone = solo(diverging, d, c);
-  ASSERT_EQ(alone.status, "diverged");
+  ASSERT_EQ(alone.status, tasks::Status::kDiverged);
   expect_equal_runs(a[1], alone, "the diverging child");
   EXPECT_LT(a[1].steps_done, a[0].steps_done);
   expect_equal_runs(a[0], b[0], "child 0");
@@ -154,8 +154,8 @@ TEST(Population, TheHurdleStopsTheChildrenBelowIt) {
   c.hurdle = (good.hurdle_acc + poor.hurdle_acc) / 2;
   ASSERT_GT(good.hurdle_acc, poor.hurdle_acc);
   const std::vector<TrainResult> together = population(children, d, c);
-  EXPECT_EQ(together[0].status, "ok");
-  EXPECT_EQ(together[1].status, "hurdle");
+  EXPECT_EQ(together[0].status, tasks::Status::kOk);
+  EXPECT_EQ(together[1].status, tasks::Status::kHurdle);
   expect_equal_runs(together[0], solo(children[0], d, c), "above the hurdle");
   expect_equal_runs(together[1], solo(children[1], d, c), "below the hurdle");
 }
@@ -167,7 +167,7 @@ TEST(Population, TheTimeLimitStopsEveryChild) {
   c.time_limit_seconds = 1e-9;
   const std::vector<TrainResult> r = population(three_rules(), d, c);
   for (const TrainResult& child : r) {
-    EXPECT_EQ(child.status, "timeout") << child.message;
+    EXPECT_EQ(child.status, tasks::Status::kTimeout) << child.message;
     EXPECT_EQ(child.steps_done, c.check_every);
     EXPECT_NE(child.message.find("reached at step 2"), std::string::npos) << child.message;
     EXPECT_EQ(child.reward, 0.0);
@@ -218,7 +218,7 @@ TEST(Population, GridRunsAreTheSoloGridProtocol) {
   const std::vector<TrainResult> together = train_population_runs(runs, d, c);
   ASSERT_EQ(together.size(), runs.size());
   const TrainResult adam_solo = solo_grid(adam, grid, d, c);
-  ASSERT_EQ(adam_solo.grid.back().status, "diverged");
+  ASSERT_EQ(adam_solo.grid.back().status, tasks::Status::kDiverged);
   expect_equal_grids(together[0], adam_solo, "adam's grid");
   TrainConfig fixed = c;
   fixed.lr = 0.02;
@@ -236,8 +236,8 @@ TEST(Population, GridRunsAreTheSoloGridProtocol) {
   const std::vector<TrainResult> hurdled = train_population_runs({runs[0], {&sgd, 0, tiny}}, d, c);
   expect_equal_grids(hurdled[0], solo_grid(adam, grid, d, c), "adam's grid above the hurdle");
   expect_equal_grids(hurdled[1], solo_grid(sgd, tiny, d, c), "sgd's grid below the hurdle");
-  EXPECT_EQ(hurdled[0].status, "ok");
-  EXPECT_EQ(hurdled[1].status, "hurdle");
+  EXPECT_EQ(hurdled[0].status, tasks::Status::kOk);
+  EXPECT_EQ(hurdled[1].status, tasks::Status::kHurdle);
   EXPECT_EQ(population_lanes(runs[0]), 4);
   EXPECT_EQ(population_lanes(runs[1]), 1);
   // Successive halving trains alone.

@@ -96,7 +96,7 @@ TEST(Trainer, ThreeC3DsL2GoesToItsWeightsOnly) {
 
 TEST(Trainer, FixedLrLearnsTheTinyProblem) {
   TrainResult r = train_classifier(rule("adam"), tiny_data(), config("logreg", 3, 0.1));
-  EXPECT_EQ(r.status, "ok") << r.message;
+  EXPECT_EQ(r.status, tasks::Status::kOk) << r.message;
   EXPECT_EQ(r.steps_per_epoch, 8);
   EXPECT_EQ(r.total_steps, 24);
   EXPECT_EQ(r.steps_done, 24);
@@ -121,7 +121,7 @@ TEST(Trainer, LrGridPicksTheBestLrByValidationAccuracy) {
   TrainConfig c = config("mlp", 2, 0);
   c.lr_grid = {1e-5, 1e-2};
   TrainResult r = train_classifier(rule("adam"), tiny_data(), c);
-  EXPECT_EQ(r.status, "ok") << r.message;
+  EXPECT_EQ(r.status, tasks::Status::kOk) << r.message;
   ASSERT_EQ(r.grid.size(), 2u);
   EXPECT_EQ(r.grid[0].lr, 1e-5);
   EXPECT_EQ(r.grid[1].lr, 1e-2);
@@ -148,7 +148,7 @@ TEST(Trainer, GridRunEqualsAFreshRunAtTheChosenLr) {
   grid.seed = 5;
   TrainConfig fixed = grid;
   TrainResult g = train_classifier(rule("powersign-cd"), data, grid);
-  ASSERT_EQ(g.status, "ok") << g.message;
+  ASSERT_EQ(g.status, tasks::Status::kOk) << g.message;
   fixed.lr = g.lr;
   TrainResult f = train_classifier(rule("powersign-cd"), data, fixed);
   expect_same_metrics(g, f);
@@ -178,16 +178,16 @@ TEST(Trainer, HalvingRunEqualsAFreshRunAtTheChosenLrAndSkipsSteps) {
     halving.lr_search = "halving";
     halving.seed = 5;
     TrainResult h = train_classifier(rule("adam"), data, halving);
-    ASSERT_EQ(h.status, "ok") << h.message;
+    ASSERT_EQ(h.status, tasks::Status::kOk) << h.message;
     ASSERT_EQ(h.grid.size(), 4u);
     std::map<std::string, std::vector<int64_t>> steps_by_status;
-    for (const GridTrial& t : h.grid) steps_by_status[t.status].push_back(t.steps);
+    for (const GridTrial& t : h.grid) steps_by_status[status_text(t.status)].push_back(t.steps);
     std::vector<int64_t> halved = steps_by_status["halved"];
     std::sort(halved.begin(), halved.end());
     EXPECT_EQ(halved, (std::vector<int64_t>{2, 2, 4}));
     EXPECT_EQ(steps_by_status["ok"], std::vector<int64_t>{4});
     for (const GridTrial& t : h.grid) {
-      if (t.status == "ok") {
+      if (t.status == tasks::Status::kOk) {
         EXPECT_EQ(t.lr, h.lr);
       }
     }
@@ -207,10 +207,10 @@ TEST(Trainer, HalvingRunEqualsAFreshRunAtTheChosenLrAndSkipsSteps) {
   six.lr_grid = {1e-5, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2};
   six.lr_search = "halving";
   TrainResult r = train_classifier(rule("adam"), tiny_data(), six);
-  ASSERT_EQ(r.status, "ok") << r.message;
+  ASSERT_EQ(r.status, tasks::Status::kOk) << r.message;
   std::vector<int64_t> halved;
   for (const GridTrial& t : r.grid) {
-    if (t.status == "halved") halved.push_back(t.steps);
+    if (t.status == tasks::Status::kHalved) halved.push_back(t.steps);
   }
   std::sort(halved.begin(), halved.end());
   EXPECT_EQ(halved, (std::vector<int64_t>{2, 2, 2, 4, 8}));
@@ -223,14 +223,14 @@ TEST(Trainer, HurdlesStopRunsBelowThemAtTheHurdlePoint) {
   const DataSplits data = tiny_data();
   TrainConfig fixed = config("mlp", 2, 1e-5);  // slow enough that no accuracy reaches 1
   const TrainResult free_run = train_classifier(rule("adam"), data, fixed);
-  ASSERT_EQ(free_run.status, "ok") << free_run.message;
+  ASSERT_EQ(free_run.status, tasks::Status::kOk) << free_run.message;
   ASSERT_LT(free_run.hurdle_acc, 1.0);
   EXPECT_EQ(free_run.hurdle_acc, free_run.epochs[0].val_acc);
   fixed.hurdle = free_run.hurdle_acc;  // not below: goes on
-  EXPECT_EQ(train_classifier(rule("adam"), data, fixed).status, "ok");
+  EXPECT_EQ(train_classifier(rule("adam"), data, fixed).status, tasks::Status::kOk);
   fixed.hurdle = std::nextafter(free_run.hurdle_acc, 2.0);
   TrainResult stopped = train_classifier(rule("adam"), data, fixed);
-  EXPECT_EQ(stopped.status, "hurdle");
+  EXPECT_EQ(stopped.status, tasks::Status::kHurdle);
   EXPECT_EQ(stopped.reward, free_run.epochs[0].val_acc);
   EXPECT_EQ(stopped.steps_done, 8);
   EXPECT_NE(stopped.message.find("below the hurdle"), std::string::npos) << stopped.message;
@@ -239,38 +239,38 @@ TEST(Trainer, HurdlesStopRunsBelowThemAtTheHurdlePoint) {
   grid.lr_grid = {1e-6, 1e-5};
   grid.hurdle = 1.0;
   TrainResult g = train_classifier(rule("adam"), data, grid);
-  EXPECT_EQ(g.status, "hurdle");
+  EXPECT_EQ(g.status, tasks::Status::kHurdle);
   ASSERT_LT(g.hurdle_acc, 1.0);
   EXPECT_EQ(g.reward, std::max(g.grid[0].val_acc, g.grid[1].val_acc));
   EXPECT_EQ(g.lr, g.grid[0].val_acc > g.grid[1].val_acc ? 1e-6 : 1e-5);
   EXPECT_EQ(g.steps_done, 8);
   grid.epochs = 1;  // the grid's last trial is the whole run
-  EXPECT_EQ(train_classifier(rule("adam"), data, grid).status, "ok");
+  EXPECT_EQ(train_classifier(rule("adam"), data, grid).status, tasks::Status::kOk);
 
   grid.lr_search = "halving";  // stops at the first rung (2 of 8 steps), even with one epoch
   TrainResult h = train_classifier(rule("adam"), data, grid);
-  EXPECT_EQ(h.status, "hurdle");
+  EXPECT_EQ(h.status, tasks::Status::kHurdle);
   EXPECT_EQ(h.steps_done, 2);
   EXPECT_EQ(h.reward, h.hurdle_acc);
   EXPECT_EQ(h.hurdle_acc, std::max(h.grid[0].val_acc, h.grid[1].val_acc));
   for (const GridTrial& t : h.grid) EXPECT_EQ(t.steps, 2);
   grid.hurdle = 0;
   const TrainResult passed = train_classifier(rule("adam"), data, grid);
-  EXPECT_EQ(passed.status, "ok");
+  EXPECT_EQ(passed.status, tasks::Status::kOk);
   EXPECT_EQ(passed.hurdle_acc, h.hurdle_acc);
 }
 
 TEST(Trainer, DivergenceIsAResultWithRewardZero) {
   TrainResult r;
   ASSERT_NO_THROW(r = train_classifier(rule("sgd"), tiny_data(), config("mlp", 2, 1e8)));
-  EXPECT_EQ(r.status, "diverged");
+  EXPECT_EQ(r.status, tasks::Status::kDiverged);
   EXPECT_EQ(r.reward, 0.0);
   EXPECT_LT(r.steps_done, r.total_steps);
   EXPECT_FALSE(r.message.empty());
   // A rule that produces NaN at once (log|0| of an all-zero average times zero).
   TrainResult nan;
   ASSERT_NO_THROW(nan = train_classifier(rule("log(g-g)*g"), tiny_data(), config("convnet", 2, 0.1)));
-  EXPECT_EQ(nan.status, "diverged");
+  EXPECT_EQ(nan.status, tasks::Status::kDiverged);
   EXPECT_EQ(nan.reward, 0.0);
 }
 
@@ -278,11 +278,11 @@ TEST(Trainer, GridWhereEveryLrDivergesGivesDiverged) {
   TrainConfig c = config("mlp", 2, 0);
   c.lr_grid = {1e7, 1e8};
   TrainResult r = train_classifier(rule("sgd"), tiny_data(), c);
-  EXPECT_EQ(r.status, "diverged");
+  EXPECT_EQ(r.status, tasks::Status::kDiverged);
   EXPECT_EQ(r.reward, 0.0);
   EXPECT_TRUE(std::isnan(r.lr));
   ASSERT_EQ(r.grid.size(), 2u);
-  EXPECT_EQ(r.grid[0].status, "diverged");
+  EXPECT_EQ(r.grid[0].status, tasks::Status::kDiverged);
   EXPECT_EQ(r.grid[0].val_acc, 0.0);
   EXPECT_TRUE(r.epochs.empty());
 }
@@ -293,7 +293,7 @@ TEST(Trainer, SameSeedSameMetricsBitForBitDifferentSeedDiffers) {
   const DataSplits data = tiny_data(256, 8);
   TrainResult a = train_classifier(rule("adam"), data, c);
   TrainResult b = train_classifier(rule("adam"), data, c);
-  ASSERT_EQ(a.status, "ok") << a.message;
+  ASSERT_EQ(a.status, tasks::Status::kOk) << a.message;
   expect_same_metrics(a, b);
   c.seed = 12;
   TrainResult other = train_classifier(rule("adam"), data, c);
@@ -306,7 +306,7 @@ TEST(Trainer, AugmentedRunsAreDeterministicToo) {
   const DataSplits data = tiny_data(128, 8);
   TrainResult a = train_classifier(rule("adam"), data, c);
   TrainResult b = train_classifier(rule("adam"), data, c);
-  ASSERT_EQ(a.status, "ok") << a.message;
+  ASSERT_EQ(a.status, tasks::Status::kOk) << a.message;
   expect_same_metrics(a, b);
   c.augment = false;
   EXPECT_NE(train_classifier(rule("adam"), data, c).epochs[0].train_loss, a.epochs[0].train_loss);
@@ -544,7 +544,7 @@ TEST(Trainer, TimeLimitGivesTimeout) {
   TrainConfig c = config("logreg", 5, 0.1);
   c.time_limit_seconds = 1e-9;
   TrainResult r = train_classifier(rule("adam"), tiny_data(), c);
-  EXPECT_EQ(r.status, "timeout");
+  EXPECT_EQ(r.status, tasks::Status::kTimeout);
   EXPECT_EQ(r.reward, 0.0);
   EXPECT_LT(r.steps_done, r.total_steps);
 }
@@ -659,8 +659,8 @@ TEST(Trainer, FusedKernelLeavesResultsUnchanged) {
     const TrainResult fused = train_classifier(rule(name), data, c);
     c.fused_kernel = false;
     const TrainResult reference = train_classifier(rule(name), data, c);
-    ASSERT_EQ(fused.status, "ok") << fused.message;
-    ASSERT_EQ(reference.status, "ok") << reference.message;
+    ASSERT_EQ(fused.status, tasks::Status::kOk) << fused.message;
+    ASSERT_EQ(reference.status, tasks::Status::kOk) << reference.message;
     ASSERT_EQ(fused.epochs.size(), reference.epochs.size());
     for (size_t i = 0; i < fused.epochs.size(); ++i) {
       EXPECT_NEAR(fused.epochs[i].train_loss, reference.epochs[i].train_loss,
