@@ -20,16 +20,12 @@ namespace {
 // ---------------------------------------------------------------------------------------------------------------
 // writing
 
-// A JSON array of objects, one per item, each written by write(JsonObject&, item).
+// One object per item, each written by write(JsonObject&, item): an array for JsonObject::add_objects.
 template <typename T, typename F>
-std::string objects(const std::vector<T>& items, F write) {
-  std::string a = "[";
-  for (size_t i = 0; i < items.size(); ++i) {
-    JsonObject w;
-    write(w, items[i]);
-    a += (i ? "," : "") + w.str();
-  }
-  return a + "]";
+std::vector<JsonObject> objects(const std::vector<T>& items, F write) {
+  std::vector<JsonObject> out(items.size());
+  for (size_t i = 0; i < items.size(); ++i) write(out[i], items[i]);
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -134,13 +130,22 @@ void read_request(const JsonValue& o, tasks::EvalRequest& r) {
 }
 
 void write_record(JsonObject& w, const tasks::EvalRecord& r) {
-  const std::string grid = objects(r.grid, [](JsonObject& t, const tasks::GridTrial& g) {
-    t.add_number("lr", g.lr).add_string("status", tasks::status_text(g.status)).add_int("steps", g.steps).add_number("train_loss", g.train_loss)
-        .add_number("val_acc", g.val_acc).add_number("seconds", g.seconds);
+  const std::vector<JsonObject> grid = objects(r.grid, [](JsonObject& t, const tasks::GridTrial& g) {
+    t.add_number("lr", g.lr)
+        .add_string("status", tasks::status_text(g.status))
+        .add_int("steps", g.steps)
+        .add_number("train_loss", g.train_loss)
+        .add_number("val_acc", g.val_acc)
+        .add_number("seconds", g.seconds);
   });
-  const std::string epochs = objects(r.epochs, [](JsonObject& t, const tasks::EpochMetrics& e) {
-    t.add_int("epoch", e.epoch).add_int("steps", e.steps).add_number("train_loss", e.train_loss).add_number("val_acc", e.val_acc)
-        .add_number("test_acc", e.test_acc).add_number("seconds", e.seconds).add_number("lr", e.lr);
+  const std::vector<JsonObject> epochs = objects(r.epochs, [](JsonObject& t, const tasks::EpochMetrics& e) {
+    t.add_int("epoch", e.epoch)
+        .add_int("steps", e.steps)
+        .add_number("train_loss", e.train_loss)
+        .add_number("val_acc", e.val_acc)
+        .add_number("test_acc", e.test_acc)
+        .add_number("seconds", e.seconds)
+        .add_number("lr", e.lr);
   });
   w.add_string("rule", r.rule)
       .add_string("canonical", r.canonical)
@@ -156,8 +161,8 @@ void write_record(JsonObject& w, const tasks::EvalRecord& r) {
       .add_int("steps_done", r.steps_done)
       .add_int("steps_per_epoch", r.steps_per_epoch)
       .add_uint("seed", r.seed)
-      .add_raw("grid", grid)
-      .add_raw("epochs", epochs)
+      .add_objects("grid", grid)
+      .add_objects("epochs", epochs)
       .add_number("final_loss", r.final_loss)
       .add_number("seconds", r.seconds)
       .add_string("data", r.data);
@@ -223,7 +228,7 @@ std::string encode_job(const Job& job) {
   w.add_int("job", job.id);
   write_request(w, job.request);
   if (!job.debug.empty()) w.add_string("debug", job.debug);
-  if (!job.population.empty()) w.add_raw("population", objects(job.population, write_request));
+  if (!job.population.empty()) w.add_objects("population", objects(job.population, write_request));
   return w.str();
 }
 
@@ -250,7 +255,7 @@ std::string encode_result(const JobResult& result) {
   JsonObject w;
   w.add_int("job", result.id);
   write_record(w, result.record);
-  if (!result.population.empty()) w.add_raw("population", objects(result.population, write_record));
+  if (!result.population.empty()) w.add_objects("population", objects(result.population, write_record));
   return w.str();
 }
 

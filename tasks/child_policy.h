@@ -3,6 +3,7 @@
 // child must get its solo run's record bit for bit.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 
@@ -15,7 +16,7 @@ namespace nos::tasks {
 class LossGuard {
  public:
   // The bound is fixed once, from the first batch's loss, when it is first needed (reading it syncs a device).
-  bool has_bound() const { return bound_ == bound_; }
+  bool has_bound() const { return !std::isnan(bound_); }
   void set_first_loss(double first_loss);
   // "" when `mean_loss` is fine, else the diverged message ("training loss X at step N (above B)").
   std::string judge(double mean_loss, int64_t step) const;
