@@ -25,8 +25,8 @@ namespace nos::dispatch {
 
 namespace {
 
-
-tasks::EvalRecord failed_record(const Job& job, tasks::Status status, const std::string& message,
+// A record of the job's rule, task and seed with only a status and a message: a failure's, or a measurement's answer.
+tasks::EvalRecord bare_record(const Job& job, tasks::Status status, const std::string& message,
                                 double seconds) {
   tasks::EvalRecord r;
   r.rule = job.request.rule;
@@ -62,7 +62,11 @@ JobResult evaluate_job(tasks::Evaluator& evaluator, const Job& job, int worker) 
   result.worker = worker;
   const Clock::time_point start = Clock::now();
   try {
-    if (job.population.empty()) {
+    if (job.measure_population) {
+      std::string report;
+      result.population_k = tasks::measure_population_size(job.request, report);
+      result.record = bare_record(job, tasks::Status::kOk, report, seconds_since(start));
+    } else if (job.population.empty()) {
       result.record = evaluator.evaluate(job.request);
     } else {
       result.population = evaluator.evaluate_population(job.population);
@@ -72,9 +76,9 @@ JobResult evaluate_job(tasks::Evaluator& evaluator, const Job& job, int worker) 
       result.record = result.population.front();
     }
   } catch (const UserError& e) {
-    result.record = failed_record(job, tasks::Status::kError, e.what(), seconds_since(start));
+    result.record = bare_record(job, tasks::Status::kError, e.what(), seconds_since(start));
   } catch (const std::exception& e) {
-    result.record = failed_record(job, tasks::Status::kCrashed, std::string("the evaluation failed: ") + e.what(),
+    result.record = bare_record(job, tasks::Status::kCrashed, std::string("the evaluation failed: ") + e.what(),
                                   seconds_since(start));
   }
   return result;
@@ -206,7 +210,7 @@ JobResult ProcessPool::failure(Worker& w, tasks::Status status, const std::strin
   JobResult r;
   r.id = w.job.id;
   r.worker = w.index;
-  r.record = failed_record(w.job, status, message, seconds_since(w.started));
+  r.record = bare_record(w.job, status, message, seconds_since(w.started));
   return r;
 }
 

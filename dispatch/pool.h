@@ -109,7 +109,8 @@ class ThreadPool : public EvaluatorPool {
 };
 
 // Evaluates one job in this process: the evaluator's record, or status "error" (the evaluator refused the request:
-// a nos::UserError, message says why) or "crashed" (any other exception). Never throws.
+// a nos::UserError, message says why) or "crashed" (any other exception). A measurement job (Job::measure_population)
+// answers population_k, its rates in record.message. Never throws.
 JobResult evaluate_job(tasks::Evaluator& evaluator, const Job& job, int worker);
 
 // The worker's loop (`nos worker`): writes kReadyLine, then reads one job per line from `in` until EOF, evaluates it

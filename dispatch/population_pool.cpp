@@ -1,9 +1,9 @@
 // PopulationPool (population_pool.h): grouping queued jobs into population jobs and their records back into jobs.
 #include "dispatch/population_pool.h"
 
+#include <algorithm>
 #include <iostream>
 #include <map>
-#include <mutex>
 #include <string>
 #include <utility>
 
@@ -24,44 +24,17 @@ std::string key_of(const Job& job) {
   }
 }
 
-// auto on a device: measured once per task, device, dtype and batch size in this process (a few seconds on a GPU),
-// and said on stderr; the fallback where the measurement cannot run (no such device here).
-int measured_population(const tasks::TaskSpec& task, const tasks::EvalRequest& request) {
-  static std::mutex mutex;
-  static std::map<std::string, int> known;
-  const std::string key = task.name + "|" + request.device + "|" + request.dtype + "|" +
-                          std::to_string(request.batch_size);
-  std::lock_guard<std::mutex> lock(mutex);
-  auto found = known.find(key);
-  if (found != known.end()) return found->second;
-  int k = tasks::default_population(task.model, request.device);
-  try {
-    tasks::TrainConfig config;
-    config.model = task.model;
-    config.batch_size = request.batch_size;
-    config.device = torch::Device(request.device);
-    config.dtype = request.dtype == "float64" ? torch::kFloat64 : torch::kFloat32;
-    const tasks::PopulationChoice choice = tasks::measure_population_choice(task.dataset, config, 64, 10);
-    k = static_cast<int>(choice.k);
-    std::cerr << "population auto for " << task.name << " on " << request.device << ": K = " << k
-              << " (children-steps/s:";
-    for (const auto& [size, rate] : choice.rates) std::cerr << " K=" << size << " " << static_cast<int64_t>(rate);
-    std::cerr << (choice.stopped.empty() ? "" : "; stopped at " + choice.stopped) << ")\n";
-  } catch (const std::exception& e) {
-    std::cerr << "population auto for " << task.name << " on " << request.device << ": not measured (" << e.what()
-              << "); K = " << k << "\n";
-  }
-  known.emplace(key, k);
-  return k;
+// What a measurement of `population: auto` on a device is for: the task, device, dtype and batch size.
+std::string measure_key(const tasks::EvalRequest& request) {
+  return request.task + "|" + request.device + "|" + request.dtype + "|" + std::to_string(request.batch_size);
 }
 
 // population_size for a request whose population_key is `key`.
 int size_for(int population, const tasks::EvalRequest& request, const std::string& key) {
   if (key.empty()) return 1;
   if (population > 0) return population;
-  const tasks::TaskSpec task = tasks::parse_task_name(request.task);
-  if (request.device == "cpu") return tasks::default_population(task.model, request.device);
-  return measured_population(task, request);
+  if (request.device != "cpu") return 0;
+  return tasks::default_population(tasks::parse_task_name(request.task).model, request.device);
 }
 
 }  // namespace
@@ -87,41 +60,90 @@ void PopulationPool::submit(Job job) {
   queue_.emplace_back(std::move(key), std::move(job));
 }
 
+int PopulationPool::limit_for(const tasks::EvalRequest& request, const std::string& key) const {
+  const int size = size_for(population_, request, key);
+  if (size > 0) return size;
+  auto found = measured_.find(measure_key(request));
+  return found == measured_.end() ? 0 : found->second;
+}
+
+// A worker measures the device it owns; the jobs of this setting wait in the queue until its answer (take()).
+void PopulationPool::measure(const tasks::EvalRequest& request) {
+  for (const auto& [id, measuring] : measuring_) {
+    if (measure_key(measuring) == measure_key(request)) return;
+  }
+  Job job;
+  job.id = next_id_++;
+  job.request = request;
+  job.measure_population = true;
+  // Its kill deadline: a few seconds of timing on a device, minutes at most where it is slow to start.
+  if (job.request.time_limit_seconds > 0) job.request.time_limit_seconds = std::max(600.0, request.time_limit_seconds);
+  measuring_.emplace(job.id, request);
+  inner_->submit(std::move(job));
+}
+
 void PopulationPool::dispatch() {
-  while (!queue_.empty() && inner_->outstanding() < inner_->size()) {
-    const std::string key = std::move(queue_.front().first);
+  auto it = queue_.begin();
+  while (it != queue_.end() && inner_->outstanding() < inner_->size()) {
+    const std::string key = it->first;
+    const int limit = limit_for(it->second.request, key);
+    if (limit == 0) {
+      measure(it->second.request);
+      ++it;
+      continue;
+    }
     Sent sent;
-    sent.jobs.push_back(std::move(queue_.front().second));
-    queue_.pop_front();
-    // The first job's request and debug hook are copied before more jobs join: push_back may move the vector.
-    const tasks::EvalRequest first_request = sent.jobs.front().request;
-    const std::string first_debug = sent.jobs.front().debug;
-    const int limit = size_for(population_, first_request, key);
-    for (auto it = queue_.begin(); static_cast<int>(sent.jobs.size()) < limit && it != queue_.end();) {
-      if (it->first == key) {
-        sent.jobs.push_back(std::move(it->second));
-        it = queue_.erase(it);
+    sent.jobs.push_back(std::move(it->second));
+    it = queue_.erase(it);
+    // The jobs before `it` wait for a measurement, so none has this key: the group is the first `limit` from here.
+    for (auto more = it; static_cast<int>(sent.jobs.size()) < limit && more != queue_.end();) {
+      if (more->first == key) {
+        if (more == it) ++it;
+        sent.jobs.push_back(std::move(more->second));
+        more = queue_.erase(more);
       } else {
-        ++it;
+        ++more;
       }
     }
-    sent.population = limit > 1 && (sent.jobs.size() > 1 || first_request.lr == 0);
-    Job job;
-    job.id = next_id_++;
-    job.request = first_request;
-    if (sent.population) {
-      // The pool kills a worker past its job's time limit (plus the grace): a population has its children's sum.
-      job.request.time_limit_seconds *= static_cast<double>(sent.jobs.size());
-      for (const Job& j : sent.jobs) job.population.push_back(j.request);
-    } else {
-      job.debug = first_debug;
-    }
-    sent_.emplace(job.id, std::move(sent));
-    inner_->submit(std::move(job));
+    send(std::move(sent), limit);
   }
 }
 
+void PopulationPool::send(Sent sent, int limit) {
+  const tasks::EvalRequest& first = sent.jobs.front().request;
+  sent.population = limit > 1 && (sent.jobs.size() > 1 || first.lr == 0);
+  Job job;
+  job.id = next_id_++;
+  job.request = first;
+  if (sent.population) {
+    // The pool kills a worker past its job's time limit (plus the grace): a population has its children's sum.
+    job.request.time_limit_seconds *= static_cast<double>(sent.jobs.size());
+    for (const Job& j : sent.jobs) job.population.push_back(j.request);
+  } else {
+    job.debug = sent.jobs.front().debug;
+  }
+  sent_.emplace(job.id, std::move(sent));
+  inner_->submit(std::move(job));
+}
+
+// A worker's measurement: its K for that setting from now on, or where it failed the model's default, said on stderr.
+void PopulationPool::measured(JobResult result) {
+  auto found = measuring_.find(result.id);
+  const tasks::EvalRequest request = std::move(found->second);
+  measuring_.erase(found);
+  int k = result.population_k;
+  std::cerr << "population auto for " << request.task << " on " << request.device << ": ";
+  if (k > 0) {
+    std::cerr << "K = " << k << " (measured by worker " << result.worker << ", " << result.record.message << ")\n";
+  } else {
+    k = tasks::default_population(tasks::parse_task_name(request.task).model, request.device);
+    std::cerr << "not measured (" << result.record.message << "); K = " << k << "\n";
+  }
+  measured_[measure_key(request)] = k;
+}
+
 void PopulationPool::take(JobResult result, std::vector<JobResult>& out) {
+  if (measuring_.count(result.id) > 0) return measured(std::move(result));
   auto found = sent_.find(result.id);
   NOS_CHECK(found != sent_.end(), "the pool returned job " << result.id << ", which was not sent");
   Sent sent = std::move(found->second);
@@ -166,6 +188,7 @@ void PopulationPool::shutdown() {
   inner_->shutdown();
   queue_.clear();
   sent_.clear();
+  measuring_.clear();
 }
 
 std::unique_ptr<EvaluatorPool> with_population(std::unique_ptr<EvaluatorPool> pool, int population) {

@@ -229,6 +229,7 @@ std::string encode_job(const Job& job) {
   write_request(w, job.request);
   if (!job.debug.empty()) w.add_string("debug", job.debug);
   if (!job.population.empty()) w.add_objects("population", objects(job.population, write_request));
+  if (job.measure_population) w.add_bool("measure_population", true);
   return w.str();
 }
 
@@ -241,6 +242,7 @@ Job decode_job(const std::string& line) {
   if (const std::vector<JsonValue>* members = population_of(o)) {
     for (const JsonValue& m : *members) read_request(m, job.population.emplace_back());
   }
+  read(o, "measure_population", job.measure_population);
   return job;
 }
 
@@ -256,6 +258,7 @@ std::string encode_result(const JobResult& result) {
   w.add_int("job", result.id);
   write_record(w, result.record);
   if (!result.population.empty()) w.add_objects("population", objects(result.population, write_record));
+  if (result.population_k != 0) w.add_int("population_k", result.population_k);
   return w.str();
 }
 
@@ -269,6 +272,7 @@ JobResult decode_result(const JsonValue& o) {
   if (const std::vector<JsonValue>* members = population_of(o)) {
     for (const JsonValue& m : *members) read_record(m, result.population.emplace_back());
   }
+  read_int(o, "population_k", result.population_k);
   return result;
 }
 

@@ -20,6 +20,9 @@ struct Job {
   // (Evaluator::evaluate_population) and answers with one record per member in JobResult::population. `request` is
   // then the first member's, for what the pool reads of a job (its time limit).
   std::vector<tasks::EvalRequest> population;
+  // A measurement job (PopulationPool, `population: auto` on a device): the worker measures how many children like
+  // `request` its device trains best at once (tasks::measure_population_size) instead of evaluating the request.
+  bool measure_population = false;
 };
 
 // What came back for a job. status "crashed" (the worker died) and "timeout" (it was killed past the limit) are
@@ -31,14 +34,17 @@ struct JobResult {
   // A population job's records, one per member in order. Empty when the job failed as a whole (the worker crashed,
   // timed out or refused it): `record` then says how, for every member.
   std::vector<tasks::EvalRecord> population;
+  // A measurement job's answer: the K measured (record.message has the rates); 0 when the measurement failed
+  // (record.status and message say why).
+  int population_k = 0;
 };
 
-// A request line: the EvalRequest's fields plus "job" (the id) and "debug" when set.
+// A request line: the EvalRequest's fields plus "job" (the id), "debug" and "measure_population" when set.
 std::string encode_job(const Job& job);
 // A record line: the EvalRecord's fields (grid trials and epochs as arrays of objects) plus "job".
 std::string encode_result(int64_t job_id, const tasks::EvalRecord& record);
-// The same for a result, plus "population" (an array of record objects) when it has members. A job line likewise
-// carries a population job's requests as "population".
+// The same for a result, plus "population" (an array of record objects) when it has members and "population_k" when
+// set. A job line likewise carries a population job's requests as "population".
 std::string encode_result(const JobResult& result);
 
 // Read one line back; missing keys keep their defaults, NaN and infinities travel as null and come back NaN.

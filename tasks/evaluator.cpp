@@ -283,6 +283,23 @@ std::string population_key(const EvalRequest& request) {
   return key.str();
 }
 
+int measure_population_size(const EvalRequest& request, std::string& report) {
+  const TaskSpec task = parse_task_name(request.task);
+  if (task.analytic) throw UserError(task.name + " is an analytic task: it has no population to measure");
+  TrainConfig config;
+  config.model = task.model;
+  config.batch_size = request.batch_size;
+  config.device = torch::Device(request.device);
+  config.dtype = request.dtype == "float64" ? torch::kFloat64 : torch::kFloat32;
+  const PopulationChoice choice = measure_population_choice(task.dataset, config, 64, 10);
+  std::ostringstream text;
+  text << "children-steps/s:";
+  for (const auto& [size, rate] : choice.rates) text << " K=" << size << " " << static_cast<int64_t>(rate);
+  if (!choice.stopped.empty()) text << "; stopped at " << choice.stopped;
+  report = text.str();
+  return static_cast<int>(choice.k);
+}
+
 EvalRecord LocalEvaluator::evaluate(const EvalRequest& request) {
   const TaskSpec task = parse_task_name(request.task);
   EvalRecord record;

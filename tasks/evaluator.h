@@ -103,6 +103,12 @@ class Evaluator {
 // successive-halving lr search).
 std::string population_key(const EvalRequest& request);
 
+// `population: auto` on a device other than the CPU, measured where the children will train (dispatch/ asks a
+// worker, which owns the device): tasks::measure_population_choice for `request`'s task, batch size, device and
+// dtype (K up to 64, 10 timed steps each). `report` gets the rates as one line ("children-steps/s: K=1 … K=8 …;
+// stopped at …"). Throws what the measurement throws (an unknown task, no such device).
+int measure_population_size(const EvalRequest& request, std::string& report);
+
 // Why `request` cannot join a population, for a user who asked for one ("" when it can): "rosenbrock is an analytic
 // task …", "model 'x' has no stacked form (populations: …)" or the successive-halving lr search. An unknown task is
 // a UserError.

@@ -112,6 +112,9 @@ TEST(PopulationPool, AutoTakesTheModelsMeasuredSize) {
   EXPECT_EQ(population_size(5, job(0, "a", 0, 0.01, "fmnist-convnet").request), 5);
   EXPECT_EQ(population_size(5, job(0, "a", 0, 0.01, "rosenbrock").request), 1);
   EXPECT_EQ(population_size(5, job(0, "a", 0, 0.01, "nonesuch").request), 1);
+  Job on_device = job(0, "a", 0, 0.01, "fmnist-logreg");
+  on_device.request.device = "cuda";
+  EXPECT_EQ(population_size(0, on_device.request), 0);  // for a worker to measure
   auto evaluator = std::make_shared<RecordingEvaluator>();
   PopulationPool pool(std::make_unique<ThreadPool>(evaluator, 1), 0);
   std::vector<Job> jobs;
@@ -126,18 +129,24 @@ TEST(PopulationPool, AutoTakesTheModelsMeasuredSize) {
   EXPECT_EQ(calls[3], std::vector<std::string>{"c21"});
 }
 
-// Takes every job at once and answers it at the next wait, remembering what it was given.
+// Takes up to `workers` jobs at once and answers them at the next wait, remembering what it was given; a
+// measurement job gets `measured_k` (0: the measurement failed).
 class RecordingPool : public EvaluatorPool {
  public:
-  int size() const override { return 1; }
+  int size() const override { return workers; }
   void submit(Job job) override { jobs.push_back(job); }
   std::vector<JobResult> wait(double) override {
     std::vector<JobResult> out;
     for (; answered < jobs.size(); ++answered) {
       JobResult r;
       r.id = jobs[answered].id;
+      r.worker = 7;
       for (const tasks::EvalRequest& m : jobs[answered].population) r.population.emplace_back().rule = m.rule;
       r.record.rule = jobs[answered].request.rule;
+      if (jobs[answered].measure_population) {
+        r.population_k = measured_k;
+        r.record.message = measured_k > 0 ? "children-steps/s: K=1 10 K=2 30" : "no CUDA here";
+      }
       out.push_back(r);
     }
     return out;
@@ -146,7 +155,70 @@ class RecordingPool : public EvaluatorPool {
   void shutdown() override {}
   std::vector<Job> jobs;
   size_t answered = 0;
+  int workers = 1;
+  int measured_k = 3;
 };
+
+// What the wrapped pool was sent, in order: "M task" for a measurement, else the number of jobs sent together.
+std::vector<std::string> sent_jobs(const RecordingPool& pool) {
+  std::vector<std::string> out;
+  for (const Job& j : pool.jobs) {
+    out.push_back(j.measure_population ? "M " + j.request.task
+                                       : std::to_string(std::max<size_t>(1, j.population.size())));
+  }
+  return out;
+}
+
+// n jobs of `task` on "cuda", ids from `first`.
+std::vector<Job> cuda_jobs(int first, int n, const std::string& task) {
+  std::vector<Job> jobs;
+  for (int i = first; i < first + n; ++i) {
+    jobs.push_back(job(i, task.substr(6, 1) + std::to_string(i), 0, 0.01, task));
+    jobs.back().request.device = "cuda";
+  }
+  return jobs;
+}
+
+// A failed measurement: the model's default for a device (16), said with the worker's reason.
+TEST(PopulationPool, AFailedMeasurementFallsBackToTheDefault) {
+  auto inner = std::make_unique<RecordingPool>();
+  RecordingPool* recorded = inner.get();
+  recorded->measured_k = 0;
+  PopulationPool pool(std::move(inner), 0);
+  const std::vector<Job> jobs = cuda_jobs(0, 20, "fmnist-mlp");
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(run_all(pool, jobs).size(), jobs.size());
+  const std::string said = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(sent_jobs(*recorded), (std::vector<std::string>{"M fmnist-mlp", "16", "4"}));
+  EXPECT_NE(said.find("population auto for fmnist-mlp on cuda: not measured (no CUDA here); K = 16"),
+            std::string::npos)
+      << said;
+}
+
+// auto on a device: the worker measures K, once per setting, while that setting's jobs wait and others go on; the
+// dispatcher says the worker's choice and never measures a device itself.
+TEST(PopulationPool, AutoOnADeviceIsMeasuredByAWorkerOncePerSetting) {
+  auto inner = std::make_unique<RecordingPool>();
+  RecordingPool* recorded = inner.get();
+  recorded->workers = 2;
+  PopulationPool pool(std::move(inner), 0);
+  std::vector<Job> jobs = cuda_jobs(0, 8, "fmnist-mlp");
+  jobs.push_back(job(8, "r", 0, 0.01, "rosenbrock"));
+  for (const Job& j : cuda_jobs(9, 2, "fmnist-logreg")) jobs.push_back(j);
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(run_all(pool, jobs).size(), jobs.size());
+  // A second batch of the first setting: measured already, so no second measurement.
+  EXPECT_EQ(run_all(pool, cuda_jobs(20, 2, "fmnist-mlp")).size(), 2u);
+  const std::string said = testing::internal::GetCapturedStderr();
+  // Two workers: the rosenbrock job goes while mlp's measurement runs; logreg's waits for a free worker.
+  const std::vector<std::string> expected = {"M fmnist-mlp", "1", "3", "3", "2", "M fmnist-logreg", "2", "2"};
+  EXPECT_EQ(sent_jobs(*recorded), expected);
+  EXPECT_NE(said.find("population auto for fmnist-mlp on cuda: K = 3 (measured by worker 7, children-steps/s: K=1 "
+                      "10 K=2 30)"),
+            std::string::npos)
+      << said;
+  EXPECT_NE(said.find("population auto for fmnist-logreg on cuda: K = 3"), std::string::npos) << said;
+}
 
 // A population job's time limit — the worker's kill deadline — is the sum of its jobs' limits; a job alone keeps
 // its own.
