@@ -17,6 +17,26 @@ namespace nos::cli {
 
 namespace po = boost::program_options;
 
+namespace {
+
+void print_export_help(std::ostream& out, const po::options_description& options) {
+  out << "Usage: nos export RULE --to pytorch|cuda|cpp [--class-name N] [-o FILE]\n\n"
+      << "Writes RULE (a named rule from 'nos rules', DSL text, a search run's found rule @RUN_DIR or\n"
+      << "@RUN_DIR:#K, or with --tokens the token form) for use outside nos (docs/using-found-rules.md):\n"
+      << "  pytorch: a Python module with a torch.optim.Optimizer subclass: its moving averages and step in\n"
+      << "           self.state (state_dict round-trips), the rule's options and defaults (lr, weight_decay,\n"
+      << "           decoupled_weight_decay, total_steps, seed, bias_correction), one statement per instruction;\n"
+      << "           it computes what nos computes, to the last bit in float64 on the same LibTorch\n"
+      << "  cuda:    the rule's elementwise CUDA kernel, as 'nos rule --cuda-source' prints it\n"
+      << "  cpp:     a standalone C++17 header (no LibTorch): step() over plain float or double arrays\n"
+      << "Refused, with a message naming the construct: learned optimizers (lstm:) and LibTorch's own rows\n"
+      << "(torch-adam: export adam) everywhere; reductions (norm, trust) with cuda and cpp; random primitives\n"
+      << "(noise, anoise, drop) with cpp.\n\n"
+      << options;
+}
+
+}  // namespace
+
 int export_command(const Args& args, std::ostream& out, std::ostream& err) {
   po::options_description options("Options");
   options.add_options()
@@ -38,19 +58,7 @@ int export_command(const Args& args, std::ostream& out, std::ostream& err) {
   po::variables_map vm = parse_options(args, all, positional);
 
   if (vm.count("help")) {
-    out << "Usage: nos export RULE --to pytorch|cuda|cpp [--class-name N] [-o FILE]\n\n"
-        << "Writes RULE (a named rule from 'nos rules', DSL text, a search run's found rule @RUN_DIR or\n"
-        << "@RUN_DIR:#K, or with --tokens the token form) for use outside nos (docs/using-found-rules.md):\n"
-        << "  pytorch: a Python module with a torch.optim.Optimizer subclass: its moving averages and step in\n"
-        << "           self.state (state_dict round-trips), the rule's options and defaults (lr, weight_decay,\n"
-        << "           decoupled_weight_decay, total_steps, seed, bias_correction), one statement per instruction;\n"
-        << "           it computes what nos computes, to the last bit in float64 on the same LibTorch\n"
-        << "  cuda:    the rule's elementwise CUDA kernel, as 'nos rule --cuda-source' prints it\n"
-        << "  cpp:     a standalone C++17 header (no LibTorch): step() over plain float or double arrays\n"
-        << "Refused, with a message naming the construct: learned optimizers (lstm:) and LibTorch's own rows\n"
-        << "(torch-adam: export adam) everywhere; reductions (norm, trust) with cuda and cpp; random primitives\n"
-        << "(noise, anoise, drop) with cpp.\n\n"
-        << options;
+    print_export_help(out, options);
     return kExitOk;
   }
   if (!vm.count("text")) {

@@ -14,6 +14,44 @@ namespace nos::cli {
 
 namespace po = boost::program_options;
 
+namespace {
+
+void print_rule_help(std::ostream& out, const po::options_description& options) {
+  out << "Usage: nos rule [--tokens] [--units N] TEXT\n"
+      << "       nos rule --cuda-source [--dtype float32|float64] [--weight-decay] TEXT\n\n"
+      << "Parses TEXT (e.g. 'exp(sign(g)*sign(m))*g', or a named rule from 'nos rules' such as powersign-cd,\n"
+      << "then first a line 'named: NAME = TEXT') and prints four lines:\n"
+      << "  canonical: the canonical infix form (what the search caches on)\n"
+      << "  tokens:    the rule in the paper's token form\n"
+      << "  hash:      64-bit hash of the canonical form\n"
+      << "  state:     the moving averages the rule keeps per parameter, or 'none'\n"
+      << "Several TEXT arguments are joined with spaces; put -- before a TEXT that starts with '-'.\n"
+      << "--cuda-source prints instead the rule's whole update (moving averages, rule, w -= lr*d) as the one\n"
+      << "elementwise CUDA kernel the fused CUDA path compiles with NVRTC; its comments say what to pass.\n"
+      << "A learned optimizer, lstm:PATH (nos learn's best.pt), prints its file's hash, its network and state.\n"
+      << "A search run's found rule: @RUN_DIR (its best), @RUN_DIR:#K (its K-th best, as 'nos top' ranks them).\n\n"
+      << options;
+}
+
+// `nos rule lstm:PATH`: a learned optimizer's file hash, network and state (it has no tokens and no CUDA source).
+void print_learned_rule(const std::string& text, std::ostream& out) {
+  const optimizers::ResolvedRule resolved = optimizers::resolve_rule(text);
+  const optimizers::LearnedRule& r = *resolved.learned();
+  const optimizers::LstmNet net = optimizers::load_lstm_net(r.path);
+  const optimizers::LstmNetOptions& o = net->options();
+  int64_t weights = 0;
+  for (const torch::Tensor& p : net->parameters()) weights += p.numel();
+  out << "learned: the coordinatewise LSTM optimizer of Andrychowicz et al. 2016, read from " << r.path << "\n"
+      << "canonical: " << optimizers::kLstmRulePrefix << r.hash << "\n"
+      << "hash: " << r.hash << " (FNV-1a of the file's bytes)\n"
+      << "network: " << o.layers << " LSTM layers of " << o.hidden << " units and a linear read-out, " << weights
+      << " weights; gradient preprocessing p = " << nos::format_number(o.preprocess_p) << ", output scale "
+      << nos::format_number(o.output_scale) << "\n"
+      << "state: h c (" << o.layers << " x " << o.hidden << " each, per coordinate)\n";
+}
+
+}  // namespace
+
 int rule_command(const Args& args, std::ostream& out, std::ostream& err) {
   po::options_description options("Options");
   options.add_options()
@@ -35,20 +73,7 @@ int rule_command(const Args& args, std::ostream& out, std::ostream& err) {
   po::variables_map vm = parse_options(args, all, positional);
 
   if (vm.count("help")) {
-    out << "Usage: nos rule [--tokens] [--units N] TEXT\n"
-        << "       nos rule --cuda-source [--dtype float32|float64] [--weight-decay] TEXT\n\n"
-        << "Parses TEXT (e.g. 'exp(sign(g)*sign(m))*g', or a named rule from 'nos rules' such as powersign-cd,\n"
-        << "then first a line 'named: NAME = TEXT') and prints four lines:\n"
-        << "  canonical: the canonical infix form (what the search caches on)\n"
-        << "  tokens:    the rule in the paper's token form\n"
-        << "  hash:      64-bit hash of the canonical form\n"
-        << "  state:     the moving averages the rule keeps per parameter, or 'none'\n"
-        << "Several TEXT arguments are joined with spaces; put -- before a TEXT that starts with '-'.\n"
-        << "--cuda-source prints instead the rule's whole update (moving averages, rule, w -= lr*d) as the one\n"
-        << "elementwise CUDA kernel the fused CUDA path compiles with NVRTC; its comments say what to pass.\n"
-        << "A learned optimizer, lstm:PATH (nos learn's best.pt), prints its file's hash, its network and state.\n"
-        << "A search run's found rule: @RUN_DIR (its best), @RUN_DIR:#K (its K-th best, as 'nos top' ranks them).\n\n"
-        << options;
+    print_rule_help(out, options);
     return kExitOk;
   }
   if (!vm.count("text")) throw UserError("missing TEXT: give the rule to inspect, e.g. nos rule 'sign(m)*g'");
@@ -63,19 +88,7 @@ int rule_command(const Args& args, std::ostream& out, std::ostream& err) {
       throw UserError("'" + text +
                       "' is a learned optimizer (an LSTM network): it has no token form and no CUDA source");
     }
-    const optimizers::ResolvedRule resolved = optimizers::resolve_rule(text);
-    const optimizers::LearnedRule& r = *resolved.learned();
-    const optimizers::LstmNet net = optimizers::load_lstm_net(r.path);
-    const optimizers::LstmNetOptions& o = net->options();
-    int64_t weights = 0;
-    for (const torch::Tensor& p : net->parameters()) weights += p.numel();
-    out << "learned: the coordinatewise LSTM optimizer of Andrychowicz et al. 2016, read from " << r.path << "\n"
-        << "canonical: " << optimizers::kLstmRulePrefix << r.hash << "\n"
-        << "hash: " << r.hash << " (FNV-1a of the file's bytes)\n"
-        << "network: " << o.layers << " LSTM layers of " << o.hidden << " units and a linear read-out, " << weights
-        << " weights; gradient preprocessing p = " << nos::format_number(o.preprocess_p) << ", output scale "
-        << nos::format_number(o.output_scale) << "\n"
-        << "state: h c (" << o.layers << " x " << o.hidden << " each, per coordinate)\n";
+    print_learned_rule(text, out);
     return kExitOk;
   }
   // A named rule ("powersign-cd", or a native row such as "torch-adam") is inspected through its DSL text.

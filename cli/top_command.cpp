@@ -146,6 +146,35 @@ void write_csvs(const std::string& dir, const std::vector<search::RunSummary>& s
   write_atomically(dir + "/funnel.csv", funnel);
 }
 
+void print_top_help(std::ostream& out, const po::options_description& options) {
+  out << "Usage: nos top [GROUP=]RUN_DIR... [-n N] [--plot DIR] [--json] [--csv DIR]\n\n"
+      << "Prints a search run's summary (children, cache hits, statuses, mean reward of the first and last\n"
+      << "quarter) and its leaderboard: one line per canonical rule with its best reward, the test accuracy and lr\n"
+      << "of that evaluation, how often it was proposed and its status. Works while the search runs. With several\n"
+      << "run folders (e.g. one per proposer at equal budget) it prints a comparison first. --plot DIR writes\n"
+      << "best_so_far.png (the best reward among the first k proposals, per proposer: the mean over its runs\n"
+      << "with a band from the lowest to the highest) and rewards.png (every child's reward by batch), with\n"
+      << "their data files and plots.gp, into DIR, and funnel.png when a run has funnel stages. A run given as\n"
+      << "GROUP=RUN_DIR joins the curve GROUP (default: its proposer's). A run with a funnel also gets a table per\n"
+      << "stage: each rule's validation and test accuracy (mean ± sd over its seeds), lr, seeds and gate.\n"
+      << "For scripts: --json prints one JSON object per run and line (run_dir, summary, leaderboard, funnel),\n"
+      << "--csv DIR writes the same as three CSV files. A found rule is also taken as @RUN_DIR:#K wherever a\n"
+      << "rule is (nos export, eval, rule, compare).\n\n"
+      << options;
+}
+
+// Several runs (e.g. one per proposer at equal budget): one line each, before their own tables.
+void print_run_comparison(const std::vector<search::RunSummary>& summaries, std::ostream& out) {
+  out << "proposer    children  best    mean 1st q  mean last q  cache hits  run\n";
+  for (const search::RunSummary& s : summaries) {
+    out << padded(s.proposer, 10) << "  " << padded(std::to_string(s.children), 8, true) << "  "
+        << fixed(s.best_reward, 4) << "  " << padded(fixed(s.first_quarter_mean, 4), 10, true) << "  "
+        << padded(fixed(s.last_quarter_mean, 4), 11, true) << "  "
+        << padded(std::to_string(s.cache_hits), 10, true) << "  " << s.run_dir << "\n";
+  }
+  out << "\n";
+}
+
 }  // namespace
 
 void print_leaderboard(const std::vector<search::Leader>& leaders, std::ostream& out) {
@@ -222,20 +251,7 @@ int top_command(const Args& args, std::ostream& out, std::ostream& err) {
   positional.add("run-dir", -1);
   po::variables_map vm = parse_options(args, options, positional);
   if (vm.count("help")) {
-    out << "Usage: nos top [GROUP=]RUN_DIR... [-n N] [--plot DIR] [--json] [--csv DIR]\n\n"
-        << "Prints a search run's summary (children, cache hits, statuses, mean reward of the first and last\n"
-        << "quarter) and its leaderboard: one line per canonical rule with its best reward, the test accuracy and lr\n"
-        << "of that evaluation, how often it was proposed and its status. Works while the search runs. With several\n"
-        << "run folders (e.g. one per proposer at equal budget) it prints a comparison first. --plot DIR writes\n"
-        << "best_so_far.png (the best reward among the first k proposals, per proposer: the mean over its runs\n"
-        << "with a band from the lowest to the highest) and rewards.png (every child's reward by batch), with\n"
-        << "their data files and plots.gp, into DIR, and funnel.png when a run has funnel stages. A run given as\n"
-        << "GROUP=RUN_DIR joins the curve GROUP (default: its proposer's). A run with a funnel also gets a table per\n"
-        << "stage: each rule's validation and test accuracy (mean ± sd over its seeds), lr, seeds and gate.\n"
-        << "For scripts: --json prints one JSON object per run and line (run_dir, summary, leaderboard, funnel),\n"
-        << "--csv DIR writes the same as three CSV files. A found rule is also taken as @RUN_DIR:#K wherever a\n"
-        << "rule is (nos export, eval, rule, compare).\n\n"
-        << options;
+    print_top_help(out, options);
     return kExitOk;
   }
   if (!vm.count("run-dir")) throw UserError("give a run folder: nos top RUN_DIR");
@@ -265,16 +281,7 @@ int top_command(const Args& args, std::ostream& out, std::ostream& err) {
     for (size_t i = 0; i < dirs.size(); ++i) out << run_json(summaries[i], boards[i], funnels[i]).str() << "\n";
     return kExitOk;
   }
-  if (dirs.size() > 1) {
-    out << "proposer    children  best    mean 1st q  mean last q  cache hits  run\n";
-    for (const search::RunSummary& s : summaries) {
-      out << padded(s.proposer, 10) << "  " << padded(std::to_string(s.children), 8, true) << "  "
-          << fixed(s.best_reward, 4) << "  " << padded(fixed(s.first_quarter_mean, 4), 10, true) << "  "
-          << padded(fixed(s.last_quarter_mean, 4), 11, true) << "  "
-          << padded(std::to_string(s.cache_hits), 10, true) << "  " << s.run_dir << "\n";
-    }
-    out << "\n";
-  }
+  if (dirs.size() > 1) print_run_comparison(summaries, out);
   for (size_t i = 0; i < dirs.size(); ++i) {
     if (i > 0) out << "\n";
     print_run_summary(summaries[i], out);
