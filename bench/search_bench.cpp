@@ -222,7 +222,7 @@ search::SearchConfig search_bench_config(const std::string& stage, const SearchB
   c.batch_size = 8;
   c.workers = options.workers;
   c.seed = options.seed;
-  c.task.name = "fmnist-convnet";
+  c.task.task = "fmnist-convnet";
   c.task.epochs = 1;
   c.task.train_size = 4000;
   c.task.validation_size = 2000;

@@ -140,29 +140,54 @@ dispatch::ProcessPoolFactory mpi_pool_factory(dispatch::MpiSession& session, boo
   };
 }
 
+void add_setting_options(po::options_description& options, const std::vector<std::string>& keys,
+                         const tasks::TrainingSettings& defaults) {
+  for (const std::string& key : keys) {
+    const tasks::SettingField& f = tasks::setting_field(key);
+    const std::string flag = tasks::setting_flag(key).substr(2);
+    const std::string value = f.text(defaults);
+    const std::string doc = std::string(f.doc) + " (" + key + (value.empty() ? "" : "; default " + value) + ")";
+    if (*f.value_name == '\0') {
+      options.add_options()(flag.c_str(), po::bool_switch(), doc.c_str());
+    } else {
+      options.add_options()(flag.c_str(), po::value<std::string>()->value_name(f.value_name), doc.c_str());
+    }
+  }
+}
+
+std::vector<std::string> apply_setting_flags(const po::variables_map& vm, const std::vector<std::string>& keys,
+                                             tasks::TrainingSettings& settings) {
+  std::vector<std::string> given;
+  for (const std::string& key : keys) {
+    const std::string flag = tasks::setting_flag(key);
+    if (!vm.count(flag.substr(2)) || vm[flag.substr(2)].defaulted()) continue;
+    const tasks::SettingField& f = tasks::setting_field(key);
+    std::string text;
+    if (*f.value_name == '\0') {
+      if (!vm[flag.substr(2)].as<bool>()) continue;
+      text = "true";
+    } else {
+      text = vm[flag.substr(2)].as<std::string>();
+    }
+    try {
+      tasks::set_setting(settings, key, text);
+    } catch (const UserError& e) {
+      throw UserError(flag + ": " + e.what());
+    }
+    given.push_back(flag);
+  }
+  return given;
+}
+
 void add_recipe_options(po::options_description& options) {
-  options.add_options()
-      ("schedule", po::value<std::string>()->value_name("S"),
-       "lr schedule, e.g. cosine,warmup=0.05 (schedule; default constant; see README)")
-      ("weight-decay", po::value<std::string>()->value_name("L"),
-       "weight decay L, replacing the rule's own (weight_decay)")
-      ("weight-decay-mode", po::value<std::string>()->value_name("M"),
-       "coupled (L2 added to g) or decoupled (AdamW's w -= lr*L*w) (weight_decay_mode; default coupled)")
-      ("weight-decay-mask", po::value<std::string>()->value_name("M"),
-       "weights (not biases or batch norm) or all (weight_decay_mask; default weights)")
-      ("clip-norm", po::value<std::string>()->value_name("C"), "clip gradients to global L2 norm C (clip_norm)")
-      ("clip-value", po::value<std::string>()->value_name("C"), "clip gradient elements to [-C, C] (clip_value)");
+  add_setting_options(options, tasks::recipe_keys(), tasks::TrainingSettings());
 }
 
 std::vector<std::string> apply_recipe_flags(const po::variables_map& vm, tasks::Recipe& recipe) {
-  std::vector<std::string> given;
-  for (const std::string& key : tasks::recipe_keys()) {
-    std::string flag = key;
-    std::replace(flag.begin(), flag.end(), '_', '-');
-    if (!vm.count(flag)) continue;
-    tasks::set_recipe_key(recipe, key, vm[flag].as<std::string>(), "--" + flag);
-    given.push_back("--" + flag);
-  }
+  tasks::TrainingSettings settings;
+  settings.recipe = recipe;
+  std::vector<std::string> given = apply_setting_flags(vm, tasks::recipe_keys(), settings);
+  recipe = settings.recipe;
   return given;
 }
 

@@ -12,6 +12,7 @@
 #include "dispatch/mpi.h"
 #include "tasks/evaluator.h"
 #include "tasks/recipe.h"
+#include "tasks/settings.h"
 
 namespace nos::cli {
 
@@ -75,8 +76,17 @@ void apply_network_bench_flags(const NetworkBenchFlags& f, BenchOptions& o) {
   o.device = f.device.value_or(o.device);
 }
 
+// The flags of training settings, built from their field table (tasks/settings.h): --KEY with '-' for '_', its
+// value name and one-line doc, "(KEY; default X)" from `defaults`; a boolean setting is a switch.
+void add_setting_options(boost::program_options::options_description& options, const std::vector<std::string>& keys,
+                         const tasks::TrainingSettings& defaults);
+// Sets each of `keys` whose flag was given onto `settings` (a bad value is a UserError naming the flag, as
+// "--epochs: expected …"); returns the flags given, in keys' order.
+std::vector<std::string> apply_setting_flags(const boost::program_options::variables_map& vm,
+                                             const std::vector<std::string>& keys, tasks::TrainingSettings& settings);
+
 // The training recipe's flags, shared by eval, compare and search: --schedule, --weight-decay, --weight-decay-mode,
-// --weight-decay-mask, --clip-norm, --clip-value (tasks/recipe.h; each the config key with '_' for '-').
+// --weight-decay-mask, --clip-norm, --clip-value (add_setting_options of tasks::recipe_keys()).
 void add_recipe_options(boost::program_options::options_description& options);
 // Sets each recipe flag given onto `recipe` (a bad value is a UserError naming the flag); returns the flags given.
 std::vector<std::string> apply_recipe_flags(const boost::program_options::variables_map& vm, tasks::Recipe& recipe);

@@ -63,33 +63,19 @@ experiments::CompareConfig config_from_flags(const po::variables_map& vm, std::s
     config.rules = experiments::split_rule_list(*v);
     source = "--rules";
   }
-  if (const std::string* v = flag("task")) {
-    const tasks::TaskSpec spec = tasks::parse_task_name(*v);
-    if (spec.analytic) throw UserError("--task: '" + *v + "' is an analytic objective; compare trains classifiers "
-                                       "(<dataset>-<model>, e.g. fmnist-convnet)");
-    config.task = *v;
+  const std::vector<std::string> given =
+      apply_setting_flags(vm, tasks::setting_keys_of(experiments::compare_config_keys()), config);
+  if (std::find(given.begin(), given.end(), "--task") != given.end() && tasks::parse_task_name(config.task).analytic) {
+    throw UserError("--task: '" + config.task + "' is an analytic objective; compare trains classifiers "
+                    "(<dataset>-<model>, e.g. fmnist-convnet)");
   }
-  if (const std::string* v = flag("epochs")) config.epochs = parse_count(*v, "--epochs", "epochs");
   if (const std::string* v = flag("seeds")) {
     const int64_t seeds = parse_count(*v, "--seeds", "seeds");
     if (seeds > 1000) throw UserError("--seeds: at most 1000, got " + *v);
     config.seeds = static_cast<int>(seeds);
   }
-  if (const std::string* v = flag("lr-grid")) config.lr_grid = parse_lr_grid(*v, "--lr-grid");
   if (const std::string* v = flag("tune-epochs")) config.tune_epochs = parse_count(*v, "--tune-epochs", "epochs");
-  if (const std::string* v = flag("batch-size")) config.batch_size = parse_count(*v, "--batch-size", "images");
-  if (const std::string* v = flag("train-size")) config.train_size = parse_count(*v, "--train-size", "images");
-  if (const std::string* v = flag("validation-size")) {
-    config.validation_size = parse_count(*v, "--validation-size", "images");
-  }
-  apply_recipe_flags(vm, config.recipe);
-  if (const std::string* v = flag("device")) config.device = *v;
   if (const std::string* v = flag("jobs")) config.jobs = parse_threads(*v, "--jobs");
-  if (const std::string* v = flag("threads")) config.threads = parse_threads(*v, "--threads");
-  if (const std::string* v = flag("population")) config.population = parse_population(*v, "--population");
-  if (const std::string* v = flag("data-dir")) config.data_dir = *v;
-  if (const std::string* v = flag("cache-dir")) config.cache_dir = *v;
-  if (vm["augment"].as<bool>()) config.augment = true;
   if (vm["no-native"].as<bool>()) config.native_references = false;
   if (const std::string* v = flag("out")) config.out = *v;
   experiments::validate(config, config_path ? *config_path + " (with the flags)" : std::string("the flags"));
@@ -139,28 +125,16 @@ int compare_command(const Args& args, std::ostream& out, std::ostream& err) {
       ("help,h", "show this help")
       ("config", po::value<std::string>()->value_name("FILE"), "YAML compare config (keys: see README)")
       ("rules", po::value<std::string>()->value_name("R1,R2"), "rules to compare (config key rules)")
-      ("task", po::value<std::string>()->value_name("T"), "<dataset>-<model>, e.g. fmnist-convnet (task)")
-      ("epochs", po::value<std::string>()->value_name("N"), "epochs per seed (epochs; default 3)")
       ("seeds", po::value<std::string>()->value_name("K"), "seeds per rule at the chosen lr (seeds; default 3)")
-      ("lr-grid", po::value<std::string>()->value_name("X1,X2"), "lrs to tune over (lr_grid; default 1e-4,...,1)")
       ("tune-epochs", po::value<std::string>()->value_name("N"), "epochs per tuning run (tune_epochs; default 1)")
-      ("batch-size", po::value<std::string>()->value_name("B"), "batch size (batch_size; default 128)")
-      ("train-size", po::value<std::string>()->value_name("N"), "train on a seeded subset of N images (train_size)")
-      ("validation-size", po::value<std::string>()->value_name("N"), "held-out images (validation_size)")
-      ("device", po::value<std::string>()->value_name("D"), "cpu, cuda or cuda:N (device)")
       ("jobs", po::value<std::string>()->value_name("N"), "runs in parallel, one worker process each (jobs; default 2)")
-      ("threads", po::value<std::string>()->value_name("N"), "intra-op threads per run (threads; default 1)")
-      ("population", po::value<std::string>()->value_name("K"),
-       "runs of one seed a worker trains at once as one stacked model: K or auto (population; default 1)")
-      ("data-dir", po::value<std::string>()->value_name("DIR"), "the data set's folder (data_dir)")
-      ("cache-dir", po::value<std::string>()->value_name("DIR"),
-       "decoded-image caches (cache_dir; default ~/.cache/nos)")
-      ("augment", po::bool_switch(), "random crop and flip, CIFAR-10 only (augment)")
       ("no-native", po::bool_switch(), "do not add LibTorch's reference rows (native_references: false)")
       ("out", po::value<std::string>()->value_name("DIR"), "the report folder (out); rerun to resume")
       ("in-process", po::bool_switch(), "run on threads of this process instead of worker processes")
       ("rank0-evaluates", po::bool_switch(), "under mpirun/srun: rank 0 also trains runs, beside the other ranks");
-  add_recipe_options(options);
+  // The training settings' flags, from their field table.
+  add_setting_options(options, tasks::setting_keys_of(experiments::compare_config_keys()),
+                      experiments::CompareConfig());
   po::variables_map vm = parse_options(args, options);
   if (vm.count("help")) {
     print_compare_help(out, options);

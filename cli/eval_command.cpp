@@ -249,7 +249,7 @@ int run_network_task(const EvalConfig& config, const tasks::TaskSpec& task, cons
   request.augment = config.augment;
   request.recipe = config.recipe;
   // --no-test: no pass over the test images (10,000 of them, often most of a short run's time); test_acc is NaN.
-  request.measure_test = !vm["no-test"].as<bool>();
+  request.test_accuracy = !vm["no-test"].as<bool>();
 
   tasks::LocalEvaluatorOptions options;
   options.data_dirs[task.dataset] =

@@ -187,7 +187,7 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err) {
     }
     runtime.run_dir = flag("run-dir") ? *flag("run-dir") : default_run_dir(config.proposer);
     // The data folder is found here, once, and recorded in the run's config (a resume reads the same data).
-    const tasks::TaskSpec spec = tasks::parse_task_name(config.task.name);
+    const tasks::TaskSpec spec = tasks::parse_task_name(config.task.task);
     if (!spec.dataset.empty()) {
       config.task.data_dir = resolve_data_dir(spec.dataset, config.task.data_dir,
                                               flag("config") ? "task.data_dir in " + *flag("config")
@@ -242,7 +242,7 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err) {
   // for the workers.
   at::set_num_threads(1);
 
-  err << (resume ? "resuming " : "search: ") << config.proposer << " on " << config.task.name << ", budget "
+  err << (resume ? "resuming " : "search: ") << config.proposer << " on " << config.task.task << ", budget "
       << config.budget << " children, " << config.workers << " workers, run folder " << runtime.run_dir << "\n";
   search::SearchResult result;
   {

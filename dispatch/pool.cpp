@@ -51,6 +51,30 @@ std::string describe_exit(int status) {
   return "stopped";
 }
 
+// The exit status of a worker whose socket closed: it is given a second to exit, then killed.
+int reap_exit_status(pid_t pid) {
+  int status = 0;
+  pid_t reaped = 0;
+  for (int k = 0; k < 100 && reaped == 0; ++k) {
+    reaped = waitpid(pid, &status, WNOHANG);
+    if (reaped == 0) usleep(10000);
+  }
+  if (reaped == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  return status;
+}
+
+// Why a busy worker past its deadline is killed: a ready one ran its child past the time limit and the grace, one
+// not yet ready never finished starting.
+std::string overdue_message(bool ready, int index, double time_limit, double kill_grace) {
+  return ready ? "the child ran past its time limit (" + nos::format_number(time_limit) + " s + " +
+                     nos::format_number(kill_grace) + " s grace); worker " + std::to_string(index) + " was killed"
+               : "worker " + std::to_string(index) + " did not start within " + nos::format_number(kStartupSeconds) +
+                     " s and was killed";
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -249,8 +273,8 @@ void ProcessPool::dispatch() {
 void ProcessPool::set_deadline(Worker& w) {
   // Until its handshake a worker is loading LibTorch: that is not the child's time, but a worker that never
   // becomes ready must not hold the search either.
-  const double limit = w.ready ? w.job.request.time_limit_seconds + options_.kill_grace : kStartupSeconds;
-  w.has_deadline = !w.ready || w.job.request.time_limit_seconds > 0;
+  const double limit = w.ready ? w.job.request.time_limit + options_.kill_grace : kStartupSeconds;
+  w.has_deadline = !w.ready || w.job.request.time_limit > 0;
   if (w.has_deadline) {
     w.deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(limit));
   }
@@ -304,16 +328,7 @@ std::vector<JobResult> ProcessPool::wait(double timeout_seconds) {
       }
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
       // End of file or a reset: the worker is gone. Its exit status says how.
-      int status = 0;
-      pid_t reaped = 0;
-      for (int k = 0; k < 100 && reaped == 0; ++k) {
-        reaped = waitpid(w.pid, &status, WNOHANG);
-        if (reaped == 0) usleep(10000);
-      }
-      if (reaped == 0) {
-        kill(w.pid, SIGKILL);
-        waitpid(w.pid, &status, 0);
-      }
+      const int status = reap_exit_status(w.pid);
       w.pid = -1;
       std::string message = "worker " + std::to_string(w.index) + " died while evaluating this child (" +
                             describe_exit(status) + ")";
@@ -326,12 +341,7 @@ std::vector<JobResult> ProcessPool::wait(double timeout_seconds) {
     for (auto& wp : workers_) {
       Worker& w = *wp;
       if (!w.busy || !w.has_deadline || after < w.deadline) continue;
-      std::string message =
-          w.ready ? "the child ran past its time limit (" + nos::format_number(w.job.request.time_limit_seconds) +
-                        " s + " + nos::format_number(options_.kill_grace) + " s grace); worker " +
-                        std::to_string(w.index) + " was killed"
-                  : "worker " + std::to_string(w.index) + " did not start within " +
-                        nos::format_number(kStartupSeconds) + " s and was killed";
+      const std::string message = overdue_message(w.ready, w.index, w.job.request.time_limit, options_.kill_grace);
       done_.push_back(failure(w, w.ready ? tasks::Status::kTimeout : tasks::Status::kCrashed, message));
       stop(w);
     }

@@ -77,7 +77,7 @@ void PopulationPool::measure(const tasks::EvalRequest& request) {
   job.request = request;
   job.measure_population = true;
   // Its kill deadline: a few seconds of timing on a device, minutes at most where it is slow to start.
-  if (job.request.time_limit_seconds > 0) job.request.time_limit_seconds = std::max(600.0, request.time_limit_seconds);
+  if (job.request.time_limit > 0) job.request.time_limit = std::max(600.0, request.time_limit);
   measuring_.emplace(job.id, request);
   inner_->submit(std::move(job));
 }
@@ -117,7 +117,7 @@ void PopulationPool::send(Sent sent, int limit) {
   job.request = first;
   if (sent.population) {
     // The pool kills a worker past its job's time limit (plus the grace): a population has its children's sum.
-    job.request.time_limit_seconds *= static_cast<double>(sent.jobs.size());
+    job.request.time_limit *= static_cast<double>(sent.jobs.size());
     for (const Job& j : sent.jobs) job.population.push_back(j.request);
   } else {
     job.debug = sent.jobs.front().debug;

@@ -64,12 +64,6 @@ void read(const JsonValue& o, const char* key, tasks::Status& out) {
 void read(const JsonValue& o, const char* key, bool& out) {
   if (const JsonValue* v = o.get(key); v && v->kind == JsonValue::Kind::kBool) out = v->boolean;
 }
-void read(const JsonValue& o, const char* key, std::vector<double>& out) {
-  const JsonValue* v = o.get(key);
-  if (v == nullptr || v->kind != JsonValue::Kind::kArray) return;
-  out.clear();
-  for (const JsonValue& item : v->items) out.push_back(to_double(item, key));
-}
 
 JsonValue parse_object(const std::string& line) {
   JsonValue root = parse_json(line, "worker protocol");
@@ -81,52 +75,56 @@ JsonValue parse_object(const std::string& line) {
 
 namespace {
 
+// A request's training settings go through their field table (tasks/settings.h): a new setting travels with no
+// edit here. A setting written only when set is left out at its default.
 void write_request(JsonObject& w, const tasks::EvalRequest& r) {
   w.add_string("rule", r.rule)
-      .add_string("task", r.task)
-      .add_int("epochs", r.epochs)
-      .add_int("steps", r.steps)
-      .add_int("batch_size", r.batch_size)
-      .add_number("lr", r.lr)
       .add_int("horizon_epochs", r.horizon_epochs)
-      .add_numbers("lr_grid", r.lr_grid)
-      .add_string("lr_search", r.lr_search)
       .add_number("hurdle", r.hurdle)
-      .add_string("recipe", tasks::recipe_text(r.recipe))
-      .add_uint("seed", r.seed)
-      .add_string("device", r.device)
-      .add_string("dtype", r.dtype)
-      .add_int("validation_size", r.validation_size)
-      .add_int("train_size", r.train_size)
-      .add_bool("augment", r.augment)
-      .add_bool("test_every_epoch", r.test_every_epoch)
-      .add_bool("measure_test", r.measure_test)
-      .add_number("time_limit_seconds", r.time_limit_seconds);
+      .add_bool("test_every_epoch", r.test_every_epoch);
+  for (const tasks::SettingField& f : tasks::setting_fields()) {
+    const std::string text = f.text(r);
+    if (!f.on_wire || (f.when_set && text.empty())) continue;
+    if (f.text_json) {
+      w.add_string(f.key, text);
+    } else {
+      w.add_raw(f.key, text);
+    }
+  }
+}
+
+// A JSON value as the text a setting's parser reads.
+std::string setting_text(const JsonValue& v, const char* key) {
+  switch (v.kind) {
+    case JsonValue::Kind::kString:
+    case JsonValue::Kind::kNumber:
+      return v.text;
+    case JsonValue::Kind::kBool:
+      return v.boolean ? "true" : "false";
+    case JsonValue::Kind::kArray: {
+      std::string out = "[";
+      for (size_t i = 0; i < v.items.size(); ++i) out += (i ? ", " : "") + v.items[i].text;
+      return out + "]";
+    }
+    default:
+      throw InternalError(std::string("worker protocol: bad value for '") + key + "'");
+  }
 }
 
 void read_request(const JsonValue& o, tasks::EvalRequest& r) {
   read(o, "rule", r.rule);
-  read(o, "task", r.task);
-  read_int(o, "epochs", r.epochs);
-  read_int(o, "steps", r.steps);
-  read_int(o, "batch_size", r.batch_size);
-  read(o, "lr", r.lr);
   read_int(o, "horizon_epochs", r.horizon_epochs);
-  read(o, "lr_grid", r.lr_grid);
-  read(o, "lr_search", r.lr_search);
   read(o, "hurdle", r.hurdle);
-  std::string recipe;
-  read(o, "recipe", recipe);
-  r.recipe = tasks::parse_recipe_text(recipe, "worker protocol: recipe");
-  read_int(o, "seed", r.seed);
-  read(o, "device", r.device);
-  read(o, "dtype", r.dtype);
-  read_int(o, "validation_size", r.validation_size);
-  read_int(o, "train_size", r.train_size);
-  read(o, "augment", r.augment);
   read(o, "test_every_epoch", r.test_every_epoch);
-  read(o, "measure_test", r.measure_test);
-  read(o, "time_limit_seconds", r.time_limit_seconds);
+  for (const tasks::SettingField& f : tasks::setting_fields()) {
+    const JsonValue* v = f.on_wire ? o.get(f.key) : nullptr;
+    if (v == nullptr) continue;
+    try {
+      f.set(r, setting_text(*v, f.key));
+    } catch (const UserError& e) {
+      throw InternalError(std::string("worker protocol: '") + f.key + "': " + e.what());
+    }
+  }
 }
 
 void write_record(JsonObject& w, const tasks::EvalRecord& r) {

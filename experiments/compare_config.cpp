@@ -12,6 +12,7 @@
 #include "common/text.h"
 #include "common/yaml_reader.h"
 #include "tasks/evaluator.h"
+#include "tasks/settings_yaml.h"
 
 namespace nos::experiments {
 
@@ -21,7 +22,7 @@ const std::map<std::string, std::vector<std::string>>& compare_sections() {
   static const std::map<std::string, std::vector<std::string>> table = {
       {"", {"rules", "native_references", "task", "epochs", "seeds", "lr_grid", "tune_epochs", "batch_size",
             "schedule", "weight_decay", "weight_decay_mode", "weight_decay_mask", "clip_norm", "clip_value",
-            "train_size", "validation_size", "augment", "device", "dtype", "data_dir", "cache_dir", "threads", "jobs",
+            "train_size", "validation_size", "augment", "device", "dtype", "data_dir", "threads", "cache_dir", "jobs",
             "population", "out"}},
   };
   return table;
@@ -41,6 +42,11 @@ std::map<std::string, std::string> yaml_lines(const std::string& text) {
   return out;
 }
 
+// Keys that change no result: not part of what identifies a report folder's comparison.
+bool is_runtime_key(const std::string& key) {
+  return key == "cache_dir" || key == "jobs" || key == "population" || key == "out";
+}
+
 }  // namespace
 
 const std::vector<std::string>& compare_config_keys() { return compare_sections().at(""); }
@@ -53,61 +59,28 @@ CompareConfig parse_compare_config(const std::string& yaml_text, const std::stri
     return c;
   }
   const YamlReader r(source, compare_sections());
-  constexpr int64_t kBig = int64_t{1} << 40;
   r.each_key(root, "", [&](const std::string& key, const YAML::Node& v, const std::string& path) {
     if (key == "rules") {
       c.rules = v.IsNull() ? std::vector<std::string>{} : r.strings(v, path);
     } else if (key == "native_references") {
       c.native_references = r.boolean(v, path);
-    } else if (key == "task") {
-      c.task = r.scalar(v, path);
-      try {
-        const tasks::TaskSpec spec = tasks::parse_task_name(c.task);
-        if (spec.analytic) r.fail(v, path, "'" + c.task + "' is an analytic objective; compare trains classifiers "
-                                           "(<dataset>-<model>, e.g. fmnist-convnet)");
-      } catch (const UserError& e) {
-        if (std::string(e.what()).rfind(source, 0) == 0) throw;
-        r.fail(v, path, e.what());
-      }
-    } else if (key == "epochs") {
-      c.epochs = r.integer<int64_t>(v, path, 1, kBig);
     } else if (key == "seeds") {
       c.seeds = r.integer<int>(v, path, 1, 1000);
-    } else if (key == "lr_grid") {
-      c.lr_grid = r.positive_numbers(v, path);
     } else if (key == "tune_epochs") {
-      c.tune_epochs = r.integer<int64_t>(v, path, 1, kBig);
-    } else if (key == "batch_size") {
-      c.batch_size = r.integer<int64_t>(v, path, 1, kBig);
-    } else if (std::find(tasks::recipe_keys().begin(), tasks::recipe_keys().end(), key) !=
-               tasks::recipe_keys().end()) {
-      r.at_node(v, path, [&] { tasks::set_recipe_key(c.recipe, key, r.options_text(v, path), "value"); });
-    } else if (key == "train_size") {
-      c.train_size = r.integer<int64_t>(v, path, -1, kBig);
-      if (c.train_size == 0) r.fail(v, path, "expected -1 (all) or a count >= 1, got 0");
-    } else if (key == "validation_size") {
-      c.validation_size = r.integer<int64_t>(v, path, -1, kBig);
-      if (c.validation_size == 0) r.fail(v, path, "expected -1 (the default) or a count >= 1: lr tuning needs it");
-    } else if (key == "augment") {
-      c.augment = r.boolean(v, path);
-    } else if (key == "device") {
-      c.device = r.scalar(v, path);
-      const bool cuda = c.device == "cuda" || c.device.rfind("cuda:", 0) == 0;
-      if (c.device != "cpu" && !cuda) r.fail(v, path, "expected cpu, cuda or cuda:N, got '" + c.device + "'");
-    } else if (key == "dtype") {
-      c.dtype = r.choice(v, path, {"float32", "float64"});
-    } else if (key == "data_dir") {
-      c.data_dir = v.IsNull() ? std::string() : r.scalar(v, path);
-    } else if (key == "cache_dir") {
-      c.cache_dir = v.IsNull() ? std::string() : r.scalar(v, path);
-    } else if (key == "threads") {
-      c.threads = r.integer<int>(v, path, 1, 1024);
+      c.tune_epochs = r.integer<int64_t>(v, path, 1, int64_t{1} << 40);
     } else if (key == "jobs") {
       c.jobs = r.integer<int>(v, path, 1, 1024);
-    } else if (key == "population") {
-      c.population = r.integer_or_auto<int>(v, path, 1, 4096);
     } else if (key == "out") {
       c.out = v.IsNull() ? std::string() : r.scalar(v, path);
+    } else {
+      tasks::read_setting(r, key, v, path, c);
+      if (key == "task" && tasks::parse_task_name(c.task).analytic) {
+        r.fail(v, path, "'" + c.task + "' is an analytic objective; compare trains classifiers (<dataset>-<model>, "
+                        "e.g. fmnist-convnet)");
+      }
+      if (key == "validation_size" && c.validation_size == 0) {
+        r.fail(v, path, "expected -1 (the default) or a count >= 1: lr tuning needs it");
+      }
     }
   });
   validate(c, source);
@@ -157,30 +130,23 @@ void validate(const CompareConfig& c, const std::string& source) {
 
 std::string to_yaml(const CompareConfig& c, bool with_runtime) {
   std::ostringstream y;
-  y << "rules: " << yaml_list(c.rules) << "\n"
-    << "native_references: " << (c.native_references ? "true" : "false") << "\n"
-    << "task: " << yaml_quoted(c.task) << "\n"
-    << "epochs: " << c.epochs << "\n"
-    << "seeds: " << c.seeds << "\n"
-    << "lr_grid: " << yaml_list(c.lr_grid) << "\n"
-    << "tune_epochs: " << c.tune_epochs << "\n"
-    << "batch_size: " << c.batch_size << "\n";
-  for (const std::string& key : tasks::recipe_keys()) {
-    const std::string value = tasks::recipe_value(c.recipe, key);
-    if (!value.empty()) y << key << ": " << (key == "schedule" ? yaml_quoted(value) : value) << "\n";
-  }
-  y << "train_size: " << c.train_size << "\n"
-    << "validation_size: " << c.validation_size << "\n"
-    << "augment: " << (c.augment ? "true" : "false") << "\n"
-    << "device: " << yaml_quoted(c.device) << "\n";
-  if (!c.dtype.empty()) y << "dtype: " << c.dtype << "\n";
-  y << "data_dir: " << yaml_quoted(c.data_dir) << "\n"
-    << "threads: " << c.threads << "\n";
-  if (with_runtime) {
-    y << "cache_dir: " << yaml_quoted(c.cache_dir) << "\n"
-      << "jobs: " << c.jobs << "\n";
-    if (c.population != 1) y << "population: " << (c.population == 0 ? "auto" : std::to_string(c.population)) << "\n";
-    y << "out: " << yaml_quoted(c.out) << "\n";
+  for (const std::string& key : compare_config_keys()) {
+    if (!with_runtime && is_runtime_key(key)) continue;
+    if (key == "rules") {
+      y << "rules: " << yaml_list(c.rules) << "\n";
+    } else if (key == "native_references") {
+      y << "native_references: " << (c.native_references ? "true" : "false") << "\n";
+    } else if (key == "seeds") {
+      y << "seeds: " << c.seeds << "\n";
+    } else if (key == "tune_epochs") {
+      y << "tune_epochs: " << c.tune_epochs << "\n";
+    } else if (key == "jobs") {
+      y << "jobs: " << c.jobs << "\n";
+    } else if (key == "out") {
+      y << "out: " << yaml_quoted(c.out) << "\n";
+    } else {
+      y << tasks::settings_yaml(c, {key}, "");
+    }
   }
   return y.str();
 }

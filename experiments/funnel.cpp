@@ -75,7 +75,7 @@ CompareConfig funnel_compare_config(const search::SearchConfig& config, size_t i
   const search::TaskSettings& t = config.task;
   CompareConfig cc;
   cc.native_references = false;
-  cc.task = s.task.empty() ? t.name : s.task;
+  cc.task = s.task.empty() ? t.task : s.task;
   cc.epochs = s.epochs;
   cc.seeds = s.seeds;
   if (s.protocol == "fixed") {
@@ -91,7 +91,7 @@ CompareConfig funnel_compare_config(const search::SearchConfig& config, size_t i
   cc.validation_size = s.validation_size;
   cc.device = t.device;
   cc.dtype = t.dtype;
-  const bool same_data = tasks::parse_task_name(cc.task).dataset == tasks::parse_task_name(t.name).dataset;
+  const bool same_data = tasks::parse_task_name(cc.task).dataset == tasks::parse_task_name(t.task).dataset;
   cc.data_dir = !s.data_dir.empty() ? s.data_dir : same_data ? t.data_dir : std::string();
   cc.cache_dir = t.cache_dir;
   cc.threads = t.threads;

@@ -18,6 +18,7 @@
 #include "search/token_space.h"
 #include "common/yaml_reader.h"
 #include "tasks/objectives.h"
+#include "tasks/settings_yaml.h"
 
 namespace nos::search {
 
@@ -66,93 +67,18 @@ std::string token_problem(const std::string& token, int kind) {
   return "'" + token + "' is not " + kKinds[kind] + " token" + suggestion;
 }
 
-// One key of a task section (task:, an entry of fitness.tasks) read into t.
+// The training setting a task section's key names: the key itself, but `name` for the task.
+std::string setting_key(const std::string& key) { return key == "name" ? "task" : key; }
+
+// One key of a task section (task:, an entry of fitness.tasks) read into t through the settings' field table.
 void read_task_key(const YamlReader& r, const std::string& k, const YAML::Node& x, const std::string& p,
                    TaskSettings& t) {
-  constexpr int64_t kBig = int64_t{1} << 40;
-  const std::vector<std::string>& recipe = tasks::recipe_keys();
-  if (std::find(recipe.begin(), recipe.end(), k) != recipe.end()) {
-    // The value's own message names the setting; the place in the file is added in front.
-    r.at_node(x, p, [&] { tasks::set_recipe_key(t.recipe, k, r.options_text(x, p), "value"); });
-  } else if (k == "name") {
-    t.name = r.scalar(x, p);
-    try {
-      tasks::parse_task_name(t.name);
-    } catch (const UserError& e) {
-      r.fail(x, p, e.what());
-    }
-  } else if (k == "epochs") {
-    t.epochs = r.integer<int64_t>(x, p, 1, kBig);
-  } else if (k == "steps") {
-    t.steps = r.integer<int64_t>(x, p, 0, kBig);
-  } else if (k == "batch_size") {
-    t.batch_size = r.integer<int64_t>(x, p, 1, kBig);
-  } else if (k == "lr") {
-    t.lr = r.number(x, p, 0);
-  } else if (k == "lr_grid") {
-    t.lr_grid = r.positive_numbers(x, p);
-  } else if (k == "lr_search") {
-    t.lr_search = r.choice(x, p, tasks::lr_search_names());
-  } else if (k == "train_size") {
-    t.train_size = r.integer<int64_t>(x, p, -1, kBig);
-    if (t.train_size == 0) r.fail(x, p, "expected -1 (all) or a count >= 1, got 0");
-  } else if (k == "validation_size") {
-    t.validation_size = r.integer<int64_t>(x, p, -1, kBig);
-  } else if (k == "test_accuracy") {
-    t.test_accuracy = r.boolean(x, p);
-  } else if (k == "device") {
-    t.device = r.scalar(x, p);
-    const bool cuda = t.device == "cuda" || t.device.rfind("cuda:", 0) == 0;
-    if (t.device != "cpu" && !cuda) r.fail(x, p, "expected cpu, cuda or cuda:N, got '" + t.device + "'");
-  } else if (k == "dtype") {
-    t.dtype = r.choice(x, p, {"float32", "float64"});
-  } else if (k == "seed") {
-    t.seed = r.integer<uint64_t>(x, p, 0, UINT64_MAX);
-  } else if (k == "data_dir") {
-    t.data_dir = x.IsNull() ? std::string() : r.scalar(x, p);
-  } else if (k == "cache_dir") {
-    t.cache_dir = x.IsNull() ? std::string() : r.scalar(x, p);
-  } else if (k == "time_limit") {
-    t.time_limit = r.number(x, p, 0);
-  } else if (k == "kill_grace") {
-    t.kill_grace = r.number(x, p, 0);
-  } else if (k == "threads") {
-    t.threads = r.integer<int>(x, p, 1, 1024);
-  } else if (k == "population") {
-    t.population = r.integer_or_auto<int>(x, p, 1, 4096);
-  }
+  tasks::read_setting(r, setting_key(k), x, p, t);
 }
 
-// One key of a task section as YAML text (its value; "" for an empty dtype, which is not written).
+// One key of a task section as YAML text ("" for a key written only when set, at its default).
 std::string task_value_yaml(const TaskSettings& t, const std::string& k) {
-  if (k == "name") return yaml_quoted(t.name);
-  if (k == "epochs") return std::to_string(t.epochs);
-  if (k == "steps") return std::to_string(t.steps);
-  if (k == "batch_size") return std::to_string(t.batch_size);
-  if (k == "lr") return nos::format_number(t.lr);
-  if (k == "lr_grid") return yaml_list(t.lr_grid);
-  if (k == "lr_search") return t.lr_search;
-  const std::vector<std::string>& recipe = tasks::recipe_keys();
-  if (std::find(recipe.begin(), recipe.end(), k) != recipe.end()) {
-    // Written only when set, so a run's key (fec_task_key) is what it was before these settings existed.
-    const std::string value = tasks::recipe_value(t.recipe, k);
-    return k == "schedule" && !value.empty() ? yaml_quoted(value) : value;
-  }
-  if (k == "train_size") return std::to_string(t.train_size);
-  if (k == "validation_size") return std::to_string(t.validation_size);
-  if (k == "test_accuracy") return t.test_accuracy ? "true" : "false";
-  if (k == "device") return yaml_quoted(t.device);
-  if (k == "dtype") return t.dtype;
-  if (k == "seed") return std::to_string(t.seed);
-  if (k == "data_dir") return yaml_quoted(t.data_dir);
-  if (k == "cache_dir") return yaml_quoted(t.cache_dir);
-  if (k == "time_limit") return nos::format_number(t.time_limit);
-  if (k == "kill_grace") return nos::format_number(t.kill_grace);
-  if (k == "threads") return std::to_string(t.threads);
-  // Written only when not 1, so a run's key (fec_task_key) is what it was before populations existed.
-  if (k == "population") return t.population == 1 ? "" : t.population == 0 ? "auto" : std::to_string(t.population);
-  NOS_CHECK(false, "no task key '" << k << "'");
-  return "";
+  return tasks::setting_yaml(t, setting_key(k));
 }
 
 // fitness.tasks: one mapping per task, each key's path naming its entry ("fitness.tasks[0].epochs").
@@ -240,6 +166,12 @@ const std::vector<std::string>& config_keys(const std::string& section) {
   auto found = sections().find(section);
   NOS_CHECK(found != sections().end(), "no config section '" << section << "'");
   return found->second;
+}
+
+std::vector<std::string> task_setting_keys() {
+  std::vector<std::string> keys;
+  for (const std::string& key : config_keys("task")) keys.push_back(key == "name" ? "name=task" : key);
+  return keys;
 }
 
 SearchConfig parse_config(const std::string& yaml_text, const std::string& source) {
@@ -412,10 +344,10 @@ void validate(const SearchConfig& c, const std::string& source) {
     fail("evolution.tournament", "must not exceed evolution.population (" + std::to_string(c.evolution.population) +
                                      "), got " + std::to_string(c.evolution.tournament));
   }
-  const bool analytic = tasks::parse_task_name(c.task.name).analytic;
+  const bool analytic = tasks::parse_task_name(c.task.task).analytic;
   if (analytic && !tasks::is_default(c.task.recipe)) {
     fail("task", "the training recipe (" + tasks::recipe_text(c.task.recipe) + ") applies to image tasks; '" +
-                     c.task.name + "' is an analytic objective");
+                     c.task.task + "' is an analytic objective");
   }
   try {
     // What can be checked before the run's length is known (the rest is checked when a child starts).
@@ -427,7 +359,7 @@ void validate(const SearchConfig& c, const std::string& source) {
     const std::string at = "fitness.tasks[" + std::to_string(i) + "]";
     if (tasks::parse_task_name(c.fitness.tasks[i].name()).analytic != analytic) {
       fail(at + ".name", "'" + c.fitness.tasks[i].name() + "' is " + (analytic ? "an image task" : "an analytic objective") +
-                             " but task.name '" + c.task.name + "' is not: a child's tasks share their element type");
+                             " but task.name '" + c.task.task + "' is not: a child's tasks share their element type");
     }
     const TaskSettings t = fitness_task(c, i + 1);
     if (t.lr == 0 && t.lr_grid.empty()) fail(at + ".lr_grid", "is empty and lr is 0: give one of them");
@@ -448,7 +380,7 @@ void validate(const SearchConfig& c, const std::string& source) {
     if (s.protocol == "tune" && s.tune_epochs > s.epochs) {
       fail(at + ".tune_epochs", "must not exceed epochs (" + std::to_string(s.epochs) + ")");
     }
-    const std::string task = s.task.empty() ? c.task.name : s.task;
+    const std::string task = s.task.empty() ? c.task.task : s.task;
     if (tasks::parse_task_name(task).analytic) {
       fail(at + ".task", "the funnel trains image tasks; the search's task '" + task + "' is analytic: name one");
     }
@@ -474,7 +406,72 @@ void validate(const SearchConfig& c, const std::string& source) {
   }
 }
 
+SearchConfig parse_recorded_config(const std::string& yaml_text, const std::string& source) {
+  SearchConfig c = parse_config(yaml_text, source);
+  const YAML::Node root = load_yaml(yaml_text, source);
+  for (const auto& [section, keys] : sections()) {
+    if (section.empty() || section.find('.') != std::string::npos) continue;
+    if (!root[section]) {
+      c.unwritten.push_back(section);
+      continue;
+    }
+    if (!root[section].IsMap()) continue;
+    for (const std::string& key : keys) {
+      if (!root[section][key]) c.unwritten.push_back(section + "." + key);
+    }
+  }
+  for (const std::string& key : sections().at("")) {
+    if (!root[key] && sections().count(key) == 0) c.unwritten.push_back(key);
+  }
+  auto absent = [&](const std::string& path) {
+    return std::find(c.unwritten.begin(), c.unwritten.end(), path) != c.unwritten.end();
+  };
+  if (absent("task.lr_search")) c.task.lr_search = "full";
+  if (absent("task.test_accuracy")) c.task.test_accuracy = true;
+  if (absent("hurdle")) c.hurdle.enabled = false;
+  if (absent("evolution.constant_mutation")) c.evolution.constant_mutation = 0;
+  if (absent("evolution.insert_delete")) c.evolution.insert_delete = 0;
+  if (absent("controller.resample_repeats")) c.controller.resample_repeats = 0;
+  if (absent("controller.escape")) c.controller.escape = "none";
+  return c;
+}
+
+namespace {
+
+// The YAML text without the lines of the key paths in `unwritten` (a section's header and its lines for a section).
+std::string without_unwritten(const std::string& yaml, const std::vector<std::string>& unwritten) {
+  if (unwritten.empty()) return yaml;
+  auto listed = [&](const std::string& path) {
+    return std::find(unwritten.begin(), unwritten.end(), path) != unwritten.end();
+  };
+  std::istringstream lines(yaml);
+  std::string out;
+  std::string section;
+  for (std::string line; std::getline(lines, line);) {
+    const size_t colon = line.find(':');
+    if (line.rfind("  ", 0) != 0) {
+      section = line.substr(0, colon);
+      if (listed(section)) continue;
+    } else if (listed(section)) {
+      continue;
+    } else if (line.rfind("    ", 0) != 0 && colon != std::string::npos &&
+               listed(section + "." + trim(line.substr(0, colon)))) {
+      continue;
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string all_keys_yaml(const SearchConfig& c);
+
 std::string to_yaml(const SearchConfig& c) {
+  return without_unwritten(all_keys_yaml(c), c.unwritten);
+}
+
+std::string all_keys_yaml(const SearchConfig& c) {
   std::ostringstream y;
   const TaskSettings& t = c.task;
   const controller::ControllerOptions& o = c.controller;
@@ -616,7 +613,7 @@ tasks::EvalRecord combine_fitness(const std::vector<tasks::EvalRecord>& records,
     const double reward = counts ? r.reward : 0.0;
     const double baseline = baselines.empty() ? 0.0 : baselines[t];
     normalised.push_back(reward - baseline);
-    message << (t == 0 ? " " : ", ") << fitness_task(config, t).name << " ";
+    message << (t == 0 ? " " : ", ") << fitness_task(config, t).task << " ";
     if (counts) {
       message << reward;
     } else {
@@ -688,17 +685,11 @@ TaskSettings fitness_task(const SearchConfig& config, size_t index) {
   const FitnessTask& f = config.fitness.tasks.at(index - 1);
   const TaskSettings& from = f.settings;
   TaskSettings t = config.task;
-  t.name = from.name;
-  if (f.has("epochs")) t.epochs = from.epochs;
-  if (f.has("steps")) t.steps = from.steps;
-  if (f.has("batch_size")) t.batch_size = from.batch_size;
-  if (f.has("lr")) t.lr = from.lr;
-  if (f.has("lr_grid")) t.lr_grid = from.lr_grid;
-  if (f.has("train_size")) t.train_size = from.train_size;
-  if (f.has("validation_size")) t.validation_size = from.validation_size;
-  if (f.has("data_dir")) {
-    t.data_dir = from.data_dir;
-  } else if (tasks::parse_task_name(from.name).dataset != tasks::parse_task_name(config.task.name).dataset) {
+  for (const std::string& k : f.keys) {
+    const tasks::SettingField& field = tasks::setting_field(setting_key(k));
+    field.set(t, field.text(from));
+  }
+  if (!f.has("data_dir") && tasks::parse_task_name(from.task).dataset != tasks::parse_task_name(config.task.task).dataset) {
     t.data_dir.clear();  // another data set: its default folder
   }
   return t;
@@ -706,23 +697,9 @@ TaskSettings fitness_task(const SearchConfig& config, size_t index) {
 
 tasks::EvalRequest make_request(const TaskSettings& t) {
   tasks::EvalRequest r;
-  r.task = t.name;
-  r.epochs = t.epochs;
-  r.steps = t.steps;
-  r.batch_size = t.batch_size;
-  r.lr = t.lr;
-  r.lr_grid = t.lr_grid;
-  r.lr_search = t.lr_search;
-  r.recipe = t.recipe;
-  r.seed = t.seed;
-  r.device = t.device;
-  r.dtype = t.dtype;
-  r.validation_size = t.validation_size;
-  r.train_size = t.train_size;
+  static_cast<tasks::TrainingSettings&>(r) = t;
   // Test accuracy only after the last epoch: a search reads validation accuracy, and the test pass costs time.
   r.test_every_epoch = false;
-  r.measure_test = t.test_accuracy;
-  r.time_limit_seconds = t.time_limit;
   return r;
 }
 

@@ -11,38 +11,16 @@
 
 namespace nos::search {
 
-// How each child is trained and scored (the `task:` section). Maps onto tasks::EvalRequest.
-struct TaskSettings {
-  std::string name = "fmnist-logreg";  // an objective or <dataset>-<model> (tasks::parse_task_name)
-  int64_t epochs = 1;                  // image tasks: budget in epochs when steps is 0
-  int64_t steps = 0;                   // > 0: budget in optimizer steps (analytic tasks: 0 means 1000)
-  int64_t batch_size = 128;
-  double lr = 0;                       // > 0: every child trains at this lr; 0: the grid protocol over lr_grid
-  std::vector<double> lr_grid = tasks::default_lr_grid();
-  // How the grid chooses (tasks::TrainConfig::lr_search): "halving" (successive halving, about half the steps of
-  // "full" on a 4-lr grid) or "full" (every lr trains one epoch: the paper's protocol).
-  std::string lr_search = "halving";
-  // The training recipe (tasks::Recipe: schedule, weight_decay, weight_decay_mode, weight_decay_mask, clip_norm,
-  // clip_value keys of the section): image tasks only; written to config.yaml only when set.
-  tasks::Recipe recipe;
-  int64_t train_size = -1;             // -1: every training image not held out; else a fixed subset
-  int64_t validation_size = -1;        // -1: the data set's default
-  std::string device = "cpu";
-  std::string dtype;                   // float32 | float64; empty: float32 for images, float64 for objectives
-  uint64_t seed = 0;                   // every child starts from the same initialisation (comparable rewards)
-  std::string data_dir;                // the data set's folder; empty: its default (CIFAR-10 needs one)
-  std::string cache_dir;               // decoded-image caches; empty: $XDG_CACHE_HOME/nos or ~/.cache/nos
-  // Measure each child's test accuracy after its last epoch (shown by nos top). Off by default: the reward is the
-  // validation accuracy, and the test pass over 10,000 images is a sixth of a proxy child's time; the test set
-  // is for the rules a search finds (nos compare, funnels), not for choosing among them.
-  bool test_accuracy = false;
-  double time_limit = 0;               // seconds per child (0: none); past it the child stops with "timeout"
-  double kill_grace = 30;              // a worker still busy time_limit + kill_grace seconds in is killed
-  int threads = 1;                     // intra-op threads per child, so N workers use N cores
-  // Jobs a worker trains at once as one population (dispatch/population_pool.h): up to this many children with the
-  // same task settings, and a grid child's lrs as lanes side by side; 0 (`auto`): tasks::default_population of the
-  // model and device. Results are those of 1 (solo), timings aside; image tasks whose model has a stacked form only.
-  int population = 1;
+// How each child is trained and scored (the `task:` section): the training settings (tasks/settings.h; the YAML
+// key of `task` is `name`), with a search's defaults — successive halving, no test pass (the reward is the
+// validation accuracy, and the test pass over 10,000 images is a sixth of a proxy child's time; the test set is for
+// the rules a search finds, not for choosing among them). Every child starts from the same initialisation (seed),
+// so rewards are comparable. `population` (dispatch/population_pool.h) changes no result, timings aside.
+struct TaskSettings : tasks::TrainingSettings {
+  TaskSettings() {
+    lr_search = "halving";
+    test_accuracy = false;
+  }
 };
 
 // The cheap check before training (the `prefilter:` section): the rule runs on an analytic objective and must
@@ -93,7 +71,7 @@ struct EvolutionSettings {
 struct FitnessTask {
   TaskSettings settings;          // the values of the keys given (the rest unused)
   std::vector<std::string> keys;  // the keys given, in order
-  const std::string& name() const { return settings.name; }
+  const std::string& name() const { return settings.task; }
   bool has(const std::string& key) const;
 };
 
@@ -152,6 +130,9 @@ struct SearchConfig {
   controller::ControllerOptions controller;  // units and seed come from space.units and seed
   EvolutionSettings evolution;
   std::vector<FunnelStage> funnel;  // empty: no funnel
+  // Key paths ("controller.escape", "fitness") a recorded config lacked because the nos that wrote it did not know
+  // them: to_yaml leaves them out, so a run folder's config reads back byte for byte (parse_recorded_config).
+  std::vector<std::string> unwritten;
 };
 
 // The settings of fitness task `index`: 0 is config.task, i ≥ 1 config.fitness.tasks[i − 1] over config.task.
@@ -160,6 +141,9 @@ TaskSettings fitness_task(const SearchConfig& config, size_t index);
 
 // The keys of each section, in documentation order (top-level keys under "").
 const std::vector<std::string>& config_keys(const std::string& section);
+
+// The task section's keys as training settings, in its order ("name=task": the YAML key name is the setting task).
+std::vector<std::string> task_setting_keys();
 
 // Reads YAML text onto a default SearchConfig. `source` names it in messages ("configs/demo.yaml"). Unknown keys
 // and bad values throw nos::UserError naming the key path and line: "demo.yaml:7: key 'task.epochs': ...".
@@ -171,7 +155,14 @@ SearchConfig load_config(const std::string& path);
 // Checks the values that depend on each other (also run by parse_config); throws nos::UserError.
 void validate(const SearchConfig& config, const std::string& source);
 
-// The resolved config as YAML, every key written: parse_config(to_yaml(c)) == c.
+// A run folder's recorded config. to_yaml writes every key, so a key missing from it was unknown to the nos that
+// started the run, which ran with that key's behaviour of the time: those keys are set so, not to today's defaults
+// (the full lr grid, test accuracy, no hurdles before issue 15; evolution's token and unit mutations alone before
+// issue 16; repeats before issue 17; no escape before issue 36), so a resumed run keeps its protocol, and they are
+// listed in `unwritten`, so the config writes back as it was recorded.
+SearchConfig parse_recorded_config(const std::string& yaml_text, const std::string& source);
+
+// The resolved config as YAML, every key written but those in config.unwritten: parse_config(to_yaml(c)) == c.
 std::string to_yaml(const SearchConfig& config);
 
 // The p-th percentile (p in [0, 100]) of `values` with linear interpolation between order statistics (numpy's

@@ -462,7 +462,7 @@ bool Search::load_or_evaluate_baseline() {
       const bool counts = (rec.status == tasks::Status::kOk || rec.status == tasks::Status::kHurdle) && std::isfinite(rec.reward);
       baselines_.push_back(counts ? rec.reward : 0.0);
       text << (t == 0 ? "" : " ") << baselines_.back();
-      message << (t == 0 ? "" : "; ") << fitness_task(config_, t).name << ": " << rec.status << " "
+      message << (t == 0 ? "" : "; ") << fitness_task(config_, t).task << ": " << rec.status << " "
               << baselines_.back() << (rec.message.empty() ? "" : " (" + rec.message + ")");
     }
     store_.set_meta("fitness_baseline", text.str());
@@ -675,7 +675,7 @@ std::map<std::string, std::string> data_dirs(const SearchConfig& config) {
   std::map<std::string, std::string> dirs;
   for (size_t t = 0; t < fitness_task_count(config); ++t) {
     const TaskSettings task = fitness_task(config, t);
-    const tasks::TaskSpec spec = tasks::parse_task_name(task.name);
+    const tasks::TaskSpec spec = tasks::parse_task_name(task.task);
     if (!task.data_dir.empty() && !spec.dataset.empty()) dirs.emplace(spec.dataset, task.data_dir);
   }
   return dirs;
@@ -782,30 +782,6 @@ SearchResult start_search(const SearchConfig& config, const SearchRuntime& runti
   }
   return result;
 }
-
-namespace {
-
-// A run folder's recorded config. to_yaml writes every key, so a key missing from it was unknown to the nos that
-// started the run, which ran with that key's behaviour of the time: those keys are set so, not to today's defaults,
-// and a resumed run keeps its protocol (the full lr grid, test accuracy, no hurdles before issue 15; evolution's
-// token and unit mutations alone before issue 16).
-SearchConfig parse_recorded_config(const std::string& yaml, const std::string& source) {
-  SearchConfig c = parse_config(yaml, source);
-  const std::string text = "\n" + yaml;
-  if (text.find("\n  lr_search:") == std::string::npos) c.task.lr_search = "full";
-  if (text.find("\n  test_accuracy:") == std::string::npos) c.task.test_accuracy = true;
-  if (text.find("\nhurdle:") == std::string::npos) c.hurdle.enabled = false;
-  // Evolution mutated one token or one unit before issue 16.
-  if (text.find("\n  constant_mutation:") == std::string::npos) c.evolution.constant_mutation = 0;
-  if (text.find("\n  insert_delete:") == std::string::npos) c.evolution.insert_delete = 0;
-  // The controller proposed repeats before issue 17.
-  if (text.find("\n  resample_repeats:") == std::string::npos) c.controller.resample_repeats = 0;
-  // ... and did not escape a collapsed policy before issue 36.
-  if (text.find("\n  escape:") == std::string::npos) c.controller.escape = "none";
-  return c;
-}
-
-}  // namespace
 
 SearchConfig run_config(const std::string& run_dir) {
   // A run stopped while its store was being created: its config.yaml (written first) says how it was started.

@@ -17,7 +17,7 @@ RunSummary summarize_run(const std::string& run_dir) {
   const SearchConfig config =
       parse_config(store.meta("config").value_or(""), store_path(run_dir) + " (recorded config)");
   s.proposer = config.proposer;
-  s.task = config.task.name;
+  s.task = config.task.task;
   s.budget = config.budget;
   const StoreCounts counts = store.counts();
   s.children = counts.total;

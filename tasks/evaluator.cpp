@@ -214,8 +214,8 @@ TrainConfig train_config(const EvalRequest& request, const TaskSpec& task) {
   config.dtype = dtype_of(request.dtype, false);
   config.augment = request.augment;
   config.test_every_epoch = request.test_every_epoch;
-  config.measure_test = request.measure_test;
-  config.time_limit_seconds = request.time_limit_seconds;
+  config.measure_test = request.test_accuracy;
+  config.time_limit_seconds = request.time_limit;
   return config;
 }
 
@@ -279,7 +279,7 @@ std::string population_key(const EvalRequest& request) {
       << request.horizon_epochs << '|' << request.hurdle << '|' << recipe_text(request.recipe) << '|' << request.seed
       << '|' << request.device << '|' << request.dtype << '|' << request.validation_size << '|'
       << request.train_size << '|' << request.augment << '|' << request.test_every_epoch << '|'
-      << request.measure_test << '|' << request.time_limit_seconds;
+      << request.test_accuracy << '|' << request.time_limit;
   return key.str();
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "tasks/datasets.h"
+#include "tasks/settings.h"
 #include "tasks/trainer.h"
 
 namespace nos::tasks {
@@ -36,28 +37,19 @@ std::vector<std::string> task_names();
 // Resolves `name`; throws nos::UserError naming the known objectives, data sets and models when it is none of them.
 TaskSpec parse_task_name(std::string_view name);
 
-// One evaluation to run. Plain data (it will travel between machines), no pointers.
-struct EvalRequest {
-  std::string rule;         // a named rule or DSL text
-  std::string task;         // see parse_task_name
-  int64_t epochs = 5;       // image tasks: the budget in epochs when steps == 0
-  int64_t steps = 0;        // image tasks: > 0 gives the budget in steps; analytic tasks: steps (0 → 1000)
-  int64_t batch_size = 128;
-  double lr = 0;            // > 0 fixed; 0: the grid protocol over lr_grid
+// One evaluation to run: the rule, its training settings (settings.h: the task, budget, lr protocol, recipe,
+// seed, device, data and time limit) and what only a single run takes. Plain data (it travels between machines; the
+// worker protocol writes the settings through their field table), no pointers. The settings' defaults here: a
+// 5-epoch budget, the full grid, test accuracy measured.
+struct EvalRequest : TrainingSettings {
+  EvalRequest() {
+    task.clear();
+    epochs = 5;
+  }
+  std::string rule;            // a named rule or DSL text
   int64_t horizon_epochs = 0;  // image tasks: TrainConfig::horizon_epochs (T of a longer run this one starts)
-  std::vector<double> lr_grid = default_lr_grid();
-  std::string lr_search = "full";  // image tasks: TrainConfig::lr_search ("full" or "halving")
-  double hurdle = 0;               // image tasks: TrainConfig::hurdle (0: none)
-  Recipe recipe;                   // image tasks: schedule, weight decay, clipping (TrainConfig::recipe)
-  uint64_t seed = 0;
-  std::string device = "cpu";  // "cpu", "cuda", "cuda:N"
-  std::string dtype;           // "float32" or "float64"; empty: float32 for image tasks, float64 for analytic ones
-  int64_t validation_size = -1;  // -1: the data set's default
-  int64_t train_size = -1;       // -1: all the training images not held out
-  bool augment = false;
+  double hurdle = 0;           // image tasks: TrainConfig::hurdle (0: none)
   bool test_every_epoch = true;
-  bool measure_test = true;  // image tasks: false skips every test pass (test_acc NaN)
-  double time_limit_seconds = 0;  // 0: none
 };
 
 // The outcome of one evaluation: what a store records. Misbehaving rules are statuses, never exceptions.

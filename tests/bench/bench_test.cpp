@@ -221,7 +221,7 @@ TEST(SearchBench, StagesAddOneMechanismEach) {
   EXPECT_TRUE(off.prefilter.enabled);
   EXPECT_EQ(off.task.lr_search, "full");
   EXPECT_FALSE(off.hurdle.enabled);
-  EXPECT_EQ(off.task.name, "fmnist-convnet");
+  EXPECT_EQ(off.task.task, "fmnist-convnet");
   EXPECT_EQ(off.task.train_size, 4000);
   EXPECT_EQ(off.task.validation_size, 2000);
   EXPECT_EQ(off.task.lr_grid, (std::vector<double>{0.001, 0.01, 0.1, 1}));

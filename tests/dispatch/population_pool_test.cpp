@@ -227,14 +227,14 @@ TEST(PopulationPool, APopulationsTimeLimitIsItsJobsSum) {
   RecordingPool* recorded = inner.get();
   PopulationPool pool(std::move(inner), 4);
   std::vector<Job> jobs = {job(0, "a", 0), job(1, "b", 0), job(2, "c", 0), job(3, "d", 1)};
-  for (Job& j : jobs) j.request.time_limit_seconds = 60;
+  for (Job& j : jobs) j.request.time_limit = 60;
   ASSERT_EQ(run_all(pool, jobs).size(), 4u);
   ASSERT_EQ(recorded->jobs.size(), 2u);
   EXPECT_EQ(recorded->jobs[0].population.size(), 3u);
-  EXPECT_EQ(recorded->jobs[0].request.time_limit_seconds, 180);
-  for (const tasks::EvalRequest& r : recorded->jobs[0].population) EXPECT_EQ(r.time_limit_seconds, 60);
+  EXPECT_EQ(recorded->jobs[0].request.time_limit, 180);
+  for (const tasks::EvalRequest& r : recorded->jobs[0].population) EXPECT_EQ(r.time_limit, 60);
   EXPECT_TRUE(recorded->jobs[1].population.empty());
-  EXPECT_EQ(recorded->jobs[1].request.time_limit_seconds, 60);
+  EXPECT_EQ(recorded->jobs[1].request.time_limit, 60);
 }
 
 // The outer request of a population job is its first member's (the time limit aside), every field included: a
@@ -266,8 +266,8 @@ TEST(PopulationPool, APopulationsOuterRequestIsItsFirstMembers) {
     j.request.train_size = 4000;
     j.request.augment = true;
     j.request.test_every_epoch = false;
-    j.request.measure_test = false;
-    j.request.time_limit_seconds = 30;
+    j.request.test_accuracy = false;
+    j.request.time_limit = 30;
     jobs.push_back(j);
   }
   ASSERT_EQ(run_all(pool, jobs).size(), jobs.size());
@@ -283,8 +283,8 @@ TEST(PopulationPool, APopulationsOuterRequestIsItsFirstMembers) {
   }
   Job outer;
   outer.request = sent.request;
-  EXPECT_EQ(outer.request.time_limit_seconds, 150);
-  outer.request.time_limit_seconds = 30;
+  EXPECT_EQ(outer.request.time_limit, 150);
+  outer.request.time_limit = 30;
   Job first;
   first.request = jobs[0].request;
   EXPECT_EQ(encode_job(outer), encode_job(first));

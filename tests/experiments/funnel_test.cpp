@@ -94,7 +94,7 @@ void write_search_store(const std::string& run_dir) {
 
 search::SearchConfig two_stages() {
   search::SearchConfig c;
-  c.task.name = "fmnist-logreg";
+  c.task.task = "fmnist-logreg";
   c.workers = 1;
   search::FunnelStage first;
   first.top_k = 3;

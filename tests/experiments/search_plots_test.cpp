@@ -31,7 +31,7 @@ void small_run(const std::string& dir, uint64_t seed) {
   c.batch_size = 8;
   c.workers = 1;
   c.seed = seed;
-  c.task.name = "rosenbrock";
+  c.task.task = "rosenbrock";
   c.task.steps = 100;
   c.task.lr = 1e-3;
   c.task.threads = 1;

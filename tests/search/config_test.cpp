@@ -61,7 +61,7 @@ TEST(Config, WritesAndReadsBackEveryKey) {
   c.proposer = "evolution";
   c.budget = 33;
   c.seed = 18446744073709551615ull;
-  c.task.name = "quadratic";
+  c.task.task = "quadratic";
   c.task.lr = 0.003;
   c.task.lr_grid = {1e-5, 0.1};
   c.task.dtype = "float32";
@@ -110,7 +110,7 @@ TEST(Config, BadValuesNameTheirPath) {
   EXPECT_EQ(error_of("space:\n  operands: [g, gg]\n"),
             "test.yaml:2: key 'space.operands[1]': 'gg' is not an operand token (did you mean 'g'?)");
   EXPECT_EQ(error_of("task:\n  lr_grid: []\n"),
-            "test.yaml:2: key 'task.lr_grid': expected a non-empty list of numbers > 0");
+            "test.yaml:2: key 'task.lr_grid': expected a non-empty list of numbers > 0, got '[]'");
   EXPECT_NE(error_of("task:\n  name: mnist-convnet\n").find("key 'task.name': unknown task 'mnist-convnet'"),
             std::string::npos);
   EXPECT_EQ(error_of("evolution:\n  population: 4\n  tournament: 5\n"),
@@ -135,7 +135,7 @@ TEST(Config, BadValuesNameTheirPath) {
       "t");
   ASSERT_EQ(tasks.fitness.tasks.size(), 1u);
   EXPECT_EQ(fitness_task(tasks, 1).steps, 50);
-  EXPECT_EQ(fitness_task(tasks, 1).name, "beale");
+  EXPECT_EQ(fitness_task(tasks, 1).task, "beale");
   EXPECT_EQ(tasks.fitness.baseline, "adam");
   EXPECT_EQ(to_yaml(parse_config(to_yaml(tasks), "again")), to_yaml(tasks));
   EXPECT_EQ(error_of("fitness:\n  tasks:\n    - {steps: 5}\n").rfind("test.yaml:3: key 'fitness.tasks[0].name'", 0),
@@ -210,7 +210,7 @@ TEST(Config, RecipeKeysAreWrittenOnlyWhenSet) {
 
 TEST(Config, RequestsCarryTheTaskSettings) {
   TaskSettings t;
-  t.name = "fmnist-mlp";
+  t.task = "fmnist-mlp";
   t.epochs = 2;
   t.train_size = 1000;
   t.lr = 0.01;
@@ -220,7 +220,7 @@ TEST(Config, RequestsCarryTheTaskSettings) {
   EXPECT_EQ(r.epochs, 2);
   EXPECT_EQ(r.train_size, 1000);
   EXPECT_EQ(r.lr, 0.01);
-  EXPECT_EQ(r.time_limit_seconds, 30);
+  EXPECT_EQ(r.time_limit, 30);
   EXPECT_FALSE(r.test_every_epoch);
 }
 

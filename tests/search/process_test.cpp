@@ -102,7 +102,7 @@ TEST(ProcessPool, AChildPastItsTimeLimitIsKilledAndRecordedAsTimeout) {
   testing::TempDir dir;
   ProcessPool pool(pool_options(1, dir.file("workers.log")));
   Job hang = analytic_job(0, "g", "hang");
-  hang.request.time_limit_seconds = 0.5;
+  hang.request.time_limit = 0.5;
   pool.submit(hang);
   pool.submit(analytic_job(1, "g"));
   const auto start = std::chrono::steady_clock::now();

@@ -735,7 +735,13 @@ TEST(Search, ARunFolderFromBeforeTheCanonicalChangeResumesAndReadsCorrectly) {
   EXPECT_EQ(first.rule, rule);
   EXPECT_EQ(first.tokens, tokens);
   EXPECT_EQ(store.meta(kCanonicalVersionKey).value_or(""), std::to_string(dsl::kCanonicalVersion));
-  EXPECT_NE(store.meta("config").value_or("").find("  escape: none\n"), std::string::npos);
+  // The recorded config is kept as it was (no escape key: written by a nos before it), and still reads as none.
+  std::string resumed = yaml;
+  const size_t budget = resumed.find("budget: 8\n");
+  ASSERT_NE(budget, std::string::npos);
+  resumed.replace(budget, std::string("budget: 8\n").size(), "budget: 16\n");
+  EXPECT_EQ(store.meta("config").value_or(""), resumed);
+  EXPECT_EQ(run_config(dir.path()).controller.escape, "none");
   ASSERT_TRUE(store.find_hash(first.hash));
   EXPECT_EQ(store.find_hash(first.hash)->batch, 0);
 }
@@ -798,7 +804,7 @@ TEST(SharedEquivalenceCache, RunsWithTheSameTaskSettingsShareResults) {
   EXPECT_EQ(run(seeds, "seeds-again").evaluated, 0);
   SearchConfig tasks = config;
   FitnessTask beale;
-  beale.settings.name = "beale";
+  beale.settings.task = "beale";
   beale.keys = {"name"};
   tasks.fitness.tasks = {beale};
   EXPECT_EQ(run(tasks, "tasks").evaluated, first.evaluated);
@@ -1146,10 +1152,10 @@ TEST(Fitness, CombinesTasksAgainstABaseline) {
   SearchConfig config = fixtures::analytic_config("random");
   config.fitness.seeds = 2;
   FitnessTask beale;
-  beale.settings.name = "beale";
+  beale.settings.task = "beale";
   beale.keys = {"name"};
   FitnessTask rosen;
-  rosen.settings.name = "rosenbrock";
+  rosen.settings.task = "rosenbrock";
   rosen.settings.steps = 50;
   rosen.keys = {"name", "steps"};
   config.fitness.tasks = {beale, rosen};
@@ -1192,7 +1198,7 @@ TEST(Fitness, ASearchEvaluatesEachTaskAgainstTheBaseline) {
   config.task.seed = 5;
   config.fitness.seeds = 2;
   FitnessTask beale;
-  beale.settings.name = "beale";
+  beale.settings.task = "beale";
   beale.keys = {"name"};
   config.fitness.tasks = {beale};
   config.fitness.baseline = "adam";

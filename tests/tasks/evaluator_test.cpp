@@ -285,7 +285,7 @@ TEST(LocalEvaluator, APopulationGivesEachRequestItsSoloRecord) {
 
   // Each request's time limit is its child's: three children's population has three times it.
   std::vector<EvalRequest> limited = {requests[0], requests[1], requests[3]};
-  for (EvalRequest& r : limited) r.time_limit_seconds = 1e-9;
+  for (EvalRequest& r : limited) r.time_limit = 1e-9;
   for (const EvalRecord& r : evaluator.evaluate_population(limited)) {
     EXPECT_EQ(r.status, tasks::Status::kTimeout) << r.rule;
     EXPECT_NE(r.message.find("the population's time limit of 3e-09 s reached"), std::string::npos) << r.message;
