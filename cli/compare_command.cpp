@@ -117,9 +117,7 @@ void print_summary(std::ostream& out, const std::vector<experiments::RowSummary>
   }
 }
 
-}  // namespace
-
-int compare_command(const Args& args, std::ostream& out, std::ostream& err) {
+po::options_description compare_options() {
   po::options_description options("Options");
   options.add_options()
       ("help,h", "show this help")
@@ -135,6 +133,30 @@ int compare_command(const Args& args, std::ostream& out, std::ostream& err) {
   // The training settings' flags, from their field table.
   add_setting_options(options, tasks::setting_keys_of(experiments::compare_config_keys()),
                       experiments::CompareConfig());
+  return options;
+}
+
+// What is about to run, on err (and a note when populations cannot stack here).
+void print_compare_plan(const experiments::CompareConfig& config, const std::vector<experiments::CompareRow>& rows,
+                        std::ostream& err) {
+  std::string rule_list;
+  for (const experiments::CompareRow& row : rows) rule_list += (rule_list.empty() ? "" : ", ") + row.label;
+  err << "compare: " << rows.size() << " rules (" << rule_list << ") on " << config.task << ", " << config.seeds
+      << " seeds x " << config.epochs << " epochs after tuning over " << config.lr_grid.size() << " lrs, "
+      << config.jobs << " jobs x " << config.threads << " threads, report folder " << config.out << "\n";
+  if (config.population != 1) {
+    tasks::EvalRequest request;
+    request.task = config.task;
+    request.lr = 0.01;  // compare's runs each have a fixed lr
+    const std::string alone = tasks::population_alone_reason(request);
+    if (!alone.empty()) err << "note: population has no effect here, every run trains alone: " << alone << "\n";
+  }
+}
+
+}  // namespace
+
+int compare_command(const Args& args, std::ostream& out, std::ostream& err) {
+  po::options_description options = compare_options();
   po::variables_map vm = parse_options(args, options);
   if (vm.count("help")) {
     print_compare_help(out, options);
@@ -168,18 +190,7 @@ int compare_command(const Args& args, std::ostream& out, std::ostream& err) {
   // This process only schedules and writes; the workers get the cores.
   at::set_num_threads(1);
 
-  std::string rule_list;
-  for (const experiments::CompareRow& row : rows) rule_list += (rule_list.empty() ? "" : ", ") + row.label;
-  err << "compare: " << rows.size() << " rules (" << rule_list << ") on " << config.task << ", " << config.seeds
-      << " seeds x " << config.epochs << " epochs after tuning over " << config.lr_grid.size() << " lrs, "
-      << config.jobs << " jobs x " << config.threads << " threads, report folder " << config.out << "\n";
-  if (config.population != 1) {
-    tasks::EvalRequest request;
-    request.task = config.task;
-    request.lr = 0.01;  // compare's runs each have a fixed lr
-    const std::string alone = tasks::population_alone_reason(request);
-    if (!alone.empty()) err << "note: population has no effect here, every run trains alone: " << alone << "\n";
-  }
+  print_compare_plan(config, rows, err);
   experiments::CompareResult result;
   {
     StopOnSignals signals;

@@ -230,8 +230,9 @@ JsonObject trial_json(const tasks::GridTrial& t) {
   return json;
 }
 
-int run_network_task(const EvalConfig& config, const tasks::TaskSpec& task, const optimizers::ResolvedRule& rule,
-                     const po::variables_map& vm, std::ostream& out, std::ostream& err) {
+// The training request the config and flags describe.
+tasks::EvalRequest network_request(const EvalConfig& config, const tasks::TaskSpec& task,
+                                   const po::variables_map& vm) {
   tasks::EvalRequest request;
   request.rule = config.rule;
   request.task = task.name;
@@ -250,38 +251,11 @@ int run_network_task(const EvalConfig& config, const tasks::TaskSpec& task, cons
   request.recipe = config.recipe;
   // --no-test: no pass over the test images (10,000 of them, often most of a short run's time); test_acc is NaN.
   request.test_accuracy = !vm["no-test"].as<bool>();
+  return request;
+}
 
-  tasks::LocalEvaluatorOptions options;
-  options.data_dirs[task.dataset] =
-      resolve_data_dir(task.dataset, config.data_dir, "--data-dir (or data_dir in a --config)");
-  options.cache_dir = resolve_cache_dir(config.cache_dir);
-  options.threads = config.threads;
-  // A terminal gets the progress line; a pipe or file a line per epoch (--quiet and --json: none).
-  ProgressLine progress(err, &err == &std::cerr && ::isatty(STDERR_FILENO));
-  if (!vm["quiet"].as<bool>() && !vm["json"].as<bool>()) {
-    options.progress = [&progress](const tasks::TrainProgress& p) { progress(p); };
-  }
-
-  // The CSV file is opened first, so an unwritable path fails before the training, not after.
-  std::ofstream csv;
-  std::string csv_path;
-  if (vm.count("csv")) {
-    csv_path = vm["csv"].as<std::string>();
-    csv.open(csv_path);
-    if (!csv) throw UserError("--csv: cannot open '" + csv_path + "' for writing");
-  }
-
-  tasks::LocalEvaluator evaluator(options);
-  tasks::EvalRecord record;
-  try {
-    record = evaluator.evaluate(request);
-  } catch (...) {
-    progress.clear();
-    throw;
-  }
-  progress.clear();
-  const int threads = at::get_num_threads();
-
+// The per-epoch metrics into --csv's file (opened before the training, so a bad path fails first).
+void write_epochs_csv(std::ofstream& csv, const std::string& csv_path, const tasks::EvalRecord& record) {
   if (csv.is_open()) {
     csv << "epoch,train_loss,val_acc,test_acc,seconds,lr\n";
     for (const tasks::EpochMetrics& m : record.epochs) {
@@ -291,45 +265,51 @@ int run_network_task(const EvalConfig& config, const tasks::TaskSpec& task, cons
     csv.close();
     if (!csv) throw UserError("--csv: error while writing '" + csv_path + "'");
   }
+}
 
-  const std::string rule_name = rule.name.empty() ? rule.text : rule.name;
+// --json: one object with the settings, the result and the metrics.
+void print_network_json(const EvalConfig& config, const tasks::EvalRequest& request, const tasks::EvalRecord& record,
+                        const std::string& rule_name, int threads, std::ostream& out) {
   const bool grid = request.lr == 0;
-  if (vm["json"].as<bool>()) {
-    std::vector<JsonObject> epochs, trials;
-    for (const tasks::EpochMetrics& m : record.epochs) epochs.push_back(epoch_json(m));
-    for (const tasks::GridTrial& t : record.grid) trials.push_back(trial_json(t));
-    JsonObject json;
-    json.add_string("rule", rule_name)
-        .add_string("canonical", record.canonical)
-        .add_string("task", record.task)
-        .add_string("data", record.data)
-        .add_int("epochs", config.steps ? 0 : request.epochs)
-        .add_int("steps", record.total_steps)
-        .add_int("steps_per_epoch", record.steps_per_epoch)
-        .add_int("batch_size", request.batch_size)
-        .add_number("lr", record.lr)
-        .add_string("lr_source", grid ? "grid" : "given")
-        .add_numbers("lr_grid", grid ? request.lr_grid : std::vector<double>{})
-        .add_string("lr_search", grid ? request.lr_search : std::string())
-        .add_string("dtype", request.dtype)
-        .add_uint("seed", request.seed)
-        .add_string("device", request.device)
-        .add_int("threads", threads)
-        .add_bool("augment", request.augment)
-        .add_string("recipe", tasks::recipe_text(request.recipe))
-        .add_string("status", tasks::status_text(record.status))
-        .add_string("message", record.message)
-        .add_number("reward", record.reward)
-        .add_number("val_acc", record.val_acc)
-        .add_number("test_acc", record.test_acc)
-        .add_int("steps_done", record.steps_done)
-        .add_objects("grid", trials)
-        .add_objects("epoch_metrics", epochs)
-        .add_number("seconds", record.seconds);
-    out << json.str() << "\n";
-    return kExitOk;
-  }
+  std::vector<JsonObject> epochs, trials;
+  for (const tasks::EpochMetrics& m : record.epochs) epochs.push_back(epoch_json(m));
+  for (const tasks::GridTrial& t : record.grid) trials.push_back(trial_json(t));
+  JsonObject json;
+  json.add_string("rule", rule_name)
+      .add_string("canonical", record.canonical)
+      .add_string("task", record.task)
+      .add_string("data", record.data)
+      .add_int("epochs", config.steps ? 0 : request.epochs)
+      .add_int("steps", record.total_steps)
+      .add_int("steps_per_epoch", record.steps_per_epoch)
+      .add_int("batch_size", request.batch_size)
+      .add_number("lr", record.lr)
+      .add_string("lr_source", grid ? "grid" : "given")
+      .add_numbers("lr_grid", grid ? request.lr_grid : std::vector<double>{})
+      .add_string("lr_search", grid ? request.lr_search : std::string())
+      .add_string("dtype", request.dtype)
+      .add_uint("seed", request.seed)
+      .add_string("device", request.device)
+      .add_int("threads", threads)
+      .add_bool("augment", request.augment)
+      .add_string("recipe", tasks::recipe_text(request.recipe))
+      .add_string("status", tasks::status_text(record.status))
+      .add_string("message", record.message)
+      .add_number("reward", record.reward)
+      .add_number("val_acc", record.val_acc)
+      .add_number("test_acc", record.test_acc)
+      .add_int("steps_done", record.steps_done)
+      .add_objects("grid", trials)
+      .add_objects("epoch_metrics", epochs)
+      .add_number("seconds", record.seconds);
+  out << json.str() << "\n";
+}
 
+// The summary a person reads: the settings, the lr grid, the epochs and the result.
+void print_network_summary(const EvalConfig& config, const tasks::EvalRequest& request,
+                           const tasks::EvalRecord& record, const std::string& rule_name, int threads,
+                           std::ostream& out) {
+  const bool grid = request.lr == 0;
   out << "rule:      " << rule_name << "\n"
       << "canonical: " << record.canonical << "\n"
       << "task:      " << record.task << "\n"
@@ -367,25 +347,54 @@ int run_network_task(const EvalConfig& config, const tasks::TaskSpec& task, cons
       << "reward:    " << fixed(record.reward, 4) << " (final validation accuracy)\n"
       << "test acc:  " << fixed(record.test_acc, 4) << "\n"
       << "seconds:   " << fixed(record.seconds, 1) << "\n";
+}
+
+int run_network_task(const EvalConfig& config, const tasks::TaskSpec& task, const optimizers::ResolvedRule& rule,
+                     const po::variables_map& vm, std::ostream& out, std::ostream& err) {
+  const tasks::EvalRequest request = network_request(config, task, vm);
+  tasks::LocalEvaluatorOptions options;
+  options.data_dirs[task.dataset] =
+      resolve_data_dir(task.dataset, config.data_dir, "--data-dir (or data_dir in a --config)");
+  options.cache_dir = resolve_cache_dir(config.cache_dir);
+  options.threads = config.threads;
+  // A terminal gets the progress line; a pipe or file a line per epoch (--quiet and --json: none).
+  ProgressLine progress(err, &err == &std::cerr && ::isatty(STDERR_FILENO));
+  if (!vm["quiet"].as<bool>() && !vm["json"].as<bool>()) {
+    options.progress = [&progress](const tasks::TrainProgress& p) { progress(p); };
+  }
+
+  // The CSV file is opened first, so an unwritable path fails before the training, not after.
+  std::ofstream csv;
+  std::string csv_path;
+  if (vm.count("csv")) {
+    csv_path = vm["csv"].as<std::string>();
+    csv.open(csv_path);
+    if (!csv) throw UserError("--csv: cannot open '" + csv_path + "' for writing");
+  }
+
+  tasks::LocalEvaluator evaluator(options);
+  tasks::EvalRecord record;
+  try {
+    record = evaluator.evaluate(request);
+  } catch (...) {
+    progress.clear();
+    throw;
+  }
+  progress.clear();
+  const int threads = at::get_num_threads();
+
+  write_epochs_csv(csv, csv_path, record);
+  const std::string rule_name = rule.name.empty() ? rule.text : rule.name;
+  if (vm["json"].as<bool>()) {
+    print_network_json(config, request, record, rule_name, threads, out);
+    return kExitOk;
+  }
+  print_network_summary(config, request, record, rule_name, threads, out);
   return kExitOk;
 }
 
-// Keys only child networks take, with the flag that sets each.
-const std::vector<std::pair<std::string, std::string>>& network_only_settings() {
-  static const std::vector<std::pair<std::string, std::string>> settings = {
-      {"epochs", "--epochs"},         {"lr_grid", "--lr-grid"},         {"lr_search", "--lr-search"},
-      {"batch_size", "--batch-size"},
-      {"data_dir", "--data-dir"},     {"cache_dir", "--cache-dir"},     {"validation_size", "--validation-size"},
-      {"train_size", "--train-size"}, {"augment", "--augment"},         {"csv", "--csv"},
-      {"schedule", "--schedule"},     {"weight_decay", "--weight-decay"}, {"weight_decay_mode", "--weight-decay-mode"},
-      {"weight_decay_mask", "--weight-decay-mask"}, {"clip_norm", "--clip-norm"}, {"clip_value", "--clip-value"},
-  };
-  return settings;
-}
-
-}  // namespace
-
-int eval_command(const Args& args, std::ostream& out, std::ostream& err) {
+// The flags of nos eval (and the recipe's).
+po::options_description eval_options() {
   po::options_description options("Options");
   options.add_options()
       ("help,h", "show this help")
@@ -415,117 +424,12 @@ int eval_command(const Args& args, std::ostream& out, std::ostream& err) {
       ("quiet", po::bool_switch(), "networks: no progress on stderr (a terminal's line, else a line per epoch; "
                                    "--json prints none either)");
   add_recipe_options(options);
-  po::variables_map vm = parse_options(args, options);
-  if (vm.count("help")) {
-    print_eval_help(out, options);
-    return kExitOk;
-  }
+  return options;
+}
 
-  EvalConfig config;
-  if (vm.count("config")) load_eval_config(vm["config"].as<std::string>(), config);
-  auto flag = [&](const char* name) -> const std::string* {
-    return vm.count(name) ? &vm[name].as<std::string>() : nullptr;
-  };
-  // A flag overrides the config file's value of its key and of the key it excludes (--lr replaces a file's
-  // lr_grid); the same source giving both is an error below.
-  auto set_origin = [&](const std::string& key, const std::string& flag_name, const std::string& excluded) {
-    config.origins[key] = flag_name;
-    if (!excluded.empty() && config.origins.count(excluded) && config.origins[excluded].rfind("--", 0) != 0) {
-      config.origins.erase(excluded);
-      if (excluded == "steps") config.steps.reset();
-      if (excluded == "epochs") config.epochs.reset();
-      if (excluded == "lr") config.lr.reset();
-      if (excluded == "lr_grid") config.lr_grid.clear();
-    }
-  };
-  if (const std::string* v = flag("rule")) {
-    if (v->empty()) throw UserError("--rule: expected a rule name or DSL text");
-    config.rule = *v;
-    config.rule_origin = "--rule";
-  }
-  if (const std::string* v = flag("task")) config.task = parse_task(*v, "--task");
-  if (const std::string* v = flag("steps")) {
-    config.steps = parse_steps(*v, "--steps");
-    set_origin("steps", "--steps", "epochs");
-  }
-  if (const std::string* v = flag("epochs")) {
-    config.epochs = parse_count(*v, "--epochs", "a number of epochs");
-    set_origin("epochs", "--epochs", "steps");
-  }
-  if (const std::string* v = flag("lr")) {
-    config.lr = parse_lr(*v, "--lr");
-    set_origin("lr", "--lr", "lr_grid");
-  }
-  if (const std::string* v = flag("lr-grid")) {
-    config.lr_grid = parse_lr_grid(*v, "--lr-grid");
-    set_origin("lr_grid", "--lr-grid", "lr");
-  }
-  if (const std::string* v = flag("lr-search")) {
-    config.lr_search = parse_lr_search(*v, "--lr-search");
-    set_origin("lr_search", "--lr-search", "");
-  }
-  if (const std::string* v = flag("batch-size")) {
-    config.batch_size = parse_count(*v, "--batch-size", "a batch size");
-    set_origin("batch_size", "--batch-size", "");
-  }
-  for (const std::string& given : apply_recipe_flags(vm, config.recipe)) {
-    std::string key = given.substr(2);
-    std::replace(key.begin(), key.end(), '-', '_');
-    set_origin(key, given, "");
-  }
-  if (const std::string* v = flag("dtype")) config.dtype = parse_dtype(*v, "--dtype");
-  if (const std::string* v = flag("seed")) config.seed = parse_seed(*v, "--seed");
-  if (const std::string* v = flag("device")) config.device = parse_device(*v, "--device");
-  if (const std::string* v = flag("threads")) config.threads = parse_threads(*v, "--threads");
-  if (const std::string* v = flag("data-dir")) {
-    if (v->empty()) throw UserError("--data-dir: expected a directory");
-    config.data_dir = *v;
-    set_origin("data_dir", "--data-dir", "");
-  }
-  if (const std::string* v = flag("cache-dir")) {
-    if (v->empty()) throw UserError("--cache-dir: expected a directory");
-    config.cache_dir = *v;
-    set_origin("cache_dir", "--cache-dir", "");
-  }
-  if (const std::string* v = flag("validation-size")) {
-    config.validation_size = parse_count(*v, "--validation-size", "a number of validation images");
-    set_origin("validation_size", "--validation-size", "");
-  }
-  if (const std::string* v = flag("train-size")) {
-    config.train_size = parse_count(*v, "--train-size", "a number of training images");
-    set_origin("train_size", "--train-size", "");
-  }
-  if (vm["augment"].as<bool>()) {
-    config.augment = true;
-    set_origin("augment", "--augment", "");
-  }
-  if (vm.count("csv")) set_origin("csv", "--csv", "");
-  const tasks::TaskSpec task = tasks::parse_task_name(config.task);
-  if (task.analytic) {
-    for (const auto& [key, flag_name] : network_only_settings()) {
-      if (config.origins.count(key)) {
-        throw UserError(config.origins[key] + ": only child-network tasks (e.g. fmnist-convnet) take this setting; '" +
-                        task.name + "' is an analytic objective");
-      }
-    }
-    for (const std::string flag_name : {"no-test", "quiet"}) {
-      if (vm[flag_name].as<bool>()) {
-        throw UserError("--" + flag_name + ": only child-network tasks (e.g. fmnist-convnet) take this flag; '" +
-                        task.name + "' is an analytic objective");
-      }
-    }
-  }
-  if (config.augment && !task.analytic) tasks::check_augmentable(task.dataset, config.origins["augment"]);
-  if (config.steps && config.epochs) {
-    throw UserError(config.origins["steps"] + " and " + config.origins["epochs"] +
-                    ": give the budget in steps or in epochs, not both");
-  }
-  if (config.lr && !config.lr_grid.empty()) {
-    throw UserError(config.origins["lr"] + " and " + config.origins["lr_grid"] +
-                    ": give a fixed lr or an lr grid to choose from, not both");
-  }
-
-  // A search run's found rule (@RUN_DIR, @RUN_DIR:#K) is its canonical text from here on, in every output.
+// The rule to train: a search run's found rule (@RUN_DIR, @RUN_DIR:#K) is its canonical text from here on, in every
+// output.
+optimizers::ResolvedRule resolve_eval_rule(EvalConfig& config) {
   config.rule = experiments::resolve_rule_reference(config.rule, config.rule_origin);
   optimizers::ResolvedRule rule;
   try {
@@ -534,7 +438,24 @@ int eval_command(const Args& args, std::ostream& out, std::ostream& err) {
     if (config.rule_origin == "--rule" || config.rule_origin == "default") throw;
     throw UserError(config.rule_origin + ": not a named rule nor valid rule text:\n" + e.what());
   }
+  return rule;
+}
 
+}  // namespace
+
+int eval_command(const Args& args, std::ostream& out, std::ostream& err) {
+  po::options_description options = eval_options();
+  po::variables_map vm = parse_options(args, options);
+  if (vm.count("help")) {
+    print_eval_help(out, options);
+    return kExitOk;
+  }
+  EvalConfig config;
+  if (vm.count("config")) load_eval_config(vm["config"].as<std::string>(), config);
+  apply_eval_flags(vm, config);
+  const tasks::TaskSpec task = tasks::parse_task_name(config.task);
+  check_eval_settings(vm, config, task);
+  const optimizers::ResolvedRule rule = resolve_eval_rule(config);
   if (task.analytic) {
     if (config.threads > 0) at::set_num_threads(config.threads);
     return run_objective_task(config, rule, vm, out);

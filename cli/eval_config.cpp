@@ -171,6 +171,60 @@ std::string dtype_name(torch::Dtype dtype) {
   return dtype == torch::kFloat32 ? "float32" : "float64";
 }
 
+namespace {
+
+// The config file's keys, for its messages: "rule, task, ...".
+std::string eval_key_list() {
+  std::string keys;
+  for (const std::string& k : eval_config_keys()) keys += (keys.empty() ? "" : ", ") + k;
+  return keys;
+}
+
+// A key with one scalar value (not lr_grid's list, not a recipe key), checked and set.
+void set_eval_scalar(EvalConfig& config, const std::string& key, const std::string& scalar, const std::string& where) {
+  if (key == "rule") {
+    if (scalar.empty()) bad_value(where, "expected a rule name or DSL text");
+    config.rule = scalar;
+    config.rule_origin = where;
+  } else if (key == "task") {
+    config.task = parse_task(scalar, where);
+  } else if (key == "steps") {
+    config.steps = parse_steps(scalar, where);
+  } else if (key == "epochs") {
+    config.epochs = parse_count(scalar, where, "a number of epochs");
+  } else if (key == "lr") {
+    config.lr = parse_lr(scalar, where);
+  } else if (key == "lr_grid") {
+    config.lr_grid = parse_lr_grid(scalar, where);
+  } else if (key == "lr_search") {
+    config.lr_search = parse_lr_search(scalar, where);
+  } else if (key == "batch_size") {
+    config.batch_size = parse_count(scalar, where, "a batch size");
+  } else if (key == "dtype") {
+    config.dtype = parse_dtype(scalar, where);
+  } else if (key == "seed") {
+    config.seed = parse_seed(scalar, where);
+  } else if (key == "device") {
+    config.device = parse_device(scalar, where);
+  } else if (key == "threads") {
+    config.threads = parse_threads(scalar, where);
+  } else if (key == "data_dir") {
+    if (scalar.empty()) bad_value(where, "expected a directory");
+    config.data_dir = scalar;
+  } else if (key == "cache_dir") {
+    if (scalar.empty()) bad_value(where, "expected a directory");
+    config.cache_dir = scalar;
+  } else if (key == "validation_size") {
+    config.validation_size = parse_count(scalar, where, "a number of validation images");
+  } else if (key == "train_size") {
+    config.train_size = parse_count(scalar, where, "a number of training images");
+  } else if (key == "augment") {
+    config.augment = parse_bool(scalar, where);
+  }
+}
+
+}  // namespace
+
 void load_eval_config(const std::string& path, EvalConfig& config) {
   std::ifstream file(path);
   if (!file) throw UserError(path + ": cannot open the config file (does it exist and is it readable?)");
@@ -181,9 +235,7 @@ void load_eval_config(const std::string& path, EvalConfig& config) {
   const YAML::Node root = load_yaml(text.str(), path);
   if (root.IsNull()) return;  // an empty file sets nothing
   if (!root.IsMap()) {
-    std::string keys;
-    for (const std::string& k : eval_config_keys()) keys += (keys.empty() ? "" : ", ") + k;
-    throw UserError(path + ": expected a mapping of keys (" + keys + ") at the top");
+    throw UserError(path + ": expected a mapping of keys (" + eval_key_list() + ") at the top");
   }
 
   for (const auto& entry : root) {
@@ -192,9 +244,7 @@ void load_eval_config(const std::string& path, EvalConfig& config) {
     bool known = false;
     for (const std::string& k : eval_config_keys()) known = known || k == key;
     if (!known) {
-      std::string keys;
-      for (const std::string& k : eval_config_keys()) keys += (keys.empty() ? "" : ", ") + k;
-      throw UserError(where + ": unknown key (known keys: " + keys + ")");
+      throw UserError(where + ": unknown key (known keys: " + eval_key_list() + ")");
     }
     const YAML::Node& value = entry.second;
     config.origins[key] = where;
@@ -218,46 +268,7 @@ void load_eval_config(const std::string& path, EvalConfig& config) {
       continue;
     }
     if (!value.IsScalar()) bad_value(where, value.IsNull() ? "has no value" : "expected a single value");
-    const std::string& scalar = value.Scalar();
-    if (key == "rule") {
-      if (scalar.empty()) bad_value(where, "expected a rule name or DSL text");
-      config.rule = scalar;
-      config.rule_origin = where;
-    } else if (key == "task") {
-      config.task = parse_task(scalar, where);
-    } else if (key == "steps") {
-      config.steps = parse_steps(scalar, where);
-    } else if (key == "epochs") {
-      config.epochs = parse_count(scalar, where, "a number of epochs");
-    } else if (key == "lr") {
-      config.lr = parse_lr(scalar, where);
-    } else if (key == "lr_grid") {
-      config.lr_grid = parse_lr_grid(scalar, where);
-    } else if (key == "lr_search") {
-      config.lr_search = parse_lr_search(scalar, where);
-    } else if (key == "batch_size") {
-      config.batch_size = parse_count(scalar, where, "a batch size");
-    } else if (key == "dtype") {
-      config.dtype = parse_dtype(scalar, where);
-    } else if (key == "seed") {
-      config.seed = parse_seed(scalar, where);
-    } else if (key == "device") {
-      config.device = parse_device(scalar, where);
-    } else if (key == "threads") {
-      config.threads = parse_threads(scalar, where);
-    } else if (key == "data_dir") {
-      if (scalar.empty()) bad_value(where, "expected a directory");
-      config.data_dir = scalar;
-    } else if (key == "cache_dir") {
-      if (scalar.empty()) bad_value(where, "expected a directory");
-      config.cache_dir = scalar;
-    } else if (key == "validation_size") {
-      config.validation_size = parse_count(scalar, where, "a number of validation images");
-    } else if (key == "train_size") {
-      config.train_size = parse_count(scalar, where, "a number of training images");
-    } else if (key == "augment") {
-      config.augment = parse_bool(scalar, where);
-    }
+    set_eval_scalar(config, key, value.Scalar(), where);
   }
 }
 

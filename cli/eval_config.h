@@ -1,6 +1,7 @@
 // The settings of `nos eval`: defaults, the YAML config file, and value parsers shared by flags and config keys.
 #pragma once
 
+#include <boost/program_options.hpp>
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -10,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tasks/evaluator.h"
 #include "tasks/recipe.h"
 
 namespace nos::cli {
@@ -52,6 +54,14 @@ const std::vector<std::string>& eval_config_keys();
 // Reads the YAML mapping in `path` onto `config` (keys it lacks keep their value). Throws UserError for a missing or
 // unreadable file, invalid YAML ("FILE:LINE:COL: ..."), and unknown keys or bad values ("FILE: key 'x': ...").
 void load_eval_config(const std::string& path, EvalConfig& config);
+
+// nos eval's flags over `config` (cli/eval_flags.cpp): a flag overrides its key and the key it excludes (--lr a
+// file's lr_grid), and is recorded in config.origins.
+void apply_eval_flags(const boost::program_options::variables_map& vm, EvalConfig& config);
+// Settings that do not go together (--steps and --epochs from one source), or not with `task` (a network's setting
+// for an analytic objective): a UserError naming where each came from.
+void check_eval_settings(const boost::program_options::variables_map& vm, EvalConfig& config,
+                         const tasks::TaskSpec& task);
 
 // Value parsers shared by flags and config keys. `where` names the source ("--steps", "FILE: key 'steps'") and
 // prefixes the UserError message of a bad value.

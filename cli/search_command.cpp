@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <ctime>
+#include <functional>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -122,9 +123,7 @@ int run_funnel_stages(const search::SearchConfig& config, const std::string& run
   return kExitOk;
 }
 
-}  // namespace
-
-int search_command(const Args& args, std::ostream& out, std::ostream& err) {
+po::options_description search_options() {
   po::options_description options("Options");
   options.add_options()
       ("help,h", "show this help")
@@ -146,85 +145,81 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err) {
       ("rank0-evaluates", po::bool_switch(), "under mpirun/srun: rank 0 also evaluates children, beside the "
                                              "other ranks");
   add_recipe_options(options);
-  po::variables_map vm = parse_options(args, options);
-  if (vm.count("help")) {
-    print_search_help(out, options);
-    return kExitOk;
-  }
-  // Under mpirun or srun, ranks other than 0 only evaluate the children rank 0 sends them.
-  const bool rank0_evaluates = vm["rank0-evaluates"].as<bool>();
-  const std::unique_ptr<dispatch::MpiSession> mpi = start_mpi(vm["in-process"].as<bool>(), rank0_evaluates);
-  if (mpi && mpi->rank() != 0) return dispatch::mpi_serve(*mpi);
-  auto flag = [&](const char* name) -> const std::string* {
-    return vm.count(name) ? &vm[name].as<std::string>() : nullptr;
-  };
-  const int top = parse_whole<int>(vm["top"].as<std::string>(), "--top", 0);
+  return options;
+}
 
-  search::SearchConfig config;
-  search::SearchRuntime runtime;
-  const bool resume = vm.count("resume") > 0;
-  if (resume) {
-    if (flag("config")) throw UserError("--config and --resume do not go together: a run keeps its recorded config");
-    if (flag("run-dir")) throw UserError("--run-dir and --resume do not go together: --resume names the run folder");
-    if (flag("seed")) throw UserError("--seed cannot change on --resume: the stored rules were proposed with the "
-                                      "recorded seed");
-    runtime.run_dir = *flag("resume");
-    runtime.rebuild_proposer = vm["rebuild-proposer"].as<bool>();
-    tasks::Recipe unused;
-    const std::vector<std::string> recipe_flags = apply_recipe_flags(vm, unused);
-    if (!recipe_flags.empty()) {
-      throw UserError(recipe_flags.front() + " cannot change on --resume: the stored children were trained with the "
-                      "recorded task settings");
-    }
-    config = search::run_config(runtime.run_dir);
-  } else {
-    if (vm["rebuild-proposer"].as<bool>()) throw UserError("--rebuild-proposer goes with --resume RUN_DIR");
-    config = flag("config") ? search::load_config(*flag("config"))
-                            : search::parse_config(search::demo_config_yaml(), "embedded demo config");
-    if (const std::string* v = flag("seed")) config.seed = parse_whole<uint64_t>(*v, "--seed", 0);
-    if (!apply_recipe_flags(vm, config.task.recipe).empty()) {
-      search::validate(config, flag("config") ? *flag("config") + " (with the flags)" : std::string("the flags"));
-    }
-    runtime.run_dir = flag("run-dir") ? *flag("run-dir") : default_run_dir(config.proposer);
-    // The data folder is found here, once, and recorded in the run's config (a resume reads the same data).
-    const tasks::TaskSpec spec = tasks::parse_task_name(config.task.task);
-    if (!spec.dataset.empty()) {
-      config.task.data_dir = resolve_data_dir(spec.dataset, config.task.data_dir,
-                                              flag("config") ? "task.data_dir in " + *flag("config")
-                                                             : std::string("task.data_dir in a --config"));
-    }
-    // And those of fitness tasks on other data sets.
-    for (size_t i = 0; i < config.fitness.tasks.size(); ++i) {
-      search::FitnessTask& f = config.fitness.tasks[i];
-      const std::string dataset = tasks::parse_task_name(f.name()).dataset;
-      if (dataset.empty() || dataset == spec.dataset || f.has("data_dir")) continue;
-      const std::string dir = resolve_data_dir(dataset, "", "fitness.tasks[" + std::to_string(i) + "].data_dir");
-      if (dir.empty()) continue;
-      f.settings.data_dir = dir;
-      f.keys.push_back("data_dir");
-    }
-    // So is the element type, so that config.yaml says what the children ran in.
-    if (config.task.dtype.empty()) config.task.dtype = spec.analytic ? "float64" : "float32";
+const std::string* search_flag(const po::variables_map& vm, const char* name) {
+  return vm.count(name) ? &vm[name].as<std::string>() : nullptr;
+}
+
+// --resume: the recorded config; search::check_resume_flags refuses the flags a resume cannot change.
+search::SearchConfig resumed_config(const po::variables_map& vm, search::SearchRuntime& runtime) {
+  std::vector<std::string> flags;
+  for (const char* name : {"config", "run-dir", "seed"}) {
+    if (search_flag(vm, name)) flags.push_back(std::string("--") + name);
   }
-  if (const std::string* v = flag("workers")) config.workers = parse_whole<int>(*v, "--workers", 1);
-  if (const std::string* v = flag("budget")) config.budget = parse_whole<int64_t>(*v, "--budget", 1);
-  if (const std::string* v = flag("population")) config.task.population = parse_population(*v, "--population");
-  if (const std::string* v = flag("fec-cache")) {
+  tasks::Recipe unused;
+  for (const std::string& f : apply_recipe_flags(vm, unused)) flags.push_back(f);
+  search::check_resume_flags(flags);
+  runtime.run_dir = *search_flag(vm, "resume");
+  runtime.rebuild_proposer = vm["rebuild-proposer"].as<bool>();
+  return search::run_config(runtime.run_dir);
+}
+
+// The data folders, found here once and recorded in the run's config (a resume reads the same data), and the
+// element type, so that config.yaml says what the children ran in.
+void resolve_run_data(search::SearchConfig& config, const std::string* config_file) {
+  const tasks::TaskSpec spec = tasks::parse_task_name(config.task.task);
+  if (!spec.dataset.empty()) {
+    config.task.data_dir = resolve_data_dir(spec.dataset, config.task.data_dir,
+                                            config_file ? "task.data_dir in " + *config_file
+                                                        : std::string("task.data_dir in a --config"));
+  }
+  // And those of fitness tasks on other data sets.
+  for (size_t i = 0; i < config.fitness.tasks.size(); ++i) {
+    search::FitnessTask& f = config.fitness.tasks[i];
+    const std::string dataset = tasks::parse_task_name(f.name()).dataset;
+    if (dataset.empty() || dataset == spec.dataset || f.has("data_dir")) continue;
+    const std::string dir = resolve_data_dir(dataset, "", "fitness.tasks[" + std::to_string(i) + "].data_dir");
+    if (dir.empty()) continue;
+    f.settings.data_dir = dir;
+    f.keys.push_back("data_dir");
+  }
+  if (config.task.dtype.empty()) config.task.dtype = spec.analytic ? "float64" : "float32";
+}
+
+// A new search: the config file (or the demo) with --seed and the recipe flags, and its run folder.
+search::SearchConfig fresh_config(const po::variables_map& vm, search::SearchRuntime& runtime) {
+  if (vm["rebuild-proposer"].as<bool>()) throw UserError("--rebuild-proposer goes with --resume RUN_DIR");
+  const std::string* file = search_flag(vm, "config");
+  search::SearchConfig config = file ? search::load_config(*file)
+                                     : search::parse_config(search::demo_config_yaml(), "embedded demo config");
+  if (const std::string* v = search_flag(vm, "seed")) config.seed = parse_whole<uint64_t>(*v, "--seed", 0);
+  if (!apply_recipe_flags(vm, config.task.recipe).empty()) {
+    search::validate(config, file ? *file + " (with the flags)" : std::string("the flags"));
+  }
+  runtime.run_dir = search_flag(vm, "run-dir") ? *search_flag(vm, "run-dir") : default_run_dir(config.proposer);
+  resolve_run_data(config, file);
+  return config;
+}
+
+// The flags a start and a resume both take.
+void apply_run_flags(const po::variables_map& vm, search::SearchConfig& config) {
+  if (const std::string* v = search_flag(vm, "workers")) config.workers = parse_whole<int>(*v, "--workers", 1);
+  if (const std::string* v = search_flag(vm, "budget")) config.budget = parse_whole<int64_t>(*v, "--budget", 1);
+  if (const std::string* v = search_flag(vm, "population")) {
+    config.task.population = parse_population(*v, "--population");
+  }
+  if (const std::string* v = search_flag(vm, "fec-cache")) {
     if (v->empty()) throw UserError("--fec-cache: expected run, none or the path of a cache file");
     config.fec_cache = *v;
   }
+}
 
-  if (config.task.population != 1) {
-    const std::string alone = tasks::population_alone_reason(search::make_request(config.task));
-    if (!alone.empty()) err << "note: task.population has no effect here, every child trains alone: " << alone << "\n";
-  }
-  runtime.worker_executable = vm["in-process"].as<bool>() ? std::string() : own_executable();
-  if (mpi) runtime.process_pool = mpi_pool_factory(*mpi, rank0_evaluates);
-  runtime.cache_dir = resolve_cache_dir(config.task.cache_dir);
-  runtime.nos_version = NOS_VERSION;
-  runtime.stop = &g_stop_requested;
+// The progress line on err: rewritten in place on a terminal, and a line kept per batch.
+std::function<void(const search::Progress&)> progress_printer(std::ostream& err) {
   const bool tty = &err == &std::cerr && isatty(STDERR_FILENO);
-  runtime.on_progress = [&err, tty](const search::Progress& p) {
+  return [&err, tty](const search::Progress& p) {
     const double hit_rate = p.done > 0 ? 100.0 * static_cast<double>(p.cache_hits) / static_cast<double>(p.done) : 0;
     std::ostringstream line;
     line << "[search] " << p.done << "/" << p.budget << " children, best " << fixed(p.best_reward, 4)
@@ -238,6 +233,65 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err) {
       err << "\r\033[K" << line.str() << std::flush;
     }
   };
+}
+
+// The finished search: its totals, leaderboard and crash warnings. Returns the exit status so far.
+int print_search_result(const search::SearchResult& result, const search::SearchConfig& config,
+                        const std::string& run_dir, int top, std::ostream& out, std::ostream& err) {
+  out << "search done: " << result.children << " children (" << result.evaluated << " trained in "
+      << duration(result.seconds) << " this session), run folder " << run_dir << "\n";
+  if (result.max_trained_reached) {
+    out << "stopped at max_trained (" << config.max_trained << " children trained) before the budget of "
+        << config.budget << " proposals; raise max_trained and --resume to go on\n";
+  }
+  if (top > 0) {
+    print_run_summary(search::summarize_run(run_dir), out);
+    print_leaderboard(search::leaderboard(run_dir, top), out);
+  }
+  // A crashed child is a bug in nos (a worker died), not a low reward: a run in which every trained child crashed
+  // has measured nothing, and says so with the internal error's exit status.
+  if (result.crashed > 0 && result.crashed == result.trained) {
+    err << "nos search: every trained child (" << result.crashed << ") crashed, so this search measured nothing; "
+        << "that is a bug in nos, not a reward (see " << run_dir << "/workers.log, and please report it)\n";
+    return kExitInternalError;
+  }
+  if (result.crashed > 0) {
+    err << "warning: " << result.crashed << " of " << result.trained << " trained children crashed (status crashed, "
+        << "reward 0; see " << run_dir << "/workers.log): a bug in nos, please report it\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int search_command(const Args& args, std::ostream& out, std::ostream& err) {
+  po::options_description options = search_options();
+  po::variables_map vm = parse_options(args, options);
+  if (vm.count("help")) {
+    print_search_help(out, options);
+    return kExitOk;
+  }
+  // Under mpirun or srun, ranks other than 0 only evaluate the children rank 0 sends them.
+  const bool rank0_evaluates = vm["rank0-evaluates"].as<bool>();
+  const bool in_process = vm["in-process"].as<bool>();
+  const std::unique_ptr<dispatch::MpiSession> mpi = start_mpi(in_process, rank0_evaluates);
+  if (mpi && mpi->rank() != 0) return dispatch::mpi_serve(*mpi);
+  const int top = parse_whole<int>(vm["top"].as<std::string>(), "--top", 0);
+
+  search::SearchRuntime runtime;
+  const bool resume = vm.count("resume") > 0;
+  search::SearchConfig config = resume ? resumed_config(vm, runtime) : fresh_config(vm, runtime);
+  apply_run_flags(vm, config);
+  if (config.task.population != 1) {
+    const std::string alone = tasks::population_alone_reason(search::make_request(config.task));
+    if (!alone.empty()) err << "note: task.population has no effect here, every child trains alone: " << alone << "\n";
+  }
+  runtime.worker_executable = in_process ? std::string() : own_executable();
+  if (mpi) runtime.process_pool = mpi_pool_factory(*mpi, rank0_evaluates);
+  runtime.cache_dir = resolve_cache_dir(config.task.cache_dir);
+  runtime.nos_version = NOS_VERSION;
+  runtime.stop = &g_stop_requested;
+  runtime.on_progress = progress_printer(err);
   // This process only proposes and prefilters; one thread keeps the controller reproducible and the cores free
   // for the workers.
   at::set_num_threads(1);
@@ -255,30 +309,10 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err) {
         << "; continue with: nos search --resume " << runtime.run_dir << "\n";
     return kExitInterrupted;
   }
-  out << "search done: " << result.children << " children (" << result.evaluated << " trained in "
-      << duration(result.seconds) << " this session), run folder " << runtime.run_dir << "\n";
-  if (result.max_trained_reached) {
-    out << "stopped at max_trained (" << config.max_trained << " children trained) before the budget of "
-        << config.budget << " proposals; raise max_trained and --resume to go on\n";
-  }
-  if (top > 0) {
-    print_run_summary(search::summarize_run(runtime.run_dir), out);
-    print_leaderboard(search::leaderboard(runtime.run_dir, top), out);
-  }
-  // A crashed child is a bug in nos (a worker died), not a low reward: a run in which every trained child crashed
-  // has measured nothing, and says so with the internal error's exit status.
-  if (result.crashed > 0 && result.crashed == result.trained) {
-    err << "nos search: every trained child (" << result.crashed << ") crashed, so this search measured nothing; "
-        << "that is a bug in nos, not a reward (see " << runtime.run_dir << "/workers.log, and please report it)\n";
-    return kExitInternalError;
-  }
-  if (result.crashed > 0) {
-    err << "warning: " << result.crashed << " of " << result.trained << " trained children crashed (status crashed, "
-        << "reward 0; see " << runtime.run_dir << "/workers.log): a bug in nos, please report it\n";
-  }
-  if (config.funnel.empty()) return kExitOk;
-  return run_funnel_stages(config, runtime.run_dir, vm["in-process"].as<bool>(), runtime.process_pool,
-                           command_line("nos search", args), out, err);
+  const int status = print_search_result(result, config, runtime.run_dir, top, out, err);
+  if (status != kExitOk || config.funnel.empty()) return status;
+  return run_funnel_stages(config, runtime.run_dir, in_process, runtime.process_pool, command_line("nos search", args),
+                           out, err);
 }
 
 }  // namespace nos::cli

@@ -92,22 +92,21 @@ struct FitnessSettings {
 // survivors of the stage before for the others — and the baseline, each tuned (or at a fixed lr) and run with
 // `seeds` seeds. A rule passes the gate when its mean validation accuracy exceeds the baseline's by more than
 // margin · sd, sd = √((sd_rule² + sd_baseline²)/2) over the seeds; the passers, best first, go on.
-struct FunnelStage {
+struct FunnelStage : tasks::TrainingSettings {
+  FunnelStage() {
+    task.clear();  // <dataset>-<model>; empty: the search's task.name
+    lr_grid = {1e-4, 1e-3, 1e-2, 1e-1, 1};
+  }
+  // Its training settings (the keys task, epochs, batch_size, train_size, validation_size, lr_grid, lr, data_dir:
+  // each seed's budget; lr for protocol fixed; data_dir empty: task.data_dir when the data set is the search's,
+  // else its default) read and write through the field table (tasks/settings.h). Its own:
   std::string name;               // shown by nos top and naming its folder (RUN_DIR/funnel/NAME); empty: stage-N
   int top_k = 5;                  // rules that enter the stage
-  std::string task;               // <dataset>-<model>; empty: the search's task.name
-  int64_t epochs = 1;             // each seed's budget
-  int64_t batch_size = 128;
-  int64_t train_size = -1;        // -1: every training image not held out
-  int64_t validation_size = -1;   // -1: the data set's default
   int seeds = 3;                  // seeds 0 … seeds − 1 at the chosen lr
   std::string protocol = "tune";  // tune: lr_grid with seed 0 for tune_epochs each (nos compare); fixed: lr
-  std::vector<double> lr_grid = {1e-4, 1e-3, 1e-2, 1e-1, 1};
   int64_t tune_epochs = 1;
-  double lr = 0;                  // protocol fixed: every rule at this lr
   std::string baseline = "adam";  // a named rule or DSL text run beside, alike; "none": no gate (the best go on)
   double margin = 0;              // in seed standard deviations (see above)
-  std::string data_dir;           // empty: task.data_dir when the data set is the search's, else its default
 };
 
 struct SearchConfig {
@@ -141,6 +140,9 @@ TaskSettings fitness_task(const SearchConfig& config, size_t index);
 
 // The keys of each section, in documentation order (top-level keys under "").
 const std::vector<std::string>& config_keys(const std::string& section);
+
+// The training setting a task section's key names: the key itself, but `name` for the task.
+std::string task_setting_key(const std::string& key);
 
 // The task section's keys as training settings, in its order ("name=task": the YAML key name is the setting task).
 std::vector<std::string> task_setting_keys();

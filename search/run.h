@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "dsl/ast.h"
+#include "dsl/probe.h"
 #include "search/equivalence.h"
 #include "search/config.h"
 #include "dispatch/pool.h"
@@ -97,7 +99,23 @@ class Search {
 
  private:
   struct Batch;
+  bool stopping() const;
+  // The totals of the children stored before this session; returns how many of them batches before `first` hold.
+  int64_t restore_totals(int64_t first);
+  // Proposes batch.index's n rules; a slot the store holds keeps its row (a mismatch is a UserError).
+  void open_batch(Batch& batch, int n, bool replayed);
+  // One job's record; the slot's row is stored when all its fitness jobs are back.
+  void take_result(Batch& batch, const dispatch::JobResult& result);
+  // The batch's summary, checkpoint, CSV lines and progress report.
+  void close_batch(const Batch& batch, std::chrono::steady_clock::time_point batch_start);
   void prepare_slot(Batch& batch, int slot);
+  // The slot's rule parsed and compiled into `tree` (row.rule, canonical, hash set); false: stored as invalid.
+  bool parse_slot(Batch& batch, int slot, dsl::NodePtr& tree);
+  // Reuses the result of `hash` (the slot's own rule, or of the same function when `equivalent`), evaluated earlier
+  // or under way in this batch; false when there is none.
+  bool reuse_earlier(Batch& batch, int slot, const std::string& hash, bool equivalent);
+  // Reuses the shared equivalence cache's result for the slot's `fingerprint`; false when it holds none.
+  bool reuse_shared(Batch& batch, int slot, const dsl::Fingerprint& fingerprint);
   void finish_slot(Batch& batch, int slot, Evaluation row);
   // The hurdle of batch `batch`'s children (config.hurdle): a percentile of the stored earlier batches' hurdle
   // accuracies, so it is the same whenever the batch runs; 0 (none) when off or too few.
@@ -130,6 +148,7 @@ class Search {
   double floor_reward_ = 0;        // the reward of a child that earns none (fitness_floor)
   std::string best_canonical_;
   int64_t session_children_ = 0;
+  int64_t trained_before_ = 0;  // children trained in earlier sessions (max_trained counts them too)
   int64_t csv_children_ = 0;  // rows in best.csv
   double csv_best_ = -std::numeric_limits<double>::infinity();  // the best reward in best.csv
   std::string csv_best_rule_;
@@ -152,5 +171,10 @@ SearchConfig run_config(const std::string& run_dir);
 // task.population, budget and fec_cache may differ (a larger budget extends the run); any other change is a
 // UserError, because the rules already stored were proposed under the recorded config.
 SearchResult resume_search(const SearchConfig& config, const SearchRuntime& runtime);
+
+// What a resume may change, in one place for resume_search and the command line: given the flags a user gave with
+// --resume (as written, e.g. "--seed", in the order given), throws the UserError for the first that cannot change
+// (anything but --workers, --budget, --population and --fec-cache, the keys comparable() leaves out).
+void check_resume_flags(const std::vector<std::string>& flags);
 
 }  // namespace nos::search

@@ -106,16 +106,16 @@ std::vector<SettingField> make_fields() {
        [](const S& s) { return std::to_string(s.epochs); },
        [](S& s, T t) { s.epochs = whole<int64_t>(t, 1, kBig); }},
       {"steps", "N", "> 0: the budget in optimizer steps (analytic tasks: 0 means 1000)", false, false, false,
-       [](const S& s) { return std::to_string(s.steps); }, [](S& s, T t) { s.steps = whole<int64_t>(t, 0, kBig); }},
+       [](const S& s) { return std::to_string(s.steps); }, [](S& s, T t) { s.steps = whole<int64_t>(t, 0, kBig); }, nullptr, true, kSearch},
       {"batch_size", "B", "the batch size", false, false, false,
        [](const S& s) { return std::to_string(s.batch_size); },
        [](S& s, T t) { s.batch_size = whole<int64_t>(t, 1, kBig); }},
       {"lr", "X", "> 0: train at this lr; 0: choose it from lr_grid", false, false, false,
-       [](const S& s) { return format_number(s.lr); }, [](S& s, T t) { s.lr = number(t, 0); }},
+       [](const S& s) { return format_number(s.lr); }, [](S& s, T t) { s.lr = number(t, 0); }, nullptr, true, kSearch},
       {"lr_grid", "X1,X2", "the lrs the grid protocol tries", false, false, false,
        [](const S& s) { return numbers_text(s.lr_grid); }, [](S& s, T t) { s.lr_grid = positive_numbers(t); }},
       {"lr_search", "S", "how the grid chooses: full (one epoch per lr) or halving (successive halving)", false, false,
-       true, [](const S& s) { return s.lr_search; }, [](S& s, T t) { s.lr_search = choice(t, lr_search_names()); }},
+       true, [](const S& s) { return s.lr_search; }, [](S& s, T t) { s.lr_search = choice(t, lr_search_names()); }, nullptr, true, kSearch},
       {"schedule", "S", "lr schedule, e.g. cosine,warmup=0.05; default constant (docs/commands.md)", true, true, true,
        recipe_text_at<0>, set_recipe_at<0>},
       {"weight_decay", "L", "weight decay L, replacing the rule's own", true, false, true, recipe_text_at<1>,
@@ -135,10 +135,10 @@ std::vector<SettingField> make_fields() {
        [](S& s, T t) { s.validation_size = whole<int64_t>(t, -1, kBig); }},
       {"augment", "", "random crop and flip of training batches (CIFAR-10)", false, false, false,
        [](const S& s) { return std::string(s.augment ? "true" : "false"); },
-       [](S& s, T t) { s.augment = boolean(t); }},
+       [](S& s, T t) { s.augment = boolean(t); }, nullptr, true, kCompare},
       {"test_accuracy", "", "measure each run's test accuracy after its last epoch", false, false, false,
        [](const S& s) { return std::string(s.test_accuracy ? "true" : "false"); },
-       [](S& s, T t) { s.test_accuracy = boolean(t); }},
+       [](S& s, T t) { s.test_accuracy = boolean(t); }, nullptr, true, kSearch},
       {"device", "D", "cpu, cuda or cuda:N", false, true, true, [](const S& s) { return s.device; },
        [](S& s, T t) { s.device = t; },
        [](T t) {
@@ -150,15 +150,15 @@ std::vector<SettingField> make_fields() {
        [](const S& s) { return s.dtype; }, [](S& s, T t) { s.dtype = choice(t, {"float32", "float64"}); }},
       {"seed", "S", "seed of initialisation, batch order, augmentation and the rule's noise", false, false, false,
        [](const S& s) { return std::to_string(s.seed); },
-       [](S& s, T t) { s.seed = whole<uint64_t>(t, 0, UINT64_MAX); }},
+       [](S& s, T t) { s.seed = whole<uint64_t>(t, 0, UINT64_MAX); }, nullptr, true, kSearch},
       {"data_dir", "DIR", "the data set's folder (empty: its default)", false, true, true,
        [](const S& s) { return s.data_dir; }, [](S& s, T t) { s.data_dir = t; }, nullptr, false},
       {"cache_dir", "DIR", "decoded-image caches (empty: $XDG_CACHE_HOME/nos or ~/.cache/nos)", false, true, true,
        [](const S& s) { return s.cache_dir; }, [](S& s, T t) { s.cache_dir = t; }, nullptr, false},
       {"time_limit", "SEC", "seconds per run (0: none); past it the run stops with status timeout", false, false,
-       false, [](const S& s) { return format_number(s.time_limit); }, [](S& s, T t) { s.time_limit = number(t, 0); }},
+       false, [](const S& s) { return format_number(s.time_limit); }, [](S& s, T t) { s.time_limit = number(t, 0); }, nullptr, true, kSearch},
       {"kill_grace", "SEC", "a worker still busy time_limit + kill_grace seconds in is killed", false, false, false,
-       [](const S& s) { return format_number(s.kill_grace); }, [](S& s, T t) { s.kill_grace = number(t, 0); }, nullptr, false},
+       [](const S& s) { return format_number(s.kill_grace); }, [](S& s, T t) { s.kill_grace = number(t, 0); }, nullptr, false, kSearch},
       {"threads", "N", "intra-op threads per run", false, false, false,
        [](const S& s) { return std::to_string(s.threads); }, [](S& s, T t) { s.threads = whole<int>(t, 1, 1024); }, nullptr, false},
       {"population", "K", "runs a worker trains at once as one stacked model: K or auto", true, false, true,
@@ -181,6 +181,14 @@ const SettingField& setting_field(const std::string& key) {
     if (key == f.key) return f;
   }
   throw InternalError("no training setting '" + key + "'");
+}
+
+std::vector<std::string> setting_keys_in(unsigned scope) {
+  std::vector<std::string> out;
+  for (const SettingField& f : setting_fields()) {
+    if ((f.scopes & scope) != 0) out.push_back(f.key);
+  }
+  return out;
 }
 
 bool is_setting_key(const std::string& key) {

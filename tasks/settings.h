@@ -38,6 +38,11 @@ struct TrainingSettings {
   int population = 1;                  // runs a worker trains at once as one stacked model; 0: auto
 };
 
+// Where a setting is offered (SettingField::scopes).
+inline constexpr unsigned kSearch = 1;
+inline constexpr unsigned kCompare = 2;
+inline constexpr unsigned kSearchAndCompare = kSearch | kCompare;
+
 // One row of the table. The flag is --KEY with '-' for '_'.
 struct SettingField {
   const char* key;
@@ -55,6 +60,9 @@ struct SettingField {
   // Carried by the worker protocol. False for the dispatcher's own settings (threads, data folders, kill grace,
   // population), which a worker takes from its command line.
   bool on_wire = true;
+  // The configs that offer it (kSearch: a search's task section and fitness tasks; kCompare: nos compare's keys and
+  // flags): a new row with both appears in both with no other edit.
+  unsigned scopes = kSearchAndCompare;
 };
 
 // Sets `key` from `text` as a config file or a flag gives it: the row's parser and its check.
@@ -64,6 +72,9 @@ void set_setting(TrainingSettings& settings, const std::string& key, const std::
 const std::vector<SettingField>& setting_fields();
 // The row of `key`; nos::InternalError for an unknown key (a key list out of step with the table).
 const SettingField& setting_field(const std::string& key);
+// The keys of the rows offered in `scope` (kSearch or kCompare), in the table's order.
+std::vector<std::string> setting_keys_in(unsigned scope);
+
 // Whether `key` is a training setting (a row of the table).
 bool is_setting_key(const std::string& key);
 // The training settings among `keys`, in their order.

@@ -44,6 +44,8 @@ TEST(DocsKeyTables, AreGeneratedFromTheFieldTable) {
   const std::vector<std::pair<std::string, std::string>> tables = {
       {"task", tasks::settings_key_table(search::task_setting_keys(), search::TaskSettings(), false)},
       {"compare", tasks::settings_key_table(tasks::setting_keys_of(compare_config_keys()), CompareConfig())},
+      {"funnel", tasks::settings_key_table(tasks::setting_keys_of(search::config_keys("funnel")), search::FunnelStage(),
+                                           false)},
   };
   const bool update = std::getenv("NOS_UPDATE_DOCS") != nullptr;
   for (const auto& [name, table] : tables) {
