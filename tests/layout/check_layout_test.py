@@ -68,13 +68,15 @@ class CheckLayoutTest(unittest.TestCase):
         self.assertEqual(len(found), 1, found)
         self.assertIn("bench/bench.h", found[0])
 
-    def test_long_functions_are_reported_in_the_short_modules_only(self):
+    def test_long_functions_are_reported_in_every_module(self):
         write(self.root, "dsl/a.cpp", "// A.\nnamespace nos {\nnamespace {\n" + function("ok", 70) +
               "}  // namespace\n" + function("too_long", 78) + "}\n")
-        write(self.root, "search/b.cpp", "// B.\n" + function("long_but_allowed_here", 200))
+        write(self.root, "search/b.cpp", "// B.\n" + function("long_in_search_too", 200))
+        write(self.root, "cli/c.cpp", "// C.\n" + function("short_enough", 77))
         found = problems(self.root)
-        self.assertEqual(len(found), 1, found)
+        self.assertEqual(len(found), 2, found)
         self.assertIn("dsl/a.cpp:78: a function of 81 lines", found[0])
+        self.assertIn("search/b.cpp:2: a function of 203 lines", found[1])
 
     def test_a_flat_switch_over_the_primitives_may_be_long(self):
         cases = "".join("    case Prim::k%d:\n      return %d;\n" % (i, i) for i in range(40))
