@@ -10,7 +10,6 @@
 #include "bench/children_bench.h"
 #include "cli/cli.h"
 #include "cli/commands.h"
-#include "cli/eval_config.h"
 #include "common/json.h"
 #include "common/error.h"
 #include "optimizers/optimizers.h"
@@ -26,7 +25,7 @@ std::vector<int64_t> parse_ks(const std::string& text) {
   std::vector<int64_t> ks;
   std::stringstream in(text);
   std::string part;
-  while (std::getline(in, part, ',')) ks.push_back(parse_count(part, "--k", "a population size (>= 1)"));
+  while (std::getline(in, part, ',')) ks.push_back(whole_flag<int64_t>(part, "--k"));
   if (ks.empty()) throw UserError("--k: expected population sizes, e.g. 1,2,4,8");
   return ks;
 }

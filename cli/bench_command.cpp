@@ -144,17 +144,17 @@ NetworkBenchFlags read_network_bench_flags(const po::variables_map& vm) {
     return vm.count(name) ? &vm[name].as<std::string>() : nullptr;
   };
   NetworkBenchFlags f;
-  if (const std::string* v = flag("task")) f.task_name = parse_task(*v, "--task");
-  f.task = tasks::parse_task_name(f.task_name);
+  if (const std::string* v = flag("task")) f.task_name = *v;
+  f.task = parsed_at("--task", [&] { return tasks::parse_task_name(f.task_name); });
   if (f.task.analytic) {
     throw UserError("--task: '" + f.task_name + "' is an analytic objective; bench a network task");
   }
-  if (const std::string* v = flag("steps")) f.steps = parse_count(*v, "--steps", "a number of steps");
+  if (const std::string* v = flag("steps")) f.steps = whole_flag<int64_t>(*v, "--steps");
   if (const std::string* v = flag("warmup")) {
-    f.warmup = *v == "0" ? 0 : parse_count(*v, "--warmup", "a number of warm-up steps (or 0)");
+    f.warmup = whole_flag<int64_t>(*v, "--warmup", 0);
   }
-  if (const std::string* v = flag("batch-size")) f.batch = parse_count(*v, "--batch-size", "a batch size");
-  if (const std::string* v = flag("threads")) at::set_num_threads(parse_threads(*v, "--threads"));
+  if (const std::string* v = flag("batch-size")) f.batch = whole_flag<int64_t>(*v, "--batch-size");
+  if (const std::string* v = flag("threads")) at::set_num_threads(whole_flag<int>(*v, "--threads", 1, 1024));
   if (const std::string* v = flag("rule")) f.rule_text = *v;
   f.rule = optimizers::resolve_rule(f.rule_text);
   if (const std::string* v = flag("device")) f.device = parse_device(*v, "--device");

@@ -12,7 +12,6 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/data_paths.h"
-#include "cli/eval_config.h"
 #include "cli/stop_signals.h"
 #include "common/error.h"
 #include "common/text.h"
@@ -127,7 +126,8 @@ void print_result(std::ostream& out, const bench::SearchBenchOptions& o, const b
       const double spread = std::max(bench::stddev_of(p.rule_rewards), bench::stddev_of(p.same_as_rewards));
       const bool ok = gap <= spread;
       agree += ok;
-      const std::string verdict = o.seeds.size() < 2 ? "– (one seed)" : ok ? "yes" : "no (gap " + nos::fixed(gap, 4) + ")";
+      const std::string verdict =
+          o.seeds.size() < 2 ? "– (one seed)" : ok ? "yes" : "no (gap " + nos::fixed(gap, 4) + ")";
       out << "| `" << p.rule << "` | `" << p.same_as << "` | " << mean_sd(p.rule_rewards) << " | "
           << mean_sd(p.same_as_rewards) << " | " << verdict << " |\n";
     }
@@ -169,18 +169,18 @@ int bench_search_command(const Args& args, std::ostream& out, std::ostream& err)
   bench::SearchBenchOptions o;
   o.dir = flag("dir") ? *flag("dir") : "runs/bench-search";
   if (const std::string* v = flag("proposer")) o.proposer = *v;
-  if (const std::string* v = flag("budget")) o.budget = parse_count(*v, "--budget", "a number of proposals");
-  if (const std::string* v = flag("seed")) o.seed = parse_seed(*v, "--seed");
-  if (const std::string* v = flag("workers")) o.workers = parse_threads(*v, "--workers");
+  if (const std::string* v = flag("budget")) o.budget = whole_flag<int64_t>(*v, "--budget");
+  if (const std::string* v = flag("seed")) o.seed = whole_flag<uint64_t>(*v, "--seed", 0);
+  if (const std::string* v = flag("workers")) o.workers = whole_flag<int>(*v, "--workers", 1, 1024);
   if (const std::string* v = flag("stages")) o.stages = split_list(*v);
-  if (const std::string* v = flag("best")) o.best_rules = static_cast<int>(parse_count(*v, "--best", "a count"));
+  if (const std::string* v = flag("best")) o.best_rules = whole_flag<int>(*v, "--best");
   if (const std::string* v = flag("seeds")) {
     o.seeds.clear();
-    const int64_t n = parse_count(*v, "--seeds", "a number of seeds");
+    const int64_t n = whole_flag<int64_t>(*v, "--seeds");
     for (int64_t s = 1; s <= n; ++s) o.seeds.push_back(static_cast<uint64_t>(s));
   }
   if (const std::string* v = flag("pairs")) {
-    o.pairs = *v == "0" ? 0 : static_cast<int>(parse_count(*v, "--pairs", "a number of pairs (or 0)"));
+    o.pairs = whole_flag<int>(*v, "--pairs", 0);
   }
   if (const std::string* v = flag("hurdle-percentile")) {
     o.hurdle_percentile = parse_percentile(*v, "--hurdle-percentile");

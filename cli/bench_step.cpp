@@ -30,8 +30,11 @@ int64_t parse_params(const std::string& text) {
   if (last == 'k' || last == 'K') scale = 1000;
   if (last == 'm' || last == 'M') scale = 1000000;
   if (scale != 1) digits.pop_back();
-  const int64_t n = parse_count(digits, "--params " + text, "a parameter count such as 1000, 4k or 16M");
-  return n * scale;
+  try {
+    return parse_whole<int64_t>(digits, 1) * scale;
+  } catch (const UserError&) {
+    throw UserError("--params: expected a parameter count such as 1000, 4k or 16M, got '" + text + "'");
+  }
 }
 
 std::vector<int64_t> parse_params_list(const std::string& text) {
@@ -174,16 +177,13 @@ int bench_step_command(const Args& args, std::ostream& out, std::ostream& err) {
       vm.count("rule") ? vm["rule"].as<std::vector<std::string>>() : bench::default_step_rules();
   bench::StepBenchOptions o;
   o.sizes = parse_params_list(flag("params") ? *flag("params") : "1M,4M,16M");
-  if (const std::string* v = flag("threads")) at::set_num_threads(parse_threads(*v, "--threads"));
+  if (const std::string* v = flag("threads")) at::set_num_threads(whole_flag<int>(*v, "--threads", 1, 1024));
   const int threads = at::get_num_threads();
-  if (const std::string* v = flag("reps")) o.reps = parse_count(*v, "--reps", "a number of repetitions");
-  if (const std::string* v = flag("steps")) o.steps = parse_count(*v, "--steps", "a number of steps");
+  if (const std::string* v = flag("reps")) o.reps = whole_flag<int64_t>(*v, "--reps");
+  if (const std::string* v = flag("steps")) o.steps = whole_flag<int64_t>(*v, "--steps");
   if (const std::string* v = flag("dtype")) {
-    if (*v == "float64") {
-      o.dtype = torch::kFloat64;
-    } else if (*v != "float32") {
-      throw UserError("--dtype: expected float32 or float64, got '" + *v + "'");
-    }
+    const std::string dtype = parsed_at("--dtype", [&] { return parse_choice(*v, {"float32", "float64"}); });
+    o.dtype = dtype == "float64" ? torch::kFloat64 : torch::kFloat32;
   }
   if (const std::string* v = flag("kernel")) dsl::set_fused_capability(*v);
   const bool json = vm["json"].as<bool>();

@@ -141,12 +141,15 @@ dispatch::ProcessPoolFactory mpi_pool_factory(dispatch::MpiSession& session, boo
 }
 
 void add_setting_options(po::options_description& options, const std::vector<std::string>& keys,
-                         const tasks::TrainingSettings& defaults) {
+                         const tasks::TrainingSettings& defaults, const std::map<std::string, std::string>& help) {
   for (const std::string& key : keys) {
     const tasks::SettingField& f = tasks::setting_field(key);
     const std::string flag = tasks::setting_flag(key).substr(2);
     const std::string value = f.text(defaults);
-    const std::string doc = std::string(f.doc) + " (" + key + (value.empty() ? "" : "; default " + value) + ")";
+    const auto own = help.find(key);
+    const std::string doc = own != help.end() ? own->second + " (" + key + ")"
+                                              : std::string(f.doc) + " (" + key +
+                                                    (value.empty() ? "" : "; default " + value) + ")";
     if (*f.value_name == '\0') {
       options.add_options()(flag.c_str(), po::bool_switch(), doc.c_str());
     } else {
@@ -177,6 +180,12 @@ std::vector<std::string> apply_setting_flags(const po::variables_map& vm, const 
     given.push_back(flag);
   }
   return given;
+}
+
+std::string setting_key_of_flag(const std::string& flag) {
+  std::string key = flag.rfind("--", 0) == 0 ? flag.substr(2) : flag;
+  std::replace(key.begin(), key.end(), '-', '_');
+  return key;
 }
 
 void add_recipe_options(po::options_description& options) {

@@ -3,11 +3,14 @@
 
 #include <boost/program_options.hpp>
 
+#include <limits>
+#include <map>
 #include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
 
+#include "common/parse.h"
 #include "optimizers/named.h"
 #include "dispatch/mpi.h"
 #include "tasks/evaluator.h"
@@ -77,13 +80,25 @@ void apply_network_bench_flags(const NetworkBenchFlags& f, BenchOptions& o) {
 }
 
 // The flags of training settings, built from their field table (tasks/settings.h): --KEY with '-' for '_', its
-// value name and one-line doc, "(KEY; default X)" from `defaults`; a boolean setting is a switch.
+// value name and one-line doc, "(KEY; default X)" from `defaults`; a boolean setting is a switch. `help` words a
+// key's line where this command's meaning or default differs from the row's (nos eval's defaults depend on the
+// task): "TEXT (KEY)".
 void add_setting_options(boost::program_options::options_description& options, const std::vector<std::string>& keys,
-                         const tasks::TrainingSettings& defaults);
+                         const tasks::TrainingSettings& defaults, const std::map<std::string, std::string>& help = {});
 // Sets each of `keys` whose flag was given onto `settings` (a bad value is a UserError naming the flag, as
 // "--epochs: expected …"); returns the flags given, in keys' order.
 std::vector<std::string> apply_setting_flags(const boost::program_options::variables_map& vm,
                                              const std::vector<std::string>& keys, tasks::TrainingSettings& settings);
+// The key of a setting's flag: "batch_size" for "--batch-size" (tasks::setting_flag's inverse).
+std::string setting_key_of_flag(const std::string& flag);
+
+// A flag's whole number in [min, max] (common/parse.h); a bad one is a UserError naming the flag: "--reps: expected
+// a whole number >= 1, got 'x'".
+template <typename Int>
+Int whole_flag(const std::string& text, const std::string& flag, Int min = 1,
+               Int max = std::numeric_limits<Int>::max()) {
+  return parsed_at(flag, [&] { return parse_whole<Int>(text, min, max); });
+}
 
 // The training recipe's flags, shared by eval, compare and search: --schedule, --weight-decay, --weight-decay-mode,
 // --weight-decay-mask, --clip-norm, --clip-value (add_setting_options of tasks::recipe_keys()).

@@ -70,12 +70,10 @@ experiments::CompareConfig config_from_flags(const po::variables_map& vm, std::s
                     "(<dataset>-<model>, e.g. fmnist-convnet)");
   }
   if (const std::string* v = flag("seeds")) {
-    const int64_t seeds = parse_count(*v, "--seeds", "seeds");
-    if (seeds > 1000) throw UserError("--seeds: at most 1000, got " + *v);
-    config.seeds = static_cast<int>(seeds);
+    config.seeds = whole_flag<int>(*v, "--seeds", 1, 1000);
   }
-  if (const std::string* v = flag("tune-epochs")) config.tune_epochs = parse_count(*v, "--tune-epochs", "epochs");
-  if (const std::string* v = flag("jobs")) config.jobs = parse_threads(*v, "--jobs");
+  if (const std::string* v = flag("tune-epochs")) config.tune_epochs = whole_flag<int64_t>(*v, "--tune-epochs");
+  if (const std::string* v = flag("jobs")) config.jobs = whole_flag<int>(*v, "--jobs", 1, 1024);
   if (vm["no-native"].as<bool>()) config.native_references = false;
   if (const std::string* v = flag("out")) config.out = *v;
   experiments::validate(config, config_path ? *config_path + " (with the flags)" : std::string("the flags"));
@@ -106,13 +104,15 @@ void print_summary(std::ostream& out, const std::vector<experiments::RowSummary>
       << "  " << pad("train loss", 10) << "  s/epoch  seeds\n";
   for (const experiments::RowSummary& s : summary) {
     auto ms = [](const experiments::Stat& st) {
-      return st.n == 0 ? std::string("–") : fixed(st.mean, 4, "–") + (st.n >= 2 ? " ± " + fixed(st.std, 4, "–") : std::string());
+      if (st.n == 0) return std::string("–");
+      return fixed(st.mean, 4, "–") + (st.n >= 2 ? " ± " + fixed(st.std, 4, "–") : std::string());
     };
     std::ostringstream spe;
     spe << std::fixed << std::setprecision(1) << s.seconds_per_epoch;
     out << pad(s.row.label, width) << "  " << pad(std::isfinite(s.lr) ? nos::format_number(s.lr) : "–", 7) << "  "
         << pad(ms(s.final_val), 17) << "  " << pad(ms(s.final_test), 17) << "  "
-        << pad(fixed(s.final_train_loss.mean, 4, "–"), 10) << "  " << pad(std::isfinite(s.seconds_per_epoch) ? spe.str() : "–", 7)
+        << pad(fixed(s.final_train_loss.mean, 4, "–"), 10) << "  "
+        << pad(std::isfinite(s.seconds_per_epoch) ? spe.str() : "–", 7)
         << "  " << (s.statuses.empty() ? s.tuning : s.statuses) << "\n";
   }
 }
@@ -121,7 +121,8 @@ po::options_description compare_options() {
   po::options_description options("Options");
   options.add_options()
       ("help,h", "show this help")
-      ("config", po::value<std::string>()->value_name("FILE"), "YAML compare config (keys: see README)")
+      ("config", po::value<std::string>()->value_name("FILE"),
+       "YAML compare config; its keys are in docs/commands.md#compare-config-keys")
       ("rules", po::value<std::string>()->value_name("R1,R2"), "rules to compare (config key rules)")
       ("seeds", po::value<std::string>()->value_name("K"), "seeds per rule at the chosen lr (seeds; default 3)")
       ("tune-epochs", po::value<std::string>()->value_name("N"), "epochs per tuning run (tune_epochs; default 1)")
@@ -177,6 +178,8 @@ int compare_command(const Args& args, std::ostream& out, std::ostream& err) {
 
   experiments::CompareRuntime runtime;
   runtime.context = experiments::machine_context(command_line("nos compare", args), NOS_VERSION);
+  const std::string dirty = experiments::dirty_tree_warning(runtime.context);
+  if (!dirty.empty()) err << "warning: " << dirty << "\n";
   experiments::WorkerSetup workers;
   workers.in_process = vm["in-process"].as<bool>();
   workers.cache_dir = resolve_cache_dir(config.cache_dir);

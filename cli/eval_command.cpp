@@ -131,9 +131,10 @@ class ProgressLine {
 int run_objective_task(const EvalConfig& config, const optimizers::ResolvedRule& rule, const po::variables_map& vm,
                        std::ostream& out) {
   const tasks::Objective objective = tasks::make_objective(config.task, config.seed);
-  const int64_t steps = config.steps.value_or(kDefaultObjectiveSteps);
-  const double lr = config.lr.value_or(kDefaultObjectiveLr);
-  const torch::Dtype dtype = config.dtype.value_or(torch::kFloat64);
+  const int64_t steps = config.steps;
+  const double lr = config.lr;
+  const torch::Dtype dtype = config.dtype == "float32" ? torch::kFloat32 : torch::kFloat64;
+  const torch::Device device = parse_device(config.device, "device");
 
   std::ofstream trace;
   std::string trace_path;
@@ -161,7 +162,7 @@ int run_objective_task(const EvalConfig& config, const optimizers::ResolvedRule&
   run_config.lr = lr;
   run_config.dtype = dtype;
   run_config.seed = config.seed;
-  run_config.device = config.device;
+  run_config.device = device;
   const tasks::ObjectiveResult result = tasks::run_objective(rule, objective, run_config, on_step);
 
   if (trace.is_open()) {
@@ -178,9 +179,9 @@ int run_objective_task(const EvalConfig& config, const optimizers::ResolvedRule&
         .add_string("task", objective.name)
         .add_int("steps", steps)
         .add_number("lr", lr)
-        .add_string("dtype", dtype_name(dtype))
+        .add_string("dtype", config.dtype)
         .add_uint("seed", config.seed)
-        .add_string("device", config.device.str())
+        .add_string("device", device.str())
         .add_string("status", tasks::status_text(result.status))
         .add_int("steps_done", result.steps_done)
         .add_number("initial_loss", result.initial_loss)
@@ -195,8 +196,8 @@ int run_objective_task(const EvalConfig& config, const optimizers::ResolvedRule&
       << "canonical: " << canonical << "\n"
       << "task:      " << objective.name << " (" << objective.dims << "-D, minimum " << brief(objective.optimum_value)
       << ")\n"
-      << "steps:     " << steps << " at lr " << brief(lr) << " (" << dtype_name(dtype) << ", seed " << config.seed
-      << ", " << config.device.str() << ")\n"
+      << "steps:     " << steps << " at lr " << brief(lr) << " (" << config.dtype << ", seed " << config.seed
+      << ", " << device.str() << ")\n"
       << "status:    " << result.status;
   if (result.status != tasks::Status::kOk) out << " after " << result.steps_done << " steps";
   out << "\n"
@@ -230,25 +231,11 @@ JsonObject trial_json(const tasks::GridTrial& t) {
   return json;
 }
 
-// The training request the config and flags describe.
-tasks::EvalRequest network_request(const EvalConfig& config, const tasks::TaskSpec& task,
-                                   const po::variables_map& vm) {
+// The training request the config and flags describe: its training settings as they are (resolve_eval_defaults).
+tasks::EvalRequest network_request(const EvalConfig& config, const po::variables_map& vm) {
   tasks::EvalRequest request;
+  static_cast<tasks::TrainingSettings&>(request) = config;
   request.rule = config.rule;
-  request.task = task.name;
-  request.epochs = config.epochs.value_or(kDefaultEpochs);
-  request.steps = config.steps.value_or(0);
-  request.batch_size = config.batch_size;
-  request.lr = config.lr.value_or(0.0);
-  if (!config.lr_grid.empty()) request.lr_grid = config.lr_grid;
-  request.lr_search = config.lr_search;
-  request.seed = config.seed;
-  request.device = config.device.str();
-  request.dtype = dtype_name(config.dtype.value_or(torch::kFloat32));
-  request.validation_size = config.validation_size;
-  request.train_size = config.train_size;
-  request.augment = config.augment;
-  request.recipe = config.recipe;
   // --no-test: no pass over the test images (10,000 of them, often most of a short run's time); test_acc is NaN.
   request.test_accuracy = !vm["no-test"].as<bool>();
   return request;
@@ -279,7 +266,7 @@ void print_network_json(const EvalConfig& config, const tasks::EvalRequest& requ
       .add_string("canonical", record.canonical)
       .add_string("task", record.task)
       .add_string("data", record.data)
-      .add_int("epochs", config.steps ? 0 : request.epochs)
+      .add_int("epochs", config.steps > 0 ? 0 : request.epochs)
       .add_int("steps", record.total_steps)
       .add_int("steps_per_epoch", record.steps_per_epoch)
       .add_int("batch_size", request.batch_size)
@@ -315,7 +302,7 @@ void print_network_summary(const EvalConfig& config, const tasks::EvalRequest& r
       << "task:      " << record.task << "\n"
       << "data:      " << record.data << "\n"
       << "budget:    ";
-  if (config.steps) {
+  if (config.steps > 0) {
     out << record.total_steps << " steps";
   } else {
     out << request.epochs << (request.epochs == 1 ? " epoch" : " epochs") << " = " << record.total_steps << " steps";
@@ -328,7 +315,9 @@ void print_network_summary(const EvalConfig& config, const tasks::EvalRequest& r
     out << "lr grid:   ";
     for (size_t i = 0; i < record.grid.size(); ++i) {
       const tasks::GridTrial& t = record.grid[i];
-      out << (i ? "  " : "") << brief(t.lr) << ": " << (t.status == tasks::Status::kOk ? fixed(t.val_acc, 4) : std::string(tasks::status_text(t.status)));
+      const std::string outcome =
+          t.status == tasks::Status::kOk ? fixed(t.val_acc, 4) : std::string(tasks::status_text(t.status));
+      out << (i ? "  " : "") << brief(t.lr) << ": " << outcome;
     }
     out << "\n";
   }
@@ -351,7 +340,7 @@ void print_network_summary(const EvalConfig& config, const tasks::EvalRequest& r
 
 int run_network_task(const EvalConfig& config, const tasks::TaskSpec& task, const optimizers::ResolvedRule& rule,
                      const po::variables_map& vm, std::ostream& out, std::ostream& err) {
-  const tasks::EvalRequest request = network_request(config, task, vm);
+  const tasks::EvalRequest request = network_request(config, vm);
   tasks::LocalEvaluatorOptions options;
   options.data_dirs[task.dataset] =
       resolve_data_dir(task.dataset, config.data_dir, "--data-dir (or data_dir in a --config)");
@@ -393,37 +382,21 @@ int run_network_task(const EvalConfig& config, const tasks::TaskSpec& task, cons
   return kExitOk;
 }
 
-// The flags of nos eval (and the recipe's).
+// The flags of nos eval: its own, and those of its training settings from the field table.
 po::options_description eval_options() {
   po::options_description options("Options");
   options.add_options()
       ("help,h", "show this help")
       ("config", po::value<std::string>()->value_name("FILE"), "YAML file with eval settings; flags override it")
-      ("rule", po::value<std::string>()->value_name("R"), "a named rule (see 'nos rules') or DSL text")
-      ("task", po::value<std::string>()->value_name("T"), "an objective, or <dataset>-<model> (fmnist-convnet)")
-      ("steps", po::value<std::string>()->value_name("N"), "optimizer steps (>= 1); also T for decays")
-      ("epochs", po::value<std::string>()->value_name("E"), "networks: the budget in epochs (default 5)")
-      ("lr", po::value<std::string>()->value_name("X"), "learning rate (> 0); networks without it use the grid")
-      ("lr-grid", po::value<std::string>()->value_name("X1,X2"), "networks: lrs to try (default 1e-5,...,1)")
-      ("lr-search", po::value<std::string>()->value_name("S"),
-       "networks: full (every lr one epoch, default) or halving (successive halving)")
-      ("batch-size", po::value<std::string>()->value_name("B"), "networks: batch size (default 128)")
-      ("dtype", po::value<std::string>()->value_name("D"), "float32 or float64")
-      ("seed", po::value<std::string>()->value_name("S"), "seed of init, batch order and rule noise")
-      ("device", po::value<std::string>()->value_name("DEV"), "cpu, cuda or cuda:N")
-      ("threads", po::value<std::string>()->value_name("K"), "CPU threads (default: LibTorch's choice)")
-      ("data-dir", po::value<std::string>()->value_name("DIR"), "networks: where the data set is")
-      ("cache-dir", po::value<std::string>()->value_name("DIR"), "networks: where decoded JPEGs are cached")
-      ("validation-size", po::value<std::string>()->value_name("N"), "networks: images held out of training")
-      ("train-size", po::value<std::string>()->value_name("N"), "networks: train on a seeded subset of N images")
-      ("augment", po::bool_switch(), "CIFAR-10: random crops and flips of training images")
+      ("rule", po::value<std::string>()->value_name("R"), "a named rule (see 'nos rules') or DSL text");
+  add_eval_setting_options(options);
+  options.add_options()
       ("trace", po::value<std::string>()->value_name("FILE"), "objectives: write step,loss,x0,x1,... to FILE")
       ("csv", po::value<std::string>()->value_name("FILE"), "networks: write the per-epoch metrics to FILE")
       ("json", po::bool_switch(), "print one JSON object instead of the summary")
       ("no-test", po::bool_switch(), "networks: skip every test pass (test accuracy reported as not measured)")
       ("quiet", po::bool_switch(), "networks: no progress on stderr (a terminal's line, else a line per epoch; "
                                    "--json prints none either)");
-  add_recipe_options(options);
   return options;
 }
 
@@ -455,6 +428,7 @@ int eval_command(const Args& args, std::ostream& out, std::ostream& err) {
   apply_eval_flags(vm, config);
   const tasks::TaskSpec task = tasks::parse_task_name(config.task);
   check_eval_settings(vm, config, task);
+  resolve_eval_defaults(config, task);
   const optimizers::ResolvedRule rule = resolve_eval_rule(config);
   if (task.analytic) {
     if (config.threads > 0) at::set_num_threads(config.threads);

@@ -1,12 +1,14 @@
-// nos eval's flags into an EvalConfig, over its config file's values, and the checks of what goes together.
+// nos eval's flags onto an EvalConfig, over its config file's values; the checks of what goes together; the defaults
+// that depend on the kind of task.
 #include <algorithm>
+#include <map>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "cli/commands.h"
 #include "cli/eval_config.h"
 #include "common/error.h"
+#include "common/text.h"
 #include "tasks/tasks.h"
 
 namespace nos::cli {
@@ -15,123 +17,68 @@ namespace po = boost::program_options;
 
 namespace {
 
-// Keys only child networks take, with the flag that sets each.
-const std::vector<std::pair<std::string, std::string>>& network_only_settings() {
-  static const std::vector<std::pair<std::string, std::string>> settings = {
-      {"epochs", "--epochs"},         {"lr_grid", "--lr-grid"},         {"lr_search", "--lr-search"},
-      {"batch_size", "--batch-size"},
-      {"data_dir", "--data-dir"},     {"cache_dir", "--cache-dir"},     {"validation_size", "--validation-size"},
-      {"train_size", "--train-size"}, {"augment", "--augment"},         {"csv", "--csv"},
-      {"schedule", "--schedule"},     {"weight_decay", "--weight-decay"}, {"weight_decay_mode", "--weight-decay-mode"},
-      {"weight_decay_mask", "--weight-decay-mask"}, {"clip_norm", "--clip-norm"}, {"clip_value", "--clip-value"},
+// The settings an analytic objective takes; every other one (and --csv) is a child network's.
+bool objective_setting(const std::string& key) {
+  static const std::vector<std::string> keys = {"task", "steps", "lr", "dtype", "seed", "device", "threads"};
+  return std::find(keys.begin(), keys.end(), key) != keys.end();
+}
+
+// The setting each one excludes: a budget is given in steps or in epochs, an lr fixed or chosen from a grid.
+const std::map<std::string, std::string>& excluded_settings() {
+  static const std::map<std::string, std::string> excluded = {
+      {"steps", "epochs"}, {"epochs", "steps"}, {"lr", "lr_grid"}, {"lr_grid", "lr"}};
+  return excluded;
+}
+
+// nos eval's help line of the settings whose default depends on the kind of task (the rows' own for the rest).
+const std::map<std::string, std::string>& eval_setting_help() {
+  static const std::map<std::string, std::string> help = {
+      {"epochs", "a network's budget in epochs, unless --steps; default " + std::to_string(kDefaultEpochs)},
+      {"steps", "the budget in optimizer steps, >= 1 (T of the decays); default " +
+                    std::to_string(kDefaultObjectiveSteps) + " on an objective, --epochs on a network"},
+      {"lr", "train at this lr; default " + format_number(kDefaultObjectiveLr) +
+                 " on an objective; on a network (or 0) the lr that --lr-grid chooses"},
+      {"threads", "intra-op threads; default LibTorch's choice"},
   };
-  return settings;
-}
-
-// A string flag's value; null when not given.
-const std::string* eval_flag(const po::variables_map& vm, const char* name) {
-  return vm.count(name) ? &vm[name].as<std::string>() : nullptr;
-}
-
-// A flag overrides the config file's value of its key and of the key it excludes (--lr replaces a file's
-// lr_grid); the same source giving both is an error (check_eval_settings).
-void set_flag_origin(EvalConfig& config, const std::string& key, const std::string& flag_name,
-                     const std::string& excluded) {
-  config.origins[key] = flag_name;
-  if (!excluded.empty() && config.origins.count(excluded) && config.origins[excluded].rfind("--", 0) != 0) {
-    config.origins.erase(excluded);
-    if (excluded == "steps") config.steps.reset();
-    if (excluded == "epochs") config.epochs.reset();
-    if (excluded == "lr") config.lr.reset();
-    if (excluded == "lr_grid") config.lr_grid.clear();
-  }
-}
-
-// The rule, the task and the training budget's flags (with the recipe's).
-void apply_eval_budget_flags(const po::variables_map& vm, EvalConfig& config) {
-  if (const std::string* v = eval_flag(vm, "rule")) {
-    if (v->empty()) throw UserError("--rule: expected a rule name or DSL text");
-    config.rule = *v;
-    config.rule_origin = "--rule";
-  }
-  if (const std::string* v = eval_flag(vm, "task")) config.task = parse_task(*v, "--task");
-  if (const std::string* v = eval_flag(vm, "steps")) {
-    config.steps = parse_steps(*v, "--steps");
-    set_flag_origin(config, "steps", "--steps", "epochs");
-  }
-  if (const std::string* v = eval_flag(vm, "epochs")) {
-    config.epochs = parse_count(*v, "--epochs", "a number of epochs");
-    set_flag_origin(config, "epochs", "--epochs", "steps");
-  }
-  if (const std::string* v = eval_flag(vm, "lr")) {
-    config.lr = parse_lr(*v, "--lr");
-    set_flag_origin(config, "lr", "--lr", "lr_grid");
-  }
-  if (const std::string* v = eval_flag(vm, "lr-grid")) {
-    config.lr_grid = parse_lr_grid(*v, "--lr-grid");
-    set_flag_origin(config, "lr_grid", "--lr-grid", "lr");
-  }
-  if (const std::string* v = eval_flag(vm, "lr-search")) {
-    config.lr_search = parse_lr_search(*v, "--lr-search");
-    set_flag_origin(config, "lr_search", "--lr-search", "");
-  }
-  if (const std::string* v = eval_flag(vm, "batch-size")) {
-    config.batch_size = parse_count(*v, "--batch-size", "a batch size");
-    set_flag_origin(config, "batch_size", "--batch-size", "");
-  }
-  for (const std::string& given : apply_recipe_flags(vm, config.recipe)) {
-    std::string key = given.substr(2);
-    std::replace(key.begin(), key.end(), '-', '_');
-    set_flag_origin(config, key, given, "");
-  }
-}
-
-// The flags of the run's data, precision and machine.
-void apply_eval_data_flags(const po::variables_map& vm, EvalConfig& config) {
-  if (const std::string* v = eval_flag(vm, "dtype")) config.dtype = parse_dtype(*v, "--dtype");
-  if (const std::string* v = eval_flag(vm, "seed")) config.seed = parse_seed(*v, "--seed");
-  if (const std::string* v = eval_flag(vm, "device")) config.device = parse_device(*v, "--device");
-  if (const std::string* v = eval_flag(vm, "threads")) config.threads = parse_threads(*v, "--threads");
-  if (const std::string* v = eval_flag(vm, "data-dir")) {
-    if (v->empty()) throw UserError("--data-dir: expected a directory");
-    config.data_dir = *v;
-    set_flag_origin(config, "data_dir", "--data-dir", "");
-  }
-  if (const std::string* v = eval_flag(vm, "cache-dir")) {
-    if (v->empty()) throw UserError("--cache-dir: expected a directory");
-    config.cache_dir = *v;
-    set_flag_origin(config, "cache_dir", "--cache-dir", "");
-  }
-  if (const std::string* v = eval_flag(vm, "validation-size")) {
-    config.validation_size = parse_count(*v, "--validation-size", "a number of validation images");
-    set_flag_origin(config, "validation_size", "--validation-size", "");
-  }
-  if (const std::string* v = eval_flag(vm, "train-size")) {
-    config.train_size = parse_count(*v, "--train-size", "a number of training images");
-    set_flag_origin(config, "train_size", "--train-size", "");
-  }
-  if (vm["augment"].as<bool>()) {
-    config.augment = true;
-    set_flag_origin(config, "augment", "--augment", "");
-  }
-  if (vm.count("csv")) set_flag_origin(config, "csv", "--csv", "");
+  return help;
 }
 
 }  // namespace
 
-void apply_eval_flags(const po::variables_map& vm, EvalConfig& config) {
-  apply_eval_budget_flags(vm, config);
-  apply_eval_data_flags(vm, config);
+void add_eval_setting_options(po::options_description& options) {
+  add_setting_options(options, eval_setting_keys(), EvalConfig(), eval_setting_help());
 }
 
-// Settings that do not go together, or not with this task.
-void check_eval_settings(const po::variables_map& vm, EvalConfig& config, const tasks::TaskSpec& task) {
+void apply_eval_flags(const po::variables_map& vm, EvalConfig& config) {
+  if (vm.count("rule")) {
+    config.rule = vm["rule"].as<std::string>();
+    if (config.rule.empty()) throw UserError("--rule: expected a rule name or DSL text");
+    config.rule_origin = "--rule";
+  }
+  const std::vector<std::string> given = apply_setting_flags(vm, eval_setting_keys(), config);
+  for (const std::string& flag : given) config.origins[setting_key_of_flag(flag)] = flag;
+  // A flag overrides the config file's value of the key it excludes too (--lr replaces a file's lr_grid); the same
+  // source giving both is an error (check_eval_settings).
+  const EvalConfig defaults;
+  for (const std::string& flag : given) {
+    const auto excluded = excluded_settings().find(setting_key_of_flag(flag));
+    if (excluded == excluded_settings().end()) continue;
+    const std::string& other = excluded->second;
+    if (config.given(other) && config.origins[other].rfind("--", 0) != 0) {
+      config.origins.erase(other);
+      tasks::set_setting(config, other, tasks::setting_field(other).text(defaults));
+    }
+  }
+  if (vm.count("csv")) config.origins["csv"] = "--csv";
+}
+
+void check_eval_settings(const po::variables_map& vm, const EvalConfig& config, const tasks::TaskSpec& task) {
+  const auto origin = [&](const std::string& key) { return config.origins.at(key); };
   if (task.analytic) {
-    for (const auto& [key, flag_name] : network_only_settings()) {
-      if (config.origins.count(key)) {
-        throw UserError(config.origins[key] + ": only child-network tasks (e.g. fmnist-convnet) take this setting; '" +
-                        task.name + "' is an analytic objective");
-      }
+    for (const auto& [key, where] : config.origins) {
+      if (objective_setting(key)) continue;
+      throw UserError(where + ": only child-network tasks (e.g. fmnist-convnet) take this setting; '" + task.name +
+                      "' is an analytic objective");
     }
     for (const std::string flag_name : {"no-test", "quiet"}) {
       if (vm[flag_name].as<bool>()) {
@@ -139,16 +86,32 @@ void check_eval_settings(const po::variables_map& vm, EvalConfig& config, const 
                         task.name + "' is an analytic objective");
       }
     }
+    if (config.given("lr") && config.lr == 0) {
+      throw UserError(origin("lr") + ": an analytic objective trains at a fixed lr: expected a number > 0, got '0'");
+    }
   }
-  if (config.augment && !task.analytic) tasks::check_augmentable(task.dataset, config.origins["augment"]);
-  if (config.steps && config.epochs) {
-    throw UserError(config.origins["steps"] + " and " + config.origins["epochs"] +
-                    ": give the budget in steps or in epochs, not both");
+  if (config.given("steps") && config.steps == 0) {
+    throw UserError(origin("steps") +
+                    ": expected a number of steps >= 1 (leave steps out for the default budget), got '0'");
   }
-  if (config.lr && !config.lr_grid.empty()) {
-    throw UserError(config.origins["lr"] + " and " + config.origins["lr_grid"] +
+  if (config.augment && !task.analytic) tasks::check_augmentable(task.dataset, origin("augment"));
+  if (config.given("steps") && config.given("epochs")) {
+    throw UserError(origin("steps") + " and " + origin("epochs") + ": give the budget in steps or in epochs, not both");
+  }
+  if (config.given("lr") && config.lr > 0 && config.given("lr_grid")) {
+    throw UserError(origin("lr") + " and " + origin("lr_grid") +
                     ": give a fixed lr or an lr grid to choose from, not both");
   }
+  // Here, not in every run: CUDA asked for on a machine without it.
+  if (config.device != "cpu") parse_device(config.device, config.given("device") ? origin("device") : "device");
+}
+
+void resolve_eval_defaults(EvalConfig& config, const tasks::TaskSpec& task) {
+  if (task.analytic) {
+    if (!config.given("steps")) config.steps = kDefaultObjectiveSteps;
+    if (!config.given("lr")) config.lr = kDefaultObjectiveLr;
+  }
+  if (config.dtype.empty()) config.dtype = task.analytic ? "float64" : "float32";
 }
 
 }  // namespace nos::cli

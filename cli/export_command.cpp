@@ -5,7 +5,6 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
-#include "cli/eval_config.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "dsl/dsl.h"
@@ -71,7 +70,9 @@ int export_command(const Args& args, std::ostream& out, std::ostream& err) {
   optimizers::ExportOptions o;
   o.target = optimizers::export_target(vm["to"].as<std::string>());
   if (vm.count("class-name")) o.class_name = vm["class-name"].as<std::string>();
-  o.dtype = parse_dtype(vm["dtype"].as<std::string>(), "--dtype");
+  const std::string dtype =
+      parsed_at("--dtype", [&] { return parse_choice(vm["dtype"].as<std::string>(), {"float32", "float64"}); });
+  o.dtype = dtype == "float64" ? torch::kFloat64 : torch::kFloat32;
   o.weight_decay = vm["weight-decay"].as<bool>();
   // The kernel's element type and weight decay are the CUDA kernel's; the other targets take them at run time.
   if (o.target != optimizers::ExportTarget::kCuda) {

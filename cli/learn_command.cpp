@@ -9,7 +9,6 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
-#include "cli/eval_config.h"
 #include "cli/stop_signals.h"
 #include "common/error.h"
 #include "common/text.h"
@@ -23,7 +22,8 @@ int learn_command(const Args& args, std::ostream& out, std::ostream& err) {
   po::options_description options("Options");
   options.add_options()
       ("help,h", "show this help")
-      ("config", po::value<std::string>()->value_name("FILE"), "YAML learn config (keys: see README)")
+      ("config", po::value<std::string>()->value_name("FILE"),
+       "YAML learn config; its keys are in docs/commands.md#learn-config-keys")
       ("out", po::value<std::string>()->value_name("DIR"), "the run folder (config key out); rerun to resume")
       ("episodes", po::value<std::string>()->value_name("N"), "meta-training episodes (config key episodes)")
       ("evaluate-only", po::bool_switch(), "skip meta-training: evaluate the folder's best.pt")
@@ -47,9 +47,9 @@ int learn_command(const Args& args, std::ostream& out, std::ostream& err) {
   if (!vm.count("config")) throw UserError("nos learn needs --config FILE (e.g. configs/learn-quadratic.yaml)");
   experiments::LearnConfig config = experiments::load_learn_config(vm["config"].as<std::string>());
   if (vm.count("out")) config.out = vm["out"].as<std::string>();
-  if (vm.count("episodes")) config.episodes = parse_count(vm["episodes"].as<std::string>(), "--episodes", "episodes");
+  if (vm.count("episodes")) config.episodes = whole_flag<int64_t>(vm["episodes"].as<std::string>(), "--episodes");
   if (config.out.empty()) throw UserError("no run folder: give --out DIR (or the config key out)");
-  if (vm.count("threads")) at::set_num_threads(parse_threads(vm["threads"].as<std::string>(), "--threads"));
+  if (vm.count("threads")) at::set_num_threads(whole_flag<int>(vm["threads"].as<std::string>(), "--threads", 1, 1024));
   if (!vm["evaluate-only"].as<bool>()) {
     experiments::LearnRuntime runtime;
     runtime.stop = &g_stop_requested;

@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <charconv>
 #include <cmath>
 #include <ctime>
 #include <functional>
@@ -15,7 +14,6 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/data_paths.h"
-#include "cli/eval_config.h"
 #include "cli/search_report.h"
 #include "cli/stop_signals.h"
 #include "common/error.h"
@@ -37,16 +35,6 @@ namespace nos::cli {
 namespace po = boost::program_options;
 
 namespace {
-
-template <typename Int>
-Int parse_whole(const std::string& text, const char* flag, Int min) {
-  Int value{};
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || value < min) {
-    throw UserError(std::string(flag) + ": expected a whole number >= " + std::to_string(min) + ", got '" + text + "'");
-  }
-  return value;
-}
 
 std::string default_run_dir(const std::string& proposer) {
   const std::time_t now = std::time(nullptr);
@@ -194,7 +182,7 @@ search::SearchConfig fresh_config(const po::variables_map& vm, search::SearchRun
   const std::string* file = search_flag(vm, "config");
   search::SearchConfig config = file ? search::load_config(*file)
                                      : search::parse_config(search::demo_config_yaml(), "embedded demo config");
-  if (const std::string* v = search_flag(vm, "seed")) config.seed = parse_whole<uint64_t>(*v, "--seed", 0);
+  if (const std::string* v = search_flag(vm, "seed")) config.seed = whole_flag<uint64_t>(*v, "--seed", 0);
   if (!apply_recipe_flags(vm, config.task.recipe).empty()) {
     search::validate(config, file ? *file + " (with the flags)" : std::string("the flags"));
   }
@@ -205,10 +193,10 @@ search::SearchConfig fresh_config(const po::variables_map& vm, search::SearchRun
 
 // The flags a start and a resume both take.
 void apply_run_flags(const po::variables_map& vm, search::SearchConfig& config) {
-  if (const std::string* v = search_flag(vm, "workers")) config.workers = parse_whole<int>(*v, "--workers", 1);
-  if (const std::string* v = search_flag(vm, "budget")) config.budget = parse_whole<int64_t>(*v, "--budget", 1);
+  if (const std::string* v = search_flag(vm, "workers")) config.workers = whole_flag<int>(*v, "--workers");
+  if (const std::string* v = search_flag(vm, "budget")) config.budget = whole_flag<int64_t>(*v, "--budget");
   if (const std::string* v = search_flag(vm, "population")) {
-    config.task.population = parse_population(*v, "--population");
+    config.task.population = parsed_at("--population", [&] { return parse_whole_or_auto<int>(*v, 1, 4096); });
   }
   if (const std::string* v = search_flag(vm, "fec-cache")) {
     if (v->empty()) throw UserError("--fec-cache: expected run, none or the path of a cache file");
@@ -276,7 +264,7 @@ int search_command(const Args& args, std::ostream& out, std::ostream& err) {
   const bool in_process = vm["in-process"].as<bool>();
   const std::unique_ptr<dispatch::MpiSession> mpi = start_mpi(in_process, rank0_evaluates);
   if (mpi && mpi->rank() != 0) return dispatch::mpi_serve(*mpi);
-  const int top = parse_whole<int>(vm["top"].as<std::string>(), "--top", 0);
+  const int top = whole_flag<int>(vm["top"].as<std::string>(), "--top", 0);
 
   search::SearchRuntime runtime;
   const bool resume = vm.count("resume") > 0;

@@ -4,13 +4,12 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <charconv>
-#include <cmath>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "common/error.h"
+#include "common/parse.h"
 #include "common/text.h"
 
 namespace nos {
@@ -32,10 +31,15 @@ class YamlReader {
   YamlReader(std::string source, const std::map<std::string, std::vector<std::string>>& sections)
       : source_(std::move(source)), sections_(sections) {}
 
+  // Where `node` is, for messages: "FILE:LINE: key 'path'" (no line for a node that is not in the file).
+  std::string place(const YAML::Node& node, const std::string& path) const {
+    std::string out = source_;
+    if (node.IsDefined() && node.Mark().line >= 0) out += ":" + std::to_string(node.Mark().line + 1);
+    return out + ": key '" + path + "'";
+  }
+
   [[noreturn]] void fail(const YAML::Node& node, const std::string& path, const std::string& message) const {
-    std::string where = source_;
-    if (node.IsDefined() && node.Mark().line >= 0) where += ":" + std::to_string(node.Mark().line + 1);
-    throw UserError(where + ": key '" + path + "': " + message);
+    throw UserError(place(node, path) + ": " + message);
   }
 
   const std::string& scalar(const YAML::Node& node, const std::string& path) const {
@@ -45,44 +49,25 @@ class YamlReader {
 
   template <typename Int>
   Int integer(const YAML::Node& node, const std::string& path, Int min, Int max) const {
-    return whole(node, path, min, max, "");
+    return value_at(node, path, [&](const std::string& text) { return parse_whole<Int>(text, min, max); });
   }
 
   // `auto` (read as 0) or a whole number in [min, max] (min >= 1).
   template <typename Int>
   Int integer_or_auto(const YAML::Node& node, const std::string& path, Int min, Int max) const {
-    if (scalar(node, path) == "auto") return 0;
-    return whole(node, path, min, max, "auto or ");
+    return value_at(node, path, [&](const std::string& text) { return parse_whole_or_auto<Int>(text, min, max); });
   }
 
   double number(const YAML::Node& node, const std::string& path, double min, bool min_inclusive = true) const {
-    const std::string& text = scalar(node, path);
-    double value = 0;
-    const char* end = text.data() + text.size();
-    auto [ptr, ec] = std::from_chars(text.data(), end, value);
-    if (text.empty() || ec != std::errc() || ptr != end || !std::isfinite(value)) {
-      fail(node, path, "expected a finite number, got '" + text + "'");
-    }
-    if (min_inclusive ? value < min : value <= min) {
-      fail(node, path, "must be " + std::string(min_inclusive ? ">= " : "> ") + format_number(min) +
-                           ", got '" + text + "'");
-    }
-    return value;
+    return value_at(node, path, [&](const std::string& text) { return parse_number(text, min, min_inclusive); });
   }
 
   bool boolean(const YAML::Node& node, const std::string& path) const {
-    const std::string& text = scalar(node, path);
-    if (text == "true" || text == "on" || text == "yes") return true;
-    if (text == "false" || text == "off" || text == "no") return false;
-    fail(node, path, "expected true or false, got '" + text + "'");
+    return value_at(node, path, [](const std::string& text) { return parse_bool(text); });
   }
 
   std::string choice(const YAML::Node& node, const std::string& path, const std::vector<std::string>& allowed) const {
-    const std::string& text = scalar(node, path);
-    for (const std::string& a : allowed) {
-      if (text == a) return text;
-    }
-    fail(node, path, "expected one of " + joined(allowed) + ", got '" + text + "'");
+    return value_at(node, path, [&](const std::string& text) { return parse_choice(text, allowed); });
   }
 
   std::vector<std::string> strings(const YAML::Node& node, const std::string& path) const {
@@ -157,18 +142,16 @@ class YamlReader {
   const std::string& source() const { return source_; }
 
  private:
-  // A whole number in [min, max]; else fails with "expected `also`a whole number in [min, max], got '…'".
-  template <typename Int>
-  Int whole(const YAML::Node& node, const std::string& path, Int min, Int max, const std::string& also) const {
+  // parse(the scalar at `node`), a UserError from it with the source, line and key path in front.
+  template <typename Parse>
+  auto value_at(const YAML::Node& node, const std::string& path, Parse parse) const
+      -> decltype(parse(std::string())) {
     const std::string& text = scalar(node, path);
-    Int value{};
-    const char* end = text.data() + text.size();
-    auto [ptr, ec] = std::from_chars(text.data(), end, value);
-    if (text.empty() || ec != std::errc() || ptr != end || value < min || value > max) {
-      fail(node, path, "expected " + also + "a whole number in [" + std::to_string(min) + ", " + std::to_string(max) +
-                           "], got '" + text + "'");
+    try {
+      return parse(text);
+    } catch (const UserError& e) {
+      fail(node, path, e.what());
     }
-    return value;
   }
 
   std::string source_;

@@ -21,11 +21,11 @@ namespace {
 // The keys in documentation order: the comparison's own around the training settings it offers
 // (tasks/settings.h, kCompare), so a new setting is a key here with no edit.
 std::vector<std::string> compare_keys() {
-  std::vector<std::string> keys = {"rules", "native_references"};
+  std::vector<std::string> keys = {"rules", "native_references", "baseline"};
   // The order report folders were written in: batch_size after the tuning keys.
   for (const std::string& key : tasks::setting_keys_in(tasks::kCompare)) {
     if (key != "batch_size") keys.push_back(key);
-    if (key == "epochs") keys.push_back("seeds");
+    if (key == "epochs") keys.insert(keys.end(), {"seeds", "first_seed", "tune_seed"});
     if (key == "lr_grid") keys.insert(keys.end(), {"tune_epochs", "batch_size"});
   }
   keys.push_back("jobs");
@@ -54,16 +54,17 @@ std::map<std::string, std::string> yaml_lines(const std::string& text) {
 
 // Keys that change no result: not part of what identifies a report folder's comparison.
 bool is_runtime_key(const std::string& key) {
-  return key == "cache_dir" || key == "jobs" || key == "population" || key == "out";
+  return key == "cache_dir" || key == "jobs" || key == "population" || key == "out" || key == "baseline";
 }
 
 }  // namespace
 
 const std::vector<std::string>& compare_config_keys() { return compare_sections().at(""); }
 
-CompareConfig parse_compare_config(const std::string& yaml_text, const std::string& source) {
+namespace {
+
+CompareConfig parse_onto(CompareConfig c, const std::string& yaml_text, const std::string& source) {
   const YAML::Node root = load_yaml(yaml_text, source);
-  CompareConfig c;
   if (root.IsNull()) {
     validate(c, source);
     return c;
@@ -76,6 +77,12 @@ CompareConfig parse_compare_config(const std::string& yaml_text, const std::stri
       c.native_references = r.boolean(v, path);
     } else if (key == "seeds") {
       c.seeds = r.integer<int>(v, path, 1, 1000);
+    } else if (key == "first_seed") {
+      c.first_seed = r.integer<uint64_t>(v, path, 0, UINT64_MAX - 1000);
+    } else if (key == "tune_seed") {
+      c.tune_seed = r.integer<uint64_t>(v, path, 0, UINT64_MAX);
+    } else if (key == "baseline") {
+      c.baseline = v.IsNull() ? std::string() : r.scalar(v, path);
     } else if (key == "tune_epochs") {
       c.tune_epochs = r.integer<int64_t>(v, path, 1, int64_t{1} << 40);
     } else if (key == "jobs") {
@@ -95,6 +102,20 @@ CompareConfig parse_compare_config(const std::string& yaml_text, const std::stri
   });
   validate(c, source);
   return c;
+}
+
+}  // namespace
+
+CompareConfig parse_compare_config(const std::string& yaml_text, const std::string& source) {
+  return parse_onto(CompareConfig{}, yaml_text, source);
+}
+
+CompareConfig parse_recorded_compare_config(const std::string& yaml_text, const std::string& source) {
+  CompareConfig legacy;
+  legacy.split = "legacy";
+  legacy.first_seed = 0;
+  legacy.tune_seed = 0;
+  return parse_onto(legacy, yaml_text, source);
 }
 
 CompareConfig load_compare_config(const std::string& path) {
@@ -120,6 +141,15 @@ void validate(const CompareConfig& c, const std::string& source) {
     if (!(lr > 0) || !std::isfinite(lr)) fail("lr_grid", "holds " + nos::format_number(lr) + "; each lr must be > 0");
     if (!seen.insert(lr).second) fail("lr_grid", "holds " + nos::format_number(lr) + " twice");
   }
+  const std::vector<uint64_t> seeds = final_seeds(c);
+  // One lr is no choice: its run may be a final seed.
+  if (c.split != "legacy" && c.lr_grid.size() > 1 &&
+      std::find(seeds.begin(), seeds.end(), c.tune_seed) != seeds.end()) {
+    fail("tune_seed", std::to_string(c.tune_seed) + " is one of the final seeds (" + std::to_string(c.first_seed) +
+                          " … " + std::to_string(seeds.back()) +
+                          "): the seed the lr was chosen on would be reported as a fresh one (allowed only with "
+                          "split: legacy)");
+  }
   if (c.tune_epochs < 1) fail("tune_epochs", "must be >= 1");
   if (c.tune_epochs > c.epochs) {
     fail("tune_epochs", "is " + std::to_string(c.tune_epochs) + ", more than epochs (" + std::to_string(c.epochs) +
@@ -138,6 +168,23 @@ void validate(const CompareConfig& c, const std::string& source) {
   }
 }
 
+std::vector<uint64_t> final_seeds(const CompareConfig& config) {
+  std::vector<uint64_t> seeds;
+  for (int k = 0; k < config.seeds; ++k) seeds.push_back(config.first_seed + static_cast<uint64_t>(k));
+  return seeds;
+}
+
+bool tuning_run_is_final(const CompareConfig& config) {
+  const std::vector<uint64_t> seeds = final_seeds(config);
+  return config.tune_epochs == config.epochs && std::find(seeds.begin(), seeds.end(), config.tune_seed) != seeds.end();
+}
+
+std::string baseline_rule(const CompareConfig& config) {
+  if (config.baseline == "none") return "";
+  if (!config.baseline.empty()) return config.baseline;
+  return std::find(config.rules.begin(), config.rules.end(), "adam") != config.rules.end() ? "adam" : "";
+}
+
 std::string to_yaml(const CompareConfig& c, bool with_runtime) {
   std::ostringstream y;
   for (const std::string& key : compare_config_keys()) {
@@ -148,6 +195,12 @@ std::string to_yaml(const CompareConfig& c, bool with_runtime) {
       y << "native_references: " << (c.native_references ? "true" : "false") << "\n";
     } else if (key == "seeds") {
       y << "seeds: " << c.seeds << "\n";
+    } else if (key == "first_seed") {
+      y << "first_seed: " << c.first_seed << "\n";
+    } else if (key == "tune_seed") {
+      y << "tune_seed: " << c.tune_seed << "\n";
+    } else if (key == "baseline") {
+      if (!c.baseline.empty()) y << "baseline: " << yaml_quoted(c.baseline) << "\n";
     } else if (key == "tune_epochs") {
       y << "tune_epochs: " << c.tune_epochs << "\n";
     } else if (key == "jobs") {

@@ -14,6 +14,10 @@ namespace nos::experiments {
 // and `population` (runtime keys: they change no result) may change between the runs of one report folder. The
 // recipe (schedule, weight_decay, …) is written only when set, so report folders made before those keys existed
 // read as constant lr, the rule's own decay, no clipping; the lr grid tunes the schedule's peak lr.
+// A comparison's default seeds: far from every search's child seeds (task.seed + fitness seeds from 0).
+inline constexpr uint64_t kConfirmationTuneSeed = 1000;
+inline constexpr uint64_t kFirstConfirmationSeed = 1001;
+
 struct CompareConfig : tasks::TrainingSettings {
   CompareConfig() {
     task = "fmnist-convnet";  // <dataset>-<model> (analytic tasks are refused)
@@ -24,11 +28,28 @@ struct CompareConfig : tasks::TrainingSettings {
   // "@RUN_DIR:topN": the N best distinct rules of a search run (its leaderboard, status ok).
   std::vector<std::string> rules;
   bool native_references = true;  // add LibTorch's own class after each named rule that has one (adam → torch-adam)
-  int seeds = 3;                  // K seeds at the chosen lr: 0 … K−1
+  int seeds = 3;                  // K seeds at the chosen lr: first_seed … first_seed + K − 1
+  // The final seeds start here and the lr is tuned with tune_seed: the defaults keep both apart from each other and
+  // from every search's child seeds (task.seed, 0 by default, + fitness seeds), so a confirmation never reuses a
+  // selection's randomness. Report folders made before these keys existed say 0 and 0 (the tuning run at the chosen
+  // lr was seed 0 itself when tune_epochs == epochs).
+  uint64_t first_seed = kFirstConfirmationSeed;
+  uint64_t tune_seed = kConfirmationTuneSeed;
   int64_t tune_epochs = 1;        // the tuning budget of each lr (at most epochs)
+  // The rule every other row is compared with in the report (paired by seed; Holm-corrected verdicts): a rule of
+  // `rules` as written; default adam when adam is a row; "none": no comparison. Changes no run.
+  std::string baseline;
   int jobs = 2;                   // runs in parallel (worker processes)
   std::string out;                // the report folder (required)
 };
+
+// The final seeds of a comparison: first_seed … first_seed + seeds − 1.
+std::vector<uint64_t> final_seeds(const CompareConfig& config);
+// Whether the tuning run at the chosen lr is one of the final seeds (tune_epochs == epochs and tune_seed among
+// them: only legacy configs): it then counts once for both.
+bool tuning_run_is_final(const CompareConfig& config);
+// The rule the report compares with: `baseline`, else "adam" when it is a row, else "" (none).
+std::string baseline_rule(const CompareConfig& config);
 
 // The keys of the YAML schema, in documentation order.
 const std::vector<std::string>& compare_config_keys();
@@ -38,6 +59,9 @@ const std::vector<std::string>& compare_config_keys();
 // [1, 1000], got 'x'").
 CompareConfig parse_compare_config(const std::string& yaml_text, const std::string& source);
 CompareConfig load_compare_config(const std::string& path);
+// A report folder's config.yaml: as parse_compare_config, but a folder written before the purpose split (no split,
+// first_seed or tune_seed key) reads as it was run: split legacy, seeds from 0, tuned on seed 0.
+CompareConfig parse_recorded_compare_config(const std::string& yaml_text, const std::string& source);
 
 // Checks the values (also run by parse_compare_config); `source` names the config or the flags in messages.
 void validate(const CompareConfig& config, const std::string& source);

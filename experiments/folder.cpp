@@ -38,7 +38,7 @@ void check_or_record_config(const CompareConfig& config, const std::vector<Compa
                      "# or run it from scratch into a fresh folder: --out runs/NAME\n" + to_yaml(now, false));
     return;
   }
-  const std::string diffs = config_differences(parse_compare_config(read_text(path), path), now);
+  const std::string diffs = config_differences(parse_recorded_compare_config(read_text(path), path), now);
   if (!diffs.empty()) {
     throw UserError("the report folder '" + config.out + "' holds a comparison with another config (" + path +
                     "); its finished runs would not match. Use another --out, or the folder's settings. Differences:" +

@@ -78,9 +78,13 @@ CompareConfig funnel_compare_config(const search::SearchConfig& config, size_t i
   cc.task = s.task.empty() ? t.task : s.task;
   cc.epochs = s.epochs;
   cc.seeds = s.seeds;
+  cc.first_seed = s.first_seed;
+  cc.tune_seed = s.tune_seed;
+  cc.split = s.split;
   if (s.protocol == "fixed") {
     cc.lr_grid = {s.lr};
     cc.tune_epochs = s.epochs;
+    cc.tune_seed = s.first_seed;  // one lr chooses nothing: its run is the first seed
   } else {
     cc.lr_grid = s.lr_grid;
     cc.tune_epochs = s.tune_epochs;

@@ -23,6 +23,10 @@ struct LearnConfig {
   int64_t minibatch = 128;                  // examples per optimizee step (mlp)
   std::string data_dir;                     // Fashion-MNIST folder (mlp; empty: Debian's dataset-fashion-mnist)
   std::vector<std::string> generalization;  // other architectures the evaluation also runs (mlp)
+  // Where the validation instances (best.pt's choice, the baselines' lr) train (mlp): "train", 10,000 images held out
+  // of the training split (the test split is read by the final evaluation only), or "test", the test split (how runs
+  // made before this key validated; their config.yaml lacks the key and reads so).
+  std::string validation_data = "train";
   int64_t horizon = 100;             // optimizee steps of an episode (and of the evaluation)
   int64_t unroll = 20;               // steps per truncated-BPTT segment: one meta-update each
   int64_t batch = 128;               // instances per episode
@@ -42,6 +46,9 @@ const std::vector<std::string>& learn_config_keys();
 // Reads YAML text onto a default LearnConfig; unknown keys and bad values are UserErrors naming source, line, key.
 LearnConfig parse_learn_config(const std::string& yaml_text, const std::string& source);
 LearnConfig load_learn_config(const std::string& path);
+// A run folder's config.yaml: as parse_learn_config, but an mlp run recorded without validation_data validated on
+// the test split and reads so.
+LearnConfig parse_recorded_learn_config(const std::string& yaml_text, const std::string& source);
 std::string to_yaml(const LearnConfig& config);
 
 // One truncated segment of meta-training: `steps` LSTM steps from θ at step `first_step` (and the LSTM state), the
@@ -59,6 +66,7 @@ torch::Tensor unrolled_loss(optimizers::LstmNet& net, const ProblemBatch& batch,
 // t's data) of the network, and the standard deviation over the instances.
 struct LossCurve {
   std::vector<double> mean, sd;  // per step 0 … horizon: over the instances
+  std::vector<std::vector<double>> values;  // per step 0 … horizon: each instance's loss (for medians, pairs)
   double final_sd() const { return sd.back(); }
   LossCurve first(int64_t steps) const;  // steps 0 … steps
   void add(const torch::Tensor& losses);  // the next step's loss per instance

@@ -132,11 +132,18 @@ torch::Tensor MlpBatch::loss(const torch::Tensor& theta, int64_t step) const {
   return -torch::log_softmax(x, 2).gather(2, labels).squeeze(2).mean(1);
 }
 
-MlpSplits load_mlp_data(const std::string& data_dir) {
+MlpSplits load_mlp_data(const std::string& data_dir, bool held_out) {
   tasks::DataOptions options;
   options.data_dir = data_dir;
-  options.validation_size = 0;
-  const tasks::DataSplits splits = tasks::load_dataset("fmnist", options);
+  options.validation_size = 0;  // every training image, in the data set's seeded permutation
+  tasks::DataSplits splits = tasks::load_dataset("fmnist", options);
+  tasks::Dataset validation;
+  if (held_out) {
+    // The permutation's last 10,000 images (a sixth of a smaller set: the test fixtures) validate; the rest train.
+    const int64_t n = splits.train.size(), v = std::min<int64_t>(10000, n / 6);
+    validation = {splits.train.images.narrow(0, n - v, v), splits.train.labels.narrow(0, n - v, v)};
+    splits.train = {splits.train.images.narrow(0, 0, n - v), splits.train.labels.narrow(0, 0, n - v)};
+  }
   const tasks::Normalization norm = tasks::channel_stats(splits.train);
   auto flat = [&](const tasks::Dataset& d) {
     auto data = std::make_shared<MlpData>();
@@ -145,7 +152,8 @@ MlpSplits load_mlp_data(const std::string& data_dir) {
     data->classes = splits.num_classes;
     return std::shared_ptr<const MlpData>(data);
   };
-  return {flat(splits.train), flat(splits.test)};
+  const std::shared_ptr<const MlpData> test = flat(splits.test);
+  return {flat(splits.train), held_out ? flat(validation) : test, test};
 }
 
 }  // namespace nos::experiments

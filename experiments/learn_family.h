@@ -78,10 +78,13 @@ class MlpBatch : public ProblemBatch {
 
 // Fashion-MNIST's training and test splits flattened for the MLP family (`data_dir` empty: Debian's
 // dataset-fashion-mnist folder); the test split's normalisation is the training split's.
+// Fashion-MNIST for the MLP family: training images, validation images and the test split. `held_out`: validation
+// is 10,000 images held out of the training split (the last of its seeded permutation; a sixth of a smaller set);
+// false: all 60,000 train and validation is the test split (runs made before the held-out block).
 struct MlpSplits {
-  std::shared_ptr<const MlpData> train, test;
+  std::shared_ptr<const MlpData> train, validation, test;
 };
-MlpSplits load_mlp_data(const std::string& data_dir);
+MlpSplits load_mlp_data(const std::string& data_dir, bool held_out = true);
 
 // Well-mixed seeds for the streams of instances (training episodes, validation, test never share one).
 uint64_t stream_seed(uint64_t seed, uint64_t stream, uint64_t index);

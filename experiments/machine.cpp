@@ -77,4 +77,12 @@ ReportContext machine_context(const std::string& command, const std::string& nos
   return context;
 }
 
+std::string dirty_tree_warning(const ReportContext& context) {
+  const std::string suffix = "+dirty";
+  const std::string& c = context.git_commit;
+  if (c.size() < suffix.size() || c.compare(c.size() - suffix.size(), suffix.size(), suffix) != 0) return "";
+  return "the source tree (git " + c + ") has uncommitted changes: the report records '" + c +
+         "' and cannot name the code that made it; commit first for figures you publish";
+}
+
 }  // namespace nos::experiments

@@ -23,4 +23,8 @@ std::string git_commit_of(const std::string& dir);
 // The CLI calls it once; run_compare itself reads none of these.
 ReportContext machine_context(const std::string& command, const std::string& nos_version);
 
+// A warning when the context's tree has uncommitted changes (its commit ends "+dirty"): the report cannot name the
+// code that made it. "" for a clean or unknown tree.
+std::string dirty_tree_warning(const ReportContext& context);
+
 }  // namespace nos::experiments

@@ -26,7 +26,7 @@ RunKey key_of(const std::vector<CompareRow>& rows, const PlannedRun& run) {
 RowTuning row_tuning(const CompareConfig& config, const CompareRow& row, const FinishedRuns& finished) {
   std::vector<tasks::LrTrial> trials;
   for (double lr : config.lr_grid) {
-    auto found = finished.find(key_of(rule_key(row), config.tune_epochs, lr, 0));
+    auto found = finished.find(key_of(rule_key(row), config.tune_epochs, lr, config.tune_seed));
     if (found == finished.end()) return {false, std::nan("")};
     trials.push_back({lr, found->second.status, found->second.val_acc});
   }
@@ -35,15 +35,15 @@ RowTuning row_tuning(const CompareConfig& config, const CompareRow& row, const F
 
 std::vector<PlannedRun> known_runs(const CompareConfig& config, const std::vector<CompareRow>& rows,
                                    const FinishedRuns& finished) {
-  const bool shared_seed0 = config.tune_epochs == config.epochs;
+  const bool shared = tuning_run_is_final(config);
   std::vector<PlannedRun> runs;
   for (size_t i = 0; i < rows.size(); ++i) {
-    for (double lr : config.lr_grid) runs.push_back({"tune", i, config.tune_epochs, lr, 0});
+    for (double lr : config.lr_grid) runs.push_back({"tune", i, config.tune_epochs, lr, config.tune_seed});
     const RowTuning tuning = row_tuning(config, rows[i], finished);
     if (!tuning.complete || std::isnan(tuning.lr)) continue;
-    for (int seed = 0; seed < config.seeds; ++seed) {
-      if (shared_seed0 && seed == 0) continue;  // the tuning run at this lr
-      runs.push_back({"final", i, config.epochs, tuning.lr, static_cast<uint64_t>(seed)});
+    for (uint64_t seed : final_seeds(config)) {
+      if (shared && seed == config.tune_seed) continue;  // the tuning run at this lr
+      runs.push_back({"final", i, config.epochs, tuning.lr, seed});
     }
   }
   return runs;
@@ -59,7 +59,7 @@ std::vector<PlannedRun> runs_to_do(const CompareConfig& config, const std::vecto
 }
 
 RunCount planned_total(const CompareConfig& config, const std::vector<CompareRow>& rows) {
-  const bool shared_seed0 = config.tune_epochs == config.epochs;
+  const bool shared_seed0 = tuning_run_is_final(config);
   const int64_t n = static_cast<int64_t>(rows.size());
   const int64_t grid = static_cast<int64_t>(config.lr_grid.size());
   RunCount total;
@@ -81,7 +81,7 @@ RunCount finished_count(const CompareConfig& config, const std::vector<CompareRo
 
 RunCount dropped_count(const CompareConfig& config, const std::vector<CompareRow>& rows,
                        const FinishedRuns& finished) {
-  const int64_t seeds = config.seeds - (config.tune_epochs == config.epochs ? 1 : 0);
+  const int64_t seeds = config.seeds - (tuning_run_is_final(config) ? 1 : 0);
   RunCount count;
   for (const CompareRow& row : rows) {
     const RowTuning tuning = row_tuning(config, row, finished);

@@ -2,6 +2,8 @@
 #include "common/text.h"
 #include "experiments/report.h"
 
+#include "experiments/paired.h"
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -72,7 +74,7 @@ std::string tuning_csv(const CompareConfig& config, const std::vector<CompareRow
     for (const auto& [lr, record] : data[i].tuning) {
       if (record == nullptr) continue;
       tuning << csv_field(row.label) << "," << csv_field(row.canonical) << "," << row.kind << "," << csv_number(lr)
-             << ",0," << config.tune_epochs << "," << csv_number(record->status == tasks::Status::kOk ? record->val_acc : kNaN)
+             << "," << config.tune_seed << "," << config.tune_epochs << "," << csv_number(record->status == tasks::Status::kOk ? record->val_acc : kNaN)
              << "," << csv_number(record->final_loss) << "," << csv_number(record->seconds) << "," << record->status
              << "," << (lr == data[i].lr ? "true" : "false") << "\n";
     }
@@ -126,7 +128,7 @@ Stat stat_of(const std::vector<double>& values) {
 RowData row_data(const CompareConfig& config, const CompareRow& row, const FinishedRuns& finished) {
   RowData d;
   for (double lr : config.lr_grid) {
-    auto found = finished.find(key_of(rule_key(row), config.tune_epochs, lr, 0));
+    auto found = finished.find(key_of(rule_key(row), config.tune_epochs, lr, config.tune_seed));
     d.tuning.push_back({lr, found == finished.end() ? nullptr : &found->second});
   }
   const RowTuning tuning = row_tuning(config, row, finished);
@@ -137,9 +139,9 @@ RowData row_data(const CompareConfig& config, const CompareRow& row, const Finis
   d.lr = tuning.lr;
   d.tuning_state = std::isnan(d.lr) ? "every lr diverged" : "chosen";
   if (std::isnan(d.lr)) return d;
-  for (int seed = 0; seed < config.seeds; ++seed) {
-    auto found = finished.find(key_of(rule_key(row), config.epochs, d.lr, static_cast<uint64_t>(seed)));
-    d.seeds.push_back({static_cast<uint64_t>(seed), found == finished.end() ? nullptr : &found->second});
+  for (uint64_t seed : final_seeds(config)) {
+    auto found = finished.find(key_of(rule_key(row), config.epochs, d.lr, seed));
+    d.seeds.push_back({seed, found == finished.end() ? nullptr : &found->second});
   }
   return d;
 }
@@ -197,7 +199,13 @@ ReportFiles write_compare_report(const CompareConfig& config, const std::vector<
   write_atomically(config.out + "/tuning.csv", tuning_csv(config, rows, data));
   write_atomically(config.out + "/summary.csv", summary_csv(files.summary));
   files.notes = write_plots(config, rows, data, context);
-  const MarkdownInputs inputs{config, rows, data, files.summary, files.notes, journal, context, session_seconds};
+  const BaselineComparison paired = compare_with_baseline(config, rows, data);
+  write_atomically(config.out + "/differences.csv", differences_csv(paired, rows));
+  for (const std::string& note : write_paired_plot(config, paired, rows, context)) files.notes.push_back(note);
+  const bool plotted = exists(config.out + "/paired.png") && !context.gnuplot.empty() && !paired.rules.empty();
+  const MarkdownInputs inputs{config,  rows,    data,           files.summary,
+                              files.notes, journal, context, session_seconds,
+                              baseline_markdown(paired, rows, plotted)};
   write_atomically(config.out + "/report.md", report_markdown(inputs));
   return files;
 }

@@ -35,6 +35,19 @@ std::string lr_text(double lr) { return std::isfinite(lr) ? nos::format_number(l
 
 const char* plural(int64_t n) { return n == 1 ? "" : "s"; }
 
+// "1001 … 1005" (or "1001" for one seed): the final seeds.
+std::string seed_range(const CompareConfig& config) {
+  const std::vector<uint64_t> seeds = final_seeds(config);
+  return std::to_string(seeds.front()) + (seeds.size() > 1 ? " … " + std::to_string(seeds.back()) : "");
+}
+
+// Which validation images the runs were scored on, for the report.
+std::string split_text(const CompareConfig& config) {
+  if (config.split == "confirmation") return "confirmation images (disjoint from every search's selection images)";
+  if (config.split == "selection") return "a search's selection images";
+  return "legacy split (the head of the permutation: a search's selection images among them)";
+}
+
 // Every tuning run and every seed planned so far is finished.
 bool is_complete(const std::vector<RowData>& data) {
   for (const RowData& d : data) {
@@ -52,7 +65,7 @@ int64_t finished_so_far(const CompareConfig& config, const std::vector<RowData>&
   for (const RowData& d : data) {
     for (const auto& [lr, record] : d.tuning) finished += record != nullptr;
     for (const auto& [seed, record] : d.seeds) {
-      if (seed == 0 && config.tune_epochs == config.epochs) continue;
+      if (seed == config.tune_seed && tuning_run_is_final(config)) continue;
       finished += record != nullptr;
     }
   }
@@ -66,9 +79,9 @@ void results_section(std::ostream& md, const MarkdownInputs& in) {
     md << "**Incomplete:** " << finished_so_far(config, in.data) << " of the runs planned so far are finished; rerun "
           "the same command to complete it (finished runs are kept).\n\n";
   }
-  md << "Each rule's learning rate was tuned on the validation split (seed 0, " << config.tune_epochs << " epoch"
-     << plural(config.tune_epochs) << " per lr), then " << config.seeds << " seed" << plural(config.seeds)
-     << " trained for " << config.epochs << " epoch" << plural(config.epochs)
+  md << "Each rule's learning rate was tuned on the validation split (seed " << config.tune_seed << ", "
+     << config.tune_epochs << " epoch" << plural(config.tune_epochs) << " per lr), then " << config.seeds << " seed"
+     << plural(config.seeds) << " (" << seed_range(config) << ") trained for " << config.epochs << " epoch" << plural(config.epochs)
      << " at the chosen lr. Accuracies are fractions, mean ± sample standard deviation over the seeds with status ok "
         "(final: after the last epoch; best: the best epoch of each seed — best test accuracy is optimistic, since "
         "it picks an epoch by the test set: read the final columns).\n\n";
@@ -93,7 +106,8 @@ void results_section(std::ostream& md, const MarkdownInputs& in) {
 void tuning_section(std::ostream& md, const MarkdownInputs& in) {
   const CompareConfig& config = in.config;
   md << "## Learning-rate tuning\n\nValidation accuracy after " << config.tune_epochs << " epoch"
-     << plural(config.tune_epochs) << " with seed 0 (**bold**: chosen; – : diverged or not run).\n\n| rule |";
+     << plural(config.tune_epochs) << " with seed " << config.tune_seed
+     << " (**bold**: chosen; – : diverged or not run).\n\n| rule |";
   for (double lr : config.lr_grid) md << " " << nos::format_number(lr) << " |";
   md << " chosen |\n|---|";
   for (size_t k = 0; k < config.lr_grid.size(); ++k) md << "---|";
@@ -128,17 +142,19 @@ void protocol_section(std::ostream& md, const MarkdownInputs& in) {
   md << "\n## Protocol\n\n"
      << "1. **Tuning.** For each rule, one run per learning rate of the grid (" ;
   for (size_t k = 0; k < config.lr_grid.size(); ++k) md << (k ? ", " : "") << nos::format_number(config.lr_grid[k]);
-  md << ") with seed 0 and a budget of " << config.tune_epochs << " epoch" << plural(config.tune_epochs)
+  md << ") with seed " << config.tune_seed << " and a budget of " << config.tune_epochs << " epoch" << plural(config.tune_epochs)
      << ", from the same initialisation. The lr with the best validation accuracy after that budget is chosen; a "
         "run that diverged (non-finite loss, or a loss far above its start) counts as worst; ties go to the smaller "
         "lr. A rule whose every lr diverged gets no seeds.\n"
-     << "2. **Seeds.** At the chosen lr, seeds 0 … " << config.seeds - 1 << " each train a fresh model for "
+     << "2. **Seeds.** At the chosen lr, seeds " << seed_range(config) << " each train a fresh model for "
      << config.epochs << " epoch" << plural(config.epochs)
      << " (the seed sets the initialisation, batch order and the rule's noise); validation and test accuracy are "
         "measured after every epoch."
-     << (config.tune_epochs == config.epochs ? " As the tuning budget equals the full budget, seed 0 is the tuning "
-                                               "run at the chosen lr (the same run, not repeated)."
-                                             : "")
+     << (tuning_run_is_final(config) ? " As the tuning budget equals the full budget, seed " +
+                                           std::to_string(config.tune_seed) +
+                                           " is the tuning run at the chosen lr (the same run, not repeated)."
+                                     : config.split == "legacy" ? ""
+                                     : " The tuning seed is not among them: no reported seed chose the lr.")
      << "\n3. **Aggregation.** Mean and sample standard deviation (n − 1) over the seeds with status ok; diverged "
         "seeds are counted in the last column. Test accuracy plays no part in any choice.\n"
      << (tasks::recipe_value(config.recipe, "schedule").empty()
@@ -169,8 +185,9 @@ void settings_section(std::ostream& md, const MarkdownInputs& in, const std::str
      << "| task | " << config.task << " |\n"
      << "| data | " << md_cell(provenance.empty() ? "(no run finished yet)" : provenance) << " |\n"
      << "| epochs per seed | " << config.epochs << " |\n"
-     << "| seeds | " << config.seeds << " |\n"
-     << "| tuning | seed 0, " << config.tune_epochs << " epoch(s) per lr |\n"
+     << "| seeds | " << config.seeds << " (" << seed_range(config) << ") |\n"
+     << "| tuning | seed " << config.tune_seed << ", " << config.tune_epochs << " epoch(s) per lr |\n"
+     << "| validation | " << split_text(config) << " |\n"
      << "| batch size | " << config.batch_size << " |\n"
      << "| training images | " << (config.train_size < 0 ? std::string("all not held out") : std::to_string(config.train_size)) << " |\n"
      << "| validation images | " << (config.validation_size < 0 ? std::string("the data set's default") : std::to_string(config.validation_size)) << " |\n"
@@ -236,9 +253,12 @@ void files_section(std::ostream& md) {
         "train_loss, val_acc, test_acc, seconds, status)\n"
      << "- `tuning.csv`: one line per rule × lr of the grid (val_acc is empty for a run that diverged)\n"
      << "- `summary.csv`: one line per rule (means, sample standard deviations, statuses)\n"
+     << "- `differences.csv`: one line per rule against the baseline (paired seeds, test and validation "
+        "difference with its 95 % interval, p, Holm p, verdict)\n"
      << "- `runs.jsonl`: every finished run, as it finished (the journal a rerun resumes from)\n"
      << "- `config.yaml`: the comparison's settings; `sessions.csv`: wall time of each session that trained runs\n"
-     << "- `plots/`: the plots' data (`row-N.dat`, the rules in table order) and gnuplot script (`plots.gp`)\n";
+     << "- `plots/`: the plots' data (`row-N.dat`, the rules in table order; `paired.dat`) and gnuplot scripts "
+        "(`plots.gp`, `paired.gp`)\n";
 }
 
 }  // namespace
@@ -251,6 +271,7 @@ std::string report_markdown(const MarkdownInputs& in) {
   }
   std::ostringstream md;
   results_section(md, in);
+  md << in.baseline_section << "\n";
   tuning_section(md, in);
   rules_section(md, in);
   protocol_section(md, in);

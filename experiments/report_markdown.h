@@ -21,6 +21,7 @@ struct MarkdownInputs {
   const std::vector<CompareRun>& journal;
   const ReportContext& context;
   double session_seconds;
+  std::string baseline_section;  // the paired comparison with the baseline (paired.h's baseline_markdown)
 };
 
 // The text of report.md (it reads config.out's sessions.csv and PNGs for the wall time and the plots).

@@ -9,6 +9,7 @@
 #include "experiments/csv.h"
 #include "experiments/files.h"
 #include "optimizers/optimizers.h"
+#include "search/config.h"
 #include "search/store.h"
 #include "tasks/evaluator.h"
 #include "tasks/trainer.h"
@@ -81,6 +82,28 @@ std::vector<search::Leader> found_rules(const RunSpec& spec, const std::string& 
   }
   const auto begin = ranked.begin() + (spec.first - 1);
   return std::vector<search::Leader>(begin, begin + std::min<ptrdiff_t>(spec.count, ranked.end() - begin));
+}
+
+// A comparison of a search's rules confirms them: on other images than the search ranked them on, and other seeds
+// (its tuning seed and final seeds none of the children's), unless split is legacy (reproducing an old report).
+void check_apart_from_search(const CompareConfig& config, const RunSpec& spec, const std::string& entry,
+                             const std::string& where) {
+  if (config.split == "legacy") return;
+  if (config.split == "selection") {
+    throw UserError(where + ": '" + entry + "': split is selection, the images the search ranked its rules on; a "
+                    "comparison of found rules confirms them on others (split: confirmation)");
+  }
+  const std::string path = spec.dir + "/config.yaml";
+  if (!exists(path)) return;  // a store without its config: nothing to check against
+  const std::vector<uint64_t> used = search::selection_seeds(search::parse_recorded_config(read_text(path), path));
+  const std::vector<uint64_t> mine = final_seeds(config);
+  for (uint64_t seed : used) {
+    const bool tuning = config.lr_grid.size() > 1 && seed == config.tune_seed;
+    if (!tuning && std::find(mine.begin(), mine.end(), seed) == mine.end()) continue;
+    throw UserError(where + ": '" + entry + "': seed " + std::to_string(seed) + " trained the search's children and is " +
+                    (tuning ? "the tuning seed" : "one of the final seeds") +
+                    " here: set first_seed and tune_seed apart from the search's seeds (or split: legacy)");
+  }
 }
 
 // The rows of a run reference ("@RUN_DIR:topN" and the others): one per found rule it names.
@@ -159,6 +182,7 @@ std::vector<CompareRow> resolve_rows(const CompareConfig& config, const std::str
     const std::string& entry = config.rules[i];
     const std::string where = source + ": rules[" + std::to_string(i) + "]";
     if (!entry.empty() && entry[0] == '@') {
+      check_apart_from_search(config, parse_run_spec(entry, where), entry, where);
       for (CompareRow& row : search_run_rows(entry, where)) add_once(rows, std::move(row), source);
     } else {
       add_once(rows, rule_row(entry, i, where), source);

@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <set>
 #include <charconv>
 #include <cmath>
 #include <fstream>
@@ -21,6 +22,26 @@
 #include "tasks/settings_yaml.h"
 
 namespace nos::search {
+
+// A stage's seeds: the tuning seed not among the final ones, neither among the search's (unless split legacy).
+template <typename Fail>
+void check_stage_seeds(const SearchConfig& c, const FunnelStage& s, const std::string& at, Fail fail) {
+  if (s.split == "legacy") return;
+  const uint64_t last = s.first_seed + static_cast<uint64_t>(s.seeds) - 1;
+  const bool tuned = s.protocol == "tune" && s.lr_grid.size() > 1;  // else no seed chooses an lr
+  if (tuned && s.tune_seed >= s.first_seed && s.tune_seed <= last) {
+    fail(at + ".tune_seed", std::to_string(s.tune_seed) + " is one of the stage's seeds (" +
+                                std::to_string(s.first_seed) + " … " + std::to_string(last) +
+                                "): the lr's seed would be reported as a fresh one (allowed only with split: legacy)");
+  }
+  for (uint64_t seed : selection_seeds(c)) {
+    if ((tuned && seed == s.tune_seed) || (seed >= s.first_seed && seed <= last)) {
+      fail(at + (tuned && seed == s.tune_seed ? ".tune_seed" : ".first_seed"),
+           "seed " + std::to_string(seed) + " trained the search's children: a funnel confirms on other seeds "
+           "(allowed only with split: legacy)");
+    }
+  }
+}
 
 void validate(const SearchConfig& c, const std::string& source) {
   auto fail = [&](const std::string& path, const std::string& message) {
@@ -51,8 +72,9 @@ void validate(const SearchConfig& c, const std::string& source) {
   for (size_t i = 0; i < c.fitness.tasks.size(); ++i) {
     const std::string at = "fitness.tasks[" + std::to_string(i) + "]";
     if (tasks::parse_task_name(c.fitness.tasks[i].name()).analytic != analytic) {
-      fail(at + ".name", "'" + c.fitness.tasks[i].name() + "' is " + (analytic ? "an image task" : "an analytic objective") +
-                             " but task.name '" + c.task.task + "' is not: a child's tasks share their element type");
+      fail(at + ".name", "'" + c.fitness.tasks[i].name() + "' is " +
+                             (analytic ? "an image task" : "an analytic objective") + " but task.name '" +
+                             c.task.task + "' is not: a child's tasks share their element type");
     }
     const TaskSettings t = fitness_task(c, i + 1);
     if (t.lr == 0 && t.lr_grid.empty()) fail(at + ".lr_grid", "is empty and lr is 0: give one of them");
@@ -89,6 +111,7 @@ void validate(const SearchConfig& c, const std::string& source) {
     for (size_t j = 0; j < i; ++j) {
       if (!s.name.empty() && s.name == c.funnel[j].name) fail(at + ".name", "'" + s.name + "' names two stages");
     }
+    check_stage_seeds(c, s, at, fail);
   }
   for (size_t i = 0; i < c.evolution.warm_start.size(); ++i) {
     try {
@@ -139,8 +162,8 @@ tasks::EvalRecord combine_fitness(const std::vector<tasks::EvalRecord>& records,
                                                                    << " tasks x " << seeds << " seeds");
   NOS_CHECK(baselines.empty() || baselines.size() == tasks, "combine_fitness: a baseline per task");
   auto task_record = [&](size_t t) {
-    return aggregate_fitness(std::vector<tasks::EvalRecord>(records.begin() + static_cast<std::ptrdiff_t>(t * seeds),
-                                                            records.begin() + static_cast<std::ptrdiff_t>((t + 1) * seeds)),
+    const auto first = records.begin() + static_cast<std::ptrdiff_t>(t * seeds);
+    return aggregate_fitness(std::vector<tasks::EvalRecord>(first, first + static_cast<std::ptrdiff_t>(seeds)),
                              config.fitness);
   };
   const tasks::EvalRecord first = task_record(0);
@@ -153,7 +176,8 @@ tasks::EvalRecord combine_fitness(const std::vector<tasks::EvalRecord>& records,
   out.seconds = 0;
   for (size_t t = 0; t < tasks; ++t) {
     const tasks::EvalRecord r = t == 0 ? first : task_record(t);
-    const bool counts = (r.status == tasks::Status::kOk || r.status == tasks::Status::kHurdle) && std::isfinite(r.reward);
+    const bool counts =
+        (r.status == tasks::Status::kOk || r.status == tasks::Status::kHurdle) && std::isfinite(r.reward);
     earned = earned || counts;
     const double reward = counts ? r.reward : 0.0;
     const double baseline = baselines.empty() ? 0.0 : baselines[t];
@@ -195,7 +219,8 @@ tasks::EvalRecord aggregate_fitness(const std::vector<tasks::EvalRecord>& seeds,
   };
   out.seconds = 0;
   for (const tasks::EvalRecord& r : seeds) {
-    const bool counts = (r.status == tasks::Status::kOk || r.status == tasks::Status::kHurdle) && std::isfinite(r.reward);
+    const bool counts =
+        (r.status == tasks::Status::kOk || r.status == tasks::Status::kHurdle) && std::isfinite(r.reward);
     rewards.push_back(counts ? r.reward : 0.0);
     earned = earned || counts;
     hurdled = hurdled || r.status == tasks::Status::kHurdle;
@@ -234,10 +259,20 @@ TaskSettings fitness_task(const SearchConfig& config, size_t index) {
     const tasks::SettingField& field = tasks::setting_field(task_setting_key(k));
     field.set(t, field.text(from));
   }
-  if (!f.has("data_dir") && tasks::parse_task_name(from.task).dataset != tasks::parse_task_name(config.task.task).dataset) {
+  if (!f.has("data_dir") &&
+      tasks::parse_task_name(from.task).dataset != tasks::parse_task_name(config.task.task).dataset) {
     t.data_dir.clear();  // another data set: its default folder
   }
   return t;
+}
+
+std::vector<uint64_t> selection_seeds(const SearchConfig& config) {
+  std::set<uint64_t> seeds;
+  for (size_t t = 0; t < fitness_task_count(config); ++t) {
+    const uint64_t first = fitness_task(config, t).seed;
+    for (int k = 0; k < config.fitness.seeds; ++k) seeds.insert(first + static_cast<uint64_t>(k));
+  }
+  return {seeds.begin(), seeds.end()};
 }
 
 tasks::EvalRequest make_request(const TaskSettings& t) {

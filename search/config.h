@@ -20,6 +20,7 @@ struct TaskSettings : tasks::TrainingSettings {
   TaskSettings() {
     lr_search = "halving";
     test_accuracy = false;
+    split = "selection";  // rewards on the selection images; funnels and comparisons confirm on others
   }
 };
 
@@ -102,8 +103,11 @@ struct FunnelStage : tasks::TrainingSettings {
   // else its default) read and write through the field table (tasks/settings.h). Its own:
   std::string name;               // shown by nos top and naming its folder (RUN_DIR/funnel/NAME); empty: stage-N
   int top_k = 5;                  // rules that enter the stage
-  int seeds = 3;                  // seeds 0 … seeds − 1 at the chosen lr
-  std::string protocol = "tune";  // tune: lr_grid with seed 0 for tune_epochs each (nos compare); fixed: lr
+  int seeds = 3;                  // seeds first_seed … first_seed + seeds − 1 at the chosen lr
+  // Apart from the search's child seeds (validate() checks) and from each other, as nos compare's (compare_config.h).
+  uint64_t first_seed = 1001;
+  uint64_t tune_seed = 1000;
+  std::string protocol = "tune";  // tune: lr_grid with tune_seed for tune_epochs each (nos compare); fixed: lr
   int64_t tune_epochs = 1;
   std::string baseline = "adam";  // a named rule or DSL text run beside, alike; "none": no gate (the best go on)
   double margin = 0;              // in seed standard deviations (see above)
@@ -137,6 +141,9 @@ struct SearchConfig {
 // The settings of fitness task `index`: 0 is config.task, i ≥ 1 config.fitness.tasks[i − 1] over config.task.
 size_t fitness_task_count(const SearchConfig& config);
 TaskSettings fitness_task(const SearchConfig& config, size_t index);
+// The seeds a child is trained with (each fitness task's seed + 0 … fitness.seeds − 1), ascending: the selection's
+// seeds, which a funnel stage or a comparison of the run's rules must not reuse.
+std::vector<uint64_t> selection_seeds(const SearchConfig& config);
 
 // The keys of each section, in documentation order (top-level keys under "").
 const std::vector<std::string>& config_keys(const std::string& section);

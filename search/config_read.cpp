@@ -48,8 +48,9 @@ const std::map<std::string, std::vector<std::string>>& sections() {
       {"fitness", {"seeds", "aggregate", "tasks", "baseline"}},
       {"fitness.tasks", {"name", "epochs", "steps", "batch_size", "lr", "lr_grid", "train_size", "validation_size",
                          "data_dir"}},
-      {"funnel", {"name", "top_k", "task", "epochs", "batch_size", "train_size", "validation_size", "seeds",
-                  "protocol", "lr_grid", "tune_epochs", "lr", "baseline", "margin", "data_dir"}},
+      {"funnel", {"name", "top_k", "task", "epochs", "batch_size", "train_size", "validation_size", "split", "seeds",
+                  "first_seed", "tune_seed", "protocol", "lr_grid", "tune_epochs", "lr", "baseline", "margin",
+                  "data_dir"}},
       {"evolution", {"population", "tournament", "unit_mutation", "constant_mutation", "insert_delete", "restart_after",
                      "restart_from", "warm_start"}},
   };
@@ -129,6 +130,10 @@ std::vector<FunnelStage> parse_funnel(const YamlReader& r, const YAML::Node& v, 
         if (analytic) r.fail(x, p, "expected an image task (<dataset>-<model>), got '" + s.task + "'");
       } else if (k == "seeds") {
         s.seeds = r.integer<int>(x, p, 1, 1000);
+      } else if (k == "first_seed") {
+        s.first_seed = r.integer<uint64_t>(x, p, 0, UINT64_MAX - 1000);
+      } else if (k == "tune_seed") {
+        s.tune_seed = r.integer<uint64_t>(x, p, 0, UINT64_MAX);
       } else if (k == "protocol") {
         s.protocol = r.choice(x, p, {"tune", "fixed"});
       } else if (k == "tune_epochs") {
@@ -283,8 +288,11 @@ std::vector<std::string> task_setting_keys() {
 
 std::string task_setting_key(const std::string& key) { return key == "name" ? "task" : key; }
 
-SearchConfig parse_config(const std::string& yaml_text, const std::string& source) {
-  const YAML::Node root = load_yaml(yaml_text, source);
+namespace {
+
+// The config in the parsed document `root` (parse_config's body; parse_recorded_config reads the document again for
+// the keys it lacks).
+SearchConfig config_from_yaml(const YAML::Node& root, const std::string& source) {
   SearchConfig c;
   if (root.IsNull()) {
     validate(c, source);
@@ -331,6 +339,12 @@ SearchConfig parse_config(const std::string& yaml_text, const std::string& sourc
   return c;
 }
 
+}  // namespace
+
+SearchConfig parse_config(const std::string& yaml_text, const std::string& source) {
+  return config_from_yaml(load_yaml(yaml_text, source), source);
+}
+
 SearchConfig load_config(const std::string& path) {
   std::ifstream file(path);
   if (!file) throw UserError(path + ": cannot open the config file (does it exist and is it readable?)");
@@ -341,8 +355,8 @@ SearchConfig load_config(const std::string& path) {
 }
 
 SearchConfig parse_recorded_config(const std::string& yaml_text, const std::string& source) {
-  SearchConfig c = parse_config(yaml_text, source);
   const YAML::Node root = load_yaml(yaml_text, source);
+  SearchConfig c = config_from_yaml(root, source);
   for (const auto& [section, keys] : sections()) {
     if (section.empty() || section.find('.') != std::string::npos) continue;
     if (!root[section]) {
@@ -361,6 +375,7 @@ SearchConfig parse_recorded_config(const std::string& yaml_text, const std::stri
     return std::find(c.unwritten.begin(), c.unwritten.end(), path) != c.unwritten.end();
   };
   if (absent("task.lr_search")) c.task.lr_search = "full";
+  if (absent("task.split")) c.task.split = "legacy";  // a run made before the purpose split
   if (absent("task.test_accuracy")) c.task.test_accuracy = true;
   if (absent("hurdle")) c.hurdle.enabled = false;
   if (absent("evolution.constant_mutation")) c.evolution.constant_mutation = 0;

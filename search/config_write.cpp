@@ -132,6 +132,10 @@ void write_funnel(std::ostream& y, const SearchConfig& c) {
         y << s.top_k << "\n";
       } else if (key == "seeds") {
         y << s.seeds << "\n";
+      } else if (key == "first_seed") {
+        y << s.first_seed << "\n";
+      } else if (key == "tune_seed") {
+        y << s.tune_seed << "\n";
       } else if (key == "protocol") {
         y << s.protocol << "\n";
       } else if (key == "tune_epochs") {

@@ -68,11 +68,14 @@ bool load_cache(const std::string& path, const FolderListing& listing, int64_t n
 // or this one after a crash) sees the old cache or the whole new one, never half of one.
 bool save_cache(const std::string& path, uint64_t fingerprint, const Dataset& d);
 
-// Carves s.validation (the first validation_size images of a seeded permutation; default_validation for -1) and
-// s.train (the next train_size, or all the rest) from full_train; UserErrors name a size that does not fit.
+// Carves s.validation and s.train from full_train by o.split over a seeded permutation of n images, with v the
+// validation size (default_validation D for -1) and t the training size: legacy and selection validate on the first
+// v, confirmation on the last v. Legacy trains on the next t (all the rest for -1); selection on the next t too but
+// never on the last D (the default confirmation block: a selection child never trains on a confirmation image);
+// confirmation on the first t (all before its validation for -1). UserErrors name a size that does not fit.
 void split(DataSplits& s, const Dataset& full_train, const DataOptions& o, int64_t default_validation);
 
-// "; N train / N validation (split seed S) / N test": the end of a data set's provenance line.
-std::string sizes_line(const DataSplits& s, uint64_t seed);
+// "; N train / N validation (split seed S[, confirmation images]) / N test": the end of a provenance line.
+std::string sizes_line(const DataSplits& s, const DataOptions& o);
 
 }  // namespace nos::tasks::dataset_io

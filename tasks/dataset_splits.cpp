@@ -1,13 +1,14 @@
 // The seeded splits: a validation set and a training subset carved from a data set's training images.
 #include "tasks/dataset_io.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 
 #include "common/error.h"
 
-namespace nos::tasks::dataset_io {
-
+namespace nos::tasks {
+namespace dataset_io {
 namespace {
 
 Dataset take(const Dataset& d, const std::vector<int64_t>& index, size_t begin, size_t count) {
@@ -35,9 +36,21 @@ std::vector<int64_t> seeded_permutation(int64_t n, uint64_t seed) {
 }
 
 }  // namespace
+}  // namespace dataset_io
+
+const std::vector<std::string>& split_names() {
+  static const std::vector<std::string> names = {"selection", "confirmation", "legacy"};
+  return names;
+}
+
+namespace dataset_io {
 
 void split(DataSplits& s, const Dataset& full_train, const DataOptions& o, int64_t default_validation) {
   const int64_t n = full_train.size();
+  const std::vector<std::string>& names = split_names();
+  if (std::find(names.begin(), names.end(), o.split) == names.end()) {
+    throw UserError("split '" + o.split + "' is unknown (expected selection, confirmation or legacy)");
+  }
   if (o.validation_size < -1) {
     throw UserError("validation_size " + std::to_string(o.validation_size) +
                     " is invalid: give a count >= 0, or -1 for the default (" + with_commas(default_validation) +
@@ -52,22 +65,30 @@ void split(DataSplits& s, const Dataset& full_train, const DataOptions& o, int64
     throw UserError("validation_size " + with_commas(v) + " leaves no training images (the " + s.name +
                     " training set has " + with_commas(n) + ")");
   }
-  const int64_t rest = n - v;
+  // Selection children never train on the default confirmation block (the permutation's last D images) where the
+  // data set holds both blocks and more (every real one; a small test fixture may not).
+  const int64_t reserved = o.split == "selection" && v + default_validation < n ? default_validation : 0;
+  const int64_t rest = n - v - reserved;
   if (o.train_size > rest) {
     throw UserError("train_size " + with_commas(o.train_size) + " exceeds the " + with_commas(rest) +
-                    " training images left after the " + with_commas(v) + "-image validation split");
+                    " training images left after the " + with_commas(v) + "-image validation split" +
+                    (reserved > 0 ? " and the " + with_commas(reserved) + " confirmation images" : std::string()));
   }
   const int64_t t = o.train_size < 0 ? rest : o.train_size;
-  // The validation images are the first v of the permutation whatever train_size is, so proxies of different
-  // sizes are scored on the same validation set.
+  // Legacy and selection validate on the first v images whatever train_size is, so proxies of different sizes are
+  // scored on the same validation set; confirmation on the last v.
   const std::vector<int64_t> perm = seeded_permutation(n, o.split_seed);
-  s.validation = take(full_train, perm, 0, static_cast<size_t>(v));
-  s.train = take(full_train, perm, static_cast<size_t>(v), static_cast<size_t>(t));
+  const bool tail = o.split == "confirmation";
+  s.validation = take(full_train, perm, static_cast<size_t>(tail ? n - v : 0), static_cast<size_t>(v));
+  s.train = take(full_train, perm, static_cast<size_t>(tail ? 0 : v), static_cast<size_t>(t));
 }
 
-std::string sizes_line(const DataSplits& s, uint64_t seed) {
+std::string sizes_line(const DataSplits& s, const DataOptions& o) {
+  const std::string purpose = o.split == "legacy" ? "" : ", " + o.split + " images";
   return "; " + with_commas(s.train.size()) + " train / " + with_commas(s.validation.size()) +
-         " validation (split seed " + std::to_string(seed) + ") / " + with_commas(s.test.size()) + " test";
+         " validation (split seed " + std::to_string(o.split_seed) + purpose + ") / " + with_commas(s.test.size()) +
+         " test";
 }
 
-}  // namespace nos::tasks::dataset_io
+}  // namespace dataset_io
+}  // namespace nos::tasks

@@ -68,7 +68,7 @@ DataSplits load_fmnist(const DataOptions& o) {
                                 std::to_string(train.images.size(2)) + "x" + std::to_string(train.images.size(3)));
   }
   split(s, train, o, find_dataset("fmnist")->validation_size);
-  s.provenance = "Fashion-MNIST (Xiao et al. 2017), IDX files in " + dir.string() + sizes_line(s, o.split_seed);
+  s.provenance = "Fashion-MNIST (Xiao et al. 2017), IDX files in " + dir.string() + sizes_line(s, o);
   return s;
 }
 
@@ -94,7 +94,7 @@ DataSplits load_cifar10(const DataOptions& o) {
     s.test = read_cifar_binary({(dir / "test_batch.bin").string()});
     split(s, train, o, find_dataset("cifar10")->validation_size);
     s.provenance =
-        "CIFAR-10 (Krizhevsky 2009), official binary release in " + dir.string() + sizes_line(s, o.split_seed);
+        "CIFAR-10 (Krizhevsky 2009), official binary release in " + dir.string() + sizes_line(s, o);
     return s;
   }
   if (fs::exists(dir / "train") || fs::exists(dir / "test")) {
@@ -116,7 +116,7 @@ DataSplits load_cifar10(const DataOptions& o) {
     s.provenance = "CIFAR-10 (Krizhevsky 2009), JPEG copy in " + dir.string() +
                    " (re-encoded as JPEG: pixels differ slightly from the official binary release); train " +
                    cache_note(train_outcome, train_cache) + ", test " + cache_note(test_outcome, test_cache) +
-                   sizes_line(s, o.split_seed);
+                   sizes_line(s, o);
     return s;
   }
   if (fs::is_directory(dir / cifar10_classes()[0])) {

@@ -31,7 +31,15 @@ struct DataOptions {
   int64_t validation_size = -1;  // -1: 10,000 for Fashion-MNIST, 5,000 for CIFAR-10; 0: no validation split
   int64_t train_size = -1;       // -1: all the rest; else a seeded subset of the rest (cheap proxies)
   uint64_t split_seed = 0;       // the validation split and the subset depend only on this seed
+  // Which held-out images validate (docs/search-design.md, "Selection and confirmation"): "selection" (a search's
+  // rewards: the head of the permutation, training images from the middle), "confirmation" (re-evaluations: the
+  // tail, never a selection image while selection + confirmation fit in the training set) or "legacy" (the head,
+  // training from the images after it: how every run before the purpose split was made).
+  std::string split = "legacy";
 };
+
+// The split policies, in documentation order: selection, confirmation, legacy.
+const std::vector<std::string>& split_names();
 
 // What read_image_folder did with its cache file.
 enum class CacheOutcome {

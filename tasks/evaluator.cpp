@@ -166,8 +166,9 @@ std::shared_ptr<const DataSplits> LocalEvaluator::data(const std::string& datase
   data_options.train_size = request.train_size;
   // One fixed split for every candidate: rewards stay comparable across seeds.
   data_options.split_seed = 0;
+  data_options.split = request.split;
   const std::string key = dataset + "|" + data_options.data_dir + "|" + std::to_string(request.validation_size) +
-                          "|" + std::to_string(request.train_size);
+                          "|" + std::to_string(request.train_size) + "|" + request.split;
   std::lock_guard<std::mutex> lock(mutex_);
   auto found = cache_.find(key);
   if (found != cache_.end()) return found->second;
@@ -278,7 +279,7 @@ std::string population_key(const EvalRequest& request) {
   key << task.name << '|' << request.epochs << '|' << request.steps << '|' << request.batch_size << '|'
       << request.horizon_epochs << '|' << request.hurdle << '|' << recipe_text(request.recipe) << '|' << request.seed
       << '|' << request.device << '|' << request.dtype << '|' << request.validation_size << '|'
-      << request.train_size << '|' << request.augment << '|' << request.test_every_epoch << '|'
+      << request.split << '|' << request.train_size << '|' << request.augment << '|' << request.test_every_epoch << '|'
       << request.test_accuracy << '|' << request.time_limit;
   return key.str();
 }

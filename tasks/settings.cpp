@@ -2,11 +2,10 @@
 #include "tasks/settings.h"
 
 #include <algorithm>
-#include <charconv>
-#include <cmath>
 #include <sstream>
 
 #include "common/error.h"
+#include "common/parse.h"
 #include "common/text.h"
 #include "common/yaml_reader.h"
 #include "tasks/evaluator.h"
@@ -17,61 +16,6 @@ namespace {
 
 constexpr int64_t kBig = int64_t{1} << 40;
 
-// Text-level parsers with the YAML reader's wording (common/yaml_reader.h), for keys and flags alike.
-template <typename Int>
-Int whole(const std::string& text, Int min, Int max, const std::string& also = "") {
-  Int value{};
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (text.empty() || ec != std::errc() || ptr != end || value < min || value > max) {
-    throw UserError("expected " + also + "a whole number in [" + std::to_string(min) + ", " + std::to_string(max) +
-                    "], got '" + text + "'");
-  }
-  return value;
-}
-
-double number(const std::string& text, double min, bool min_inclusive = true) {
-  double value = 0;
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (text.empty() || ec != std::errc() || ptr != end || !std::isfinite(value)) {
-    throw UserError("expected a finite number, got '" + text + "'");
-  }
-  if (min_inclusive ? value < min : value <= min) {
-    throw UserError("must be " + std::string(min_inclusive ? ">= " : "> ") + format_number(min) + ", got '" + text +
-                    "'");
-  }
-  return value;
-}
-
-bool boolean(const std::string& text) {
-  if (text == "true" || text == "on" || text == "yes" || text == "1") return true;
-  if (text == "false" || text == "off" || text == "no" || text == "0") return false;
-  throw UserError("expected true or false, got '" + text + "'");
-}
-
-std::string choice(const std::string& text, const std::vector<std::string>& allowed) {
-  if (std::find(allowed.begin(), allowed.end(), text) != allowed.end()) return text;
-  throw UserError("expected one of " + joined(allowed) + ", got '" + text + "'");
-}
-
-// "[a, b]" or "a,b": a non-empty list of numbers > 0.
-std::vector<double> positive_numbers(const std::string& text) {
-  std::string inner = trim(text);
-  if (inner.size() >= 2 && inner.front() == '[' && inner.back() == ']') inner = inner.substr(1, inner.size() - 2);
-  std::vector<double> out;
-  std::stringstream items(inner);
-  for (std::string item; std::getline(items, item, ',');) {
-    try {
-      out.push_back(number(trim(item), 0, false));
-    } catch (const UserError&) {
-      throw UserError("expected a non-empty list of numbers > 0, got '" + text + "'");
-    }
-  }
-  if (out.empty()) throw UserError("expected a non-empty list of numbers > 0, got '" + text + "'");
-  return out;
-}
-
 std::string numbers_text(const std::vector<double>& values) {
   std::string out = "[";
   for (size_t i = 0; i < values.size(); ++i) out += (i ? ", " : "") + format_number(values[i]);
@@ -79,9 +23,11 @@ std::string numbers_text(const std::vector<double>& values) {
 }
 
 std::string size_text(int64_t n) { return std::to_string(n); }
+// -1 (all, or the data set's default) or a count >= 1: no images is no training, or no validation accuracy (the
+// reward).
 int64_t size_of(const std::string& text) {
-  const int64_t n = whole<int64_t>(text, -1, kBig);
-  if (n == 0) throw UserError("expected -1 (all) or a count >= 1, got 0");
+  const int64_t n = parse_whole<int64_t>(text, -1, kBig);
+  if (n == 0) throw UserError("expected -1 or a count >= 1, got '0'");
   return n;
 }
 
@@ -95,78 +41,107 @@ void set_recipe_at(TrainingSettings& s, const std::string& text) {
   set_recipe_key(s.recipe, recipe_keys()[I], text, "value");
 }
 
-std::vector<SettingField> make_fields() {
-  using S = TrainingSettings;
-  using T = const std::string&;
+using S = TrainingSettings;
+using T = const std::string&;
+constexpr unsigned kAll = kSearch | kCompare | kEval;
+
+// The rows of the task, its budget, its lr and the training recipe.
+std::vector<SettingField> training_fields() {
   return {
       {"task", "T", "an objective (rosenbrock) or <dataset>-<model> (fmnist-convnet)", false, true, true,
        [](const S& s) { return s.task; },
-       [](S& s, T t) { s.task = t; }, [](T t) { parse_task_name(t); }},
+       [](S& s, T t) { s.task = t; }, [](T t) { parse_task_name(t); }, true, kAll},
       {"epochs", "N", "the budget in epochs (image tasks, when steps is 0)", false, false, false,
        [](const S& s) { return std::to_string(s.epochs); },
-       [](S& s, T t) { s.epochs = whole<int64_t>(t, 1, kBig); }},
+       [](S& s, T t) { s.epochs = parse_whole<int64_t>(t, 1, kBig); }, nullptr, true, kAll},
       {"steps", "N", "> 0: the budget in optimizer steps (analytic tasks: 0 means 1000)", false, false, false,
-       [](const S& s) { return std::to_string(s.steps); }, [](S& s, T t) { s.steps = whole<int64_t>(t, 0, kBig); }, nullptr, true, kSearch},
+       [](const S& s) { return std::to_string(s.steps); },
+       [](S& s, T t) { s.steps = parse_whole<int64_t>(t, 0, kBig); }, nullptr, true, kSearch | kEval},
       {"batch_size", "B", "the batch size", false, false, false,
        [](const S& s) { return std::to_string(s.batch_size); },
-       [](S& s, T t) { s.batch_size = whole<int64_t>(t, 1, kBig); }},
+       [](S& s, T t) { s.batch_size = parse_whole<int64_t>(t, 1, kBig); }, nullptr, true, kAll},
       {"lr", "X", "> 0: train at this lr; 0: choose it from lr_grid", false, false, false,
-       [](const S& s) { return format_number(s.lr); }, [](S& s, T t) { s.lr = number(t, 0); }, nullptr, true, kSearch},
+       [](const S& s) { return format_number(s.lr); }, [](S& s, T t) { s.lr = parse_number(t, 0); }, nullptr, true,
+       kSearch | kEval},
       {"lr_grid", "X1,X2", "the lrs the grid protocol tries", false, false, false,
-       [](const S& s) { return numbers_text(s.lr_grid); }, [](S& s, T t) { s.lr_grid = positive_numbers(t); }},
+       [](const S& s) { return numbers_text(s.lr_grid); },
+       [](S& s, T t) { s.lr_grid = parse_positive_numbers(t); }, nullptr, true, kAll, true},
       {"lr_search", "S", "how the grid chooses: full (one epoch per lr) or halving (successive halving)", false, false,
-       true, [](const S& s) { return s.lr_search; }, [](S& s, T t) { s.lr_search = choice(t, lr_search_names()); }, nullptr, true, kSearch},
+       true, [](const S& s) { return s.lr_search; },
+       [](S& s, T t) { s.lr_search = parse_choice(t, lr_search_names()); }, nullptr, true, kSearch | kEval},
       {"schedule", "S", "lr schedule, e.g. cosine,warmup=0.05; default constant (docs/commands.md)", true, true, true,
-       recipe_text_at<0>, set_recipe_at<0>},
+       recipe_text_at<0>, set_recipe_at<0>, nullptr, true, kAll},
       {"weight_decay", "L", "weight decay L, replacing the rule's own", true, false, true, recipe_text_at<1>,
-       set_recipe_at<1>},
-      {"weight_decay_mode", "M", "coupled (L2 added to g; the default) or decoupled (AdamW's w -= lr*L*w)", true, false, true,
-       recipe_text_at<2>, set_recipe_at<2>},
-      {"weight_decay_mask", "M", "weights (not biases or batch norm; the default) or all", true, false, true, recipe_text_at<3>,
-       set_recipe_at<3>},
+       set_recipe_at<1>, nullptr, true, kAll},
+      {"weight_decay_mode", "M", "coupled (L2 added to g; the default) or decoupled (AdamW's w -= lr*L*w)", true,
+       false, true, recipe_text_at<2>, set_recipe_at<2>, nullptr, true, kAll},
+      {"weight_decay_mask", "M", "weights (not biases or batch norm; the default) or all", true, false, true,
+       recipe_text_at<3>, set_recipe_at<3>, nullptr, true, kAll},
       {"clip_norm", "C", "clip gradients to global L2 norm C", true, false, true, recipe_text_at<4>,
-       set_recipe_at<4>},
+       set_recipe_at<4>, nullptr, true, kAll},
       {"clip_value", "C", "clip gradient elements to [-C, C]", true, false, true, recipe_text_at<5>,
-       set_recipe_at<5>},
+       set_recipe_at<5>, nullptr, true, kAll},
+  };
+}
+
+// The rows of the data, the precision, the seed and the machine.
+std::vector<SettingField> data_fields() {
+  return {
       {"train_size", "N", "train on a seeded subset of N images (-1: every image not held out)", false, false, false,
-       [](const S& s) { return size_text(s.train_size); }, [](S& s, T t) { s.train_size = size_of(t); }},
+       [](const S& s) { return size_text(s.train_size); }, [](S& s, T t) { s.train_size = size_of(t); }, nullptr,
+       true, kAll},
       {"validation_size", "N", "images held out of training (-1: the data set's default)", false, false, false,
        [](const S& s) { return size_text(s.validation_size); },
-       [](S& s, T t) { s.validation_size = whole<int64_t>(t, -1, kBig); }},
+       [](S& s, T t) { s.validation_size = size_of(t); }, nullptr, true, kAll},
+      {"split", "P", "the validation images: selection (a search's), confirmation (disjoint from them) or legacy",
+       false, false, true, [](const S& s) { return s.split; },
+       [](S& s, T t) { s.split = parse_choice(t, split_names()); }, nullptr, true, kAll},
       {"augment", "", "random crop and flip of training batches (CIFAR-10)", false, false, false,
        [](const S& s) { return std::string(s.augment ? "true" : "false"); },
-       [](S& s, T t) { s.augment = boolean(t); }, nullptr, true, kCompare},
+       [](S& s, T t) { s.augment = parse_bool(t); }, nullptr, true, kCompare | kEval},
       {"test_accuracy", "", "measure each run's test accuracy after its last epoch", false, false, false,
        [](const S& s) { return std::string(s.test_accuracy ? "true" : "false"); },
-       [](S& s, T t) { s.test_accuracy = boolean(t); }, nullptr, true, kSearch},
+       [](S& s, T t) { s.test_accuracy = parse_bool(t); }, nullptr, true, kSearch},
       {"device", "D", "cpu, cuda or cuda:N", false, true, true, [](const S& s) { return s.device; },
        [](S& s, T t) { s.device = t; },
        [](T t) {
          const bool cuda = t == "cuda" || (t.rfind("cuda:", 0) == 0 && t.size() > 5 &&
                                            t.find_first_not_of("0123456789", 5) == std::string::npos);
          if (t != "cpu" && !cuda) throw UserError("expected cpu, cuda or cuda:N, got '" + t + "'");
-       }},
+       },
+       true, kAll},
       {"dtype", "D", "float32 or float64 (default: float32 for images, float64 for objectives)", true, false, true,
-       [](const S& s) { return s.dtype; }, [](S& s, T t) { s.dtype = choice(t, {"float32", "float64"}); }},
+       [](const S& s) { return s.dtype; }, [](S& s, T t) { s.dtype = parse_choice(t, {"float32", "float64"}); },
+       nullptr, true, kAll},
       {"seed", "S", "seed of initialisation, batch order, augmentation and the rule's noise", false, false, false,
        [](const S& s) { return std::to_string(s.seed); },
-       [](S& s, T t) { s.seed = whole<uint64_t>(t, 0, UINT64_MAX); }, nullptr, true, kSearch},
+       [](S& s, T t) { s.seed = parse_whole<uint64_t>(t, 0, UINT64_MAX); }, nullptr, true, kSearch | kEval},
       {"data_dir", "DIR", "the data set's folder (empty: its default)", false, true, true,
-       [](const S& s) { return s.data_dir; }, [](S& s, T t) { s.data_dir = t; }, nullptr, false},
+       [](const S& s) { return s.data_dir; }, [](S& s, T t) { s.data_dir = t; }, nullptr, false, kAll},
       {"cache_dir", "DIR", "decoded-image caches (empty: $XDG_CACHE_HOME/nos or ~/.cache/nos)", false, true, true,
-       [](const S& s) { return s.cache_dir; }, [](S& s, T t) { s.cache_dir = t; }, nullptr, false},
+       [](const S& s) { return s.cache_dir; }, [](S& s, T t) { s.cache_dir = t; }, nullptr, false, kAll},
       {"time_limit", "SEC", "seconds per run (0: none); past it the run stops with status timeout", false, false,
-       false, [](const S& s) { return format_number(s.time_limit); }, [](S& s, T t) { s.time_limit = number(t, 0); }, nullptr, true, kSearch},
+       false, [](const S& s) { return format_number(s.time_limit); },
+       [](S& s, T t) { s.time_limit = parse_number(t, 0); }, nullptr, true, kSearch},
       {"kill_grace", "SEC", "a worker still busy time_limit + kill_grace seconds in is killed", false, false, false,
-       [](const S& s) { return format_number(s.kill_grace); }, [](S& s, T t) { s.kill_grace = number(t, 0); }, nullptr, false, kSearch},
+       [](const S& s) { return format_number(s.kill_grace); },
+       [](S& s, T t) { s.kill_grace = parse_number(t, 0); }, nullptr, false, kSearch},
       {"threads", "N", "intra-op threads per run", false, false, false,
-       [](const S& s) { return std::to_string(s.threads); }, [](S& s, T t) { s.threads = whole<int>(t, 1, 1024); }, nullptr, false},
+       [](const S& s) { return std::to_string(s.threads); },
+       [](S& s, T t) { s.threads = parse_whole<int>(t, 1, 1024); }, nullptr, false, kAll},
       {"population", "K", "runs a worker trains at once as one stacked model: K or auto", true, false, true,
        [](const S& s) {
          return s.population == 1 ? std::string() : s.population == 0 ? "auto" : std::to_string(s.population);
        },
-       [](S& s, T t) { s.population = t == "auto" ? 0 : whole<int>(t, 1, 4096, "auto or "); }, nullptr, false},
+       [](S& s, T t) { s.population = parse_whole_or_auto<int>(t, 1, 4096); }, nullptr, false},
   };
+}
+
+std::vector<SettingField> make_fields() {
+  std::vector<SettingField> fields = training_fields();
+  const std::vector<SettingField> more = data_fields();
+  fields.insert(fields.end(), more.begin(), more.end());
+  return fields;
 }
 
 }  // namespace

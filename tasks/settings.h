@@ -25,6 +25,9 @@ struct TrainingSettings {
   Recipe recipe;                       // schedule, weight decay, clipping: six keys of the table (recipe.h)
   int64_t train_size = -1;             // -1: every training image not held out; else a seeded subset
   int64_t validation_size = -1;        // -1: the data set's default
+  // Which held-out images validate (DataOptions::split): confirmation, disjoint from every search's selection
+  // images; a search's own task section says selection; legacy is how runs before the purpose split were made.
+  std::string split = "confirmation";
   bool augment = false;                // random crop and flip of training batches (CIFAR-10)
   bool test_accuracy = true;           // measure test accuracy (false: every test pass skipped, NaN)
   std::string device = "cpu";          // cpu, cuda or cuda:N
@@ -41,6 +44,7 @@ struct TrainingSettings {
 // Where a setting is offered (SettingField::scopes).
 inline constexpr unsigned kSearch = 1;
 inline constexpr unsigned kCompare = 2;
+inline constexpr unsigned kEval = 4;
 inline constexpr unsigned kSearchAndCompare = kSearch | kCompare;
 
 // One row of the table. The flag is --KEY with '-' for '_'.
@@ -61,8 +65,11 @@ struct SettingField {
   // population), which a worker takes from its command line.
   bool on_wire = true;
   // The configs that offer it (kSearch: a search's task section and fitness tasks; kCompare: nos compare's keys and
-  // flags): a new row with both appears in both with no other edit.
+  // flags; kEval: nos eval's): a new row with search and compare appears in both with no other edit; nos eval offers
+  // only the rows that name it.
   unsigned scopes = kSearchAndCompare;
+  // Its YAML value may be a list ([a, b]); any other row's is a single value.
+  bool list = false;
 };
 
 // Sets `key` from `text` as a config file or a flag gives it: the row's parser and its check.
@@ -72,7 +79,7 @@ void set_setting(TrainingSettings& settings, const std::string& key, const std::
 const std::vector<SettingField>& setting_fields();
 // The row of `key`; nos::InternalError for an unknown key (a key list out of step with the table).
 const SettingField& setting_field(const std::string& key);
-// The keys of the rows offered in `scope` (kSearch or kCompare), in the table's order.
+// The keys of the rows offered in `scope` (kSearch, kCompare or kEval), in the table's order.
 std::vector<std::string> setting_keys_in(unsigned scope);
 
 // Whether `key` is a training setting (a row of the table).
@@ -90,8 +97,8 @@ std::string setting_yaml(const TrainingSettings& settings, const std::string& ke
 // 128)", one line each.
 std::string settings_help(const std::vector<std::string>& keys, const TrainingSettings& defaults);
 
-// The Markdown key table of `keys` (key, flag, default in `defaults`, meaning; < and > as entities), for docs/: an entry "yaml=key"
-// shows the setting `key` under another YAML key (the search's task section calls `task` "name").
+// The Markdown key table of `keys` (key, flag, default in `defaults`, meaning; < and > as entities), for docs/: an
+// entry "yaml=key" shows the setting `key` under another YAML key (the search's task section calls `task` "name").
 // `with_flags` false leaves out the flag column (a config section without flags of its own).
 std::string settings_key_table(const std::vector<std::string>& keys, const TrainingSettings& defaults,
                                bool with_flags = true);

@@ -10,13 +10,14 @@
 
 namespace nos::tasks {
 
-// Reads the value of training setting `key` at `node` (key path `path`) into `settings`: a scalar, a list ([a, b]),
-// or for the schedule a mapping ({name: cosine, warmup: 0.05}). A null value is "" for a text setting (data_dir),
-// else "has no value".
+// Reads the value of training setting `key` at `node` (key path `path`) into `settings`: a scalar, a list ([a, b])
+// where the row takes one (SettingField::list), or for the schedule a mapping ({name: cosine, warmup: 0.05}). A null
+// value is "" for a text setting (data_dir), else "has no value".
 inline void read_setting(const YamlReader& r, const std::string& key, const YAML::Node& node, const std::string& path,
                          TrainingSettings& settings) {
   const SettingField& f = setting_field(key);
   std::string text;
+  if (node.IsSequence() && !f.list) r.fail(node, path, "expected a single value");
   if (node.IsSequence()) {
     text = "[";
     for (size_t i = 0; i < node.size(); ++i) {

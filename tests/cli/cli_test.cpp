@@ -364,7 +364,7 @@ TEST(EvalConfigFile, UnknownKeyExit2NamingTheKeyAndFile) {
   const std::string path = dir.file("eval.yaml", "rule: powersign\nlearning_rate: 0.1\n");
   Outcome o = nos({"eval", "--config", path});
   EXPECT_EQ(o.code, kExitUserError);
-  EXPECT_TRUE(contains(o.err, path + ": key 'learning_rate'")) << o.err;
+  EXPECT_TRUE(contains(o.err, path + ":2: key 'learning_rate'")) << o.err;
   EXPECT_TRUE(contains(o.err, "unknown key")) << o.err;
 }
 
@@ -373,14 +373,71 @@ TEST(EvalConfigFile, BadValuesExit2NamingTheKey) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"steps: -3\n", "steps"},     {"steps: [1, 2]\n", "steps"}, {"lr: fast\n", "lr"},
       {"dtype: half\n", "dtype"},   {"seed: -1\n", "seed"},       {"device: gpu7\n", "device"},
-      {"task: nowhere\n", "task"},  {"rule: exp(g\n", "rule"},    {"lr:\n", "lr"},
+      {"task: nowhere\n", "task"},  {"rule: exp(g\n", "rule"},
   };
   for (const auto& [yaml, key] : cases) {
     const std::string path = dir.file("bad.yaml", yaml);
     Outcome o = nos({"eval", "--config", path});
     EXPECT_EQ(o.code, kExitUserError) << yaml;
-    EXPECT_TRUE(contains(o.err, path + ": key '" + key + "'")) << yaml << ": " << o.err;
+    EXPECT_TRUE(contains(o.err, path + ":1: key '" + key + "'")) << yaml << ": " << o.err;
   }
+  // A key without a value (yaml-cpp places the empty value on the next line).
+  const std::string empty = dir.file("empty.yaml", "lr:\n");
+  Outcome o = nos({"eval", "--config", empty});
+  EXPECT_EQ(o.code, kExitUserError);
+  EXPECT_TRUE(contains(o.err, empty + ":") && contains(o.err, "key 'lr': has no value")) << o.err;
+}
+
+// Every key but the rule is a row of the training settings' table, read as search and compare read it: a recipe key
+// needs no case of its own, a bad value or a key the task cannot take names the file, line and key.
+TEST(EvalConfigFile, TableKeysNameTheirFileLineAndKey) {
+  TempDir dir;
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"task: sphere\nsteps: 10\nweight_decay_mask: bias\n",
+       ":3: key 'weight_decay_mask': value: weight_decay_mask must be one of weights, all, got 'bias'"},
+      {"task: sphere\nclip_norm: 1\n", ":2: key 'clip_norm': only child-network tasks"},
+      {"task: sphere\nschedule: {name: cosine}\n", ":2: key 'schedule': only child-network tasks"},
+      {"seed: [1, 2]\n", ":1: key 'seed': expected a single value"},
+      {"steps: 0\n", ":1: key 'steps': expected a number of steps >= 1"},
+      {"lr: 0\n", ":1: key 'lr': an analytic objective trains at a fixed lr"},
+      {"steps: 1.5\n", ":1: key 'steps': expected a whole number in [0, 1099511627776], got '1.5'"},
+      {"population: 2\n", ":1: key 'population': unknown key (known keys: rule, task, epochs, steps"},
+  };
+  for (const auto& [yaml, message] : cases) {
+    const std::string path = dir.file("keys.yaml", yaml);
+    Outcome o = nos({"eval", "--config", path});
+    EXPECT_EQ(o.code, kExitUserError) << yaml;
+    EXPECT_TRUE(contains(o.err, path + message)) << yaml << ": " << o.err;
+  }
+}
+
+// A flag overrides its key and the key it excludes, from the file; the same source giving both is an error naming
+// both places.
+TEST(EvalConfigFile, AFlagOverridesItsKeyAndTheKeyItExcludes) {
+  TempDir dir;
+  const std::string path = dir.file("eval.yaml", "task: sphere\nsteps: 40\nlr: 0.1\ndtype: float32\n");
+  Outcome o = nos({"eval", "--config", path, "--steps", "7", "--lr", "0.2", "--dtype", "float64", "--json"});
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  YAML::Node json = parse_json_object(o.out);
+  EXPECT_EQ(json["steps"].as<int>(), 7);
+  EXPECT_EQ(json["lr"].as<double>(), 0.2);
+  EXPECT_EQ(json["dtype"].as<std::string>(), "float64");
+  // Unset, an objective's defaults: 5000 steps at lr 0.001 in float64.
+  Outcome defaults = nos({"eval", "--task", "sphere", "--json"});
+  ASSERT_EQ(defaults.code, kExitOk) << defaults.err;
+  YAML::Node plain = parse_json_object(defaults.out);
+  EXPECT_EQ(plain["steps"].as<int>(), 5000);
+  EXPECT_EQ(plain["lr"].as<double>(), 0.001);
+  EXPECT_EQ(plain["dtype"].as<std::string>(), "float64");
+  // --epochs replaces the file's steps, so what is left is a network's setting on an objective, named by its flag.
+  Outcome epochs = nos({"eval", "--config", path, "--epochs", "2"});
+  EXPECT_EQ(epochs.code, kExitUserError);
+  EXPECT_TRUE(contains(epochs.err, "--epochs: only child-network tasks")) << epochs.err;
+  const std::string both = dir.file("both.yaml", "task: fmnist-logreg\nlr: 0.1\nlr_grid: [0.1, 1]\n");
+  Outcome conflict = nos({"eval", "--config", both});
+  EXPECT_EQ(conflict.code, kExitUserError);
+  EXPECT_TRUE(contains(conflict.err, both + ":2: key 'lr' and " + both + ":3: key 'lr_grid': give a fixed lr or"))
+      << conflict.err;
 }
 
 TEST(EvalConfigFile, MissingOrMalformedFileIsAUserError) {

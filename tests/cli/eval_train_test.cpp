@@ -179,6 +179,17 @@ TEST_F(EvalTrain, ConfigFileKeysForNetworks) {
   YAML::Node fixed_json = json_object(fixed.out);
   EXPECT_EQ(fixed_json["lr_source"].as<std::string>(), "given");
   EXPECT_EQ(fixed_json["steps"].as<int>(), 2);
+  // And the other way round: --epochs replaces a file's steps, --lr-grid a file's lr.
+  const std::string fixed_path = files.file("fixed.yaml");
+  std::ofstream(fixed_path) << "rule: adam\ntask: fmnist-logreg\nsteps: 2\nlr: 0.01\nbatch_size: 32\n"
+                            << "data_dir: " << dir_->path() << "\nvalidation_size: 40\ntrain_size: 100\nthreads: 1\n";
+  Outcome grid = nos({"eval", "--config", fixed_path, "--epochs", "1", "--lr-grid", "0.001,0.01", "--json"});
+  ASSERT_EQ(grid.code, kExitOk) << grid.err;
+  YAML::Node grid_json = json_object(grid.out);
+  EXPECT_EQ(grid_json["lr_source"].as<std::string>(), "grid");
+  EXPECT_EQ(grid_json["grid"].size(), 2u);
+  EXPECT_EQ(grid_json["epochs"].as<int>(), 1);
+  EXPECT_EQ(grid_json["steps"].as<int>(), 3);  // one epoch of 100 / 32
 }
 
 // The recipe from the config file (the schedule as a mapping) and from flags, shown in the text and JSON output;
@@ -222,7 +233,7 @@ TEST_F(EvalTrain, ShippedNetworkConfigsRun) {
 TEST_F(EvalTrain, BadConfigValuesNameTheKey) {
   TempDir files;
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"epochs: 0\n", "epochs"},          {"lr_grid: [0.1, fast]\n", "lr_grid"},  {"lr_grid: []\n", "lr_grid"},
+      {"epochs: 0\n", "epochs"},          {"lr_grid: [0.1, fast]\n", "lr_grid[1]"}, {"lr_grid: []\n", "lr_grid"},
       {"batch_size: -2\n", "batch_size"}, {"augment: maybe\n", "augment"},       {"threads: 0\n", "threads"},
       {"validation_size: x\n", "validation_size"}, {"task: fmnist-resnet\n", "task"},
       {"data_dir: [a]\n", "data_dir"},
@@ -232,7 +243,7 @@ TEST_F(EvalTrain, BadConfigValuesNameTheKey) {
     std::ofstream(path) << yaml;
     Outcome o = nos({"eval", "--config", path});
     EXPECT_EQ(o.code, kExitUserError) << yaml;
-    EXPECT_TRUE(contains(o.err, path + ": key '" + key + "'")) << yaml << ": " << o.err;
+    EXPECT_TRUE(contains(o.err, path + ":1: key '" + key + "'")) << yaml << ": " << o.err;
   }
   const std::string both = files.file("both.yaml");
   std::ofstream(both) << "task: fmnist-convnet\nsteps: 3\nepochs: 2\n";

@@ -140,8 +140,13 @@ class KnownEvaluator : public tasks::Evaluator {
   std::vector<tasks::EvalRequest> requests_;
 };
 
+// The known evaluator's accuracies follow the seed number: these tests run seeds from 0, tuned on seed 0, as
+// report folders made before the purpose split did (ComparePlan.TheFinalSeedsExcludeTheTuningSeed: today's).
 CompareConfig known_config(const std::string& out) {
   CompareConfig c;
+  c.split = "legacy";
+  c.first_seed = 0;
+  c.tune_seed = 0;
   c.rules = {"adam", "clip(g,0.001)+m"};
   c.native_references = false;
   c.task = "fmnist-logreg";
@@ -713,6 +718,50 @@ TEST(CompareRows, RunDirTopNTakesTheBestOkRulesOfASearch) {
   EXPECT_EQ(resolve_rule_reference("powersign", "--rule"), "powersign");
   EXPECT_THROW(resolve_rule_reference("@" + dir.path() + ":#4", "--rule"), UserError);  // 3 rules with status ok
   EXPECT_THROW(resolve_rule_reference("@" + dir.path() + ":top2", "--rule"), UserError);
+}
+
+// A comparison of a search's rules confirms them: not on the search's child seeds (its config.yaml says which: task
+// seed 5, 3 fitness seeds → 5, 6, 7), not as the tuning seed either, not on its selection images; legacy may.
+TEST(CompareRows, ARunsRulesAreConfirmedOnOtherSeedsAndImages) {
+  TempDir dir;
+  {
+    Store store(dir.path() + "/search.db", Store::Mode::kCreate);
+    Evaluation e;
+    e.proposer = "test";
+    e.rule = e.canonical = "sign(g)";
+    e.hash = "h";
+    e.reward = 0.9;
+    e.status = tasks::Status::kOk;
+    store.insert(e);
+  }
+  search::SearchConfig search_config;
+  search_config.task.seed = 5;
+  search_config.fitness.seeds = 3;
+  std::ofstream(dir.path() + "/config.yaml") << search::to_yaml(search_config);
+  CompareConfig c;
+  c.native_references = false;
+  c.rules = {"@" + dir.path() + ":top1", "adam"};
+  EXPECT_EQ(resolve_rows(c, "test").size(), 2u);  // the defaults: tuned on 1000, seeds 1001 … 1003
+  auto message = [&](const CompareConfig& config) {
+    try {
+      resolve_rows(config, "test");
+    } catch (const UserError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CompareConfig overlap = c;
+  overlap.first_seed = 4;  // 4, 5, 6
+  EXPECT_TRUE(contains(message(overlap), "seed 5 trained the search's children and is one of the final seeds"))
+      << message(overlap);
+  CompareConfig tuning = c;
+  tuning.tune_seed = 7;
+  EXPECT_TRUE(contains(message(tuning), "seed 7 trained the search's children and is the tuning seed"));
+  CompareConfig selection = c;
+  selection.split = "selection";
+  EXPECT_TRUE(contains(message(selection), "split is selection"));
+  overlap.split = "legacy";
+  EXPECT_EQ(message(overlap), "no error");
 }
 
 TEST(CompareRows, SplitRuleListKeepsCommasInsideParentheses) {

@@ -41,7 +41,7 @@ class RuleEvaluator : public tasks::Evaluator {
     rec.status = tasks::Status::kOk;
     rec.steps_per_epoch = 10;
     rec.total_steps = 10 * r.epochs;
-    const double acc = known.at(r.rule) + 0.001 * static_cast<double>(r.seed);
+    const double acc = known.at(r.rule) + 0.001 * static_cast<double>(r.seed % 1000);
     for (int64_t e = 1; e <= r.epochs; ++e) {
       tasks::EpochMetrics m;
       m.epoch = e;
@@ -193,7 +193,7 @@ TEST(Funnel, RunsItsStagesAndStoresThem) {
   const search::SearchConfig c = two_stages();
   const FunnelRun first = run(c, dir.path());
   ASSERT_FALSE(first.result.interrupted);
-  // Stage 1: 3 rules + adam × 2 seeds at a fixed lr (the tuning run is seed 0) = 8; stage 2: sign(g) and adam, 2
+  // Stage 1: 3 rules + adam × 2 seeds at a fixed lr (the tuning run is the first seed) = 8; stage 2: sign(g) and adam, 2
   // lrs + 3 seeds less the tuning run at the chosen lr (tune_epochs 1 < epochs 2: kept) = 2 × 5 = 10.
   EXPECT_EQ(first.calls, 18);
   EXPECT_EQ(first.result.executed, 18);
@@ -201,8 +201,8 @@ TEST(Funnel, RunsItsStagesAndStoresThem) {
   ASSERT_EQ(stored.size(), 6u);
   EXPECT_EQ(stored[0].rule, "sign(g)");
   EXPECT_TRUE(stored[0].passed && stored[0].promoted);
-  EXPECT_NEAR(stored[0].val_mean, 0.9005, 1e-12);
-  EXPECT_NEAR(stored[0].threshold, 0.8505, 1e-12);
+  EXPECT_NEAR(stored[0].val_mean, 0.9015, 1e-12);  // seeds 1001 and 1002
+  EXPECT_NEAR(stored[0].threshold, 0.8515, 1e-12);
   EXPECT_EQ(stored[1].rule, "m");
   EXPECT_FALSE(stored[1].passed);
   EXPECT_EQ(stored[2].rule, "g");
@@ -299,6 +299,43 @@ TEST(Funnel, ConfigKeysAndErrors) {
   EXPECT_NE(error("funnel:\n  - {name: a}\n  - {name: a}\n").find("funnel[1].name"), std::string::npos);
   EXPECT_NE(error("funnel:\n  - {name: ../x}\n").find("funnel[0].name"), std::string::npos);
   EXPECT_NE(error("funnel: 3\n").find("funnel"), std::string::npos);
+}
+
+// A funnel confirms: its seeds are none of the search's child seeds, its tuning seed none of its final seeds, and
+// it validates on confirmation images (disjoint from the search's selection images) unless a stage says legacy.
+TEST(Funnel, NeverReusesTheSelectionsSeedsOrImages) {
+  const search::SearchConfig c = search::parse_config(
+      "task: {name: fmnist-logreg, seed: 3}\nfitness: {seeds: 2}\nfunnel:\n  - {seeds: 4}\n"
+      "  - {seeds: 2, protocol: fixed, lr: 0.01}\n",
+      "f.yaml");
+  EXPECT_EQ(c.task.split, "selection");
+  EXPECT_EQ(search::selection_seeds(c), (std::vector<uint64_t>{3, 4}));
+  for (size_t i = 0; i < c.funnel.size(); ++i) {
+    const CompareConfig cc = funnel_compare_config(c, i, "R");
+    EXPECT_EQ(cc.split, "confirmation");
+    for (uint64_t seed : final_seeds(cc)) {
+      EXPECT_TRUE(seed != 3 && seed != 4) << seed;
+      if (cc.lr_grid.size() > 1) EXPECT_NE(seed, cc.tune_seed);
+    }
+    EXPECT_TRUE(cc.tune_seed != 3 && cc.tune_seed != 4);
+  }
+  EXPECT_EQ(final_seeds(funnel_compare_config(c, 0, "R")), (std::vector<uint64_t>{1001, 1002, 1003, 1004}));
+  // One lr chooses nothing: the fixed stage's one run per rule at its lr is its first seed, not an extra run.
+  EXPECT_EQ(funnel_compare_config(c, 1, "R").tune_seed, 1001u);
+  auto error = [](const std::string& yaml) {
+    try {
+      search::parse_config(yaml, "f.yaml");
+    } catch (const UserError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error("funnel:\n  - {first_seed: 0}\n").find("funnel[0].first_seed': seed 0 trained the search's"),
+            std::string::npos);
+  EXPECT_NE(error("task: {seed: 1000}\nfunnel:\n  - {seeds: 2}\n").find("funnel[0].tune_seed"), std::string::npos);
+  EXPECT_NE(error("funnel:\n  - {tune_seed: 1002}\n").find("funnel[0].tune_seed': 1002 is one of the stage's seeds"),
+            std::string::npos);
+  EXPECT_EQ(error("funnel:\n  - {first_seed: 0, tune_seed: 0, split: legacy}\n"), "no error");
 }
 
 }  // namespace

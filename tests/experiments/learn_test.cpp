@@ -309,8 +309,47 @@ TEST(Learn, MlpMetaTrainingLowersTheLossAndReportsOtherArchitectures) {
   const std::string report = read_text(evaluate_learned(c));
   EXPECT_NE(report.find("| relu:5 | lstm |"), std::string::npos) << report;
   EXPECT_NE(report.find("| sigmoid:5-5 | sgd |"), std::string::npos) << report;
+  // Medians and per-instance pairs beside the means: each baseline's row counts the 8 test instances.
+  EXPECT_NE(report.find("## Per instance"), std::string::npos) << report;
+  EXPECT_NE(report.find(" of 8 |"), std::string::npos) << report;
   EXPECT_TRUE(std::filesystem::exists(c.out + "/loss_per_step_relu-5.csv"));
   EXPECT_NE(read_text(c.out + "/config.yaml").find("architecture: sigmoid:5"), std::string::npos);
+}
+
+// nos learn never reads the test split before its final report: two data folders with the same training images and
+// different test images give the same meta-training, validation losses and best.pt; with the legacy
+// validation_data: test (validation on the test split) they do not, so the check can fail.
+TEST(Learn, TheTestSplitCannotChangeWhatLearnChooses) {
+  testing::TempDir dir;
+  const std::string a = dir.path() + "/a", b = dir.path() + "/b";
+  for (const std::string& d : {a, b}) std::filesystem::create_directories(d);
+  tasks::fixtures::write_fmnist_pair(a, "train", 300, 1);
+  tasks::fixtures::write_fmnist_pair(b, "train", 300, 1);
+  tasks::fixtures::write_fmnist_pair(a, "t10k", 100, 2);
+  tasks::fixtures::write_fmnist_pair(b, "t10k", 100, 7);  // other test images
+  auto run = [&](const std::string& data, const std::string& validation, const std::string& out) {
+    LearnConfig c = tiny_config(dir.path() + "/" + out);
+    c.family = "mlp";
+    c.architecture = "sigmoid:5";
+    c.minibatch = 16;
+    c.batch = 2;
+    c.episodes = 4;
+    c.validate_every = 2;
+    c.validation_instances = 4;
+    c.data_dir = data;
+    c.validation_data = validation;
+    torch::manual_seed(c.seed);
+    const LearnResult r = learn(c, {});
+    return std::make_pair(r.best_val, read_text(r.best_path));
+  };
+  const auto first = run(a, "train", "ra"), second = run(b, "train", "rb");
+  EXPECT_EQ(first.first, second.first);
+  EXPECT_TRUE(first.second == second.second) << "best.pt differs with the test split";
+  EXPECT_NE(run(a, "test", "la").first, run(b, "test", "lb").first);
+  // A run folder recorded before the key validated on the test split, and reads so.
+  EXPECT_EQ(parse_recorded_learn_config("family: mlp\n", "c.yaml").validation_data, "test");
+  EXPECT_EQ(parse_recorded_learn_config("family: mlp\nvalidation_data: train\n", "c.yaml").validation_data, "train");
+  EXPECT_EQ(parse_learn_config("family: mlp\n", "c.yaml").validation_data, "train");
 }
 
 }  // namespace

@@ -5,13 +5,18 @@
 #include <string>
 #include <vector>
 
+#include "common/error.h"
 #include "experiments/plan.h"
 
 namespace nos::experiments {
 namespace {
 
+// A comparison as report folders made before the purpose split ran it (split legacy: tuned on seed 0, seeds from 0).
 CompareConfig two_lrs() {
   CompareConfig c;
+  c.split = "legacy";
+  c.first_seed = 0;
+  c.tune_seed = 0;
   c.rules = {"adam", "sgd"};
   c.native_references = false;
   c.epochs = 3;
@@ -107,6 +112,37 @@ TEST(ComparePlan, AFinishedComparisonHasNothingLeft) {
   for (uint64_t seed : {0, 1}) finished[key_of("adam", 3, 0.01, seed)] = record("ok", 0.9);
   EXPECT_TRUE(runs_to_do(c, rows, finished).empty());
   EXPECT_EQ(finished_count(c, rows, finished).runs, planned_total(c, rows).runs);
+}
+
+// Today's default: the lr is tuned on seed 1000 and the seeds reported are 1001 …, so no reported seed chose the
+// lr, even when the tuning budget is the full budget.
+TEST(ComparePlan, TheFinalSeedsExcludeTheTuningSeed) {
+  CompareConfig c;
+  c.rules = {"adam"};
+  c.native_references = false;
+  c.epochs = 1;
+  c.tune_epochs = 1;
+  c.seeds = 2;
+  c.lr_grid = {0.01, 0.1};
+  const std::vector<CompareRow> rows = rows_of(c);
+  EXPECT_EQ(text(rows, runs_to_do(c, rows, {})),
+            (std::vector<std::string>{"tune adam 1 0.01 1000", "tune adam 1 0.1 1000"}));
+  FinishedRuns finished;
+  finished[key_of("adam", 1, 0.01, 1000)] = record("ok", 0.9);
+  finished[key_of("adam", 1, 0.1, 1000)] = record("ok", 0.8);
+  EXPECT_EQ(text(rows, runs_to_do(c, rows, finished)),
+            (std::vector<std::string>{"final adam 1 0.01 1001", "final adam 1 0.01 1002"}));
+  EXPECT_FALSE(tuning_run_is_final(c));
+  EXPECT_EQ(planned_total(c, rows).runs, 2 + 2);  // nothing shared
+  EXPECT_EQ(final_seeds(c), (std::vector<uint64_t>{1001, 1002}));
+  // A config that would report its tuning seed is refused, unless it is a legacy one or tunes over one lr.
+  c.first_seed = 999;
+  EXPECT_THROW(validate(c, "test"), UserError);
+  c.lr_grid = {0.01};
+  EXPECT_NO_THROW(validate(c, "test"));
+  c.lr_grid = {0.01, 0.1};
+  c.split = "legacy";
+  EXPECT_NO_THROW(validate(c, "test"));
 }
 
 }  // namespace

@@ -95,7 +95,7 @@ TEST(Config, UnknownKeysNameTheirPathAndLine) {
   EXPECT_EQ(error_of("budget: 10\ntask:\n  epoch: 3\n"),
             "test.yaml:3: key 'task.epoch': unknown key (known keys of 'task': name, epochs, steps, batch_size, lr, "
             "lr_grid, lr_search, schedule, weight_decay, weight_decay_mode, weight_decay_mask, clip_norm, clip_value, "
-            "train_size, validation_size, test_accuracy, device, dtype, seed, data_dir, cache_dir, "
+            "train_size, validation_size, split, test_accuracy, device, dtype, seed, data_dir, cache_dir, "
             "time_limit, kill_grace, threads, population)");
   EXPECT_NE(error_of("budgett: 10\n").find("key 'budgett': unknown key"), std::string::npos);
 }

@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "common/text.h"
+#include "tasks/dataset_io.h"
 #include "tasks/datasets.h"
 #include "tasks/evaluator.h"
 #include "tasks/models.h"
@@ -112,6 +113,59 @@ TEST(IdxReader, LoadDatasetSplitsFashionMnist) {
   EXPECT_EQ(s.train.images.sizes(), (std::vector<int64_t>{20, 1, 6, 5}));
   EXPECT_TRUE(contains(s.provenance, tmp.path().string()));
   EXPECT_TRUE(contains(s.provenance, "20 train / 10 validation"));
+}
+
+// ---- Splits by purpose ------------------------------------------------------------------------------------------
+
+// The images (their numbers: image i is the value i) of a split part, as a set.
+std::set<int64_t> image_ids(const Dataset& d) {
+  const torch::Tensor flat = d.images.flatten().contiguous();
+  return std::set<int64_t>(flat.data_ptr<int64_t>(), flat.data_ptr<int64_t>() + flat.numel());
+}
+
+size_t shared(const std::set<int64_t>& a, const std::set<int64_t>& b) {
+  size_t n = 0;
+  for (int64_t x : a) n += b.count(x);
+  return n;
+}
+
+// A Fashion-MNIST-sized training set (60,000 numbered images, the default confirmation block of 10,000): a search's
+// selection images, the images its children train on, and a confirmation's validation images never meet; the
+// selection split of a small proxy is the legacy split, so old searches' selection images are today's.
+TEST(DataSplits, SelectionAndConfirmationNeverShareAnImage) {
+  const int64_t n = 60000, d = 10000;
+  const Dataset full{torch::arange(n, torch::kInt64).view({n, 1, 1, 1}), torch::zeros({n}, torch::kInt64)};
+  auto carve = [&](const std::string& split, int64_t validation, int64_t train) {
+    DataSplits s;
+    s.name = "fmnist";
+    DataOptions o;
+    o.split = split;
+    o.validation_size = validation;
+    o.train_size = train;
+    dataset_io::split(s, full, o, d);
+    return s;
+  };
+  const DataSplits selection = carve("selection", 2000, -1), confirmation = carve("confirmation", 10000, -1);
+  EXPECT_EQ(selection.validation.size(), 2000);
+  EXPECT_EQ(selection.train.size(), n - 2000 - d);  // the confirmation block is never a selection child's
+  EXPECT_EQ(confirmation.validation.size(), 10000);
+  EXPECT_EQ(confirmation.train.size(), n - 10000);
+  const std::set<int64_t> confirm = image_ids(confirmation.validation);
+  EXPECT_EQ(shared(image_ids(selection.validation), confirm), 0u);
+  EXPECT_EQ(shared(image_ids(selection.train), confirm), 0u);
+  EXPECT_EQ(shared(image_ids(confirmation.train), confirm), 0u);
+  EXPECT_EQ(shared(image_ids(selection.train), image_ids(selection.validation)), 0u);
+  // The search-fmnist proxy (2,000 validation, 4,000 training images): legacy and selection are the same split, and
+  // a confirmation of its rules (5,000 validation images, as its funnel) shares no image with its selection.
+  const DataSplits legacy = carve("legacy", 2000, 4000), proxy = carve("selection", 2000, 4000);
+  EXPECT_TRUE(torch::equal(legacy.validation.images, proxy.validation.images));
+  EXPECT_TRUE(torch::equal(legacy.train.images, proxy.train.images));
+  EXPECT_EQ(shared(image_ids(legacy.validation), image_ids(carve("confirmation", 5000, 20000).validation)), 0u);
+  // The legacy funnel validated on the head: the search's selection images among its own.
+  EXPECT_EQ(shared(image_ids(legacy.validation), image_ids(carve("legacy", 5000, 20000).validation)), 2000u);
+  // Sizes that do not fit name the reserved block; an unknown policy is named.
+  EXPECT_TRUE(contains(user_error([&] { carve("selection", 2000, 50000); }), "10,000 confirmation images"));
+  EXPECT_TRUE(contains(user_error([&] { carve("purpose", 2000, 100); }), "split 'purpose' is unknown"));
 }
 
 TEST(IdxErrors, MissingFileIsNamed) {

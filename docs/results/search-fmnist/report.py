@@ -29,6 +29,49 @@ def ms(values, digits=4):
     return "%.*f ± %.*f" % (digits, statistics.mean(values), digits, sd)
 
 
+def trained_rewards(run):
+    """The rewards of a run's trained children (not cached, invalid or rejected), in the order they were proposed."""
+    con = sqlite3.connect(f"file:{run}/search.db?mode=ro", uri=True)
+    rows = con.execute("SELECT reward, status, cached FROM evaluations ORDER BY batch, slot").fetchall()
+    con.close()
+    return [r[0] for r in rows if not r[2] and r[1] not in ("invalid", "rejected")]
+
+
+def expected_max(values, n):
+    """E[max of n draws with replacement] from the empirical distribution of `values` (exact, by order statistics)."""
+    xs = sorted(values)
+    m = len(xs)
+    return sum(x * ((k / m) ** n - ((k - 1) / m) ** n) for k, x in enumerate(xs, start=1))
+
+
+def equal_trained(folder, runs, out):
+    """Best reward after the first N trained children per proposer, and what N seeds of adam reach (the noise
+    baseline: a search that only ever proposed adam, its children differing by seed alone)."""
+    sizes = [10, 25, 37, 50, 75, 100, 150]
+    adam_file = os.path.join(folder, "adam-seeds.csv")
+    adam = [float(r["reward"]) for r in csv.DictReader(open(adam_file))] if os.path.exists(adam_file) else []
+    print("\n## Equal trained children: best reward after the first N trained children\n", file=out)
+    print("A proposer that trains more children draws more noisy rewards, and the best of more draws is higher even "
+          "when no rule is better. Mean ± sd over the repeats that trained at least N (their count in brackets); the "
+          "last row is the noise baseline: the expected best of N rewards of adam itself, each on another seed "
+          "(%d seeds of adam on the same proxy, adam-seeds.csv)." % len(adam), file=out)
+    print("\n| proposer | " + " | ".join("N = %d" % n for n in sizes) + " |", file=out)
+    print("|---|" + "---|" * len(sizes), file=out)
+    for p in PROPOSERS:
+        if not runs[p]:
+            continue
+        trained = [trained_rewards(r) for r in runs[p]]
+        cells = []
+        for n in sizes:
+            best = [max(t[:n]) for t in trained if len(t) >= n]
+            cells.append("%s (%d)" % (ms(best), len(best)) if best else "-")
+        print("| %s | %s |" % (p, " | ".join(cells)), file=out)
+    if adam:
+        print("| best of N adam seeds | %s |" % " | ".join("%.4f" % expected_max(adam, n) for n in sizes), file=out)
+        print("\nadam over %d seeds: mean %.4f, sd %.4f, min %.4f, max %.4f." % (
+            len(adam), statistics.mean(adam), statistics.stdev(adam), min(adam), max(adam)), file=out)
+
+
 def main():
     folder = sys.argv[1]
     out = io.StringIO()
@@ -58,6 +101,7 @@ def main():
         sys.argv = ["family.py", folder]
         family.main()
     out.write(buf.getvalue())
+    equal_trained(folder, runs, out)
     summary = os.path.join(folder, "funnel", "summary.csv")
     if os.path.exists(summary):
         rows = list(csv.DictReader(open(summary)))
