@@ -171,7 +171,9 @@ int compare_command(const Args& args, std::ostream& out, std::ostream& err) {
   experiments::CompareConfig config = config_from_flags(vm, source);
 
   // Every rule is resolved (and bad rule text reported with its diagnostics) before anything runs.
-  const std::vector<experiments::CompareRow> rows = experiments::resolve_rows(config, source);
+  std::vector<std::string> kept;
+  const std::vector<experiments::CompareRow> rows = experiments::resolve_rows(config, source, &kept);
+  for (const std::string& note : kept) err << "note: " << note << "\n";
   for (const std::string& warning : experiments::check_row_recipes(config, rows, source)) {
     err << "warning: " << warning << "\n";
   }

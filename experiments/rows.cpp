@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "experiments/csv.h"
 #include "experiments/files.h"
+#include "experiments/folder.h"
 #include "optimizers/optimizers.h"
 #include "search/config.h"
 #include "search/store.h"
@@ -141,9 +142,17 @@ CompareRow rule_row(const std::string& entry, size_t index, const std::string& w
   return row;
 }
 
-// Appends `row` unless a row of the same kind has its canonical form: listing one rule twice is a UserError.
-void add_once(std::vector<CompareRow>& rows, CompareRow row, const std::string& source) {
+// Appends `row` unless a row of the same kind has its canonical form: listing one rule twice is a UserError, or a note
+// where `notes` is given (a report folder made before the canonical forms met).
+void add_once(std::vector<CompareRow>& rows, CompareRow row, const std::string& source,
+              std::vector<std::string>* notes) {
   for (const CompareRow& r : rows) {
+    if (r.kind == row.kind && r.canonical == row.canonical && notes != nullptr) {
+      notes->push_back(row.origin + " ('" + row.label + "') and " + r.origin + " ('" + r.label +
+                       "') are one rule today (canonical form '" + row.canonical +
+                       "'); both rows are kept, as the report folder holds both");
+      break;
+    }
     if (r.kind == row.kind && r.canonical == row.canonical) {
       throw UserError(source + ": " + row.origin + " ('" + row.label + "') is the same rule as " + r.origin +
                       " ('" + r.label + "'): canonical form '" + row.canonical + "'; list each rule once");
@@ -175,7 +184,10 @@ std::vector<CompareRow> with_native_references(const std::vector<CompareRow>& ro
 
 }  // namespace
 
-std::vector<CompareRow> resolve_rows(const CompareConfig& config, const std::string& source) {
+std::vector<CompareRow> resolve_rows(const CompareConfig& config, const std::string& source,
+                                     std::vector<std::string>* notes) {
+  // A report folder's rows were accepted when it was made.
+  std::vector<std::string>* kept = notes != nullptr && exists(config.out + "/" + kCompareConfig) ? notes : nullptr;
   if (config.rules.empty()) throw UserError(source + ": key 'rules': no rules to compare (e.g. rules: [adam, powersign])");
   std::vector<CompareRow> rows;
   for (size_t i = 0; i < config.rules.size(); ++i) {
@@ -183,9 +195,9 @@ std::vector<CompareRow> resolve_rows(const CompareConfig& config, const std::str
     const std::string where = source + ": rules[" + std::to_string(i) + "]";
     if (!entry.empty() && entry[0] == '@') {
       check_apart_from_search(config, parse_run_spec(entry, where), entry, where);
-      for (CompareRow& row : search_run_rows(entry, where)) add_once(rows, std::move(row), source);
+      for (CompareRow& row : search_run_rows(entry, where)) add_once(rows, std::move(row), source, kept);
     } else {
-      add_once(rows, rule_row(entry, i, where), source);
+      add_once(rows, rule_row(entry, i, where), source, kept);
     }
   }
   return config.native_references ? with_native_references(rows) : rows;

@@ -20,8 +20,11 @@ struct CompareRow {
 // Expands config.rules into rows: @RUN_DIR:topN (and @RUN_DIR, @RUN_DIR:#K) read from the run's store, native reference rows added after their
 // twins (unless listed or switched off). Every rule is resolved first: bad rule text throws dsl::RuleError wrapped
 // in a UserError naming the entry ("rules[3]" of `source`), with the rule's diagnostics; so do a missing run folder,
-// a bad @ spec and the same rule listed twice.
-std::vector<CompareRow> resolve_rows(const CompareConfig& config, const std::string& source);
+// a bad @ spec and the same rule listed twice — except in a report folder that already holds the comparison (its
+// config.yaml in config.out): rules that became one canonical form after the folder was made (the canonicaliser
+// learnt more) keep their rows and runs, and `notes` (when given) says so.
+std::vector<CompareRow> resolve_rows(const CompareConfig& config, const std::string& source,
+                                     std::vector<std::string>* notes = nullptr);
 
 // A rule as a user gives it anywhere one rule is taken (nos export, nos eval, nos rule): a search run's found rule —
 // "@RUN_DIR" or "@RUN_DIR:top1" (its best rule with status ok), "@RUN_DIR:#K" (its K-th best) — becomes that rule's

@@ -678,6 +678,30 @@ TEST(CompareRows, BadEntriesAreUserErrorsNamingTheEntry) {
   EXPECT_TRUE(contains(twice, "same rule")) << twice;
 }
 
+// One rule listed twice (by canonical form: sign(adam) is sign(m)) is an error in a new comparison; in a report
+// folder that already holds the comparison (made before the canonicaliser learnt that), both rows are kept and a
+// note says so, so the committed folder renders again.
+TEST(CompareRows, TheSameRuleTwiceIsAnErrorUnlessTheFolderHoldsIt) {
+  TempDir dir;
+  CompareConfig c;
+  c.native_references = false;
+  c.rules = {"drop(adam, 0.1) + sign(m)", "drop(adam, 0.1) + sign(adam)"};
+  c.out = dir.path() + "/report";
+  std::vector<std::string> notes;
+  try {
+    resolve_rows(c, "test", &notes);
+    ADD_FAILURE() << "expected a UserError";
+  } catch (const UserError& e) {
+    EXPECT_TRUE(contains(e.what(), "is the same rule as rules[0]")) << e.what();
+  }
+  std::filesystem::create_directories(c.out);
+  std::ofstream(c.out + "/config.yaml") << to_yaml(c, false);
+  EXPECT_EQ(resolve_rows(c, "test", &notes).size(), 2u);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_TRUE(contains(notes[0], "both rows are kept")) << notes[0];
+  EXPECT_THROW(resolve_rows(c, "test"), UserError);  // no notes to give: the old error
+}
+
 TEST(CompareRows, RunDirTopNTakesTheBestOkRulesOfASearch) {
   TempDir dir;
   {
