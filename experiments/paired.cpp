@@ -205,21 +205,26 @@ std::vector<std::string> write_paired_plot(const CompareConfig& config, const Ba
   std::ostringstream dat, gp;
   dat << "# row mean low high label (test accuracy, rule - " << c.baseline << ")\n";
   const size_t n = c.rules.size();
+  size_t widest = 10;
   for (size_t k = 0; k < n; ++k) {
     const PairedTest& t = c.rules[k].test;
     const double low = std::isnan(t.low) ? t.mean : t.low, high = std::isnan(t.high) ? t.mean : t.high;
+    std::string label = rows[c.rules[k].row].label;
+    if (label.size() > 48) label = label.substr(0, 45) + "...";  // the report's table has it whole
+    widest = std::max(widest, label.size());
     dat << n - k << " " << format_number(t.mean) << " " << format_number(low) << " " << format_number(high) << " "
-        << gnuplot_string(rows[c.rules[k].row].label) << "\n";
+        << gnuplot_string(label) << "\n";
   }
   gp << "# Made by nos compare: each rule's paired difference of final test accuracy to the baseline (dot: mean over\n"
      << "# the paired seeds; whiskers: 95 % interval). Run from the report folder: gnuplot plots/paired.gp\n"
      << "if (strstrt(GPVAL_TERMINALS, \"pngcairo\") > 0) {\n"
-     << "  set terminal pngcairo size 900," << 160 + 36 * n << " noenhanced font \",11\"\n"
-     << "} else {\n  set terminal png size 900," << 160 + 36 * n << " noenhanced\n}\n"
+     << "  set terminal pngcairo size " << 560 + 8 * widest << "," << 160 + 36 * n << " noenhanced font \",11\"\n"
+     << "} else {\n  set terminal png size " << 560 + 8 * widest << "," << 160 + 36 * n << " noenhanced\n}\n"
      << "set output \"paired.png\"\nset title " << gnuplot_string("test accuracy minus " + c.baseline + ", " +
                                                                   config.task + " (95 % interval, paired by seed)")
      << "\nset xlabel \"difference of final test accuracy\"\nset grid xtics\nunset key\n"
-     << "set yrange [0.5:" << n + 0.5 << "]\nset lmargin 40\nset arrow from 0, graph 0 to 0, graph 1 nohead dt 2\n"
+     << "set yrange [0.5:" << n + 0.5 << "]\nset lmargin " << widest + 2
+     << "\nset arrow from 0, graph 0 to 0, graph 1 nohead dt 2\n"
      << "plot \"plots/paired.dat\" using 2:1:3:4:ytic(5) with xerrorbars pt 7 ps 1.2 lw 2 lc rgb \"" << plot_color(0)
      << "\"\n";
   write_atomically(dir + "/paired.dat", dat.str());
