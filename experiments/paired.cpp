@@ -220,9 +220,9 @@ std::vector<std::string> write_paired_plot(const CompareConfig& config, const Ba
      << "if (strstrt(GPVAL_TERMINALS, \"pngcairo\") > 0) {\n"
      << "  set terminal pngcairo size " << 560 + 8 * widest << "," << 160 + 36 * n << " noenhanced font \",11\"\n"
      << "} else {\n  set terminal png size " << 560 + 8 * widest << "," << 160 + 36 * n << " noenhanced\n}\n"
-     << "set output \"paired.png\"\nset title " << gnuplot_string("test accuracy minus " + c.baseline + ", " +
-                                                                  config.task + " (95 % interval, paired by seed)")
-     << "\nset xlabel \"difference of final test accuracy\"\nset grid xtics\nunset key\n"
+     << "set output \"paired.png\"\nset title " << gnuplot_string("minus " + c.baseline + ", paired by seed")
+     << "\nset xlabel " << gnuplot_string("difference of final test accuracy, " + config.task + " (95 % interval)")
+     << "\nset grid xtics\nunset key\n"
      << "set yrange [0.5:" << n + 0.5 << "]\nset lmargin " << widest + 2
      << "\nset arrow from 0, graph 0 to 0, graph 1 nohead dt 2\n"
      << "plot \"plots/paired.dat\" using 2:1:3:4:ytic(5) with xerrorbars pt 7 ps 1.2 lw 2 lc rgb \"" << plot_color(0)
