@@ -1,6 +1,6 @@
 #!/bin/sh
 # docs/results/search-fmnist/run.sh --smoke, end to end on Debian's Fashion-MNIST: the four searches, select.py,
-# the funnel stage (nos compare) and report.py write into a fresh folder, not the committed one; run again on
+# the funnel stage (nos compare), the noise baseline (adam-seeds.sh) and report.py write into a fresh folder, not the committed one; run again on
 # the same folder it trains nothing.
 #   sh tests/results/search_fmnist_smoke.sh SOURCE_DIR NOS WORK_DIR
 set -e
@@ -24,6 +24,9 @@ done
 grep -q "^out: $OUT/funnel\$" "$OUT/funnel.yaml" || fail "funnel.yaml does not write into $OUT/funnel"
 grep -q '^seeds: 2$' "$OUT/funnel.yaml" || fail "funnel.yaml is not at the smoke budget"
 grep -q '## Reproduce' "$OUT/funnel/report.md" || fail "the funnel report does not say how to reproduce it"
+[ "$(wc -l < "$OUT/adam-seeds.csv")" = 5 ] || fail "adam-seeds.csv does not hold the smoke's 4 seeds of adam"
+grep -q '| best of N adam seeds |' "$OUT/tables.md" || fail "tables.md has no noise baseline"
+grep -q '^split: confirmation$' "$OUT/funnel/config.yaml" || fail "the funnel stage is not on the confirmation images"
 changed=$(find docs/results/search-fmnist -newer "$WORK/marker" -type f | head -3)
 [ -z "$changed" ] || fail "run.sh wrote into the committed folder: $changed"
 # Again on the same folder: every search resumes complete, every compare run comes from the journal.

@@ -11,7 +11,8 @@
 # 2. select.py: the best 2 distinct rules of each proposer (pooled over its seeds) into OUT/funnel.yaml.
 # 3. nos compare --config OUT/funnel.yaml: those rules with adam, adamw and powersign on 20,000 training images,
 #    3 epochs, lr tuned, 5 seeds.
-# 4. report.py: OUT/tables.md (wall time from the run stores' batch seconds and the compare's sessions.csv).
+# 4. adam-seeds.sh: adam on 40 seeds of the proxy (the noise baseline of "equal trained children").
+# 5. report.py: OUT/tables.md (wall time from the run stores' batch seconds and the compare's sessions.csv).
 set -e
 HERE=$(dirname "$0")
 SMOKE=""
@@ -48,5 +49,6 @@ for proposer in random controller ppo evolution; do
 done
 /usr/bin/python3 "$HERE/select.py" $SMOKE "$OUT" "$NOS"
 "$NOS" compare --config "$OUT/funnel.yaml"
+sh "$HERE/adam-seeds.sh" "$OUT" "$NOS" "$([ -n "$SMOKE" ] && echo 4 || echo 40)"
 /usr/bin/python3 "$HERE/report.py" "$OUT"
 echo "run.sh: done; tables in $OUT/tables.md, the funnel stage's report in $OUT/funnel/report.md"
