@@ -142,21 +142,29 @@ CompareRow rule_row(const std::string& entry, size_t index, const std::string& w
   return row;
 }
 
+// Whether two rules of one canonical form also train alike: a named rule's own options (adamw's decoupled decay,
+// a rule's coupled decay, momentum without bias correction) set it apart; the default lr does not (it is tuned).
+bool trains_alike(const std::string& a, const std::string& b) {
+  if (a.rfind(optimizers::kLstmRulePrefix, 0) == 0 || b.rfind(optimizers::kLstmRulePrefix, 0) == 0) return true;
+  const optimizers::RuleOptions x = optimizers::resolve_rule(a).defaults, y = optimizers::resolve_rule(b).defaults;
+  return x.weight_decay() == y.weight_decay() && x.decoupled_weight_decay() == y.decoupled_weight_decay() &&
+         x.bias_correction() == y.bias_correction();
+}
+
 // Appends `row` unless a row of the same kind has its canonical form: listing one rule twice is a UserError, or a note
 // where `notes` is given (a report folder made before the canonical forms met).
 void add_once(std::vector<CompareRow>& rows, CompareRow row, const std::string& source,
               std::vector<std::string>* notes) {
   for (const CompareRow& r : rows) {
-    if (r.kind == row.kind && r.canonical == row.canonical && notes != nullptr) {
+    if (r.kind != row.kind || r.canonical != row.canonical || !trains_alike(r.rule, row.rule)) continue;
+    if (notes != nullptr) {
       notes->push_back(row.origin + " ('" + row.label + "') and " + r.origin + " ('" + r.label +
                        "') are one rule today (canonical form '" + row.canonical +
                        "'); both rows are kept, as the report folder holds both");
       break;
     }
-    if (r.kind == row.kind && r.canonical == row.canonical) {
-      throw UserError(source + ": " + row.origin + " ('" + row.label + "') is the same rule as " + r.origin +
-                      " ('" + r.label + "'): canonical form '" + row.canonical + "'; list each rule once");
-    }
+    throw UserError(source + ": " + row.origin + " ('" + row.label + "') is the same rule as " + r.origin + " ('" +
+                    r.label + "'): canonical form '" + row.canonical + "'; list each rule once");
   }
   rows.push_back(std::move(row));
 }

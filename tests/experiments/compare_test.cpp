@@ -700,6 +700,11 @@ TEST(CompareRows, TheSameRuleTwiceIsAnErrorUnlessTheFolderHoldsIt) {
   ASSERT_EQ(notes.size(), 1u);
   EXPECT_TRUE(contains(notes[0], "both rows are kept")) << notes[0];
   EXPECT_THROW(resolve_rows(c, "test"), UserError);  // no notes to give: the old error
+  // One canonical form, trained otherwise: adamw (adam with its own decoupled decay) is not adam.
+  CompareConfig own;
+  own.native_references = false;
+  own.rules = {"adam", "adamw"};
+  EXPECT_EQ(resolve_rows(own, "test").size(), 2u);
 }
 
 TEST(CompareRows, RunDirTopNTakesTheBestOkRulesOfASearch) {
