@@ -615,8 +615,11 @@ TEST(CompareConfig, ShippedConfigsLoad) {
   const CompareConfig cifar = load_compare_config(std::string(NOS_SOURCE_DIR) + "/configs/compare-cifar10.yaml");
   EXPECT_EQ(cifar.task, "cifar10-convnet");
   EXPECT_EQ(cifar.epochs, 5);
-  EXPECT_EQ(cifar.device, "cuda");
-  EXPECT_EQ(resolve_rows(cifar, "compare-cifar10.yaml").size(), 8u);
+  EXPECT_EQ(cifar.device, "cpu");  // the CPU protocol (issue 43); --device cuda for a GPU
+  EXPECT_EQ(cifar.seeds, 5);
+  EXPECT_EQ(cifar.split, "confirmation");
+  EXPECT_EQ(final_seeds(cifar).front(), 1001u);
+  EXPECT_EQ(resolve_rows(cifar, "compare-cifar10.yaml").size(), 13u);  // adamw is a row of its own beside adam
   const CompareConfig wrn = load_compare_config(std::string(NOS_SOURCE_DIR) + "/configs/compare-cifar10-wrn.yaml");
   EXPECT_EQ(wrn.task, "cifar10-wrn-16-4");
   EXPECT_TRUE(wrn.augment);
