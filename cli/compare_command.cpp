@@ -209,6 +209,7 @@ int compare_command(const Args& args, std::ostream& out, std::ostream& err) {
   }
 
   print_summary(out, result.summary);
+  if (!result.verdicts.empty()) out << result.verdicts << "\n";
   out << "report: " << config.out << "/report.md (" << result.executed << " runs in " << duration(result.seconds)
       << ", " << result.skipped << " from the journal)\n";
   if (result.failed > 0) {

@@ -185,6 +185,25 @@ std::string baseline_markdown(const BaselineComparison& c, const std::vector<Com
   return md.str();
 }
 
+std::string verdict_line(const BaselineComparison& c, const std::vector<CompareRow>& rows) {
+  if (!c.missing.empty() || c.rules.empty()) return "";
+  std::string better, worse;
+  int level = 0, unpaired = 0;
+  for (const BaselineDifference& d : c.rules) {
+    const std::string& label = rows[d.row].label;
+    if (d.verdict == "better") better += (better.empty() ? "" : ", ") + label;
+    if (d.verdict == "worse") worse += (worse.empty() ? "" : ", ") + label;
+    level += d.verdict == "no difference shown";
+    unpaired += d.verdict == "too few paired seeds";
+  }
+  std::string line = "against " + c.baseline + " (test accuracy paired by seed, Holm over " +
+                     std::to_string(c.rules.size()) + " rules, alpha " + fixed(c.alpha, 2) + "): better: " +
+                     (better.empty() ? "none" : better) + "; worse: " + (worse.empty() ? "none" : worse) +
+                     "; no difference shown: " + std::to_string(level);
+  if (unpaired > 0) line += "; too few paired seeds: " + std::to_string(unpaired);
+  return line;
+}
+
 std::string differences_csv(const BaselineComparison& c, const std::vector<CompareRow>& rows) {
   std::ostringstream csv;
   csv << "rule,baseline,paired_seeds,test_diff,test_low,test_high,val_diff,val_low,val_high,p,p_holm,verdict\n";

@@ -58,6 +58,10 @@ BaselineComparison compare_with_baseline(const CompareConfig& config, const std:
 std::string baseline_markdown(const BaselineComparison& comparison, const std::vector<CompareRow>& rows,
                               bool with_plot);
 
+// The verdicts in one line, for the terminal: "against adam (paired by seed, Holm over 10 rules, α 0.05): better:
+// none; worse: lion, drop(sign(m), 0.5); no difference shown: 8 rules"; "" without a baseline or rules.
+std::string verdict_line(const BaselineComparison& comparison, const std::vector<CompareRow>& rows);
+
 // differences.csv: one line per rule (rule, paired_seeds, test_diff, test_low, test_high, val_diff, val_low,
 // val_high, p, p_holm, verdict); only the header without a baseline.
 std::string differences_csv(const BaselineComparison& comparison, const std::vector<CompareRow>& rows);

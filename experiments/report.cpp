@@ -200,6 +200,7 @@ ReportFiles write_compare_report(const CompareConfig& config, const std::vector<
   write_atomically(config.out + "/summary.csv", summary_csv(files.summary));
   files.notes = write_plots(config, rows, data, context);
   const BaselineComparison paired = compare_with_baseline(config, rows, data);
+  files.verdicts = verdict_line(paired, rows);
   write_atomically(config.out + "/differences.csv", differences_csv(paired, rows));
   for (const std::string& note : write_paired_plot(config, paired, rows, context)) files.notes.push_back(note);
   const bool plotted = exists(config.out + "/paired.png") && !context.gnuplot.empty() && !paired.rules.empty();

@@ -63,6 +63,7 @@ RowSummary summarize(const CompareConfig& config, const CompareRow& row, const R
 struct ReportFiles {
   std::vector<RowSummary> summary;
   std::vector<std::string> notes;
+  std::string verdicts;  // the paired comparison with the baseline in one line (paired.h's verdict_line)
 };
 ReportFiles write_compare_report(const CompareConfig& config, const std::vector<CompareRow>& rows,
                                  const std::vector<CompareRun>& journal, const ReportContext& context,

@@ -83,6 +83,7 @@ class Session {
     ReportFiles files = write_compare_report(config_, rows_, journal_, runtime_.context, result_.seconds);
     result_.summary = std::move(files.summary);
     result_.notes = std::move(files.notes);
+    result_.verdicts = std::move(files.verdicts);
     return result_;
   }
 

@@ -32,6 +32,7 @@ struct CompareResult {
   double seconds = 0;       // wall time of this session
   std::vector<RowSummary> summary;
   std::vector<std::string> notes;  // e.g. "gnuplot not found: no plots"
+  std::string verdicts;            // "against adam (…): better: …; worse: …; no difference shown: N" or ""
 };
 
 // Runs the comparison into config.out: checks (or writes) DIR/config.yaml, reads the journal DIR/runs.jsonl and

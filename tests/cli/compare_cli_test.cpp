@@ -140,9 +140,12 @@ TEST(CompareCommand, CommittedReportResumesWithoutTrainingAndRewritesItsFilesByt
   ASSERT_EQ(o.code, kExitOk) << o.err;
   EXPECT_TRUE(contains(o.out, "(0 runs in")) << o.out;
   EXPECT_TRUE(contains(o.out, "64 from the journal)")) << o.out;
+  EXPECT_TRUE(contains(o.out, "against adam (test accuracy paired by seed, Holm over 7 rules, alpha 0.05): better: "
+                              "none; worse: none; no difference shown: 7")) << o.out;
   EXPECT_TRUE(contains(o.err, "[compare] 64/64 runs (64 from the journal), 0 running")) << o.err;
   std::vector<std::string> files = {"results.csv", "tuning.csv", "summary.csv", "runs.jsonl", "config.yaml",
-                                    "sessions.csv", "plots/plots.gp"};
+                                    "sessions.csv", "plots/plots.gp", "differences.csv", "plots/paired.dat",
+                                    "plots/paired.gp"};
   for (int row = 1; row <= 8; ++row) files.push_back("plots/row-" + std::to_string(row) + ".dat");
   for (const std::string& file : files) {
     EXPECT_EQ(read(out + "/" + file), read(committed + "/" + file)) << file << " differs from the committed one";

@@ -104,6 +104,8 @@ TEST(BaselineComparison, PairsBySeedAndCorrectsForTheNumberOfRules) {
   EXPECT_NEAR(smallest_holm, 3 * smallest, 1e-12);
   const std::string csv = differences_csv(c, rows);
   EXPECT_NE(csv.find("better,adam,5,0.02"), std::string::npos) << csv;
+  EXPECT_EQ(verdict_line(c, rows), "against adam (test accuracy paired by seed, Holm over 3 rules, alpha 0.05): "
+                                   "better: better; worse: sgd; no difference shown: 1");
   const std::string md = baseline_markdown(c, rows, false);
   EXPECT_NE(md.find("| better | 5 | +0.0240 ["), std::string::npos) << md;
   // No adam row and no baseline key: no comparison, said so; an explicit baseline that is not a row is named.
