@@ -266,6 +266,16 @@ TEST(Funnel, EndsWhereNoRuleEnters) {
 }
 
 // The `funnel:` keys: a list of stages, each key's errors naming its entry.
+// The message of the UserError a search config's text gives ("no error" when it parses).
+std::string error(const std::string& yaml) {
+  try {
+    search::parse_config(yaml, "f.yaml");
+  } catch (const UserError& e) {
+    return std::string(e.what());
+  }
+  return std::string("no error");
+}
+
 TEST(Funnel, ConfigKeysAndErrors) {
   const search::SearchConfig c = search::parse_config(
       "task: {name: fmnist-logreg}\n"
@@ -283,14 +293,6 @@ TEST(Funnel, ConfigKeysAndErrors) {
   EXPECT_EQ(funnel_compare_config(c, 0, "R").lr_grid, std::vector<double>{0.001});
   EXPECT_EQ(funnel_compare_config(c, 0, "R").tune_epochs, 3);
   EXPECT_EQ(funnel_compare_config(c, 1, "R").out, "R/funnel/mlp");
-  auto error = [](const std::string& yaml) {
-    try {
-      search::parse_config(yaml, "f.yaml");
-    } catch (const UserError& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
   EXPECT_NE(error("funnel:\n  - {seeds: 2}\n  - {colour: red}\n").find("funnel[1].colour"), std::string::npos);
   EXPECT_NE(error("funnel:\n  - {protocol: fixed}\n").find("funnel[0].lr"), std::string::npos);
   EXPECT_NE(error("funnel:\n  - {baseline: 'exp(('}\n").find("funnel[0].baseline"), std::string::npos);
@@ -322,14 +324,6 @@ TEST(Funnel, NeverReusesTheSelectionsSeedsOrImages) {
   EXPECT_EQ(final_seeds(funnel_compare_config(c, 0, "R")), (std::vector<uint64_t>{1001, 1002, 1003, 1004}));
   // One lr chooses nothing: the fixed stage's one run per rule at its lr is its first seed, not an extra run.
   EXPECT_EQ(funnel_compare_config(c, 1, "R").tune_seed, 1001u);
-  auto error = [](const std::string& yaml) {
-    try {
-      search::parse_config(yaml, "f.yaml");
-    } catch (const UserError& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
   EXPECT_NE(error("funnel:\n  - {first_seed: 0}\n").find("funnel[0].first_seed': seed 0 trained the search's"),
             std::string::npos);
   EXPECT_NE(error("task: {seed: 1000}\nfunnel:\n  - {seeds: 2}\n").find("funnel[0].tune_seed"), std::string::npos);
