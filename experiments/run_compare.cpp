@@ -90,23 +90,18 @@ class Session {
  private:
   tasks::EvalRequest request_for(const PlannedRun& run) const {
     tasks::EvalRequest r;
+    // The comparison's training settings as a whole (task, batch, recipe, data sizes, split, device, dtype …), as
+    // search::make_request does; then what this run sets.
+    static_cast<tasks::TrainingSettings&>(r) = config_;
     r.rule = rows_[run.row].rule;
-    r.task = config_.task;
     r.epochs = run.epochs;
     r.steps = 0;
-    r.batch_size = config_.batch_size;
     r.lr = run.lr;
     // With a schedule a tuning run is the first tune_epochs of the full run: its schedule and decay operands run
     // over the full run's T, truncated. (Without one, as before schedules existed: T is the tuning run's own.)
     const bool scheduled = !tasks::recipe_value(config_.recipe, "schedule").empty();
     if (scheduled && run.phase == "tune" && run.epochs < config_.epochs) r.horizon_epochs = config_.epochs;
     r.seed = run.seed;
-    r.device = config_.device;
-    r.dtype = config_.dtype;
-    r.validation_size = config_.validation_size;
-    r.train_size = config_.train_size;
-    r.augment = config_.augment;
-    r.recipe = config_.recipe;
     r.test_every_epoch = true;
     return r;
   }
