@@ -21,6 +21,11 @@ TrainBenchResult run_train_bench(const TrainBenchOptions& o) {
   const tasks::DataSplits data = tasks::synthetic_data(o.task.dataset, n);
   result.provenance = data.provenance;
   result.nos = tasks::measure_training_throughput(o.rule, data, config, o.warmup, o.steps);
+  if (o.bfloat16) {
+    tasks::TrainConfig autocast = config;
+    autocast.bfloat16_autocast = true;
+    result.nos_bfloat16 = tasks::measure_training_throughput(o.rule, data, autocast, o.warmup, o.steps);
+  }
   if (!o.python) return result;  // python.ok stays false; the caller says why
   PythonRequest request;
   request.python = o.python_executable;

@@ -24,6 +24,7 @@ struct TrainBenchOptions {
   torch::Device device = torch::kCPU;   // nos's device; Python runs on the CPU
   bool nos_channels_last = true;        // nos keeps convolution activations channels-last
   bool python = true;                   // false: measure nos only
+  bool bfloat16 = false;                // also measure nos's step under bfloat16 autocast (TrainConfig)
   std::string python_executable = "/usr/bin/python3";
   bool python_channels_last = false;
   bool python_malloc_tuned = false;
@@ -33,6 +34,7 @@ struct TrainBenchResult {
   int threads = 1;         // LibTorch's intra-op threads, for both sides
   std::string provenance;  // what the data is ("synthetic fmnist-shaped data")
   tasks::Throughput nos;
+  tasks::Throughput nos_bfloat16;  // under bfloat16 autocast, right after `nos` (steps 0 when not asked for)
   PythonFigure python;     // python.why says why there is no figure (empty when options.python is false)
 };
 

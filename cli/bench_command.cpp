@@ -57,6 +57,11 @@ void print_json(std::ostream& out, const std::string& task_name, const std::stri
       .add_number("nos_seconds", nos_figure.seconds)
       .add_number("nos_cpu_seconds", nos_figure.cpu_seconds)
       .add_string("libtorch_version", TORCH_VERSION);
+  if (o.bfloat16) {
+    json.add_number("nos_bfloat16_samples_per_second", r.nos_bfloat16.samples_per_second)
+        .add_number("nos_bfloat16_seconds", r.nos_bfloat16.seconds)
+        .add_number("bfloat16_ratio", r.nos_bfloat16.samples_per_second / nos_figure.samples_per_second);
+  }
   if (py.ok) {
     json.add_number("python_samples_per_second", py.samples_per_second)
         .add_number("python_seconds", py.seconds)
@@ -87,6 +92,12 @@ void print_text(std::ostream& out, const std::string& task_name, const std::stri
   };
   line(std::string("nos (LibTorch ") + TORCH_VERSION + ")", nos_figure.samples_per_second, nos_figure.seconds,
        nos_figure.cpu_seconds);
+  if (o.bfloat16) {
+    line("nos, bfloat16 autocast", r.nos_bfloat16.samples_per_second, r.nos_bfloat16.seconds,
+         r.nos_bfloat16.cpu_seconds);
+    out << "ratio bfloat16/float32 (nos): " << std::setprecision(2)
+        << r.nos_bfloat16.samples_per_second / nos_figure.samples_per_second << "x (wall)\n";
+  }
   if (py.ok) {
     line("Python PyTorch " + py.version, py.samples_per_second, py.seconds, py.cpu_seconds);
     out << "ratio nos/Python: " << std::setprecision(2) << nos_figure.samples_per_second / py.samples_per_second
@@ -174,6 +185,8 @@ const std::vector<Benchmark>& benchmarks() {
        bench_search_command},
       {"children", "children-steps/s of K children trained as one stacked model against one child alone",
        bench_children_command},
+      {"profile", "where one child's epoch goes on real data: load, gather, forward, backward, update, evaluation",
+       bench_profile_command},
   };
   return table;
 }
@@ -217,6 +230,8 @@ int bench_train_command(const Args& args, std::ostream& out, std::ostream& err) 
   options.add_options()
       ("python", po::value<std::string>()->value_name("EXE"), "the Python to compare with (default /usr/bin/python3)")
       ("no-python", po::bool_switch(), "measure nos only")
+      ("bfloat16", po::bool_switch(),
+       "also measure nos's step with the forward pass under bfloat16 autocast (dtype bfloat16), and its ratio")
       ("nchw", po::bool_switch(), "nos keeps activations in NCHW (default: channels-last for convolutions)")
       ("python-channels-last", po::bool_switch(),
        "Python converts model and batches to channels-last too (default: PyTorch's NCHW, as most scripts do)")
@@ -239,6 +254,7 @@ int bench_train_command(const Args& args, std::ostream& out, std::ostream& err) 
   if (const std::string* v = flag("python")) o.python_executable = *v;
   o.nos_channels_last = !vm["nchw"].as<bool>();
   o.python = !vm["no-python"].as<bool>();
+  o.bfloat16 = vm["bfloat16"].as<bool>();
   o.python_channels_last = vm["python-channels-last"].as<bool>();
   o.python_malloc_tuned = vm["python-malloc-tuned"].as<bool>();
 

@@ -31,6 +31,7 @@ int bench_command(const Args& args, std::ostream& out, std::ostream& err);
 int bench_step_command(const Args& args, std::ostream& out, std::ostream& err);  // `bench step`, from bench
 int bench_search_command(const Args& args, std::ostream& out, std::ostream& err);  // `bench search`
 int bench_children_command(const Args& args, std::ostream& out, std::ostream& err);  // `bench children`
+int bench_profile_command(const Args& args, std::ostream& out, std::ostream& err);  // `bench profile`
 // One benchmark of `nos bench`: a row of the registry that `nos bench`, its help, `nos help` and help_topics read.
 struct Benchmark {
   const char* name;     // nos bench NAME
@@ -38,7 +39,7 @@ struct Benchmark {
   int (*run)(const Args&, std::ostream&, std::ostream&);
 };
 const std::vector<Benchmark>& benchmarks();
-const std::vector<std::string>& benchmark_names();  // the rows' names: train, step, search, children
+const std::vector<std::string>& benchmark_names();  // the rows' names: train, step, search, children, profile
 int version_command(const Args& args, std::ostream& out, std::ostream& err);
 int search_command(const Args& args, std::ostream& out, std::ostream& err);
 int top_command(const Args& args, std::ostream& out, std::ostream& err);

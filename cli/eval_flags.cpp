@@ -86,6 +86,7 @@ void check_eval_settings(const po::variables_map& vm, const EvalConfig& config, 
                         task.name + "' is an analytic objective");
       }
     }
+    if (config.dtype == "bfloat16") throw UserError(origin("dtype") + ": " + tasks::kBfloat16Objective);
     if (config.given("lr") && config.lr == 0) {
       throw UserError(origin("lr") + ": an analytic objective trains at a fixed lr: expected a number > 0, got '0'");
     }

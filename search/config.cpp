@@ -59,6 +59,7 @@ void validate(const SearchConfig& c, const std::string& source) {
                                      "), got " + std::to_string(c.evolution.tournament));
   }
   const bool analytic = tasks::parse_task_name(c.task.task).analytic;
+  if (analytic && c.task.dtype == "bfloat16") fail("task.dtype", tasks::kBfloat16Objective);
   if (analytic && !tasks::is_default(c.task.recipe)) {
     fail("task", "the training recipe (" + tasks::recipe_text(c.task.recipe) + ") applies to image tasks; '" +
                      c.task.task + "' is an analytic objective");

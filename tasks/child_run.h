@@ -40,6 +40,15 @@ struct RunOutcome {
   std::vector<EpochMetrics> epochs;
 };
 
+// The wall seconds of a child's training steps, phase by phase (profile_child): each phase ends with a device
+// synchronisation when the run is on a GPU, so the split is the work's, not the launch's.
+struct StepTimes {
+  double gather = 0;    // the batch's images gathered, normalised (and augmented)
+  double forward = 0;   // forward pass and loss
+  double backward = 0;  // gradients
+  double update = 0;    // zero_grad before, clipping, schedule and the rule's step after
+};
+
 // One freshly initialised child: model, optimizer and batch-order generator, and its training step. Kept apart from
 // the epoch loop so the benchmark times exactly this step.
 class Child {
@@ -67,21 +76,36 @@ class Child {
         .to(config_.device);
   }
 
-  // One optimizer step on the images at `index`; returns the batch loss (on the device, not read back).
-  torch::Tensor step(const torch::Tensor& index) {
+  // One optimizer step on the images at `index`; returns the batch loss (on the device, not read back). `times`,
+  // when given, gets each phase's wall time added.
+  torch::Tensor step(const torch::Tensor& index, StepTimes* times = nullptr) {
+    Clock::time_point mark = times != nullptr ? Clock::now() : Clock::time_point{};
     torch::Tensor images = d_.normalise(d_.train_images.index_select(0, index));
     if (config_.augment) images = augment_batch(images, data_gen_);
-    torch::Tensor logits = model_->forward(images);
-    torch::Tensor loss = torch::nn::functional::cross_entropy(logits, d_.train_labels.index_select(0, index));
+    if (times != nullptr) times->gather += lap(mark);
+    torch::Tensor logits;
+    {
+      AutocastScope autocast(d_.bfloat16_autocast, d_.device);
+      logits = model_->forward(images);
+    }
+    // The loss in the run's dtype (float32 under autocast, whose logits are bfloat16).
+    torch::Tensor loss =
+        torch::nn::functional::cross_entropy(logits.to(d_.dtype), d_.train_labels.index_select(0, index));
+    if (times != nullptr) times->forward += lap(mark);
     optimizer_->optimizer->zero_grad();
+    if (times != nullptr) times->update += lap(mark);
     loss.backward();
+    if (times != nullptr) times->backward += lap(mark);
     optimizer_->step(model_->parameters(), config_.recipe, step_++);
+    if (times != nullptr) times->update += lap(mark);
     return loss.detach();
   }
 
   ClassifierImpl& model() { return *model_; }
 
  private:
+  double lap(Clock::time_point& mark) const { return tasks::lap(mark, d_.device); }
+
   const DeviceData& d_;
   const TrainConfig& config_;
   Classifier model_;

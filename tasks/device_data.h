@@ -34,6 +34,7 @@ struct DeviceData {
   torch::MemoryFormat memory_format = torch::MemoryFormat::Contiguous;
   torch::Device device = torch::kCPU;
   torch::Dtype dtype = torch::kFloat32;
+  bool bfloat16_autocast = false;  // forward passes under AutocastScope (TrainConfig::bfloat16_autocast)
   int64_t channels = 0, height = 0, width = 0;
 
   // uint8 images [B, C, H, W] → normalised floats.
@@ -41,6 +42,29 @@ struct DeviceData {
     return to_float_batch(images, normalization, device, dtype, memory_format);
   }
 };
+
+// While it lives, the network's forward passes on `device` run under LibTorch's bfloat16 autocast, when `on`
+// (TrainConfig::bfloat16_autocast); nothing changes when not. Autocast's state is thread-local; the previous state
+// is restored at the end of the scope, and the cast weights cached for it are dropped when the outermost scope ends.
+class AutocastScope {
+ public:
+  AutocastScope(bool on, torch::Device device);
+  ~AutocastScope();
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool on_ = false;
+  bool cuda_ = false;
+  bool was_enabled_ = false;
+  at::ScalarType was_dtype_ = at::kBFloat16;
+};
+
+// Waits for the work queued on `device` (a GPU's stream); nothing on the CPU.
+void synchronize(torch::Device device);
+
+// The wall seconds since `mark`, once `device` has finished its queued work; `mark` moves to now.
+double lap(Clock::time_point& mark, torch::Device device);
 
 // A run's model: built for the data's shape, initialised from the run's seed (stream 1), on config's device and dtype.
 Classifier initialised_model(const DeviceData& d, int64_t classes, const TrainConfig& config);

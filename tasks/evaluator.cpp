@@ -48,7 +48,11 @@ torch::Dtype dtype_of(const std::string& text, bool analytic) {
   if (text.empty()) return analytic ? torch::kFloat64 : torch::kFloat32;
   if (text == "float32") return torch::kFloat32;
   if (text == "float64") return torch::kFloat64;
-  throw UserError("unknown dtype '" + text + "' (expected float32 or float64)");
+  if (text == "bfloat16") {
+    if (analytic) throw UserError(kBfloat16Objective);
+    return torch::kFloat32;  // and bfloat16 autocast (train_config)
+  }
+  throw UserError("unknown dtype '" + text + "' (expected float32, float64 or bfloat16)");
 }
 
 // Analytic tasks: the reward maps the final gap to the optimum into (0, 1], 1 at the optimum, so that rewards of all
@@ -197,28 +201,6 @@ bool start_record(const EvalRequest& request, const TaskSpec& task, EvalRecord& 
   return true;
 }
 
-TrainConfig train_config(const EvalRequest& request, const TaskSpec& task) {
-  if (request.augment) check_augmentable(task.dataset, "augment");
-  TrainConfig config;
-  config.model = task.model;
-  config.epochs = request.epochs;
-  config.steps = request.steps;
-  config.batch_size = request.batch_size;
-  config.lr = request.lr;
-  config.horizon_epochs = request.horizon_epochs;
-  config.lr_grid = request.lr_grid;
-  config.lr_search = request.lr_search;
-  config.recipe = request.recipe;
-  config.hurdle = request.hurdle;
-  config.seed = request.seed;
-  config.device = device_of(request.device);
-  config.dtype = dtype_of(request.dtype, false);
-  config.augment = request.augment;
-  config.test_every_epoch = request.test_every_epoch;
-  config.measure_test = request.test_accuracy;
-  config.time_limit_seconds = request.time_limit;
-  return config;
-}
 
 void fill_record(const TrainResult& result, EvalRecord& record) {
   record.status = result.status;
@@ -246,6 +228,30 @@ void failed_to_run(const c10::Error& e, EvalRecord& record) {
 
 }  // namespace
 
+TrainConfig train_config(const EvalRequest& request, const TaskSpec& task) {
+  if (request.augment) check_augmentable(task.dataset, "augment");
+  TrainConfig config;
+  config.model = task.model;
+  config.epochs = request.epochs;
+  config.steps = request.steps;
+  config.batch_size = request.batch_size;
+  config.lr = request.lr;
+  config.horizon_epochs = request.horizon_epochs;
+  config.lr_grid = request.lr_grid;
+  config.lr_search = request.lr_search;
+  config.recipe = request.recipe;
+  config.hurdle = request.hurdle;
+  config.seed = request.seed;
+  config.device = device_of(request.device);
+  config.dtype = dtype_of(request.dtype, false);
+  config.bfloat16_autocast = request.dtype == "bfloat16";
+  config.augment = request.augment;
+  config.test_every_epoch = request.test_every_epoch;
+  config.measure_test = request.test_accuracy;
+  config.time_limit_seconds = request.time_limit;
+  return config;
+}
+
 std::vector<EvalRecord> Evaluator::evaluate_population(const std::vector<EvalRequest>& requests) {
   std::vector<EvalRecord> records;
   for (const EvalRequest& r : requests) records.push_back(evaluate(r));
@@ -261,6 +267,9 @@ std::string population_alone_reason(const EvalRequest& request) {
     } catch (const UserError& e) {
       return e.what();
     }
+  }
+  if (request.dtype == "bfloat16") {
+    return "dtype bfloat16 (autocast) trains each child alone: populations train in float32 or float64";
   }
   if (request.lr == 0 && request.lr_search != "full") {
     return "the lr search is successive halving (lr_search: " + request.lr_search +

@@ -106,6 +106,11 @@ int measure_population_size(const EvalRequest& request, std::string& report);
 // a UserError.
 std::string population_alone_reason(const EvalRequest& request);
 
+// The trainer's configuration of an image task's request (its model, budget, lr protocol, recipe, seed, device,
+// dtype: bfloat16 is float32 with bfloat16 autocast, augmentation, test passes, time limit). A UserError for
+// augmentation of a data set without one, or an unknown device or dtype.
+TrainConfig train_config(const EvalRequest& request, const TaskSpec& task);
+
 // Loads a data set: the seam tests use to train on tiny in-memory data.
 using DataLoaderFn = std::function<DataSplits(const std::string& dataset, const DataOptions& options)>;
 

@@ -110,8 +110,11 @@ std::vector<SettingField> data_fields() {
          if (t != "cpu" && !cuda) throw UserError("expected cpu, cuda or cuda:N, got '" + t + "'");
        },
        true, kAll},
-      {"dtype", "D", "float32 or float64 (default: float32 for images, float64 for objectives)", true, false, true,
-       [](const S& s) { return s.dtype; }, [](S& s, T t) { s.dtype = parse_choice(t, {"float32", "float64"}); },
+      {"dtype", "D",
+       "float32, float64 or bfloat16 (image tasks: float32 weights, the forward passes under bfloat16 autocast; "
+       "default: float32 for images, float64 for objectives)",
+       true, false, true, [](const S& s) { return s.dtype; },
+       [](S& s, T t) { s.dtype = parse_choice(t, {"float32", "float64", "bfloat16"}); },
        nullptr, true, kAll},
       {"seed", "S", "seed of initialisation, batch order, augmentation and the rule's noise", false, false, false,
        [](const S& s) { return std::to_string(s.seed); },

@@ -12,6 +12,10 @@
 
 namespace nos::tasks {
 
+// What dtype bfloat16 on an analytic objective is told (the settings' readers prefix the key's place).
+inline constexpr const char* kBfloat16Objective =
+    "dtype bfloat16 is autocast of a network's forward passes; an analytic objective runs in float32 or float64";
+
 // How a child, a comparison's run or an evaluation trains. Plain data; each config that trains embeds it (as a
 // base: search::TaskSettings, experiments::CompareConfig, EvalRequest) and names the keys it offers.
 struct TrainingSettings {
@@ -31,7 +35,9 @@ struct TrainingSettings {
   bool augment = false;                // random crop and flip of training batches (CIFAR-10)
   bool test_accuracy = true;           // measure test accuracy (false: every test pass skipped, NaN)
   std::string device = "cpu";          // cpu, cuda or cuda:N
-  std::string dtype;                   // float32 | float64; empty: float32 for images, float64 for objectives
+  // float32 | float64 | bfloat16 (image tasks: float32 weights, optimizer and loss, the network's forward passes under
+  // bfloat16 autocast); empty: float32 for images, float64 for objectives
+  std::string dtype;
   uint64_t seed = 0;                   // initialisation, batch order, augmentation and the rule's noise
   std::string data_dir;                // the data set's folder; empty: its default
   std::string cache_dir;               // decoded-image caches; empty: $XDG_CACHE_HOME/nos or ~/.cache/nos

@@ -89,6 +89,9 @@ void check_training_config(const DataSplits& data, const TrainConfig& config) {
   if (config.check_every < 1) bad("check_every must be >= 1");
   if (!(config.hurdle >= 0 && config.hurdle <= 1)) bad("the hurdle must be an accuracy in [0, 1]");
   if (config.dtype != torch::kFloat32 && config.dtype != torch::kFloat64) bad("dtype must be float32 or float64");
+  if (config.bfloat16_autocast && config.dtype != torch::kFloat32) {
+    bad("bfloat16 autocast keeps float32 weights: dtype must be float32");
+  }
   if (data.train.size() < 1) bad("data set '" + data.name + "' has no training images");
   if (data.validation.size() < 1) {
     bad("data set '" + data.name + "' has no validation images (the reward is the validation accuracy)");

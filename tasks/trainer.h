@@ -59,6 +59,11 @@ struct TrainConfig {
   uint64_t seed = 0;  // initialisation, batch order, augmentation and the rule's noise
   torch::Device device = torch::kCPU;
   torch::Dtype dtype = torch::kFloat32;
+  // Mixed precision (dtype float32 only): every forward pass of the network (training and evaluation) runs under
+  // LibTorch's autocast to bfloat16 (convolutions and matrix products in bfloat16, the rest in float32); the
+  // weights, gradients, optimizer state and loss stay float32. Autocast state is per thread: children training in
+  // other threads of the process are unaffected.
+  bool bfloat16_autocast = false;
   bool augment = false;           // random crop (pad 4) and horizontal flip of each training batch
   bool channels_last = true;      // NHWC activations and weights for convolutional models (faster with oneDNN)
   bool fused_kernel = true;       // the rule's fused kernel (dsl/fused.h, CPU or CUDA); false: the torch-op path

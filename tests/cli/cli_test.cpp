@@ -839,7 +839,7 @@ TEST(Dispatch, EveryRegisteredCommandIsInHelpAndTheReadme) {
     EXPECT_TRUE(contains(list, "`nos " + words + "`")) << words << " is not in the README's list:\n" << list;
     ++checked;
   }
-  EXPECT_GE(checked, 14);  // 10 commands and 4 benchmarks
+  EXPECT_GE(checked, 15);  // 10 commands and 5 benchmarks
 }
 
 // Every topic of help_topics() — each command, the unlisted worker, each benchmark — both ways, the same text.
@@ -868,7 +868,7 @@ TEST(Dispatch, EverySubcommandsHelpIsReachedBothWays) {
     EXPECT_EQ(h.out, o.out) << "help " << words;
     if (topic.size() == 2) ++benchmarks;
   }
-  EXPECT_EQ(benchmarks, 4);
+  EXPECT_EQ(benchmarks, 5);
   // `nos bench --help` describes every benchmark, not one of them.
   Outcome bench = nos({"bench", "--help"});
   for (const Benchmark& b : nos::cli::benchmarks()) {
@@ -924,7 +924,8 @@ TEST(Dispatch, UnknownBenchmarkExit2EvenWithHelp) {
     Outcome o = nos(args);
     EXPECT_EQ(o.code, kExitUserError) << args[1];
     EXPECT_EQ(o.out, "");
-    EXPECT_TRUE(contains(o.err, "unknown benchmark 'no-such' (known: train, step, search, children)")) << o.err;
+    EXPECT_TRUE(contains(o.err, "unknown benchmark 'no-such' (known: train, step, search, children, profile)"))
+        << o.err;
   }
 }
 

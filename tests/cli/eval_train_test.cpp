@@ -98,6 +98,43 @@ TEST_F(EvalTrain, JsonHasTheRecordAndPerEpochMetrics) {
   for (size_t i = 1; i < rows.size(); ++i) EXPECT_EQ(std::count(rows[i].begin(), rows[i].end(), ','), 5) << rows[i];
 }
 
+// dtype bfloat16 trains with autocast and says so; an analytic objective refuses it, naming the flag; `nos bench
+// profile` splits an epoch of the same tiny data.
+TEST_F(EvalTrain, Bfloat16AndTheProfile) {
+  Outcome o = nos(tiny({"--rule", "adam", "--epochs", "1", "--lr", "0.01", "--dtype", "bfloat16", "--json"}));
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  YAML::Node json = json_object(o.out);
+  EXPECT_EQ(json["dtype"].as<std::string>(), "bfloat16");
+  EXPECT_EQ(json["status"].as<std::string>(), "ok");
+  Outcome objective = nos({"eval", "--task", "rosenbrock", "--dtype", "bfloat16"});
+  EXPECT_EQ(objective.code, kExitUserError);
+  EXPECT_TRUE(contains(objective.err, "--dtype: dtype bfloat16 is autocast of a network's forward passes"))
+      << objective.err;
+
+  Outcome p = nos({"bench", "profile", "--task", "fmnist-convnet", "--data-dir", dir_->path(), "--validation-size",
+                   "40", "--batch-size", "32", "--threads", "1", "--eval-batches", "8", "--json"});
+  ASSERT_EQ(p.code, kExitOk) << p.err;
+  YAML::Node profile = json_object(p.out);
+  EXPECT_EQ(profile["steps"].as<int>(), 5);  // 160 training images / 32
+  EXPECT_EQ(profile["eval_batch_size"].as<int>(), 32);
+  double parts = 0;
+  for (const char* key : {"gather", "forward", "backward", "update", "loop", "validation", "test"}) {
+    ASSERT_TRUE(profile[key].IsDefined()) << key;
+    EXPECT_GE(profile[key].as<double>(), 0) << key;
+    parts += profile[key].as<double>();
+  }
+  EXPECT_NEAR(parts, profile["epoch"].as<double>(), 1e-6);
+  EXPECT_GT(profile["validation_at_8"].as<double>(), 0);
+  Outcome text = nos({"bench", "profile", "--task", "fmnist-convnet", "--data-dir", dir_->path(),
+                      "--validation-size", "40", "--batch-size", "32", "--threads", "1", "--dtype", "bfloat16"});
+  ASSERT_EQ(text.code, kExitOk) << text.err;
+  EXPECT_TRUE(contains(text.out, "bench profile: fmnist-convnet, rule adam, bfloat16, cpu, 1 thread, 160 training "
+                                 "images (5 steps of 32)")) << text.out;
+  Outcome grid = nos({"bench", "profile", "--task", "fmnist-convnet", "--lr", "0"});
+  EXPECT_EQ(grid.code, kExitUserError);
+  EXPECT_TRUE(contains(grid.err, "--lr: the profile trains at a fixed lr > 0")) << grid.err;
+}
+
 // Not on a terminal (a pipe, a log, this test's stream) progress is a plain line per finished epoch; --quiet and
 // --json print none. --no-test skips every test pass (issue 35: a 500-image WRN eval spent most of 113 s on it).
 TEST_F(EvalTrain, ProgressLinesPerEpochAndNoTestPass) {

@@ -139,6 +139,25 @@ TEST(LocalEvaluator, BadRequestsAreUserErrors) {
   EvalRequest bad_batch = request("adam", "fmnist-logreg");
   bad_batch.batch_size = 0;
   EXPECT_THROW(evaluator.evaluate(bad_batch), UserError);
+  EvalRequest bfloat16_objective = request("adam", "rosenbrock");
+  bfloat16_objective.dtype = "bfloat16";
+  EXPECT_THROW(evaluator.evaluate(bfloat16_objective), UserError);
+}
+
+// dtype bfloat16: float32 weights with bfloat16 autocast, and children that train alone (not in a population).
+TEST(LocalEvaluator, Bfloat16IsFloat32WithAutocastAndTrainsAlone) {
+  EvalRequest r = request("adam", "fmnist-convnet");
+  r.lr = 0.01;
+  r.lr_search = "full";
+  EXPECT_EQ(population_alone_reason(r), "");
+  r.dtype = "bfloat16";
+  const TrainConfig config = train_config(r, parse_task_name(r.task));
+  EXPECT_EQ(config.dtype, torch::kFloat32);
+  EXPECT_TRUE(config.bfloat16_autocast);
+  EXPECT_NE(population_alone_reason(r).find("bfloat16"), std::string::npos);
+  EXPECT_EQ(population_key(r), "");
+  r.dtype = "float32";
+  EXPECT_FALSE(train_config(r, parse_task_name(r.task)).bfloat16_autocast);
 }
 
 TEST(LocalEvaluator, AnalyticTasksRewardTheGapToTheOptimum) {

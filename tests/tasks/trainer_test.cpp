@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
 
 #include <algorithm>
 #include <cmath>
@@ -12,6 +13,8 @@
 
 #include "common/error.h"
 #include "optimizers/optimizers.h"
+#include "tasks/child_profile.h"
+#include "tasks/device_data.h"
 #include "tasks/models.h"
 #include "tasks/trainer.h"
 #include "tests/tasks/quadrants.h"
@@ -669,6 +672,74 @@ TEST(Trainer, FusedKernelLeavesResultsUnchanged) {
       EXPECT_EQ(fused.epochs[i].test_acc, reference.epochs[i].test_acc) << "epoch " << i + 1;
     }
   }
+}
+
+// bfloat16 autocast (dtype bfloat16): the forward passes change (the losses differ from float32's), the run still
+// learns, it is deterministic, the weights stay float32, and the thread's autocast state is as before afterwards.
+TEST(Trainer, Bfloat16AutocastLearnsDeterministicallyAndLeavesNoState) {
+  const DataSplits data = tiny_data(256, 8);
+  TrainConfig c = config("convnet", 2, 1e-2);
+  c.seed = 5;
+  const TrainResult f32 = train_classifier(rule("adam"), data, c);
+  c.bfloat16_autocast = true;
+  const TrainResult bf16 = train_classifier(rule("adam"), data, c);
+  const TrainResult again = train_classifier(rule("adam"), data, c);
+  ASSERT_EQ(f32.status, tasks::Status::kOk) << f32.message;
+  ASSERT_EQ(bf16.status, tasks::Status::kOk) << bf16.message;
+  EXPECT_GT(bf16.val_acc, 0.9);
+  EXPECT_NE(bf16.epochs[0].train_loss, f32.epochs[0].train_loss);  // autocast did change the forward pass
+  EXPECT_NEAR(bf16.epochs[0].train_loss, f32.epochs[0].train_loss, 0.1 * f32.epochs[0].train_loss);
+  expect_same_metrics(bf16, again);
+  EXPECT_FALSE(at::autocast::is_cpu_enabled());
+  c.dtype = torch::kFloat64;
+  EXPECT_THROW(train_classifier(rule("adam"), data, c), UserError);
+}
+
+TEST(Trainer, AutocastScopeNestsAndRestores) {
+  const torch::Tensor x = torch::randn({2, 3, 8, 8});
+  const torch::Tensor w = torch::randn({4, 3, 3, 3});
+  ASSERT_FALSE(at::autocast::is_cpu_enabled());
+  {
+    AutocastScope outer(true, torch::kCPU);
+    EXPECT_TRUE(at::autocast::is_cpu_enabled());
+    EXPECT_EQ(torch::conv2d(x, w).scalar_type(), torch::kBFloat16);
+    {
+      AutocastScope off(false, torch::kCPU);  // does nothing
+      EXPECT_TRUE(at::autocast::is_cpu_enabled());
+      AutocastScope inner(true, torch::kCPU);
+      EXPECT_TRUE(at::autocast::is_cpu_enabled());
+    }
+    EXPECT_TRUE(at::autocast::is_cpu_enabled());  // the inner scope restored the outer one's state
+  }
+  EXPECT_FALSE(at::autocast::is_cpu_enabled());
+  EXPECT_EQ(torch::conv2d(x, w).scalar_type(), torch::kFloat32);
+}
+
+// The profile of one epoch: every step timed, the phases adding up to the epoch, both evaluations and the extra
+// batch sizes timed on the whole split.
+TEST(Trainer, ProfileSplitsOneEpochIntoItsPhases) {
+  const DataSplits data = tiny_data(256, 8);
+  const TrainConfig c = config("convnet", 1, 1e-2);
+  const ChildProfile p = profile_child(rule("adam"), data, c, {16, 128});
+  EXPECT_EQ(p.steps, 8);
+  EXPECT_EQ(p.batch, 32);
+  for (double phase : {p.to_device, p.setup, p.gather, p.forward, p.backward, p.update, p.other}) EXPECT_GE(phase, 0);
+  EXPECT_GT(p.forward, 0);
+  EXPECT_GT(p.backward, 0);
+  EXPECT_GT(p.update, 0);
+  const double parts = p.gather + p.forward + p.backward + p.update + p.other + p.validation.seconds + p.test.seconds;
+  EXPECT_NEAR(parts, p.epoch, 1e-9 * p.epoch);
+  EXPECT_EQ(p.validation.images, 128);
+  EXPECT_EQ(p.validation.batch, 64);  // the config's eval_batch_size
+  EXPECT_EQ(p.test.images, 128);
+  ASSERT_EQ(p.validation_at.size(), 2u);
+  EXPECT_EQ(p.validation_at[0].batch, 16);
+  EXPECT_EQ(p.validation_at[1].batch, 128);
+  EXPECT_GT(p.validation_at[1].seconds, 0);
+  TrainConfig grid = c;
+  grid.lr = 0;
+  EXPECT_THROW(profile_child(rule("adam"), data, grid), UserError);
+  EXPECT_THROW(profile_child(rule("adam"), data, c, {0}), UserError);
 }
 
 }  // namespace
