@@ -219,6 +219,10 @@ std::string differences_csv(const BaselineComparison& c, const std::vector<Compa
 std::vector<std::string> write_paired_plot(const CompareConfig& config, const BaselineComparison& c,
                                            const std::vector<CompareRow>& rows, const ReportContext& context) {
   if (!c.missing.empty() || c.rules.empty()) return {};
+  // Before any seed pairs (a comparison interrupted early) there is no dot to draw: no plot, rather than one that
+  // gnuplot refuses ("all points undefined").
+  const auto drawable = [](const BaselineDifference& d) { return std::isfinite(d.test.mean); };
+  if (std::none_of(c.rules.begin(), c.rules.end(), drawable)) return {};
   const std::string dir = config.out + "/plots";
   make_directories(dir);
   std::ostringstream dat, gp;

@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "experiments/machine.h"
 #include "experiments/paired.h"
+#include "tests/temp_dir.h"
 
 namespace nos::experiments {
 namespace {
@@ -117,6 +119,25 @@ TEST(BaselineComparison, PairsBySeedAndCorrectsForTheNumberOfRules) {
   EXPECT_NE(compare_with_baseline(config, two, two_data).missing.find("'nesterov' is not a row"), std::string::npos);
   config.baseline = "sgd";
   EXPECT_EQ(compare_with_baseline(config, two, two_data).rules.size(), 1u);
+}
+
+// A comparison interrupted before any seed paired draws no paired plot (gnuplot refused the all-NaN one) and
+// writes none of its files.
+TEST(BaselineComparison, NoPairedSeedsNoPlot) {
+  CompareConfig config;
+  nos::testing::TempDir dir;
+  config.out = dir.path();
+  config.task = "fmnist-logreg";
+  const std::vector<CompareRow> rows = {{"adam", "adam", "adam", "dsl", "test"}, {"sgd", "sgd", "sgd", "dsl", "test"}};
+  BaselineComparison c;
+  c.baseline = "adam";
+  c.rules.push_back(BaselineDifference{});
+  c.rules.back().row = 1;
+  EXPECT_TRUE(write_paired_plot(config, c, rows, ReportContext{}).empty());
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/plots/paired.gp"));
+  c.rules.back().test = paired_t({0.01, 0.02, 0.015});
+  write_paired_plot(config, c, rows, ReportContext{});
+  EXPECT_TRUE(std::filesystem::exists(dir.path() + "/plots/paired.dat"));
 }
 
 }  // namespace

@@ -206,6 +206,10 @@ TEST(Config, RecipeKeysAreWrittenOnlyWhenSet) {
   EXPECT_NE(error_of("task:\n  name: fmnist-mlp\n  weight_decay_mode: decoupled\n").find("needs a weight_decay"),
             std::string::npos);
   EXPECT_NE(error_of("task:\n  name: rosenbrock\n  clip_norm: 1\n").find("analytic objective"), std::string::npos);
+  EXPECT_NE(error_of("task:\n  name: rosenbrock\n  dtype: bfloat16\n")
+                .find("key 'task.dtype': dtype bfloat16 is autocast of a network's forward passes"),
+            std::string::npos);
+  EXPECT_NE(error_of("task:\n  name: fmnist-mlp\n  dtype: float16\n").find("bfloat16"), std::string::npos);
 }
 
 TEST(Config, RequestsCarryTheTaskSettings) {
