@@ -149,15 +149,16 @@ def main():
     for k in range(len(TRUTH_SEEDS)):
         one = [per_seed[r][k] for r in names]
         rest = [statistics.mean(v for j, v in enumerate(per_seed[r]) if j != k) for r in names]
-        halves.append((spearman(one, rest), len(top(dict(zip(names, one)), names) & top(dict(zip(names, rest)), names))))
+        overlap = top(dict(zip(names, one)), names) & top(dict(zip(names, rest)), names)
+        halves.append((spearman(one, rest), len(overlap)))
     print("| the protocol, one seed against the mean of its other two (each seed in turn) | %s | %s | %.0f | %.2f |"
           % (" / ".join("%.2f" % h[0] for h in halves), " / ".join("%d" % h[1] for h in halves),
              truth_cost / len(TRUTH_SEEDS), 1 / len(TRUTH_SEEDS)))
     print("| the protocol (45k x 5 epochs, lr tuned by 1 epoch over 6 lrs, mean of 3 seeds) | 1 | 5 / 5 | %.0f | 1 |"
           % truth_cost)
     print()
-    print("Per rule: the protocol's mean validation accuracy (seeds %s) and each proxy's score, by the protocol's order."
-          % ", ".join(map(str, TRUTH_SEEDS)))
+    print("Per rule: the protocol's mean validation accuracy (seeds %s) and each proxy's score, by the protocol's "
+          "order." % ", ".join(map(str, TRUTH_SEEDS)))
     print()
     header = ["rule", "protocol"] + ["%s/%d" % key for key in scored]
     print("| " + " | ".join(header) + " |")

@@ -2,7 +2,8 @@
 """Issue 18: do PowerSign/AddSign-family rules (a product sign(g)*sign(m) or sign(m)*sign(g), with any decay or
 function around it) appear among the proposals and among each proposer's best rules?
 
-Usage: /usr/bin/python3 docs/results/search-fmnist/family.py docs/results/search-fmnist
+Usage: /usr/bin/python3 docs/results/search-fmnist/family.py docs/results/search-fmnist [PROPOSER,...]
+(the proposers whose PROPOSER-seed* folders are read; default random,controller,ppo,evolution)
 """
 import glob
 import os
@@ -17,12 +18,16 @@ def in_family(rule):
     return bool(rule) and any(a != b for a, b in [(m.group(1), m.group(3)) for m in FAMILY.finditer(rule)])
 
 
-def main():
-    folder = sys.argv[1]
+PROPOSERS = ["random", "controller", "ppo", "evolution"]
+
+
+def main(folder=None, proposers=None):
+    folder = folder or sys.argv[1]
+    proposers = proposers or (sys.argv[2].split(",") if len(sys.argv) > 2 else PROPOSERS)
     print("| proposer | proposals | family proposals | distinct family rules | best family rule (reward) | "
           "family rules in the proposer's top 10 |")
     print("|---|---|---|---|---|---|")
-    for proposer in ["random", "controller", "ppo", "evolution"]:
+    for proposer in proposers:
         rows = []
         for db in sorted(glob.glob(os.path.join(folder, f"{proposer}-seed*", "search.db"))):
             con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)

@@ -1,7 +1,11 @@
 #!/usr/bin/python3
 """Issue 18's tables from the run folders and the funnel stage (written to tables.md; README.md quotes them).
 
-    /usr/bin/python3 docs/results/search-fmnist/report.py docs/results/search-fmnist
+    /usr/bin/python3 docs/results/search-fmnist/report.py docs/results/search-fmnist [--proposers P,...]
+        [--funnel-title TEXT]
+
+--proposers: the run folders' proposers (default random,controller,ppo,evolution); --funnel-title: the funnel
+section's heading (default issue 18's Fashion-MNIST stage).
 """
 import csv
 import glob
@@ -44,7 +48,7 @@ def expected_max(values, n):
     return sum(x * ((k / m) ** n - ((k - 1) / m) ** n) for k, x in enumerate(xs, start=1))
 
 
-def equal_trained(folder, runs, out):
+def equal_trained(folder, runs, out, proposers=PROPOSERS):
     """Best reward after the first N trained children per proposer, and what N seeds of adam reach (the noise
     baseline: a search that only ever proposed adam, its children differing by seed alone)."""
     sizes = [10, 25, 37, 50, 75, 100, 150]
@@ -57,7 +61,7 @@ def equal_trained(folder, runs, out):
           "(%d seeds of adam on the same proxy, adam-seeds.csv)." % len(adam), file=out)
     print("\n| proposer | " + " | ".join("N = %d" % n for n in sizes) + " |", file=out)
     print("|---|" + "---|" * len(sizes), file=out)
-    for p in PROPOSERS:
+    for p in proposers:
         if not runs[p]:
             continue
         trained = [trained_rewards(r) for r in runs[p]]
@@ -73,9 +77,21 @@ def equal_trained(folder, runs, out):
 
 
 def main():
-    folder = sys.argv[1]
+    args = sys.argv[1:]
+    proposers, title = PROPOSERS, "Funnel stage: 20,000 images, 3 epochs, lr tuned, 5 seeds"
+    while "--proposers" in args or "--funnel-title" in args:
+        for flag in ("--proposers", "--funnel-title"):
+            if flag in args:
+                i = args.index(flag)
+                value = args[i + 1]
+                del args[i:i + 2]
+                if flag == "--proposers":
+                    proposers = value.split(",")
+                else:
+                    title = value
+    folder = args[0]
     out = io.StringIO()
-    runs = {p: sorted(glob.glob(os.path.join(folder, p + "-seed*"))) for p in PROPOSERS}
+    runs = {p: sorted(glob.glob(os.path.join(folder, p + "-seed*"))) for p in proposers}
     print("## Searches: best-so-far at 25/50/100% of the budget (mean ± sd over the seeds)\n", file=out)
     groups = {p: r for p, r in runs.items() if r}
     buf = io.StringIO()
@@ -85,7 +101,7 @@ def main():
     print("\n## Per run\n", file=out)
     print("| run | trained | best | best rule | search seconds |\n|---|---|---|---|---|", file=out)
     total = 0.0
-    for p in PROPOSERS:
+    for p in proposers:
         for run in runs[p]:
             n, _, _, _, trained, best, rule = summarize.summarize(run)
             con = sqlite3.connect(f"file:{run}/search.db?mode=ro", uri=True)
@@ -98,15 +114,14 @@ def main():
     print("\n## PowerSign/AddSign-family rules (a product sign(g)·sign(m))\n", file=out)
     buf = io.StringIO()
     with redirect_stdout(buf):
-        sys.argv = ["family.py", folder]
-        family.main()
+        family.main(folder, proposers)
     out.write(buf.getvalue())
-    equal_trained(folder, runs, out)
+    equal_trained(folder, runs, out, proposers)
     summary = os.path.join(folder, "funnel", "summary.csv")
     if os.path.exists(summary):
         rows = list(csv.DictReader(open(summary)))
         adam = next((r for r in rows if r["rule"] == "adam"), None)
-        print("\n## Funnel stage: 20,000 images, 3 epochs, lr tuned, 5 seeds (mean ± sd over the seeds)\n", file=out)
+        print("\n## %s (mean ± sd over the seeds)\n" % title, file=out)
         # Final test accuracy per seed (the last epoch of each seed run), for the paired differences: every rule's seed
         # k starts from the same initialisation and sees the same batches (common random numbers).
         final = {}
