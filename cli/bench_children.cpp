@@ -22,12 +22,10 @@ namespace po = boost::program_options;
 namespace {
 
 std::vector<int64_t> parse_ks(const std::string& text) {
-  std::vector<int64_t> ks;
-  std::stringstream in(text);
-  std::string part;
-  while (std::getline(in, part, ',')) ks.push_back(whole_flag<int64_t>(part, "--k"));
-  if (ks.empty()) throw UserError("--k: expected population sizes, e.g. 1,2,4,8");
-  return ks;
+  return parsed_at("--k", [&] {
+    return parse_list(text, "population sizes (e.g. 1,2,4,8)",
+                      [](const std::string& k) { return parse_whole<int64_t>(k, 1); });
+  });
 }
 
 }  // namespace

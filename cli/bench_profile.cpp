@@ -30,11 +30,9 @@ const std::vector<std::string>& profile_keys() {
 }
 
 std::vector<int64_t> parse_batches(const std::string& text) {
-  std::vector<int64_t> batches;
-  std::stringstream in(text);
-  std::string part;
-  while (std::getline(in, part, ',')) batches.push_back(whole_flag<int64_t>(part, "--eval-batches"));
-  return batches;
+  return parsed_at("--eval-batches", [&] {
+    return parse_list(text, "batch sizes", [](const std::string& b) { return parse_whole<int64_t>(b, 1); });
+  });
 }
 
 void print_help(std::ostream& out, const po::options_description& options) {

@@ -38,12 +38,8 @@ int64_t parse_params(const std::string& text) {
 }
 
 std::vector<int64_t> parse_params_list(const std::string& text) {
-  std::vector<int64_t> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) out.push_back(parse_params(item));
-  if (out.empty()) throw UserError("--params: give at least one size");
-  return out;
+  parsed_at("--params", [&] { return parse_list(text, "parameter counts"); });  // an empty list or item
+  return parse_list(text, "parameter counts", parse_params);  // each count's own "--params: …" message
 }
 
 void print_step_bench_help(std::ostream& out, const po::options_description& options) {

@@ -44,22 +44,28 @@ std::string parse_choice(const std::string& text, const std::vector<std::string>
   throw UserError("expected one of " + joined(allowed) + ", got '" + text + "'");
 }
 
-std::vector<double> parse_positive_numbers(const std::string& text) {
-  const std::string not_a_list = "expected a non-empty list of numbers > 0, got '" + text + "'";
+std::vector<std::string> parse_list(const std::string& text, const std::string& what) {
+  const std::string not_a_list = "expected a comma-separated list of " + what + ", got '" + text + "'";
   std::string inner = trim(text);
   if (inner.size() >= 2 && inner.front() == '[' && inner.back() == ']') inner = inner.substr(1, inner.size() - 2);
-  std::vector<double> out;
+  std::vector<std::string> out;
   std::stringstream items(inner);
   for (std::string item; std::getline(items, item, ',');) {
-    try {
-      out.push_back(parse_number(trim(item), 0, false));
-    } catch (const UserError&) {
-      throw UserError(not_a_list);
-    }
+    out.push_back(trim(item));
+    if (out.back().empty()) throw UserError(not_a_list);
   }
   // "1e-3," ends in an empty item that getline does not return.
   if (out.empty() || trim(inner).back() == ',') throw UserError(not_a_list);
   return out;
+}
+
+std::vector<double> parse_positive_numbers(const std::string& text) {
+  const std::string not_a_list = "expected a non-empty list of numbers > 0, got '" + text + "'";
+  try {
+    return parse_list(text, "numbers", [](const std::string& item) { return parse_number(item, 0, false); });
+  } catch (const UserError&) {
+    throw UserError(not_a_list);
+  }
 }
 
 }  // namespace nos

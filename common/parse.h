@@ -49,6 +49,18 @@ bool parse_bool(const std::string& text);
 // One of `allowed`, as written: "expected one of float32, float64, got 'half'".
 std::string parse_choice(const std::string& text, const std::vector<std::string>& allowed);
 
+// The items of a comma-separated list ("a,b" or "[a, b]"), each trimmed: "expected a comma-separated list of
+// `what`, got '…'" for an empty list or an empty item.
+std::vector<std::string> parse_list(const std::string& text, const std::string& what);
+
+// parse_list, each item read by `item` (which may throw its own UserError, naming the item).
+template <typename F>
+auto parse_list(const std::string& text, const std::string& what, F item) {
+  std::vector<decltype(item(std::string()))> out;
+  for (const std::string& i : parse_list(text, what)) out.push_back(item(i));
+  return out;
+}
+
 // A non-empty list of numbers > 0, as "[a, b]" or "a,b": "expected a non-empty list of numbers > 0, got '…'".
 std::vector<double> parse_positive_numbers(const std::string& text);
 

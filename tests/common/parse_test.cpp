@@ -88,6 +88,19 @@ TEST(Parse, PositiveNumberLists) {
   }
 }
 
+TEST(Parse, Lists) {
+  EXPECT_EQ(parse_list("a, b ,c", "letters"), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(parse_list("[1, 2]", "sizes"), (std::vector<std::string>{"1", "2"}));
+  const auto size = [](const std::string& s) { return parse_whole<int64_t>(s, 1); };
+  EXPECT_EQ(parse_list("4,8", "sizes", size), (std::vector<int64_t>{4, 8}));
+  for (const char* bad : {"", "[]", "1,,2", "1,", " , "}) {
+    EXPECT_EQ(message_of([&] { parse_list(bad, "sizes"); }),
+              "expected a comma-separated list of sizes, got '" + std::string(bad) + "'")
+        << bad;
+  }
+  EXPECT_EQ(message_of([&] { parse_list("4,0", "sizes", size); }), message_of([] { parse_whole<int64_t>("0", 1); }));
+}
+
 TEST(Parse, ParsedAtPutsThePlaceInFront) {
   EXPECT_EQ(parsed_at("--steps", [] { return parse_whole<int64_t>("12", 1); }), 12);
   EXPECT_EQ(message_of([] { parsed_at("--steps", [] { return parse_whole<int64_t>("abc", 1); }); }),
