@@ -236,7 +236,8 @@ int bench_train_command(const Args& args, std::ostream& out, std::ostream& err) 
       ("python-channels-last", po::bool_switch(),
        "Python converts model and batches to channels-last too (default: PyTorch's NCHW, as most scripts do)")
       ("python-malloc-tuned", po::bool_switch(),
-       "Python runs with nos's allocator settings (glibc's MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_)")
+       "Python runs with nos's allocator settings (glibc's MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_, "
+       "MALLOC_MMAP_MAX_)")
       ("json", po::bool_switch(), "print one JSON object");
   po::variables_map vm = parse_options(args, options);
   if (vm.count("help")) {
