@@ -38,7 +38,8 @@ std::string write_script() {
 
 std::string command_line(const PythonRequest& r, const std::string& script) {
   // The same allocator settings as nos's main(), through glibc's environment variables.
-  std::string command = r.malloc_tuned ? "MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824 MALLOC_MMAP_MAX_=0 " : "";
+  std::string command =
+      r.malloc_tuned ? "MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824 MALLOC_MMAP_MAX_=0 " : "";
   command += shell_quote(r.python) + " " + script + " " + shell_quote(r.model);
   for (int64_t v : {r.channels, r.height, r.width, r.classes, r.batch, r.steps, r.warmup, r.threads, r.train_size}) {
     command += " " + std::to_string(v);

@@ -38,8 +38,11 @@ int64_t parse_params(const std::string& text) {
 }
 
 std::vector<int64_t> parse_params_list(const std::string& text) {
-  parsed_at("--params", [&] { return parse_list(text, "parameter counts"); });  // an empty list or item
-  return parse_list(text, "parameter counts", parse_params);  // each count's own "--params: …" message
+  std::vector<int64_t> out;  // parse_params names "--params" in its own message
+  for (const std::string& item : parsed_at("--params", [&] { return parse_list(text, "parameter counts"); })) {
+    out.push_back(parse_params(item));
+  }
+  return out;
 }
 
 void print_step_bench_help(std::ostream& out, const po::options_description& options) {

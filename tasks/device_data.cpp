@@ -136,9 +136,10 @@ double accuracy(ClassifierImpl& model, const DeviceData& d, const torch::Tensor&
   c10::InferenceMode inference;
   model.eval();
   torch::Tensor correct = torch::zeros({}, labels.options());
+  // One scope for the whole pass: the weights do not change in it, so autocast casts them once, not per batch.
+  AutocastScope autocast(d.bfloat16_autocast, d.device);
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t b = std::min(batch_size, n - start);
-    AutocastScope autocast(d.bfloat16_autocast, d.device);
     torch::Tensor logits = model.forward(d.normalise(images.narrow(0, start, b)));
     correct.add_(logits.argmax(1).eq(labels.narrow(0, start, b)).sum());
   }

@@ -201,7 +201,6 @@ bool start_record(const EvalRequest& request, const TaskSpec& task, EvalRecord& 
   return true;
 }
 
-
 void fill_record(const TrainResult& result, EvalRecord& record) {
   record.status = result.status;
   record.message = result.message;
